@@ -1,0 +1,88 @@
+"""The application shell: ``create_app()`` wires every domain's controllers into one Litestar app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from fundapp.core import api as core_api
+from fundapp.core.clock import Clock
+from fundapp.core.config import Settings, load_settings
+from fundapp.core.db import Database, provide_db_session
+from fundapp.core.errors import exception_handlers
+from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
+
+VERSION = "0.1.0"
+
+# Reachable without credentials: liveness, the API description and the login form itself.
+PUBLIC_PATHS = ["^/health$", "^/schema", f"^{core_api.API_PREFIX}/auth/login$"]
+
+
+def domain_route_handlers() -> list[Any]:
+    """Every domain's controllers, in dependency order (core first)."""
+    return [*core_api.route_handlers]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    extra_route_handlers: Sequence[Any] = (),
+) -> Litestar:
+    settings = settings or load_settings()
+    clock = clock or Clock()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        database = Database(settings.database_url)
+        app.state.db = database
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    openapi = OpenAPIConfig(
+        title="Concessional Migration Financing Facility API",
+        version=VERSION,
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="API token from /auth/tokens"),
+                "session": SecurityScheme(
+                    type="apiKey",
+                    name=settings.session_cookie_name,
+                    security_scheme_in="cookie",
+                    description="Browser session from /auth/login; unsafe methods also need X-CSRF-Token",
+                ),
+            }
+        ),
+        security=[{"bearer": []}, {"session": []}],
+    )
+    cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
+    app = Litestar(
+        route_handlers=[*domain_route_handlers(), *extra_route_handlers],
+        dependencies={"db_session": Provide(provide_db_session)},
+        middleware=[DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
+        exception_handlers=exception_handlers,
+        openapi_config=openapi,
+        cors_config=cors,
+        request_max_body_size=settings.max_request_body_bytes,
+        lifespan=[lifespan],
+        debug=False,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.hashing = PasswordHashing(settings)
+    logging.getLogger("fundapp").setLevel(logging.INFO)
+    return app

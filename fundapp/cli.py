@@ -1,0 +1,209 @@
+"""The ``fundapp`` command: serve, migrate, load the demo, manage users, verify the audit chain."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+
+from fundapp.core import accounts, audit
+from fundapp.core.clock import Clock
+from fundapp.core.config import Settings, SettingsError, load_settings
+from fundapp.core.db import Database
+from fundapp.core.errors import DomainError
+from fundapp.core.models import Role
+from fundapp.core.schemas import UserCreate
+from fundapp.core.security import PasswordHashing
+
+T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        database = Database(settings.database_url)
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    print(f"fundapp serving on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
+    uvicorn.run(
+        "fundapp.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade_database(settings.database_url, args.revision)
+    print(f"database at {args.revision}: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for printing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp import demo
+
+    if settings.is_production:
+        print("refusing to load demo data into a production database", file=sys.stderr)
+        return 2
+    report = _with_database(settings, lambda db: demo.load(db, settings, Clock()))
+    print(report.describe())
+    return 0
+
+
+def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
+    password = os.environ.get("FUNDAPP_NEW_PASSWORD") or getpass.getpass("password: ")
+    data = UserCreate(
+        username=args.username,
+        full_name=args.full_name or args.username,
+        email=args.email,
+        password=password,
+        roles=[Role(r) for r in args.role],
+        member_code=args.member,
+        organisation_id=args.organisation,
+    )
+
+    async def work(database: Database) -> str:
+        async with database.session() as session:
+            user = await accounts.create_user(
+                session, data, hashing=PasswordHashing(settings), actor=None, now=Clock().now()
+            )
+            await session.commit()
+            return f"created user {user.id} {user.username} ({', '.join(user.roles)})"
+
+    print(_with_database(settings, work))
+    return 0
+
+
+def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(database: Database) -> str:
+        async with database.session() as session:
+            user = await accounts.find_user(session, args.username)
+            if user is None or user.id is None:
+                raise DomainError(f"no user named {args.username!r}")
+            await accounts.disable_user(session, user.id, actor=None, now=Clock().now())
+            await session.commit()
+            return f"disabled {args.username}: its sessions and tokens are ended"
+
+    print(_with_database(settings, work))
+    return 0
+
+
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(database: Database) -> list[Any]:
+        async with database.session(write=False) as session:
+            users, _ = await accounts.list_users(session, limit=10_000, offset=0)
+            return users
+
+    for user in _with_database(settings, work):
+        binding = user.member_code or (f"org {user.organisation_id}" if user.organisation_id else "")
+        state = "active" if user.is_active else "disabled"
+        print(f"{user.id:>4}  {user.username:<20} {state:<9} {','.join(user.roles):<40} {binding}")
+    return 0
+
+
+def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(database: Database) -> audit.ChainReport:
+        async with database.session(write=False) as session:
+            return await audit.verify(session)
+
+    report = _with_database(settings, work)
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API")
+    serve.add_argument("--host", default=os.environ.get("FUNDAPP_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("FUNDAPP_PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    upgrade = db.add_parser("upgrade", help="apply migrations")
+    upgrade.add_argument("revision", nargs="?", default="head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("demo", help="load the demo facility (idempotent)").set_defaults(func=cmd_demo)
+
+    users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="create a user (password from FUNDAPP_NEW_PASSWORD or a prompt)")
+    create.add_argument("username")
+    create.add_argument("--email", required=True)
+    create.add_argument("--full-name")
+    create.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
+    create.add_argument("--member", help="ISO alpha-3 code of the member a delegate acts for")
+    create.add_argument("--organisation", type=int, help="organisation id a grantee acts for")
+    create.set_defaults(func=cmd_users_create)
+    disable = users.add_parser("disable", help="disable a user and end its sessions and tokens")
+    disable.add_argument("username")
+    disable.set_defaults(func=cmd_users_disable)
+    users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
+
+    sub.add_parser("verify-audit", help="recompute the audit hash chain").set_defaults(func=cmd_verify_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        code: int = args.func(settings, args)
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except DomainError as exc:
+        print(f"refused: {exc.detail}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # pydantic validation of CLI input
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

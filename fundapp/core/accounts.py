@@ -1,0 +1,305 @@
+"""Accounts: users and roles, login and logout, API tokens. The only module that writes these tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundapp.core import audit
+from fundapp.core.config import Settings
+from fundapp.core.db import Database
+from fundapp.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, RateLimited
+from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, User, UserRole
+from fundapp.core.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
+from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
+
+
+def actor_of(user: Principal | None) -> audit.Actor:
+    return audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
+
+
+async def roles_for(session: AsyncSession, user_id: int) -> list[Role]:
+    rows = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+    return sorted(Role(r) for r in rows)
+
+
+async def user_public(session: AsyncSession, user: User) -> UserPublic:
+    assert user.id is not None
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        full_name=user.full_name,
+        email=user.email,
+        is_active=user.is_active,
+        roles=await roles_for(session, user.id),
+        member_code=user.member_code,
+        organisation_id=user.organisation_id,
+        created_at=user.created_at,
+        disabled_at=user.disabled_at,
+    )
+
+
+async def create_user(
+    session: AsyncSession,
+    data: UserCreate,
+    *,
+    hashing: PasswordHashing,
+    actor: Principal | None,
+    now: datetime,
+) -> UserPublic:
+    taken = (await session.execute(select(User.id).where(User.username == data.username))).first()
+    if taken is not None:
+        raise Conflict(f"the username {data.username!r} is taken", field="username", rule="unique")
+    user = User(
+        username=data.username,
+        full_name=data.full_name,
+        email=data.email,
+        password_hash=await hashing.hash(data.password),
+        member_code=data.member_code,
+        organisation_id=data.organisation_id,
+        created_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    assert user.id is not None
+    for role in data.roles:
+        session.add(UserRole(user_id=user.id, role=role.value))
+    await session.flush()
+    public = await user_public(session, user)
+    await audit.record(
+        session,
+        actor=actor_of(actor),
+        action="user.create",
+        object_type="user",
+        object_id=user.id,
+        at=now,
+        after=public.model_dump(exclude={"created_at", "disabled_at"}),
+    )
+    return public
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+async def find_user(session: AsyncSession, username: str) -> User | None:
+    return (await session.execute(select(User).where(User.username == username.lower()))).scalar_one_or_none()
+
+
+async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[UserPublic], int]:
+    total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
+    users = (await session.execute(select(User).order_by(User.id).limit(limit).offset(offset))).scalars().all()  # type: ignore[arg-type]
+    return [await user_public(session, u) for u in users], total
+
+
+async def disable_user(session: AsyncSession, user_id: int, *, actor: Principal | None, now: datetime) -> UserPublic:
+    """Disable an account and end all its sessions and tokens in the same transaction."""
+    user = await get_user(session, user_id)
+    if not user.is_active:
+        raise Conflict(f"user {user.username!r} is already disabled", rule="already-disabled")
+    if actor is not None and actor.id == user_id:
+        raise Conflict("you cannot disable your own account", rule="self-disable")
+    user.is_active = False
+    user.disabled_at = now
+    ended_sessions = (
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+            .values(revoked_at=now)
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    ended_tokens = (
+        await session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+            .values(revoked_at=now)
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    session.add(user)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor_of(actor),
+        action="user.disable",
+        object_type="user",
+        object_id=user_id,
+        at=now,
+        before={"is_active": True},
+        after={"is_active": False, "sessions_ended": ended_sessions, "tokens_revoked": ended_tokens},
+    )
+    return await user_public(session, user)
+
+
+# ---------------------------------------------------------------- login
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user: UserPublic
+    session_token: str
+    csrf_token: str
+    expires_at: datetime
+
+
+async def _throttle(database: Database, settings: Settings, username: str, client: str, now: datetime) -> None:
+    """Refuse with 429 while the account or the client has too many recent failures."""
+    since = now - timedelta(seconds=settings.login_window_seconds)
+    async with database.session(write=False) as session:
+        for column, value, limit in (
+            (LoginFailure.username, username, settings.login_max_failures_per_account),
+            (LoginFailure.client, client, settings.login_max_failures_per_client),
+        ):
+            oldest, count = (
+                await session.execute(
+                    select(func.min(LoginFailure.at), func.count()).where(column == value, LoginFailure.at > since)
+                )
+            ).one()
+            if count >= limit:
+                oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+                retry_after = max(1, int((oldest_at + timedelta(seconds=settings.login_window_seconds) - now).total_seconds()) + 1)
+                scope = "account" if column is LoginFailure.username else "client"
+                raise RateLimited(
+                    f"too many failed logins for this {scope}; try again in {retry_after} seconds",
+                    retry_after=retry_after,
+                )
+
+
+async def _record_failure(database: Database, username: str, client: str, now: datetime) -> None:
+    """Kept in its own committed transaction: the failed request itself changes nothing else."""
+    async with database.session(write=True) as session:
+        session.add(LoginFailure(username=username, client=client, at=now))
+        await audit.record(
+            session,
+            actor=audit.Actor(None, username[:100]),
+            action="auth.login_failed",
+            object_type="login",
+            object_id=username,
+            at=now,
+            after={"client": client},
+        )
+        await session.commit()
+
+
+async def login(
+    database: Database,
+    settings: Settings,
+    hashing: PasswordHashing,
+    *,
+    username: str,
+    password: str,
+    client: str,
+    now: datetime,
+) -> LoginResult:
+    username = username.lower()
+    await _throttle(database, settings, username, client, now)
+    async with database.session(write=False) as session:
+        user = await find_user(session, username)
+    valid = await hashing.verify(user.password_hash if user else None, password)
+    if user is None or not valid or not user.is_active:
+        await _record_failure(database, username, client, now)
+        raise NotAuthenticated("invalid username or password, or the account is disabled", rule="credentials")
+    assert user.id is not None
+    token, csrf = new_secret(), new_secret()
+    expires_at = now + timedelta(seconds=settings.session_absolute_timeout)
+    async with database.session(write=True) as session:
+        auth_session = AuthSession(
+            token_hash=secret_hash(settings.secret_key, token),
+            user_id=user.id,
+            csrf_token=csrf,
+            client=client[:64],
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires_at,
+        )
+        session.add(auth_session)
+        await session.execute(delete(LoginFailure).where(LoginFailure.username == username))  # type: ignore[arg-type]
+        await session.flush()
+        await audit.record(
+            session,
+            actor=audit.Actor(user.id, user.username),
+            action="auth.login",
+            object_type="session",
+            object_id=auth_session.id,
+            at=now,
+            after={"client": client, "expires_at": expires_at},
+        )
+        public = await user_public(session, user)
+        await session.commit()
+    return LoginResult(public, token, csrf, expires_at)
+
+
+async def logout(session: AsyncSession, user: Principal, *, now: datetime) -> None:
+    if user.session_id is None:
+        raise InvalidInput("logout ends a browser session; revoke a bearer token through /auth/tokens")
+    await session.execute(
+        update(AuthSession).where(AuthSession.id == user.session_id).values(revoked_at=now)  # type: ignore[arg-type]
+    )
+    await audit.record(
+        session, actor=actor_of(user), action="auth.logout", object_type="session", object_id=user.session_id, at=now
+    )
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+async def create_token(
+    session: AsyncSession, data: TokenCreate, *, user: Principal, settings: Settings, now: datetime
+) -> TokenCreated:
+    secret = new_secret(TOKEN_PREFIX)
+    expires_at = now + timedelta(days=data.expires_in_days) if data.expires_in_days else None
+    token = ApiToken(
+        token_hash=secret_hash(settings.secret_key, secret),
+        prefix=secret[:10],
+        user_id=user.id,
+        name=data.name,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(token)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor_of(user),
+        action="token.create",
+        object_type="api_token",
+        object_id=token.id,
+        at=now,
+        after={"name": data.name, "prefix": token.prefix, "expires_at": expires_at},
+    )
+    return TokenCreated(**TokenPublic.model_validate(token).model_dump(), token=secret)
+
+
+async def list_tokens(session: AsyncSession, user: Principal) -> list[TokenPublic]:
+    rows = (
+        await session.execute(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))  # type: ignore[arg-type]
+    ).scalars()
+    return [TokenPublic.model_validate(t) for t in rows]
+
+
+async def revoke_token(session: AsyncSession, token_id: int, *, user: Principal, now: datetime) -> TokenPublic:
+    token = await session.get(ApiToken, token_id)
+    # Another user's token is reported as absent, so token ids cannot be probed.
+    if token is None or token.user_id != user.id:
+        raise NotFound(f"no token with id {token_id} among your tokens")
+    if token.revoked_at is not None:
+        raise Conflict("this token is already revoked", rule="already-revoked")
+    token.revoked_at = now
+    session.add(token)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor_of(user),
+        action="token.revoke",
+        object_type="api_token",
+        object_id=token_id,
+        at=now,
+        before={"revoked_at": None},
+        after={"revoked_at": now},
+    )
+    return TokenPublic.model_validate(token)

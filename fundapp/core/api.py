@@ -1,0 +1,228 @@
+"""The core's HTTP surface: health, login/logout, API tokens, /me, users, the audit log."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter, RequestBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundapp.core import accounts, audit
+from fundapp.core.clock import Clock
+from fundapp.core.config import Settings
+from fundapp.core.db import Database
+from fundapp.core.errors import problem
+from fundapp.core.models import AuditEvent
+from fundapp.core.schemas import (
+    AuditEventPublic,
+    LoginInput,
+    LoginPublic,
+    MePublic,
+    Page,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+)
+from fundapp.core.security import PasswordHashing, current_user, require
+
+API_PREFIX = "/api/v1"
+log = logging.getLogger("fundapp.health")
+
+Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
+Offset = Annotated[int, QueryParameter(ge=0, description="items to skip")]
+AnyRequest = Request[Any, Any, Any]
+
+
+def settings_of(request: AnyRequest) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def clock_of(request: AnyRequest) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def client_of(request: AnyRequest) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@get("/health", exclude_from_auth=True, tags=["service"])
+async def health(request: AnyRequest) -> Response[Any]:
+    """Liveness and database reachability."""
+    database: Database = request.app.state.db
+    try:
+        async with database.session(write=False) as session:
+            await session.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any database failure means "unhealthy", reported as 503
+        log.warning("health check: the database does not answer", exc_info=True)
+        return problem(request, status=503, slug="unhealthy", title="The database does not answer")
+    return Response({"status": "ok", "database": database.dialect})
+
+
+class AuthController(Controller):
+    path = f"{API_PREFIX}/auth"
+    tags = ["auth"]
+
+    @post("/login", exclude_from_auth=True, status_code=HTTP_200_OK)
+    async def login(self, request: AnyRequest, data: RequestBody[LoginInput]) -> Response[LoginPublic]:
+        """Open a browser session: sets an HttpOnly cookie and returns the CSRF token for unsafe requests."""
+        settings = settings_of(request)
+        hashing: PasswordHashing = request.app.state.hashing
+        result = await accounts.login(
+            request.app.state.db,
+            settings,
+            hashing,
+            username=data.username,
+            password=data.password,
+            client=client_of(request),
+            now=clock_of(request).now(),
+        )
+        cookie = Cookie(
+            key=settings.session_cookie_name,
+            value=result.session_token,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+            path="/",
+            max_age=settings.session_absolute_timeout,
+        )
+        body = LoginPublic(
+            user=result.user,
+            csrf_token=result.csrf_token,
+            expires_at=result.expires_at,
+            idle_timeout_seconds=settings.session_idle_timeout,
+        )
+        return Response(body, cookies=[cookie])
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT)
+    async def logout(self, request: AnyRequest, db_session: NamedDependency[AsyncSession]) -> Response[None]:
+        """End the current browser session."""
+        await accounts.logout(db_session, current_user(request), now=clock_of(request).now())
+        settings = settings_of(request)
+        expired = Cookie(key=settings.session_cookie_name, value="", max_age=0, path="/", httponly=True)
+        return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=[expired])
+
+    @post("/tokens", guards=[require("tokens.manage")], status_code=HTTP_201_CREATED)
+    async def create_token(
+        self, request: AnyRequest, db_session: NamedDependency[AsyncSession], data: RequestBody[TokenCreate]
+    ) -> TokenCreated:
+        """Create a bearer token for an API client; the secret is returned once."""
+        return await accounts.create_token(
+            db_session, data, user=current_user(request), settings=settings_of(request), now=clock_of(request).now()
+        )
+
+    @get("/tokens", guards=[require("tokens.manage")])
+    async def list_tokens(self, request: AnyRequest, db_session: NamedDependency[AsyncSession]) -> list[TokenPublic]:
+        """The caller's own tokens (never their secrets)."""
+        return await accounts.list_tokens(db_session, current_user(request))
+
+    @post("/tokens/{token_id:int}/revoke", guards=[require("tokens.manage")], status_code=HTTP_200_OK)
+    async def revoke_token(
+        self, request: AnyRequest, db_session: NamedDependency[AsyncSession], token_id: FromPath[int]
+    ) -> TokenPublic:
+        """Revoke one of the caller's tokens, effective on the next request."""
+        return await accounts.revoke_token(db_session, token_id, user=current_user(request), now=clock_of(request).now())
+
+
+@get(f"{API_PREFIX}/me", guards=[require("me.read")], tags=["auth"])
+async def me(request: AnyRequest, db_session: NamedDependency[AsyncSession]) -> MePublic:
+    """The authenticated user, its roles and bindings, and the session's CSRF token."""
+    user = current_user(request)
+    public = await accounts.user_public(db_session, await accounts.get_user(db_session, user.id))
+    return MePublic(**public.model_dump(), auth=user.via, csrf_token=user.csrf_token)
+
+
+class UserController(Controller):
+    path = f"{API_PREFIX}/users"
+    tags = ["users"]
+
+    @get("/", guards=[require("users.read")])
+    async def list_users(
+        self, db_session: NamedDependency[AsyncSession], limit: Limit = 50, offset: Offset = 0
+    ) -> Page[UserPublic]:
+        items, total = await accounts.list_users(db_session, limit=limit, offset=offset)
+        return Page[UserPublic](items=items, total=total, limit=limit, offset=offset)
+
+    @post("/", guards=[require("users.manage")], status_code=HTTP_201_CREATED)
+    async def create_user(
+        self, request: AnyRequest, db_session: NamedDependency[AsyncSession], data: RequestBody[UserCreate]
+    ) -> UserPublic:
+        return await accounts.create_user(
+            db_session,
+            data,
+            hashing=request.app.state.hashing,
+            actor=current_user(request),
+            now=clock_of(request).now(),
+        )
+
+    @get("/{user_id:int}", guards=[require("users.read")])
+    async def get_user(self, db_session: NamedDependency[AsyncSession], user_id: FromPath[int]) -> UserPublic:
+        return await accounts.user_public(db_session, await accounts.get_user(db_session, user_id))
+
+    @post("/{user_id:int}/disable", guards=[require("users.manage")], status_code=HTTP_200_OK)
+    async def disable_user(
+        self, request: AnyRequest, db_session: NamedDependency[AsyncSession], user_id: FromPath[int]
+    ) -> UserPublic:
+        """Disable the account: its sessions and tokens stop working at once."""
+        return await accounts.disable_user(db_session, user_id, actor=current_user(request), now=clock_of(request).now())
+
+
+class AuditController(Controller):
+    path = f"{API_PREFIX}/audit"
+    tags = ["audit"]
+    guards = [require("audit.read")]
+
+    @get("/")
+    async def list_events(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        limit: Limit = 100,
+        offset: Offset = 0,
+        action: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        object_type: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        object_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        actor_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> Page[AuditEventPublic]:
+        """The audit log, newest first, filterable by action, object and actor."""
+        filters: list[Any] = []
+        if action:
+            filters.append(AuditEvent.action == action)
+        if object_type:
+            filters.append(AuditEvent.object_type == object_type)
+        if object_id:
+            filters.append(AuditEvent.object_id == object_id)
+        if actor_id:
+            filters.append(AuditEvent.actor_id == actor_id)
+        total = (await db_session.execute(select(func.count()).select_from(AuditEvent).where(*filters))).scalar_one()
+        rows = (
+            await db_session.execute(
+                select(AuditEvent).where(*filters).order_by(AuditEvent.seq.desc()).limit(limit).offset(offset)  # type: ignore[attr-defined]
+            )
+        ).scalars()
+        return Page[AuditEventPublic](
+            items=[AuditEventPublic.model_validate(e) for e in rows], total=total, limit=limit, offset=offset
+        )
+
+    @get("/verify")
+    async def verify(self, db_session: NamedDependency[AsyncSession]) -> dict[str, Any]:
+        """Recompute the audit chain; names the first broken event."""
+        report = await audit.verify(db_session)
+        return {
+            "ok": report.ok,
+            "events": report.events,
+            "head": report.head,
+            "broken_seq": report.broken_seq,
+            "reason": report.reason,
+        }
+
+
+route_handlers = [health, AuthController, me, UserController, AuditController]

@@ -1,0 +1,187 @@
+"""The audit log: every state change, append-only and hash-chained.
+
+``record`` is called by services inside the transaction that makes the change, so the change and its
+audit event commit or vanish together. Each event's hash covers its canonical content and the previous
+event's hash; ``verify`` recomputes the chain and names the first event that does not match.
+
+Writers are serialised on the chain head: SQLite's write transactions are exclusive already, and on
+PostgreSQL a transaction-scoped advisory lock is taken before the head is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fundapp.core.models import AuditEvent
+
+GENESIS_HASH = "0" * 64
+# Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
+AUDIT_CHAIN_LOCK = 7_270_001
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal | Enum):
+        return str(value.value if isinstance(value, Enum) else value)
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    return str(value)
+
+
+def canonical_json(value: Any) -> str:
+    """One text for one value: sorted keys, no spaces, UTF-8 kept, non-JSON types as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    *,
+    seq: int,
+    occurred_at: datetime,
+    actor_id: int | None,
+    actor_label: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    before: str,
+    after: str,
+    prev_hash: str,
+) -> str:
+    content = canonical_json(
+        {
+            "seq": seq,
+            "occurred_at": _timestamp(occurred_at),
+            "actor_id": actor_id,
+            "actor_label": actor_label,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "before": before,
+            "after": after,
+            "prev_hash": prev_hash,
+        }
+    )
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change: a user, or the system (CLI, scheduler) when ``user_id`` is None."""
+
+    user_id: int | None
+    label: str
+
+
+SYSTEM = Actor(None, "system")
+
+
+async def _lock_chain(session: AsyncSession) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=AUDIT_CHAIN_LOCK))
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: object,
+    at: datetime,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction."""
+    await _lock_chain(session)
+    head = (
+        await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))  # type: ignore[attr-defined]
+    ).first()
+    seq = 1 if head is None else head[0] + 1
+    prev_hash = GENESIS_HASH if head is None else head[1]
+    # Store the timestamp at the precision every backend keeps (microseconds), so the hash re-verifies.
+    occurred_at = at.astimezone(UTC)
+    fields = {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "actor_id": actor.user_id,
+        "actor_label": actor.label,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id),
+        "before": canonical_json(dict(before or {})),
+        "after": canonical_json(dict(after or {})),
+        "prev_hash": prev_hash,
+    }
+    event = AuditEvent(**fields, hash=event_hash(**fields))
+    session.add(event)
+    await session.flush()
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    ok: bool
+    events: int
+    head: str
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"OK: {self.events} audit events verified; chain head {self.head}"
+        return f"BROKEN at audit event {self.broken_seq}: {self.reason}"
+
+
+async def verify(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
+    """Recompute the whole chain in order; report the first event whose link or content is wrong."""
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    last_seq = 0
+    while True:
+        events = (
+            await session.execute(
+                select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)  # type: ignore[arg-type]
+            )
+        ).scalars().all()
+        if not events:
+            break
+        for event in events:
+            if event.seq != expected_seq:
+                return ChainReport(False, count, prev_hash, expected_seq, f"event {expected_seq} is missing")
+            if event.prev_hash != prev_hash:
+                return ChainReport(False, count, prev_hash, event.seq, "its link to the previous event is broken")
+            recomputed = event_hash(
+                seq=event.seq,
+                occurred_at=event.occurred_at,
+                actor_id=event.actor_id,
+                actor_label=event.actor_label,
+                action=event.action,
+                object_type=event.object_type,
+                object_id=event.object_id,
+                before=event.before,
+                after=event.after,
+                prev_hash=event.prev_hash,
+            )
+            if recomputed != event.hash:
+                return ChainReport(False, count, prev_hash, event.seq, "its content does not match its hash")
+            prev_hash = event.hash
+            expected_seq += 1
+            count += 1
+            last_seq = event.seq
+    return ChainReport(True, count, prev_hash)

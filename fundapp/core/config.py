@@ -1,0 +1,156 @@
+"""Settings: one typed object read from ``FUNDAPP_*`` environment variables.
+
+Every setting has a documented default (see docs/architecture.md, "Settings"). The charter settings are
+the facility's rules that member states may change by decision; they live here so every domain reads the
+same values.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "FUNDAPP_"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the service refuses to start."""
+
+
+@dataclass(frozen=True, slots=True)
+class CharterSettings:
+    """The facility's charter rules (changed by member-state decision, not by code)."""
+
+    # Administrative-agent fee deducted from each deposit.
+    admin_agent_fee_rate: Decimal = Decimal("0.01")
+    # Cap on implementing organisations' indirect support costs, as a share of direct costs.
+    indirect_support_cost_cap: Decimal = Decimal("0.07")
+    # Participation is unconditional by default: arrears never suspend a vote unless this is on.
+    arrears_suspend_voting: bool = False
+    # With the rule on, a member this many full years in arrears loses its vote.
+    arrears_years_before_suspension: int = 2
+    # Automatic recusal of member states among a proposal's countries.
+    auto_recuse_beneficiary_members: bool = False
+    # Above this amount (reporting currency, major units) a disbursement needs a second approver.
+    second_approver_threshold: Decimal = Decimal("1000000")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: str = "development"
+    database_url: str = ""
+    secret_key: str = ""
+    var_dir: Path = Path("var")
+    reporting_currency: str = "USD"
+    locales: tuple[str, ...] = ("en", "es", "fr")
+    default_locale: str = "en"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Browser sessions: idle and absolute lifetimes, in seconds.
+    session_idle_timeout: int = 30 * 60
+    session_absolute_timeout: int = 12 * 60 * 60
+    session_cookie_name: str = "fundapp_session"
+    # Cookies are marked Secure unless running in development over plain HTTP.
+    cookie_secure: bool = False
+    # Failed-login throttling: at most N failures within the window, per account and per client.
+    login_window_seconds: int = 15 * 60
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_client: int = 20
+    # Argon2id cost (RFC 9106 second recommended profile by default); tests lower it.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    max_request_body_bytes: int = 1_048_576
+    cors_allowed_origins: tuple[str, ...] = ()
+    charter: CharterSettings = field(default_factory=CharterSettings)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _convert(raw: str, target: Any, name: str) -> Any:
+    try:
+        if target is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        if target is int:
+            return int(raw)
+        if target is Decimal:
+            return Decimal(raw)
+        if target is Path:
+            return Path(raw)
+        if target == tuple[str, ...]:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except (ValueError, InvalidOperation) as exc:
+        raise SettingsError(f"{ENV_PREFIX}{name}: cannot read {raw!r} as {target}") from exc
+
+
+def _from_env(cls: type[Any], environ: dict[str, str], prefix: str) -> dict[str, Any]:
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        key = prefix + f.name.upper()
+        if key in environ:
+            values[f.name] = _convert(environ[key], hints[f.name], f.name.upper())
+    return values
+
+
+def _development_secret(var_dir: Path) -> str:
+    """Generate once and keep under var/, so sessions survive restarts on a developer's machine."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read settings from the environment; refuse to start on anything unsafe."""
+    env = dict(os.environ if environ is None else environ)
+    charter = CharterSettings(**_from_env(CharterSettings, env, ENV_PREFIX + "CHARTER_"))
+    values = _from_env(Settings, env, ENV_PREFIX)
+    values.pop("charter", None)
+    settings = Settings(charter=charter, **values)
+
+    if settings.env not in {"development", "test", "production"}:
+        raise SettingsError(f"{ENV_PREFIX}ENV must be development, test or production, not {settings.env!r}")
+    var_dir = settings.var_dir.resolve()
+    updates: dict[str, Any] = {"var_dir": var_dir}
+    if not settings.database_url:
+        var_dir.mkdir(parents=True, exist_ok=True)
+        updates["database_url"] = f"sqlite+aiosqlite:///{var_dir / 'fundapp.sqlite3'}"
+    if not settings.secret_key:
+        if settings.is_production:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY is required when {ENV_PREFIX}ENV=production")
+        updates["secret_key"] = _development_secret(var_dir)
+    elif len(settings.secret_key) < 32:
+        raise SettingsError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
+    if settings.is_production and not settings.cookie_secure:
+        updates["cookie_secure"] = True
+    if settings.default_locale not in settings.locales:
+        raise SettingsError(f"{ENV_PREFIX}DEFAULT_LOCALE must be one of {settings.locales}")
+    if not (len(settings.reporting_currency) == 3 and settings.reporting_currency.isupper()):
+        raise SettingsError(f"{ENV_PREFIX}REPORTING_CURRENCY must be an ISO 4217 code")
+    rate_fields = ("admin_agent_fee_rate", "indirect_support_cost_cap")
+    for name in rate_fields:
+        rate = getattr(charter, name)
+        if not Decimal(0) <= rate < Decimal(1):
+            raise SettingsError(f"{ENV_PREFIX}CHARTER_{name.upper()} must be in [0, 1)")
+    return replace(settings, **updates)

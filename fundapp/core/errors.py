@@ -1,0 +1,249 @@
+"""Errors as RFC 9457 problem details.
+
+Services raise ``DomainError`` subclasses that say which field broke which rule; the handlers here turn
+them, and every framework error (validation, 404, 405, 413 ...), into ``application/problem+json``. Nothing
+else ever reaches a client: an unexpected exception is logged and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "urn:fundapp:problem:"
+
+log = logging.getLogger("fundapp.errors")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One broken rule on one input field (``field`` is a dotted path, e.g. ``instalments.2.amount``)."""
+
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+class DomainError(Exception):
+    """A refusal by the facility's rules. Subclasses set the status, slug and title."""
+
+    status: ClassVar[int] = 422
+    slug: ClassVar[str] = "rule-violated"
+    title: ClassVar[str] = "A rule of the facility refuses this request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        rule: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors or [])
+        if field is not None:
+            self.errors.insert(0, FieldError(field, rule or self.slug, detail))
+        self.rule = rule
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    status = 422
+    slug = "validation-failed"
+    title = "The request has invalid fields"
+
+
+class NotAuthenticated(DomainError):
+    status = 401
+    slug = "not-authenticated"
+    title = "Authentication is required"
+
+
+class PermissionDenied(DomainError):
+    status = 403
+    slug = "permission-denied"
+    title = "Not allowed"
+
+
+class NotFound(DomainError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    slug = "conflict"
+    title = "Conflicts with the current state"
+
+
+class RateLimited(DomainError):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "instance": request.url.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    return problem(
+        request,
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        errors=[e.as_dict() for e in exc.errors],
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+def _field_errors_from_validation(exc: ValidationException) -> list[dict[str, str]]:
+    """Name each broken field and rule.
+
+    Body models are validated by pydantic, whose errors (kept as the exception's cause) carry the field
+    path and the rule (``missing``, ``extra_forbidden``, ``string_too_short`` ...). Query, path and header
+    parameters come as Litestar's ``[{"key", "message", "source"}]``.
+    """
+    cause_errors = getattr(exc.__cause__, "errors", None)
+    if isinstance(cause_errors, list) and cause_errors and all(isinstance(e, dict) for e in cause_errors):
+        return [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())) or "body",
+                "rule": str(e.get("type") or "invalid"),
+                "message": str(e.get("msg") or "invalid value"),
+            }
+            for e in cause_errors
+        ]
+    found: list[dict[str, str]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            found.append(
+                {
+                    "field": str(item.get("key") or item.get("source") or "body"),
+                    "rule": "invalid",
+                    "message": str(item.get("message") or "invalid value"),
+                }
+            )
+    return found
+
+
+_MALFORMED_MARKERS = ("malformed", "json is malformed", "decode", "expecting", "invalid json")
+
+
+def _validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = _field_errors_from_validation(exc)
+    if not errors and any(m in str(exc.detail).lower() for m in _MALFORMED_MARKERS):
+        return problem(
+            request,
+            status=400,
+            slug="malformed-body",
+            title="The request body is not valid JSON",
+            detail=str(exc.detail),
+        )
+    return problem(
+        request,
+        status=422,
+        slug=InvalidInput.slug,
+        title=InvalidInput.title,
+        detail=str(exc.detail) if exc.detail else None,
+        errors=errors or None,
+    )
+
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("not-authenticated", "Authentication is required"),
+    403: ("permission-denied", "Not allowed"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflicts with the current state"),
+    413: ("body-too-large", "The request body is too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("rate-limited", "Too many requests"),
+}
+
+
+def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        return _validation_handler(request, exc)
+    status = exc.status_code
+    if status >= 500:
+        return _internal_error_handler(request, exc)
+    slug, title = _HTTP_SLUGS.get(status, ("http-error", "Request refused"))
+    detail = str(exc.detail) if exc.detail else None
+    if status == 400 and detail and any(m in detail.lower() for m in _MALFORMED_MARKERS):
+        slug, title = "malformed-body", "The request body is not valid JSON"
+    return problem(request, status=status, slug=slug, title=title, detail=detail, headers=exc.headers)
+
+
+def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        request,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+        slug="internal-error",
+        title="Internal error",
+        detail="The request could not be completed; nothing was changed.",
+    )
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    DomainError: _domain_error_handler,
+    HTTPException: _http_error_handler,
+    Exception: _internal_error_handler,
+}
+
+__all__ = [
+    "PROBLEM_JSON",
+    "Conflict",
+    "DomainError",
+    "FieldError",
+    "InvalidInput",
+    "NotAuthenticated",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "exception_handlers",
+    "problem",
+]

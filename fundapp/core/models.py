@@ -1,0 +1,119 @@
+"""Core tables: users and their roles, browser sessions, API tokens, failed logins, the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from fundapp.core.db import UTCDateTime
+
+
+class Role(StrEnum):
+    SECRETARIAT_ADMIN = "secretariat_admin"
+    FINANCE_OFFICER = "finance_officer"
+    FINANCE_APPROVER = "finance_approver"
+    TAG_REVIEWER = "tag_reviewer"
+    MEMBER_DELEGATE = "member_delegate"
+    GRANTEE = "grantee"
+    AUDITOR = "auditor"
+
+
+def _ts(nullable: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    full_name: str = Field(sa_column=Column(String(200), nullable=False))
+    email: str = Field(sa_column=Column(String(254), nullable=False))
+    password_hash: str = Field(sa_column=Column(String(255), nullable=False))
+    is_active: bool = Field(default=True, nullable=False)
+    # A member_delegate acts for exactly one member state (ISO 3166-1 alpha-3).
+    member_code: str | None = Field(default=None, sa_column=Column(String(3), nullable=True, index=True))
+    # A grantee acts for exactly one organisation.
+    organisation_id: int | None = Field(default=None, nullable=True, index=True)
+    created_at: datetime = Field(sa_column=_ts())
+    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class UserRole(SQLModel, table=True):
+    __tablename__ = "user_roles"
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True)
+    role: str = Field(sa_column=Column(String(32), primary_key=True))
+
+
+class AuthSession(SQLModel, table=True):
+    """A browser session. The cookie holds a random token; only its keyed hash is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(sa_column=Column(String(64), nullable=False))
+    client: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+    last_seen_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """An API client's bearer token, created by its owner; only its keyed hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    prefix: str = Field(sa_column=Column(String(16), nullable=False))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class LoginFailure(SQLModel, table=True):
+    """One failed login, kept for the throttling window (per account and per client)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_at", "username", "at"),
+        Index("ix_login_failures_client_at", "client", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(64), nullable=False))
+    client: str = Field(sa_column=Column(String(64), nullable=False))
+    at: datetime = Field(sa_column=_ts())
+
+
+class AuditEvent(SQLModel, table=True):
+    """One state change. Append-only and hash-chained: ``hash`` covers the event and ``prev_hash``."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("hash"),
+        Index("ix_audit_events_object", "object_type", "object_id"),
+    )
+
+    seq: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    occurred_at: datetime = Field(sa_column=_ts())
+    actor_id: int | None = Field(default=None, nullable=True, index=True)
+    actor_label: str = Field(sa_column=Column(String(100), nullable=False))
+    action: str = Field(sa_column=Column(String(100), nullable=False, index=True))
+    object_type: str = Field(sa_column=Column(String(64), nullable=False))
+    object_id: str = Field(sa_column=Column(String(64), nullable=False))
+    # Canonical JSON text, hashed exactly as stored.
+    before: str = Field(sa_column=Column(Text(), nullable=False))
+    after: str = Field(sa_column=Column(Text(), nullable=False))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))

@@ -1,0 +1,140 @@
+"""API input and output models of the core. Inputs refuse unknown fields; outputs never expose secrets."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from fundapp.core.models import Role
+
+T = TypeVar("T")
+
+USERNAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+MIN_PASSWORD_LENGTH = 12
+
+
+class Input(BaseModel):
+    """Base of every request body: unknown fields are an error, strings are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(Output, Generic[T]):
+    """A page of a list: ``items`` and the total matching the filters."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+Username = Annotated[str, StringConstraints(min_length=3, max_length=64)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class LoginInput(Input):
+    username: Username
+    password: Password
+
+
+class UserCreate(Input):
+    username: Username
+    full_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+    roles: Annotated[list[Role], Field(min_length=1)]
+    member_code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    organisation_id: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("username")
+    @classmethod
+    def _username_shape(cls, value: str) -> str:
+        value = value.lower()
+        if not USERNAME_RULE.match(value):
+            raise ValueError("use 3-64 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _distinct_roles(cls, value: list[Role]) -> list[Role]:
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _bindings(self) -> UserCreate:
+        is_delegate = Role.MEMBER_DELEGATE in self.roles
+        is_grantee = Role.GRANTEE in self.roles
+        if is_delegate != (self.member_code is not None):
+            raise ValueError("member_code is required for, and only for, a member_delegate")
+        if is_grantee != (self.organisation_id is not None):
+            raise ValueError("organisation_id is required for, and only for, a grantee")
+        return self
+
+
+class UserPublic(Output):
+    id: int
+    username: str
+    full_name: str
+    email: str
+    is_active: bool
+    roles: list[Role]
+    member_code: str | None
+    organisation_id: int | None
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class MePublic(UserPublic):
+    auth: str
+    csrf_token: str | None = None
+
+
+class LoginPublic(Output):
+    user: UserPublic
+    csrf_token: str
+    expires_at: datetime
+    idle_timeout_seconds: int
+
+
+class TokenCreate(Input):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    expires_in_days: Annotated[int, Field(ge=1, le=366)] | None = None
+
+
+class TokenPublic(Output):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="The secret, shown once; only its hash is kept.")
+
+
+class AuditEventPublic(Output):
+    seq: int
+    occurred_at: datetime
+    actor_id: int | None
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str
+    before: str
+    after: str
+    prev_hash: str
+    hash: str
+
+
+class HealthPublic(Output):
+    status: str
+    database: str

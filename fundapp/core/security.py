@@ -1,0 +1,277 @@
+"""Who is asking and what they may do.
+
+- Authentication: a browser session cookie (with a CSRF token for unsafe methods) or an opaque bearer
+  token; both are random secrets whose keyed hash is stored, looked up on every request, and refused as
+  soon as the session, token or user is revoked or disabled.
+- Authorisation: one ``has_permission(action, user, obj) -> (allowed, reason)``. Every domain registers
+  its actions as predicates; guards (route level) and services (object level) ask the same function.
+- Passwords: Argon2id, hashed and verified in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio.to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from sqlalchemy import select, update
+
+from fundapp.core.clock import Clock
+from fundapp.core.config import Settings
+from fundapp.core.db import SAFE_METHODS, Database
+from fundapp.core.errors import NotAuthenticated, PermissionDenied
+from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
+
+CSRF_HEADER = "X-CSRF-Token"
+TOKEN_PREFIX = "fa_"
+# Sliding idle timeout: refresh last_seen at most this often, so reads do not all become writes.
+SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated user of one request (an immutable snapshot, safe to pass to services)."""
+
+    id: int
+    username: str
+    roles: frozenset[Role]
+    member_code: str | None = None
+    organisation_id: int | None = None
+    via: str = "session"  # "session", "token" or "cli"
+    session_id: int | None = None
+    token_id: int | None = None
+    csrf_token: str | None = None
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(role in self.roles for role in roles)
+
+
+# ---------------------------------------------------------------- passwords
+
+
+class PasswordHashing:
+    """Argon2id with the configured cost; the async methods run in a worker thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        # Verified when the user does not exist, so timing does not reveal which usernames exist.
+        self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def hash_sync(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        def _verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+
+        return await anyio.to_thread.run_sync(_verify)
+
+
+def new_secret(prefix: str = "") -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def secret_hash(secret_key: str, token: str) -> str:
+    """Keyed hash of a session or API token: a stolen table cannot be used or even tested offline."""
+    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------- permissions
+
+Decision = tuple[bool, str]
+Predicate = Callable[[Principal, Any], Decision]
+
+_PERMISSIONS: dict[str, Predicate] = {}
+
+
+def register_permission(action: str, predicate: Predicate) -> None:
+    """Declare who may do ``action``. Each action is declared once, by the package that owns it."""
+    if action in _PERMISSIONS and _PERMISSIONS[action] is not predicate:
+        raise ValueError(f"permission {action!r} is already declared")
+    _PERMISSIONS[action] = predicate
+
+
+def roles_may(*roles: Role) -> Predicate:
+    """A predicate that allows any of ``roles``, whatever the object."""
+    names = ", ".join(sorted(r.value for r in roles))
+
+    def predicate(user: Principal, _obj: Any) -> Decision:
+        if user.has_role(*roles):
+            return True, "allowed by role"
+        return False, f"requires one of the roles: {names}"
+
+    return predicate
+
+
+def anyone_authenticated(_user: Principal, _obj: Any) -> Decision:
+    return True, "allowed to every authenticated user"
+
+
+def has_permission(action: str, user: Principal | None, obj: Any = None) -> Decision:
+    """The one authorisation question: may ``user`` do ``action`` (on ``obj``)? Denied by default."""
+    if user is None:
+        return False, "authentication required"
+    predicate = _PERMISSIONS.get(action)
+    if predicate is None:
+        return False, f"no permission is declared for {action!r}"
+    return predicate(user, obj)
+
+
+def ensure_permission(action: str, user: Principal | None, obj: Any = None) -> None:
+    """Raise 401/403 problem details unless ``has_permission`` allows."""
+    if user is None:
+        raise NotAuthenticated("authentication required")
+    allowed, reason = has_permission(action, user, obj)
+    if not allowed:
+        raise PermissionDenied(reason, action=action)
+
+
+def require(action: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    """A Litestar guard for a route-level action (object-level checks happen in services)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+        user = connection.scope.get("user")
+        ensure_permission(action, user if isinstance(user, Principal) else None)
+
+    guard.__name__ = f"require_{action.replace('.', '_')}"
+    return guard
+
+
+# The core's own actions.
+register_permission("users.read", roles_may(Role.SECRETARIAT_ADMIN, Role.AUDITOR))
+register_permission("users.manage", roles_may(Role.SECRETARIAT_ADMIN))
+register_permission("audit.read", roles_may(Role.AUDITOR, Role.SECRETARIAT_ADMIN))
+register_permission("me.read", anyone_authenticated)
+
+
+def _own_token(user: Principal, token: Any) -> Decision:
+    if token is None or getattr(token, "user_id", None) == user.id:
+        return True, "own tokens"
+    return False, "a token can be managed only by its owner"
+
+
+register_permission("tokens.manage", _own_token)
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def roles_of(rows: Iterable[str]) -> frozenset[Role]:
+    return frozenset(Role(r) for r in rows if r in Role._value2member_map_)
+
+
+class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
+    """Resolve the session cookie or bearer token of each request to a ``Principal``.
+
+    Excluded paths (health, schema, login) are reachable anonymously; everything else answers 401 when
+    no valid credential is given.
+    """
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        app_state = connection.app.state
+        settings: Settings = app_state.settings
+        database: Database = app_state.db
+        clock: Clock = app_state.clock
+        now = clock.now()
+
+        authorization = connection.headers.get("authorization", "")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+            principal = await self._from_token(database, settings, token.strip(), now)
+            return AuthenticationResult(user=principal, auth="token")
+
+        cookie = connection.cookies.get(settings.session_cookie_name)
+        if cookie:
+            principal = await self._from_session(database, settings, cookie, now)
+            if connection.scope.get("method", "GET") not in SAFE_METHODS:
+                sent = connection.headers.get(CSRF_HEADER, "")
+                if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
+                    raise PermissionDenied(
+                        f"the {CSRF_HEADER} header is missing or does not match this session",
+                        rule="csrf",
+                    )
+            return AuthenticationResult(user=principal, auth="session")
+
+        raise NotAuthenticated("authentication required: log in or send a bearer token")
+
+    async def _load_principal(self, database: Database, user_id: int, **extra: Any) -> Principal:
+        async with database.session(write=False) as session:
+            user = await session.get(User, user_id)
+            if user is None or not user.is_active:
+                raise NotAuthenticated("this account is disabled")
+            roles = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+            return Principal(
+                id=user_id,
+                username=user.username,
+                roles=roles_of(roles),
+                member_code=user.member_code,
+                organisation_id=user.organisation_id,
+                **extra,
+            )
+
+    async def _from_token(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
+        digest = secret_hash(settings.secret_key, token)
+        async with database.session(write=False) as session:
+            row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest))).scalar_one_or_none()
+        if row is None or row.revoked_at is not None:
+            raise NotAuthenticated("the bearer token is unknown or revoked")
+        if row.expires_at is not None and row.expires_at <= now:
+            raise NotAuthenticated("the bearer token has expired")
+        assert row.id is not None
+        principal = await self._load_principal(database, row.user_id, via="token", token_id=row.id)
+        if row.last_used_at is None or now - row.last_used_at > SESSION_TOUCH_INTERVAL:
+            async with database.session(write=True) as session:
+                await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))  # type: ignore[arg-type]
+                await session.commit()
+        return principal
+
+    async def _from_session(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
+        digest = secret_hash(settings.secret_key, token)
+        async with database.session(write=False) as session:
+            row = (
+                await session.execute(select(AuthSession).where(AuthSession.token_hash == digest))
+            ).scalar_one_or_none()
+        if row is None or row.revoked_at is not None:
+            raise NotAuthenticated("the session is unknown or has ended; log in again")
+        idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+        if now >= row.expires_at or now >= idle_limit:
+            raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
+        assert row.id is not None
+        principal = await self._load_principal(
+            database, row.user_id, via="session", session_id=row.id, csrf_token=row.csrf_token
+        )
+        if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
+            async with database.session(write=True) as session:
+                await session.execute(update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now))  # type: ignore[arg-type]
+                await session.commit()
+        return principal
+
+
+def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The request's principal (the middleware guarantees one on authenticated routes)."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise NotAuthenticated("authentication required")
+    return user

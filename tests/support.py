@@ -1,0 +1,143 @@
+"""Test helpers that speak the facility's language: users with roles, logging in, counting rows."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from fundapp.core import accounts
+from fundapp.core.clock import FrozenClock
+from fundapp.core.config import Settings
+from fundapp.core.db import Database
+from fundapp.core.models import Role
+from fundapp.core.schemas import TokenCreate, UserCreate
+from fundapp.core.security import PasswordHashing, Principal
+
+T = TypeVar("T")
+PASSWORD = "correct horse battery staple"
+_names = itertools.count(1)
+
+
+def sync_url(database_url: str) -> str:
+    return database_url.replace("sqlite+aiosqlite://", "sqlite://").replace(
+        "postgresql+asyncpg://", "postgresql+psycopg://"
+    )
+
+
+class DatabaseProbe:
+    """Direct, synchronous access to the test database, to check what the API did (or did not) change."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = sa.create_engine(sync_url(settings.database_url))
+        self.dialect = self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def scalar(self, sql: str, **params: Any) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params))
+
+    def execute(self, sql: str, **params: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.text(sql), params)
+
+    def count(self, table: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))  # noqa: S608 - table names come from tests
+
+    def snapshot(self, *tables: str) -> dict[str, int]:
+        """Row counts of the given tables (audit_events always included)."""
+        return {t: self.count(t) for t in {"audit_events", *tables}}
+
+    def run(self, work: Callable[[Database], Awaitable[T]]) -> T:
+        """Run an async service call against the test database, outside the app's event loop."""
+
+        async def runner() -> T:
+            database = Database(self.settings.database_url)
+            try:
+                return await work(database)
+            finally:
+                await database.dispose()
+
+        return asyncio.run(runner())
+
+
+@dataclass
+class Actor:
+    """A test user: its id, username and the headers that authenticate it (bearer token)."""
+
+    id: int
+    username: str
+    roles: tuple[Role, ...]
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    """The HTTP client plus ways to make users and log in as them."""
+
+    def __init__(self, client: TestClient[Litestar], db: DatabaseProbe, settings: Settings, clock: FrozenClock):
+        self.client = client
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.hashing = PasswordHashing(settings)
+
+    def create_user(
+        self,
+        *roles: Role,
+        username: str | None = None,
+        member_code: str | None = None,
+        organisation_id: int | None = None,
+        password: str = PASSWORD,
+    ) -> Actor:
+        name = username or f"{roles[0].value.replace('_', '-')}-{next(_names)}"
+        if Role.MEMBER_DELEGATE in roles and member_code is None:
+            member_code = "MEX"
+        if Role.GRANTEE in roles and organisation_id is None:
+            organisation_id = 1
+        data = UserCreate(
+            username=name,
+            full_name=name.title(),
+            email=f"{name}@example.org",
+            password=password,
+            roles=list(roles),
+            member_code=member_code,
+            organisation_id=organisation_id,
+        )
+
+        async def work(database: Database) -> Actor:
+            async with database.session() as session:
+                user = await accounts.create_user(session, data, hashing=self.hashing, actor=None, now=self.clock.now())
+                principal = Principal(id=user.id, username=user.username, roles=frozenset(roles))
+                token = await accounts.create_token(
+                    session, TokenCreate(name="tests"), user=principal, settings=self.settings, now=self.clock.now()
+                )
+                await session.commit()
+                return Actor(user.id, user.username, tuple(roles), token.token)
+
+        return self.db.run(work)
+
+    def login(self, username: str, password: str = PASSWORD) -> str:
+        """Log in through the API (cookie kept by the client); returns the CSRF token."""
+        response = self.client.post("/api/v1/auth/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return str(response.json()["csrf_token"])
+
+    def logout_cookie(self) -> None:
+        self.client.cookies.clear()
