@@ -186,9 +186,7 @@ def _exact_minor(amount: Decimal, currency: str) -> int:
     scaled = amount.scaleb(exponent(currency), context=_EXACT)
     whole = scaled.to_integral_value(context=_EXACT)
     if scaled != whole:
-        raise PrecisionError(
-            f"{amount} has more decimals than {currency} allows ({exponent(currency)})"
-        )
+        raise PrecisionError(f"{amount} has more decimals than {currency} allows ({exponent(currency)})")
     return int(whole)
 
 

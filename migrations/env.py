@@ -19,7 +19,9 @@ config = context.config
 
 
 def database_url() -> str:
-    return config.attributes.get("database_url") or os.environ.get("FUNDAPP_DATABASE_URL") or load_settings().database_url
+    return (
+        config.attributes.get("database_url") or os.environ.get("FUNDAPP_DATABASE_URL") or load_settings().database_url
+    )
 
 
 def _configure(connection: Connection) -> None:

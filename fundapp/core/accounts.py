@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.config import Settings
@@ -22,7 +23,7 @@ def actor_of(user: Principal | None) -> audit.Actor:
 
 
 async def roles_for(session: AsyncSession, user_id: int) -> list[Role]:
-    rows = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+    rows = (await session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id))).scalars()
     return sorted(Role(r) for r in rows)
 
 
@@ -50,7 +51,7 @@ async def create_user(
     actor: Principal | None,
     now: datetime,
 ) -> UserPublic:
-    taken = (await session.execute(select(User.id).where(User.username == data.username))).first()
+    taken = (await session.execute(select(col(User.id)).where(col(User.username) == data.username))).first()
     if taken is not None:
         raise Conflict(f"the username {data.username!r} is taken", field="username", rule="unique")
     user = User(
@@ -89,12 +90,12 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
 
 
 async def find_user(session: AsyncSession, username: str) -> User | None:
-    return (await session.execute(select(User).where(User.username == username.lower()))).scalar_one_or_none()
+    return (await session.execute(select(User).where(col(User.username) == username.lower()))).scalar_one_or_none()
 
 
 async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[UserPublic], int]:
     total = (await session.execute(select(func.count()).select_from(User))).scalar_one()
-    users = (await session.execute(select(User).order_by(User.id).limit(limit).offset(offset))).scalars().all()  # type: ignore[arg-type]
+    users = (await session.execute(select(User).order_by(col(User.id)).limit(limit).offset(offset))).scalars().all()
     return [await user_public(session, u) for u in users], total
 
 
@@ -110,14 +111,14 @@ async def disable_user(session: AsyncSession, user_id: int, *, actor: Principal 
     ended_sessions = (
         await session.execute(
             update(AuthSession)
-            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+            .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
             .values(revoked_at=now)
         )
     ).rowcount  # type: ignore[attr-defined]
     ended_tokens = (
         await session.execute(
             update(ApiToken)
-            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))  # type: ignore[union-attr]
+            .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
             .values(revoked_at=now)
         )
     ).rowcount  # type: ignore[attr-defined]
@@ -157,12 +158,16 @@ async def _throttle(database: Database, settings: Settings, username: str, clien
         ):
             oldest, count = (
                 await session.execute(
-                    select(func.min(LoginFailure.at), func.count()).where(column == value, LoginFailure.at > since)
+                    select(func.min(col(LoginFailure.at)), func.count()).where(
+                        col(column) == value, col(LoginFailure.at) > since
+                    )
                 )
             ).one()
             if count >= limit:
+                # The aggregate bypasses the column type: SQLite hands back a naive UTC timestamp.
                 oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
-                retry_after = max(1, int((oldest_at + timedelta(seconds=settings.login_window_seconds) - now).total_seconds()) + 1)
+                reopens_at = oldest_at + timedelta(seconds=settings.login_window_seconds)
+                retry_after = max(1, int((reopens_at - now).total_seconds()) + 1)
                 scope = "account" if column is LoginFailure.username else "client"
                 raise RateLimited(
                     f"too many failed logins for this {scope}; try again in {retry_after} seconds",
@@ -218,7 +223,7 @@ async def login(
             expires_at=expires_at,
         )
         session.add(auth_session)
-        await session.execute(delete(LoginFailure).where(LoginFailure.username == username))  # type: ignore[arg-type]
+        await session.execute(delete(LoginFailure).where(col(LoginFailure.username) == username))
         await session.flush()
         await audit.record(
             session,
@@ -237,9 +242,7 @@ async def login(
 async def logout(session: AsyncSession, user: Principal, *, now: datetime) -> None:
     if user.session_id is None:
         raise InvalidInput("logout ends a browser session; revoke a bearer token through /auth/tokens")
-    await session.execute(
-        update(AuthSession).where(AuthSession.id == user.session_id).values(revoked_at=now)  # type: ignore[arg-type]
-    )
+    await session.execute(update(AuthSession).where(col(AuthSession.id) == user.session_id).values(revoked_at=now))
     await audit.record(
         session, actor=actor_of(user), action="auth.logout", object_type="session", object_id=user.session_id, at=now
     )
@@ -277,7 +280,7 @@ async def create_token(
 
 async def list_tokens(session: AsyncSession, user: Principal) -> list[TokenPublic]:
     rows = (
-        await session.execute(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))  # type: ignore[arg-type]
+        await session.execute(select(ApiToken).where(col(ApiToken.user_id) == user.id).order_by(col(ApiToken.id)))
     ).scalars()
     return [TokenPublic.model_validate(t) for t in rows]
 

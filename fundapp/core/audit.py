@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
 
@@ -109,13 +110,15 @@ async def record(
     """Append one event to the chain, in the caller's transaction."""
     await _lock_chain(session)
     head = (
-        await session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1))  # type: ignore[attr-defined]
+        await session.execute(
+            select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(col(AuditEvent.seq).desc()).limit(1)
+        )
     ).first()
     seq = 1 if head is None else head[0] + 1
     prev_hash = GENESIS_HASH if head is None else head[1]
     # Store the timestamp at the precision every backend keeps (microseconds), so the hash re-verifies.
     occurred_at = at.astimezone(UTC)
-    fields = {
+    fields: dict[str, Any] = {
         "seq": seq,
         "occurred_at": occurred_at,
         "actor_id": actor.user_id,
@@ -155,10 +158,14 @@ async def verify(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
     last_seq = 0
     while True:
         events = (
-            await session.execute(
-                select(AuditEvent).where(AuditEvent.seq > last_seq).order_by(AuditEvent.seq).limit(batch)  # type: ignore[arg-type]
+            (
+                await session.execute(
+                    select(AuditEvent).where(col(AuditEvent.seq) > last_seq).order_by(col(AuditEvent.seq)).limit(batch)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         if not events:
             break
         for event in events:

@@ -13,10 +13,9 @@ from typing import Any
 from litestar import Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
 # Stable constraint names, so migrations and models compare equal on every backend.
 SQLModel.metadata.naming_convention = {

@@ -25,6 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import select, update
+from sqlmodel import col
 
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
@@ -33,7 +34,7 @@ from fundapp.core.errors import NotAuthenticated, PermissionDenied
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
 
 CSRF_HEADER = "X-CSRF-Token"
-TOKEN_PREFIX = "fa_"
+TOKEN_PREFIX = "fa_"  # noqa: S105 - a visible marker, not a secret
 # Sliding idle timeout: refresh last_seen at most this often, so reads do not all become writes.
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
 
@@ -221,7 +222,9 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             user = await session.get(User, user_id)
             if user is None or not user.is_active:
                 raise NotAuthenticated("this account is disabled")
-            roles = (await session.execute(select(UserRole.role).where(UserRole.user_id == user_id))).scalars()
+            roles = (
+                await session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id))
+            ).scalars()
             return Principal(
                 id=user_id,
                 username=user.username,
@@ -234,7 +237,9 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
     async def _from_token(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
         digest = secret_hash(settings.secret_key, token)
         async with database.session(write=False) as session:
-            row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest))).scalar_one_or_none()
+            row = (
+                await session.execute(select(ApiToken).where(col(ApiToken.token_hash) == digest))
+            ).scalar_one_or_none()
         if row is None or row.revoked_at is not None:
             raise NotAuthenticated("the bearer token is unknown or revoked")
         if row.expires_at is not None and row.expires_at <= now:
@@ -243,7 +248,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         principal = await self._load_principal(database, row.user_id, via="token", token_id=row.id)
         if row.last_used_at is None or now - row.last_used_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
-                await session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))  # type: ignore[arg-type]
+                await session.execute(update(ApiToken).where(col(ApiToken.id) == row.id).values(last_used_at=now))
                 await session.commit()
         return principal
 
@@ -251,7 +256,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         digest = secret_hash(settings.secret_key, token)
         async with database.session(write=False) as session:
             row = (
-                await session.execute(select(AuthSession).where(AuthSession.token_hash == digest))
+                await session.execute(select(AuthSession).where(col(AuthSession.token_hash) == digest))
             ).scalar_one_or_none()
         if row is None or row.revoked_at is not None:
             raise NotAuthenticated("the session is unknown or has ended; log in again")
@@ -264,7 +269,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         )
         if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
-                await session.execute(update(AuthSession).where(AuthSession.id == row.id).values(last_seen_at=now))  # type: ignore[arg-type]
+                await session.execute(update(AuthSession).where(col(AuthSession.id) == row.id).values(last_seen_at=now))
                 await session.commit()
         return principal
 

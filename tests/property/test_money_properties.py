@@ -40,9 +40,7 @@ def same_currency(draw: st.DrawFn, n: int) -> list[Money]:
 
 
 int_weights = st.integers(min_value=0, max_value=10_000)
-decimal_weights = st.decimals(
-    min_value=0, max_value=10_000, places=4, allow_nan=False, allow_infinity=False
-)
+decimal_weights = st.decimals(min_value=0, max_value=10_000, places=4, allow_nan=False, allow_infinity=False)
 weight_lists = st.lists(st.one_of(int_weights, decimal_weights), min_size=1, max_size=25).filter(
     lambda ws: any(w > 0 for w in ws)
 )
@@ -59,9 +57,7 @@ positive_rates = st.decimals(
 
 
 @given(total=money(), weights=weight_lists)
-def test_allocated_parts_always_sum_to_the_total(
-    total: Money, weights: list[int | Decimal]
-) -> None:
+def test_allocated_parts_always_sum_to_the_total(total: Money, weights: list[int | Decimal]) -> None:
     parts = allocate(total, weights)
     assert len(parts) == len(weights)
     assert all(p.currency == total.currency for p in parts)
@@ -69,9 +65,7 @@ def test_allocated_parts_always_sum_to_the_total(
 
 
 @given(total=money(), weights=weight_lists)
-def test_each_part_is_within_one_minor_unit_of_its_exact_share(
-    total: Money, weights: list[int | Decimal]
-) -> None:
+def test_each_part_is_within_one_minor_unit_of_its_exact_share(total: Money, weights: list[int | Decimal]) -> None:
     weight_sum = sum(Fraction(w) for w in weights)
     for part, w in zip(allocate(total, weights), weights, strict=True):
         share = Fraction(total.minor) * Fraction(w) / weight_sum
@@ -81,9 +75,7 @@ def test_each_part_is_within_one_minor_unit_of_its_exact_share(
 
 
 @given(total=money(), weights=weight_lists)
-def test_allocation_is_deterministic_and_mirrors_under_negation(
-    total: Money, weights: list[int | Decimal]
-) -> None:
+def test_allocation_is_deterministic_and_mirrors_under_negation(total: Money, weights: list[int | Decimal]) -> None:
     parts = allocate(total, weights)
     assert allocate(total, weights) == parts
     assert allocate(-total, weights) == [-p for p in parts]
@@ -152,9 +144,7 @@ def nearest_half_even(exact: Fraction) -> int:
 
 
 @given(m=money(), rate=positive_rates, target=currencies)
-def test_conversion_never_has_more_decimals_than_the_target_allows(
-    m: Money, rate: Decimal, target: str
-) -> None:
+def test_conversion_never_has_more_decimals_than_the_target_allows(m: Money, rate: Decimal, target: str) -> None:
     converted = convert(m, rate, target)
     assert converted.currency == target
     assert converted.amount.as_tuple().exponent == -exponent(target)
@@ -162,9 +152,7 @@ def test_conversion_never_has_more_decimals_than_the_target_allows(
 
 
 @given(m=money(), rate=positive_rates, target=currencies)
-def test_conversion_rounds_the_exact_product_half_to_even(
-    m: Money, rate: Decimal, target: str
-) -> None:
+def test_conversion_rounds_the_exact_product_half_to_even(m: Money, rate: Decimal, target: str) -> None:
     exact = Fraction(m.amount) * Fraction(rate) * 10 ** exponent(target)
     assert convert(m, rate, target).minor == nearest_half_even(exact)
     assert convert(m, str(rate), target) == convert(m, rate, target)

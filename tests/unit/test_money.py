@@ -78,9 +78,7 @@ def test_yen_have_no_minor_unit_and_dinars_have_three() -> None:
     ("amount", "currency"),
     [("1.234", "USD"), ("0.001", "EUR"), ("1.5", "JPY"), ("0.0001", "KWD"), ("1.005", "GBP")],
 )
-def test_more_decimals_than_the_currency_allows_is_a_precision_error(
-    amount: str, currency: str
-) -> None:
+def test_more_decimals_than_the_currency_allows_is_a_precision_error(amount: str, currency: str) -> None:
     with pytest.raises(PrecisionError):
         Money.of(amount, currency)
     with pytest.raises(PrecisionError):
@@ -217,9 +215,7 @@ def test_money_is_immutable() -> None:
         ("-0.001", "KWD", "-0.001"),
     ],
 )
-def test_canonical_string_has_exactly_the_currency_decimals(
-    amount: str, currency: str, canonical: str
-) -> None:
+def test_canonical_string_has_exactly_the_currency_decimals(amount: str, currency: str, canonical: str) -> None:
     m = Money.of(amount, currency)
     assert m.to_str() == canonical
     assert str(m.amount) == canonical
@@ -362,9 +358,7 @@ def test_quantize_rounds_half_to_even(value: str, currency: str, minor: int) -> 
 
 def test_quantize_is_exact_beyond_default_decimal_precision() -> None:
     # 30 significant digits: more than the default 28-digit decimal context.
-    assert quantize(Decimal("123456789012345678901234567.895"), "USD") == (
-        12345678901234567890123456790
-    )
+    assert quantize(Decimal("123456789012345678901234567.895"), "USD") == (12345678901234567890123456790)
 
 
 # -- conversion and percentages ----------------------------------------------
@@ -492,9 +486,7 @@ def test_bad_json_payloads_are_refused(payload: dict[str, Any]) -> None:
         from_json(payload)
 
 
-@pytest.mark.parametrize(
-    "payload", [{"amount": 100, "currency": "USD"}, {"amount": "1.00", "currency": None}]
-)
+@pytest.mark.parametrize("payload", [{"amount": 100, "currency": "USD"}, {"amount": "1.00", "currency": None}])
 def test_json_amounts_and_currencies_must_be_strings(payload: dict[str, Any]) -> None:
     with pytest.raises(TypeError):
         from_json(payload)
