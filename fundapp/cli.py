@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -153,6 +153,37 @@ def cmd_verify_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_ledger_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.queries import ChainReport, verify_chain
+
+    async def work(database: Database) -> ChainReport:
+        async with database.session(write=False) as session:
+            return await verify_chain(session)
+
+    report = _with_database(settings, work)
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def cmd_ledger_export(settings: Settings, args: argparse.Namespace) -> int:
+    from ledger.export import hledger_journal
+
+    def write_to(out: TextIO) -> None:
+        async def work(database: Database) -> None:
+            async with database.session(write=False) as session:
+                async for chunk in hledger_journal(session, reporting_currency=settings.reporting_currency):
+                    out.write(chunk)
+
+        _with_database(settings, work)
+
+    if args.output == "-":
+        write_to(sys.stdout)
+    else:
+        with open(args.output, "w", encoding="utf-8") as out:
+            write_to(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
 
     sub.add_parser("verify-audit", help="recompute the audit hash chain").set_defaults(func=cmd_verify_audit)
+
+    ledger = sub.add_parser("ledger", help="the double-entry ledger").add_subparsers(
+        dest="ledger_command", required=True
+    )
+    ledger.add_parser("verify", help="recompute the journal's hash chain").set_defaults(func=cmd_ledger_verify)
+    export = ledger.add_parser("export", help="write the journal for an independent tool")
+    export.add_argument("--format", choices=["hledger"], default="hledger")
+    export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_ledger_export)
     return parser
 
 

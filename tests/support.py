@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -141,3 +144,58 @@ class Api:
 
     def logout_cookie(self) -> None:
         self.client.cookies.clear()
+
+
+# ---------------------------------------------------------------- problem details, session cookies, the audit log
+
+PROBLEM_JSON = "application/problem+json"
+# The service's own source tree: no response may show a path inside it (or any Python file).
+_SOURCE_ROOT = str(Path(accounts.__file__).resolve().parents[2])
+_INTERNALS = re.compile(r"Traceback|File \"|\.py\b|site-packages|" + re.escape(_SOURCE_ROOT))
+
+
+def assert_no_internals(response: httpx.Response) -> None:
+    """A response never shows a stack trace or a file path of the server."""
+    found = _INTERNALS.search(response.text)
+    assert found is None, f"the response leaks {found.group(0)!r}: {response.text[:500]}"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem (``application/problem+json``) with this status; returns its body."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:500]}"
+    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+    assert media_type == PROBLEM_JSON, f"expected {PROBLEM_JSON}, got {media_type!r}"
+    body: dict[str, Any] = response.json()
+    assert body.get("status") == status, body
+    assert isinstance(body.get("type"), str) and body["type"], body
+    assert isinstance(body.get("title"), str) and body["title"], body
+    assert_no_internals(response)
+    return body
+
+
+def broken_rules(body: dict[str, Any]) -> set[tuple[str, str]]:
+    """The ``(field, rule)`` pairs a 4xx problem names in ``errors[]``."""
+    return {(error["field"], error["rule"]) for error in body.get("errors", [])}
+
+
+def session_cookie(api: Api) -> str:
+    """The session cookie the client holds after ``api.login``."""
+    value = api.client.cookies.get(api.settings.session_cookie_name)
+    assert value, "the client holds no session cookie"
+    return str(value)
+
+
+def cookie_headers(api: Api, cookie: str, *, csrf: str | None = None) -> dict[str, str]:
+    """Headers that present exactly this session cookie (and, when given, a CSRF token)."""
+    headers = {"Cookie": f"{api.settings.session_cookie_name}={cookie}"}
+    if csrf is not None:
+        headers["X-CSRF-Token"] = csrf
+    return headers
+
+
+def audit_events(api: Api, reader: Actor, **filters: str | int) -> list[dict[str, Any]]:
+    """The audit log as ``reader`` (an auditor or admin) sees it through the API, newest first."""
+    response = api.client.get("/api/v1/audit", params={"limit": 500, **filters}, headers=reader.headers)
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import sqlalchemy as sa
 
@@ -41,7 +43,7 @@ def test_state_changes_are_chained_and_verify(api: Api, capsys, monkeypatch) -> 
     _make_history(api)
     events = api.db.rows("SELECT seq, prev_hash, hash, action FROM audit_events ORDER BY seq")
     assert [e.action for e in events].count("user.create") == 4
-    for previous, current in zip(events, events[1:], strict=False):
+    for previous, current in itertools.pairwise(events):
         assert current.prev_hash == previous.hash
     code, out = _verify(api, capsys, monkeypatch)
     assert code == 0
@@ -56,7 +58,7 @@ def test_an_edited_audit_row_is_named_by_verify_audit(api: Api, capsys, monkeypa
         api.db.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
     else:
         api.db.execute("DROP TRIGGER audit_events_no_update")
-    api.db.execute("UPDATE audit_events SET after = '{\"roles\":[\"secretariat_admin\"]}' WHERE seq = :s", s=target)
+    api.db.execute('UPDATE audit_events SET after = \'{"roles":["secretariat_admin"]}\' WHERE seq = :s', s=target)
     code, out = _verify(api, capsys, monkeypatch)
     assert code == 1
     assert f"BROKEN at audit event {target}: its content does not match its hash" in out

@@ -37,8 +37,15 @@ def test_demo_loads_every_role_once_and_a_second_run_adds_nothing(api: Api, fund
         assert user.username in out
     assert api.db.count("users") == len(DEMO_USERS)
     roles = {r[0] for r in api.db.rows("SELECT DISTINCT role FROM user_roles")}
-    assert roles == {"secretariat_admin", "finance_officer", "finance_approver", "tag_reviewer",
-                     "member_delegate", "grantee", "auditor"}
+    assert roles == {
+        "secretariat_admin",
+        "finance_officer",
+        "finance_approver",
+        "tag_reviewer",
+        "member_delegate",
+        "grantee",
+        "auditor",
+    }
     before = api.db.snapshot("users", "user_roles")
 
     code, out, _ = fundapp("demo")
@@ -65,8 +72,9 @@ def test_demo_is_refused_in_production(api: Api, fundapp, monkeypatch) -> None:
 
 def test_users_create_list_and_disable(api: Api, fundapp, monkeypatch) -> None:
     monkeypatch.setenv("FUNDAPP_NEW_PASSWORD", "a long enough password")
-    code, out, _ = fundapp("users", "create", "ana.delegate", "--email", "ana@example.org",
-                           "--role", "member_delegate", "--member", "SEN")
+    code, out, _ = fundapp(
+        "users", "create", "ana.delegate", "--email", "ana@example.org", "--role", "member_delegate", "--member", "SEN"
+    )
     assert code == 0, out
     assert "ana.delegate" in out
     code, out, _ = fundapp("users", "list")

@@ -1,0 +1,391 @@
+"""Ledger HTTP API (thin: parse, authorise, call the service, shape the response)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
+from litestar.response import Stream
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+import ledger.permissions  # noqa: F401 - registers the ledger's actions
+from fundapp.core.accounts import actor_of
+from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
+from fundapp.core.db import Database
+from fundapp.core.errors import InvalidInput
+from fundapp.core.security import current_user, require
+from ledger import manual, queries
+from ledger.export import hledger_journal
+from ledger.models import Book, FxRate, LedgerAccount, Period
+from ledger.schemas import (
+    AccountIn,
+    AccountOut,
+    BalanceRowOut,
+    EntryIn,
+    EntryOut,
+    EntryPage,
+    FxRateIn,
+    FxRateOut,
+    MoneyOut,
+    PeriodOut,
+    PostingOut,
+    RevaluationIn,
+    RevaluationOut,
+    ReverseIn,
+    StatementLineOut,
+    StatementOut,
+    TrialBalanceOut,
+    TrialBalanceRowOut,
+    VerifyOut,
+)
+from ledger.service import EntryView, Ledger
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        required=False,
+        description="repeat a request safely: the same key and body return the first result",
+    ),
+]
+PeriodId = Annotated[str, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Db = NamedDependency[AsyncSession]
+
+
+def ledger_for(request: AnyRequest, session: AsyncSession) -> Ledger:
+    return Ledger(
+        session,
+        reporting_currency=settings_of(request).reporting_currency,
+        actor=actor_of(current_user(request)),
+        now=clock_of(request).now(),
+    )
+
+
+def entry_out(view: EntryView, reporting_currency: str) -> EntryOut:
+    return EntryOut(
+        id=view.id,
+        entry_date=view.entry_date,
+        period=view.period_id,
+        description=view.description,
+        source_type=view.source_type,
+        source_id=view.source_id,
+        idempotency_key=view.idempotency_key,
+        reverses_id=view.reverses_id,
+        reversed_by_id=view.reversed_by_id,
+        posted_by=view.posted_by,
+        posted_by_label=view.posted_by_label,
+        posted_at=view.posted_at,
+        prev_hash=view.prev_hash,
+        hash=view.hash,
+        postings=[
+            PostingOut(
+                line_no=p.line_no,
+                account=p.account,
+                amount=MoneyOut.of(p.amount, p.currency),
+                reporting_amount=MoneyOut.of(p.reporting_amount, reporting_currency),
+                contributor_id=p.contributor_id,
+                window_id=p.window_id,
+                grant_id=p.grant_id,
+            )
+            for p in view.postings
+        ],
+    )
+
+
+class LedgerController(Controller):
+    path = f"{API_PREFIX}/ledger"
+    tags = ["ledger"]
+
+    # ---------------------------------------------------------------- accounts
+
+    @get("/accounts", guards=[require("ledger.read")])
+    async def list_accounts(self, db_session: Db) -> list[AccountOut]:
+        rows = (await db_session.execute(select(LedgerAccount).order_by(col(LedgerAccount.code)))).scalars()
+        return [AccountOut.model_validate(a) for a in rows]
+
+    @post("/accounts", guards=[require("ledger.accounts.manage")], status_code=HTTP_201_CREATED)
+    async def create_account(self, request: AnyRequest, db_session: Db, data: RequestBody[AccountIn]) -> AccountOut:
+        return AccountOut.model_validate(await manual.create_account(ledger_for(request, db_session), data))
+
+    @post("/accounts/{code:str}/close", guards=[require("ledger.accounts.manage")], status_code=HTTP_200_OK)
+    async def close_account(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> AccountOut:
+        """Close an account with a zero balance: it takes no further postings."""
+        return AccountOut.model_validate(await manual.close_account_manual(ledger_for(request, db_session), code))
+
+    @get("/accounts/{code:str}/statement", guards=[require("ledger.read")])
+    async def statement(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        code: FromPath[str],
+        currency: Annotated[str, QueryParameter(pattern=r"^[A-Z]{3}$")],
+        limit: Limit = 100,
+        offset: Offset = 0,
+        date_from: Annotated[date | None, QueryParameter()] = None,
+        date_to: Annotated[date | None, QueryParameter()] = None,
+    ) -> StatementOut:
+        """One account's lines in one currency, oldest first, with the running balance."""
+        account = await ledger_for(request, db_session).account(code)
+        opening, _, total, lines = await queries.account_statement(
+            db_session,
+            account=account,
+            currency=currency,
+            limit=limit,
+            offset=offset,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        rc = settings_of(request).reporting_currency
+        return StatementOut(
+            account=code,
+            currency=currency,
+            opening_balance=MoneyOut.of(opening, currency),
+            total=total,
+            limit=limit,
+            offset=offset,
+            lines=[
+                StatementLineOut(
+                    entry_id=line.entry_id,
+                    entry_date=line.entry_date,
+                    description=line.description,
+                    line_no=line.line_no,
+                    amount=MoneyOut.of(line.amount, currency),
+                    reporting_amount=MoneyOut.of(line.reporting_amount, rc),
+                    balance=MoneyOut.of(line.balance, currency),
+                    reporting_balance=MoneyOut.of(line.reporting_balance, rc),
+                )
+                for line in lines
+            ],
+        )
+
+    # ---------------------------------------------------------------- entries
+
+    @post("/entries", guards=[require("ledger.post")], status_code=HTTP_201_CREATED)
+    async def post_entry(
+        self, request: AnyRequest, db_session: Db, data: RequestBody[EntryIn], idempotency_key: IdempotencyKey = None
+    ) -> Response[EntryOut]:
+        """Post a manual journal entry. Lines are signed (debit positive); each book balances per currency
+        and in the reporting currency. A repeated Idempotency-Key with the same body returns the first entry (200)."""
+        ledger = ledger_for(request, db_session)
+        draft = manual.draft_from(data, idempotency_key=idempotency_key, reporting_currency=ledger.reporting_currency)
+        view = await manual.post_manual(ledger, draft)
+        status = HTTP_200_OK if view.replayed else HTTP_201_CREATED
+        return Response(entry_out(view, ledger.reporting_currency), status_code=status)
+
+    @get("/entries", guards=[require("ledger.read")])
+    async def list_entries(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        account: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        date_from: Annotated[date | None, QueryParameter()] = None,
+        date_to: Annotated[date | None, QueryParameter()] = None,
+        period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")] = None,
+        source_type: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        source_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        window_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        grant_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+    ) -> EntryPage:
+        """Entries, newest first, filterable by account, dates, period, source and dimensions."""
+        flt = queries.EntryFilter(
+            account, date_from, date_to, period, source_type, source_id, contributor_id, window_id, grant_id
+        )
+        total, views = await queries.find_entries(db_session, flt, limit=limit, offset=offset)
+        rc = settings_of(request).reporting_currency
+        return EntryPage(items=[entry_out(v, rc) for v in views], total=total, limit=limit, offset=offset)
+
+    @get("/entries/{entry_id:int}", guards=[require("ledger.read")])
+    async def get_entry(self, request: AnyRequest, db_session: Db, entry_id: FromPath[int]) -> EntryOut:
+        ledger = ledger_for(request, db_session)
+        return entry_out(await ledger.entry(entry_id), ledger.reporting_currency)
+
+    @post("/entries/{entry_id:int}/reverse", guards=[require("ledger.post")], status_code=HTTP_201_CREATED)
+    async def reverse_entry(
+        self, request: AnyRequest, db_session: Db, entry_id: FromPath[int], data: RequestBody[ReverseIn]
+    ) -> EntryOut:
+        """Post the entry that nets this one to zero (once per entry, in an open period)."""
+        ledger = ledger_for(request, db_session)
+        view = await manual.reverse_manual(
+            ledger, entry_id, entry_date=data.entry_date or ledger.now.date(), description=data.description
+        )
+        return entry_out(view, ledger.reporting_currency)
+
+    # ---------------------------------------------------------------- balances
+
+    @get("/trial-balance", guards=[require("ledger.read")])
+    async def trial_balance(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        book: Annotated[Book, QueryParameter()] = Book.FINANCIAL,
+        as_of: Annotated[date | None, QueryParameter()] = None,
+    ) -> TrialBalanceOut:
+        """Every account's balance per currency and in the reporting currency; totals are zero."""
+        rc = settings_of(request).reporting_currency
+        rows = await queries.trial_balance(db_session, book=book, as_of=as_of)
+        by_currency: dict[str, int] = {}
+        for r in rows:
+            by_currency[r.currency] = by_currency.get(r.currency, 0) + r.amount
+        total_reporting = sum(r.reporting_amount for r in rows)
+        return TrialBalanceOut(
+            book=book.value,
+            as_of=as_of,
+            reporting_currency=rc,
+            rows=[
+                TrialBalanceRowOut(
+                    account=r.account,
+                    name=r.name,
+                    type=r.type,
+                    normal_side=r.normal_side,
+                    balance=MoneyOut.of(r.amount, r.currency),
+                    reporting_balance=MoneyOut.of(r.reporting_amount, rc),
+                )
+                for r in rows
+            ],
+            totals_by_currency={c: MoneyOut.of(v, c).amount for c, v in sorted(by_currency.items())},
+            total_reporting=MoneyOut.of(total_reporting, rc).amount,
+            balanced=total_reporting == 0 and not any(by_currency.values()),
+            chain_head=await queries.chain_head(db_session),
+        )
+
+    @get("/balances", guards=[require("ledger.read")])
+    async def balances(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        group_by: Annotated[
+            str,
+            QueryParameter(
+                pattern=r"^(account|currency|contributor|window|grant)(,(account|currency|contributor|window|grant))*$"
+            ),
+        ] = "account,currency",
+        as_of: Annotated[date | None, QueryParameter()] = None,
+        date_from: Annotated[date | None, QueryParameter()] = None,
+        account: Annotated[list[str] | None, QueryParameter()] = None,
+        currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        window_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        grant_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+    ) -> list[BalanceRowOut]:
+        """Balances grouped by any of account, currency, contributor, window, grant. Without ``currency`` in
+        the grouping (or a currency filter), only the reporting-currency sum is meaningful."""
+        dims = list(dict.fromkeys(group_by.split(",")))
+        rc = settings_of(request).reporting_currency
+        rows = await queries.balances(
+            db_session,
+            group_by=dims,
+            as_of=as_of,
+            date_from=date_from,
+            accounts=account or (),
+            currency=currency,
+            contributor_id=contributor_id,
+            window_id=window_id,
+            grant_id=grant_id,
+        )
+        out = []
+        for r in rows:
+            row_currency = r.get("currency", currency)
+            out.append(
+                BalanceRowOut(
+                    key={d: r[d] for d in dims},
+                    amount=MoneyOut.of(r["amount"], row_currency) if row_currency else None,
+                    reporting_amount=MoneyOut.of(r["reporting_amount"], rc),
+                    postings=r["postings"],
+                )
+            )
+        return out
+
+    # ---------------------------------------------------------------- FX, periods, verification
+
+    @get("/fx-rates", guards=[require("ledger.read")])
+    async def list_rates(
+        self,
+        db_session: Db,
+        currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> list[FxRateOut]:
+        query = select(FxRate).order_by(col(FxRate.rate_date).desc(), col(FxRate.currency)).limit(limit).offset(offset)
+        if currency:
+            query = query.where(col(FxRate.currency) == currency)
+        return [FxRateOut.model_validate(r) for r in (await db_session.execute(query)).scalars()]
+
+    @post("/fx-rates", guards=[require("ledger.rates")], status_code=HTTP_201_CREATED)
+    async def add_rate(self, request: AnyRequest, db_session: Db, data: RequestBody[FxRateIn]) -> FxRateOut:
+        return FxRateOut.model_validate(await manual.add_rate_manual(ledger_for(request, db_session), data))
+
+    @post("/revaluations", guards=[require("ledger.revalue")], status_code=HTTP_201_CREATED)
+    async def revalue(self, request: AnyRequest, db_session: Db, data: RequestBody[RevaluationIn]) -> RevaluationOut:
+        """Revalue monetary foreign-currency balances at the rates of ``as_of`` (unrealised gain or loss)."""
+        ledger = ledger_for(request, db_session)
+        view = await manual.revalue_manual(ledger, data.as_of)
+        return RevaluationOut(
+            as_of=data.as_of, entry=None if view is None else entry_out(view, ledger.reporting_currency)
+        )
+
+    @get("/periods", guards=[require("ledger.read")])
+    async def list_periods(self, db_session: Db) -> list[PeriodOut]:
+        rows = (await db_session.execute(select(Period).order_by(col(Period.id)))).scalars()
+        return [PeriodOut.model_validate(p) for p in rows]
+
+    @post("/periods/{period_id:str}/close", guards=[require("ledger.close_period")], status_code=HTTP_200_OK)
+    async def close_period(self, request: AnyRequest, db_session: Db, period_id: FromPath[str]) -> PeriodOut:
+        """Close a month: nothing can be posted into it again, so its reports never change."""
+        if not _is_period(period_id):
+            raise InvalidInput("a period is written YYYY-MM", field="period_id", rule="period-format")
+        return PeriodOut.model_validate(await manual.close_period_manual(ledger_for(request, db_session), period_id))
+
+    @get("/verify", guards=[require("ledger.read")])
+    async def verify(self, db_session: Db) -> VerifyOut:
+        """Recompute the journal's hash chain; names the first broken entry."""
+        report = await queries.verify_chain(db_session)
+        return VerifyOut(
+            ok=report.ok,
+            entries=report.entries,
+            head=report.head,
+            broken_entry=report.broken_entry,
+            reason=report.reason,
+        )
+
+
+def _is_period(value: str) -> bool:
+    return (
+        len(value) == 7
+        and value[4] == "-"
+        and value[:4].isdigit()
+        and value[5:].isdigit()
+        and 1 <= int(value[5:]) <= 12
+    )
+
+
+async def _journal_text(database: Database, reporting_currency: str) -> AsyncIterator[str]:
+    # The stream outlives the request's session, so it reads through a session of its own.
+    async with database.session(write=False) as session:
+        async for chunk in hledger_journal(session, reporting_currency=reporting_currency):
+            yield chunk
+
+
+@get(f"{API_PREFIX}/exports/journal.hledger", guards=[require("ledger.read")], tags=["ledger"])
+async def export_hledger(request: AnyRequest) -> Stream:
+    """The whole journal in hledger's format (transaction currencies with reporting-currency costs)."""
+    rc = settings_of(request).reporting_currency
+    return Stream(
+        _journal_text(request.app.state.db, rc),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="journal.hledger"'},
+    )
+
+
+route_handlers: list[Any] = [LedgerController, export_hledger]

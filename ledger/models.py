@@ -1,0 +1,151 @@
+"""Ledger tables: accounts in two books, monthly periods, FX rates, journal entries and their postings.
+
+Amounts are signed integers in minor units (debit positive, credit negative), in the posting's own
+currency (``amount``) and in the reporting currency (``reporting_amount``). Posted rows are never updated
+or deleted (a correction is a reversal entry); on PostgreSQL triggers enforce it, and a deferred
+constraint trigger refuses an unbalanced entry at commit.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from fundapp.core.db import UTCDateTime
+
+
+class Book(StrEnum):
+    FINANCIAL = "financial"
+    BUDGETARY = "budgetary"
+
+
+class AccountType(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    NET_ASSETS = "net_assets"
+    REVENUE = "revenue"
+    EXPENSE = "expense"
+    BUDGETARY = "budgetary"
+
+
+class NormalSide(StrEnum):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+
+class PeriodStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+ANY_CURRENCY = "*"
+# Budgetary and net-asset accounts are kept in the facility's reporting currency only.
+REPORTING_ONLY = "REPORTING"
+
+
+class LedgerAccount(SQLModel, table=True):
+    __tablename__ = "ledger_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    book: str = Field(sa_column=Column(String(16), nullable=False))
+    type: str = Field(sa_column=Column(String(16), nullable=False))
+    normal_side: str = Field(sa_column=Column(String(8), nullable=False))
+    # "*" for any currency, "REPORTING" for the reporting currency only, else comma-separated ISO 4217 codes.
+    currencies: str = Field(sa_column=Column(String(200), nullable=False))
+    # Monetary items (cash, receivables, payables) are revalued at closing rates.
+    is_monetary: bool = Field(default=False, nullable=False)
+    is_open: bool = Field(default=True, nullable=False)
+    description: str = Field(default="", sa_column=Column(Text(), nullable=False))
+
+    def allows(self, currency: str, reporting_currency: str) -> bool:
+        if self.currencies == ANY_CURRENCY:
+            return True
+        if self.currencies == REPORTING_ONLY:
+            return currency == reporting_currency
+        return currency in self.currencies.split(",")
+
+
+class Period(SQLModel, table=True):
+    """A calendar month, ``YYYY-MM``. Open until closed; nothing is ever posted into a closed one."""
+
+    __tablename__ = "ledger_periods"
+
+    id: str = Field(sa_column=Column(String(7), primary_key=True))
+    starts_on: date = Field(sa_column=Column(Date(), nullable=False))
+    ends_on: date = Field(sa_column=Column(Date(), nullable=False))
+    status: str = Field(sa_column=Column(String(8), nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    closed_by: int | None = Field(default=None, nullable=True)
+    # Hash of the journal's chain head when the period closed: its reports can be re-derived exactly.
+    closing_chain_head: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+
+
+class FxRate(SQLModel, table=True):
+    """Units of the reporting currency for one unit of ``currency`` on ``rate_date``."""
+
+    __tablename__ = "ledger_fx_rates"
+    __table_args__ = (UniqueConstraint("currency", "rate_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    rate_date: date = Field(sa_column=Column(Date(), nullable=False))
+    # A decimal string: exact on every backend (Numeric would go through float on SQLite).
+    rate: str = Field(sa_column=Column(String(40), nullable=False))
+    source: str = Field(default="", sa_column=Column(String(100), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class JournalEntry(SQLModel, table=True):
+    """One balanced, immutable, hash-chained journal entry; ``id`` is its gap-free place in the chain."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_source", "source_type", "source_id"),)
+
+    id: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
+    entry_date: date = Field(sa_column=Column(Date(), nullable=False, index=True))
+    period_id: str = Field(sa_column=Column(String(7), ForeignKey("ledger_periods.id"), nullable=False))
+    description: str = Field(sa_column=Column(String(500), nullable=False))
+    source_type: str = Field(sa_column=Column(String(40), nullable=False))
+    source_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True, unique=True))
+    payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # A reversal names the entry it nets to zero; unique, so an entry is reversed at most once.
+    reverses_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True, unique=True),
+    )
+    posted_by: int | None = Field(default=None, nullable=True)
+    posted_by_label: str = Field(sa_column=Column(String(100), nullable=False))
+    posted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+class Posting(SQLModel, table=True):
+    """One line of an entry. ``entry_date`` is copied from the entry so balances need no join."""
+
+    __tablename__ = "postings"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "line_no"),
+        Index("ix_postings_account_date", "account_id", "currency", "entry_date"),
+        Index("ix_postings_entry_date", "entry_date"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))
+    line_no: int = Field(nullable=False)
+    account_id: int = Field(sa_column=Column(Integer(), ForeignKey("ledger_accounts.id"), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    reporting_amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    entry_date: date = Field(sa_column=Column(Date(), nullable=False))
+    contributor_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
+    window_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
+    grant_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))

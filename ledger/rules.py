@@ -1,0 +1,136 @@
+"""Pure ledger arithmetic: no I/O, so every invariant here is tested by properties.
+
+- ``reporting_amounts``: converts a currency's lines to the reporting currency so that they sum exactly
+  to the rounded conversion of their total (largest remainder), so a balanced currency group always
+  stays balanced in the reporting currency.
+- ``imbalances``: what keeps an entry from balancing, per book and currency and per book in the
+  reporting currency.
+- ``revaluation``: the unrealised gain or loss of each monetary balance at a closing rate.
+- hashing of entries and payloads in one canonical form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from typing import Any
+
+from ledger.money import exponent, quantize
+
+GENESIS_HASH = "0" * 64
+
+
+def period_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def period_bounds(period_id: str) -> tuple[date, date]:
+    year, month = (int(part) for part in period_id.split("-"))
+    start = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return start, following - timedelta(days=1)
+
+
+# Wide enough for any BIGINT amount times any stored rate: conversions below are exact until rounded.
+_EXACT = Context(prec=120, traps=[Inexact, Overflow, InvalidOperation])
+
+
+def exact_conversion(amount_minor: int, currency: str, rate: Decimal, reporting_currency: str) -> Decimal:
+    """``amount_minor`` of ``currency`` converted to major units of the reporting currency, exactly."""
+    return _EXACT.multiply(Decimal(amount_minor).scaleb(-exponent(currency), context=_EXACT), rate)
+
+
+def convert_minor(amount_minor: int, currency: str, rate: Decimal, reporting_currency: str) -> int:
+    """The conversion rounded once, by ledger.money's one rounding rule."""
+    return quantize(exact_conversion(amount_minor, currency, rate, reporting_currency), reporting_currency)
+
+
+def reporting_amounts(amounts_minor: Sequence[int], currency: str, rate: Decimal, reporting_currency: str) -> list[int]:
+    """Convert each line; the parts sum exactly to the rounded conversion of their total."""
+    scale = exponent(reporting_currency)
+    exact = [
+        exact_conversion(a, currency, rate, reporting_currency).scaleb(scale, context=_EXACT) for a in amounts_minor
+    ]
+    rounded = [quantize(x.scaleb(-scale, context=_EXACT), reporting_currency) for x in exact]
+    target = convert_minor(sum(amounts_minor), currency, rate, reporting_currency)
+    residue = target - sum(rounded)
+    if residue:
+        step = 1 if residue > 0 else -1
+        # Move the residue, one minor unit at a time, to the lines that rounding moved furthest the other way.
+        order = sorted(range(len(exact)), key=lambda i: (-(exact[i] - rounded[i]) * step, i))
+        for i in order[: abs(residue)]:
+            rounded[i] += step
+    return rounded
+
+
+@dataclass(frozen=True, slots=True)
+class LineFigures:
+    """What the balance rule needs of a line."""
+
+    book: str
+    currency: str
+    amount: int
+    reporting_amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class Imbalance:
+    book: str
+    currency: str  # the reporting currency for a reporting-currency imbalance
+    difference: int
+    in_reporting: bool
+
+
+def imbalances(lines: Iterable[LineFigures], reporting_currency: str) -> list[Imbalance]:
+    per_currency: dict[tuple[str, str], int] = defaultdict(int)
+    per_book: dict[str, int] = defaultdict(int)
+    for line in lines:
+        per_currency[(line.book, line.currency)] += line.amount
+        per_book[line.book] += line.reporting_amount
+    found = [Imbalance(b, c, d, False) for (b, c), d in sorted(per_currency.items()) if d]
+    found += [Imbalance(b, reporting_currency, d, True) for b, d in sorted(per_book.items()) if d]
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class RevaluationKey:
+    account_id: int
+    currency: str
+    contributor_id: int | None
+    window_id: int | None
+    grant_id: int | None
+
+
+def revaluation(
+    balances: Mapping[RevaluationKey, tuple[int, int]],
+    rates: Mapping[str, Decimal],
+    reporting_currency: str,
+) -> dict[RevaluationKey, int]:
+    """For each foreign-currency monetary balance ``(amount, carrying reporting amount)``, the adjustment
+    (reporting minor units) that brings its carrying value to the closing rate; zero adjustments omitted."""
+    adjustments: dict[RevaluationKey, int] = {}
+    for key, (amount, carrying) in balances.items():
+        if key.currency == reporting_currency:
+            continue
+        target = convert_minor(amount, key.currency, rates[key.currency], reporting_currency)
+        if target != carrying:
+            adjustments[key] = target - carrying
+    return adjustments
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def entry_hash(header: Mapping[str, Any], postings: Sequence[Mapping[str, Any]], prev_hash: str) -> str:
+    """The chain link: covers the previous hash, the entry's header and every posting, canonically."""
+    return sha256(canonical({"prev": prev_hash, "entry": dict(header), "postings": [dict(p) for p in postings]}))

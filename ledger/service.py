@@ -1,0 +1,729 @@
+"""The posting service: the only code that writes journal entries, periods and rates.
+
+Other domains call ``Ledger(session, ...)`` inside their own transaction: ``post``, ``post_batch``,
+``reverse``, ``close_period``, ``revalue``, ``add_rate``. Every refusal raises one of ``ledger.errors``
+before anything is written.
+
+Writers serialise on the journal's chain head (SQLite: the write transaction; PostgreSQL: a
+transaction-scoped advisory lock taken first), so idempotency checks and chain links are race-free and
+entry ids are gap-free.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fundapp.core.audit import Actor
+from fundapp.core.errors import FieldError
+from ledger import chart, rules
+from ledger.errors import (
+    AccountNotEmpty,
+    AlreadyReversed,
+    ClosedAccount,
+    ClosedPeriod,
+    CurrencyNotAllowed,
+    EmptyEntry,
+    EntryNotFound,
+    IdempotencyConflict,
+    LedgerRuleError,
+    MissingRate,
+    PeriodOrder,
+    ReversalOfReversal,
+    UnbalancedEntry,
+    UnknownAccount,
+)
+from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
+from ledger.money import Money
+
+# Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
+JOURNAL_CHAIN_LOCK = 7_270_002
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a draft entry. ``reporting_amount`` is computed from the day's rate when omitted."""
+
+    account: str
+    amount: Money
+    reporting_amount: Money | None = None
+    contributor_id: int | None = None
+    window_id: int | None = None
+    grant_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryDraft:
+    entry_date: date
+    description: str
+    lines: tuple[Line, ...]
+    source_type: str = "manual"
+    source_id: str | None = None
+    idempotency_key: str | None = None
+    # Close a reporting-currency difference with a realised FX gain or loss line (settlements).
+    settle_fx: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PostingView:
+    line_no: int
+    account: str
+    currency: str
+    amount: int
+    reporting_amount: int
+    contributor_id: int | None
+    window_id: int | None
+    grant_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryView:
+    """A posted entry as the other domains and the API see it."""
+
+    id: int
+    entry_date: date
+    period_id: str
+    description: str
+    source_type: str
+    source_id: str | None
+    idempotency_key: str | None
+    reverses_id: int | None
+    reversed_by_id: int | None
+    posted_by: int | None
+    posted_by_label: str
+    posted_at: datetime
+    prev_hash: str
+    hash: str
+    postings: tuple[PostingView, ...]
+    replayed: bool = False
+
+
+@dataclass
+class _Prepared:
+    draft: EntryDraft
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _draft_payload(draft: EntryDraft) -> dict[str, Any]:
+    """What an idempotency key promises: the same key must come with exactly this."""
+    return {
+        "entry_date": draft.entry_date.isoformat(),
+        "description": draft.description,
+        "source_type": draft.source_type,
+        "source_id": draft.source_id,
+        "settle_fx": draft.settle_fx,
+        "lines": [
+            {
+                "account": line.account,
+                "currency": line.amount.currency,
+                "amount": line.amount.minor,
+                "reporting_amount": None if line.reporting_amount is None else line.reporting_amount.minor,
+                "contributor_id": line.contributor_id,
+                "window_id": line.window_id,
+                "grant_id": line.grant_id,
+            }
+            for line in draft.lines
+        ],
+    }
+
+
+class Ledger:
+    """The ledger's public operations, bound to the caller's session (and so to its transaction)."""
+
+    def __init__(self, session: AsyncSession, *, reporting_currency: str, actor: Actor, now: datetime) -> None:
+        self.session = session
+        self.reporting_currency = reporting_currency
+        self.actor = actor
+        self.now = now
+        self._accounts: dict[str, LedgerAccount] | None = None
+        self._periods: dict[str, Period] = {}
+        self._rates: dict[tuple[str, date], Decimal] = {}
+
+    # ------------------------------------------------------------ reference data
+
+    async def accounts(self) -> dict[str, LedgerAccount]:
+        if self._accounts is None:
+            rows = (await self.session.execute(select(LedgerAccount))).scalars().all()
+            self._accounts = {a.code: a for a in rows}
+        return self._accounts
+
+    def forget_accounts(self) -> None:
+        """Drop the cached chart after accounts were added or closed."""
+        self._accounts = None
+
+    async def account(self, code: str, *, field_name: str = "account") -> LedgerAccount:
+        found = (await self.accounts()).get(code)
+        if found is None:
+            raise UnknownAccount(f"no account with code {code!r}", field=field_name, rule="account-exists")
+        return found
+
+    async def rate(self, currency: str, on: date, *, field_name: str = "currency") -> Decimal:
+        """The latest rate on or before ``on`` (1 for the reporting currency)."""
+        if currency == self.reporting_currency:
+            return Decimal(1)
+        key = (currency, on)
+        if key not in self._rates:
+            found = (
+                await self.session.execute(
+                    select(col(FxRate.rate))
+                    .where(col(FxRate.currency) == currency, col(FxRate.rate_date) <= on)
+                    .order_by(col(FxRate.rate_date).desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if found is None:
+                raise MissingRate(
+                    f"no {currency} rate on or before {on.isoformat()}; add one under /ledger/fx-rates",
+                    field=field_name,
+                    rule="fx-rate-known",
+                )
+            self._rates[key] = Decimal(found)
+        return self._rates[key]
+
+    async def period(self, period_id: str, *, create: bool = True) -> Period | None:
+        if period_id in self._periods:
+            return self._periods[period_id]
+        found = await self.session.get(Period, period_id)
+        if found is None and create:
+            starts_on, ends_on = rules.period_bounds(period_id)
+            found = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
+            self.session.add(found)
+            await self.session.flush()
+        if found is not None:
+            self._periods[period_id] = found
+        return found
+
+    async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
+        period_id = rules.period_of(day)
+        period = await self.period(period_id)
+        assert period is not None
+        if period.status == PeriodStatus.CLOSED.value:
+            raise ClosedPeriod(
+                f"period {period_id} is closed; date the entry in an open period", field=field_name, rule="period-open"
+            )
+        return period_id
+
+    # ------------------------------------------------------------ the chain
+
+    async def _lock_chain(self) -> tuple[int, str]:
+        """Serialise writers on the chain head and return it (last id, last hash)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=JOURNAL_CHAIN_LOCK))
+        head = (
+            await self.session.execute(
+                select(col(JournalEntry.id), col(JournalEntry.hash)).order_by(col(JournalEntry.id).desc()).limit(1)
+            )
+        ).first()
+        return (0, rules.GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+
+    # ------------------------------------------------------------ validation
+
+    async def _prepare(self, draft: EntryDraft, *, prefix: str = "") -> _Prepared:
+        """Validate a draft and compute its posting rows; raises before anything is written."""
+        if len(draft.lines) < 2:
+            raise EmptyEntry("an entry needs at least two lines", field=f"{prefix}lines", rule="min-two-lines")
+        if not draft.description.strip():
+            raise LedgerRuleError("the description is empty", field=f"{prefix}description", rule="required")
+        await self._open_period_for(draft.entry_date, field_name=f"{prefix}entry_date")
+        accounts = [
+            await self.account(line.account, field_name=f"{prefix}lines.{i}.account")
+            for i, line in enumerate(draft.lines)
+        ]
+        errors: list[FieldError] = []
+        for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
+            where = f"{prefix}lines.{i}"
+            if not account.is_open:
+                raise ClosedAccount(f"account {account.code} is closed", field=f"{where}.account", rule="account-open")
+            if not account.allows(line.amount.currency, self.reporting_currency):
+                raise CurrencyNotAllowed(
+                    f"account {account.code} does not take {line.amount.currency}"
+                    + (f" (it is kept in {self.reporting_currency})" if account.currencies == "REPORTING" else ""),
+                    field=f"{where}.amount.currency",
+                    rule="account-currency",
+                )
+            given = line.reporting_amount
+            if given is not None and given.currency != self.reporting_currency:
+                errors.append(
+                    FieldError(
+                        f"{where}.reporting_amount.currency",
+                        "reporting-currency",
+                        f"reporting amounts are in {self.reporting_currency}",
+                    )
+                )
+            if line.amount.is_zero and (given is None or given.is_zero):
+                errors.append(FieldError(f"{where}.amount", "non-zero", "a line must move money"))
+            if line.amount.currency == self.reporting_currency and given is not None and given != line.amount:
+                errors.append(
+                    FieldError(
+                        f"{where}.reporting_amount",
+                        "reporting-equals-amount",
+                        "a line in the reporting currency has the same reporting amount",
+                    )
+                )
+        if errors:
+            raise LedgerRuleError("the entry has invalid lines", errors=errors)
+
+        # Reporting amounts: explicit ones as given; the rest converted per currency at the day's rate,
+        # rounded so each currency's converted lines sum to the rounded conversion of their total.
+        reporting: list[int | None] = [
+            None if line.reporting_amount is None else line.reporting_amount.minor for line in draft.lines
+        ]
+        auto_by_currency: dict[str, list[int]] = defaultdict(list)
+        for i, line in enumerate(draft.lines):
+            if reporting[i] is None:
+                auto_by_currency[line.amount.currency].append(i)
+        for currency, indexes in auto_by_currency.items():
+            rate = await self.rate(currency, draft.entry_date, field_name=f"{prefix}lines.{indexes[0]}.amount.currency")
+            converted = rules.reporting_amounts(
+                [draft.lines[i].amount.minor for i in indexes], currency, rate, self.reporting_currency
+            )
+            for i, value in zip(indexes, converted, strict=True):
+                reporting[i] = value
+
+        rows: list[dict[str, Any]] = []
+        for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
+            line_reporting = reporting[i]
+            assert line_reporting is not None
+            rows.append(self._row(i + 1, account, line.amount.currency, line.amount.minor, line_reporting, line))
+
+        figures = [
+            rules.LineFigures(a.book, r["currency"], r["amount"], r["reporting_amount"])
+            for a, r in zip(accounts, rows, strict=True)
+        ]
+        problems = rules.imbalances(figures, self.reporting_currency)
+        only_reporting = problems and all(p.in_reporting for p in problems)
+        if only_reporting and draft.settle_fx and all(p.book == "financial" for p in problems):
+            difference = problems[0].difference
+            # Debits exceed credits in the reporting currency: a realised gain closes the gap, and vice versa.
+            code = chart.FX_GAIN_REALISED if difference > 0 else chart.FX_LOSS_REALISED
+            fx_account = await self.account(code)
+            currency = next(
+                (r["currency"] for r in rows if r["currency"] != self.reporting_currency), self.reporting_currency
+            )
+            fx_line = Line(code, Money.zero(currency))
+            rows.append(self._row(len(rows) + 1, fx_account, currency, 0, -difference, fx_line))
+            problems = []
+        if problems:
+            raise UnbalancedEntry(
+                "the entry does not balance: "
+                + "; ".join(
+                    f"{p.book} book off by {Money.from_minor(p.difference, p.currency)}"
+                    + (" in the reporting currency" if p.in_reporting else "")
+                    for p in problems
+                ),
+                field=f"{prefix}lines",
+                rule="balanced",
+            )
+        return _Prepared(draft, rows)
+
+    def _row(
+        self, line_no: int, account: LedgerAccount, currency: str, amount: int, reporting: int, line: Line
+    ) -> dict[str, Any]:
+        return {
+            "line_no": line_no,
+            "account_id": account.id,
+            "account": account.code,
+            "currency": currency,
+            "amount": amount,
+            "reporting_amount": reporting,
+            "contributor_id": line.contributor_id,
+            "window_id": line.window_id,
+            "grant_id": line.grant_id,
+        }
+
+    async def _replay(
+        self, draft: EntryDraft, payload_hash: str, *, field_name: str = "idempotency_key"
+    ) -> EntryView | None:
+        """The first entry posted with this key, or a refusal if the key came with another payload."""
+        if draft.idempotency_key is None:
+            return None
+        existing = (
+            await self.session.execute(
+                select(JournalEntry).where(col(JournalEntry.idempotency_key) == draft.idempotency_key)
+            )
+        ).scalar_one_or_none()
+        if existing is None:
+            return None
+        if existing.payload_hash != payload_hash:
+            raise IdempotencyConflict(
+                f"the idempotency key {draft.idempotency_key!r} was used for entry {existing.id} "
+                "with a different payload",
+                field=field_name,
+                rule="idempotency-same-payload",
+            )
+        view = await self.entry(existing.id)
+        return _replayed(view)
+
+    # ------------------------------------------------------------ writing
+
+    def _entry_values(
+        self, entry_id: int, prev_hash: str, prepared: _Prepared, payload_hash: str, *, reverses_id: int | None = None
+    ) -> dict[str, Any]:
+        draft = prepared.draft
+        header = {
+            "id": entry_id,
+            "entry_date": draft.entry_date.isoformat(),
+            "period_id": rules.period_of(draft.entry_date),
+            "description": draft.description,
+            "source_type": draft.source_type,
+            "source_id": draft.source_id,
+            "idempotency_key": draft.idempotency_key,
+            "payload_hash": payload_hash,
+            "reverses_id": reverses_id,
+            "posted_by": self.actor.user_id,
+            "posted_by_label": self.actor.label,
+            "posted_at": chain_timestamp(self.now),
+        }
+        hashed_postings = [hashable_posting(r) for r in prepared.rows]
+        digest = rules.entry_hash(header, hashed_postings, prev_hash)
+        return {
+            **header,
+            "entry_date": draft.entry_date,
+            "posted_at": self.now,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        }
+
+    async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
+        await self.session.execute(insert(JournalEntry), entries)
+        await self.session.execute(insert(Posting), postings)
+
+    async def post(self, draft: EntryDraft) -> EntryView:
+        """Post one balanced entry; the same idempotency key with the same payload returns the first entry."""
+        payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
+        last_id, prev_hash = await self._lock_chain()
+        replay = await self._replay(draft, payload_hash)
+        if replay is not None:
+            return replay
+        prepared = await self._prepare(draft)
+        return await self._insert_one(prepared, payload_hash, last_id + 1, prev_hash)
+
+    async def _insert_one(
+        self, prepared: _Prepared, payload_hash: str, entry_id: int, prev_hash: str, *, reverses_id: int | None = None
+    ) -> EntryView:
+        values = self._entry_values(entry_id, prev_hash, prepared, payload_hash, reverses_id=reverses_id)
+        await self._write([values], [_posting_row(entry_id, prepared.draft.entry_date, r) for r in prepared.rows])
+        return await self.entry(entry_id)
+
+    async def post_batch(self, drafts: Sequence[EntryDraft]) -> list[int]:
+        """Post many entries in one transaction (imports, benchmarks): all or nothing, same rules."""
+        last_id, prev_hash = await self._lock_chain()
+        entries: list[dict[str, Any]] = []
+        postings: list[dict[str, Any]] = []
+        ids: list[int] = []
+        seen_keys: dict[str, str] = {}
+        for n, draft in enumerate(drafts):
+            payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
+            key = draft.idempotency_key
+            if key is not None:
+                if key in seen_keys:
+                    if seen_keys[key] != payload_hash:
+                        raise IdempotencyConflict(
+                            f"the batch uses the key {key!r} twice with different payloads",
+                            field=f"entries.{n}.idempotency_key",
+                            rule="idempotency-same-payload",
+                        )
+                    continue
+                replay = await self._replay(draft, payload_hash, field_name=f"entries.{n}.idempotency_key")
+                if replay is not None:
+                    ids.append(replay.id)
+                    continue
+                seen_keys[key] = payload_hash
+            prepared = await self._prepare(draft, prefix=f"entries.{n}.")
+            last_id += 1
+            values = self._entry_values(last_id, prev_hash, prepared, payload_hash)
+            prev_hash = values["hash"]
+            entries.append(values)
+            postings.extend(_posting_row(last_id, draft.entry_date, r) for r in prepared.rows)
+            ids.append(last_id)
+        if entries:
+            await self._write(entries, postings)
+        return ids
+
+    async def reverse(
+        self, entry_id: int, *, entry_date: date, description: str | None = None, idempotency_key: str | None = None
+    ) -> EntryView:
+        """Post the entry that nets ``entry_id`` to zero (once), dated in an open period."""
+        last_id, prev_hash = await self._lock_chain()
+        original = await self.session.get(JournalEntry, entry_id)
+        if original is None:
+            raise EntryNotFound(f"no journal entry {entry_id}")
+        draft_key = idempotency_key
+        if original.reverses_id is not None:
+            raise ReversalOfReversal(
+                f"entry {entry_id} reverses entry {original.reverses_id}; post a new entry instead",
+                rule="reversal-not-reversed",
+            )
+        already = (
+            await self.session.execute(select(col(JournalEntry.id)).where(col(JournalEntry.reverses_id) == entry_id))
+        ).scalar_one_or_none()
+        if already is not None:
+            if draft_key is not None:
+                replay = await self.session.get(JournalEntry, already)
+                if replay is not None and replay.idempotency_key == draft_key:
+                    return _replayed(await self.entry(already))
+            raise AlreadyReversed(f"entry {entry_id} was already reversed by entry {already}", rule="reverse-once")
+        await self._open_period_for(entry_date)
+        view = await self.entry(entry_id)
+        accounts = await self.accounts()
+        by_code = {a.code: a for a in accounts.values()}
+        draft = EntryDraft(
+            entry_date=entry_date,
+            description=description or f"Reversal of entry {entry_id}: {original.description}"[:500],
+            lines=(),
+            source_type="reversal",
+            source_id=str(entry_id),
+            idempotency_key=draft_key,
+        )
+        rows = []
+        for p in view.postings:
+            account = by_code[p.account]
+            if not account.is_open:
+                raise ClosedAccount(f"account {account.code} is closed", rule="account-open")
+            rows.append(
+                {
+                    "line_no": p.line_no,
+                    "account_id": account.id,
+                    "account": p.account,
+                    "currency": p.currency,
+                    "amount": -p.amount,
+                    "reporting_amount": -p.reporting_amount,
+                    "contributor_id": p.contributor_id,
+                    "window_id": p.window_id,
+                    "grant_id": p.grant_id,
+                }
+            )
+        payload_hash = rules.sha256(rules.canonical({"reverses": entry_id, "entry_date": entry_date.isoformat()}))
+        return await self._insert_one(
+            _Prepared(draft, rows), payload_hash, last_id + 1, prev_hash, reverses_id=entry_id
+        )
+
+    # ------------------------------------------------------------ periods, rates, revaluation, accounts
+
+    async def close_period(self, period_id: str) -> Period:
+        """Close a month (and so freeze its reports). Months close in order."""
+        _, head_hash = await self._lock_chain()
+        period = await self.period(period_id)
+        assert period is not None
+        if period.status == PeriodStatus.CLOSED.value:
+            raise ClosedPeriod(f"period {period_id} is already closed", field="period", rule="period-open")
+        earlier_open = (
+            await self.session.execute(
+                select(col(Period.id))
+                .where(col(Period.id) < period_id, col(Period.status) == PeriodStatus.OPEN.value)
+                .order_by(col(Period.id))
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if earlier_open is not None:
+            raise PeriodOrder(
+                f"period {earlier_open} is still open; close it first", field="period", rule="close-in-order"
+            )
+        later_postings = (
+            await self.session.execute(
+                select(func.count()).select_from(JournalEntry).where(col(JournalEntry.period_id) > period_id)
+            )
+        ).scalar_one()
+        period.status = PeriodStatus.CLOSED.value
+        period.closed_at = self.now
+        period.closed_by = self.actor.user_id
+        # The chain head at close names the ledger state behind this period's reports.
+        period.closing_chain_head = head_hash if not later_postings else await self._head_up_to(period_id)
+        self.session.add(period)
+        await self.session.flush()
+        return period
+
+    async def _head_up_to(self, period_id: str) -> str:
+        found = (
+            await self.session.execute(
+                select(col(JournalEntry.hash))
+                .where(col(JournalEntry.period_id) <= period_id)
+                .order_by(col(JournalEntry.id).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return found or rules.GENESIS_HASH
+
+    async def add_rate(self, currency: str, rate_date: date, rate: Decimal, *, source: str = "") -> FxRate:
+        row = FxRate(currency=currency, rate_date=rate_date, rate=str(rate), source=source, created_at=self.now)
+        self.session.add(row)
+        await self.session.flush()
+        self._rates.clear()
+        return row
+
+    async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:
+        """Bring every foreign-currency monetary balance to the rate of ``as_of``; post the unrealised
+        gain or loss (one entry, reporting-only lines), or nothing when no balance moved."""
+        await self._open_period_for(as_of, field_name="as_of")
+        accounts = await self.accounts()
+        monetary_ids = [a.id for a in accounts.values() if a.is_monetary and a.book == "financial"]
+        key_columns = (
+            col(Posting.account_id),
+            col(Posting.currency),
+            col(Posting.contributor_id),
+            col(Posting.window_id),
+            col(Posting.grant_id),
+        )
+        rows = (
+            await self.session.execute(
+                select(*key_columns, func.sum(col(Posting.amount)), func.sum(col(Posting.reporting_amount)))
+                .where(
+                    col(Posting.account_id).in_(monetary_ids),
+                    col(Posting.entry_date) <= as_of,
+                    col(Posting.currency) != self.reporting_currency,
+                )
+                .group_by(*key_columns)
+            )
+        ).all()
+        balances = {rules.RevaluationKey(int(r[0]), str(r[1]), r[2], r[3], r[4]): (int(r[5]), int(r[6])) for r in rows}
+        rates = {c: await self.rate(c, as_of) for c in {k.currency for k in balances}}
+        adjustments = rules.revaluation(balances, rates, self.reporting_currency)
+        if not adjustments:
+            return None
+        by_id = {a.id: a for a in accounts.values()}
+        lines: list[Line] = []
+        for key, diff in sorted(adjustments.items(), key=lambda kv: (kv[0].account_id, kv[0].currency, str(kv[0]))):
+            account = by_id[key.account_id]
+            dims = {"contributor_id": key.contributor_id, "window_id": key.window_id, "grant_id": key.grant_id}
+            # A gain on an asset (or a fall of a liability) is a credit to unrealised gains, and vice versa.
+            offset = chart.FX_GAIN_UNREALISED if diff > 0 else chart.FX_LOSS_UNREALISED
+            lines.append(
+                Line(account.code, Money.zero(key.currency), Money.from_minor(diff, self.reporting_currency), **dims)
+            )
+            lines.append(
+                Line(offset, Money.zero(key.currency), Money.from_minor(-diff, self.reporting_currency), **dims)
+            )
+        draft = EntryDraft(
+            entry_date=as_of,
+            description=f"FX revaluation at {as_of.isoformat()} closing rates",
+            lines=tuple(lines),
+            source_type="revaluation",
+            source_id=as_of.isoformat(),
+            idempotency_key=idempotency_key,
+        )
+        return await self.post(draft)
+
+    async def close_account(self, code: str) -> LedgerAccount:
+        account = await self.account(code)
+        if not account.is_open:
+            raise ClosedAccount(f"account {code} is already closed", rule="account-open")
+        nonzero = (
+            await self.session.execute(
+                select(col(Posting.currency))
+                .where(col(Posting.account_id) == account.id)
+                .group_by(col(Posting.currency))
+                .having((func.sum(col(Posting.amount)) != 0) | (func.sum(col(Posting.reporting_amount)) != 0))
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if nonzero is not None:
+            raise AccountNotEmpty(f"account {code} still has a {nonzero} balance", rule="zero-balance-to-close")
+        account.is_open = False
+        self.session.add(account)
+        await self.session.flush()
+        self.forget_accounts()
+        return account
+
+    # ------------------------------------------------------------ reading one entry
+
+    async def entry(self, entry_id: int) -> EntryView:
+        row = await self.session.get(JournalEntry, entry_id)
+        if row is None:
+            raise EntryNotFound(f"no journal entry {entry_id}")
+        return (await entry_views(self.session, [row]))[0]
+
+
+def _replayed(view: EntryView) -> EntryView:
+    values = {name: getattr(view, name) for name in EntryView.__dataclass_fields__}
+    values["replayed"] = True
+    return EntryView(**values)
+
+
+def chain_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hashable_posting(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: row[k]
+        for k in (
+            "line_no",
+            "account",
+            "currency",
+            "amount",
+            "reporting_amount",
+            "contributor_id",
+            "window_id",
+            "grant_id",
+        )
+    }
+
+
+def _posting_row(entry_id: int, entry_date: date, row: dict[str, Any]) -> dict[str, Any]:
+    values = {k: v for k, v in row.items() if k != "account"}
+    values.update(entry_id=entry_id, entry_date=entry_date)
+    return values
+
+
+async def entry_views(session: AsyncSession, entries: Iterable[JournalEntry]) -> list[EntryView]:
+    """Entries with their postings and both reversal links, in the order given."""
+    entries = list(entries)
+    if not entries:
+        return []
+    ids = [e.id for e in entries]
+    codes = dict((await session.execute(select(col(LedgerAccount.id), col(LedgerAccount.code)))).all())
+    postings: dict[int, list[PostingView]] = defaultdict(list)
+    for p in (
+        await session.execute(
+            select(Posting).where(col(Posting.entry_id).in_(ids)).order_by(col(Posting.entry_id), col(Posting.line_no))
+        )
+    ).scalars():
+        postings[p.entry_id].append(
+            PostingView(
+                p.line_no,
+                codes[p.account_id],
+                p.currency,
+                p.amount,
+                p.reporting_amount,
+                p.contributor_id,
+                p.window_id,
+                p.grant_id,
+            )
+        )
+    reversed_by = dict(
+        (
+            await session.execute(
+                select(col(JournalEntry.reverses_id), col(JournalEntry.id)).where(
+                    col(JournalEntry.reverses_id).in_(ids)
+                )
+            )
+        ).all()
+    )
+    return [
+        EntryView(
+            id=e.id,
+            entry_date=e.entry_date,
+            period_id=e.period_id,
+            description=e.description,
+            source_type=e.source_type,
+            source_id=e.source_id,
+            idempotency_key=e.idempotency_key,
+            reverses_id=e.reverses_id,
+            reversed_by_id=reversed_by.get(e.id),
+            posted_by=e.posted_by,
+            posted_by_label=e.posted_by_label,
+            posted_at=e.posted_at,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+            postings=tuple(postings[e.id]),
+        )
+        for e in entries
+    ]
