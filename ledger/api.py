@@ -20,6 +20,7 @@ from fundapp.core.accounts import actor_of
 from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
 from fundapp.core.db import Database
 from fundapp.core.errors import InvalidInput
+from fundapp.core.schemas import INT32_MAX
 from fundapp.core.security import current_user, require
 from ledger import manual, queries
 from ledger.export import hledger_journal
@@ -194,9 +195,9 @@ class LedgerController(Controller):
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")] = None,
         source_type: Annotated[str | None, QueryParameter(max_length=40)] = None,
         source_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        contributor_id: Annotated[int | None, QueryParameter(gt=0)] = None,
-        window_id: Annotated[int | None, QueryParameter(gt=0)] = None,
-        grant_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        window_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        grant_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
     ) -> EntryPage:
         """Entries, newest first, filterable by account, dates, period, source and dimensions."""
         flt = queries.EntryFilter(
@@ -275,9 +276,9 @@ class LedgerController(Controller):
         date_from: Annotated[date | None, QueryParameter()] = None,
         account: Annotated[list[str] | None, QueryParameter()] = None,
         currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
-        contributor_id: Annotated[int | None, QueryParameter(gt=0)] = None,
-        window_id: Annotated[int | None, QueryParameter(gt=0)] = None,
-        grant_id: Annotated[int | None, QueryParameter(gt=0)] = None,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        window_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        grant_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
     ) -> list[BalanceRowOut]:
         """Balances grouped by any of account, currency, contributor, window, grant. Without ``currency`` in
         the grouping (or a currency filter), only the reporting-currency sum is meaningful."""

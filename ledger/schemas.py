@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from fundapp.core.schemas import Id, Input, Output
 from ledger.money import Money, MoneyError, PrecisionError, exponent
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
@@ -18,7 +19,7 @@ DecimalString = Annotated[
     Field(description='A decimal amount as a string, e.g. "1250.00"; never a JSON number.'),
 ]
 AccountCode = Annotated[str, StringConstraints(min_length=1, max_length=16)]
-DimensionId = Annotated[int, Field(gt=0)]
+DimensionId = Id
 
 
 def _known_currency(code: str) -> str:
@@ -44,14 +45,6 @@ def to_money(amount: str, currency: str) -> Money:
         ) from exc
     except (MoneyError, InvalidOperation) as exc:
         raise PydanticCustomError("invalid_amount", "{amount} is not a decimal amount", {"amount": amount}) from exc
-
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-
-class Output(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
 
 
 class MoneyOut(Output):

@@ -44,6 +44,7 @@ from ledger.errors import (
 from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
 from ledger.money import Money
 
+INT64_MAX = 2**63 - 1
 # Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
 JOURNAL_CHAIN_LOCK = 7_270_002
 
@@ -453,7 +454,7 @@ class Ledger:
     ) -> EntryView:
         """Post the entry that nets ``entry_id`` to zero (once), dated in an open period."""
         last_id, prev_hash = await self._lock_chain()
-        original = await self.session.get(JournalEntry, entry_id)
+        original = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
         if original is None:
             raise EntryNotFound(f"no journal entry {entry_id}")
         draft_key = idempotency_key
@@ -635,7 +636,7 @@ class Ledger:
     # ------------------------------------------------------------ reading one entry
 
     async def entry(self, entry_id: int) -> EntryView:
-        row = await self.session.get(JournalEntry, entry_id)
+        row = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
         if row is None:
             raise EntryNotFound(f"no journal entry {entry_id}")
         return (await entry_views(self.session, [row]))[0]

@@ -14,7 +14,7 @@ from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from fundapp.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, RateLimited
 from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, User, UserRole
-from fundapp.core.schemas import TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
+from fundapp.core.schemas import INT32_MAX, TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
 from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
 
 
@@ -83,7 +83,7 @@ async def create_user(
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id)
+    user = await session.get(User, user_id) if 0 < user_id <= INT32_MAX else None
     if user is None:
         raise NotFound(f"no user with id {user_id}")
     return user
@@ -286,7 +286,7 @@ async def list_tokens(session: AsyncSession, user: Principal) -> list[TokenPubli
 
 
 async def revoke_token(session: AsyncSession, token_id: int, *, user: Principal, now: datetime) -> TokenPublic:
-    token = await session.get(ApiToken, token_id)
+    token = await session.get(ApiToken, token_id) if 0 < token_id <= INT32_MAX else None
     # Another user's token is reported as absent, so token ids cannot be probed.
     if token is None or token.user_id != user.id:
         raise NotFound(f"no token with id {token_id} among your tokens")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 PROBLEM_JSON = "application/problem+json"
@@ -168,19 +168,24 @@ def _field_errors_from_validation(exc: ValidationException) -> list[dict[str, st
     return found
 
 
-_MALFORMED_MARKERS = ("malformed", "json is malformed", "decode", "expecting", "invalid json")
+def _malformed(request: Request[Any, Any, Any], detail: str) -> Response[Any]:
+    return problem(
+        request, status=400, slug="malformed-body", title="The request body is not valid JSON", detail=detail
+    )
+
+
+def _is_undecodable(exc: BaseException) -> bool:
+    """A body that could not be decoded at all (by type, never by the wording of a message)."""
+    cause = exc.__cause__
+    return isinstance(cause, SerializationException | UnicodeDecodeError | RecursionError) or (
+        cause is not None and type(cause).__name__ == "DecodeError"
+    )
 
 
 def _validation_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = _field_errors_from_validation(exc)
-    if not errors and any(m in str(exc.detail).lower() for m in _MALFORMED_MARKERS):
-        return problem(
-            request,
-            status=400,
-            slug="malformed-body",
-            title="The request body is not valid JSON",
-            detail=str(exc.detail),
-        )
+    if not errors and _is_undecodable(exc):
+        return _malformed(request, str(exc.detail))
     return problem(
         request,
         status=422,
@@ -212,8 +217,8 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> 
         return _internal_error_handler(request, exc)
     slug, title = _HTTP_SLUGS.get(status, ("http-error", "Request refused"))
     detail = str(exc.detail) if exc.detail else None
-    if status == 400 and detail and any(m in detail.lower() for m in _MALFORMED_MARKERS):
-        slug, title = "malformed-body", "The request body is not valid JSON"
+    if status == 400 and _is_undecodable(exc):
+        return _malformed(request, detail or "the body could not be decoded")
     return problem(request, status=status, slug=slug, title=title, detail=detail, headers=exc.headers)
 
 
@@ -228,7 +233,14 @@ def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> 
     )
 
 
+def _undecodable_body_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    # Raised while reading the body: nesting too deep for the decoder, or bytes that are not UTF-8.
+    return _malformed(request, "the body is not UTF-8 JSON of a reasonable depth")
+
+
 exception_handlers: dict[type[Exception] | int, Any] = {
+    RecursionError: _undecodable_body_handler,
+    UnicodeDecodeError: _undecodable_body_handler,
     DomainError: _domain_error_handler,
     HTTPException: _http_error_handler,
     Exception: _internal_error_handler,

@@ -6,7 +6,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from fundapp.core.models import Role
 
@@ -16,10 +17,33 @@ USERNAME_RULE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 MIN_PASSWORD_LENGTH = 12
 
 
+# The widest integer every id column holds on every backend (INTEGER on PostgreSQL).
+INT32_MAX = 2**31 - 1
+Id = Annotated[int, Field(gt=0, le=INT32_MAX)]
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Input(BaseModel):
-    """Base of every request body: unknown fields are an error, strings are trimmed."""
+    """Base of every request body: unknown fields are an error, strings are trimmed, NUL is refused."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        # No text column on PostgreSQL can store NUL; refusing it everywhere keeps both backends alike.
+        if _has_nul(value):
+            raise PydanticCustomError("nul_character", "text may not contain the NUL character")
+        return value
 
 
 class Output(BaseModel):
@@ -50,8 +74,11 @@ class UserCreate(Input):
     email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
     password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
     roles: Annotated[list[Role], Field(min_length=1)]
-    member_code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
-    organisation_id: Annotated[int, Field(gt=0)] | None = None
+    # Validated even when absent, so the binding rule names the field it concerns.
+    member_code: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None, validate_default=True
+    )
+    organisation_id: Id | None = Field(default=None, validate_default=True)
 
     @field_validator("username")
     @classmethod
@@ -66,15 +93,23 @@ class UserCreate(Input):
     def _distinct_roles(cls, value: list[Role]) -> list[Role]:
         return sorted(set(value))
 
-    @model_validator(mode="after")
-    def _bindings(self) -> UserCreate:
-        is_delegate = Role.MEMBER_DELEGATE in self.roles
-        is_grantee = Role.GRANTEE in self.roles
-        if is_delegate != (self.member_code is not None):
-            raise ValueError("member_code is required for, and only for, a member_delegate")
-        if is_grantee != (self.organisation_id is not None):
-            raise ValueError("organisation_id is required for, and only for, a grantee")
-        return self
+    @field_validator("member_code")
+    @classmethod
+    def _delegate_binding(cls, value: str | None, info: ValidationInfo) -> str | None:
+        is_delegate = Role.MEMBER_DELEGATE in info.data.get("roles", ())
+        if is_delegate != (value is not None):
+            raise PydanticCustomError(
+                "delegate_binding", "member_code is required for, and only for, a member_delegate"
+            )
+        return value
+
+    @field_validator("organisation_id")
+    @classmethod
+    def _grantee_binding(cls, value: int | None, info: ValidationInfo) -> int | None:
+        is_grantee = Role.GRANTEE in info.data.get("roles", ())
+        if is_grantee != (value is not None):
+            raise PydanticCustomError("grantee_binding", "organisation_id is required for, and only for, a grantee")
+        return value
 
 
 class UserPublic(Output):
