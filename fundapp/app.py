@@ -26,7 +26,7 @@ from ledger import api as ledger_api
 VERSION = "0.1.0"
 
 # Reachable without credentials: liveness, the API description and the login form itself.
-PUBLIC_PATHS = ["^/health$", "^/schema", f"^{core_api.API_PREFIX}/auth/login$"]
+PUBLIC_PATHS = ["^/health$", "^/schema(/|$)", f"^{core_api.API_PREFIX}/auth/login$"]
 
 
 def domain_route_handlers() -> list[Any]:
@@ -80,6 +80,7 @@ def create_app(
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[lifespan],
+        before_request=core_api.refuse_nul_in_parameters,
         debug=False,
     )
     app.state.settings = settings

@@ -1,0 +1,32 @@
+"""The double-entry ledger: exact money, two balanced books, immutable hash-chained entries.
+
+Other packages use the ledger through this module only.
+"""
+
+from ledger import chart
+from ledger.errors import LedgerRuleError
+from ledger.models import Book
+from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money
+from ledger.rules import convert_minor
+from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, to_money
+from ledger.service import EntryDraft, EntryView, Ledger, Line
+
+__all__ = [
+    "Book",
+    "DecimalString",
+    "EntryDraft",
+    "EntryView",
+    "KnownCurrency",
+    "Ledger",
+    "LedgerRuleError",
+    "Line",
+    "Money",
+    "MoneyError",
+    "MoneyOut",
+    "PrecisionError",
+    "chart",
+    "convert_minor",
+    "exponent",
+    "format_money",
+    "to_money",
+]

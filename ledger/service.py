@@ -225,6 +225,43 @@ class Ledger:
         ).first()
         return (0, rules.GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
 
+    async def lock(self) -> None:
+        """Take the journal's writer lock now, for a caller that must read and decide before posting
+        (idempotency of its own records, balances it settles). Held until the transaction ends."""
+        await self._lock_chain()
+
+    async def balance(
+        self,
+        account: str,
+        currency: str,
+        *,
+        contributor_id: int | None = None,
+        window_id: int | None = None,
+        grant_id: int | None = None,
+        as_of: date | None = None,
+    ) -> tuple[int, int]:
+        """(amount, reporting amount) of one account in one currency for exactly these dimensions
+        (``None`` matches postings without that dimension)."""
+        found = await self.account(account)
+        conditions = [col(Posting.account_id) == found.id, col(Posting.currency) == currency]
+        for column, value in (
+            (Posting.contributor_id, contributor_id),
+            (Posting.window_id, window_id),
+            (Posting.grant_id, grant_id),
+        ):
+            conditions.append(col(column).is_(None) if value is None else col(column) == value)
+        if as_of is not None:
+            conditions.append(col(Posting.entry_date) <= as_of)
+        amount, reporting = (
+            await self.session.execute(
+                select(
+                    func.coalesce(func.sum(col(Posting.amount)), 0),
+                    func.coalesce(func.sum(col(Posting.reporting_amount)), 0),
+                ).where(*conditions)
+            )
+        ).one()
+        return int(amount), int(reporting)
+
     # ------------------------------------------------------------ validation
 
     async def _prepare(self, draft: EntryDraft, *, prefix: str = "") -> _Prepared:

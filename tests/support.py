@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -199,3 +200,87 @@ def audit_events(api: Api, reader: Actor, **filters: str | int) -> list[dict[str
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+# ---------------------------------------------------------------- the ledger
+
+LEDGER = "/api/v1/ledger"
+# Every table a ledger write may touch; a refusal leaves all their row counts (and audit_events) as they were.
+LEDGER_TABLES = ("journal_entries", "postings", "ledger_periods", "ledger_fx_rates", "ledger_accounts")
+PROBLEM_TYPE = "urn:fundapp:problem:"
+
+
+def line(account: str, amount: str, currency: str = "USD", **extra: Any) -> dict[str, Any]:
+    """One line of an entry for POST /ledger/entries (signed amount: debit positive)."""
+    return {"account": account, "amount": amount, "currency": currency, **extra}
+
+
+def post_entry(
+    api: Api,
+    actor: Actor,
+    *lines: dict[str, Any],
+    entry_date: str = "2026-03-10",
+    description: str = "Manual entry",
+    idempotency_key: str | None = None,
+    **extra: Any,
+) -> httpx.Response:
+    """POST /ledger/entries as ``actor``; returns the raw response."""
+    headers = dict(actor.headers)
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    body = {"entry_date": entry_date, "description": description, "lines": list(lines), **extra}
+    return api.client.post(f"{LEDGER}/entries", json=body, headers=headers)
+
+
+def posted(api: Api, actor: Actor, *lines: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Post an entry that must be accepted (201); returns the entry."""
+    response = post_entry(api, actor, *lines, **kwargs)
+    assert response.status_code == 201, response.text
+    entry: dict[str, Any] = response.json()
+    return entry
+
+
+def add_fx_rate(api: Api, actor: Actor, currency: str, rate_date: str, rate: str) -> dict[str, Any]:
+    """Record a rate (units of the reporting currency per unit of ``currency``) that must be accepted."""
+    response = api.client.post(
+        f"{LEDGER}/fx-rates", json={"currency": currency, "rate_date": rate_date, "rate": rate}, headers=actor.headers
+    )
+    assert response.status_code == 201, response.text
+    rate_out: dict[str, Any] = response.json()
+    return rate_out
+
+
+def assert_refused(
+    response: httpx.Response, status: int, slug: str, *, field: str | None = None, rule: str | None = None
+) -> dict[str, Any]:
+    """A problem+json refusal of this status and type; with ``rule``, its errors[] name ``(field, rule)``."""
+    body = assert_problem(response, status)
+    assert body["type"] == PROBLEM_TYPE + slug, body
+    if rule is not None:
+        assert (field, rule) in broken_rules(body), body
+    return body
+
+
+def ledger_state(api: Api) -> dict[str, Any]:
+    """Row counts of the ledger's tables and audit_events, the open/closed state of accounts and periods,
+    and the journal's chain head: what a refusal must leave exactly as it was."""
+    return {
+        "counts": api.db.snapshot(*LEDGER_TABLES),
+        "accounts": api.db.rows("SELECT code, is_open FROM ledger_accounts ORDER BY code"),
+        "periods": api.db.rows("SELECT id, status FROM ledger_periods ORDER BY id"),
+        "head": api.db.scalar("SELECT max(id) FROM journal_entries"),
+    }
+
+
+def run_fundapp(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """Run ``fundapp ARGS...`` against the test database; returns (exit code, stdout, stderr)."""
+    from fundapp import cli
+
+    monkeypatch.setenv("FUNDAPP_DATABASE_URL", api.settings.database_url)
+    monkeypatch.setenv("FUNDAPP_SECRET_KEY", api.settings.secret_key)
+    monkeypatch.setenv("FUNDAPP_VAR_DIR", str(api.settings.var_dir))
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -167,7 +168,7 @@ async def _throttle(database: Database, settings: Settings, username: str, clien
                 # The aggregate bypasses the column type: SQLite hands back a naive UTC timestamp.
                 oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
                 reopens_at = oldest_at + timedelta(seconds=settings.login_window_seconds)
-                retry_after = max(1, int((reopens_at - now).total_seconds()) + 1)
+                retry_after = max(1, math.ceil((reopens_at - now).total_seconds()))
                 scope = "account" if column is LoginFailure.username else "client"
                 raise RateLimited(
                     f"too many failed logins for this {scope}; try again in {retry_after} seconds",

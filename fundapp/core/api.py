@@ -18,9 +18,10 @@ from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
-from fundapp.core.errors import problem
+from fundapp.core.errors import InvalidInput, problem
 from fundapp.core.models import AuditEvent
 from fundapp.core.schemas import (
+    INT32_MAX,
     AuditEventPublic,
     LoginInput,
     LoginPublic,
@@ -38,7 +39,7 @@ API_PREFIX = "/api/v1"
 log = logging.getLogger("fundapp.health")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
-Offset = Annotated[int, QueryParameter(ge=0, description="items to skip")]
+Offset = Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="items to skip")]
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -50,6 +51,13 @@ def settings_of(request: AnyRequest) -> Settings:
 def clock_of(request: AnyRequest) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
+
+
+async def refuse_nul_in_parameters(request: AnyRequest) -> None:
+    """Before every request: no text column can store NUL, so no query parameter may carry one."""
+    for name, value in request.query_params.items():
+        if "\x00" in value or "\x00" in name:
+            raise InvalidInput("query parameters may not contain the NUL character", field=name, rule="nul_character")
 
 
 def client_of(request: AnyRequest) -> str:
@@ -193,7 +201,7 @@ class AuditController(Controller):
         action: Annotated[str | None, QueryParameter(max_length=100)] = None,
         object_type: Annotated[str | None, QueryParameter(max_length=64)] = None,
         object_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
-        actor_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        actor_id: Annotated[int | None, QueryParameter(ge=1, le=INT32_MAX)] = None,
     ) -> Page[AuditEventPublic]:
         """The audit log, newest first, filterable by action, object and actor."""
         filters: list[Any] = []

@@ -66,10 +66,18 @@ class InvalidInput(DomainError):
     title = "The request has invalid fields"
 
 
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="fundapp"'}
+
+
 class NotAuthenticated(DomainError):
     status = 401
     slug = "not-authenticated"
     title = "Authentication is required"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        # RFC 9110: a 401 names the scheme the client should use.
+        self.headers = {**WWW_AUTHENTICATE, **self.headers}
 
 
 class PermissionDenied(DomainError):
@@ -157,7 +165,9 @@ def _field_errors_from_validation(exc: ValidationException) -> list[dict[str, st
     found: list[dict[str, str]] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
-        if isinstance(item, dict):
+        if isinstance(item, dict) and item.get("key") == "data" and item.get("source") == "body":
+            found.append({"field": "body", "rule": "missing", "message": "the request needs a JSON body"})
+        elif isinstance(item, dict):
             found.append(
                 {
                     "field": str(item.get("key") or item.get("source") or "body"),
@@ -219,7 +229,8 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> 
     detail = str(exc.detail) if exc.detail else None
     if status == 400 and _is_undecodable(exc):
         return _malformed(request, detail or "the body could not be decoded")
-    return problem(request, status=status, slug=slug, title=title, detail=detail, headers=exc.headers)
+    headers = {**WWW_AUTHENTICATE, **(exc.headers or {})} if status == 401 else exc.headers
+    return problem(request, status=status, slug=slug, title=title, detail=detail, headers=headers)
 
 
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

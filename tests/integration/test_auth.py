@@ -388,10 +388,6 @@ def test_a_malformed_or_unknown_authorization_header_is_refused(api: Api, header
     assert api.client.get(ME, headers=officer.headers).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RFC 9110 15.5.2: a 401 must carry WWW-Authenticate; fundapp/core/errors.py sends none",
-)
 def test_a_401_names_the_bearer_scheme_in_www_authenticate(api: Api) -> None:
     response = api.client.get(ME)
 
