@@ -6,7 +6,8 @@ Other packages use the ledger through this module only.
 from ledger import chart
 from ledger.errors import LedgerRuleError
 from ledger.models import Book
-from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money
+from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money, percentage
+from ledger.queries import PostingLine, balances, postings_for, trial_balance
 from ledger.rules import convert_minor
 from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, to_money
 from ledger.service import EntryDraft, EntryView, Ledger, Line
@@ -23,10 +24,15 @@ __all__ = [
     "Money",
     "MoneyError",
     "MoneyOut",
+    "PostingLine",
     "PrecisionError",
+    "balances",
     "chart",
     "convert_minor",
     "exponent",
     "format_money",
+    "percentage",
+    "postings_for",
     "to_money",
+    "trial_balance",
 ]

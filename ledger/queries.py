@@ -331,3 +331,58 @@ async def chain_head(session: AsyncSession) -> str:
         await session.execute(select(col(JournalEntry.hash)).order_by(col(JournalEntry.id).desc()).limit(1))
     ).scalar_one_or_none()
     return found or rules.GENESIS_HASH
+
+
+@dataclass(frozen=True, slots=True)
+class PostingLine:
+    entry_id: int
+    entry_date: date
+    description: str
+    source_type: str
+    account: str
+    currency: str
+    amount: int
+    reporting_amount: int
+
+
+async def postings_for(
+    session: AsyncSession,
+    *,
+    accounts: Sequence[str],
+    contributor_id: int | None = None,
+    window_id: int | None = None,
+    grant_id: int | None = None,
+    as_of: date | None = None,
+) -> list[PostingLine]:
+    """The postings of some accounts for one dimension value, oldest first (statements, drill-down)."""
+    by_code = {a.code: a_id for a_id, a in (await _accounts_by_id(session)).items()}
+    codes = {a_id: code for code, a_id in by_code.items()}
+    conditions: list[Any] = [col(Posting.account_id).in_([by_code[c] for c in accounts if c in by_code])]
+    for column, value in (
+        (Posting.contributor_id, contributor_id),
+        (Posting.window_id, window_id),
+        (Posting.grant_id, grant_id),
+    ):
+        if value is not None:
+            conditions.append(col(column) == value)
+    if as_of is not None:
+        conditions.append(col(Posting.entry_date) <= as_of)
+    rows = await session.execute(
+        select(Posting, col(JournalEntry.description), col(JournalEntry.source_type))
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(*conditions)
+        .order_by(col(Posting.entry_date), col(Posting.entry_id), col(Posting.line_no))
+    )
+    return [
+        PostingLine(
+            p.entry_id,
+            p.entry_date,
+            description,
+            source_type,
+            codes[p.account_id],
+            p.currency,
+            p.amount,
+            p.reporting_amount,
+        )
+        for p, description, source_type in rows.all()
+    ]

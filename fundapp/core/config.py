@@ -35,6 +35,8 @@ class CharterSettings:
     arrears_years_before_suspension: int = 2
     # Automatic recusal of member states among a proposal's countries.
     auto_recuse_beneficiary_members: bool = False
+    # Assessed fees fall due this many days after the assessment.
+    fee_due_days: int = 60
     # Above this amount (reporting currency, major units) a disbursement needs a second approver.
     second_approver_threshold: Decimal = Decimal("1000000")
 

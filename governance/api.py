@@ -1,0 +1,460 @@
+"""Governance HTTP API, first half: members, windows, tiers, assessments, contributors, pledges,
+contributions, arrears and member statements."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Response, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+import governance.permissions  # noqa: F401 - registers the governance actions
+from fundapp.core.accounts import actor_of
+from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
+from fundapp.core.errors import NotFound
+from fundapp.core.schemas import INT32_MAX, Page
+from fundapp.core.security import current_user, ensure_permission, require
+from governance import rules
+from governance.models import (
+    Assessment,
+    Contribution,
+    Contributor,
+    Member,
+    Pledge,
+    TierFee,
+    Window,
+)
+from governance.schemas import (
+    ArrearsYear,
+    AssessmentPublic,
+    AssessmentRun,
+    AssessmentRunPublic,
+    ConditionMet,
+    ContributionCreate,
+    ContributionPublic,
+    ContributorCreate,
+    ContributorPublic,
+    MemberArrears,
+    MemberChangePublic,
+    MemberCreate,
+    MemberPublic,
+    MemberStatement,
+    MemberUpdate,
+    PledgeCreate,
+    PledgePublic,
+    TierFeePublic,
+    TierFeeSet,
+    VotingRights,
+    WindowCreate,
+    WindowPublic,
+    WindowUpdate,
+)
+from governance.service import Governance
+from governance.statement import member_statement
+from governance.views import (
+    assessment_public,
+    contribution_public,
+    contributor_public,
+    member_public,
+    pledge_public,
+    window_public,
+)
+from ledger import MoneyOut
+
+Db = NamedDependency[AsyncSession]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        required=False,
+        description="repeat a request safely: the same key and body return the first result",
+    ),
+]
+IdPath = FromPath[int]
+
+
+def governance_for(request: AnyRequest, session: AsyncSession) -> Governance:
+    return Governance(
+        session, settings=settings_of(request), actor=actor_of(current_user(request)), now=clock_of(request).now()
+    )
+
+
+# ---------------------------------------------------------------- members
+
+
+class MemberController(Controller):
+    path = f"{API_PREFIX}/members"
+    tags = ["members"]
+
+    @get("/", guards=[require("governance.read")])
+    async def list_members(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        tier: Annotated[str | None, QueryParameter(pattern=r"^(I|II)$")] = None,
+        status: Annotated[str | None, QueryParameter(pattern=r"^(active|suspended|withdrawn)$")] = None,
+    ) -> Page[MemberPublic]:
+        gov = governance_for(request, db_session)
+        conditions: list[Any] = []
+        if tier:
+            conditions.append(col(Member.tier) == tier)
+        if status:
+            conditions.append(col(Member.status) == status)
+        total = (await db_session.execute(select(func.count()).select_from(Member).where(*conditions))).scalar_one()
+        members = (
+            (
+                await db_session.execute(
+                    select(Member).where(*conditions).order_by(col(Member.code)).limit(limit).offset(offset)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        arrears = await gov.arrears()
+        items = [await member_public(gov, m, arrears.get(m.code, [])) for m in members]
+        return Page[MemberPublic](items=items, total=total, limit=limit, offset=offset)
+
+    @post("/", guards=[require("governance.members.manage")], status_code=HTTP_201_CREATED)
+    async def admit(self, request: AnyRequest, db_session: Db, data: RequestBody[MemberCreate]) -> MemberPublic:
+        """Admit a member state (it becomes a contributor too)."""
+        gov = governance_for(request, db_session)
+        return await member_public(gov, await gov.admit_member(data))
+
+    @get("/{code:str}", guards=[require("governance.read")])
+    async def get_member(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> MemberPublic:
+        gov = governance_for(request, db_session)
+        return await member_public(gov, await gov.member(code.upper()))
+
+    @patch("/{code:str}", guards=[require("governance.members.manage")])
+    async def change(
+        self, request: AnyRequest, db_session: Db, code: FromPath[str], data: RequestBody[MemberUpdate]
+    ) -> MemberPublic:
+        """Change a member's tier or status; the change is kept in its history."""
+        gov = governance_for(request, db_session)
+        return await member_public(gov, await gov.change_member(code.upper(), data))
+
+    @get("/{code:str}/history", guards=[require("governance.read")])
+    async def history(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> list[MemberChangePublic]:
+        gov = governance_for(request, db_session)
+        return [MemberChangePublic.model_validate(c) for c in await gov.history(code.upper())]
+
+    @get("/{code:str}/statement")
+    async def statement(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        code: FromPath[str],
+        as_of: Annotated[date | None, QueryParameter()] = None,
+    ) -> MemberStatement:
+        """Assessments, pledges, payments, FX effects and the balance, in each currency and in the
+        reporting currency. A delegate reads its own member's statement only."""
+        code = code.upper()
+        ensure_permission("governance.member_statement", current_user(request), code)
+        gov = governance_for(request, db_session)
+        return await member_statement(gov, code, as_of=as_of or gov.today)
+
+
+@get(f"{API_PREFIX}/arrears", guards=[require("governance.read_money")], tags=["members"])
+async def arrears(
+    request: AnyRequest, db_session: Db, as_of: Annotated[date | None, QueryParameter()] = None
+) -> list[MemberArrears]:
+    """Per member and year: assessed, paid, outstanding, days overdue; and the effect on voting rights."""
+    gov = governance_for(request, db_session)
+    as_of = as_of or gov.today
+    result = []
+    charter = gov.settings.charter
+    for code, years in sorted((await gov.arrears(as_of=as_of)).items()):
+        suspended, reason = gov.voting_rights(years)
+        result.append(
+            MemberArrears(
+                member_code=code,
+                years=[
+                    ArrearsYear(
+                        year=y.year,
+                        assessed=MoneyOut.of(y.assessed, y.currency),
+                        paid=MoneyOut.of(y.paid, y.currency),
+                        outstanding=MoneyOut.of(y.outstanding, y.currency),
+                        due_on=y.due_on,
+                        days_overdue=y.days_overdue,
+                    )
+                    for y in years
+                ],
+                years_overdue=rules.years_in_arrears(years),
+                voting_rights=VotingRights(
+                    suspended=suspended,
+                    reason=reason,
+                    rule_on=charter.arrears_suspend_voting,
+                    years_before_suspension=charter.arrears_years_before_suspension,
+                ),
+            )
+        )
+    return result
+
+
+# ---------------------------------------------------------------- windows, tiers, assessments
+
+
+class WindowController(Controller):
+    path = f"{API_PREFIX}/windows"
+    tags = ["windows"]
+
+    @get("/", guards=[require("governance.read")])
+    async def list_windows(self, db_session: Db) -> list[WindowPublic]:
+        return [
+            window_public(w) for w in (await db_session.execute(select(Window).order_by(col(Window.code)))).scalars()
+        ]
+
+    @post("/", guards=[require("governance.windows.manage")], status_code=HTTP_201_CREATED)
+    async def create(self, request: AnyRequest, db_session: Db, data: RequestBody[WindowCreate]) -> WindowPublic:
+        return window_public(await governance_for(request, db_session).create_window(data))
+
+    @get("/{code:str}", guards=[require("governance.read")])
+    async def get_window(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> WindowPublic:
+        return window_public(await governance_for(request, db_session).window(code, field_name="code"))
+
+    @patch("/{code:str}", guards=[require("governance.windows.manage")])
+    async def update(
+        self, request: AnyRequest, db_session: Db, code: FromPath[str], data: RequestBody[WindowUpdate]
+    ) -> WindowPublic:
+        return window_public(await governance_for(request, db_session).update_window(code, data))
+
+
+class TierController(Controller):
+    path = f"{API_PREFIX}/tiers"
+    tags = ["tiers"]
+
+    @get("/", guards=[require("governance.read")])
+    async def schedule(
+        self, db_session: Db, year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None
+    ) -> list[TierFeePublic]:
+        query = select(TierFee).order_by(col(TierFee.year), col(TierFee.tier))
+        if year is not None:
+            query = query.where(col(TierFee.year) == year)
+        return [
+            TierFeePublic(year=t.year, tier=t.tier, fee=MoneyOut.of(t.amount, t.currency))
+            for t in (await db_session.execute(query)).scalars()
+        ]
+
+    @post("/", guards=[require("governance.tiers.manage")], status_code=HTTP_200_OK)
+    async def set_fee(self, request: AnyRequest, db_session: Db, data: RequestBody[TierFeeSet]) -> TierFeePublic:
+        """Set a tier's annual fee for a year. Part I's fee must be higher than Part II's."""
+        row = await governance_for(request, db_session).set_fee(data)
+        return TierFeePublic(year=row.year, tier=row.tier, fee=MoneyOut.of(row.amount, row.currency))
+
+
+class AssessmentController(Controller):
+    path = f"{API_PREFIX}/assessments"
+    tags = ["members"]
+
+    @post("/", guards=[require("governance.assess")], status_code=HTTP_200_OK)
+    async def run(self, request: AnyRequest, db_session: Db, data: RequestBody[AssessmentRun]) -> AssessmentRunPublic:
+        """Assess every active member's fee for a year (pro-rated by whole months); running it again
+        creates nothing new."""
+        created, already, not_due = await governance_for(request, db_session).assess(data.year)
+        return AssessmentRunPublic(
+            year=data.year,
+            created=[assessment_public(a, 0) for a in created],
+            already_assessed=already,
+            not_due=not_due,
+        )
+
+    @get("/", guards=[require("governance.read_money")])
+    async def list_assessments(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
+        member: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
+    ) -> list[AssessmentPublic]:
+        query = select(Assessment).order_by(col(Assessment.year), col(Assessment.member_code))
+        if year is not None:
+            query = query.where(col(Assessment.year) == year)
+        if member is not None:
+            query = query.where(col(Assessment.member_code) == member)
+        rows = (await db_session.execute(query)).scalars().all()
+        paid = await governance_for(request, db_session).paid_by_assessment([a.id for a in rows if a.id])
+        return [assessment_public(a, paid.get(a.id or 0, 0)) for a in rows]
+
+
+# ---------------------------------------------------------------- contributors, pledges, contributions
+
+
+class ContributorController(Controller):
+    path = f"{API_PREFIX}/contributors"
+    tags = ["contributors"]
+
+    @get("/", guards=[require("governance.read")])
+    async def list_contributors(
+        self,
+        db_session: Db,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        kind: Annotated[str | None, QueryParameter(max_length=20)] = None,
+    ) -> Page[ContributorPublic]:
+        conditions = [col(Contributor.kind) == kind] if kind else []
+        total = (
+            await db_session.execute(select(func.count()).select_from(Contributor).where(*conditions))
+        ).scalar_one()
+        rows = (
+            await db_session.execute(
+                select(Contributor).where(*conditions).order_by(col(Contributor.id)).limit(limit).offset(offset)
+            )
+        ).scalars()
+        return Page[ContributorPublic](
+            items=[contributor_public(c) for c in rows], total=total, limit=limit, offset=offset
+        )
+
+    @post("/", guards=[require("governance.contributors.manage")], status_code=HTTP_201_CREATED)
+    async def add(self, request: AnyRequest, db_session: Db, data: RequestBody[ContributorCreate]) -> ContributorPublic:
+        """Add a non-member contributor (government, multilateral, foundation, private sector)."""
+        return contributor_public(await governance_for(request, db_session).add_contributor(data))
+
+    @get("/{contributor_id:int}", guards=[require("governance.read")])
+    async def get_contributor(self, request: AnyRequest, db_session: Db, contributor_id: IdPath) -> ContributorPublic:
+        return contributor_public(await governance_for(request, db_session).contributor(_id(contributor_id)))
+
+
+def _id(value: int) -> int:
+    """Ids beyond the columns' range can match nothing (kept away from the driver)."""
+    return value if 0 < value <= INT32_MAX else 0
+
+
+class PledgeController(Controller):
+    path = f"{API_PREFIX}/pledges"
+    tags = ["pledges"]
+
+    @get("/", guards=[require("governance.read_money")])
+    async def list_pledges(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        window: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    ) -> Page[PledgePublic]:
+        gov = governance_for(request, db_session)
+        conditions: list[Any] = []
+        if contributor_id is not None:
+            conditions.append(col(Pledge.contributor_id) == contributor_id)
+        if window is not None:
+            conditions.append(col(Pledge.window_id) == (await gov.window(window, field_name="window")).id)
+        total = (await db_session.execute(select(func.count()).select_from(Pledge).where(*conditions))).scalar_one()
+        rows = (
+            (
+                await db_session.execute(
+                    select(Pledge).where(*conditions).order_by(col(Pledge.id)).limit(limit).offset(offset)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return Page[PledgePublic](
+            items=[await pledge_public(gov, p) for p in rows], total=total, limit=limit, offset=offset
+        )
+
+    @post("/", guards=[require("governance.pledges.manage")], status_code=HTTP_201_CREATED)
+    async def sign(self, request: AnyRequest, db_session: Db, data: RequestBody[PledgeCreate]) -> PledgePublic:
+        """Record a signed contribution agreement: a receivable and revenue (or deferred revenue when
+        conditional), pooled or earmarked to one window, with its instalment schedule."""
+        gov = governance_for(request, db_session)
+        return await pledge_public(gov, await gov.pledge(data))
+
+    @get("/{pledge_id:int}", guards=[require("governance.read_money")])
+    async def get_pledge(self, request: AnyRequest, db_session: Db, pledge_id: IdPath) -> PledgePublic:
+        gov = governance_for(request, db_session)
+        return await pledge_public(gov, await gov.get_pledge(_id(pledge_id)))
+
+    @post("/{pledge_id:int}/condition-met", guards=[require("governance.pledges.manage")], status_code=HTTP_200_OK)
+    async def condition_met(
+        self, request: AnyRequest, db_session: Db, pledge_id: IdPath, data: RequestBody[ConditionMet]
+    ) -> PledgePublic:
+        """Record that a conditional pledge's condition is met: deferred revenue becomes revenue."""
+        gov = governance_for(request, db_session)
+        return await pledge_public(gov, await gov.condition_met(_id(pledge_id), data.met_on))
+
+
+class ContributionController(Controller):
+    path = f"{API_PREFIX}/contributions"
+    tags = ["contributions"]
+
+    @get("/", guards=[require("governance.read_money")])
+    async def list_contributions(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        date_from: Annotated[date | None, QueryParameter()] = None,
+        date_to: Annotated[date | None, QueryParameter()] = None,
+    ) -> Page[ContributionPublic]:
+        gov = governance_for(request, db_session)
+        conditions: list[Any] = []
+        if contributor_id is not None:
+            conditions.append(col(Contribution.contributor_id) == contributor_id)
+        if date_from is not None:
+            conditions.append(col(Contribution.value_date) >= date_from)
+        if date_to is not None:
+            conditions.append(col(Contribution.value_date) <= date_to)
+        total = (
+            await db_session.execute(select(func.count()).select_from(Contribution).where(*conditions))
+        ).scalar_one()
+        rows = (
+            (
+                await db_session.execute(
+                    select(Contribution).where(*conditions).order_by(col(Contribution.id)).limit(limit).offset(offset)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        return Page[ContributionPublic](
+            items=[await contribution_public(gov, c) for c in rows], total=total, limit=limit, offset=offset
+        )
+
+    @post("/", guards=[require("governance.contributions.record")], status_code=HTTP_201_CREATED)
+    async def record(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        data: RequestBody[ContributionCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ContributionPublic]:
+        """Record money received. A repeated Idempotency-Key with the same body returns the first record (200)."""
+        gov = governance_for(request, db_session)
+        recorded = await gov.record_contribution(data, idempotency_key=idempotency_key)
+        body = await contribution_public(gov, recorded.contribution)
+        return Response(body, status_code=HTTP_200_OK if recorded.replayed else HTTP_201_CREATED)
+
+    @get("/{contribution_id:int}", guards=[require("governance.read_money")])
+    async def get_contribution(
+        self, request: AnyRequest, db_session: Db, contribution_id: IdPath
+    ) -> ContributionPublic:
+        gov = governance_for(request, db_session)
+        found = await db_session.get(Contribution, _id(contribution_id)) if _id(contribution_id) else None
+        if found is None:
+            raise NotFound(f"no contribution with id {contribution_id}")
+        return await contribution_public(gov, found)
+
+
+route_handlers: list[Any] = [
+    MemberController,
+    arrears,
+    WindowController,
+    TierController,
+    AssessmentController,
+    ContributorController,
+    PledgeController,
+    ContributionController,
+]

@@ -1,0 +1,344 @@
+"""Governance API models (first half). Amounts are decimal strings with a currency code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from fundapp.core.schemas import Id, Input, Output
+from governance.models import ContributorKind, MemberStatus, Tier, WindowStatus
+from governance.rules import is_country
+from ledger import DecimalString, KnownCurrency, MoneyOut, to_money
+
+
+def _iso_country(code: str) -> str:
+    if not is_country(code):
+        raise PydanticCustomError("iso_3166_alpha3", "{code} is not an ISO 3166-1 alpha-3 country code", {"code": code})
+    return code
+
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_iso_country)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+Year = Annotated[int, Field(ge=2000, le=2100)]
+
+
+def _positive_amount(amount: str, currency: str) -> None:
+    money = to_money(amount, currency)
+    if not money.is_positive:
+        raise PydanticCustomError("positive_amount", "the amount must be above zero")
+
+
+# ---------------------------------------------------------------- members
+
+
+class MemberCreate(Input):
+    code: CountryCode
+    tier: Tier
+    joined_on: date
+
+
+class MemberUpdate(Input):
+    tier: Tier | None = None
+    status: MemberStatus | None = None
+    effective_on: date | None = None
+    reason: LongText = ""
+
+    @model_validator(mode="after")
+    def _something(self) -> MemberUpdate:
+        if self.tier is None and self.status is None:
+            raise PydanticCustomError("nothing_to_change", "give a new tier or status")
+        return self
+
+
+class VotingRights(Output):
+    suspended: bool
+    reason: str
+    rule_on: bool
+    years_before_suspension: int
+
+
+class MemberPublic(Output):
+    code: str
+    names: dict[str, str]
+    tier: str
+    status: str
+    joined_on: date
+    contributor_id: int
+    delegates: list[str]
+    voting_rights: VotingRights
+
+
+class MemberChangePublic(Output):
+    field: str
+    old_value: str | None
+    new_value: str
+    effective_on: date
+    reason: str
+    changed_by: int | None
+    changed_at: datetime
+
+
+# ---------------------------------------------------------------- windows
+
+
+class WindowCreate(Input):
+    code: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9-]{1,15}$")]
+    name_en: Text
+    name_es: Text
+    name_fr: Text
+    description: LongText = ""
+
+
+class WindowUpdate(Input):
+    status: WindowStatus | None = None
+    name_en: Text | None = None
+    name_es: Text | None = None
+    name_fr: Text | None = None
+    description: LongText | None = None
+
+
+class WindowPublic(Output):
+    id: int
+    code: str
+    names: dict[str, str]
+    description: str
+    status: str
+
+
+# ---------------------------------------------------------------- tiers and assessments
+
+
+class TierFeeSet(Input):
+    year: Year
+    tier: Tier
+    amount: DecimalString
+    currency: KnownCurrency
+
+    @model_validator(mode="after")
+    def _positive(self) -> TierFeeSet:
+        _positive_amount(self.amount, self.currency)
+        return self
+
+
+class TierFeePublic(Output):
+    year: int
+    tier: str
+    fee: MoneyOut
+
+
+class AssessmentRun(Input):
+    year: Year
+
+
+class AssessmentPublic(Output):
+    id: int
+    member_code: str
+    contributor_id: int
+    year: int
+    tier: str
+    months: int
+    fee: MoneyOut
+    paid: MoneyOut
+    outstanding: MoneyOut
+    assessed_on: date
+    due_on: date
+    entry_id: int
+
+
+class AssessmentRunPublic(Output):
+    year: int
+    created: list[AssessmentPublic]
+    already_assessed: list[str]
+    not_due: list[str]
+
+
+# ---------------------------------------------------------------- contributors, pledges, contributions
+
+
+class ContributorCreate(Input):
+    kind: ContributorKind
+    name: Text
+    country: CountryCode | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _not_member(cls, kind: ContributorKind) -> ContributorKind:
+        if kind == ContributorKind.MEMBER_STATE:
+            raise PydanticCustomError(
+                "member_via_members", "a member state becomes a contributor when it is admitted under /members"
+            )
+        return kind
+
+
+class ContributorPublic(Output):
+    id: int
+    kind: str
+    name: str
+    member_code: str | None
+    country: str | None
+    votes: bool
+
+
+class InstalmentIn(Input):
+    due_on: date
+    amount: DecimalString
+
+
+class PledgeCreate(Input):
+    contributor_id: Id
+    amount: DecimalString
+    currency: KnownCurrency
+    signed_on: date
+    window_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = Field(
+        default=None, description="earmark to exactly one window; omit for pooled funds"
+    )
+    conditional: bool = False
+    condition: LongText = ""
+    reference: Annotated[str, StringConstraints(max_length=100)] = ""
+    instalments: Annotated[list[InstalmentIn], Field(min_length=1, max_length=120)]
+
+    @field_validator("window_code", mode="before")
+    @classmethod
+    def _one_window(cls, value: object) -> object:
+        if isinstance(value, list):
+            raise PydanticCustomError("single_earmark", "a pledge is pooled or earmarked to exactly one window")
+        return value
+
+    @field_validator("instalments")
+    @classmethod
+    def _instalments(cls, value: list[InstalmentIn], info: ValidationInfo) -> list[InstalmentIn]:
+        currency = info.data.get("currency")
+        amount = info.data.get("amount")
+        if currency is None or amount is None:
+            return value
+        total = to_money(amount, currency)
+        parts = [to_money(i.amount, currency) for i in value]
+        if any(not p.is_positive for p in parts):
+            raise PydanticCustomError("positive_amount", "every instalment must be above zero")
+        if sum(p.minor for p in parts) != total.minor:
+            raise PydanticCustomError(
+                "instalments_sum",
+                "the instalments sum to {sum}, not to the pledge's {total}",
+                {"sum": str(sum(p.amount for p in parts)), "total": total.to_str()},
+            )
+        if [i.due_on for i in value] != sorted(i.due_on for i in value):
+            raise PydanticCustomError("instalments_order", "instalments are listed by due date")
+        return value
+
+    @model_validator(mode="after")
+    def _checks(self) -> PledgeCreate:
+        _positive_amount(self.amount, self.currency)
+        if self.conditional and not self.condition.strip():
+            raise PydanticCustomError("condition_required", "a conditional pledge states its condition")
+        return self
+
+
+class InstalmentPublic(Output):
+    id: int
+    number: int
+    due_on: date
+    amount: MoneyOut
+    paid: MoneyOut
+    outstanding: MoneyOut
+
+
+class PledgePublic(Output):
+    id: int
+    contributor_id: int
+    amount: MoneyOut
+    window_code: str | None
+    signed_on: date
+    conditional: bool
+    condition: str
+    condition_met_on: date | None
+    reference: str
+    entry_id: int
+    condition_entry_id: int | None
+    instalments: list[InstalmentPublic]
+    paid: MoneyOut
+    outstanding: MoneyOut
+
+
+class ConditionMet(Input):
+    met_on: date
+
+
+class ContributionCreate(Input):
+    contributor_id: Id
+    value_date: date
+    amount: DecimalString
+    currency: KnownCurrency
+    instalment_id: Id | None = Field(default=None, description="the pledge instalment this payment settles")
+    assessment_id: Id | None = Field(default=None, description="the assessed fee this payment settles")
+    reference: Annotated[str, StringConstraints(max_length=100)] = ""
+
+    @model_validator(mode="after")
+    def _checks(self) -> ContributionCreate:
+        _positive_amount(self.amount, self.currency)
+        if self.instalment_id is not None and self.assessment_id is not None:
+            raise PydanticCustomError("one_settlement", "a payment settles one instalment or one assessment, not both")
+        return self
+
+
+class ContributionPublic(Output):
+    id: int
+    contributor_id: int
+    value_date: date
+    amount: MoneyOut
+    instalment_id: int | None
+    assessment_id: int | None
+    window_code: str | None
+    applied: MoneyOut
+    unapplied: MoneyOut
+    fee: MoneyOut
+    reference: str
+    entry_id: int
+    idempotency_key: str | None
+
+
+class ArrearsYear(Output):
+    year: int
+    assessed: MoneyOut
+    paid: MoneyOut
+    outstanding: MoneyOut
+    due_on: date
+    days_overdue: int
+
+
+class MemberArrears(Output):
+    member_code: str
+    years: list[ArrearsYear]
+    years_overdue: int
+    voting_rights: VotingRights
+
+
+class CurrencyBalance(Output):
+    balance: MoneyOut
+    reporting: MoneyOut
+
+
+class StatementLine(Output):
+    date: date
+    kind: str
+    description: str
+    amount: MoneyOut
+    reporting_amount: MoneyOut
+    entry_id: int
+
+
+class MemberStatement(Output):
+    member_code: str
+    contributor_id: int
+    as_of: date
+    reporting_currency: str
+    lines: list[StatementLine]
+    receivable: list[CurrencyBalance]
+    unapplied_credit: list[CurrencyBalance]
+    fx_effects: MoneyOut
+    balance_due_reporting: MoneyOut
+    assessments: list[AssessmentPublic]
+    pledges: list[PledgePublic]

@@ -1,0 +1,148 @@
+"""Presenters: governance records as their public schemas (read-only; shared by the API and statements)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from governance import rules
+from governance.models import Assessment, Contribution, Contributor, Member, Pledge, PledgeInstalment, Window
+from governance.schemas import (
+    AssessmentPublic,
+    ContributionPublic,
+    ContributorPublic,
+    InstalmentPublic,
+    MemberPublic,
+    PledgePublic,
+    VotingRights,
+    WindowPublic,
+)
+from governance.service import Governance
+from ledger import MoneyOut
+
+
+async def member_public(
+    gov: Governance, member: Member, arrears: list[rules.YearArrears] | None = None
+) -> MemberPublic:
+    contributor = await gov.member_contributor(member.code)
+    assert contributor.id is not None
+    if arrears is None:
+        arrears = (await gov.arrears(member.code)).get(member.code, [])
+    suspended, reason = gov.voting_rights(arrears)
+    charter = gov.settings.charter
+    return MemberPublic(
+        code=member.code,
+        names=rules.country_names(member.code),
+        tier=member.tier,
+        status=member.status,
+        joined_on=member.joined_on,
+        contributor_id=contributor.id,
+        delegates=await gov.delegates(member.code),
+        voting_rights=VotingRights(
+            suspended=suspended,
+            reason=reason,
+            rule_on=charter.arrears_suspend_voting,
+            years_before_suspension=charter.arrears_years_before_suspension,
+        ),
+    )
+
+
+def window_public(window: Window) -> WindowPublic:
+    assert window.id is not None
+    return WindowPublic(
+        id=window.id,
+        code=window.code,
+        names={"en": window.name_en, "es": window.name_es, "fr": window.name_fr},
+        description=window.description,
+        status=window.status,
+    )
+
+
+def assessment_public(a: Assessment, paid: int) -> AssessmentPublic:
+    assert a.id is not None
+    return AssessmentPublic(
+        id=a.id,
+        member_code=a.member_code,
+        contributor_id=a.contributor_id,
+        year=a.year,
+        tier=a.tier,
+        months=a.months,
+        fee=MoneyOut.of(a.amount, a.currency),
+        paid=MoneyOut.of(paid, a.currency),
+        outstanding=MoneyOut.of(max(0, a.amount - paid), a.currency),
+        assessed_on=a.assessed_on,
+        due_on=a.due_on,
+        entry_id=a.entry_id,
+    )
+
+
+async def pledge_public(gov: Governance, pledge: Pledge) -> PledgePublic:
+    assert pledge.id is not None
+    instalments = (
+        (
+            await gov.session.execute(
+                select(PledgeInstalment)
+                .where(col(PledgeInstalment.pledge_id) == pledge.id)
+                .order_by(col(PledgeInstalment.number))
+            )
+        )
+        .scalars()
+        .all()
+    )
+    paid = await gov.paid_by_instalment([i.id for i in instalments if i.id is not None])
+    window = await gov.session.get(Window, pledge.window_id) if pledge.window_id else None
+    total_paid = sum(paid.values())
+    c = pledge.currency
+    return PledgePublic(
+        id=pledge.id,
+        contributor_id=pledge.contributor_id,
+        amount=MoneyOut.of(pledge.amount, c),
+        window_code=window.code if window else None,
+        signed_on=pledge.signed_on,
+        conditional=pledge.conditional,
+        condition=pledge.condition,
+        condition_met_on=pledge.condition_met_on,
+        reference=pledge.reference,
+        entry_id=pledge.entry_id,
+        condition_entry_id=pledge.condition_entry_id,
+        instalments=[
+            InstalmentPublic(
+                id=i.id or 0,
+                number=i.number,
+                due_on=i.due_on,
+                amount=MoneyOut.of(i.amount, c),
+                paid=MoneyOut.of(paid.get(i.id or 0, 0), c),
+                outstanding=MoneyOut.of(max(0, i.amount - paid.get(i.id or 0, 0)), c),
+            )
+            for i in instalments
+        ],
+        paid=MoneyOut.of(total_paid, c),
+        outstanding=MoneyOut.of(max(0, pledge.amount - total_paid), c),
+    )
+
+
+async def contribution_public(gov: Governance, c: Contribution) -> ContributionPublic:
+    assert c.id is not None
+    window = await gov.session.get(Window, c.window_id) if c.window_id else None
+    return ContributionPublic(
+        id=c.id,
+        contributor_id=c.contributor_id,
+        value_date=c.value_date,
+        amount=MoneyOut.of(c.amount, c.currency),
+        instalment_id=c.instalment_id,
+        assessment_id=c.assessment_id,
+        window_code=window.code if window else None,
+        applied=MoneyOut.of(c.applied, c.currency),
+        unapplied=MoneyOut.of(c.unapplied, c.currency),
+        fee=MoneyOut.of(c.fee, c.currency),
+        reference=c.reference,
+        entry_id=c.entry_id,
+        idempotency_key=c.idempotency_key,
+    )
+
+
+def contributor_public(c: Contributor) -> ContributorPublic:
+    assert c.id is not None
+    return ContributorPublic(
+        id=c.id, kind=c.kind, name=c.name, member_code=c.member_code, country=c.country, votes=c.member_code is not None
+    )
