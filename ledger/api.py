@@ -19,7 +19,7 @@ import ledger.permissions  # noqa: F401 - registers the ledger's actions
 from fundapp.core.accounts import actor_of
 from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
 from fundapp.core.db import Database
-from fundapp.core.errors import InvalidInput
+from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.schemas import INT32_MAX
 from fundapp.core.security import current_user, require
 from ledger import manual, queries
@@ -135,7 +135,10 @@ class LedgerController(Controller):
         date_to: Annotated[date | None, QueryParameter()] = None,
     ) -> StatementOut:
         """One account's lines in one currency, oldest first, with the running balance."""
-        account = await ledger_for(request, db_session).account(code)
+        ledger = ledger_for(request, db_session)
+        if code not in await ledger.accounts():
+            raise NotFound(f"no account with code {code!r}")
+        account = await ledger.account(code)
         opening, _, total, lines = await queries.account_statement(
             db_session,
             account=account,

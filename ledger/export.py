@@ -56,7 +56,11 @@ async def hledger_journal(session: AsyncSession, *, reporting_currency: str, bat
         {c for c in (await session.execute(select(col(Posting.currency)).distinct())).scalars()} | {reporting_currency}
     )
     header = ["; Concessional Migration Financing Facility - journal export (hledger format)", ""]
-    header += [f"commodity {_amount(100000 * 10 ** exponent(c), c)}" for c in currencies]
+    # hledger wants a decimal mark in every commodity directive, even for currencies without decimals.
+    header += [
+        f"commodity {_amount(100000 * 10 ** exponent(c), c)}" if exponent(c) else f"commodity 100000. {c}"
+        for c in currencies
+    ]
     header.append("")
     for a in accounts.values():
         header.append(f"account {hledger_account(a)}  ; {a.name}")

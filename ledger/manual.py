@@ -13,10 +13,24 @@ from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.errors import Conflict
+from ledger.errors import LedgerRuleError
 from ledger.models import FxRate, LedgerAccount, Period
-from ledger.money import Money
+from ledger.money import Money, PrecisionError, exponent
 from ledger.schemas import AccountIn, EntryIn, FxRateIn
 from ledger.service import EntryDraft, EntryView, Ledger, Line
+
+
+def _reporting(value: str | None, currency: str, index: int) -> Money | None:
+    if value is None:
+        return None
+    try:
+        return Money.of(value, currency)
+    except PrecisionError as exc:
+        raise LedgerRuleError(
+            f"{currency} has {exponent(currency)} decimals; {value} has more",
+            field=f"lines.{index}.reporting_amount",
+            rule="excess_precision",
+        ) from exc
 
 
 def draft_from(data: EntryIn, *, idempotency_key: str | None, reporting_currency: str) -> EntryDraft:
@@ -24,14 +38,12 @@ def draft_from(data: EntryIn, *, idempotency_key: str | None, reporting_currency
         Line(
             account=line.account,
             amount=Money.of(line.amount, line.currency),
-            reporting_amount=None
-            if line.reporting_amount is None
-            else Money.of(line.reporting_amount, reporting_currency),
+            reporting_amount=_reporting(line.reporting_amount, reporting_currency, i),
             contributor_id=line.contributor_id,
             window_id=line.window_id,
             grant_id=line.grant_id,
         )
-        for line in data.lines
+        for i, line in enumerate(data.lines)
     )
     return EntryDraft(data.entry_date, data.description, lines, "manual", None, idempotency_key, data.settle_fx)
 

@@ -40,6 +40,10 @@ def period_bounds(period_id: str) -> tuple[date, date]:
 _EXACT = Context(prec=120, traps=[Inexact, Overflow, InvalidOperation])
 
 
+def next_period(period_id: str) -> str:
+    return period_of(period_bounds(period_id)[1] + timedelta(days=1))
+
+
 def exact_conversion(amount_minor: int, currency: str, rate: Decimal, reporting_currency: str) -> Decimal:
     """``amount_minor`` of ``currency`` converted to major units of the reporting currency, exactly."""
     return _EXACT.multiply(Decimal(amount_minor).scaleb(-exponent(currency), context=_EXACT), rate)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
@@ -58,8 +58,8 @@ class MoneyOut(Output):
 
 class LineIn(Input):
     account: AccountCode
-    amount: DecimalString = Field(description="signed: debit positive, credit negative")
     currency: KnownCurrency
+    amount: DecimalString = Field(description="signed: debit positive, credit negative")
     reporting_amount: DecimalString | None = Field(
         default=None, description="in the reporting currency; computed from the day's rate when omitted"
     )
@@ -67,10 +67,13 @@ class LineIn(Input):
     window_id: DimensionId | None = None
     grant_id: DimensionId | None = None
 
-    @model_validator(mode="after")
-    def _exact(self) -> LineIn:
-        to_money(self.amount, self.currency)
-        return self
+    @field_validator("amount")
+    @classmethod
+    def _exact(cls, amount: str, info: ValidationInfo) -> str:
+        currency = info.data.get("currency")
+        if currency is not None:
+            to_money(amount, currency)
+        return amount
 
 
 class EntryIn(Input):
@@ -205,11 +208,12 @@ class FxRateIn(Input):
     )
     source: Annotated[str, StringConstraints(max_length=100)] = ""
 
-    @model_validator(mode="after")
-    def _positive(self) -> FxRateIn:
-        if Decimal(self.rate) <= 0:
+    @field_validator("rate")
+    @classmethod
+    def _positive(cls, rate: str) -> str:
+        if Decimal(rate) <= 0:
             raise PydanticCustomError("positive_rate", "a rate must be above zero")
-        return self
+        return rate
 
 
 class FxRateOut(Output):

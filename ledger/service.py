@@ -45,6 +45,9 @@ from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodSta
 from ledger.money import Money
 
 INT64_MAX = 2**63 - 1
+# The largest amount one line may carry, in minor units: far beyond any real transfer, and small enough
+# that sums over millions of postings stay within a signed 64-bit integer on every backend.
+MAX_LINE_MINOR = 10**15
 # Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
 JOURNAL_CHAIN_LOCK = 7_270_002
 
@@ -194,6 +197,14 @@ class Ledger:
             return self._periods[period_id]
         found = await self.session.get(Period, period_id)
         if found is None and create:
+            closed_through = await self._closed_through()
+            if closed_through is not None and period_id <= closed_through:
+                # A month nobody used before the books were closed past it stays closed.
+                raise ClosedPeriod(
+                    f"the books are closed through {closed_through}; {period_id} cannot be opened",
+                    field="entry_date",
+                    rule="period-open",
+                )
             starts_on, ends_on = rules.period_bounds(period_id)
             found = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
             self.session.add(found)
@@ -201,6 +212,15 @@ class Ledger:
         if found is not None:
             self._periods[period_id] = found
         return found
+
+    async def _closed_through(self) -> str | None:
+        """The latest closed month, if any."""
+        found = (
+            await self.session.execute(
+                select(func.max(col(Period.id))).where(col(Period.status) == PeriodStatus.CLOSED.value)
+            )
+        ).scalar_one_or_none()
+        return None if found is None else str(found)
 
     async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
         period_id = rules.period_of(day)
@@ -284,16 +304,24 @@ class Ledger:
                 raise CurrencyNotAllowed(
                     f"account {account.code} does not take {line.amount.currency}"
                     + (f" (it is kept in {self.reporting_currency})" if account.currencies == "REPORTING" else ""),
-                    field=f"{where}.amount.currency",
+                    field=f"{where}.currency",
                     rule="account-currency",
                 )
             given = line.reporting_amount
             if given is not None and given.currency != self.reporting_currency:
                 errors.append(
                     FieldError(
-                        f"{where}.reporting_amount.currency",
+                        f"{where}.reporting_amount",
                         "reporting-currency",
                         f"reporting amounts are in {self.reporting_currency}",
+                    )
+                )
+            if abs(line.amount.minor) > MAX_LINE_MINOR or (given is not None and abs(given.minor) > MAX_LINE_MINOR):
+                errors.append(
+                    FieldError(
+                        f"{where}.amount",
+                        "amount-within-range",
+                        f"a line may carry at most {MAX_LINE_MINOR} minor units",
                     )
                 )
             if line.amount.is_zero and (given is None or given.is_zero):
@@ -319,7 +347,7 @@ class Ledger:
             if reporting[i] is None:
                 auto_by_currency[line.amount.currency].append(i)
         for currency, indexes in auto_by_currency.items():
-            rate = await self.rate(currency, draft.entry_date, field_name=f"{prefix}lines.{indexes[0]}.amount.currency")
+            rate = await self.rate(currency, draft.entry_date, field_name=f"{prefix}lines.{indexes[0]}.currency")
             converted = rules.reporting_amounts(
                 [draft.lines[i].amount.minor for i in indexes], currency, rate, self.reporting_currency
             )
@@ -330,6 +358,12 @@ class Ledger:
         for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
             line_reporting = reporting[i]
             assert line_reporting is not None
+            if abs(line_reporting) > MAX_LINE_MINOR:
+                raise LedgerRuleError(
+                    f"the line converts to more than {MAX_LINE_MINOR} minor units of {self.reporting_currency}",
+                    field=f"{prefix}lines.{i}.amount",
+                    rule="amount-within-range",
+                )
             rows.append(self._row(i + 1, account, line.amount.currency, line.amount.minor, line_reporting, line))
 
         figures = [
@@ -498,6 +532,7 @@ class Ledger:
         if original.reverses_id is not None:
             raise ReversalOfReversal(
                 f"entry {entry_id} reverses entry {original.reverses_id}; post a new entry instead",
+                field="entry_id",
                 rule="reversal-not-reversed",
             )
         already = (
@@ -508,7 +543,9 @@ class Ledger:
                 replay = await self.session.get(JournalEntry, already)
                 if replay is not None and replay.idempotency_key == draft_key:
                     return _replayed(await self.entry(already))
-            raise AlreadyReversed(f"entry {entry_id} was already reversed by entry {already}", rule="reverse-once")
+            raise AlreadyReversed(
+                f"entry {entry_id} was already reversed by entry {already}", field="entry_id", rule="reverse-once"
+            )
         await self._open_period_for(entry_date)
         view = await self.entry(entry_id)
         accounts = await self.accounts()
@@ -525,7 +562,7 @@ class Ledger:
         for p in view.postings:
             account = by_code[p.account]
             if not account.is_open:
-                raise ClosedAccount(f"account {account.code} is closed", rule="account-open")
+                raise ClosedAccount(f"account {account.code} is closed", field="entry_id", rule="account-open")
             rows.append(
                 {
                     "line_no": p.line_no,
@@ -549,10 +586,12 @@ class Ledger:
     async def close_period(self, period_id: str) -> Period:
         """Close a month (and so freeze its reports). Months close in order."""
         _, head_hash = await self._lock_chain()
-        period = await self.period(period_id)
-        assert period is not None
-        if period.status == PeriodStatus.CLOSED.value:
+        existing = await self.session.get(Period, period_id)
+        if existing is not None and existing.status == PeriodStatus.CLOSED.value:
             raise ClosedPeriod(f"period {period_id} is already closed", field="period", rule="period-open")
+        closed_through = await self._closed_through()
+        if closed_through is not None and period_id < closed_through:
+            raise ClosedPeriod(f"the books are closed through {closed_through}", field="period", rule="period-open")
         earlier_open = (
             await self.session.execute(
                 select(col(Period.id))
@@ -565,6 +604,31 @@ class Ledger:
             raise PeriodOrder(
                 f"period {earlier_open} is still open; close it first", field="period", rule="close-in-order"
             )
+        # Months between the first period and this one that nobody used close with it, so no month
+        # before a closed one can ever be opened.
+        first = (await self.session.execute(select(func.min(col(Period.id))))).scalar_one_or_none()
+        month = str(first) if first is not None and str(first) < period_id else period_id
+        while month < period_id:
+            if await self.session.get(Period, month) is None:
+                starts_on, ends_on = rules.period_bounds(month)
+                self.session.add(
+                    Period(
+                        id=month,
+                        starts_on=starts_on,
+                        ends_on=ends_on,
+                        status=PeriodStatus.CLOSED.value,
+                        closed_at=self.now,
+                        closed_by=self.actor.user_id,
+                        closing_chain_head=head_hash,
+                    )
+                )
+            month = rules.next_period(month)
+        period = existing or Period(
+            id=period_id,
+            starts_on=rules.period_bounds(period_id)[0],
+            ends_on=rules.period_bounds(period_id)[1],
+            status=PeriodStatus.OPEN.value,
+        )
         later_postings = (
             await self.session.execute(
                 select(func.count()).select_from(JournalEntry).where(col(JournalEntry.period_id) > period_id)
@@ -652,7 +716,7 @@ class Ledger:
     async def close_account(self, code: str) -> LedgerAccount:
         account = await self.account(code)
         if not account.is_open:
-            raise ClosedAccount(f"account {code} is already closed", rule="account-open")
+            raise ClosedAccount(f"account {code} is already closed", field="code", rule="account-open")
         nonzero = (
             await self.session.execute(
                 select(col(Posting.currency))
@@ -663,7 +727,9 @@ class Ledger:
             )
         ).scalar_one_or_none()
         if nonzero is not None:
-            raise AccountNotEmpty(f"account {code} still has a {nonzero} balance", rule="zero-balance-to-close")
+            raise AccountNotEmpty(
+                f"account {code} still has a {nonzero} balance", field="code", rule="zero-balance-to-close"
+            )
         account.is_open = False
         self.session.add(account)
         await self.session.flush()

@@ -284,3 +284,59 @@ def run_fundapp(
     code = cli.main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+# ---------------------------------------------------------------- governance: members, fees, pledges, contributions
+
+V1 = "/api/v1"
+# Every table a governance write may touch; a refusal leaves all their row counts (and audit_events) as they were.
+GOVERNANCE_TABLES = (
+    "members",
+    "member_changes",
+    "windows",
+    "tier_fees",
+    "contributors",
+    "assessments",
+    "pledges",
+    "pledge_instalments",
+    "contributions",
+    "journal_entries",
+    "postings",
+)
+
+
+def accepted(response: httpx.Response, status: int = 200) -> Any:
+    """The JSON body of a response that must have this status."""
+    assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:800]}"
+    return response.json()
+
+
+def set_fee(api: Api, admin: Actor, year: int, tier: str, amount: str, currency: str = "USD") -> dict[str, Any]:
+    """POST /tiers, which must be accepted."""
+    body = {"year": year, "tier": tier, "amount": amount, "currency": currency}
+    fee: dict[str, Any] = accepted(api.client.post(f"{V1}/tiers", json=body, headers=admin.headers))
+    return fee
+
+
+def admit_member(api: Api, admin: Actor, code: str, tier: str = "I", joined_on: str = "2024-01-01") -> dict[str, Any]:
+    """POST /members, which must be accepted; returns the member (with its contributor_id)."""
+    body = {"code": code, "tier": tier, "joined_on": joined_on}
+    member: dict[str, Any] = accepted(api.client.post(f"{V1}/members", json=body, headers=admin.headers), 201)
+    return member
+
+
+def add_contributor(api: Api, actor: Actor, name: str, kind: str = "government", country: str | None = None) -> int:
+    """POST /contributors (a non-member donor), which must be accepted; returns its id."""
+    body: dict[str, Any] = {"kind": kind, "name": name, **({"country": country} if country else {})}
+    return int(accepted(api.client.post(f"{V1}/contributors", json=body, headers=actor.headers), 201)["id"])
+
+
+def assert_books_balanced(api: Api, reader: Actor) -> None:
+    """Both books' trial balances are zero: per currency and in the reporting currency."""
+    from decimal import Decimal
+
+    for book in ("financial", "budgetary"):
+        trial = accepted(api.client.get(f"{LEDGER}/trial-balance", params={"book": book}, headers=reader.headers))
+        assert trial["balanced"] is True, trial
+        assert Decimal(trial["total_reporting"]) == 0, trial
+        assert all(Decimal(v) == 0 for v in trial["totals_by_currency"].values()), trial

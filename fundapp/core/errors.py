@@ -53,8 +53,9 @@ class DomainError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors or [])
-        if field is not None:
-            self.errors.insert(0, FieldError(field, rule or self.slug, detail))
+        if field is not None or rule is not None:
+            # Every refusal names its rule; "" stands for the request as a whole when no field applies.
+            self.errors.insert(0, FieldError(field or "", rule or self.slug, detail))
         self.rule = rule
         self.headers = headers or {}
         self.extra = extra
