@@ -214,15 +214,14 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
     await at(date(2026, 1, 15)).assess(2026)
     report.created.append(f"{len(DEMO_MEMBERS)} members, fees and assessments for 2025 and 2026")
 
-    # Fees paid: everyone but Bangladesh (two years in arrears); Guatemala pays 2026 in part.
+    # Fees paid: everyone but Bangladesh, two years in arrears.
     assessments = (
         await session.execute(select(Assessment).order_by(col(Assessment.year), col(Assessment.member_code)))
     ).scalars()
     for assessment in assessments.all():
         if assessment.member_code == "BGD":
             continue
-        partly = assessment.member_code == "GTM" and assessment.year == 2026
-        paid = Money.from_minor(1_000_000 if partly else assessment.amount, assessment.currency)
+        paid = Money.from_minor(assessment.amount, assessment.currency)
         value_date = date(assessment.year, 3, 20)
         await at(value_date).record_contribution(
             ContributionCreate.model_validate(

@@ -26,10 +26,12 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 Year = Annotated[int, Field(ge=2000, le=2100)]
 
 
-def _positive_amount(amount: str, currency: str) -> None:
-    money = to_money(amount, currency)
-    if not money.is_positive:
+def _positive_amount(amount: str, info: ValidationInfo) -> str:
+    """Field validator body for an ``amount`` declared after its ``currency``."""
+    currency = info.data.get("currency")
+    if currency is not None and not to_money(amount, currency).is_positive:
         raise PydanticCustomError("positive_amount", "the amount must be above zero")
+    return amount
 
 
 # ---------------------------------------------------------------- members
@@ -115,13 +117,10 @@ class WindowPublic(Output):
 class TierFeeSet(Input):
     year: Year
     tier: Tier
-    amount: DecimalString
     currency: KnownCurrency
+    amount: DecimalString
 
-    @model_validator(mode="after")
-    def _positive(self) -> TierFeeSet:
-        _positive_amount(self.amount, self.currency)
-        return self
+    _amount = field_validator("amount")(_positive_amount)
 
 
 class TierFeePublic(Output):
@@ -190,16 +189,19 @@ class InstalmentIn(Input):
 
 class PledgeCreate(Input):
     contributor_id: Id
-    amount: DecimalString
     currency: KnownCurrency
+    amount: DecimalString
     signed_on: date
     window_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = Field(
         default=None, description="earmark to exactly one window; omit for pooled funds"
     )
     conditional: bool = False
-    condition: LongText = ""
+    # Validated even when absent, so a conditional pledge without a condition names this field.
+    condition: LongText = Field(default="", validate_default=True)
     reference: Annotated[str, StringConstraints(max_length=100)] = ""
     instalments: Annotated[list[InstalmentIn], Field(min_length=1, max_length=120)]
+
+    _amount = field_validator("amount")(_positive_amount)
 
     @field_validator("window_code", mode="before")
     @classmethod
@@ -229,12 +231,12 @@ class PledgeCreate(Input):
             raise PydanticCustomError("instalments_order", "instalments are listed by due date")
         return value
 
-    @model_validator(mode="after")
-    def _checks(self) -> PledgeCreate:
-        _positive_amount(self.amount, self.currency)
-        if self.conditional and not self.condition.strip():
+    @field_validator("condition")
+    @classmethod
+    def _stated(cls, condition: str, info: ValidationInfo) -> str:
+        if info.data.get("conditional") and not condition.strip():
             raise PydanticCustomError("condition_required", "a conditional pledge states its condition")
-        return self
+        return condition
 
 
 class InstalmentPublic(Output):
@@ -270,18 +272,20 @@ class ConditionMet(Input):
 class ContributionCreate(Input):
     contributor_id: Id
     value_date: date
-    amount: DecimalString
     currency: KnownCurrency
+    amount: DecimalString
     instalment_id: Id | None = Field(default=None, description="the pledge instalment this payment settles")
     assessment_id: Id | None = Field(default=None, description="the assessed fee this payment settles")
     reference: Annotated[str, StringConstraints(max_length=100)] = ""
 
-    @model_validator(mode="after")
-    def _checks(self) -> ContributionCreate:
-        _positive_amount(self.amount, self.currency)
-        if self.instalment_id is not None and self.assessment_id is not None:
+    _amount = field_validator("amount")(_positive_amount)
+
+    @field_validator("assessment_id")
+    @classmethod
+    def _one_settlement(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("instalment_id") is not None:
             raise PydanticCustomError("one_settlement", "a payment settles one instalment or one assessment, not both")
-        return self
+        return value
 
 
 class ContributionPublic(Output):

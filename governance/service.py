@@ -449,6 +449,12 @@ class Governance:
         pledge = await self.get_pledge(pledge_id)
         if not pledge.conditional:
             raise Conflict("this pledge has no condition", rule="conditional-only")
+        if met_on < pledge.signed_on:
+            raise InvalidInput(
+                f"the pledge was signed on {pledge.signed_on}; its condition cannot be met before",
+                field="met_on",
+                rule="met-after-signing",
+            )
         if pledge.condition_met_on is not None:
             raise Conflict(f"the condition was recorded as met on {pledge.condition_met_on}", rule="once")
         original = await self.ledger.entry(pledge.entry_id)
@@ -670,22 +676,26 @@ class Governance:
 
     # ---------------------------------------------------------------- reading helpers
 
-    async def paid_by_instalment(self, instalment_ids: list[int]) -> dict[int, int]:
+    async def paid_by_instalment(self, instalment_ids: list[int], *, as_of: date | None = None) -> dict[int, int]:
         if not instalment_ids:
             return {}
         rows = await self.session.execute(
             select(col(Contribution.instalment_id), func.sum(col(Contribution.applied)))
-            .where(col(Contribution.instalment_id).in_(instalment_ids))
+            .where(col(Contribution.instalment_id).in_(instalment_ids), *_value_date_until(as_of))
             .group_by(col(Contribution.instalment_id))
         )
         return {int(k): int(v) for k, v in rows.all() if k is not None}
 
-    async def paid_by_assessment(self, assessment_ids: list[int]) -> dict[int, int]:
+    async def paid_by_assessment(self, assessment_ids: list[int], *, as_of: date | None = None) -> dict[int, int]:
         if not assessment_ids:
             return {}
         rows = await self.session.execute(
             select(col(Contribution.assessment_id), func.sum(col(Contribution.applied)))
-            .where(col(Contribution.assessment_id).in_(assessment_ids))
+            .where(col(Contribution.assessment_id).in_(assessment_ids), *_value_date_until(as_of))
             .group_by(col(Contribution.assessment_id))
         )
         return {int(k): int(v) for k, v in rows.all() if k is not None}
+
+
+def _value_date_until(as_of: date | None) -> list[Any]:
+    return [] if as_of is None else [col(Contribution.value_date) <= as_of]

@@ -52,7 +52,7 @@ async def member_statement(gov: Governance, code: str, *, as_of: date) -> Member
         .scalars()
         .all()
     )
-    paid = await gov.paid_by_assessment([a.id for a in assessments if a.id])
+    paid = await gov.paid_by_assessment([a.id for a in assessments if a.id], as_of=as_of)
     pledges = (
         (
             await gov.session.execute(
@@ -90,5 +90,5 @@ async def member_statement(gov: Governance, code: str, *, as_of: date) -> Member
         fx_effects=MoneyOut.of(fx_effect, rc),
         balance_due_reporting=MoneyOut.of(due, rc),
         assessments=[assessment_public(a, paid.get(a.id or 0, 0)) for a in assessments],
-        pledges=[await pledge_public(gov, p) for p in pledges],
+        pledges=[await pledge_public(gov, p, as_of=as_of) for p in pledges],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -76,7 +78,7 @@ def assessment_public(a: Assessment, paid: int) -> AssessmentPublic:
     )
 
 
-async def pledge_public(gov: Governance, pledge: Pledge) -> PledgePublic:
+async def pledge_public(gov: Governance, pledge: Pledge, *, as_of: date | None = None) -> PledgePublic:
     assert pledge.id is not None
     instalments = (
         (
@@ -89,7 +91,7 @@ async def pledge_public(gov: Governance, pledge: Pledge) -> PledgePublic:
         .scalars()
         .all()
     )
-    paid = await gov.paid_by_instalment([i.id for i in instalments if i.id is not None])
+    paid = await gov.paid_by_instalment([i.id for i in instalments if i.id is not None], as_of=as_of)
     window = await gov.session.get(Window, pledge.window_id) if pledge.window_id else None
     total_paid = sum(paid.values())
     c = pledge.currency

@@ -380,7 +380,15 @@ class Ledger:
             currency = next(
                 (r["currency"] for r in rows if r["currency"] != self.reporting_currency), self.reporting_currency
             )
-            fx_line = Line(code, Money.zero(currency))
+            # The gain or loss belongs to what was settled: the first line given at its carrying value.
+            settled = next((line for line in draft.lines if line.reporting_amount is not None), None)
+            fx_line = Line(
+                code,
+                Money.zero(currency),
+                contributor_id=settled.contributor_id if settled else None,
+                window_id=settled.window_id if settled else None,
+                grant_id=settled.grant_id if settled else None,
+            )
             rows.append(self._row(len(rows) + 1, fx_account, currency, 0, -difference, fx_line))
             problems = []
         if problems:
