@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
@@ -31,9 +32,7 @@ def period_of(day: date) -> str:
 
 def period_bounds(period_id: str) -> tuple[date, date]:
     year, month = (int(part) for part in period_id.split("-"))
-    start = date(year, month, 1)
-    following = date(year + (month == 12), month % 12 + 1, 1)
-    return start, following - timedelta(days=1)
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
 # Wide enough for any BIGINT amount times any stored rate: conversions below are exact until rounded.
@@ -41,7 +40,8 @@ _EXACT = Context(prec=120, traps=[Inexact, Overflow, InvalidOperation])
 
 
 def next_period(period_id: str) -> str:
-    return period_of(period_bounds(period_id)[1] + timedelta(days=1))
+    year, month = (int(part) for part in period_id.split("-"))
+    return f"{year + (month == 12):04d}-{month % 12 + 1:02d}"
 
 
 def exact_conversion(amount_minor: int, currency: str, rate: Decimal, reporting_currency: str) -> Decimal:

@@ -499,24 +499,26 @@ class Ledger:
         entries: list[dict[str, Any]] = []
         postings: list[dict[str, Any]] = []
         ids: list[int] = []
-        seen_keys: dict[str, str] = {}
+        seen_keys: dict[str, tuple[str, int]] = {}
         for n, draft in enumerate(drafts):
             payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
             key = draft.idempotency_key
             if key is not None:
                 if key in seen_keys:
-                    if seen_keys[key] != payload_hash:
+                    first_hash, first_id = seen_keys[key]
+                    if first_hash != payload_hash:
                         raise IdempotencyConflict(
                             f"the batch uses the key {key!r} twice with different payloads",
                             field=f"entries.{n}.idempotency_key",
                             rule="idempotency-same-payload",
                         )
+                    ids.append(first_id)  # one id per draft, the repeat naming the first
                     continue
                 replay = await self._replay(draft, payload_hash, field_name=f"entries.{n}.idempotency_key")
                 if replay is not None:
                     ids.append(replay.id)
                     continue
-                seen_keys[key] = payload_hash
+                seen_keys[key] = (payload_hash, last_id + 1)
             prepared = await self._prepare(draft, prefix=f"entries.{n}.")
             last_id += 1
             values = self._entry_values(last_id, prev_hash, prepared, payload_hash)
@@ -537,6 +539,18 @@ class Ledger:
         if original is None:
             raise EntryNotFound(f"no journal entry {entry_id}")
         draft_key = idempotency_key
+        if draft_key is not None:
+            keyed = (
+                await self.session.execute(select(JournalEntry).where(col(JournalEntry.idempotency_key) == draft_key))
+            ).scalar_one_or_none()
+            if keyed is not None:
+                if keyed.reverses_id == entry_id:
+                    return _replayed(await self.entry(keyed.id))
+                raise IdempotencyConflict(
+                    f"the idempotency key {draft_key!r} was used for entry {keyed.id}",
+                    field="idempotency_key",
+                    rule="idempotency-same-payload",
+                )
         if original.reverses_id is not None:
             raise ReversalOfReversal(
                 f"entry {entry_id} reverses entry {original.reverses_id}; post a new entry instead",
@@ -547,10 +561,6 @@ class Ledger:
             await self.session.execute(select(col(JournalEntry.id)).where(col(JournalEntry.reverses_id) == entry_id))
         ).scalar_one_or_none()
         if already is not None:
-            if draft_key is not None:
-                replay = await self.session.get(JournalEntry, already)
-                if replay is not None and replay.idempotency_key == draft_key:
-                    return _replayed(await self.entry(already))
             raise AlreadyReversed(
                 f"entry {entry_id} was already reversed by entry {already}", field="entry_id", rule="reverse-once"
             )
@@ -672,6 +682,8 @@ class Ledger:
     async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:
         """Bring every foreign-currency monetary balance to the rate of ``as_of``; post the unrealised
         gain or loss (one entry, reporting-only lines), or nothing when no balance moved."""
+        # The lock first: balances read before it could miss a concurrent entry or a period's close.
+        await self._lock_chain()
         await self._open_period_for(as_of, field_name="as_of")
         accounts = await self.accounts()
         monetary_ids = [a.id for a in accounts.values() if a.is_monetary and a.book == "financial"]
