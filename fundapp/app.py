@@ -23,6 +23,7 @@ from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from governance import api as governance_api
 from ledger import api as ledger_api
+from proposals import api as proposals_api
 
 VERSION = "0.1.0"
 
@@ -32,7 +33,12 @@ PUBLIC_PATHS = ["^/health$", "^/schema(/|$)", f"^{core_api.API_PREFIX}/auth/logi
 
 def domain_route_handlers() -> list[Any]:
     """Every domain's controllers, in dependency order (core first)."""
-    return [*core_api.route_handlers, *ledger_api.route_handlers, *governance_api.route_handlers]
+    return [
+        *core_api.route_handlers,
+        *ledger_api.route_handlers,
+        *governance_api.route_handlers,
+        *proposals_api.route_handlers,
+    ]
 
 
 def create_app(
