@@ -18,9 +18,9 @@ from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
-from fundapp.core.models import Role
+from fundapp.core.models import Role, User
 from fundapp.core.schemas import UserCreate
-from fundapp.core.security import PasswordHashing
+from fundapp.core.security import PasswordHashing, Principal
 from governance.models import Assessment, Contributor, Member, PledgeInstalment
 from governance.schemas import (
     ContributionCreate,
@@ -32,6 +32,17 @@ from governance.schemas import (
 )
 from governance.service import Governance
 from ledger import Ledger, Money
+from proposals.models import Call
+from proposals.schemas import (
+    CallCreate,
+    ConflictDeclaration,
+    DueDiligenceSet,
+    EndorsementIn,
+    OrganisationCreate,
+    ProposalContent,
+    ReviewIn,
+)
+from proposals.service import Proposals
 
 DEMO_PASSWORD = "fundapp-demo-2026"  # noqa: S105 - documented demo credential, refused in production
 
@@ -50,8 +61,16 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("finance", "Finance officer", (Role.FINANCE_OFFICER,)),
     DemoUser("approver", "Finance approver", (Role.FINANCE_APPROVER,)),
     DemoUser("reviewer", "Technical Advisory Group reviewer", (Role.TAG_REVIEWER,)),
+    DemoUser("reviewer2", "Technical Advisory Group reviewer", (Role.TAG_REVIEWER,)),
     DemoUser("delegate.mex", "Delegate of Mexico", (Role.MEMBER_DELEGATE,), member_code="MEX"),
-    DemoUser("grantee", "Grantee organisation officer", (Role.GRANTEE,), organisation_id=1),
+    DemoUser("delegate.sen", "Delegate of Senegal", (Role.MEMBER_DELEGATE,), member_code="SEN"),
+    DemoUser("grantee", "Officer of Red de Apoyo al Migrante", (Role.GRANTEE,), organisation_id=1),
+    DemoUser("grantee2", "Officer of the Ministry of Labour of Senegal", (Role.GRANTEE,), organisation_id=2),
+    DemoUser(
+        "grantee3", "Officer of the International Centre for Migration Policy", (Role.GRANTEE,), organisation_id=3
+    ),
+    DemoUser("grantee4", "Officer of Remit Fair Ltd", (Role.GRANTEE,), organisation_id=4),
+    DemoUser("grantee5", "Officer of the University of Dakar Migration Lab", (Role.GRANTEE,), organisation_id=5),
     DemoUser("auditor", "External auditor", (Role.AUDITOR,)),
 )
 
@@ -333,5 +352,216 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
             created_users.append(demo_user.username)
         await session.commit()
     if created_users:
-        report.created.append(f"{len(created_users)} users, one per role")
+        report.created.append(f"{len(created_users)} users covering every role")
+    async with database.session() as session:
+        await _load_proposals(session, settings, report)
+        await session.commit()
     return report
+
+
+# ---------------------------------------------------------------- calls, organisations, proposals
+
+DEMO_ORGANISATIONS = (
+    ("Red de Apoyo al Migrante", "ngo", "MEX"),
+    ("Ministry of Labour of Senegal", "government", "SEN"),
+    ("International Centre for Migration Policy", "international_organisation", "CHE"),
+    ("Remit Fair Ltd", "private_sector", "PHL"),
+    ("University of Dakar Migration Lab", "academia", "SEN"),
+)
+RUBRIC = [
+    {"key": "relevance", "label": "Relevance to the window", "weight": 3},
+    {"key": "feasibility", "label": "Feasibility and budget", "weight": 2},
+    {"key": "results", "label": "Results framework", "weight": 2},
+    {"key": "gender", "label": "Gender responsiveness", "weight": 1},
+]
+
+
+def _content(title: str, amount: str, countries: list[tuple[str, str]]) -> dict[str, object]:
+    money = Money.of(amount, "USD")
+    isc = Money.from_minor(money.minor * 7 // 107, "USD")
+    staff = Money.from_minor((money.minor - isc.minor) * 6 // 10, "USD")
+    travel = money - isc - staff
+    first = Money.from_minor(money.minor * 6 // 10, "USD")
+    return {
+        "title": title,
+        "summary": f"{title}: a two-year programme with national partners.",
+        "requested_amount": amount,
+        "duration_months": 24,
+        "countries": [{"country": c, "share": share} for c, share in countries],
+        "budget": [
+            {"category": "staff", "amount": staff.to_str()},
+            {"category": "travel", "amount": travel.to_str()},
+            {"category": "indirect_support_costs", "amount": isc.to_str()},
+        ],
+        "tranches": [
+            {"planned_date": "2026-09-01", "amount": first.to_str()},
+            {"planned_date": "2027-06-01", "amount": (money - first).to_str(), "condition": "progress_report"},
+        ],
+        "results": [
+            {"title": "Migrants reached", "indicators": [{"name": "people trained", "baseline": "0", "target": "2000"}]}
+        ],
+        "gender_marker": 2,
+        "gcm_objectives": [5, 18],
+        "sdg_targets": ["10.7.2", "8.8"],
+        "beneficiaries": [
+            {"sex": "female", "age_group": "25-59", "count": 1200},
+            {"sex": "male", "age_group": "25-59", "count": 800},
+        ],
+    }
+
+
+# (title, amount, countries, organisation index, the actions that bring it to its state)
+DEMO_PROPOSALS: tuple[tuple[str, str, list[tuple[str, str]], int, tuple[str, ...]], ...] = (
+    ("Skills passports for returning migrants", "250000.00", [("MEX", "100")], 0, ()),
+    ("Fair recruitment corridor Senegal-Spain", "300000.00", [("SEN", "100")], 1, ("submit",)),
+    ("Remittance price transparency", "150000.00", [("KEN", "100")], 3, ("submit", "screen")),
+    ("Labour migration statistics", "200000.00", [("SEN", "70"), ("NGA", "30")], 4, ("submit", "screen", "return")),
+    (
+        "Protection desks at border crossings",
+        "400000.00",
+        [("MEX", "60"), ("HND", "40")],
+        0,
+        ("submit", "screen", "pass", "review-one"),
+    ),
+    (
+        "Digital identity for migrant workers",
+        "350000.00",
+        [("SEN", "100")],
+        1,
+        ("submit", "screen", "pass", "review-all", "recommend"),
+    ),
+    (
+        "Recruitment fee reimbursement pilot",
+        "120000.00",
+        [("KEN", "100")],
+        3,
+        ("submit", "screen", "pass", "review-all", "not_recommend"),
+    ),
+    (
+        "Regional policy dialogue on labour mobility",
+        "180000.00",
+        [("COL", "100")],
+        2,
+        ("submit", "screen", "pass", "review-all", "recommend", "refer"),
+    ),
+    (
+        "Vocational training in origin communities",
+        "220000.00",
+        [("MEX", "100")],
+        0,
+        ("submit", "screen", "pass", "review-all", "recommend", "refer", "approve"),
+    ),
+    ("Information campaign on irregular routes", "90000.00", [("SEN", "100")], 1, ("submit", "screen", "reject")),
+    ("Remittance app for seasonal workers", "110000.00", [("KEN", "100")], 3, ("submit", "withdraw")),
+)
+
+
+async def _load_proposals(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+    if (await session.execute(select(func.count()).select_from(Call))).scalar_one():
+        report.existing.append("calls and proposals")
+        return
+    moment = datetime(2026, 4, 15, 10, tzinfo=UTC)
+    users = {u.username: u for u in (await session.execute(select(User))).scalars()}
+
+    def as_user(username: str | None) -> Proposals:
+        if username is None:
+            return Proposals(session, settings=settings, user=None, now=moment)
+        user = users[username]
+        assert user.id is not None
+        demo = next(d for d in DEMO_USERS if d.username == username)
+        principal = Principal(
+            id=user.id,
+            username=username,
+            roles=frozenset(demo.roles),
+            member_code=user.member_code,
+            organisation_id=user.organisation_id,
+        )
+        return Proposals(session, settings=settings, user=principal, now=moment)
+
+    admin = as_user("admin")
+    organisations = []
+    for name, kind, country in DEMO_ORGANISATIONS:
+        organisation = await admin.create_organisation(
+            OrganisationCreate.model_validate({"name": name, "type": kind, "country": country})
+        )
+        await admin.set_due_diligence(organisation.id or 0, DueDiligenceSet.model_validate({"status": "cleared"}))
+        organisations.append(organisation)
+    calls = {}
+    for window, title, opens, closes in (
+        ("SKL", "Skills and employment 2026", "2026-02-01", "2027-12-31"),
+        ("PRO", "Closing protection gaps 2026", "2026-02-01", "2027-12-31"),
+        ("LMG", "Labour migration governance 2026", "2026-02-01", "2027-12-31"),
+        ("TEC", "New technologies 2025", "2025-02-01", "2025-06-30"),
+    ):
+        calls[window] = await admin.create_call(
+            CallCreate.model_validate(
+                {
+                    "window_code": window,
+                    "title": title,
+                    "opens_at": f"{opens}T00:00:00Z",
+                    "closes_at": f"{closes}T00:00:00Z",
+                    "envelope": "3000000.00",
+                    "min_grant": "50000.00",
+                    "max_grant": "500000.00",
+                    "rubric": RUBRIC,
+                    "reviews_required": 2,
+                }
+            )
+        )
+    # Organisations are created in the order of DEMO_ORGANISATIONS, so ids 1..5 match the demo grantees.
+    assert [o.id for o in organisations] == list(range(1, len(organisations) + 1)), "demo needs a fresh database"
+    grantee_of = {0: "grantee", **{i: f"grantee{i + 1}" for i in range(1, len(organisations))}}
+
+    def grantee_service(index: int) -> Proposals:
+        user = users[grantee_of[index]]
+        principal = Principal(
+            id=user.id or 0,
+            username=user.username,
+            roles=frozenset({Role.GRANTEE}),
+            organisation_id=user.organisation_id,
+        )
+        return Proposals(session, settings=settings, user=principal, now=moment)
+
+    open_calls = [calls["SKL"], calls["LMG"], calls["PRO"]]
+    for n, (title, amount, countries, org_index, steps) in enumerate(DEMO_PROPOSALS):
+        call = open_calls[n % len(open_calls)]
+        grantee = grantee_service(org_index)
+        proposal = await grantee.create(
+            call.id or 0, ProposalContent.model_validate(_content(title, amount, countries))
+        )
+        pid = proposal.id or 0
+        if steps:
+            for country, _share in countries:
+                delegate = {"MEX": "delegate.mex", "SEN": "delegate.sen"}.get(country)
+                if delegate is not None:
+                    await as_user(delegate).endorse(pid, EndorsementIn(country=country, decision="endorsed"))
+                else:
+                    letter = await admin.attach(pid, f"endorsement-{country}.pdf", _LETTER)
+                    await admin.endorse(
+                        pid, EndorsementIn(country=country, decision="endorsed", letter_attachment_id=letter.id)
+                    )
+        for action in steps:
+            if action in {"submit", "withdraw"}:
+                await grantee.act(pid, action)
+            elif action in {"review-one", "review-all"}:
+                reviewers = ["reviewer"] if action == "review-one" else ["reviewer", "reviewer2"]
+                await admin.assign(pid, [users[r].id or 0 for r in ("reviewer", "reviewer2")])
+                for r, reviewer in enumerate(reviewers):
+                    service = as_user(reviewer)
+                    await service.declare(pid, ConflictDeclaration(has_conflict=False))
+                    scores = {str(c["key"]): {"score": 3 + (r + len(str(c["key"]))) % 3} for c in RUBRIC}
+                    await service.review(
+                        pid, ReviewIn.model_validate({"scores": scores, "recommendation": "recommend"})
+                    )
+            elif action == "approve":
+                await as_user(None).decide(pid, approved=True, reason="adopted by the members (demo)")
+            else:
+                reason = "" if action in {"screen", "pass"} else f"demo: {action.replace('_', ' ')}"
+                await admin.act(pid, action, reason=reason)
+    report.created.append(
+        f"{len(DEMO_ORGANISATIONS)} organisations, {len(calls)} calls, {len(DEMO_PROPOSALS)} proposals in every state"
+    )
+
+
+# A minimal PDF, for the endorsement letters of non-member countries.
+_LETTER = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
