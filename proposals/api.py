@@ -110,11 +110,13 @@ async def proposal_view(service: Proposals, seen: Visible) -> ProposalSummary | 
     if not seen.full:
         return ProposalSummary(**summary)
     endorsements = [EndorsementPublic.model_validate(e) for e in await service.endorsements(proposal.id)]
+    # While reviews are being given, their scores stay with the secretariat and auditors.
+    scores_visible = proposal.state != workflow.State.IN_REVIEW or (user is not None and user.has_role(*OVERSIGHT))
     return ProposalPublic(
         **summary,
         content=service.content_of(proposal),
         gender_marker=proposal.gender_marker,
-        consolidated_score=proposal.consolidated_score,
+        consolidated_score=proposal.consolidated_score if scores_visible else None,
         tag_recommendation=proposal.tag_recommendation,
         tag_justification=proposal.tag_justification,
         endorsements=endorsements,
@@ -380,7 +382,7 @@ class ProposalController(Controller):
         self, request: AnyRequest, db_session: Db, proposal_id: IdPath
     ) -> list[EndorsementPublic]:
         service = proposals_for(request, db_session)
-        await service.visible(_id(proposal_id))
+        await service.full(_id(proposal_id))  # endorsements belong to the full view, not the summary
         return [EndorsementPublic.model_validate(e) for e in await service.endorsements(_id(proposal_id))]
 
     @post(

@@ -254,6 +254,10 @@ class Proposals:
         ensure_permission("proposals.create", user)
         if user.organisation_id is None:
             raise PermissionDenied("a grantee account must belong to an organisation", rule="grantee-organisation")
+        if await self.session.get(Organisation, user.organisation_id) is None:
+            raise PermissionDenied(
+                f"your account's organisation {user.organisation_id} does not exist", rule="grantee-organisation"
+            )
         call = await self.call(call_id)
         to_money(content.requested_amount, self.currency)
         proposal = Proposal(
@@ -403,7 +407,7 @@ class Proposals:
         return proposal
 
     async def history(self, proposal_id: int) -> list[Transition]:
-        await self.visible(proposal_id)
+        await self.full(proposal_id)
         return list(
             (
                 await self.session.execute(

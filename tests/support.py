@@ -340,3 +340,296 @@ def assert_books_balanced(api: Api, reader: Actor) -> None:
         assert trial["balanced"] is True, trial
         assert Decimal(trial["total_reporting"]) == 0, trial
         assert all(Decimal(v) == 0 for v in trial["totals_by_currency"].values()), trial
+
+
+# ---------------------------------------------------------------- proposals: calls, organisations, drafts, workflow
+
+PROPOSALS = f"{V1}/proposals"
+# Every table a proposal write may touch; a refusal leaves all their row counts (and audit_events) as they were.
+PROPOSAL_TABLES = (
+    "proposals",
+    "proposal_versions",
+    "proposal_countries",
+    "proposal_transitions",
+    "endorsements",
+    "attachments",
+    "review_assignments",
+    "reviews",
+)
+RUBRIC = [
+    {"key": "relevance", "label": "Relevance to the window", "weight": 40},
+    {"key": "feasibility", "label": "Feasibility and capacity", "weight": 35},
+    {"key": "sustainability", "label": "Sustainability", "weight": 25},
+]
+
+
+def call_body(**changes: Any) -> dict[str, Any]:
+    """A call of the SKL window open from 1 March to 30 June 2026 (the test clock starts on 16 March),
+    funding 50,000.00 to 250,000.00, with two reviews required."""
+    return {
+        "window_code": "SKL",
+        "title": "Skills partnerships 2026",
+        "opens_at": "2026-03-01T00:00:00Z",
+        "closes_at": "2026-06-30T00:00:00Z",
+        "envelope": "1000000.00",
+        "min_grant": "50000.00",
+        "max_grant": "250000.00",
+        "rubric": RUBRIC,
+        "reviews_required": 2,
+        **changes,
+    }
+
+
+def create_call(api: Api, admin: Actor, **changes: Any) -> dict[str, Any]:
+    """POST /calls, which must be accepted."""
+    response = api.client.post(f"{V1}/calls", json=call_body(**changes), headers=admin.headers)
+    call: dict[str, Any] = accepted(response, 201)
+    return call
+
+
+def create_organisation(
+    api: Api, admin: Actor, name: str, *, type: str = "ngo", country: str = "MEX", due_diligence: str = "cleared"
+) -> int:
+    """POST /organisations (and, unless it stays pending, its due-diligence outcome); returns its id."""
+    body = {"name": name, "type": type, "country": country}
+    organisation_id = int(accepted(api.client.post(f"{V1}/organisations", json=body, headers=admin.headers), 201)["id"])
+    if due_diligence != "pending":
+        set_due_diligence(api, admin, organisation_id, due_diligence)
+    return organisation_id
+
+
+def set_due_diligence(api: Api, admin: Actor, organisation_id: int, status: str) -> None:
+    accepted(
+        api.client.post(
+            f"{V1}/organisations/{organisation_id}/due-diligence", json={"status": status}, headers=admin.headers
+        )
+    )
+
+
+def proposal_content(**changes: Any) -> dict[str, Any]:
+    """A complete proposal content that passes every submission rule of ``call_body()``: 107,000.00 requested
+    for MEX (60%) and SEN (40%), direct costs 100,000.00 plus exactly 7% indirect support costs, two tranches."""
+    return {
+        "title": "Skills for returning migrants",
+        "summary": "Vocational training and job placement for migrants returning to their communities.",
+        "requested_amount": "107000.00",
+        "duration_months": 24,
+        "countries": [{"country": "MEX", "share": "60"}, {"country": "SEN", "share": "40"}],
+        "budget": [
+            {"category": "staff", "description": "Trainers", "amount": "60000.00"},
+            {"category": "travel", "amount": "40000.00"},
+            {"category": "indirect_support_costs", "amount": "7000.00"},
+        ],
+        "tranches": [
+            {"planned_date": "2026-07-01", "amount": "64200.00", "condition": "none"},
+            {"planned_date": "2027-01-15", "amount": "42800.00", "condition": "progress_report"},
+        ],
+        "results": [
+            {
+                "title": "Returning migrants find decent work",
+                "indicators": [
+                    {"name": "Returnees placed in jobs", "unit": "people", "baseline": "0", "target": "400"}
+                ],
+            }
+        ],
+        "gender_marker": 2,
+        "gcm_objectives": [18, 21],
+        "sdg_targets": ["8.8", "10.7.2"],
+        "beneficiaries": [
+            {"sex": "female", "age_group": "25-59", "count": 250},
+            {"sex": "male", "age_group": "18-24", "count": 150},
+        ],
+        **changes,
+    }
+
+
+@dataclass
+class ProposalWorld:
+    """MEX and SEN admitted with a delegate each (and PHL, a member no proposal here concerns); an NGO of MEX
+    with cleared due diligence and its grantee, a second organisation (SEN) with its own grantee; an open SKL
+    call; TAG reviewers; an auditor."""
+
+    admin: Actor
+    call: dict[str, Any]
+    organisation_id: int
+    grantee: Actor
+    other_organisation_id: int
+    other_grantee: Actor
+    delegates: dict[str, Actor]
+    reviewers: list[Actor]
+    auditor: Actor
+
+    @property
+    def call_id(self) -> int:
+        return int(self.call["id"])
+
+
+def proposal_world(api: Api, *, reviewers: int = 3, **call_changes: Any) -> ProposalWorld:
+    admin = api.create_user(Role.SECRETARIAT_ADMIN)
+    for code in ("MEX", "SEN", "PHL"):
+        admit_member(api, admin, code, "I" if code == "MEX" else "II")
+    organisation_id = create_organisation(api, admin, "Fundación Puentes", country="MEX")
+    other_organisation_id = create_organisation(api, admin, "Association Teranga", country="SEN")
+    return ProposalWorld(
+        admin=admin,
+        call=create_call(api, admin, **call_changes),
+        organisation_id=organisation_id,
+        grantee=api.create_user(Role.GRANTEE, organisation_id=organisation_id),
+        other_organisation_id=other_organisation_id,
+        other_grantee=api.create_user(Role.GRANTEE, organisation_id=other_organisation_id),
+        delegates={code: api.create_user(Role.MEMBER_DELEGATE, member_code=code) for code in ("MEX", "SEN", "PHL")},
+        reviewers=[api.create_user(Role.TAG_REVIEWER) for _ in range(reviewers)],
+        auditor=api.create_user(Role.AUDITOR),
+    )
+
+
+def create_proposal(api: Api, grantee: Actor, call_id: int, **content_changes: Any) -> dict[str, Any]:
+    """POST /proposals as ``grantee``, which must be accepted; returns the draft."""
+    body = {"call_id": call_id, "content": proposal_content(**content_changes)}
+    proposal: dict[str, Any] = accepted(api.client.post(PROPOSALS, json=body, headers=grantee.headers), 201)
+    return proposal
+
+
+def endorse(
+    api: Api, actor: Actor, proposal_id: int, country: str, decision: str = "endorsed", **extra: Any
+) -> httpx.Response:
+    body = {"country": country, "decision": decision, **extra}
+    return api.client.post(f"{PROPOSALS}/{proposal_id}/endorsements", json=body, headers=actor.headers)
+
+
+def endorse_by_delegates(api: Api, world: ProposalWorld, proposal_id: int, *countries: str) -> None:
+    """Each member country's delegate endorses (must be accepted)."""
+    for country in countries:
+        accepted(endorse(api, world.delegates[country], proposal_id, country))
+
+
+def act(api: Api, actor: Actor, proposal_id: int, action: str, reason: str | None = None) -> httpx.Response:
+    """POST /proposals/{id}/{action}, with ``{"reason"}`` when given."""
+    body = None if reason is None else {"reason": reason}
+    return api.client.post(f"{PROPOSALS}/{proposal_id}/{action}", json=body, headers=actor.headers)
+
+
+def acted(api: Api, actor: Actor, proposal_id: int, action: str, reason: str | None = None) -> dict[str, Any]:
+    """A workflow step that must be accepted; returns the proposal as the actor then sees it."""
+    proposal: dict[str, Any] = accepted(act(api, actor, proposal_id, action, reason))
+    return proposal
+
+
+def review_body(scores: dict[str, int], recommendation: str = "recommend", **extra: Any) -> dict[str, Any]:
+    return {
+        "scores": {key: {"score": score, "comment": f"{key}: {score}"} for key, score in scores.items()},
+        "recommendation": recommendation,
+        **extra,
+    }
+
+
+def assign(api: Api, admin: Actor, proposal_id: int, *reviewers: Actor) -> httpx.Response:
+    body = {"reviewer_ids": [r.id for r in reviewers]}
+    return api.client.post(f"{PROPOSALS}/{proposal_id}/assign", json=body, headers=admin.headers)
+
+
+def declare(api: Api, reviewer: Actor, proposal_id: int, *, conflict: bool = False, reason: str = "") -> httpx.Response:
+    body = {"has_conflict": conflict, "reason": reason}
+    return api.client.post(f"{PROPOSALS}/{proposal_id}/conflicts", json=body, headers=reviewer.headers)
+
+
+def submit_review(
+    api: Api, reviewer: Actor, proposal_id: int, scores: dict[str, int], recommendation: str = "recommend"
+) -> httpx.Response:
+    return api.client.post(
+        f"{PROPOSALS}/{proposal_id}/reviews", json=review_body(scores, recommendation), headers=reviewer.headers
+    )
+
+
+# Two reviews' scores: weighted 4.15 (= (5*40 + 4*35 + 3*25) / 100) and 3.25, consolidated "3.70".
+REVIEW_SCORES = (
+    {"relevance": 5, "feasibility": 4, "sustainability": 3},
+    {"relevance": 3, "feasibility": 3, "sustainability": 4},
+)
+
+
+def advance(api: Api, world: ProposalWorld, proposal_id: int, target: str) -> None:
+    """Drive a draft (content as ``proposal_content()``) along the main path until it is ``target``:
+    submitted, screening, in_review, recommended, not_recommended or under_decision (with two reviews by the
+    world's first two reviewers when it goes past in_review)."""
+    path = ["submitted", "screening", "in_review", "reviewed", "recommended", "under_decision"]
+    stop = "reviewed" if target == "not_recommended" else target
+    endorse_by_delegates(api, world, proposal_id, "MEX", "SEN")
+    acted(api, world.grantee if _owner_is(api, world, proposal_id) else world.other_grantee, proposal_id, "submit")
+    for state in path[1 : path.index(stop) + 1]:
+        if state == "screening":
+            acted(api, world.admin, proposal_id, "screen")
+        elif state == "in_review":
+            acted(api, world.admin, proposal_id, "pass")
+        elif state == "reviewed":
+            accepted(assign(api, world.admin, proposal_id, *world.reviewers[:2]))
+            for reviewer, scores in zip(world.reviewers[:2], REVIEW_SCORES, strict=True):
+                accepted(declare(api, reviewer, proposal_id))
+                accepted(submit_review(api, reviewer, proposal_id, scores), 201)
+        elif state == "recommended":
+            acted(api, world.admin, proposal_id, "recommend", "Strong, feasible proposal.")
+        elif state == "under_decision":
+            acted(api, world.admin, proposal_id, "refer")
+    if target == "not_recommended":
+        acted(api, world.admin, proposal_id, "not_recommend", "Weak sustainability.")
+
+
+def _owner_is(api: Api, world: ProposalWorld, proposal_id: int) -> bool:
+    owner = api.db.scalar("SELECT organisation_id FROM proposals WHERE id = :id", id=proposal_id)
+    return int(owner) == world.organisation_id
+
+
+def decide(api: Api, proposal_id: int, *, approved: bool, reason: str = "Decision of the member states") -> None:
+    """The members' decision, through ``Proposals.decide`` in its own session and transaction."""
+    from proposals.service import Proposals
+
+    async def work(database: Database) -> None:
+        async with database.session() as session:
+            service = Proposals(session, settings=api.settings, user=None, now=api.clock.now())
+            await service.decide(proposal_id, approved=approved, reason=reason)
+            await session.commit()
+
+    api.db.run(work)
+
+
+def proposal_state(api: Api, proposal_id: int) -> tuple[str, int]:
+    """(state, version) of a proposal, read from the database."""
+    row = api.db.rows("SELECT state, version FROM proposals WHERE id = :id", id=proposal_id)[0]
+    return str(row.state), int(row.version)
+
+
+def upload(
+    api: Api, actor: Actor, proposal_id: int, filename: str, data: bytes, content_type: str = "application/pdf"
+) -> httpx.Response:
+    """POST /proposals/{id}/attachments, the file as the multipart field ``data``."""
+    return api.client.post(
+        f"{PROPOSALS}/{proposal_id}/attachments",
+        files={"data": (filename, data, content_type)},
+        headers=actor.headers,
+    )
+
+
+# Small files of each accepted type, built from their real headers.
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+def office_bytes(*parts: str) -> bytes:
+    """A ZIP package with ``[Content_Types].xml`` and the given parts (``word/document.xml`` makes a DOCX,
+    ``xl/workbook.xml`` an XLSX; neither makes a plain ZIP)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
+        for part in parts:
+            package.writestr(part, '<?xml version="1.0" encoding="UTF-8"?><root/>')
+    return buffer.getvalue()
+
+
+DOCX_BYTES = office_bytes("[Content_Types].xml", "word/document.xml")
+XLSX_BYTES = office_bytes("[Content_Types].xml", "xl/workbook.xml")
