@@ -11,6 +11,7 @@ entry ids are gap-free.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -45,6 +46,9 @@ from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodSta
 from ledger.money import Money
 
 INT64_MAX = 2**63 - 1
+JOURNAL_TABLE: Table = JournalEntry.metadata.tables["journal_entries"]
+POSTINGS_TABLE: Table = Posting.metadata.tables["postings"]
+_FX_LATER = FxRate.metadata.tables["ledger_fx_rates"].alias("later")
 # The largest amount one line may carry, in minor units: far beyond any real transfer, and small enough
 # that sums over millions of postings stay within a signed 64-bit integer on every backend.
 MAX_LINE_MINOR = 10**15
@@ -149,7 +153,7 @@ class Ledger:
         self.now = now
         self._accounts: dict[str, LedgerAccount] | None = None
         self._periods: dict[str, Period] = {}
-        self._rates: dict[tuple[str, date], Decimal] = {}
+        self._rate_spans: dict[str, list[tuple[date, date, Decimal]]] = {}
 
     # ------------------------------------------------------------ reference data
 
@@ -173,24 +177,34 @@ class Ledger:
         """The latest rate on or before ``on`` (1 for the reporting currency)."""
         if currency == self.reporting_currency:
             return Decimal(1)
-        key = (currency, on)
-        if key not in self._rates:
-            found = (
-                await self.session.execute(
-                    select(col(FxRate.rate))
-                    .where(col(FxRate.currency) == currency, col(FxRate.rate_date) <= on)
-                    .order_by(col(FxRate.rate_date).desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if found is None:
-                raise MissingRate(
-                    f"no {currency} rate on or before {on.isoformat()}; add one under /ledger/fx-rates",
-                    field=field_name,
-                    rule="fx-rate-known",
-                )
-            self._rates[key] = Decimal(found)
-        return self._rates[key]
+        # A rate holds from its date until the next rate's date: cache that span, so a batch spread over
+        # many days asks once per currency and span instead of once per currency and day.
+        spans = self._rate_spans.setdefault(currency, [])
+        i = bisect.bisect_right(spans, (on, date.max, Decimal(0))) - 1
+        if i >= 0 and spans[i][0] <= on < spans[i][1]:
+            return spans[i][2]
+        following = (
+            select(func.min(_FX_LATER.c.rate_date))
+            .where(_FX_LATER.c.currency == currency, _FX_LATER.c.rate_date > on)
+            .scalar_subquery()
+        )
+        found = (
+            await self.session.execute(
+                select(col(FxRate.rate_date), col(FxRate.rate), following)
+                .where(col(FxRate.currency) == currency, col(FxRate.rate_date) <= on)
+                .order_by(col(FxRate.rate_date).desc())
+                .limit(1)
+            )
+        ).first()
+        if found is None:
+            raise MissingRate(
+                f"no {currency} rate on or before {on.isoformat()}; add one under /ledger/fx-rates",
+                field=field_name,
+                rule="fx-rate-known",
+            )
+        span = (found[0], found[2] or date.max, Decimal(found[1]))
+        bisect.insort(spans, span)
+        return span[2]
 
     async def period(self, period_id: str, *, create: bool = True) -> Period | None:
         if period_id in self._periods:
@@ -473,8 +487,10 @@ class Ledger:
         }
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
-        await self.session.execute(insert(JournalEntry), entries)
-        await self.session.execute(insert(Posting), postings)
+        # Core INSERTs, one executemany per table: the ORM's bulk INSERT drops None-valued keys and starts
+        # a new statement whenever the set of keys changes (dimensions are often None).
+        await self.session.execute(insert(JOURNAL_TABLE), entries)
+        await self.session.execute(insert(POSTINGS_TABLE), postings)
 
     async def post(self, draft: EntryDraft) -> EntryView:
         """Post one balanced entry; the same idempotency key with the same payload returns the first entry."""
@@ -491,7 +507,36 @@ class Ledger:
     ) -> EntryView:
         values = self._entry_values(entry_id, prev_hash, prepared, payload_hash, reverses_id=reverses_id)
         await self._write([values], [_posting_row(entry_id, prepared.draft.entry_date, r) for r in prepared.rows])
-        return await self.entry(entry_id)
+        # Everything the view shows was just written: answer from it rather than read it back.
+        return EntryView(
+            id=entry_id,
+            entry_date=prepared.draft.entry_date,
+            period_id=values["period_id"],
+            description=values["description"],
+            source_type=values["source_type"],
+            source_id=values["source_id"],
+            idempotency_key=values["idempotency_key"],
+            reverses_id=reverses_id,
+            reversed_by_id=None,
+            posted_by=values["posted_by"],
+            posted_by_label=values["posted_by_label"],
+            posted_at=self.now,
+            prev_hash=prev_hash,
+            hash=values["hash"],
+            postings=tuple(
+                PostingView(
+                    r["line_no"],
+                    r["account"],
+                    r["currency"],
+                    r["amount"],
+                    r["reporting_amount"],
+                    r["contributor_id"],
+                    r["window_id"],
+                    r["grant_id"],
+                )
+                for r in prepared.rows
+            ),
+        )
 
     async def post_batch(self, drafts: Sequence[EntryDraft]) -> list[int]:
         """Post many entries in one transaction (imports, benchmarks): all or nothing, same rules."""
@@ -500,6 +545,16 @@ class Ledger:
         postings: list[dict[str, Any]] = []
         ids: list[int] = []
         seen_keys: dict[str, tuple[str, int]] = {}
+        # One lookup for every key the batch carries, instead of one per draft.
+        keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
+        known: dict[str, tuple[str, int]] = {}
+        for chunk in range(0, len(keys), 500):
+            rows = await self.session.execute(
+                select(col(JournalEntry.idempotency_key), col(JournalEntry.payload_hash), col(JournalEntry.id)).where(
+                    col(JournalEntry.idempotency_key).in_(keys[chunk : chunk + 500])
+                )
+            )
+            known.update({str(k): (str(h), int(i)) for k, h, i in rows.all()})
         for n, draft in enumerate(drafts):
             payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
             key = draft.idempotency_key
@@ -514,9 +569,15 @@ class Ledger:
                         )
                     ids.append(first_id)  # one id per draft, the repeat naming the first
                     continue
-                replay = await self._replay(draft, payload_hash, field_name=f"entries.{n}.idempotency_key")
-                if replay is not None:
-                    ids.append(replay.id)
+                if key in known:
+                    first_hash, first_id = known[key]
+                    if first_hash != payload_hash:
+                        raise IdempotencyConflict(
+                            f"the idempotency key {key!r} was used for entry {first_id} with a different payload",
+                            field=f"entries.{n}.idempotency_key",
+                            rule="idempotency-same-payload",
+                        )
+                    ids.append(first_id)
                     continue
                 seen_keys[key] = (payload_hash, last_id + 1)
             prepared = await self._prepare(draft, prefix=f"entries.{n}.")
@@ -676,7 +737,7 @@ class Ledger:
         row = FxRate(currency=currency, rate_date=rate_date, rate=str(rate), source=source, created_at=self.now)
         self.session.add(row)
         await self.session.flush()
-        self._rates.clear()
+        self._rate_spans.clear()
         return row
 
     async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:

@@ -165,19 +165,22 @@ def test_an_unbalanced_entry_written_by_raw_sql_fails_at_commit(api: Api, case: 
     assert _journal(api) == before
 
 
-def test_a_posting_appended_to_a_posted_entry_fails_at_commit(api: Api) -> None:
+@pytest.mark.parametrize(
+    "lines",
+    [[("5400", "EUR", 100, 108)], [("5400", "EUR", 100, 108), ("1100", "EUR", -100, -108)]],
+    ids=["unbalancing", "balanced-pair"],
+)
+def test_a_posting_cannot_be_added_to_a_posted_entry(api: Api, lines: list[tuple[str, str, int, int]]) -> None:
+    """A posted entry cannot grow: not by a line that unbalances it, nor by a pair that keeps it balanced."""
     _skip_unless_postgresql(api)
     _history(api)
     accounts = _account_ids(api)
     before = _journal(api)
-    written = False
     with (
-        pytest.raises(sa.exc.IntegrityError, match="journal entry 2 does not balance in EUR"),
+        pytest.raises(sa.exc.DBAPIError, match="journal entry 2 is posted; a posting can only be added with its entry"),
         api.db.engine.begin() as conn,
     ):
-        _insert_postings(conn, accounts, 2, [("5400", "EUR", 100, 108)], first_line=3)
-        written = True
-    assert written
+        _insert_postings(conn, accounts, 2, lines, first_line=3)
     assert _journal(api) == before
 
 
