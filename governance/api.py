@@ -8,15 +8,25 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import governance.permissions  # noqa: F401 - registers the governance actions
 from fundapp.core.accounts import actor_of
-from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
+from fundapp.core.api import (
+    API_PREFIX,
+    AnyRequest,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    clock_of,
+    in_id_range,
+    paginate,
+    settings_of,
+)
 from fundapp.core.errors import NotFound
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import current_user, ensure_permission, require
@@ -68,16 +78,6 @@ from governance.views import (
 from ledger import MoneyOut
 
 Db = NamedDependency[AsyncSession]
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        required=False,
-        description="repeat a request safely: the same key and body return the first result",
-    ),
-]
 IdPath = FromPath[int]
 
 
@@ -110,16 +110,7 @@ class MemberController(Controller):
             conditions.append(col(Member.tier) == tier)
         if status:
             conditions.append(col(Member.status) == status)
-        total = (await db_session.execute(select(func.count()).select_from(Member).where(*conditions))).scalar_one()
-        members = (
-            (
-                await db_session.execute(
-                    select(Member).where(*conditions).order_by(col(Member.code)).limit(limit).offset(offset)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        total, members = await paginate(db_session, Member, conditions, col(Member.code), limit=limit, offset=offset)
         arrears = await gov.arrears()
         items = [await member_public(gov, m, arrears.get(m.code, [])) for m in members]
         return Page[MemberPublic](items=items, total=total, limit=limit, offset=offset)
@@ -302,14 +293,9 @@ class ContributorController(Controller):
         kind: Annotated[str | None, QueryParameter(max_length=20)] = None,
     ) -> Page[ContributorPublic]:
         conditions = [col(Contributor.kind) == kind] if kind else []
-        total = (
-            await db_session.execute(select(func.count()).select_from(Contributor).where(*conditions))
-        ).scalar_one()
-        rows = (
-            await db_session.execute(
-                select(Contributor).where(*conditions).order_by(col(Contributor.id)).limit(limit).offset(offset)
-            )
-        ).scalars()
+        total, rows = await paginate(
+            db_session, Contributor, conditions, col(Contributor.id), limit=limit, offset=offset
+        )
         return Page[ContributorPublic](
             items=[contributor_public(c) for c in rows], total=total, limit=limit, offset=offset
         )
@@ -321,12 +307,7 @@ class ContributorController(Controller):
 
     @get("/{contributor_id:int}", guards=[require("governance.read")])
     async def get_contributor(self, request: AnyRequest, db_session: Db, contributor_id: IdPath) -> ContributorPublic:
-        return contributor_public(await governance_for(request, db_session).contributor(_id(contributor_id)))
-
-
-def _id(value: int) -> int:
-    """Ids beyond the columns' range can match nothing (kept away from the driver)."""
-    return value if 0 < value <= INT32_MAX else 0
+        return contributor_public(await governance_for(request, db_session).contributor(in_id_range(contributor_id)))
 
 
 class PledgeController(Controller):
@@ -349,16 +330,7 @@ class PledgeController(Controller):
             conditions.append(col(Pledge.contributor_id) == contributor_id)
         if window is not None:
             conditions.append(col(Pledge.window_id) == (await gov.window(window, field_name="window")).id)
-        total = (await db_session.execute(select(func.count()).select_from(Pledge).where(*conditions))).scalar_one()
-        rows = (
-            (
-                await db_session.execute(
-                    select(Pledge).where(*conditions).order_by(col(Pledge.id)).limit(limit).offset(offset)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        total, rows = await paginate(db_session, Pledge, conditions, col(Pledge.id), limit=limit, offset=offset)
         return Page[PledgePublic](
             items=[await pledge_public(gov, p) for p in rows], total=total, limit=limit, offset=offset
         )
@@ -373,7 +345,7 @@ class PledgeController(Controller):
     @get("/{pledge_id:int}", guards=[require("governance.read_money")])
     async def get_pledge(self, request: AnyRequest, db_session: Db, pledge_id: IdPath) -> PledgePublic:
         gov = governance_for(request, db_session)
-        return await pledge_public(gov, await gov.get_pledge(_id(pledge_id)))
+        return await pledge_public(gov, await gov.get_pledge(in_id_range(pledge_id)))
 
     @post("/{pledge_id:int}/condition-met", guards=[require("governance.pledges.manage")], status_code=HTTP_200_OK)
     async def condition_met(
@@ -381,7 +353,7 @@ class PledgeController(Controller):
     ) -> PledgePublic:
         """Record that a conditional pledge's condition is met: deferred revenue becomes revenue."""
         gov = governance_for(request, db_session)
-        return await pledge_public(gov, await gov.condition_met(_id(pledge_id), data.met_on))
+        return await pledge_public(gov, await gov.condition_met(in_id_range(pledge_id), data.met_on))
 
 
 class ContributionController(Controller):
@@ -407,17 +379,8 @@ class ContributionController(Controller):
             conditions.append(col(Contribution.value_date) >= date_from)
         if date_to is not None:
             conditions.append(col(Contribution.value_date) <= date_to)
-        total = (
-            await db_session.execute(select(func.count()).select_from(Contribution).where(*conditions))
-        ).scalar_one()
-        rows = (
-            (
-                await db_session.execute(
-                    select(Contribution).where(*conditions).order_by(col(Contribution.id)).limit(limit).offset(offset)
-                )
-            )
-            .scalars()
-            .all()
+        total, rows = await paginate(
+            db_session, Contribution, conditions, col(Contribution.id), limit=limit, offset=offset
         )
         return Page[ContributionPublic](
             items=[await contribution_public(gov, c) for c in rows], total=total, limit=limit, offset=offset
@@ -442,7 +405,9 @@ class ContributionController(Controller):
         self, request: AnyRequest, db_session: Db, contribution_id: IdPath
     ) -> ContributionPublic:
         gov = governance_for(request, db_session)
-        found = await db_session.get(Contribution, _id(contribution_id)) if _id(contribution_id) else None
+        found = (
+            await db_session.get(Contribution, in_id_range(contribution_id)) if in_id_range(contribution_id) else None
+        )
         if found is None:
             raise NotFound(f"no contribution with id {contribution_id}")
         return await contribution_public(gov, found)

@@ -13,7 +13,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from fundapp.core.db import UTCDateTime
+from fundapp.core.db import utc_column
 
 
 class Tier(StrEnum):
@@ -40,10 +40,6 @@ class ContributorKind(StrEnum):
     PRIVATE_SECTOR = "private_sector"
 
 
-def _ts(nullable: bool = False) -> Column[datetime]:
-    return Column(UTCDateTime(), nullable=nullable)
-
-
 class Member(SQLModel, table=True):
     __tablename__ = "members"
 
@@ -51,7 +47,7 @@ class Member(SQLModel, table=True):
     tier: str = Field(sa_column=Column(String(2), nullable=False))
     status: str = Field(sa_column=Column(String(10), nullable=False))
     joined_on: date = Field(sa_column=Column(Date(), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class MemberChange(SQLModel, table=True):
@@ -67,7 +63,7 @@ class MemberChange(SQLModel, table=True):
     effective_on: date = Field(sa_column=Column(Date(), nullable=False))
     reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
     changed_by: int | None = Field(default=None, nullable=True)
-    changed_at: datetime = Field(sa_column=_ts())
+    changed_at: datetime = Field(sa_column=utc_column())
 
 
 class Window(SQLModel, table=True):
@@ -80,7 +76,7 @@ class Window(SQLModel, table=True):
     name_fr: str = Field(sa_column=Column(String(200), nullable=False))
     description: str = Field(default="", sa_column=Column(Text(), nullable=False))
     status: str = Field(sa_column=Column(String(8), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class TierFee(SQLModel, table=True):
@@ -92,7 +88,7 @@ class TierFee(SQLModel, table=True):
     tier: str = Field(sa_column=Column(String(2), primary_key=True))
     amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
-    set_at: datetime = Field(sa_column=_ts())
+    set_at: datetime = Field(sa_column=utc_column())
 
 
 class Contributor(SQLModel, table=True):
@@ -107,7 +103,7 @@ class Contributor(SQLModel, table=True):
         default=None, sa_column=Column(String(3), ForeignKey("members.code"), nullable=True, unique=True)
     )
     country: str | None = Field(default=None, sa_column=Column(String(3), nullable=True))
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class Assessment(SQLModel, table=True):
@@ -148,7 +144,7 @@ class Pledge(SQLModel, table=True):
     condition_entry_id: int | None = Field(
         default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
     )
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class PledgeInstalment(SQLModel, table=True):
@@ -187,4 +183,4 @@ class Contribution(SQLModel, table=True):
     reference: str = Field(default="", sa_column=Column(String(100), nullable=False))
     entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))
     recorded_by: int | None = Field(default=None, nullable=True)
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
+from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from sqlalchemy import select
@@ -17,7 +17,15 @@ from sqlmodel import col
 
 import ledger.permissions  # noqa: F401 - registers the ledger's actions
 from fundapp.core.accounts import actor_of
-from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
+from fundapp.core.api import (
+    API_PREFIX,
+    AnyRequest,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    clock_of,
+    settings_of,
+)
 from fundapp.core.db import Database
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.schemas import INT32_MAX
@@ -48,16 +56,6 @@ from ledger.schemas import (
 )
 from ledger.service import EntryView, Ledger
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        required=False,
-        description="repeat a request safely: the same key and body return the first result",
-    ),
-]
 PeriodId = Annotated[str, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 Db = NamedDependency[AsyncSession]
 

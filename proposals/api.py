@@ -14,11 +14,11 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, settings_of
+from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, in_id_range, paginate, settings_of
 from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import Principal, current_user, ensure_permission, has_permission, require
@@ -58,10 +58,6 @@ IdPath = FromPath[int]
 
 def proposals_for(request: AnyRequest, session: AsyncSession) -> Proposals:
     return Proposals(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
-
-
-def _id(value: int) -> int:
-    return value if 0 < value <= INT32_MAX else 0
 
 
 # ---------------------------------------------------------------- presenters
@@ -162,16 +158,7 @@ class CallController(Controller):
             conditions.append(col(Call.window_id).in_(select(col(Window.id)).where(col(Window.code) == window)))
         if open_only:
             conditions += [col(Call.opens_at) <= now, col(Call.closes_at) > now]
-        total = (await db_session.execute(select(func.count()).select_from(Call).where(*conditions))).scalar_one()
-        rows = (
-            (
-                await db_session.execute(
-                    select(Call).where(*conditions).order_by(col(Call.id)).limit(limit).offset(offset)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        total, rows = await paginate(db_session, Call, conditions, col(Call.id), limit=limit, offset=offset)
         return Page[CallPublic](
             items=[await call_public(db_session, c, now, currency) for c in rows],
             total=total,
@@ -188,7 +175,7 @@ class CallController(Controller):
     async def get_call(self, request: AnyRequest, db_session: Db, call_id: IdPath) -> CallPublic:
         service = proposals_for(request, db_session)
         return await call_public(
-            db_session, await service.call(_id(call_id), field_name="call_id"), service.now, service.currency
+            db_session, await service.call(in_id_range(call_id), field_name="call_id"), service.now, service.currency
         )
 
 
@@ -204,14 +191,9 @@ class OrganisationController(Controller):
         conditions: list[Any] = []
         if user.roles == frozenset({workflow.R.GRANTEE}):
             conditions.append(col(Organisation.id) == (user.organisation_id or 0))
-        total = (
-            await db_session.execute(select(func.count()).select_from(Organisation).where(*conditions))
-        ).scalar_one()
-        rows = (
-            await db_session.execute(
-                select(Organisation).where(*conditions).order_by(col(Organisation.id)).limit(limit).offset(offset)
-            )
-        ).scalars()
+        total, rows = await paginate(
+            db_session, Organisation, conditions, col(Organisation.id), limit=limit, offset=offset
+        )
         return Page[OrganisationPublic](
             items=[OrganisationPublic.model_validate(o) for o in rows], total=total, limit=limit, offset=offset
         )
@@ -227,7 +209,7 @@ class OrganisationController(Controller):
         self, request: AnyRequest, db_session: Db, organisation_id: IdPath
     ) -> OrganisationPublic:
         return OrganisationPublic.model_validate(
-            await proposals_for(request, db_session).organisation(_id(organisation_id))
+            await proposals_for(request, db_session).organisation(in_id_range(organisation_id))
         )
 
     @post("/{organisation_id:int}/due-diligence", guards=[require("proposals.manage")], status_code=HTTP_200_OK)
@@ -236,7 +218,7 @@ class OrganisationController(Controller):
     ) -> OrganisationPublic:
         """Record the secretariat's due-diligence outcome (pending, cleared, refused)."""
         return OrganisationPublic.model_validate(
-            await proposals_for(request, db_session).set_due_diligence(_id(organisation_id), data)
+            await proposals_for(request, db_session).set_due_diligence(in_id_range(organisation_id), data)
         )
 
 
@@ -308,16 +290,7 @@ class ProposalController(Controller):
         if organisation_id is not None:
             conditions.append(col(Proposal.organisation_id) == organisation_id)
         conditions = await _visible_ids(service, current_user(request), conditions)
-        total = (await db_session.execute(select(func.count()).select_from(Proposal).where(*conditions))).scalar_one()
-        rows = (
-            (
-                await db_session.execute(
-                    select(Proposal).where(*conditions).order_by(col(Proposal.id)).limit(limit).offset(offset)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        total, rows = await paginate(db_session, Proposal, conditions, col(Proposal.id), limit=limit, offset=offset)
         items = []
         for proposal in rows:
             seen = Visible(proposal, await service.facts(proposal), False)
@@ -340,7 +313,7 @@ class ProposalController(Controller):
     ) -> ProposalSummary | ProposalPublic:
         """The full proposal, or its summary for an assigned reviewer who has not yet declared conflicts."""
         service = proposals_for(request, db_session)
-        return await proposal_view(service, await service.visible(_id(proposal_id)))
+        return await proposal_view(service, await service.visible(in_id_range(proposal_id)))
 
     @put("/{proposal_id:int}", guards=[require("proposals.edit")])
     async def update(
@@ -348,8 +321,8 @@ class ProposalController(Controller):
     ) -> ProposalPublic:
         """Replace a draft's (or returned proposal's) content."""
         service = proposals_for(request, db_session)
-        await service.update(_id(proposal_id), data.content)
-        view = await proposal_view(service, await service.visible(_id(proposal_id)))
+        await service.update(in_id_range(proposal_id), data.content)
+        view = await proposal_view(service, await service.visible(in_id_range(proposal_id)))
         assert isinstance(view, ProposalPublic)
         return view
 
@@ -357,14 +330,14 @@ class ProposalController(Controller):
     async def history(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> list[TransitionPublic]:
         return [
             TransitionPublic.model_validate(t)
-            for t in await proposals_for(request, db_session).history(_id(proposal_id))
+            for t in await proposals_for(request, db_session).history(in_id_range(proposal_id))
         ]
 
     @get("/{proposal_id:int}/submission-check", guards=[require("proposals.read")])
     async def submission_check(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> dict[str, Any]:
         """Which submission rules the proposal currently breaks (none means it can be submitted)."""
         service = proposals_for(request, db_session)
-        problems = await service.submission_problems((await service.full(_id(proposal_id))).proposal)
+        problems = await service.submission_problems((await service.full(in_id_range(proposal_id))).proposal)
         return {"ready": not problems, "errors": [p.as_dict() for p in problems]}
 
     @post("/{proposal_id:int}/endorsements", guards=[require("proposals.endorse")], status_code=HTTP_200_OK)
@@ -374,7 +347,7 @@ class ProposalController(Controller):
         """A member's delegate endorses or declines for its country; the secretariat records a non-member
         country's letter."""
         return EndorsementPublic.model_validate(
-            await proposals_for(request, db_session).endorse(_id(proposal_id), data)
+            await proposals_for(request, db_session).endorse(in_id_range(proposal_id), data)
         )
 
     @get("/{proposal_id:int}/endorsements", guards=[require("proposals.read_summary")])
@@ -382,8 +355,8 @@ class ProposalController(Controller):
         self, request: AnyRequest, db_session: Db, proposal_id: IdPath
     ) -> list[EndorsementPublic]:
         service = proposals_for(request, db_session)
-        await service.full(_id(proposal_id))  # endorsements belong to the full view, not the summary
-        return [EndorsementPublic.model_validate(e) for e in await service.endorsements(_id(proposal_id))]
+        await service.full(in_id_range(proposal_id))  # endorsements belong to the full view, not the summary
+        return [EndorsementPublic.model_validate(e) for e in await service.endorsements(in_id_range(proposal_id))]
 
     @post(
         "/{proposal_id:int}/attachments",
@@ -400,7 +373,9 @@ class ProposalController(Controller):
     ) -> AttachmentPublic:
         """Upload a PDF, DOCX, XLSX, PNG or JPEG (checked by content, at most 10 MiB) as a multipart ``data``."""
         content = await data.read()
-        row = await proposals_for(request, db_session).attach(_id(proposal_id), data.filename or "attachment", content)
+        row = await proposals_for(request, db_session).attach(
+            in_id_range(proposal_id), data.filename or "attachment", content
+        )
         return AttachmentPublic.model_validate(row)
 
     @get("/{proposal_id:int}/attachments", guards=[require("proposals.read")])
@@ -409,7 +384,7 @@ class ProposalController(Controller):
     ) -> list[AttachmentPublic]:
         return [
             AttachmentPublic.model_validate(a)
-            for a in await proposals_for(request, db_session).attachments(_id(proposal_id))
+            for a in await proposals_for(request, db_session).attachments(in_id_range(proposal_id))
         ]
 
     @post("/{proposal_id:int}/assign", guards=[require("proposals.manage")], status_code=HTTP_200_OK)
@@ -417,7 +392,7 @@ class ProposalController(Controller):
         self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[AssignInput]
     ) -> list[AssignmentPublic]:
         """Assign TAG reviewers to a proposal in review."""
-        rows = await proposals_for(request, db_session).assign(_id(proposal_id), list(data.reviewer_ids))
+        rows = await proposals_for(request, db_session).assign(in_id_range(proposal_id), list(data.reviewer_ids))
         return [AssignmentPublic.model_validate(a) for a in rows]
 
     @post("/{proposal_id:int}/conflicts", guards=[require("proposals.review")], status_code=HTTP_200_OK)
@@ -425,18 +400,20 @@ class ProposalController(Controller):
         self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[ConflictDeclaration]
     ) -> AssignmentPublic:
         """The assigned reviewer declares conflicts of interest; a conflict unassigns the reviewer."""
-        return AssignmentPublic.model_validate(await proposals_for(request, db_session).declare(_id(proposal_id), data))
+        return AssignmentPublic.model_validate(
+            await proposals_for(request, db_session).declare(in_id_range(proposal_id), data)
+        )
 
     @post("/{proposal_id:int}/reviews", guards=[require("proposals.review")], status_code=HTTP_201_CREATED)
     async def review(
         self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[ReviewIn]
     ) -> ReviewPublic:
         """Score every rubric criterion 0-5 and recommend (after declaring no conflict)."""
-        return review_public(await proposals_for(request, db_session).review(_id(proposal_id), data))
+        return review_public(await proposals_for(request, db_session).review(in_id_range(proposal_id), data))
 
     @get("/{proposal_id:int}/reviews", guards=[require("proposals.read_summary")])
     async def list_reviews(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> list[ReviewPublic]:
-        return [review_public(r) for r in await proposals_for(request, db_session).reviews(_id(proposal_id))]
+        return [review_public(r) for r in await proposals_for(request, db_session).reviews(in_id_range(proposal_id))]
 
     @post("/{proposal_id:int}/{action:str}", guards=[require("proposals.read_summary")], status_code=HTTP_200_OK)
     async def act(
@@ -456,14 +433,14 @@ class ProposalController(Controller):
                 rule="known-action",
             )
         service = proposals_for(request, db_session)
-        await service.act(_id(proposal_id), action, reason=data.reason if data else "")
-        return await proposal_view(service, await service.visible(_id(proposal_id)))
+        await service.act(in_id_range(proposal_id), action, reason=data.reason if data else "")
+        return await proposal_view(service, await service.visible(in_id_range(proposal_id)))
 
 
 @get(f"{API_PREFIX}/attachments/{{attachment_id:int}}", guards=[require("proposals.read")], tags=["proposals"])
 async def download(request: AnyRequest, db_session: Db, attachment_id: IdPath) -> Response[bytes]:
     """The file, as a download with safe headers."""
-    row, data = await proposals_for(request, db_session).attachment(_id(attachment_id))
+    row, data = await proposals_for(request, db_session).attachment(in_id_range(attachment_id))
     ensure_permission("proposals.read", current_user(request), None)
     return Response(
         data,

@@ -14,7 +14,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from fundapp.core.db import UTCDateTime
+from fundapp.core.db import utc_column
 
 
 class OrganisationType(StrEnum):
@@ -31,10 +31,6 @@ class DueDiligence(StrEnum):
     REFUSED = "refused"
 
 
-def _ts(nullable: bool = False) -> Column[datetime]:
-    return Column(UTCDateTime(), nullable=nullable)
-
-
 class Call(SQLModel, table=True):
     __tablename__ = "calls"
 
@@ -42,8 +38,8 @@ class Call(SQLModel, table=True):
     window_id: int = Field(sa_column=Column(Integer(), ForeignKey("windows.id"), nullable=False, index=True))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     description: str = Field(default="", sa_column=Column(Text(), nullable=False))
-    opens_at: datetime = Field(sa_column=_ts())
-    closes_at: datetime = Field(sa_column=_ts())
+    opens_at: datetime = Field(sa_column=utc_column())
+    closes_at: datetime = Field(sa_column=utc_column())
     # Amounts in minor units of the reporting currency.
     envelope: int = Field(sa_column=Column(BigInteger(), nullable=False))
     min_grant: int = Field(sa_column=Column(BigInteger(), nullable=False))
@@ -54,7 +50,7 @@ class Call(SQLModel, table=True):
     # Canonical JSON: [{"key", "label", "weight"}].
     rubric: str = Field(sa_column=Column(Text(), nullable=False))
     reviews_required: int = Field(nullable=False)
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class Organisation(SQLModel, table=True):
@@ -67,7 +63,7 @@ class Organisation(SQLModel, table=True):
     registration: str = Field(default="", sa_column=Column(Text(), nullable=False))
     due_diligence: str = Field(sa_column=Column(String(10), nullable=False))
     due_diligence_note: str = Field(default="", sa_column=Column(Text(), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class Proposal(SQLModel, table=True):
@@ -90,8 +86,8 @@ class Proposal(SQLModel, table=True):
     tag_recommendation: str | None = Field(default=None, sa_column=Column(String(20), nullable=True))
     tag_justification: str = Field(default="", sa_column=Column(Text(), nullable=False))
     created_by: int | None = Field(default=None, nullable=True)
-    created_at: datetime = Field(sa_column=_ts())
-    updated_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
 
 
 class ProposalCountry(SQLModel, table=True):
@@ -112,7 +108,7 @@ class ProposalVersion(SQLModel, table=True):
     version: int = Field(nullable=False)
     content: str = Field(sa_column=Column(Text(), nullable=False))
     submitted_by: int | None = Field(default=None, nullable=True)
-    submitted_at: datetime = Field(sa_column=_ts())
+    submitted_at: datetime = Field(sa_column=utc_column())
 
 
 class Transition(SQLModel, table=True):
@@ -127,7 +123,7 @@ class Transition(SQLModel, table=True):
     to_state: str = Field(sa_column=Column(String(20), nullable=False))
     reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
     actor_id: int | None = Field(default=None, nullable=True)
-    at: datetime = Field(sa_column=_ts())
+    at: datetime = Field(sa_column=utc_column())
 
 
 class Endorsement(SQLModel, table=True):
@@ -145,7 +141,7 @@ class Endorsement(SQLModel, table=True):
         default=None, sa_column=Column(Integer(), ForeignKey("attachments.id"), nullable=True)
     )
     recorded_by: int | None = Field(default=None, nullable=True)
-    recorded_at: datetime = Field(sa_column=_ts())
+    recorded_at: datetime = Field(sa_column=utc_column())
 
 
 class Attachment(SQLModel, table=True):
@@ -159,7 +155,7 @@ class Attachment(SQLModel, table=True):
     size: int = Field(nullable=False)
     sha256: str = Field(sa_column=Column(String(64), nullable=False))
     uploaded_by: int | None = Field(default=None, nullable=True)
-    created_at: datetime = Field(sa_column=_ts())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class Assignment(SQLModel, table=True):
@@ -175,8 +171,8 @@ class Assignment(SQLModel, table=True):
     status: str = Field(sa_column=Column(String(12), nullable=False))
     conflict_reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
     assigned_by: int | None = Field(default=None, nullable=True)
-    assigned_at: datetime = Field(sa_column=_ts())
-    declared_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    assigned_at: datetime = Field(sa_column=utc_column())
+    declared_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Review(SQLModel, table=True):
@@ -194,7 +190,7 @@ class Review(SQLModel, table=True):
     weighted_score: str = Field(sa_column=Column(String(16), nullable=False))
     recommendation: str = Field(sa_column=Column(String(20), nullable=False))
     comment: str = Field(default="", sa_column=Column(Text(), nullable=False))
-    submitted_at: datetime = Field(sa_column=_ts())
+    submitted_at: datetime = Field(sa_column=utc_column())
 
 
 class EndorsementDecision(StrEnum):

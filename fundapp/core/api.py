@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter, RequestBody
+from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,9 +36,20 @@ from fundapp.core.schemas import (
 from fundapp.core.security import PasswordHashing, current_user, require
 
 API_PREFIX = "/api/v1"
+T = TypeVar("T")
 log = logging.getLogger("fundapp.health")
 
 Limit = Annotated[int, QueryParameter(ge=1, le=500, description="page size")]
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        required=False,
+        description="repeat a request safely: the same key and body return the first result",
+    ),
+]
 Offset = Annotated[int, QueryParameter(ge=0, le=INT32_MAX, description="items to skip")]
 AnyRequest = Request[Any, Any, Any]
 
@@ -58,6 +69,22 @@ async def refuse_nul_in_parameters(request: AnyRequest) -> None:
     for name, value in request.query_params.items():
         if "\x00" in value or "\x00" in name:
             raise InvalidInput("query parameters may not contain the NUL character", field=name, rule="nul_character")
+
+
+def in_id_range(value: int) -> int:
+    """An id from a path, or 0 (which matches nothing) when no id column could hold it."""
+    return value if 0 < value <= INT32_MAX else 0
+
+
+async def paginate(
+    session: AsyncSession, model: type[T], conditions: list[Any], order_by: Any, *, limit: int, offset: int
+) -> tuple[int, list[T]]:
+    """The total matching ``conditions`` and one page of ``model`` rows."""
+    total = (await session.execute(select(func.count()).select_from(model).where(*conditions))).scalar_one()
+    rows = (
+        await session.execute(select(model).where(*conditions).order_by(order_by).limit(limit).offset(offset))
+    ).scalars()
+    return int(total), list(rows)
 
 
 def client_of(request: AnyRequest) -> str:

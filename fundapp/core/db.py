@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import Column, DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +50,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = False) -> Column[datetime]:
+    """A timestamp column that is timezone-aware UTC on every backend."""
+    return Column(UTCDateTime(), nullable=nullable)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from fundapp.core.db import UTCDateTime
+from fundapp.core.db import utc_column
 
 
 class Role(StrEnum):
@@ -19,10 +19,6 @@ class Role(StrEnum):
     MEMBER_DELEGATE = "member_delegate"
     GRANTEE = "grantee"
     AUDITOR = "auditor"
-
-
-def _ts(nullable: bool = False) -> Column[datetime]:
-    return Column(UTCDateTime(), nullable=nullable)
 
 
 class User(SQLModel, table=True):
@@ -38,8 +34,8 @@ class User(SQLModel, table=True):
     member_code: str | None = Field(default=None, sa_column=Column(String(3), nullable=True, index=True))
     # A grantee acts for exactly one organisation.
     organisation_id: int | None = Field(default=None, nullable=True, index=True)
-    created_at: datetime = Field(sa_column=_ts())
-    disabled_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+    disabled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class UserRole(SQLModel, table=True):
@@ -59,10 +55,10 @@ class AuthSession(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True)
     csrf_token: str = Field(sa_column=Column(String(64), nullable=False))
     client: str = Field(sa_column=Column(String(64), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
-    last_seen_at: datetime = Field(sa_column=_ts())
-    expires_at: datetime = Field(sa_column=_ts())
-    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+    last_seen_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class ApiToken(SQLModel, table=True):
@@ -75,10 +71,10 @@ class ApiToken(SQLModel, table=True):
     prefix: str = Field(sa_column=Column(String(16), nullable=False))
     user_id: int = Field(foreign_key="users.id", index=True)
     name: str = Field(sa_column=Column(String(100), nullable=False))
-    created_at: datetime = Field(sa_column=_ts())
-    expires_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    last_used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
-    revoked_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class LoginFailure(SQLModel, table=True):
@@ -93,7 +89,7 @@ class LoginFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(sa_column=Column(String(64), nullable=False))
     client: str = Field(sa_column=Column(String(64), nullable=False))
-    at: datetime = Field(sa_column=_ts())
+    at: datetime = Field(sa_column=utc_column())
 
 
 class AuditEvent(SQLModel, table=True):
@@ -106,7 +102,7 @@ class AuditEvent(SQLModel, table=True):
     )
 
     seq: int = Field(sa_column=Column(BigInteger(), primary_key=True, autoincrement=False))
-    occurred_at: datetime = Field(sa_column=_ts())
+    occurred_at: datetime = Field(sa_column=utc_column())
     actor_id: int | None = Field(default=None, nullable=True, index=True)
     actor_label: str = Field(sa_column=Column(String(100), nullable=False))
     action: str = Field(sa_column=Column(String(100), nullable=False, index=True))
