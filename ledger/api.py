@@ -139,7 +139,7 @@ class LedgerController(Controller):
         account = await ledger.account(code)
         opening, _, total, lines = await queries.account_statement(
             db_session,
-            account=account,
+            account_id=account.id,
             currency=currency,
             limit=limit,
             offset=offset,

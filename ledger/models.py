@@ -63,11 +63,16 @@ class LedgerAccount(SQLModel, table=True):
     description: str = Field(default="", sa_column=Column(Text(), nullable=False))
 
     def allows(self, currency: str, reporting_currency: str) -> bool:
-        if self.currencies == ANY_CURRENCY:
-            return True
-        if self.currencies == REPORTING_ONLY:
-            return currency == reporting_currency
-        return currency in self.currencies.split(",")
+        return currency_allowed(self.currencies, currency, reporting_currency)
+
+
+def currency_allowed(currencies: str, currency: str, reporting_currency: str) -> bool:
+    """Whether an account whose allowed currencies are ``currencies`` takes ``currency``."""
+    if currencies == ANY_CURRENCY:
+        return True
+    if currencies == REPORTING_ONLY:
+        return currency == reporting_currency
+    return currency in currencies.split(",")
 
 
 class Period(SQLModel, table=True):

@@ -128,7 +128,7 @@ class StatementLine:
 async def account_statement(
     session: AsyncSession,
     *,
-    account: LedgerAccount,
+    account_id: int,
     currency: str,
     limit: int,
     offset: int,
@@ -137,7 +137,7 @@ async def account_statement(
 ) -> tuple[int, int, int, list[StatementLine]]:
     """Lines of one account in one currency with a running balance; returns (opening, opening reporting,
     total lines, page). The running balance includes everything before ``date_from``."""
-    base = [col(Posting.account_id) == account.id, col(Posting.currency) == currency]
+    base = [col(Posting.account_id) == account_id, col(Posting.currency) == currency]
     opening, opening_reporting = 0, 0
     if date_from is not None:
         o = (

@@ -42,10 +42,14 @@ from ledger.errors import (
     UnbalancedEntry,
     UnknownAccount,
 )
-from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
+from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting, currency_allowed
 from ledger.money import Money
 
 INT64_MAX = 2**63 - 1
+# Hot paths read through the tables (Core), not ORM entities: one post runs a handful of these.
+ACCOUNTS_TABLE: Table = LedgerAccount.metadata.tables["ledger_accounts"]
+PERIODS_TABLE: Table = Period.metadata.tables["ledger_periods"]
+FX_TABLE: Table = FxRate.metadata.tables["ledger_fx_rates"]
 JOURNAL_TABLE: Table = JournalEntry.metadata.tables["journal_entries"]
 POSTINGS_TABLE: Table = Posting.metadata.tables["postings"]
 _FX_LATER = FxRate.metadata.tables["ledger_fx_rates"].alias("later")
@@ -54,6 +58,24 @@ _FX_LATER = FxRate.metadata.tables["ledger_fx_rates"].alias("later")
 MAX_LINE_MINOR = 10**15
 # Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
 JOURNAL_CHAIN_LOCK = 7_270_002
+
+
+@dataclass(frozen=True, slots=True)
+class ChartAccount:
+    """A snapshot of one account of the chart, as a unit of work reads it."""
+
+    id: int
+    code: str
+    name: str
+    book: str
+    type: str
+    normal_side: str
+    currencies: str
+    is_monetary: bool
+    is_open: bool
+
+    def allows(self, currency: str, reporting_currency: str) -> bool:
+        return currency_allowed(self.currencies, currency, reporting_currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,23 +173,25 @@ class Ledger:
         self.reporting_currency = reporting_currency
         self.actor = actor
         self.now = now
-        self._accounts: dict[str, LedgerAccount] | None = None
+        self._accounts: dict[str, ChartAccount] | None = None
         self._periods: dict[str, Period] = {}
         self._rate_spans: dict[str, list[tuple[date, date, Decimal]]] = {}
 
     # ------------------------------------------------------------ reference data
 
-    async def accounts(self) -> dict[str, LedgerAccount]:
+    async def accounts(self) -> dict[str, ChartAccount]:
         if self._accounts is None:
-            rows = (await self.session.execute(select(LedgerAccount))).scalars().all()
-            self._accounts = {a.code: a for a in rows}
+            fields = [ACCOUNTS_TABLE.c[name] for name in ChartAccount.__dataclass_fields__]
+            rows = (await self.session.execute(select(*fields))).all()
+            # Plain snapshots for this unit of work (close_account re-reads the row it changes).
+            self._accounts = {row.code: ChartAccount(*row) for row in rows}
         return self._accounts
 
     def forget_accounts(self) -> None:
         """Drop the cached chart after accounts were added or closed."""
         self._accounts = None
 
-    async def account(self, code: str, *, field_name: str = "account") -> LedgerAccount:
+    async def account(self, code: str, *, field_name: str = "account") -> ChartAccount:
         found = (await self.accounts()).get(code)
         if found is None:
             raise UnknownAccount(f"no account with code {code!r}", field=field_name, rule="account-exists")
@@ -190,9 +214,9 @@ class Ledger:
         )
         found = (
             await self.session.execute(
-                select(col(FxRate.rate_date), col(FxRate.rate), following)
-                .where(col(FxRate.currency) == currency, col(FxRate.rate_date) <= on)
-                .order_by(col(FxRate.rate_date).desc())
+                select(FX_TABLE.c.rate_date, FX_TABLE.c.rate, following)
+                .where(FX_TABLE.c.currency == currency, FX_TABLE.c.rate_date <= on)
+                .order_by(FX_TABLE.c.rate_date.desc())
                 .limit(1)
             )
         ).first()
@@ -251,12 +275,18 @@ class Ledger:
     async def _lock_chain(self) -> tuple[int, str]:
         """Serialise writers on the chain head and return it (last id, last hash)."""
         if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=JOURNAL_CHAIN_LOCK))
-        head = (
-            await self.session.execute(
-                select(col(JournalEntry.id), col(JournalEntry.hash)).order_by(col(JournalEntry.id).desc()).limit(1)
-            )
-        ).first()
+            # One round trip: the function takes the advisory lock, then reads the head (migration 0005).
+            head = (
+                await self.session.execute(
+                    text("SELECT id, hash FROM fundapp_journal_head(:k)").bindparams(k=JOURNAL_CHAIN_LOCK)
+                )
+            ).first()
+        else:
+            head = (
+                await self.session.execute(
+                    select(JOURNAL_TABLE.c.id, JOURNAL_TABLE.c.hash).order_by(JOURNAL_TABLE.c.id.desc()).limit(1)
+                )
+            ).first()
         return (0, rules.GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
 
     async def lock(self) -> None:
@@ -419,7 +449,7 @@ class Ledger:
         return _Prepared(draft, rows)
 
     def _row(
-        self, line_no: int, account: LedgerAccount, currency: str, amount: int, reporting: int, line: Line
+        self, line_no: int, account: ChartAccount, currency: str, amount: int, reporting: int, line: Line
     ) -> dict[str, Any]:
         return {
             "line_no": line_no,
@@ -441,9 +471,11 @@ class Ledger:
             return None
         existing = (
             await self.session.execute(
-                select(JournalEntry).where(col(JournalEntry.idempotency_key) == draft.idempotency_key)
+                select(JOURNAL_TABLE.c.id, JOURNAL_TABLE.c.payload_hash).where(
+                    JOURNAL_TABLE.c.idempotency_key == draft.idempotency_key
+                )
             )
-        ).scalar_one_or_none()
+        ).first()
         if existing is None:
             return None
         if existing.payload_hash != payload_hash:
@@ -795,7 +827,9 @@ class Ledger:
         return await self.post(draft)
 
     async def close_account(self, code: str) -> LedgerAccount:
-        account = await self.account(code)
+        snapshot = await self.account(code)
+        account = await self.session.get(LedgerAccount, snapshot.id)
+        assert account is not None
         if not account.is_open:
             raise ClosedAccount(f"account {code} is already closed", field="code", rule="account-open")
         nonzero = (

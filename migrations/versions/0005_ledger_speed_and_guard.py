@@ -1,5 +1,5 @@
-"""ledger: a covering index for balances; on PostgreSQL a one-pass balance check at commit, and postings
-accepted only in the transaction that inserts their entry
+"""ledger: a covering index for balances; on PostgreSQL a one-pass balance check at commit, postings
+accepted only in the transaction that inserts their entry, and the chain lock and head in one call
 
 Revision ID: 0005_ledger_speed_and_guard
 Revises: 0004_proposals
@@ -67,6 +67,18 @@ $$ LANGUAGE plpgsql
 """
 
 
+# Lock the journal's chain and read its head in one round trip. Inside a function each statement takes a
+# fresh snapshot (READ COMMITTED), so the head is read after the lock is held, never before.
+PG_JOURNAL_HEAD = """
+CREATE OR REPLACE FUNCTION fundapp_journal_head(lock_key bigint) RETURNS TABLE (id bigint, hash varchar) AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(lock_key);
+    RETURN QUERY SELECT e.id, e.hash FROM journal_entries e ORDER BY e.id DESC LIMIT 1;
+END;
+$$ LANGUAGE plpgsql
+"""
+
+
 def _replace_index(columns: list[str]) -> None:
     with op.batch_alter_table("postings", schema=None) as batch_op:
         batch_op.drop_index("ix_postings_account_date")
@@ -79,6 +91,7 @@ def upgrade() -> None:
         op.execute(PG_BALANCE_CHECK)
         op.execute("DROP TRIGGER IF EXISTS postings_balanced ON postings")
         op.execute(PG_POSTING_GUARD)
+        op.execute(PG_JOURNAL_HEAD)
         op.execute(
             "CREATE TRIGGER postings_with_their_entry BEFORE INSERT ON postings "
             "FOR EACH ROW EXECUTE FUNCTION fundapp_posting_with_its_entry()"
@@ -89,6 +102,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS postings_with_their_entry ON postings")
         op.execute("DROP FUNCTION IF EXISTS fundapp_posting_with_its_entry()")
+        op.execute("DROP FUNCTION IF EXISTS fundapp_journal_head(bigint)")
         # 0002's function handles both tables; re-create it and the posting-level check.
         from importlib import import_module
 
