@@ -184,6 +184,27 @@ def cmd_ledger_export(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
+    from governance.service import Governance
+    from ledger import Money
+
+    async def work(database: Database) -> str:
+        async with database.session() as session:
+            governance = Governance(session, settings=settings, actor=audit.SYSTEM, now=Clock().now())
+            created, already, not_due = await governance.assess(args.year)
+            await session.commit()
+        lines = [f"{args.year}: assessed {len(created)} members"]
+        lines += [f"  {a.member_code}  {a.months:>2} months  {Money.from_minor(a.amount, a.currency)}" for a in created]
+        if already:
+            lines.append(f"  already assessed: {', '.join(already)}")
+        if not_due:
+            lines.append(f"  not members in {args.year}: {', '.join(not_due)}")
+        return "\n".join(lines)
+
+    print(_with_database(settings, work))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
 
     sub.add_parser("verify-audit", help="recompute the audit hash chain").set_defaults(func=cmd_verify_audit)
+
+    assess = sub.add_parser("assess", help="assess every active member's fee for a year (idempotent)")
+    assess.add_argument("year", type=int)
+    assess.set_defaults(func=cmd_assess)
 
     ledger = sub.add_parser("ledger", help="the double-entry ledger").add_subparsers(
         dest="ledger_command", required=True

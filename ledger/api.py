@@ -328,6 +328,16 @@ class LedgerController(Controller):
     async def add_rate(self, request: AnyRequest, db_session: Db, data: RequestBody[FxRateIn]) -> FxRateOut:
         return FxRateOut.model_validate(await manual.add_rate_manual(ledger_for(request, db_session), data))
 
+    @get("/revaluations", guards=[require("ledger.read")])
+    async def list_revaluations(
+        self, request: AnyRequest, db_session: Db, limit: Limit = 50, offset: Offset = 0
+    ) -> EntryPage:
+        """The revaluation entries posted so far, newest first."""
+        flt = queries.EntryFilter(source_type="revaluation")
+        total, views = await queries.find_entries(db_session, flt, limit=limit, offset=offset)
+        rc = settings_of(request).reporting_currency
+        return EntryPage(items=[entry_out(v, rc) for v in views], total=total, limit=limit, offset=offset)
+
     @post("/revaluations", guards=[require("ledger.revalue")], status_code=HTTP_201_CREATED)
     async def revalue(self, request: AnyRequest, db_session: Db, data: RequestBody[RevaluationIn]) -> RevaluationOut:
         """Revalue monetary foreign-currency balances at the rates of ``as_of`` (unrealised gain or loss)."""

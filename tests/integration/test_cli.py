@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fundapp import cli
+from fundapp.core.models import Role
 from fundapp.demo import DEMO_PASSWORD, DEMO_USERS
 from tests.support import Api
 
@@ -102,3 +103,32 @@ def test_db_upgrade_is_idempotent(api: Api, fundapp) -> None:
     assert code == 0
     assert "database at head" in out
     assert api.db.scalar("SELECT version_num FROM alembic_version")
+
+
+def test_assess_runs_once_per_year_from_the_command_line(api: Api, fundapp) -> None:
+    fundapp("demo")
+    code, _, err = fundapp("assess", "2027")
+    assert code == 1
+    assert "no fee is set for tier" in err
+    assert api.db.scalar("SELECT count(*) FROM assessments WHERE year = 2027") == 0
+
+    admin = api.create_user(Role.SECRETARIAT_ADMIN)
+    for tier, amount in (("I", "160000.00"), ("II", "26000.00")):
+        response = api.client.post(
+            "/api/v1/tiers",
+            headers=admin.headers,
+            json={"year": 2027, "tier": tier, "amount": amount, "currency": "USD"},
+        )
+        assert response.status_code == 200, response.text
+    code, out, _ = fundapp("assess", "2027")
+    assert code == 0
+    assert "2027: assessed 12 members" in out
+    assert "DEU  12 months  160000.00 USD" in out
+    assert "SEN  12 months  26000.00 USD" in out
+
+    before = api.db.snapshot("assessments", "journal_entries")
+    code, out, _ = fundapp("assess", "2027")
+    assert code == 0
+    assert "2027: assessed 0 members" in out
+    assert "already assessed: BGD, CHE, DEU" in out
+    assert api.db.snapshot("assessments", "journal_entries") == before

@@ -831,3 +831,18 @@ def test_anonymous_callers_are_asked_to_authenticate(api: Api) -> None:
         assert_refused(api.client.get(EXPORT), 401, "not-authenticated")
         for path, body in _writes(entry_id, 1):
             assert_refused(api.client.post(LEDGER + path, json=body), 401, "not-authenticated")
+
+
+def test_revaluations_are_listed_newest_first(api: Api) -> None:
+    fo = officer(api)
+    add_fx_rate(api, fo, "EUR", "2026-03-01", "1.0800")
+    assert posted(api, fo, line("1100", "100.00", "EUR"), line("4100", "-100.00", "EUR"))
+    add_fx_rate(api, fo, "EUR", "2026-03-10", "1.1000")
+    made = api.client.post(f"{LEDGER}/revaluations", headers=fo.headers, json={"as_of": "2026-03-12"})
+    assert made.status_code == 201, made.text
+    listed = api.client.get(f"{LEDGER}/revaluations", headers=fo.headers)
+    assert listed.status_code == 200
+    page = listed.json()
+    assert page["total"] == 1
+    assert page["items"][0]["id"] == made.json()["entry"]["id"]
+    assert page["items"][0]["source_type"] == "revaluation"
