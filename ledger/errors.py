@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from fundapp.core.errors import Conflict, InvalidInput, NotFound
 
 
 class LedgerRuleError(InvalidInput):
@@ -86,6 +86,3 @@ class EntryNotFound(NotFound):
 
 class PeriodNotFound(NotFound):
     slug = "period-not-found"
-
-
-__all__ = [name for name, value in globals().items() if isinstance(value, type) and issubclass(value, DomainError)]
