@@ -48,3 +48,9 @@ pytest: install-test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Benchmarks print figures (never asserted in tests); see docs/performance.md.
+bench: install-test
+	$(BIN)/python bench/ledger.py --backend sqlite --entries 280000
+	$(BIN)/python bench/ledger.py --backend postgresql --entries 280000
+	$(BIN)/python bench/contributions.py --backend both

@@ -326,6 +326,10 @@ class Governance:
                     rule="fee-schedule-set",
                 )
             fee = rules.prorated_fee(Money.from_minor(schedule.amount, schedule.currency), months)
+            if not fee.is_positive:
+                # A fee that rounds to nothing is not due (and a zero receivable is not an entry).
+                not_due.append(member.code)
+                continue
             contributor = await self.member_contributor(member.code)
             assert contributor.id is not None
             entry = await self.ledger.post(
@@ -577,10 +581,12 @@ class Governance:
                 convert_minor(net.minor, net.currency, rate, self.settings.reporting_currency),
                 self.settings.reporting_currency,
             )
-            lines += [
-                Line(chart.AVAILABLE, net_reporting, window_id=window_id),
-                Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
-            ]
+            # A net worth less than half a reporting minor unit makes nothing available.
+            if net_reporting.is_positive:
+                lines += [
+                    Line(chart.AVAILABLE, net_reporting, window_id=window_id),
+                    Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
+                ]
         entry = await self.ledger.post(
             EntryDraft(
                 entry_date=data.value_date,
