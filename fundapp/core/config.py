@@ -22,6 +22,29 @@ class SettingsError(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionRule:
+    """The charter's rule for one kind of decision: its default procedure, the procedures the secretariat
+    may pick instead, the quorum (a share of eligible members) and the majority a vote needs."""
+
+    kind: str
+    default_procedure: str
+    allowed_procedures: tuple[str, ...]
+    quorum: Decimal
+    majority: str  # "simple" (more yes than no) or "qualified" (yes at least two thirds of yes + no)
+
+
+DEFAULT_DECISION_RULES: tuple[DecisionRule, ...] = (
+    DecisionRule("fund_proposal", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("admit_member", "vote", ("vote", "consensus"), Decimal("0.5"), "qualified"),
+    DecisionRule("set_tier", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
+    DecisionRule("fee_schedule", "vote", ("vote", "consensus"), Decimal("0.5"), "qualified"),
+    DecisionRule("admin_budget", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
+    DecisionRule("window_allocation", "no_objection", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("policy", "consensus", ("vote", "no_objection", "consensus"), Decimal("0.5"), "qualified"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class CharterSettings:
     """The facility's charter rules (changed by member-state decision, not by code)."""
 
@@ -39,6 +62,24 @@ class CharterSettings:
     fee_due_days: int = 60
     # Above this amount (reporting currency, major units) a disbursement needs a second approver.
     second_approver_threshold: Decimal = Decimal("1000000")
+    # Grantee reporting: a progress report every N months of the grant, due D days after its period ends;
+    # the final report is due F days after the grant's end date.
+    grant_report_interval_months: int = 12
+    grant_report_due_days: int = 30
+    grant_final_report_due_days: int = 90
+    # Decisions: per kind, the default procedure, the procedures allowed, quorum and majority.
+    decision_rules: tuple[DecisionRule, ...] = DEFAULT_DECISION_RULES
+    # Under the written (no-objection) procedure an objection opens a vote at once, unless this is on,
+    # in which case one objection rejects the proposal.
+    objection_rejects: bool = False
+    # Running tallies stay hidden until a decision closes, unless this is on.
+    results_visible_before_close: bool = False
+
+    def decision_rule(self, kind: str) -> DecisionRule:
+        for rule in self.decision_rules:
+            if rule.kind == kind:
+                return rule
+        raise KeyError(kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +137,12 @@ def _convert(raw: str, target: Any, name: str) -> Any:
             return Path(raw)
         if target == tuple[str, ...]:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
-        return raw
+        if target is str:
+            return raw
     except (ValueError, InvalidOperation) as exc:
         raise SettingsError(f"{ENV_PREFIX}{name}: cannot read {raw!r} as {target}") from exc
+    # Structured settings (the decision rules) are charter text in code, not environment variables.
+    raise SettingsError(f"{ENV_PREFIX}{name} cannot be set from the environment")
 
 
 def _from_env(cls: type[Any], environ: dict[str, str], prefix: str) -> dict[str, Any]:
