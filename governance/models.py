@@ -184,3 +184,129 @@ class Contribution(SQLModel, table=True):
     entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))
     recorded_by: int | None = Field(default=None, nullable=True)
     created_at: datetime = Field(sa_column=utc_column())
+
+
+# ---------------------------------------------------------------- decisions (second half)
+
+
+class DecisionKind(StrEnum):
+    FUND_PROPOSAL = "fund_proposal"
+    ADMIT_MEMBER = "admit_member"
+    SET_TIER = "set_tier"
+    FEE_SCHEDULE = "fee_schedule"
+    ADMIN_BUDGET = "admin_budget"
+    WINDOW_ALLOCATION = "window_allocation"
+    POLICY = "policy"
+
+
+class Procedure(StrEnum):
+    VOTE = "vote"
+    NO_OBJECTION = "no_objection"
+    CONSENSUS = "consensus"
+
+
+class DecisionStatus(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DecisionResult(StrEnum):
+    ADOPTED = "adopted"
+    NOT_ADOPTED = "not_adopted"
+
+
+class Decision(SQLModel, table=True):
+    """A question put to the member states, with the procedure and rules it is decided under.
+
+    ``terms`` is the kind's canonical JSON (the proposal and amount, the member and tier, the fee...);
+    ``tally`` is the canonical JSON of the count recorded at the close.
+    """
+
+    __tablename__ = "decisions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    subject: str = Field(sa_column=Column(String(40), nullable=False, index=True))
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    text: str = Field(sa_column=Column(Text(), nullable=False))
+    terms: str = Field(sa_column=Column(Text(), nullable=False))
+    procedure: str = Field(sa_column=Column(String(14), nullable=False))
+    quorum: str = Field(sa_column=Column(String(12), nullable=False))
+    majority: str = Field(sa_column=Column(String(10), nullable=False))
+    justification: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    window_id: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("windows.id"), nullable=True))
+    amount: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
+    status: str = Field(sa_column=Column(String(8), nullable=False, index=True))
+    opens_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    closes_at: datetime = Field(sa_column=utc_column())
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    result: str | None = Field(default=None, sa_column=Column(String(12), nullable=True))
+    result_reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    tally: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    events: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
+    chain_head: str = Field(default="", sa_column=Column(String(64), nullable=False))
+    entry_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
+    )
+    created_by: int | None = Field(default=None, nullable=True)
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class DecisionEvent(SQLModel, table=True):
+    """One event of a decision's record (opened, ballot, recusal, objection, meeting, closed), hash-chained
+    per decision: each hash covers the canonical event and the previous event's hash. Append-only."""
+
+    __tablename__ = "decision_events"
+    __table_args__ = (UniqueConstraint("decision_id", "seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=False))
+    seq: int = Field(nullable=False)
+    kind: str = Field(sa_column=Column(String(20), nullable=False))
+    member_code: str | None = Field(default=None, sa_column=Column(String(3), nullable=True))
+    choice: str | None = Field(default=None, sa_column=Column(String(10), nullable=True))
+    reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    data: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
+    at: datetime = Field(sa_column=utc_column())
+    cast_by: int | None = Field(default=None, nullable=True)
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class Ballot(SQLModel, table=True):
+    """A member's current ballot on a decision (the latest of its ballot events)."""
+
+    __tablename__ = "ballots"
+
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), primary_key=True))
+    member_code: str = Field(sa_column=Column(String(3), ForeignKey("members.code"), primary_key=True))
+    choice: str = Field(sa_column=Column(String(10), nullable=False))
+    event_seq: int = Field(nullable=False)
+    cast_by: int | None = Field(default=None, nullable=True)
+    cast_at: datetime = Field(sa_column=utc_column())
+
+
+class Recusal(SQLModel, table=True):
+    """A member stepping aside from one decision: declared with a reason, or automatic by charter."""
+
+    __tablename__ = "recusals"
+
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), primary_key=True))
+    member_code: str = Field(sa_column=Column(String(3), ForeignKey("members.code"), primary_key=True))
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+    automatic: bool = Field(sa_column=Column(Boolean(), nullable=False))
+    declared_by: int | None = Field(default=None, nullable=True)
+    declared_at: datetime = Field(sa_column=utc_column())
+
+
+class AdminBudget(SQLModel, table=True):
+    """The secretariat's administrative budget for a year, as approved by an admin_budget decision."""
+
+    __tablename__ = "admin_budgets"
+
+    year: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=False))
+    approved_at: datetime = Field(sa_column=utc_column())
