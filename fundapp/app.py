@@ -24,6 +24,7 @@ from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from governance import api as governance_api
 from ledger import api as ledger_api
 from proposals import api as proposals_api
+from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
 
 VERSION = "0.1.0"
 

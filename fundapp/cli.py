@@ -205,6 +205,51 @@ def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_record(_settings: Settings | None, args: argparse.Namespace) -> int:
+    """Re-verify a downloaded decision record offline: no database, no settings, just the file."""
+    import json
+
+    from governance.rules import verify_record
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        record = json.loads(text)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"cannot read the record: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(record, dict):
+        print("FAILED: the file is not a decision record (a JSON object)")
+        return 1
+    problems = verify_record(record)
+    decision = record.get("decision") if isinstance(record.get("decision"), dict) else {}
+    label = f"decision {decision.get('id')}" if decision else "record"
+    if problems:
+        print(f"FAILED: {label}")
+        for problem in problems:
+            print(f"  - {problem}")
+        return 1
+    events = record.get("events") or []
+    print(
+        f"OK: {label}: {len(events)} events verified, chain head {record.get('chain_head')}; "
+        f"tally recounted; result {record.get('result') or 'pending'}"
+    )
+    return 0
+
+
+def cmd_close_due(settings: Settings, args: argparse.Namespace) -> int:
+    """Close every open decision whose deadline has passed (run it from a scheduler)."""
+    import proposals.funding  # noqa: F401 - registers the funding decision handler
+    from governance.decisions import close_due_decisions
+
+    async def work(database: Database) -> list[str]:
+        closed = await close_due_decisions(database, settings, Clock().now())
+        return [f"decision {d.id} ({d.kind}): {d.result}: {d.result_reason}" for d in closed]
+
+    lines = _with_database(settings, work)
+    print("\n".join(lines) if lines else "no decision is due")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,13 +295,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["hledger"], default="hledger")
     export.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     export.set_defaults(func=cmd_ledger_export)
+
+    governance = sub.add_parser("governance", help="decisions of the member states").add_subparsers(
+        dest="governance_command", required=True
+    )
+    verify_record = governance.add_parser("verify-record", help="re-verify a downloaded decision record offline")
+    verify_record.add_argument("file", help="the record's JSON file (GET /api/v1/decisions/{id}/record), or -")
+    verify_record.set_defaults(func=cmd_verify_record, needs_settings=False)
+    governance.add_parser("close-due", help="close every decision whose deadline has passed").set_defaults(
+        func=cmd_close_due
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = load_settings() if getattr(args, "needs_settings", True) else None
         code: int = args.func(settings, args)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -3,7 +3,7 @@ contributions, arrears and member statements."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, patch, post
@@ -27,14 +27,18 @@ from fundapp.core.api import (
     paginate,
     settings_of,
 )
-from fundapp.core.errors import NotFound
+from fundapp.core.errors import Conflict, NotFound
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import current_user, ensure_permission, require
 from governance import rules
+from governance.decisions import Decisions, close_due_decisions
 from governance.models import (
     Assessment,
     Contribution,
     Contributor,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
     Member,
     Pledge,
     TierFee,
@@ -45,19 +49,27 @@ from governance.schemas import (
     AssessmentPublic,
     AssessmentRun,
     AssessmentRunPublic,
+    BallotCast,
+    BallotReceipt,
     ConditionMet,
     ContributionCreate,
     ContributionPublic,
     ContributorCreate,
     ContributorPublic,
+    DecisionCreate,
+    DecisionPublic,
+    MeetingRecord,
     MemberArrears,
     MemberChangePublic,
     MemberCreate,
     MemberPublic,
     MemberStatement,
     MemberUpdate,
+    ObjectionRaise,
     PledgeCreate,
     PledgePublic,
+    RecusalDeclare,
+    RecusalPublic,
     TierFeePublic,
     TierFeeSet,
     VotingRights,
@@ -71,6 +83,8 @@ from governance.views import (
     assessment_public,
     contribution_public,
     contributor_public,
+    decision_public,
+    decision_record,
     member_public,
     pledge_public,
     window_public,
@@ -78,6 +92,8 @@ from governance.views import (
 from ledger import MoneyOut
 
 Db = NamedDependency[AsyncSession]
+ONE_DAY = timedelta(days=1)
+PARTICIPATE = [require("governance.decisions.participate")]
 IdPath = FromPath[int]
 
 
@@ -413,6 +429,154 @@ class ContributionController(Controller):
         return await contribution_public(gov, found)
 
 
+# ---------------------------------------------------------------- decisions (second half)
+
+
+def decisions_for(request: AnyRequest, session: AsyncSession) -> Decisions:
+    return Decisions(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
+
+
+async def close_if_due(request: AnyRequest, decision_ids: list[int] | None = None) -> None:
+    """Any read of a decision whose deadline passed closes it first (in its own write transaction)."""
+    await close_due_decisions(request.app.state.db, settings_of(request), clock_of(request).now(), decision_ids)
+
+
+class DecisionController(Controller):
+    path = f"{API_PREFIX}/decisions"
+    tags = ["decisions"]
+
+    @get("/", guards=[require("governance.decisions.read")])
+    async def list_decisions(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        kind: Annotated[DecisionKind | None, QueryParameter()] = None,
+        status: Annotated[DecisionStatus | None, QueryParameter()] = None,
+        subject: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        closes_from: Annotated[date | None, QueryParameter(description="closing on or after this date")] = None,
+        closes_to: Annotated[date | None, QueryParameter(description="closing on or before this date")] = None,
+    ) -> Page[DecisionPublic]:
+        """The decision register: every decision with its result, newest first."""
+        await close_if_due(request)
+        conditions: list[Any] = []
+        if kind:
+            conditions.append(col(Decision.kind) == kind.value)
+        if status:
+            conditions.append(col(Decision.status) == status.value)
+        if subject:
+            conditions.append(col(Decision.subject) == subject)
+        if closes_from:
+            conditions.append(col(Decision.closes_at) >= datetime.combine(closes_from, time(0), tzinfo=UTC))
+        if closes_to:
+            conditions.append(col(Decision.closes_at) < datetime.combine(closes_to, time(0), tzinfo=UTC) + ONE_DAY)
+        total, rows = await paginate(
+            db_session, Decision, conditions, col(Decision.id).desc(), limit=limit, offset=offset
+        )
+        decisions = decisions_for(request, db_session)
+        items = [await decision_public(decisions, d, current_user(request)) for d in rows]
+        return Page[DecisionPublic](items=items, total=total, limit=limit, offset=offset)
+
+    @post("/", guards=[require("governance.decisions.manage")], status_code=HTTP_201_CREATED)
+    async def create(self, request: AnyRequest, db_session: Db, data: RequestBody[DecisionCreate]) -> DecisionPublic:
+        """Create a decision (a draft, or opened at once with ``open: true``)."""
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.create(data)
+        return await decision_public(decisions, decision, current_user(request))
+
+    @get("/{decision_id:int}", guards=[require("governance.decisions.read")])
+    async def get_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
+        await close_if_due(request, [in_id_range(decision_id)])
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.get(in_id_range(decision_id))
+        return await decision_public(decisions, decision, current_user(request))
+
+    @post("/{decision_id:int}/open", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
+    async def open_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.open(in_id_range(decision_id))
+        return await decision_public(decisions, decision, current_user(request))
+
+    @post("/{decision_id:int}/close", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
+    async def close_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
+        """Close a decision whose deadline has passed: count, apply and record the result."""
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.close(in_id_range(decision_id))
+        return await decision_public(decisions, decision, current_user(request))
+
+    @post("/{decision_id:int}/ballots", guards=PARTICIPATE, status_code=HTTP_201_CREATED)
+    async def cast(
+        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[BallotCast]
+    ) -> BallotReceipt:
+        """Cast (or replace) the delegate's member's ballot; the receipt is the ballot event's hash."""
+        decisions = decisions_for(request, db_session)
+        cast = await decisions.cast(in_id_range(decision_id), data.choice, member_code=data.member_code)
+        event = cast.event
+        return BallotReceipt(
+            decision_id=event.decision_id,
+            member_code=event.member_code or "",
+            choice=event.choice or "",
+            seq=event.seq,
+            receipt=event.hash,
+            cast_at=event.at,
+            replaced=cast.replaced,
+        )
+
+    @post(
+        "/{decision_id:int}/recusals",
+        guards=PARTICIPATE,
+        status_code=HTTP_201_CREATED,
+    )
+    async def recuse(
+        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[RecusalDeclare]
+    ) -> RecusalPublic:
+        """Declare the member's recusal (with its reason); a ballot already cast is withdrawn."""
+        decisions = decisions_for(request, db_session)
+        recusal = await decisions.recuse(in_id_range(decision_id), data.reason, member_code=data.member_code)
+        return RecusalPublic(
+            member_code=recusal.member_code,
+            reason=recusal.reason,
+            automatic=recusal.automatic,
+            declared_at=recusal.declared_at,
+        )
+
+    @post("/{decision_id:int}/objections", guards=PARTICIPATE, status_code=HTTP_200_OK)
+    async def object(
+        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[ObjectionRaise]
+    ) -> DecisionPublic:
+        """Object under the written procedure: a vote opens at once (or, by charter, the proposal fails)."""
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.object(in_id_range(decision_id), data.reason, member_code=data.member_code)
+        return await decision_public(decisions, decision, current_user(request))
+
+    @post("/{decision_id:int}/meeting", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
+    async def meeting(
+        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[MeetingRecord]
+    ) -> DecisionPublic:
+        """The chair records a consensus meeting (attendance and objections); this closes the decision."""
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.record_meeting(in_id_range(decision_id), data)
+        return await decision_public(decisions, decision, current_user(request))
+
+    @get("/{decision_id:int}/record", guards=[require("governance.decisions.read")])
+    async def record(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> dict[str, Any]:
+        """The verifiable record: roll call, recusals, tally, rules, every event and the chain head.
+        Published at the close (before it only when the charter makes results visible)."""
+        await close_if_due(request, [in_id_range(decision_id)])
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.get(in_id_range(decision_id))
+        if (
+            decision.status != DecisionStatus.CLOSED.value
+            and not settings_of(request).charter.results_visible_before_close
+        ):
+            raise Conflict(
+                f"decision {decision.id} is {decision.status}; its record is published when it closes",
+                rule="record-after-close",
+            )
+        return await decision_record(decisions, decision)
+
+
 route_handlers: list[Any] = [
     MemberController,
     arrears,
@@ -422,4 +586,5 @@ route_handlers: list[Any] = [
     ContributorController,
     PledgeController,
     ContributionController,
+    DecisionController,
 ]

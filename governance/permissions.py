@@ -30,3 +30,9 @@ register_permission("governance.contributors.manage", roles_may(*SECRETARIAT))
 register_permission("governance.pledges.manage", roles_may(*SECRETARIAT))
 register_permission("governance.contributions.record", roles_may(Role.FINANCE_OFFICER, Role.FINANCE_APPROVER))
 register_permission("governance.member_statement", _member_statement)
+
+# Decisions: the register and records are open to the members, the secretariat and auditors; only
+# secretariat admins create, open, close and chair; delegates act for their own member (checked by object).
+register_permission("governance.decisions.read", roles_may(*READ_ALL, Role.MEMBER_DELEGATE))
+register_permission("governance.decisions.manage", roles_may(Role.SECRETARIAT_ADMIN))
+register_permission("governance.decisions.participate", roles_may(Role.MEMBER_DELEGATE))

@@ -5,7 +5,8 @@ No I/O here: these are the functions the property tests exercise.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -14,6 +15,7 @@ from functools import cache
 from babel import Locale
 from babel.core import get_global
 
+from fundapp.core.audit import canonical_json
 from ledger.money import Money, exponent, quantize
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
@@ -181,3 +183,307 @@ def voting_suspended(arrears: Iterable[YearArrears], *, rule_on: bool, years_all
     if overdue >= years_allowed:
         return True, f"{overdue} years of fees overdue; the charter suspends voting from {years_allowed}"
     return False, f"{overdue} years of fees overdue; the charter suspends voting from {years_allowed}"
+
+
+# ---------------------------------------------------------------- decisions: counting
+
+
+VOTE_CHOICES = ("yes", "no", "abstain")
+MAJORITIES = ("simple", "qualified")
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The count of one decision, with everything needed to check it by hand."""
+
+    procedure: str
+    eligible: int
+    recused: int
+    participated: int  # ballots cast (vote), members present (consensus), eligible members (no_objection)
+    quorum_needed: int
+    quorum_met: bool
+    yes: int
+    no: int
+    abstain: int
+    objections: int
+    adopted: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "procedure": self.procedure,
+            "eligible": self.eligible,
+            "recused": self.recused,
+            "participated": self.participated,
+            "quorum_needed": self.quorum_needed,
+            "quorum_met": self.quorum_met,
+            "yes": self.yes,
+            "no": self.no,
+            "abstain": self.abstain,
+            "objections": self.objections,
+            "adopted": self.adopted,
+            "reason": self.reason,
+        }
+
+
+def quorum_needed(eligible: int, quorum: Decimal) -> int:
+    """The fewest participants that make a quorum: the smallest n with n >= quorum x eligible."""
+    if not Decimal(0) <= quorum <= Decimal(1):
+        raise ValueError("quorum must be a share between 0 and 1")
+    exact = quorum * eligible
+    whole = int(exact)
+    return whole if whole == exact else whole + 1
+
+
+def majority_reached(yes: int, no: int, majority: str) -> bool:
+    """Simple: more yes than no. Qualified: yes at least two thirds of yes + no. A tie fails; with no
+    yes at all nothing is adopted."""
+    if majority == "simple":
+        return yes > no
+    if majority == "qualified":
+        return yes > 0 and 3 * yes >= 2 * (yes + no)
+    raise ValueError(f"unknown majority {majority!r}")
+
+
+def electorate(members: Iterable[str], recused: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(eligible, recused-and-otherwise-eligible): recused members leave the denominator."""
+    base = frozenset(members)
+    out = frozenset(recused) & base
+    return base - out, out
+
+
+def count_vote(
+    members: Iterable[str],
+    recused: Iterable[str],
+    ballots: Mapping[str, str],
+    *,
+    quorum: Decimal,
+    majority: str,
+) -> Tally:
+    """Count final ballots (member -> yes/no/abstain). Only eligible, non-recused members count, once
+    each; abstentions count for the quorum, not for the majority."""
+    eligible, out = electorate(members, recused)
+    counted = {m: c for m, c in ballots.items() if m in eligible}
+    if any(c not in VOTE_CHOICES for c in counted.values()):
+        raise ValueError("a ballot is yes, no or abstain")
+    yes = sum(1 for c in counted.values() if c == "yes")
+    no = sum(1 for c in counted.values() if c == "no")
+    abstain = len(counted) - yes - no
+    needed = quorum_needed(len(eligible), quorum)
+    quorum_met = len(eligible) > 0 and len(counted) >= needed
+    passed = majority_reached(yes, no, majority)
+    adopted = quorum_met and passed
+    if not quorum_met:
+        reason = f"no quorum: {len(counted)} of {len(eligible)} eligible members voted, {needed} needed"
+    elif adopted:
+        reason = f"adopted by {yes} yes to {no} no ({abstain} abstaining), {majority} majority"
+    elif yes == no:
+        reason = f"not adopted: a tie, {yes} yes to {no} no ({abstain} abstaining)"
+    else:
+        reason = f"not adopted: {yes} yes to {no} no ({abstain} abstaining), {majority} majority required"
+    return Tally(
+        "vote", len(eligible), len(out), len(counted), needed, quorum_met, yes, no, abstain, 0, adopted, reason
+    )
+
+
+def count_no_objection(members: Iterable[str], recused: Iterable[str], objectors: Iterable[str]) -> Tally:
+    """A written procedure: adopted at its deadline unless an eligible member objected."""
+    eligible, out = electorate(members, recused)
+    objections = len(frozenset(objectors) & eligible)
+    adopted = len(eligible) > 0 and objections == 0
+    if objections:
+        reason = f"not adopted: {objections} eligible member(s) objected"
+    elif not eligible:
+        reason = "not adopted: no eligible member"
+    else:
+        reason = f"adopted without objection from {len(eligible)} eligible members"
+    return Tally("no_objection", len(eligible), len(out), len(eligible), 0, True, 0, 0, 0, objections, adopted, reason)
+
+
+def count_consensus(
+    members: Iterable[str], recused: Iterable[str], present: Iterable[str], objectors: Iterable[str], *, quorum: Decimal
+) -> Tally:
+    """A meeting: adopted only with a quorum of eligible members present and no objection from them."""
+    eligible, out = electorate(members, recused)
+    attending = frozenset(present) & eligible
+    objections = len(frozenset(objectors) & attending)
+    needed = quorum_needed(len(eligible), quorum)
+    quorum_met = len(eligible) > 0 and len(attending) >= needed
+    adopted = quorum_met and objections == 0
+    if not quorum_met:
+        reason = f"no quorum: {len(attending)} of {len(eligible)} eligible members present, {needed} needed"
+    elif objections:
+        reason = f"no consensus: {objections} member(s) present objected"
+    else:
+        reason = f"adopted by consensus of {len(attending)} members present"
+    return Tally(
+        "consensus", len(eligible), len(out), len(attending), needed, quorum_met, 0, 0, 0, objections, adopted, reason
+    )
+
+
+def final_ballots(events: Iterable[tuple[str, str | None]]) -> dict[str, str]:
+    """The last choice of each member from (member, choice) events in chain order; a None choice (a
+    ballot withdrawn by recusal) removes the member's ballot."""
+    final: dict[str, str] = {}
+    for member, choice in events:
+        if choice is None:
+            final.pop(member, None)
+        else:
+            final[member] = choice
+    return final
+
+
+# ---------------------------------------------------------------- decisions: the verifiable record
+
+GENESIS = "0" * 64
+EVENT_FIELDS = ("decision_id", "seq", "kind", "member", "choice", "reason", "data", "at", "prev_hash")
+
+
+def decision_event_hash(event: Mapping[str, object]) -> str:
+    """SHA-256 of the canonical event (the fields of EVENT_FIELDS; ``at`` as published) and its link."""
+    content = canonical_json({name: event.get(name) for name in EVENT_FIELDS})
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """What a decision's events say, replayed in chain order."""
+
+    procedure: str
+    quorum: Decimal
+    majority: str
+    recusals: dict[str, str]  # member -> reason
+    ballots: dict[str, tuple[str, str]]  # member -> (final choice, time)
+    objectors: frozenset[str]
+    present: frozenset[str] | None
+    members: frozenset[str] | None  # the active members at the close (before recusals)
+    closed: Mapping[str, object] | None
+
+    def tally(self) -> Tally | None:
+        if self.members is None:
+            return None
+        recused = frozenset(self.recusals)
+        if self.procedure == "vote":
+            choices = {m: c for m, (c, _) in self.ballots.items()}
+            return count_vote(self.members, recused, choices, quorum=self.quorum, majority=self.majority)
+        if self.procedure == "no_objection":
+            return count_no_objection(self.members, recused, self.objectors)
+        return count_consensus(self.members, recused, self.present or (), self.objectors, quorum=self.quorum)
+
+
+def _data(event: Mapping[str, object]) -> Mapping[str, object]:
+    data = event.get("data")
+    return data if isinstance(data, Mapping) else {}
+
+
+def replay(events: Sequence[Mapping[str, object]]) -> Replayed:
+    """Replay a chain of events (assumed verified) into the procedure, recusals, ballots and close."""
+    procedure, quorum, majority = "vote", Decimal(0), "simple"
+    recusals: dict[str, str] = {}
+    ballots: dict[str, tuple[str, str]] = {}
+    objectors: set[str] = set()
+    present: frozenset[str] | None = None
+    members: frozenset[str] | None = None
+    closed: Mapping[str, object] | None = None
+    for event in events:
+        kind, member, data = event.get("kind"), str(event.get("member") or ""), _data(event)
+        if kind == "opened":
+            procedure = str(data.get("procedure"))
+            quorum = Decimal(str(data.get("quorum")))
+            majority = str(data.get("majority"))
+        elif kind == "procedure_changed":
+            procedure = str(data.get("procedure"))
+        elif kind == "recusal":
+            recusals[member] = str(event.get("reason") or "")
+            ballots.pop(member, None)
+        elif kind == "ballot":
+            ballots[member] = (str(event.get("choice")), str(event.get("at")))
+        elif kind == "objection":
+            objectors.add(member)
+        elif kind == "meeting":
+            present = frozenset(str(m) for m in data.get("present", []))  # type: ignore[attr-defined]
+            objectors |= {str(m) for m in data.get("objectors", [])}  # type: ignore[attr-defined]
+        elif kind == "closed":
+            members = frozenset(str(m) for m in data.get("members", []))  # type: ignore[attr-defined]
+            closed = data
+    return Replayed(procedure, quorum, majority, recusals, ballots, frozenset(objectors), present, members, closed)
+
+
+def verify_chain(events: Sequence[Mapping[str, object]], decision_id: object = None) -> list[str]:
+    """Problems with a decision's chain, naming each broken event; empty when every link holds."""
+    problems: list[str] = []
+    previous = GENESIS
+    for index, event in enumerate(events, start=1):
+        seq = event.get("seq")
+        if seq != index:
+            problems.append(f"event at position {index} has seq {seq}: an event is missing, added or out of order")
+            return problems
+        if decision_id is not None and event.get("decision_id") != decision_id:
+            problems.append(f"event {seq} belongs to decision {event.get('decision_id')}, not {decision_id}")
+        if event.get("prev_hash") != previous:
+            problems.append(f"event {seq}: its link to the previous event is broken")
+            return problems
+        if decision_event_hash(event) != event.get("hash"):
+            problems.append(
+                f"event {seq} ({event.get('kind')}, {event.get('member') or '-'}): its content does not match its hash"
+            )
+            return problems
+        previous = str(event.get("hash"))
+    return problems
+
+
+def chain_head(events: Sequence[Mapping[str, object]]) -> str:
+    return str(events[-1].get("hash")) if events else GENESIS
+
+
+def verify_record(record: Mapping[str, object]) -> list[str]:
+    """Re-verify a published decision record offline: the chain, its head, the roll call, the recusals
+    and the tally recounted from the events. Returns the problems found (empty means OK)."""
+    raw_events = record.get("events")
+    if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
+        return ["the record has no list of events"]
+    events: list[Mapping[str, object]] = raw_events
+    decision = record.get("decision")
+    decision_id = decision.get("id") if isinstance(decision, Mapping) else None
+    problems = verify_chain(events, decision_id)
+    if problems:
+        return problems
+    if record.get("chain_head") != chain_head(events):
+        return [
+            f"the published chain head {record.get('chain_head')} is not the last event's hash {chain_head(events)}"
+        ]
+    state = replay(events)
+    roll_call = record.get("roll_call")
+    if isinstance(roll_call, list):
+        published = {
+            str(r.get("member")): (str(r.get("choice")), str(r.get("at"))) for r in roll_call if isinstance(r, Mapping)
+        }
+        for member in sorted(set(published) | set(state.ballots)):
+            if published.get(member) != state.ballots.get(member):
+                said = state.ballots.get(member)
+                problems.append(f"roll call for {member}: published {published.get(member)}, the events say {said}")
+    recusals = record.get("recusals")
+    if isinstance(recusals, list):
+        published_recusals = {str(r.get("member")): str(r.get("reason")) for r in recusals if isinstance(r, Mapping)}
+        if published_recusals != state.recusals:
+            problems.append(
+                f"recusals: published {sorted(published_recusals)}, the events say {sorted(state.recusals)}"
+            )
+    recount = state.tally()
+    published_tally = record.get("tally")
+    if recount is None:
+        if published_tally not in (None, {}):
+            problems.append("a tally is published but the events hold no close")
+        return problems
+    expected = recount.as_dict()
+    if not isinstance(published_tally, Mapping) or dict(published_tally) != expected:
+        problems.append(f"tally: published {published_tally}, the recount from the events gives {expected}")
+    closed = state.closed or {}
+    if dict(closed.get("tally") or {}) != expected:  # type: ignore[call-overload]
+        problems.append(f"the close event's tally {closed.get('tally')} differs from the recount {expected}")
+    result = closed.get("result")
+    if result == "adopted" and not recount.adopted:
+        problems.append("the close event says adopted, but the recount does not adopt it")
+    if record.get("result") is not None and record.get("result") != result:
+        problems.append(f"result: published {record.get('result')}, the close event says {result}")
+    return problems

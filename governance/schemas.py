@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, f
 from pydantic_core import PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
-from governance.models import ContributorKind, MemberStatus, Tier, WindowStatus
+from governance.models import ContributorKind, DecisionKind, MemberStatus, Procedure, Tier, WindowStatus
 from governance.rules import is_country
 from ledger import DecimalString, KnownCurrency, MoneyOut, to_money
 
@@ -346,3 +346,116 @@ class MemberStatement(Output):
     balance_due_reporting: MoneyOut
     assessments: list[AssessmentPublic]
     pledges: list[PledgePublic]
+
+
+# ---------------------------------------------------------------- decisions (second half)
+
+DecisionText = Annotated[str, StringConstraints(min_length=1, max_length=20000)]
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+MemberCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class DecisionCreate(Input):
+    """A decision put to the members. Which terms apply depends on the kind (see docs/governance.md):
+    fund_proposal: proposal_id; admit_member: member_code (a country), tier, joined_on; set_tier:
+    member_code, tier; fee_schedule: year, tier, currency, amount; admin_budget: year, amount (reporting
+    currency); window_allocation: window_code, amount (reporting currency, from the pooled funds); policy:
+    the text only."""
+
+    kind: DecisionKind
+    title: Text
+    text: DecisionText
+    closes_at: datetime
+    procedure: Procedure | None = None
+    justification: LongText = ""
+    proposal_id: Id | None = None
+    member_code: MemberCode | None = None
+    tier: Tier | None = None
+    joined_on: date | None = None
+    window_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
+    year: Year | None = None
+    currency: KnownCurrency | None = None
+    amount: DecimalString | None = None
+    open: bool = False
+
+    @field_validator("closes_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise PydanticCustomError("timezone_required", "give the closing time with its UTC offset")
+        return value
+
+
+class BallotCast(Input):
+    choice: Annotated[str, StringConstraints(pattern=r"^(yes|no|abstain)$")]
+    # The member voting; a delegate acts only for its own member (which is the default).
+    member_code: MemberCode | None = None
+
+
+class RecusalDeclare(Input):
+    reason: Reason
+    member_code: MemberCode | None = None
+
+
+class ObjectionRaise(Input):
+    reason: Reason
+    member_code: MemberCode | None = None
+
+
+class MeetingRecord(Input):
+    """The chair's record of a consensus meeting: who attended and who objected (present members only)."""
+
+    present: Annotated[list[MemberCode], Field(max_length=400)]
+    objectors: Annotated[list[MemberCode], Field(max_length=400)] = []
+    notes: LongText = ""
+
+
+class BallotReceipt(Output):
+    decision_id: int
+    member_code: str
+    choice: str
+    seq: int
+    receipt: str
+    cast_at: datetime
+    replaced: bool
+
+
+class RecusalPublic(Output):
+    member_code: str
+    reason: str
+    automatic: bool
+    declared_at: datetime
+
+
+class TagLink(Output):
+    consolidated_score: str | None
+    recommendation: str | None
+    justification: str
+
+
+class DecisionPublic(Output):
+    id: int
+    kind: str
+    subject: str
+    title: str
+    text: str
+    terms: dict[str, object]
+    procedure: str
+    quorum: str
+    majority: str
+    status: str
+    opens_at: datetime | None
+    closes_at: datetime
+    closed_at: datetime | None
+    result: str | None
+    result_reason: str
+    justification: str
+    amount: MoneyOut | None
+    window_code: str | None
+    tag: TagLink | None
+    tally: dict[str, object] | None
+    ballots_cast: int | None
+    my_ballot: str | None
+    recusals: list[RecusalPublic]
+    chain_head: str
+    entry_id: int | None

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import col
 
+from fundapp.core.security import Principal
 from governance import rules
-from governance.models import Assessment, Contribution, Contributor, Member, Pledge, PledgeInstalment, Window
+from governance.decisions import Decisions, event_public, terms_of, timestamp
+from governance.models import Assessment, Contribution, Contributor, Decision, Member, Pledge, PledgeInstalment, Window
 from governance.schemas import (
     AssessmentPublic,
     ContributionPublic,
     ContributorPublic,
+    DecisionPublic,
     InstalmentPublic,
     MemberPublic,
     PledgePublic,
+    RecusalPublic,
+    TagLink,
     VotingRights,
     WindowPublic,
 )
@@ -148,3 +155,112 @@ def contributor_public(c: Contributor) -> ContributorPublic:
     return ContributorPublic(
         id=c.id, kind=c.kind, name=c.name, member_code=c.member_code, country=c.country, votes=c.member_code is not None
     )
+
+
+# ---------------------------------------------------------------- decisions
+
+
+async def decision_public(decisions: Decisions, decision: Decision, viewer: Principal | None) -> DecisionPublic:
+    """A decision as its readers see it: the running tally only after the close (or when the charter
+    makes results visible), and the viewer's own member's ballot."""
+    assert decision.id is not None
+    terms = terms_of(decision)
+    charter = decisions.settings.charter
+    closed = decision.status == "closed"
+    tally: dict[str, Any] | None = json.loads(decision.tally) if decision.tally else None
+    if not closed and charter.results_visible_before_close and decision.status == "open":
+        tally = await decisions.running_tally(decision)
+    my_ballot = None
+    if viewer is not None and viewer.member_code:
+        ballot = await decisions.ballot_of(decision.id, viewer.member_code)
+        my_ballot = None if ballot is None else ballot.choice
+    reporting = decisions.settings.reporting_currency
+    tag = None
+    if decision.kind == "fund_proposal":
+        tag = TagLink(
+            consolidated_score=terms.get("consolidated_score"),
+            recommendation=terms.get("tag_recommendation"),
+            justification=decision.justification,
+        )
+    return DecisionPublic(
+        id=decision.id,
+        kind=decision.kind,
+        subject=decision.subject,
+        title=decision.title,
+        text=decision.text,
+        terms=terms,
+        procedure=decision.procedure,
+        quorum=decision.quorum,
+        majority=decision.majority,
+        status=decision.status,
+        opens_at=decision.opens_at,
+        closes_at=decision.closes_at,
+        closed_at=decision.closed_at,
+        result=decision.result,
+        result_reason=decision.result_reason,
+        justification=decision.justification,
+        amount=None if decision.amount is None else MoneyOut.of(decision.amount, reporting),
+        window_code=await decisions.window_code(decision.window_id),
+        tag=tag,
+        tally=tally,
+        ballots_cast=await decisions.ballots_cast(decision.id) if decision.status != "draft" else None,
+        my_ballot=my_ballot,
+        recusals=[
+            RecusalPublic(member_code=r.member_code, reason=r.reason, automatic=r.automatic, declared_at=r.declared_at)
+            for r in await decisions.recusals(decision.id)
+        ],
+        chain_head=decision.chain_head,
+        entry_id=decision.entry_id,
+    )
+
+
+async def decision_record(decisions: Decisions, decision: Decision) -> dict[str, Any]:
+    """The published record: everything needed to re-verify the decision offline (the events with their
+    hashes, the roll call, recusals, tally, rules and chain head)."""
+    assert decision.id is not None
+    events = [event_public(e) for e in await decisions.events(decision.id)]
+    state = rules.replay(events)
+    return {
+        "format": "fundapp-decision-record/1",
+        "decision": {
+            "id": decision.id,
+            "kind": decision.kind,
+            "subject": decision.subject,
+            "title": decision.title,
+            "text": decision.text,
+            "terms": terms_of(decision),
+            "justification": decision.justification,
+            "opens_at": None if decision.opens_at is None else event_time(decision.opens_at),
+            "closes_at": event_time(decision.closes_at),
+            "closed_at": None if decision.closed_at is None else event_time(decision.closed_at),
+            "status": decision.status,
+        },
+        "rules": {
+            "procedure": state.procedure,
+            "quorum": str(state.quorum),
+            "majority": state.majority,
+            "counting": RULES_TEXT,
+        },
+        "roll_call": [
+            {"member": member, "choice": choice, "at": at} for member, (choice, at) in sorted(state.ballots.items())
+        ],
+        "recusals": [{"member": member, "reason": reason} for member, reason in sorted(state.recusals.items())],
+        "electorate": sorted(state.members) if state.members is not None else None,
+        "tally": json.loads(decision.tally) if decision.tally else None,
+        "result": decision.result,
+        "result_reason": decision.result_reason,
+        "events": events,
+        "chain_head": rules.chain_head(events),
+    }
+
+
+RULES_TEXT = (
+    "vote: quorum counts eligible members (active, not suspended, not recused) who cast any ballot; "
+    "abstentions count for the quorum, not the majority; simple majority: more yes than no; qualified: yes "
+    "at least two thirds of yes + no; a tie fails. no_objection: adopted at the deadline unless an eligible "
+    "member objects. consensus: adopted with a quorum present and no objection from those present."
+)
+
+
+def event_time(value: Any) -> str:
+    return timestamp(value)

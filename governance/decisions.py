@@ -1,0 +1,939 @@
+"""Governance services, second half: decisions of the member states.
+
+Each member has one voice whatever its tier. A decision is created by the secretariat (draft), opened,
+then decided by vote, written no-objection procedure or consensus at a meeting, and closed. Everything
+a member does on a decision is an event of the decision's own hash chain (``decision_events``); the
+close counts those events with the pure functions of ``governance.rules`` and applies the effect of an
+adopted decision, all in one transaction under the decision's row lock, so a ballot racing the close is
+either counted or refused.
+
+Ballots are not written to the global audit log: the decision's chain is their audit record (and keeps
+ballots of different decisions from queueing on one lock). Creating, opening and closing are audited.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fundapp.core import audit
+from fundapp.core.config import Settings
+from fundapp.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
+from fundapp.core.models import Role
+from fundapp.core.security import Principal
+from governance import rules
+from governance.models import (
+    AdminBudget,
+    Assessment,
+    Ballot,
+    Decision,
+    DecisionEvent,
+    DecisionKind,
+    DecisionResult,
+    DecisionStatus,
+    Member,
+    MemberStatus,
+    Procedure,
+    Recusal,
+    Tier,
+    TierFee,
+    Window,
+)
+from governance.schemas import DecisionCreate, MeetingRecord, MemberCreate, MemberUpdate, TierFeeSet
+from governance.service import Governance
+from ledger import EntryDraft, Line, Money, chart, to_money
+
+# How long a vote opened by an objection runs at least (written procedure turned into a vote).
+OBJECTION_VOTE_PERIOD = timedelta(days=7)
+# The longest a decision may stay open.
+MAX_OPEN_PERIOD = timedelta(days=366)
+# Decisions that move budgetary funds, and so pass the money guard at the open and at the close.
+MONEY_KINDS = frozenset({"fund_proposal", "window_allocation"})
+
+
+# ---------------------------------------------------------------- the funding hook (proposals registers it)
+
+
+@dataclass(frozen=True, slots=True)
+class FundingFacts:
+    """What a fund_proposal decision needs to know about its proposal."""
+
+    proposal_id: int
+    title: str
+    window_id: int
+    amount: int  # minor units of the reporting currency
+    countries: tuple[str, ...]
+    consolidated_score: str | None
+    tag_recommendation: str | None  # "recommended", "not_recommended" or None
+
+
+@dataclass(frozen=True, slots=True)
+class HookContext:
+    session: AsyncSession
+    settings: Settings
+    user: Principal | None
+    now: datetime
+
+
+class FundingHandler(Protocol):
+    """Implemented by proposals; governance cannot import it (the dependency goes the other way)."""
+
+    async def facts(self, ctx: HookContext, proposal_id: int) -> FundingFacts:
+        """The proposal's facts; refuse (DomainError) a proposal that cannot be put to a decision."""
+        ...
+
+    async def refer(self, ctx: HookContext, proposal_id: int, justification: str) -> None:
+        """Put the proposal under decision (the decision opened)."""
+        ...
+
+    async def decided(
+        self, ctx: HookContext, proposal_id: int, decision_id: int, *, adopted: bool, reason: str
+    ) -> int | None:
+        """Approve or reject the proposal inside the closing transaction; return the new grant's id."""
+        ...
+
+
+_funding_handler: FundingHandler | None = None
+
+
+def register_funding_handler(handler: FundingHandler) -> None:
+    global _funding_handler
+    _funding_handler = handler
+
+
+def funding_handler() -> FundingHandler:
+    if _funding_handler is None:
+        raise Conflict("no handler for funding decisions is registered", rule="funding-handler")
+    return _funding_handler
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_public(event: DecisionEvent) -> dict[str, Any]:
+    """An event as published in the record, exactly the fields its hash covers plus the hash."""
+    return {
+        "decision_id": event.decision_id,
+        "seq": event.seq,
+        "kind": event.kind,
+        "member": event.member_code,
+        "choice": event.choice,
+        "reason": event.reason,
+        "data": json.loads(event.data),
+        "at": timestamp(event.at),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+def terms_of(decision: Decision) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(decision.terms)
+    return loaded
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    event: DecisionEvent
+    replaced: bool
+
+
+class Decisions:
+    """Operations on decisions, bound to one session and one user (None for the scheduler/CLI)."""
+
+    def __init__(self, session: AsyncSession, *, settings: Settings, user: Principal | None, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.user = user
+        self.now = now
+        self.actor = audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
+        self.gov = Governance(session, settings=settings, actor=self.actor, now=now)
+        self.ledger = self.gov.ledger
+
+    @property
+    def charter(self) -> Any:
+        return self.settings.charter
+
+    @property
+    def hook_context(self) -> HookContext:
+        return HookContext(self.session, self.settings, self.user, self.now)
+
+    # ---------------------------------------------------------------- reads
+
+    async def get(self, decision_id: int) -> Decision:
+        found = await self.session.get(Decision, decision_id)
+        if found is None:
+            raise NotFound(f"no decision with id {decision_id}")
+        return found
+
+    async def _locked(self, decision_id: int) -> Decision:
+        """The decision row, locked until the transaction ends (SQLite: the writer lock is held already)."""
+        found = (
+            await self.session.execute(
+                select(Decision)
+                .where(col(Decision.id) == decision_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"no decision with id {decision_id}")
+        return found
+
+    async def events(self, decision_id: int) -> list[DecisionEvent]:
+        return list(
+            (
+                await self.session.execute(
+                    select(DecisionEvent)
+                    .where(col(DecisionEvent.decision_id) == decision_id)
+                    .order_by(col(DecisionEvent.seq))
+                )
+            ).scalars()
+        )
+
+    async def recusals(self, decision_id: int) -> list[Recusal]:
+        return list(
+            (
+                await self.session.execute(
+                    select(Recusal).where(col(Recusal.decision_id) == decision_id).order_by(col(Recusal.member_code))
+                )
+            ).scalars()
+        )
+
+    async def ballot_of(self, decision_id: int, member_code: str) -> Ballot | None:
+        return await self.session.get(Ballot, (decision_id, member_code))
+
+    async def ballots_cast(self, decision_id: int) -> int:
+        return int(
+            (
+                await self.session.execute(
+                    select(func.count()).select_from(Ballot).where(col(Ballot.decision_id) == decision_id)
+                )
+            ).scalar_one()
+        )
+
+    async def running_tally(self, decision: Decision) -> dict[str, Any]:
+        """The count so far, as the close would make it now (shown only when the charter allows)."""
+        events = [event_public(e) for e in await self.events(decision.id or 0)]
+        state = rules.replay(events)
+        members = frozenset(await self._members_at_close())
+        tally = rules.Replayed(
+            state.procedure,
+            state.quorum,
+            state.majority,
+            state.recusals,
+            state.ballots,
+            state.objectors,
+            state.present,
+            members,
+            None,
+        ).tally()
+        assert tally is not None
+        return tally.as_dict()
+
+    async def window_code(self, window_id: int | None) -> str | None:
+        if window_id is None:
+            return None
+        window = await self.session.get(Window, window_id)
+        return None if window is None else window.code
+
+    async def available(self, window_id: int | None) -> int:
+        """Funds the members may still allocate: the budgetary 8200 balance of a window (None: pooled).
+
+        Postings to 8200 carry only the window dimension (see docs/chart-of-accounts.md)."""
+        amount, _ = await self.ledger.balance(chart.AVAILABLE, self.settings.reporting_currency, window_id=window_id)
+        return amount
+
+    # ---------------------------------------------------------------- creating and opening
+
+    def _require(self, data: DecisionCreate, needed: tuple[str, ...]) -> list[FieldError]:
+        allowed = set(needed)
+        optional = {"kind", "title", "text", "closes_at", "procedure", "justification", "open"}
+        problems = []
+        for name in (
+            "proposal_id",
+            "member_code",
+            "tier",
+            "joined_on",
+            "window_code",
+            "year",
+            "currency",
+            "amount",
+        ):
+            value = getattr(data, name)
+            if name in allowed and value is None:
+                problems.append(FieldError(name, "required-for-kind", f"a {data.kind.value} decision needs {name}"))
+            elif name not in allowed and name not in optional and value is not None:
+                problems.append(FieldError(name, "not-for-kind", f"a {data.kind.value} decision takes no {name}"))
+        return problems
+
+    async def _terms(
+        self, data: DecisionCreate
+    ) -> tuple[str, dict[str, Any], int | None, int | None, FundingFacts | None]:
+        """(subject, terms, window id, amount, funding facts) of a new decision, validated for its kind."""
+        kind = data.kind
+        reporting = self.settings.reporting_currency
+        needs: dict[DecisionKind, tuple[str, ...]] = {
+            DecisionKind.FUND_PROPOSAL: ("proposal_id",),
+            DecisionKind.ADMIT_MEMBER: ("member_code", "tier", "joined_on"),
+            DecisionKind.SET_TIER: ("member_code", "tier"),
+            DecisionKind.FEE_SCHEDULE: ("year", "tier", "currency", "amount"),
+            DecisionKind.ADMIN_BUDGET: ("year", "amount"),
+            DecisionKind.WINDOW_ALLOCATION: ("window_code", "amount"),
+            DecisionKind.POLICY: (),
+        }
+        problems = self._require(data, needs[kind])
+        if problems:
+            raise InvalidInput(problems[0].message, errors=problems)
+        if kind == DecisionKind.FUND_PROPOSAL:
+            assert data.proposal_id is not None
+            facts = await funding_handler().facts(self.hook_context, data.proposal_id)
+            terms = {
+                "proposal_id": facts.proposal_id,
+                "proposal_title": facts.title,
+                "window_id": facts.window_id,
+                "amount": facts.amount,
+                "currency": reporting,
+                "countries": list(facts.countries),
+                "consolidated_score": facts.consolidated_score,
+                "tag_recommendation": facts.tag_recommendation,
+            }
+            return f"proposal:{facts.proposal_id}", terms, facts.window_id, facts.amount, facts
+        if kind == DecisionKind.ADMIT_MEMBER:
+            assert data.member_code is not None and data.tier is not None
+            if not rules.is_country(data.member_code):
+                raise InvalidInput(
+                    f"{data.member_code} is not an ISO 3166-1 alpha-3 country code",
+                    field="member_code",
+                    rule="iso_3166_alpha3",
+                )
+            if await self.session.get(Member, data.member_code) is not None:
+                raise Conflict(f"{data.member_code} is already a member", field="member_code", rule="not-a-member")
+            terms = {"member_code": data.member_code, "tier": data.tier.value, "joined_on": str(data.joined_on)}
+            return f"member:{data.member_code}", terms, None, None, None
+        if kind == DecisionKind.SET_TIER:
+            assert data.member_code is not None and data.tier is not None
+            member = await self.session.get(Member, data.member_code)
+            if member is None:
+                raise NotFound(f"no member with code {data.member_code!r}", field="member_code", rule="member-exists")
+            if member.tier == data.tier.value:
+                raise Conflict(f"{member.code} is already in tier {member.tier}", field="tier", rule="tier-changes")
+            terms = {"member_code": member.code, "tier": data.tier.value, "from_tier": member.tier}
+            return f"member:{member.code}", terms, None, None, None
+        if kind == DecisionKind.FEE_SCHEDULE:
+            assert data.year is not None and data.tier is not None and data.currency is not None
+            assert data.amount is not None
+            fee = to_money(data.amount, data.currency)
+            if not fee.is_positive:
+                raise InvalidInput("the fee must be above zero", field="amount", rule="positive-amount")
+            await self._check_fee(data.year, data.tier, fee)
+            terms = {"year": data.year, "tier": data.tier.value, "currency": fee.currency, "amount": str(fee.amount)}
+            return f"fees:{data.year}", terms, None, None, None
+        if kind == DecisionKind.ADMIN_BUDGET:
+            assert data.year is not None and data.amount is not None
+            budget = to_money(data.amount, reporting)
+            if not budget.is_positive:
+                raise InvalidInput("the budget must be above zero", field="amount", rule="positive-amount")
+            terms = {"year": data.year, "currency": reporting, "amount": str(budget.amount)}
+            return f"budget:{data.year}", terms, None, budget.minor, None
+        if kind == DecisionKind.WINDOW_ALLOCATION:
+            assert data.window_code is not None and data.amount is not None
+            window = await self.gov.window(data.window_code)
+            amount = to_money(data.amount, reporting)
+            if not amount.is_positive:
+                raise InvalidInput("the amount must be above zero", field="amount", rule="positive-amount")
+            terms = {"window_code": window.code, "currency": reporting, "amount": str(amount.amount)}
+            return f"window:{window.code}", terms, window.id, amount.minor, None
+        return "policy", {}, None, None, None
+
+    async def _check_fee(self, year: int, tier: Tier, fee: Money) -> None:
+        """The founding rule, checked before the members vote: Part I pays more than Part II."""
+        other_tier = Tier.PART_II if tier == Tier.PART_I else Tier.PART_I
+        other = await self.session.get(TierFee, (year, other_tier.value))
+        if other is None:
+            return
+        other_fee = Money.from_minor(other.amount, other.currency)
+        part_one, part_two = (fee, other_fee) if tier == Tier.PART_I else (other_fee, fee)
+        if not rules.part_one_above_part_two(part_one, part_two):
+            raise InvalidInput(
+                f"Part I's fee must be higher than Part II's for {year} (in one currency): "
+                f"Part I {part_one}, Part II {part_two}",
+                field="amount",
+                rule="part-one-above-part-two",
+            )
+
+    async def create(self, data: DecisionCreate) -> Decision:
+        rule = self.charter.decision_rule(data.kind.value)
+        procedure = (data.procedure or Procedure(rule.default_procedure)).value
+        if procedure not in rule.allowed_procedures:
+            raise InvalidInput(
+                f"the charter allows {', '.join(rule.allowed_procedures)} for a {data.kind.value} decision, "
+                f"not {procedure}",
+                field="procedure",
+                rule="charter-procedure",
+                allowed=list(rule.allowed_procedures),
+            )
+        if data.closes_at <= self.now:
+            raise InvalidInput("the closing time must be in the future", field="closes_at", rule="closes-in-future")
+        if data.closes_at - self.now > MAX_OPEN_PERIOD:
+            raise InvalidInput("a decision stays open at most a year", field="closes_at", rule="max-open-period")
+        subject, terms, window_id, amount, facts = await self._terms(data)
+        if data.kind != DecisionKind.POLICY:
+            pending = (
+                await self.session.execute(
+                    select(col(Decision.id)).where(
+                        col(Decision.subject) == subject,
+                        col(Decision.kind) == data.kind.value,
+                        col(Decision.status) != DecisionStatus.CLOSED.value,
+                    )
+                )
+            ).first()
+            if pending is not None:
+                raise Conflict(
+                    f"decision {pending[0]} on {subject} is still pending; close it first",
+                    rule="one-pending-decision-per-subject",
+                    decision_id=pending[0],
+                )
+        if facts is not None and facts.tag_recommendation != "recommended" and not data.justification:
+            raise InvalidInput(
+                "the TAG did not recommend this proposal: a written justification is required",
+                field="justification",
+                rule="justify-against-tag",
+            )
+        decision = Decision(
+            kind=data.kind.value,
+            subject=subject,
+            title=data.title,
+            text=data.text,
+            terms=audit.canonical_json(terms),
+            procedure=procedure,
+            quorum=str(rule.quorum),
+            majority=rule.majority,
+            justification=data.justification,
+            window_id=window_id,
+            amount=amount,
+            status=DecisionStatus.DRAFT.value,
+            closes_at=data.closes_at,
+            created_by=self.actor.user_id,
+            created_at=self.now,
+        )
+        self.session.add(decision)
+        await self.session.flush()
+        await self._audit("decision.create", decision, after={"kind": decision.kind, "subject": subject})
+        if data.open:
+            await self.open(decision)
+        return decision
+
+    async def open(self, decision: Decision | int) -> Decision:
+        decision = await self._locked(decision if isinstance(decision, int) else decision.id or 0)
+        if decision.status != DecisionStatus.DRAFT.value:
+            raise Conflict(f"decision {decision.id} is {decision.status}, not a draft", rule="open-a-draft")
+        if decision.closes_at <= self.now:
+            raise Conflict(
+                "its closing time has passed; create a new decision", field="closes_at", rule="closes-in-future"
+            )
+        if decision.kind in MONEY_KINDS:
+            await self._guard_money(decision, at="open")
+        terms = terms_of(decision)
+        if decision.kind == DecisionKind.FUND_PROPOSAL.value:
+            await funding_handler().refer(self.hook_context, int(terms["proposal_id"]), decision.justification)
+        decision.status = DecisionStatus.OPEN.value
+        decision.opens_at = self.now
+        await self._append(
+            decision,
+            "opened",
+            data={
+                "kind": decision.kind,
+                "subject": decision.subject,
+                "title": decision.title,
+                "text": decision.text,
+                "terms": terms,
+                "procedure": decision.procedure,
+                "quorum": decision.quorum,
+                "majority": decision.majority,
+                "justification": decision.justification,
+                "closes_at": timestamp(decision.closes_at),
+            },
+        )
+        if decision.kind == DecisionKind.FUND_PROPOSAL.value and self.charter.auto_recuse_beneficiary_members:
+            for code in sorted(set(terms.get("countries", []))):
+                member = await self.session.get(Member, code)
+                if member is not None and member.status == MemberStatus.ACTIVE.value:
+                    await self._recuse(
+                        decision, code, "a country of the proposal (automatic recusal by charter)", automatic=True
+                    )
+        await self._audit("decision.open", decision, after={"procedure": decision.procedure})
+        return decision
+
+    async def _guard_money(self, decision: Decision, *, at: str) -> str | None:
+        """Refuse (at the open) or report (at the close) a decision the funds do not cover."""
+        amount = decision.amount or 0
+        source = decision.window_id if decision.kind == DecisionKind.FUND_PROPOSAL.value else None
+        available = await self.available(source)
+        if available >= amount:
+            return None
+        where = "the window" if source is not None else "the pooled funds"
+        reporting = self.settings.reporting_currency
+        message = (
+            f"{where} has {Money.from_minor(available, reporting)} available, "
+            f"{Money.from_minor(amount, reporting)} is needed"
+        )
+        if at == "open":
+            raise Conflict(f"insufficient funds: {message}", field="amount", rule="funds-available")
+        return message
+
+    # ---------------------------------------------------------------- the chain
+
+    async def _append(
+        self,
+        decision: Decision,
+        kind: str,
+        *,
+        member: str | None = None,
+        choice: str | None = None,
+        reason: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> DecisionEvent:
+        """Append an event to the decision's chain; the caller holds the decision's row lock."""
+        assert decision.id is not None
+        seq = decision.events + 1
+        prev = decision.chain_head or rules.GENESIS
+        content = {
+            "decision_id": decision.id,
+            "seq": seq,
+            "kind": kind,
+            "member": member,
+            "choice": choice,
+            "reason": reason,
+            "data": data or {},
+            "at": timestamp(self.now),
+            "prev_hash": prev,
+        }
+        digest = rules.decision_event_hash(content)
+        event = DecisionEvent(
+            decision_id=decision.id,
+            seq=seq,
+            kind=kind,
+            member_code=member,
+            choice=choice,
+            reason=reason,
+            data=audit.canonical_json(data or {}),
+            at=self.now,
+            cast_by=self.actor.user_id,
+            prev_hash=prev,
+            hash=digest,
+        )
+        self.session.add(event)
+        decision.events = seq
+        decision.chain_head = digest
+        self.session.add(decision)
+        await self.session.flush()
+        return event
+
+    # ---------------------------------------------------------------- what members do
+
+    def _delegate_of(self, member_code: str | None) -> str:
+        user = self.user
+        if user is None or not user.has_role(Role.MEMBER_DELEGATE) or user.member_code is None:
+            raise PermissionDenied(
+                "only a member state's delegate acts for a member on a decision", rule="delegate-only"
+            )
+        if member_code is not None and member_code != user.member_code:
+            raise PermissionDenied(
+                f"a delegate of {user.member_code} acts only for {user.member_code}, not for {member_code}",
+                field="member_code",
+                rule="own-member-only",
+            )
+        return user.member_code
+
+    async def _open_for(self, decision_id: int, action: str) -> Decision:
+        decision = await self._locked(decision_id)
+        if decision.status == DecisionStatus.DRAFT.value:
+            raise Conflict(f"decision {decision_id} is not open yet", rule="decision-open")
+        if decision.status == DecisionStatus.CLOSED.value or decision.closes_at <= self.now:
+            raise Conflict(
+                f"decision {decision_id} closed at {timestamp(decision.closed_at or decision.closes_at)}; "
+                f"no {action} is accepted after the close",
+                rule="decision-open",
+            )
+        return decision
+
+    async def _eligible(self, decision: Decision, code: str) -> None:
+        member = await self.session.get(Member, code)
+        if member is None or member.status != MemberStatus.ACTIVE.value:
+            status = "unknown" if member is None else member.status
+            raise PermissionDenied(f"member {code} is {status}; only active members take part", rule="active-member")
+        if self.charter.arrears_suspend_voting:
+            arrears = (await self.gov.arrears(code)).get(code, [])
+            suspended, reason = self.gov.voting_rights(arrears)
+            if suspended:
+                raise PermissionDenied(f"member {code}'s voting rights are suspended: {reason}", rule="arrears")
+        recusal = await self.session.get(Recusal, (decision.id, code))
+        if recusal is not None:
+            raise PermissionDenied(
+                f"member {code} is recused from decision {decision.id}: {recusal.reason}", rule="recused"
+            )
+
+    async def cast(self, decision_id: int, choice: str, *, member_code: str | None = None) -> Cast:
+        code = self._delegate_of(member_code)
+        decision = await self._open_for(decision_id, "ballot")
+        if decision.procedure != Procedure.VOTE.value:
+            raise Conflict(
+                f"decision {decision_id} is decided by {decision.procedure}, not by vote",
+                rule="procedure-vote",
+                procedure=decision.procedure,
+            )
+        await self._eligible(decision, code)
+        event = await self._append(decision, "ballot", member=code, choice=choice)
+        current = await self.ballot_of(decision_id, code)
+        if current is None:
+            self.session.add(
+                Ballot(
+                    decision_id=decision_id,
+                    member_code=code,
+                    choice=choice,
+                    event_seq=event.seq,
+                    cast_by=self.actor.user_id,
+                    cast_at=self.now,
+                )
+            )
+        else:
+            current.choice, current.event_seq = choice, event.seq
+            current.cast_by, current.cast_at = self.actor.user_id, self.now
+            self.session.add(current)
+        await self.session.flush()
+        return Cast(event, replaced=current is not None)
+
+    async def _recuse(self, decision: Decision, code: str, reason: str, *, automatic: bool) -> Recusal:
+        assert decision.id is not None
+        recusal = Recusal(
+            decision_id=decision.id,
+            member_code=code,
+            reason=reason,
+            automatic=automatic,
+            declared_by=None if automatic else self.actor.user_id,
+            declared_at=self.now,
+        )
+        self.session.add(recusal)
+        withdrawn = await self.ballot_of(decision.id, code)
+        if withdrawn is not None:
+            await self.session.delete(withdrawn)
+        await self._append(decision, "recusal", member=code, reason=reason, data={"automatic": automatic})
+        return recusal
+
+    async def recuse(self, decision_id: int, reason: str, *, member_code: str | None = None) -> Recusal:
+        code = self._delegate_of(member_code)
+        decision = await self._open_for(decision_id, "recusal")
+        if await self.session.get(Recusal, (decision_id, code)) is not None:
+            raise Conflict(f"member {code} is already recused from decision {decision_id}", rule="recused-once")
+        member = await self.session.get(Member, code)
+        if member is None or member.status != MemberStatus.ACTIVE.value:
+            raise PermissionDenied(f"member {code} is not an active member", rule="active-member")
+        recusal = await self._recuse(decision, code, reason, automatic=False)
+        return recusal
+
+    async def object(self, decision_id: int, reason: str, *, member_code: str | None = None) -> Decision:
+        """An objection under the written procedure: a vote opens at once, or (charter) the proposal fails."""
+        code = self._delegate_of(member_code)
+        decision = await self._open_for(decision_id, "objection")
+        if decision.procedure != Procedure.NO_OBJECTION.value:
+            raise Conflict(
+                f"decision {decision_id} is decided by {decision.procedure}; objections are for the written procedure",
+                rule="procedure-no-objection",
+            )
+        await self._eligible(decision, code)
+        await self._append(decision, "objection", member=code, reason=reason)
+        if self.charter.objection_rejects:
+            await self._close(decision)
+        else:
+            closes_at = max(decision.closes_at, self.now + OBJECTION_VOTE_PERIOD)
+            decision.procedure = Procedure.VOTE.value
+            decision.closes_at = closes_at
+            await self._append(
+                decision,
+                "procedure_changed",
+                member=code,
+                reason="an objection turns the written procedure into a vote",
+                data={"procedure": Procedure.VOTE.value, "closes_at": timestamp(closes_at)},
+            )
+        return decision
+
+    async def record_meeting(self, decision_id: int, data: MeetingRecord) -> Decision:
+        """The chair's record of a consensus meeting; it closes the decision."""
+        decision = await self._open_for(decision_id, "meeting record")
+        if decision.procedure != Procedure.CONSENSUS.value:
+            raise Conflict(
+                f"decision {decision_id} is decided by {decision.procedure}, not by consensus",
+                rule="procedure-consensus",
+            )
+        present, objectors = sorted(set(data.present)), sorted(set(data.objectors))
+        problems = []
+        known = set(
+            (await self.session.execute(select(col(Member.code)).where(col(Member.code).in_(present)))).scalars()
+        )
+        for index, code in enumerate(data.present):
+            if code not in known:
+                problems.append(FieldError(f"present.{index}", "member-exists", f"{code} is not a member"))
+        for index, code in enumerate(data.objectors):
+            if code not in present:
+                problems.append(
+                    FieldError(f"objectors.{index}", "objector-present", f"{code} objected but is not listed present")
+                )
+        if problems:
+            raise InvalidInput(problems[0].message, errors=problems)
+        await self._append(decision, "meeting", reason=data.notes, data={"present": present, "objectors": objectors})
+        await self._close(decision)
+        return decision
+
+    # ---------------------------------------------------------------- closing
+
+    async def close(self, decision_id: int) -> Decision:
+        """Close a decision whose deadline has passed (secretariat, scheduler, or any read of it)."""
+        decision = await self._locked(decision_id)
+        if decision.status == DecisionStatus.CLOSED.value:
+            return decision
+        if decision.status == DecisionStatus.DRAFT.value:
+            raise Conflict(f"decision {decision_id} was never opened", rule="decision-open")
+        if decision.closes_at > self.now:
+            raise Conflict(
+                f"decision {decision_id} is open until {timestamp(decision.closes_at)}; it closes then",
+                rule="close-after-deadline",
+            )
+        if decision.procedure == Procedure.CONSENSUS.value:
+            # A consensus decision without a meeting record by its deadline lapses: nobody was present.
+            await self._append(
+                decision,
+                "meeting",
+                reason="no meeting was recorded by the deadline",
+                data={"present": [], "objectors": []},
+            )
+        await self._close(decision)
+        return decision
+
+    async def _members_at_close(self) -> list[str]:
+        codes = list(
+            (
+                await self.session.execute(
+                    select(col(Member.code)).where(col(Member.status) == MemberStatus.ACTIVE.value)
+                )
+            ).scalars()
+        )
+        if not self.charter.arrears_suspend_voting:
+            return sorted(codes)
+        arrears = await self.gov.arrears()
+        return sorted(c for c in codes if not self.gov.voting_rights(arrears.get(c, []))[0])
+
+    async def _close(self, decision: Decision) -> None:
+        """Count the chain, apply an adopted decision's effect and record the result: one transaction,
+        under the decision's lock (and, for money, the journal's writer lock)."""
+        assert decision.id is not None
+        members = await self._members_at_close()
+        events = [event_public(e) for e in await self.events(decision.id)]
+        state = rules.replay(events)
+        state = rules.Replayed(
+            state.procedure,
+            state.quorum,
+            state.majority,
+            state.recusals,
+            state.ballots,
+            state.objectors,
+            state.present,
+            frozenset(members),
+            None,
+        )
+        tally = state.tally()
+        assert tally is not None
+        adopted, reason = tally.adopted, tally.reason
+        entry_id: int | None = None
+        if adopted and decision.kind in MONEY_KINDS:
+            # The journal's writer lock serialises every posting, so two decisions closing together see
+            # each other's allocation: the window can never be overspent.
+            await self.ledger.lock()
+            short = await self._guard_money(decision, at="close")
+            if short:
+                adopted, reason = False, f"not adopted: insufficient funds at the close: {short}"
+        if adopted:
+            problem = await self._effect_problem(decision)
+            if problem:
+                adopted, reason = False, f"adopted by the members but it cannot take effect: {problem}"
+        if adopted:
+            entry_id = await self._apply(decision)
+        if decision.kind == DecisionKind.FUND_PROPOSAL.value and not adopted:
+            terms = terms_of(decision)
+            await funding_handler().decided(
+                self.hook_context, int(terms["proposal_id"]), decision.id, adopted=False, reason=reason
+            )
+        result = DecisionResult.ADOPTED.value if adopted else DecisionResult.NOT_ADOPTED.value
+        await self._append(
+            decision,
+            "closed",
+            data={"members": members, "tally": tally.as_dict(), "result": result, "reason": reason},
+        )
+        decision.status = DecisionStatus.CLOSED.value
+        decision.closed_at = self.now
+        decision.result = result
+        decision.result_reason = reason
+        decision.tally = audit.canonical_json(tally.as_dict())
+        decision.entry_id = entry_id
+        self.session.add(decision)
+        await self.session.flush()
+        await self._audit("decision.close", decision, after={"result": result, "reason": reason})
+
+    async def _effect_problem(self, decision: Decision) -> str | None:
+        """Why an adopted decision could no longer take effect (the facility changed since it opened), checked
+        before anything is written so the close never half-applies; None when it can."""
+        terms = terms_of(decision)
+        kind = decision.kind
+        try:
+            if kind == DecisionKind.FUND_PROPOSAL.value:
+                await funding_handler().facts(self.hook_context, int(terms["proposal_id"]))
+            elif kind == DecisionKind.ADMIT_MEMBER.value:
+                if await self.session.get(Member, terms["member_code"]) is not None:
+                    return f"{terms['member_code']} is already a member"
+            elif kind == DecisionKind.SET_TIER.value:
+                member = await self.gov.member(terms["member_code"])
+                if member.status == MemberStatus.WITHDRAWN.value:
+                    return f"{member.code} has withdrawn"
+                if member.tier == terms["tier"]:
+                    return f"{member.code} is already in tier {member.tier}"
+            elif kind == DecisionKind.FEE_SCHEDULE.value:
+                tier = Tier(terms["tier"])
+                assessed = await self.session.scalar(
+                    select(func.count())
+                    .select_from(Assessment)
+                    .where(col(Assessment.year) == terms["year"], col(Assessment.tier) == tier.value)
+                )
+                if assessed:
+                    return f"{terms['year']} has already been assessed for tier {tier.value}"
+                await self._check_fee(int(terms["year"]), tier, to_money(terms["amount"], terms["currency"]))
+        except DomainError as refused:
+            return refused.detail
+        return None
+
+    async def _apply(self, decision: Decision) -> int | None:
+        """The effect of an adopted decision; returns the journal entry it posted, if any."""
+        assert decision.id is not None
+        terms = terms_of(decision)
+        kind = decision.kind
+        if kind == DecisionKind.FUND_PROPOSAL.value:
+            grant_id = await funding_handler().decided(
+                self.hook_context, int(terms["proposal_id"]), decision.id, adopted=True, reason="adopted"
+            )
+            amount = Money.from_minor(decision.amount or 0, self.settings.reporting_currency)
+            entry = await self.ledger.post(
+                EntryDraft(
+                    entry_date=self.now.date(),
+                    description=f"Funding decision {decision.id}: {terms['proposal_title']}",
+                    lines=(
+                        Line(chart.AVAILABLE, -amount, window_id=decision.window_id),
+                        Line(chart.ALLOCATED, amount, window_id=decision.window_id, grant_id=grant_id),
+                    ),
+                    source_type="funding_decision",
+                    source_id=str(decision.id),
+                )
+            )
+            return entry.id
+        if kind == DecisionKind.WINDOW_ALLOCATION.value:
+            amount = Money.from_minor(decision.amount or 0, self.settings.reporting_currency)
+            entry = await self.ledger.post(
+                EntryDraft(
+                    entry_date=self.now.date(),
+                    description=f"Window allocation decision {decision.id}: pooled funds to {terms['window_code']}",
+                    lines=(
+                        Line(chart.AVAILABLE, -amount, window_id=None),
+                        Line(chart.AVAILABLE, amount, window_id=decision.window_id),
+                    ),
+                    source_type="window_allocation",
+                    source_id=str(decision.id),
+                )
+            )
+            return entry.id
+        if kind == DecisionKind.ADMIT_MEMBER.value:
+            await self.gov.admit_member(
+                MemberCreate(
+                    code=terms["member_code"],
+                    tier=Tier(terms["tier"]),
+                    joined_on=date.fromisoformat(terms["joined_on"]),
+                )
+            )
+        elif kind == DecisionKind.SET_TIER.value:
+            await self.gov.change_member(
+                terms["member_code"],
+                MemberUpdate(tier=Tier(terms["tier"]), reason=f"decision {decision.id}"),
+            )
+        elif kind == DecisionKind.FEE_SCHEDULE.value:
+            await self.gov.set_fee(
+                TierFeeSet(
+                    year=terms["year"], tier=Tier(terms["tier"]), currency=terms["currency"], amount=terms["amount"]
+                )
+            )
+        elif kind == DecisionKind.ADMIN_BUDGET.value:
+            year = int(terms["year"])
+            existing = await self.session.get(AdminBudget, year)
+            budget = to_money(terms["amount"], terms["currency"])
+            if existing is None:
+                self.session.add(
+                    AdminBudget(
+                        year=year,
+                        amount=budget.minor,
+                        currency=budget.currency,
+                        decision_id=decision.id,
+                        approved_at=self.now,
+                    )
+                )
+            else:
+                existing.amount, existing.currency = budget.minor, budget.currency
+                existing.decision_id, existing.approved_at = decision.id, self.now
+                self.session.add(existing)
+            await self.session.flush()
+        return None
+
+    async def due(self) -> list[int]:
+        """Open decisions whose deadline has passed."""
+        return [
+            int(decision_id or 0)
+            for decision_id in (
+                await self.session.execute(
+                    select(col(Decision.id))
+                    .where(col(Decision.status) == DecisionStatus.OPEN.value, col(Decision.closes_at) <= self.now)
+                    .order_by(col(Decision.id))
+                )
+            ).scalars()
+        ]
+
+    async def _audit(self, action: str, decision: Decision, *, after: dict[str, Any]) -> None:
+        await audit.record(
+            self.session,
+            actor=self.actor,
+            action=action,
+            object_type="decision",
+            object_id=decision.id,
+            at=self.now,
+            after=after,
+        )
+
+
+async def close_due_decisions(
+    database: Any, settings: Settings, now: datetime, decision_ids: list[int] | None = None
+) -> list[Decision]:
+    """Close every open decision whose deadline has passed (or those of ``decision_ids``), each in its
+    own transaction; used by the CLI, the scheduler and reads of a due decision."""
+    closed: list[Decision] = []
+    async with database.session(write=False) as session:
+        due = await Decisions(session, settings=settings, user=None, now=now).due()
+    for decision_id in due if decision_ids is None else [d for d in decision_ids if d in due]:
+        async with database.session(write=True) as session:
+            decisions = Decisions(session, settings=settings, user=None, now=now)
+            decision = await decisions.close(decision_id)
+            await session.commit()
+            closed.append(decision)
+    return closed

@@ -1,0 +1,79 @@
+"""The proposals side of a fund_proposal decision: the facts governance shows the members, the referral
+when the decision opens, and the outcome inside the closing transaction (approved with a new grant, or
+rejected). Governance cannot import proposals, so this module registers itself with governance.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from fundapp.core.errors import Conflict, NotFound
+from governance.decisions import FundingFacts, HookContext, register_funding_handler
+from proposals.models import Proposal, ProposalCountry
+from proposals.service import Proposals
+from proposals.workflow import State
+
+# A proposal may be put to the members once the TAG has reviewed it, or when it is already referred.
+DECIDABLE = frozenset({State.RECOMMENDED.value, State.NOT_RECOMMENDED.value, State.UNDER_DECISION.value})
+
+
+class ProposalFunding:
+    async def facts(self, ctx: HookContext, proposal_id: int) -> FundingFacts:
+        proposal = await ctx.session.get(Proposal, proposal_id)
+        if proposal is None:
+            raise NotFound(f"no proposal with id {proposal_id}", field="proposal_id", rule="proposal-exists")
+        if proposal.state not in DECIDABLE:
+            raise Conflict(
+                f"proposal {proposal_id} is {proposal.state}; the members decide on a proposal the TAG has "
+                "reviewed (recommended, not recommended or under decision)",
+                field="proposal_id",
+                rule="proposal-reviewed",
+                state=proposal.state,
+            )
+        countries = (
+            await ctx.session.execute(
+                select(col(ProposalCountry.country))
+                .where(col(ProposalCountry.proposal_id) == proposal_id)
+                .order_by(col(ProposalCountry.country))
+            )
+        ).scalars()
+        return FundingFacts(
+            proposal_id=proposal_id,
+            title=proposal.title,
+            window_id=proposal.window_id,
+            amount=proposal.requested,
+            countries=tuple(countries),
+            consolidated_score=proposal.consolidated_score,
+            tag_recommendation=proposal.tag_recommendation,
+        )
+
+    async def refer(self, ctx: HookContext, proposal_id: int, justification: str) -> None:
+        proposal = await ctx.session.get(Proposal, proposal_id)
+        if proposal is not None and proposal.state != State.UNDER_DECISION.value:
+            service = Proposals(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now)
+            await service.act(proposal_id, "refer", reason=justification)
+
+    async def decided(
+        self, ctx: HookContext, proposal_id: int, decision_id: int, *, adopted: bool, reason: str
+    ) -> int | None:
+        service = Proposals(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now)
+        await service.decide(proposal_id, approved=adopted, reason=f"decision {decision_id}: {reason}")
+        if not adopted:
+            return None
+        return await create_grant(ctx, proposal_id, decision_id)
+
+
+async def create_grant(ctx: HookContext, proposal_id: int, decision_id: int) -> int | None:
+    """The grant an adopted decision creates (proposals.grants), in the closing transaction."""
+    try:
+        from proposals.grants import Grants
+    except ImportError:  # grants arrive with their own module; until then a decision approves only
+        return None
+    grant = await Grants(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now).create_from_decision(
+        proposal_id, decision_id=decision_id
+    )
+    return grant.id
+
+
+register_funding_handler(ProposalFunding())
