@@ -1,5 +1,5 @@
-"""Proposals HTTP API, first half: calls, organisations, proposals and their workflow, endorsements,
-attachments, and TAG review."""
+"""Proposals HTTP API: calls, organisations, proposals and their workflow, endorsements, attachments, TAG
+review; grants with their agreement, disbursements (maker-checker), reports, refunds and closure."""
 
 from __future__ import annotations
 
@@ -18,36 +18,74 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from fundapp.core.api import API_PREFIX, AnyRequest, Limit, Offset, clock_of, in_id_range, paginate, settings_of
+from fundapp.core.api import (
+    API_PREFIX,
+    AnyRequest,
+    IdempotencyKey,
+    Limit,
+    Offset,
+    clock_of,
+    in_id_range,
+    paginate,
+    settings_of,
+)
 from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import Principal, current_user, ensure_permission, require
 from governance.models import Window
-from ledger import MoneyOut
+from ledger import Money, MoneyOut
 from proposals import rules, workflow
-from proposals.models import Assignment, Call, Organisation, Proposal, ProposalCountry
+from proposals.grants import Grants
+from proposals.models import (
+    Assignment,
+    Call,
+    Disbursement,
+    Grant,
+    GrantReport,
+    GrantStatus,
+    Organisation,
+    Proposal,
+    ProposalCountry,
+    Refund,
+    Tranche,
+)
 
 # Importing the permissions module registers the proposals' actions.
-from proposals.permissions import DECIDED_OR_DECIDING, OVERSIGHT
+from proposals.permissions import DECIDED_OR_DECIDING, GRANT_READERS, OVERSIGHT
 from proposals.schemas import (
     ActionInput,
+    AgreementIn,
+    AgreementPublic,
     AssignInput,
     AssignmentPublic,
     AttachmentPublic,
     CallCreate,
     CallPublic,
     ConflictDeclaration,
+    DisbursementCreate,
+    DisbursementPublic,
     DueDiligenceSet,
     EndorsementIn,
     EndorsementPublic,
+    FigureOut,
+    GrantAction,
+    GrantStatement,
+    GrantSummary,
     OrganisationCreate,
     OrganisationPublic,
     ProposalCreate,
     ProposalPublic,
     ProposalSummary,
     ProposalUpdate,
+    RefundCreate,
+    RefundPublic,
+    RejectIn,
+    ReportPublic,
+    ReportReview,
+    ReportSubmit,
     ReviewIn,
     ReviewPublic,
+    TranchePublic,
     TransitionPublic,
 )
 from proposals.service import MAX_ATTACHMENT_BYTES, Proposals, Visible
@@ -453,3 +491,393 @@ async def download(request: AnyRequest, db_session: Db, attachment_id: IdPath) -
 
 
 route_handlers: list[Any] = [CallController, OrganisationController, ProposalController, download]
+
+
+# ---------------------------------------------------------------- grants
+
+
+def grants_for(request: AnyRequest, session: AsyncSession) -> Grants:
+    return Grants(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
+
+
+def _figure(figure: rules.Figure, currency: str) -> FigureOut:
+    return FigureOut(
+        amount=Money.from_minor(figure.amount, currency).to_str(), currency=currency, entry_ids=figure.entry_ids
+    )
+
+
+async def grant_summary(service: Grants, grant: Grant, overdue: int) -> GrantSummary:
+    assert grant.id is not None
+    organisation = await service.organisation(grant.organisation_id)
+    window = await service.session.get(Window, grant.window_id)
+    return GrantSummary(
+        id=grant.id,
+        title=grant.title,
+        proposal_id=grant.proposal_id,
+        decision_id=grant.decision_id,
+        organisation_id=grant.organisation_id,
+        organisation_name=organisation.name,
+        window_code=window.code if window else "",
+        status=grant.status,
+        amount=MoneyOut.of(grant.amount, grant.currency),
+        start_date=grant.start_date,
+        end_date=grant.end_date,
+        overdue_reports=overdue,
+    )
+
+
+async def grant_statement(service: Grants, grant_id: int) -> GrantStatement:
+    found = await service.statement(grant_id)
+    grant, currency, today = found.grant, found.grant.currency, service.today
+    overdue = sum(rules.is_overdue(r.status, r.due_on, today) for r in found.reports)
+    summary = await grant_summary(service, grant, overdue)
+    by_tranche: dict[int, list[Disbursement]] = {}
+    for d in found.disbursements:
+        by_tranche.setdefault(d.tranche_id, []).append(d)
+    tranches = []
+    for t in found.tranches:
+        assert t.id is not None
+        paid_by = [d for d in by_tranche.get(t.id, []) if d.entry_id is not None]
+        entries = ([t.recognised_entry_id] if t.recognised_entry_id else []) + [d.entry_id or 0 for d in paid_by]
+        tranches.append(
+            TranchePublic(
+                id=t.id,
+                number=t.number,
+                amount=MoneyOut.of(t.amount, currency),
+                planned_date=t.planned_date,
+                condition=t.condition,
+                state=rules.tranche_state(t.status, t.paid, t.amount),
+                paid=MoneyOut.of(t.paid, currency),
+                unpaid=MoneyOut.of(t.amount - t.paid, currency),
+                recognised_on=t.recognised_on,
+                recognised_entry_id=t.recognised_entry_id,
+                met_by_report_id=t.met_by_report_id,
+                disbursement_ids=[d.id or 0 for d in by_tranche.get(t.id, [])],
+                entry_ids=entries,
+            )
+        )
+    agreement = (
+        AgreementPublic(
+            signed_on=grant.agreement_signed_on, reference=grant.agreement_reference, entry_id=grant.agreement_entry_id
+        )
+        if grant.agreement_signed_on is not None
+        else None
+    )
+    open_reports = [r.due_on for r in found.reports if r.status in {"due", "returned"}]
+    f = found.figures
+    return GrantStatement(
+        **summary.model_dump(),
+        isc_rate=grant.isc_rate,
+        agreement=agreement,
+        status_reason=grant.status_reason,
+        closed_on=grant.closed_on,
+        close_entry_id=grant.close_entry_id,
+        allocated=_figure(f["allocated"], currency),
+        committed=_figure(f["committed"], currency),
+        disbursed=_figure(f["disbursed"], currency),
+        refunded=_figure(f["refunded"], currency),
+        recognised=_figure(f["recognised"], currency),
+        payable=_figure(f["payable"], currency),
+        remaining=_figure(f["remaining"], currency),
+        reported_expenditure=MoneyOut.of(found.expenditure, currency),
+        expenditure_report_id=found.expenditure_report_id,
+        delivery_rate=None if found.delivery_rate is None else str(found.delivery_rate),
+        tranches=tranches,
+        next_report_due=min(open_reports) if open_reports and grant.status != "closed" else None,
+        pending_disbursements=found.pending,
+        approvals_above=MoneyOut(amount=str(service.settings.charter.second_approver_threshold), currency=currency),
+    )
+
+
+async def disbursement_public(service: Grants, row: Disbursement) -> DisbursementPublic:
+    assert row.id is not None
+    tranche = await service.session.get(Tranche, row.tranche_id)
+    return DisbursementPublic(
+        id=row.id,
+        grant_id=row.grant_id,
+        tranche_id=row.tranche_id,
+        tranche=tranche.number if tranche else 0,
+        amount=MoneyOut.of(row.amount, row.currency),
+        status=row.status,
+        approvals_needed=service.approvals_needed(row),
+        reference=row.reference,
+        prepared_by=row.prepared_by,
+        prepared_at=row.prepared_at,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        second_approved_by=row.second_approved_by,
+        second_approved_at=row.second_approved_at,
+        rejected_by=row.rejected_by,
+        rejected_at=row.rejected_at,
+        rejection_reason=row.rejection_reason,
+        entry_id=row.entry_id,
+    )
+
+
+async def report_public(service: Grants, row: GrantReport) -> ReportPublic:
+    assert row.id is not None
+    grant = await service.session.get(Grant, row.grant_id)
+    currency = grant.currency if grant else service.currency
+    met = (
+        await service.session.execute(select(col(Tranche.number)).where(col(Tranche.met_by_report_id) == row.id))
+    ).scalar_one_or_none()
+    return ReportPublic(
+        id=row.id,
+        grant_id=row.grant_id,
+        number=row.number,
+        kind=row.kind,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        due_on=row.due_on,
+        status=row.status,
+        overdue=rules.is_overdue(row.status, row.due_on, service.today),
+        narrative=row.narrative,
+        indicators=json.loads(row.indicators),
+        expenditure=[{"category": e["category"], "amount": e["amount"]} for e in json.loads(row.expenditure)],
+        expenditure_total=MoneyOut.of(row.expenditure_total, currency),
+        submitted_by=row.submitted_by,
+        submitted_at=row.submitted_at,
+        reviewed_by=row.reviewed_by,
+        reviewed_at=row.reviewed_at,
+        review_note=row.review_note,
+        recognised_tranche=met,
+    )
+
+
+def refund_public(row: Refund) -> RefundPublic:
+    assert row.id is not None and row.entry_id is not None
+    return RefundPublic(
+        id=row.id,
+        grant_id=row.grant_id,
+        amount=MoneyOut.of(row.amount, row.currency),
+        received_on=row.received_on,
+        reference=row.reference,
+        entry_id=row.entry_id,
+        recorded_by=row.recorded_by,
+        recorded_at=row.recorded_at,
+    )
+
+
+def _status(replayed: bool, created: int = HTTP_200_OK) -> int:
+    return HTTP_200_OK if replayed else created
+
+
+class GrantController(Controller):
+    path = f"{API_PREFIX}/grants"
+    tags = ["grants"]
+
+    @get("/", guards=[require("grants.read")])
+    async def list_grants(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        window: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        in_status: Annotated[str | None, QueryParameter(name="status", max_length=20)] = None,
+        organisation_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        overdue: Annotated[bool, QueryParameter(description="only grants with an overdue report")] = False,
+    ) -> Page[GrantSummary]:
+        """Grants visible to the caller (a grantee: its own organisation's), filterable by window, status,
+        organisation and overdue reports."""
+        service = grants_for(request, db_session)
+        user = current_user(request)
+        conditions: list[Any] = []
+        if window:
+            conditions.append(col(Grant.window_id).in_(select(col(Window.id)).where(col(Window.code) == window)))
+        if in_status:
+            if in_status not in {s.value for s in GrantStatus}:
+                raise InvalidInput(f"{in_status!r} is not a grant status", field="status", rule="known-status")
+            conditions.append(col(Grant.status) == in_status)
+        if organisation_id is not None:
+            conditions.append(col(Grant.organisation_id) == organisation_id)
+        if overdue:
+            conditions.append(
+                col(Grant.id).in_(
+                    select(col(GrantReport.grant_id)).where(
+                        col(GrantReport.status).in_(["due", "returned"]), col(GrantReport.due_on) < service.today
+                    )
+                )
+            )
+        if not user.has_role(*GRANT_READERS):
+            conditions.append(col(Grant.organisation_id) == (user.organisation_id or 0))
+        total, rows = await paginate(db_session, Grant, conditions, col(Grant.id), limit=limit, offset=offset)
+        counts = await service.overdue_counts([g.id for g in rows if g.id is not None])
+        return Page[GrantSummary](
+            items=[await grant_summary(service, g, counts.get(g.id or 0, 0)) for g in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/{grant_id:int}", guards=[require("grants.read")])
+    async def get_grant(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> GrantStatement:
+        """The grant statement: amount, allocated, committed, disbursed, refunded, recognised, payable, remaining
+        (each with the journal entries behind it, read from the ledger's grant dimension), reported
+        expenditure and delivery rate, and each tranche's state."""
+        return await grant_statement(grants_for(request, db_session), in_id_range(grant_id))
+
+    @post("/{grant_id:int}/agreement", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def agreement(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        grant_id: IdPath,
+        data: RequestBody[AgreementIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> GrantStatement:
+        """Record the signed grant agreement: the grant is committed, and its tranches without a condition
+        are recognised as expense and grants payable."""
+        service = grants_for(request, db_session)
+        await service.sign_agreement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        return await grant_statement(service, in_id_range(grant_id))
+
+    @post("/{grant_id:int}/suspend", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def suspend(
+        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[GrantAction]
+    ) -> GrantStatement:
+        """Suspend an active grant (a written reason): no transfer is prepared or approved until resumed."""
+        service = grants_for(request, db_session)
+        await service.suspend(in_id_range(grant_id), data)
+        return await grant_statement(service, in_id_range(grant_id))
+
+    @post("/{grant_id:int}/resume", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def resume(
+        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[GrantAction]
+    ) -> GrantStatement:
+        service = grants_for(request, db_session)
+        await service.resume(in_id_range(grant_id), data)
+        return await grant_statement(service, in_id_range(grant_id))
+
+    @post("/{grant_id:int}/close", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def close(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        grant_id: IdPath,
+        data: RequestBody[GrantAction | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GrantStatement:
+        """Close the grant after its final report is accepted: the unused commitment goes back to the window's
+        available funds, unpaid recognised tranches are reversed, and no more money moves."""
+        service = grants_for(request, db_session)
+        await service.close(in_id_range(grant_id), data or GrantAction(), idempotency_key=idempotency_key)
+        return await grant_statement(service, in_id_range(grant_id))
+
+    @post("/{grant_id:int}/disbursements", guards=[require("grants.prepare")], status_code=HTTP_201_CREATED)
+    async def prepare(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        grant_id: IdPath,
+        data: RequestBody[DisbursementCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[DisbursementPublic]:
+        """Prepare a transfer of a recognised tranche (finance officer); it moves money once approved by a
+        different finance approver (two above the charter's threshold)."""
+        service = grants_for(request, db_session)
+        done = await service.prepare_disbursement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        return Response(
+            await disbursement_public(service, done.value), status_code=_status(done.replayed, HTTP_201_CREATED)
+        )
+
+    @get("/{grant_id:int}/disbursements", guards=[require("grants.read")])
+    async def list_disbursements(
+        self, request: AnyRequest, db_session: Db, grant_id: IdPath
+    ) -> list[DisbursementPublic]:
+        service = grants_for(request, db_session)
+        return [await disbursement_public(service, d) for d in await service.disbursements(in_id_range(grant_id))]
+
+    @get("/{grant_id:int}/reports", guards=[require("grants.read")])
+    async def list_reports(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> list[ReportPublic]:
+        """The grant's report schedule: each report's period, due date, status and whether it is overdue."""
+        service = grants_for(request, db_session)
+        return [await report_public(service, r) for r in await service.reports(in_id_range(grant_id))]
+
+    @post("/{grant_id:int}/reports", guards=[require("grants.report")], status_code=HTTP_200_OK)
+    async def submit_report(
+        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[ReportSubmit]
+    ) -> ReportPublic:
+        """The grantee submits a scheduled report: narrative, indicator values against the results framework
+        and cumulative expenditure by budget category."""
+        service = grants_for(request, db_session)
+        return await report_public(service, await service.submit_report(in_id_range(grant_id), data))
+
+    @post("/{grant_id:int}/reports/{report_id:int}/accept", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def accept_report(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        grant_id: IdPath,
+        report_id: IdPath,
+        data: RequestBody[ReportReview | None] = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ReportPublic:
+        """Accept a submitted report; it meets the condition of the next conditional tranche, which is then
+        recognised."""
+        service = grants_for(request, db_session)
+        done = await service.accept_report(
+            in_id_range(grant_id), in_id_range(report_id), data or ReportReview(), idempotency_key=idempotency_key
+        )
+        return await report_public(service, done.value)
+
+    @post("/{grant_id:int}/reports/{report_id:int}/return", guards=[require("grants.manage")], status_code=HTTP_200_OK)
+    async def return_report(
+        self, request: AnyRequest, db_session: Db, grant_id: IdPath, report_id: IdPath, data: RequestBody[RejectIn]
+    ) -> ReportPublic:
+        """Return a submitted report to the grantee for changes, with a reason."""
+        service = grants_for(request, db_session)
+        return await report_public(
+            service, await service.return_report(in_id_range(grant_id), in_id_range(report_id), data)
+        )
+
+    @post("/{grant_id:int}/refunds", guards=[require("grants.refund")], status_code=HTTP_201_CREATED)
+    async def refund(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        grant_id: IdPath,
+        data: RequestBody[RefundCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[RefundPublic]:
+        """Record money returned by the grantee (at most what it holds of the transfers)."""
+        service = grants_for(request, db_session)
+        done = await service.record_refund(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        return Response(refund_public(done.value), status_code=_status(done.replayed, HTTP_201_CREATED))
+
+    @get("/{grant_id:int}/refunds", guards=[require("grants.read")])
+    async def list_refunds(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> list[RefundPublic]:
+        return [refund_public(r) for r in await grants_for(request, db_session).refunds(in_id_range(grant_id))]
+
+
+class DisbursementController(Controller):
+    path = f"{API_PREFIX}/disbursements"
+    tags = ["grants"]
+
+    @get("/{disbursement_id:int}", guards=[require("grants.read")])
+    async def get_disbursement(
+        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath
+    ) -> DisbursementPublic:
+        service = grants_for(request, db_session)
+        return await disbursement_public(service, await service.disbursement(in_id_range(disbursement_id)))
+
+    @post("/{disbursement_id:int}/approve", guards=[require("grants.approve")], status_code=HTTP_200_OK)
+    async def approve(
+        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath, idempotency_key: IdempotencyKey = None
+    ) -> DisbursementPublic:
+        """Approve a prepared transfer (a finance approver who did not prepare it). Above the charter's threshold
+        a second, different approver must approve too; the last approval posts the transfer."""
+        service = grants_for(request, db_session)
+        done = await service.approve_disbursement(in_id_range(disbursement_id), idempotency_key=idempotency_key)
+        return await disbursement_public(service, done.value)
+
+    @post("/{disbursement_id:int}/reject", guards=[require("grants.approve")], status_code=HTTP_200_OK)
+    async def reject(
+        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath, data: RequestBody[RejectIn]
+    ) -> DisbursementPublic:
+        """Reject a prepared transfer, with a reason; nothing is posted."""
+        service = grants_for(request, db_session)
+        return await disbursement_public(service, await service.reject_disbursement(in_id_range(disbursement_id), data))
+
+
+route_handlers += [GrantController, DisbursementController]

@@ -80,3 +80,42 @@ register_permission("proposals.manage", roles_may(Role.SECRETARIAT_ADMIN))
 register_permission("proposals.review", roles_may(Role.TAG_REVIEWER))
 register_permission("calls.read", roles_may(*Role))
 register_permission("organisations.read", roles_may(*OVERSIGHT, Role.GRANTEE, Role.TAG_REVIEWER, Role.MEMBER_DELEGATE))
+
+
+# ---------------------------------------------------------------- grants
+
+GRANT_READERS = (*OVERSIGHT, Role.MEMBER_DELEGATE)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    """What access to a grant depends on: the organisation that implements it."""
+
+    organisation_id: int
+
+
+def _read_grant(user: Principal, facts: Any) -> Decision:
+    if user.has_role(*GRANT_READERS):
+        return True, "the secretariat, finance staff, auditors and member delegates read every grant"
+    if user.has_role(Role.GRANTEE):
+        if not isinstance(facts, GrantFacts):
+            return True, "listing: a grantee lists its own organisation's grants"
+        if user.organisation_id == facts.organisation_id:
+            return True, "a grantee reads its own organisation's grants"
+    return False, "this grant is not visible to you"
+
+
+def _report(user: Principal, facts: Any) -> Decision:
+    if not user.has_role(Role.GRANTEE):
+        return False, "reports are submitted by the grantee"
+    if isinstance(facts, GrantFacts) and user.organisation_id != facts.organisation_id:
+        return False, "a grantee reports only on its own organisation's grants"
+    return True, "own grant"
+
+
+register_permission("grants.read", _read_grant)
+register_permission("grants.manage", roles_may(Role.SECRETARIAT_ADMIN))
+register_permission("grants.prepare", roles_may(Role.FINANCE_OFFICER))
+register_permission("grants.approve", roles_may(Role.FINANCE_APPROVER))
+register_permission("grants.refund", roles_may(Role.FINANCE_OFFICER, Role.FINANCE_APPROVER))
+register_permission("grants.report", _report)

@@ -1,20 +1,22 @@
 """Pure rules of proposals: what a submission must satisfy, how review scores consolidate, which files
-are accepted. No I/O."""
+are accepted; for grants, the report schedule, maker-checker approval, cumulative expenditure, the
+delivery rate and the statement's figures. No I/O."""
 
 from __future__ import annotations
 
+import calendar
 import io
 import re
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
 from fundapp.core.errors import FieldError
-from ledger import Money
+from ledger import Money, chart
 from proposals.schemas import BudgetCategory, ProposalContent
 
 # ---------------------------------------------------------------- submission
@@ -197,3 +199,192 @@ def safe_filename(name: str, media_type: str) -> str:
     base = _UNSAFE.sub("_", base).strip(" .") or "attachment"
     stem = base.rsplit(".", 1)[0] if "." in base else base
     return f"{stem[:100]}{EXTENSIONS[media_type]}"
+
+
+# ---------------------------------------------------------------- grants
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later, or the month's last day when it is shorter (31 Jan + 1 = 28/29 Feb)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledReport:
+    number: int
+    kind: str  # "progress" or "final"
+    period_start: date
+    period_end: date
+    due_on: date
+
+
+def report_schedule(
+    start: date, end: date, *, interval_months: int, due_days: int, final_due_days: int
+) -> list[ScheduledReport]:
+    """A grant's reports: a progress report for every ``interval_months`` period that ends before the grant
+    does (due ``due_days`` after its period), then the final report over the whole grant, due
+    ``final_due_days`` after its end."""
+    if interval_months < 1:
+        raise ValueError("the reporting interval is at least one month")
+    reports: list[ScheduledReport] = []
+    period_start = start
+    k = 1
+    while (period_end := add_months(start, k * interval_months)) < end:
+        reports.append(ScheduledReport(k, "progress", period_start, period_end, period_end + timedelta(days=due_days)))
+        period_start, k = period_end, k + 1
+    reports.append(ScheduledReport(k, "final", start, end, end + timedelta(days=final_due_days)))
+    return reports
+
+
+RATE_PLACES = Decimal("0.0001")
+
+
+def isc_rate(budget: Sequence[tuple[str, int]]) -> Decimal:
+    """Indirect support costs over direct costs of a budget [(category, minor units)], to 4 places half to
+    even (0 when there are no direct costs)."""
+    isc = sum(amount for category, amount in budget if category == BudgetCategory.INDIRECT_SUPPORT_COSTS)
+    direct = sum(amount for category, amount in budget if category != BudgetCategory.INDIRECT_SUPPORT_COSTS)
+    if direct <= 0:
+        return Decimal(0).quantize(RATE_PLACES)
+    return (Decimal(isc) / Decimal(direct)).quantize(RATE_PLACES, ROUND_HALF_EVEN)
+
+
+def delivery_rate(expenditure: int, transferred: int) -> Decimal | None:
+    """Expenditure reported over money transferred (net of refunds), to 4 places; None before any transfer."""
+    if transferred <= 0:
+        return None
+    return (Decimal(expenditure) / Decimal(transferred)).quantize(RATE_PLACES, ROUND_HALF_EVEN)
+
+
+def is_overdue(status: str, due_on: date, today: date) -> bool:
+    """A report is overdue when its due date has passed and nothing acceptable is in: not submitted yet, or
+    returned for changes."""
+    return status in {"due", "returned"} and today > due_on
+
+
+def tranche_state(status: str, paid: int, amount: int) -> str:
+    """What a tranche shows: pending, recognised, partly_paid, paid or released."""
+    if status == "recognised" and 0 < paid < amount:
+        return "partly_paid"
+    return status
+
+
+def approvals_needed(amount: Money, threshold: Decimal) -> int:
+    """One approver, or two different ones when the transfer is above the charter's threshold (major units
+    of the grant's currency)."""
+    return 2 if amount.amount > threshold else 1
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStep:
+    """The outcome of one approval: the disbursement's next status and whether the transfer is posted now;
+    or the rule that refuses it."""
+
+    status: str | None = None
+    pays: bool = False
+    refused: str | None = None  # rule name
+    reason: str = ""
+
+
+def approval_step(
+    *, status: str, needed: int, approver: int, prepared_by: int, first_approver: int | None
+) -> ApprovalStep:
+    """Maker-checker as a pure function: who may approve a disbursement in this status, and what follows."""
+    if status not in {"prepared", "awaiting_second_approval"}:
+        return ApprovalStep(refused="disbursement-open", reason=f"the disbursement is {status}")
+    if approver == prepared_by:
+        return ApprovalStep(refused="maker-checker", reason="the person who prepared a disbursement cannot approve it")
+    if status == "awaiting_second_approval":
+        if approver == first_approver:
+            return ApprovalStep(refused="second-approver", reason="the second approval comes from another approver")
+        return ApprovalStep(status="approved", pays=True)
+    if needed == 2:
+        return ApprovalStep(status="awaiting_second_approval")
+    return ApprovalStep(status="approved", pays=True)
+
+
+def expenditure_problems(
+    new: Mapping[str, int], previous: Mapping[str, int], *, budget_categories: Iterable[str]
+) -> list[FieldError]:
+    """Cumulative expenditure by budget category: each category from the grant's budget, never negative and
+    never below what the last accepted report said."""
+    problems: list[FieldError] = []
+    allowed = set(budget_categories)
+    for category, amount in sorted(new.items()):
+        if category not in allowed:
+            problems.append(
+                FieldError(
+                    "expenditure",
+                    "category-in-budget",
+                    f"{category} is not a category of the grant's budget ({', '.join(sorted(allowed))})",
+                )
+            )
+        if amount < 0:
+            problems.append(FieldError("expenditure", "non-negative", f"{category}: expenditure is never negative"))
+    for category, before in sorted(previous.items()):
+        if new.get(category, 0) < before:
+            problems.append(
+                FieldError(
+                    "expenditure",
+                    "cumulative-expenditure",
+                    f"{category}: expenditure is cumulative and was already {before} minor units in the last "
+                    "accepted report",
+                )
+            )
+    return problems
+
+
+# Figures of a grant statement, each read from one account of the ledger under the grant dimension.
+FIGURE_ACCOUNTS = {
+    "allocated": chart.ALLOCATED,
+    "committed": chart.COMMITTED,
+    "recognised": chart.TRANSFERS_TO_PARTNERS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class GrantPosting:
+    entry_id: int
+    account: str
+    amount: int  # signed, debit positive, in the grant's currency
+
+
+@dataclass
+class Figure:
+    amount: int = 0
+    entry_ids: list[int] = field(default_factory=list)
+
+    def add(self, amount: int, entry_id: int) -> None:
+        self.amount += amount
+        if entry_id not in self.entry_ids:
+            self.entry_ids.append(entry_id)
+
+
+def grant_figures(postings: Iterable[GrantPosting]) -> dict[str, Figure]:
+    """The statement's ledger figures from the grant dimension's postings, each with the entries behind it:
+
+    - allocated (8300), committed (8400): their balances (debit);
+    - disbursed: transfers, the debits of 8500; refunded: the credits of 8500 (refunds);
+    - recognised: the expense (5100) balance; payable: the grants payable (2100) balance, as a credit;
+    - remaining: what the grant may still pay out, allocated + committed.
+    """
+    figures = {name: Figure() for name in ("allocated", "committed", "disbursed", "refunded", "recognised", "payable")}
+    remaining = Figure()
+    for p in postings:
+        if p.account == chart.DISBURSED:
+            if p.amount > 0:
+                figures["disbursed"].add(p.amount, p.entry_id)
+            else:
+                figures["refunded"].add(-p.amount, p.entry_id)
+        elif p.account == chart.GRANTS_PAYABLE:
+            figures["payable"].add(-p.amount, p.entry_id)
+        else:
+            for name, account in FIGURE_ACCOUNTS.items():
+                if p.account == account:
+                    figures[name].add(p.amount, p.entry_id)
+        if p.account in {chart.ALLOCATED, chart.COMMITTED}:
+            remaining.add(p.amount, p.entry_id)
+    figures["remaining"] = remaining
+    return figures

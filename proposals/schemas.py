@@ -1,5 +1,6 @@
-"""Proposals API models, first half. Shapes are checked here; the facility's rules (sums, caps,
-eligibility, endorsement) are checked on submission by ``rules.submission_problems``."""
+"""Proposals and grants API models. Shapes are checked here; the facility's rules (sums, caps,
+eligibility, endorsement; for grants, tranche limits, maker-checker, cumulative expenditure) are checked by
+the services with ``rules``."""
 
 from __future__ import annotations
 
@@ -331,3 +332,195 @@ class ReviewPublic(Output):
     recommendation: str
     comment: str
     submitted_at: datetime
+
+
+# ---------------------------------------------------------------- grants
+
+Reason = Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+Reference = Annotated[str, StringConstraints(max_length=200)]
+
+
+class AgreementIn(Input):
+    signed_on: date = Field(description="the date the grant agreement was signed (not in the future)")
+    reference: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(
+        description="the signed agreement: its registry number or document reference"
+    )
+
+
+class DisbursementCreate(Input):
+    tranche: Annotated[int, Field(ge=1, le=24, description="the tranche's number in the grant (1 = first)")]
+    amount: DecimalString | None = Field(
+        default=None, description="at most what is unpaid of the tranche; all of it when omitted"
+    )
+    reference: Reference = ""
+
+
+class RejectIn(Input):
+    reason: Reason
+
+
+class IndicatorValue(Input):
+    outcome: Text
+    indicator: Text
+    value: Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+class ExpenditureLine(Input):
+    category: BudgetCategory
+    amount: DecimalString = Field(description="cumulative since the grant started, in the grant's currency")
+
+
+class ReportSubmit(Input):
+    report_id: Id = Field(description="the scheduled report being submitted (GET /grants/{id}/reports)")
+    narrative: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    indicators: Annotated[list[IndicatorValue], Field(max_length=200)] = Field(default_factory=list)
+    expenditure: Annotated[list[ExpenditureLine], Field(max_length=20)] = Field(default_factory=list)
+
+    @field_validator("expenditure")
+    @classmethod
+    def _distinct_categories(cls, value: list[ExpenditureLine]) -> list[ExpenditureLine]:
+        if len({line.category for line in value}) != len(value):
+            raise PydanticCustomError("distinct_categories", "each budget category is listed once")
+        return value
+
+    @field_validator("indicators")
+    @classmethod
+    def _distinct_indicators(cls, value: list[IndicatorValue]) -> list[IndicatorValue]:
+        if len({(v.outcome, v.indicator) for v in value}) != len(value):
+            raise PydanticCustomError("distinct_indicators", "each indicator is reported once")
+        return value
+
+
+class ReportReview(Input):
+    note: LongText = ""
+
+
+class RefundCreate(Input):
+    amount: DecimalString
+    received_on: date
+    reference: Reference = ""
+
+
+class GrantAction(Input):
+    reason: LongText = ""
+
+
+class FigureOut(Output):
+    amount: str = Field(description="decimal string")
+    currency: str
+    entry_ids: list[int] = Field(description="the journal entries behind the figure")
+
+
+class AgreementPublic(Output):
+    signed_on: date
+    reference: str
+    entry_id: int | None
+
+
+class TranchePublic(Output):
+    id: int
+    number: int
+    amount: MoneyOut
+    planned_date: date
+    condition: str
+    state: str = Field(description="pending, recognised, partly_paid, paid or released")
+    paid: MoneyOut
+    unpaid: MoneyOut
+    recognised_on: date | None
+    recognised_entry_id: int | None
+    met_by_report_id: int | None
+    disbursement_ids: list[int]
+    entry_ids: list[int] = Field(description="recognition and transfer entries")
+
+
+class GrantSummary(Output):
+    id: int
+    title: str
+    proposal_id: int
+    decision_id: int | None
+    organisation_id: int
+    organisation_name: str
+    window_code: str
+    status: str
+    amount: MoneyOut
+    start_date: date
+    end_date: date
+    overdue_reports: int
+
+
+class GrantStatement(GrantSummary):
+    """The grant and its money, every figure read from the ledger's grant dimension."""
+
+    isc_rate: str
+    agreement: AgreementPublic | None
+    status_reason: str
+    closed_on: date | None
+    close_entry_id: int | None
+    allocated: FigureOut
+    committed: FigureOut
+    disbursed: FigureOut
+    refunded: FigureOut
+    recognised: FigureOut = Field(description="expense recognised (transfers to implementing partners)")
+    payable: FigureOut = Field(description="recognised and not yet transferred (grants payable)")
+    remaining: FigureOut = Field(description="what the grant may still pay out: allocated + committed")
+    reported_expenditure: MoneyOut
+    expenditure_report_id: int | None = Field(description="the accepted report the expenditure comes from")
+    delivery_rate: str | None = Field(description="reported expenditure / (disbursed - refunded), 4 places")
+    tranches: list[TranchePublic]
+    next_report_due: date | None
+    pending_disbursements: int
+    approvals_above: MoneyOut = Field(description="disbursements above this need a second approver")
+
+
+class DisbursementPublic(Output):
+    id: int
+    grant_id: int
+    tranche_id: int
+    tranche: int
+    amount: MoneyOut
+    status: str
+    approvals_needed: int
+    reference: str
+    prepared_by: int
+    prepared_at: datetime
+    approved_by: int | None
+    approved_at: datetime | None
+    second_approved_by: int | None
+    second_approved_at: datetime | None
+    rejected_by: int | None
+    rejected_at: datetime | None
+    rejection_reason: str
+    entry_id: int | None
+
+
+class ReportPublic(Output):
+    id: int
+    grant_id: int
+    number: int
+    kind: str
+    period_start: date
+    period_end: date
+    due_on: date
+    status: str
+    overdue: bool
+    narrative: str
+    indicators: list[dict[str, Any]]
+    expenditure: list[dict[str, Any]]
+    expenditure_total: MoneyOut
+    submitted_by: int | None
+    submitted_at: datetime | None
+    reviewed_by: int | None
+    reviewed_at: datetime | None
+    review_note: str
+    recognised_tranche: int | None = Field(description="the conditional tranche its acceptance met")
+
+
+class RefundPublic(Output):
+    id: int
+    grant_id: int
+    amount: MoneyOut
+    received_on: date
+    reference: str
+    entry_id: int
+    recorded_by: int | None
+    recorded_at: datetime

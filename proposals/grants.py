@@ -1,0 +1,1148 @@
+"""Grants services: the only code that writes grants, tranches, disbursements, grant reports, refunds and
+their idempotency keys. Every money movement is posted to the ledger under the grant's dimensions in the
+same transaction, and every change writes an audit event.
+
+Concurrency: every operation that changes a grant first locks the grant's row, then the tranche rows it
+touches (in id order), then the disbursement's row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
+writers already hold the database's write lock from ``BEGIN IMMEDIATE``), and reads what it decides on
+only after holding the locks. Posting then takes the journal's lock. So two approvals of one disbursement,
+or two disbursements of one tranche, run one after the other and the second sees what the first did. The
+database backs this up: a tranche's ``paid`` cannot exceed its amount, an approver cannot be the preparer
+(CHECK constraints), and each transfer's journal entry carries an idempotency key derived from the
+disbursement, so it can be posted once only.
+
+Postings (docs/chart-of-accounts.md, "Grants"):
+
+- adoption (posted by the decision, not here): 8300 allocated Dr / 8200 available Cr;
+- agreement: 8400 committed Dr / 8300 allocated Cr, and for tranches without a condition
+  5100 transfers Dr / 2100 grants payable Cr;
+- a conditional tranche, when a report is accepted: 5100 Dr / 2100 Cr;
+- an approved transfer: 2100 Dr / 1100 cash Cr and 8500 disbursed Dr / 8400 committed Cr;
+- a refund: 1100 Dr / 5100 Cr and 8200 available Dr / 8500 disbursed Cr;
+- closure: 8200 available Dr / 8400 committed Cr for what was committed and not paid, and
+  2100 Dr / 5100 Cr for what was recognised and not paid.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import InvalidOperation
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fundapp.core import audit
+from fundapp.core.config import Settings
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from fundapp.core.security import Principal, ensure_permission, has_permission
+from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for
+from ledger.rules import canonical, sha256
+from proposals import rules, workflow
+from proposals.models import (
+    Disbursement,
+    DisbursementStatus,
+    DueDiligence,
+    Grant,
+    GrantReport,
+    GrantRequest,
+    GrantStatus,
+    Organisation,
+    Proposal,
+    Refund,
+    ReportKind,
+    ReportStatus,
+    Tranche,
+    TrancheStatus,
+)
+from proposals.permissions import GrantFacts
+from proposals.schemas import (
+    AgreementIn,
+    DisbursementCreate,
+    GrantAction,
+    ProposalContent,
+    RefundCreate,
+    RejectIn,
+    ReportReview,
+    ReportSubmit,
+    TrancheCondition,
+)
+
+T = TypeVar("T")
+# The largest amount one figure may carry, in minor units (as the ledger's line limit).
+MAX_MINOR = 10**15
+# The accounts a grant statement reads under the grant dimension.
+STATEMENT_ACCOUNTS = (
+    chart.ALLOCATED,
+    chart.COMMITTED,
+    chart.DISBURSED,
+    chart.TRANSFERS_TO_PARTNERS,
+    chart.GRANTS_PAYABLE,
+)
+MOVES_MONEY = frozenset({GrantStatus.ACTIVE.value})
+SIGNED = frozenset({GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value})
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """The result of a money movement; ``replayed`` when a repeated Idempotency-Key returned the first one."""
+
+    value: T
+    replayed: bool = False
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Grants:
+    """Operations on grants, bound to one session (and its transaction), one user and one moment."""
+
+    def __init__(self, session: AsyncSession, *, settings: Settings, user: Principal | None, now: datetime) -> None:
+        self.session = session
+        self.settings = settings
+        self.user = user
+        self.actor = audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
+        self.now = now
+        self.ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=self.actor, now=now)
+
+    @property
+    def currency(self) -> str:
+        return self.settings.reporting_currency
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+    async def _audit(
+        self,
+        action: str,
+        object_id: object,
+        *,
+        object_type: str = "grant",
+        before: dict[str, Any] | None = None,
+        **after: Any,
+    ) -> None:
+        await audit.record(
+            self.session,
+            actor=self.actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            at=self.now,
+            before=before,
+            after=after,
+        )
+
+    def _money(self, amount: str, field_name: str, *, currency: str | None = None) -> Money:
+        """Money from an input decimal string, refused with a named rule rather than rounded."""
+        currency = currency or self.currency
+        try:
+            money = Money.of(amount, currency)
+        except PrecisionError as exc:
+            raise InvalidInput(
+                f"{currency} has {exponent(currency)} decimals; {amount} has more",
+                field=field_name,
+                rule="excess_precision",
+            ) from exc
+        except (MoneyError, InvalidOperation) as exc:
+            raise InvalidInput(f"{amount} is not a decimal amount", field=field_name, rule="invalid_amount") from exc
+        if abs(money.minor) > MAX_MINOR:
+            raise InvalidInput(
+                f"amounts are at most {Money.from_minor(MAX_MINOR, currency)}",
+                field=field_name,
+                rule="amount-within-range",
+            )
+        return money
+
+    def _user(self) -> Principal:
+        if self.user is None:
+            raise PermissionDenied("this step needs a person")
+        return self.user
+
+    # ---------------------------------------------------------------- creation (the decision's hook)
+
+    async def create_from_decision(
+        self, proposal_id: int, *, decision_id: int | None = None, decided_on: date | None = None
+    ) -> Grant:
+        """Create the grant an adopted funding decision makes, in the decision's transaction: organisation,
+        window, amount and currency from the proposal, the indirect support cost rate of its budget, start on
+        the decision's date and end after the proposal's duration, the proposal's tranches, and the report
+        schedule of the charter. Posts nothing: the decision posts the allocation (8200 -> 8300) itself."""
+        proposal = await self.session.get(Proposal, proposal_id)
+        if proposal is None or proposal.id is None:
+            raise NotFound(f"no proposal with id {proposal_id}", field="proposal_id", rule="proposal-exists")
+        if proposal.state not in {workflow.State.APPROVED.value, workflow.State.UNDER_DECISION.value}:
+            raise Conflict(
+                f"proposal {proposal_id} is {proposal.state}; a grant is made from a proposal under decision or "
+                "approved",
+                field="proposal_id",
+                rule="proposal-approved",
+            )
+        existing = (
+            await self.session.execute(select(col(Grant.id)).where(col(Grant.proposal_id) == proposal_id))
+        ).scalar_one_or_none()
+        if existing is not None:
+            raise Conflict(
+                f"proposal {proposal_id} already has grant {existing}",
+                field="proposal_id",
+                rule="one-grant-per-proposal",
+            )
+        content = ProposalContent.model_validate_json(proposal.content)
+        amount = Money.from_minor(proposal.requested, self.currency)
+        tranches = [(t, Money.of(t.amount, self.currency)) for t in content.tranches]
+        if sum(m.minor for _, m in tranches) != amount.minor or any(not m.is_positive for _, m in tranches):
+            raise Conflict(
+                "the proposal's tranches do not sum to its amount", field="proposal_id", rule="tranches-sum-to-amount"
+            )
+        start = decided_on or self.today
+        end = rules.add_months(start, content.duration_months)
+        rate = rules.isc_rate([(b.category.value, Money.of(b.amount, self.currency).minor) for b in content.budget])
+        grant = Grant(
+            proposal_id=proposal.id,
+            decision_id=decision_id,
+            organisation_id=proposal.organisation_id,
+            window_id=proposal.window_id,
+            title=proposal.title,
+            amount=amount.minor,
+            currency=self.currency,
+            isc_rate=str(rate),
+            start_date=start,
+            end_date=end,
+            status=GrantStatus.AWAITING_AGREEMENT.value,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.session.add(grant)
+        await self.session.flush()
+        assert grant.id is not None
+        ordered = sorted(enumerate(tranches), key=lambda item: (item[1][0].planned_date, item[0]))
+        for number, (_, (tranche, money)) in enumerate(ordered, start=1):
+            self.session.add(
+                Tranche(
+                    grant_id=grant.id,
+                    number=number,
+                    amount=money.minor,
+                    planned_date=tranche.planned_date,
+                    condition=tranche.condition.value,
+                    status=TrancheStatus.PENDING.value,
+                )
+            )
+        charter = self.settings.charter
+        schedule = rules.report_schedule(
+            start,
+            end,
+            interval_months=charter.grant_report_interval_months,
+            due_days=charter.grant_report_due_days,
+            final_due_days=charter.grant_final_report_due_days,
+        )
+        for scheduled in schedule:
+            self.session.add(
+                GrantReport(
+                    grant_id=grant.id,
+                    number=scheduled.number,
+                    kind=scheduled.kind,
+                    period_start=scheduled.period_start,
+                    period_end=scheduled.period_end,
+                    due_on=scheduled.due_on,
+                    status=ReportStatus.DUE.value,
+                )
+            )
+        await self.session.flush()
+        await self._audit(
+            "grant.create",
+            grant.id,
+            proposal_id=proposal_id,
+            decision_id=decision_id,
+            organisation_id=grant.organisation_id,
+            window_id=grant.window_id,
+            amount=amount.to_str(),
+            currency=self.currency,
+            isc_rate=grant.isc_rate,
+            start_date=start,
+            end_date=end,
+            tranches=[
+                {"amount": m.to_str(), "planned_date": t.planned_date, "condition": t.condition.value}
+                for _, (t, m) in ordered
+            ],
+            reports=[{"kind": s.kind, "due_on": s.due_on} for s in schedule],
+        )
+        return grant
+
+    # ---------------------------------------------------------------- reading and locking
+
+    async def visible(self, grant_id: int) -> Grant:
+        """The grant if the user may see it; otherwise 404, so ids of others' grants reveal nothing."""
+        grant = await self.session.get(Grant, grant_id) if grant_id > 0 else None
+        if grant is None or not has_permission("grants.read", self.user, GrantFacts(grant.organisation_id))[0]:
+            raise NotFound(f"no grant with id {grant_id}")
+        return grant
+
+    async def _lock_grant(self, grant_id: int) -> Grant:
+        grant = (
+            await self.session.execute(
+                select(Grant)
+                .where(col(Grant.id) == grant_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+        return grant
+
+    async def _lock_tranches(self, grant_id: int, tranche_ids: Iterable[int] | None = None) -> list[Tranche]:
+        query = select(Tranche).where(col(Tranche.grant_id) == grant_id)
+        if tranche_ids is not None:
+            query = query.where(col(Tranche.id).in_(list(tranche_ids)))
+        rows = await self.session.execute(
+            query.order_by(col(Tranche.id)).with_for_update().execution_options(populate_existing=True)
+        )
+        return list(rows.scalars())
+
+    async def _lock_disbursement(self, disbursement_id: int) -> Disbursement:
+        return (
+            await self.session.execute(
+                select(Disbursement)
+                .where(col(Disbursement.id) == disbursement_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one()
+
+    async def tranches(self, grant_id: int) -> list[Tranche]:
+        return list(
+            (
+                await self.session.execute(
+                    select(Tranche).where(col(Tranche.grant_id) == grant_id).order_by(col(Tranche.number))
+                )
+            ).scalars()
+        )
+
+    async def organisation(self, organisation_id: int) -> Organisation:
+        found = await self.session.get(Organisation, organisation_id)
+        assert found is not None
+        return found
+
+    def content_of(self, proposal: Proposal) -> ProposalContent:
+        return ProposalContent.model_validate_json(proposal.content)
+
+    # ---------------------------------------------------------------- idempotency
+
+    async def _replay(self, grant_id: int, key: str | None, operation: str, payload: Any) -> tuple[str, int | None]:
+        """The payload's hash, and the result of the first request with this key (None if it is new). The same
+        key with another operation or body is refused."""
+        payload_hash = sha256(canonical({"operation": operation, "payload": payload}))
+        if key is None:
+            return payload_hash, None
+        found = await self.session.get(GrantRequest, (grant_id, key))
+        if found is None:
+            return payload_hash, None
+        if found.operation != operation or found.payload_hash != payload_hash:
+            raise Conflict(
+                f"the idempotency key {key!r} was used on this grant for another request ({found.operation})",
+                field="Idempotency-Key",
+                rule="idempotency-same-payload",
+            )
+        return payload_hash, found.result_id
+
+    async def _remember(self, grant_id: int, key: str | None, operation: str, payload_hash: str, result: int) -> None:
+        if key is None:
+            return
+        self.session.add(
+            GrantRequest(
+                grant_id=grant_id,
+                key=key,
+                operation=operation,
+                payload_hash=payload_hash,
+                result_id=result,
+                created_at=self.now,
+            )
+        )
+        await self.session.flush()
+
+    # ---------------------------------------------------------------- checks
+
+    def _require_status(self, grant: Grant, allowed: frozenset[str], doing: str) -> None:
+        if grant.status not in allowed:
+            raise Conflict(
+                f"grant {grant.id} is {grant.status}; {doing} needs it to be {' or '.join(sorted(allowed))}",
+                field="status",
+                rule="grant-closed" if grant.status == GrantStatus.CLOSED.value else "grant-active",
+                grant_status=grant.status,
+            )
+
+    async def _require_cleared(self, grant: Grant) -> None:
+        organisation = await self.organisation(grant.organisation_id)
+        if organisation.due_diligence != DueDiligence.CLEARED.value:
+            raise Conflict(
+                f"the due diligence of {organisation.name} is {organisation.due_diligence}; money moves only to a "
+                "cleared organisation",
+                field="organisation",
+                rule="due-diligence-cleared",
+            )
+
+    @staticmethod
+    def _line(account: str, amount: Money, grant: Grant) -> Line:
+        """A line under the grant's dimensions (its window and itself)."""
+        return Line(account, amount, window_id=grant.window_id, grant_id=grant.id)
+
+    async def _balance(self, account: str, grant: Grant) -> int:
+        amount, _ = await self.ledger.balance(account, grant.currency, window_id=grant.window_id, grant_id=grant.id)
+        return amount
+
+    # ---------------------------------------------------------------- agreement
+
+    async def sign_agreement(self, grant_id: int, data: AgreementIn, *, idempotency_key: str | None) -> Done[Grant]:
+        """Record the signed agreement: the grant is committed (8300 -> 8400) and its tranches without a
+        condition are recognised (5100 / 2100)."""
+        ensure_permission("grants.manage", self.user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        payload_hash, first = await self._replay(grant_id, idempotency_key, "agreement", data.model_dump(mode="json"))
+        if first is not None:
+            return Done(grant, replayed=True)
+        self._require_status(grant, frozenset({GrantStatus.AWAITING_AGREEMENT.value}), "recording the agreement")
+        if data.signed_on > self.today:
+            raise InvalidInput("an agreement is recorded once signed", field="signed_on", rule="not-in-future")
+        if data.signed_on < grant.start_date:
+            raise InvalidInput(
+                f"the agreement follows the funding decision of {grant.start_date}",
+                field="signed_on",
+                rule="after-decision",
+            )
+        allocated = await self._balance(chart.ALLOCATED, grant)
+        if allocated != grant.amount:
+            raise Conflict(
+                f"the ledger holds {Money.from_minor(allocated, grant.currency)} allocated to this grant, not its "
+                f"{Money.from_minor(grant.amount, grant.currency)}: the funding decision's allocation is missing",
+                field="grant",
+                rule="allocated-by-decision",
+            )
+        tranches = await self._lock_tranches(grant_id)
+        unconditional = [t for t in tranches if t.condition == TrancheCondition.NONE.value]
+        recognised = sum(t.amount for t in unconditional)
+        amount = Money.from_minor(grant.amount, grant.currency)
+        lines = [self._line(chart.COMMITTED, amount, grant), self._line(chart.ALLOCATED, -amount, grant)]
+        if recognised:
+            payable = Money.from_minor(recognised, grant.currency)
+            lines += [
+                self._line(chart.TRANSFERS_TO_PARTNERS, payable, grant),
+                self._line(chart.GRANTS_PAYABLE, -payable, grant),
+            ]
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=data.signed_on,
+                description=f"Grant {grant.id} agreement signed ({data.reference})"[:500],
+                lines=tuple(lines),
+                source_type="grant_agreement",
+                source_id=str(grant.id),
+                idempotency_key=f"grant:{grant.id}:agreement",
+            )
+        )
+        for tranche in unconditional:
+            tranche.status = TrancheStatus.RECOGNISED.value
+            tranche.recognised_on = data.signed_on
+            tranche.recognised_entry_id = entry.id
+            self.session.add(tranche)
+        grant.status = GrantStatus.ACTIVE.value
+        grant.agreement_signed_on = data.signed_on
+        grant.agreement_reference = data.reference
+        grant.agreement_entry_id = entry.id
+        grant.updated_at = self.now
+        self.session.add(grant)
+        await self.session.flush()
+        await self._audit(
+            "grant.agreement",
+            grant.id,
+            before={"status": GrantStatus.AWAITING_AGREEMENT.value},
+            status=grant.status,
+            signed_on=data.signed_on,
+            reference=data.reference,
+            entry_id=entry.id,
+            recognised_tranches=[t.number for t in unconditional],
+        )
+        await self._remember(grant.id or 0, idempotency_key, "agreement", payload_hash, grant.id or 0)
+        return Done(grant)
+
+    # ---------------------------------------------------------------- suspension
+
+    async def suspend(self, grant_id: int, data: GrantAction) -> Grant:
+        return await self._set_status(grant_id, data, GrantStatus.ACTIVE, GrantStatus.SUSPENDED, "suspend")
+
+    async def resume(self, grant_id: int, data: GrantAction) -> Grant:
+        return await self._set_status(grant_id, data, GrantStatus.SUSPENDED, GrantStatus.ACTIVE, "resume")
+
+    async def _set_status(
+        self, grant_id: int, data: GrantAction, source: GrantStatus, target: GrantStatus, action: str
+    ) -> Grant:
+        ensure_permission("grants.manage", self.user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        self._require_status(grant, frozenset({source.value}), f"to {action} it")
+        if not data.reason.strip():
+            raise InvalidInput(f"{action} needs a written reason", field="reason", rule="reason-required")
+        grant.status, grant.status_reason, grant.updated_at = target.value, data.reason, self.now
+        self.session.add(grant)
+        await self.session.flush()
+        await self._audit(
+            f"grant.{action}", grant_id, before={"status": source.value}, status=target.value, reason=data.reason
+        )
+        return grant
+
+    # ---------------------------------------------------------------- disbursements
+
+    async def prepare_disbursement(
+        self, grant_id: int, data: DisbursementCreate, *, idempotency_key: str | None
+    ) -> Done[Disbursement]:
+        """A finance officer prepares a transfer of (part of) a recognised tranche of an active grant whose
+        organisation is cleared. It moves no money until approved."""
+        user = self._user()
+        ensure_permission("grants.prepare", user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        payload_hash, first = await self._replay(
+            grant_id, idempotency_key, "disbursement", data.model_dump(mode="json")
+        )
+        if first is not None:
+            return Done(await self.disbursement(first), replayed=True)
+        self._require_status(grant, MOVES_MONEY, "a disbursement")
+        await self._require_cleared(grant)
+        tranche = next((t for t in await self._lock_tranches(grant_id) if t.number == data.tranche), None)
+        if tranche is None or tranche.id is None:
+            raise NotFound(f"grant {grant_id} has no tranche {data.tranche}", field="tranche", rule="tranche-exists")
+        self._require_recognised(tranche)
+        unpaid = tranche.amount - tranche.paid
+        amount = (
+            self._money(data.amount, "amount", currency=grant.currency)
+            if data.amount is not None
+            else Money.from_minor(unpaid, grant.currency)
+        )
+        if not amount.is_positive:
+            raise InvalidInput("a disbursement moves a positive amount", field="amount", rule="positive-amount")
+        if amount.minor > unpaid:
+            raise InvalidInput(
+                f"tranche {tranche.number} has {Money.from_minor(unpaid, grant.currency)} unpaid; {amount} is more",
+                field="amount",
+                rule="within-tranche",
+            )
+        row = Disbursement(
+            grant_id=grant_id,
+            tranche_id=tranche.id,
+            amount=amount.minor,
+            currency=grant.currency,
+            status=DisbursementStatus.PREPARED.value,
+            reference=data.reference,
+            prepared_by=user.id,
+            prepared_at=self.now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        assert row.id is not None
+        await self._audit(
+            "grant.disbursement.prepare",
+            row.id,
+            object_type="disbursement",
+            grant_id=grant_id,
+            tranche=tranche.number,
+            amount=amount.to_str(),
+            currency=grant.currency,
+            approvals_needed=self.approvals_needed(row),
+        )
+        await self._remember(grant_id, idempotency_key, "disbursement", payload_hash, row.id)
+        return Done(row)
+
+    def _require_recognised(self, tranche: Tranche) -> None:
+        if tranche.status == TrancheStatus.RECOGNISED.value:
+            return
+        if tranche.status == TrancheStatus.PENDING.value:
+            condition = (
+                "waits for an accepted progress report"
+                if tranche.condition == TrancheCondition.PROGRESS_REPORT.value
+                else "waits for the signed agreement"
+            )
+            raise Conflict(f"tranche {tranche.number} {condition}", field="tranche", rule="condition-met")
+        raise Conflict(f"tranche {tranche.number} is {tranche.status}", field="tranche", rule="tranche-unpaid")
+
+    def approvals_needed(self, row: Disbursement) -> int:
+        return rules.approvals_needed(
+            Money.from_minor(row.amount, row.currency), self.settings.charter.second_approver_threshold
+        )
+
+    async def disbursement(self, disbursement_id: int) -> Disbursement:
+        row = await self.session.get(Disbursement, disbursement_id) if disbursement_id > 0 else None
+        if row is None:
+            raise NotFound(f"no disbursement with id {disbursement_id}")
+        try:
+            await self.visible(row.grant_id)
+        except NotFound as exc:
+            raise NotFound(f"no disbursement with id {disbursement_id}") from exc
+        return row
+
+    async def disbursements(self, grant_id: int) -> list[Disbursement]:
+        await self.visible(grant_id)
+        return list(
+            (
+                await self.session.execute(
+                    select(Disbursement).where(col(Disbursement.grant_id) == grant_id).order_by(col(Disbursement.id))
+                )
+            ).scalars()
+        )
+
+    async def approve_disbursement(self, disbursement_id: int, *, idempotency_key: str | None) -> Done[Disbursement]:
+        """A finance approver who did not prepare it approves; above the charter's threshold a second, different
+        approver must approve too. The last approval posts the transfer (2100 / 1100; 8500 / 8400)."""
+        user = self._user()
+        ensure_permission("grants.approve", user)
+        seen = await self.disbursement(disbursement_id)
+        grant = await self._lock_grant(seen.grant_id)
+        (tranche,) = await self._lock_tranches(grant.id or 0, [seen.tranche_id])
+        row = await self._lock_disbursement(disbursement_id)
+        payload_hash, first = await self._replay(
+            grant.id or 0, idempotency_key, "approval", {"disbursement": disbursement_id, "by": user.id}
+        )
+        if first is not None:
+            return Done(row, replayed=True)
+        step = rules.approval_step(
+            status=row.status,
+            needed=self.approvals_needed(row),
+            approver=user.id,
+            prepared_by=row.prepared_by,
+            first_approver=row.approved_by,
+        )
+        if step.refused is not None:
+            error = Conflict if step.refused == "disbursement-open" else PermissionDenied
+            raise error(step.reason, field="disbursement", rule=step.refused, disbursement_status=row.status)
+        self._require_status(grant, MOVES_MONEY, "a transfer")
+        await self._require_cleared(grant)
+        unpaid = tranche.amount - tranche.paid
+        if step.pays and row.amount > unpaid:
+            raise Conflict(
+                f"tranche {tranche.number} has {Money.from_minor(unpaid, grant.currency)} unpaid; this transfer "
+                f"of {Money.from_minor(row.amount, row.currency)} would pay it twice or over its amount",
+                field="disbursement",
+                rule="within-tranche",
+            )
+        before = row.status
+        if row.status == DisbursementStatus.PREPARED.value:
+            row.approved_by, row.approved_at = user.id, self.now
+        else:
+            row.second_approved_by, row.second_approved_at = user.id, self.now
+        assert step.status is not None
+        row.status = step.status
+        if step.pays:
+            amount = Money.from_minor(row.amount, row.currency)
+            entry = await self.ledger.post(
+                EntryDraft(
+                    entry_date=self.today,
+                    description=f"Grant {grant.id} tranche {tranche.number} transfer"
+                    + (f" ({row.reference})" if row.reference else ""),
+                    lines=(
+                        self._line(chart.GRANTS_PAYABLE, amount, grant),
+                        self._line(chart.CASH, -amount, grant),
+                        self._line(chart.DISBURSED, amount, grant),
+                        self._line(chart.COMMITTED, -amount, grant),
+                    ),
+                    source_type="grant_disbursement",
+                    source_id=str(row.id),
+                    idempotency_key=f"grant-disbursement:{row.id}",
+                )
+            )
+            row.entry_id = entry.id
+            tranche.paid += row.amount
+            if tranche.paid == tranche.amount:
+                tranche.status = TrancheStatus.PAID.value
+            self.session.add(tranche)
+        self.session.add(row)
+        await self.session.flush()
+        await self._audit(
+            "grant.disbursement.approve",
+            disbursement_id,
+            object_type="disbursement",
+            before={"status": before},
+            status=row.status,
+            grant_id=grant.id,
+            tranche=tranche.number,
+            amount=Money.from_minor(row.amount, row.currency).to_str(),
+            approval=1 if before == DisbursementStatus.PREPARED.value else 2,
+            entry_id=row.entry_id,
+        )
+        await self._remember(grant.id or 0, idempotency_key, "approval", payload_hash, disbursement_id)
+        return Done(row)
+
+    async def reject_disbursement(self, disbursement_id: int, data: RejectIn) -> Disbursement:
+        user = self._user()
+        ensure_permission("grants.approve", user)
+        seen = await self.disbursement(disbursement_id)
+        await self._lock_grant(seen.grant_id)
+        row = await self._lock_disbursement(disbursement_id)
+        if row.status not in {DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value}:
+            raise Conflict(
+                f"the disbursement is {row.status}",
+                field="disbursement",
+                rule="disbursement-open",
+                disbursement_status=row.status,
+            )
+        if row.prepared_by == user.id:
+            raise PermissionDenied(
+                "the person who prepared a disbursement cannot also decide on it",
+                field="disbursement",
+                rule="maker-checker",
+            )
+        before = row.status
+        row.status = DisbursementStatus.REJECTED.value
+        row.rejected_by, row.rejected_at, row.rejection_reason = user.id, self.now, data.reason
+        self.session.add(row)
+        await self.session.flush()
+        await self._audit(
+            "grant.disbursement.reject",
+            disbursement_id,
+            object_type="disbursement",
+            before={"status": before},
+            status=row.status,
+            grant_id=row.grant_id,
+            reason=data.reason,
+        )
+        return row
+
+    # ---------------------------------------------------------------- reports
+
+    async def reports(self, grant_id: int) -> list[GrantReport]:
+        await self.visible(grant_id)
+        return list(
+            (
+                await self.session.execute(
+                    select(GrantReport).where(col(GrantReport.grant_id) == grant_id).order_by(col(GrantReport.number))
+                )
+            ).scalars()
+        )
+
+    async def _report(self, grant_id: int, report_id: int, field_name: str = "report_id") -> GrantReport:
+        report = await self.session.get(GrantReport, report_id) if report_id > 0 else None
+        if report is None or report.grant_id != grant_id:
+            raise NotFound(f"grant {grant_id} has no report {report_id}", field=field_name, rule="report-exists")
+        return report
+
+    async def _last_accepted(self, grant_id: int) -> GrantReport | None:
+        return (
+            await self.session.execute(
+                select(GrantReport)
+                .where(col(GrantReport.grant_id) == grant_id, col(GrantReport.status) == ReportStatus.ACCEPTED.value)
+                .order_by(col(GrantReport.reviewed_at).desc(), col(GrantReport.number).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+    async def submit_report(self, grant_id: int, data: ReportSubmit) -> GrantReport:
+        """The grantee submits a scheduled report: narrative, indicator values against the results framework,
+        and cumulative expenditure by budget category."""
+        user = self._user()
+        seen = await self.visible(grant_id)
+        ensure_permission("grants.report", user, GrantFacts(seen.organisation_id))
+        grant = await self._lock_grant(grant_id)
+        self._require_status(grant, SIGNED, "reporting")
+        report = await self._report(grant_id, data.report_id)
+        if report.status not in {ReportStatus.DUE.value, ReportStatus.RETURNED.value}:
+            raise Conflict(
+                f"report {report.number} is {report.status}",
+                field="report_id",
+                rule="report-open",
+                report_status=report.status,
+            )
+        proposal = await self.session.get(Proposal, grant.proposal_id)
+        assert proposal is not None
+        content = self.content_of(proposal)
+        problems: list[FieldError] = []
+        framework = {(o.title, i.name) for o in content.results for i in o.indicators}
+        for n, value in enumerate(data.indicators):
+            if (value.outcome, value.indicator) not in framework:
+                problems.append(
+                    FieldError(
+                        f"indicators.{n}",
+                        "indicator-in-results-framework",
+                        f"{value.indicator!r} under {value.outcome!r} is not in the grant's results framework",
+                    )
+                )
+        spent = {
+            line.category.value: self._money(line.amount, f"expenditure.{n}.amount", currency=grant.currency).minor
+            for n, line in enumerate(data.expenditure)
+        }
+        last = await self._last_accepted(grant_id)
+        previous = {e["category"]: int(e["minor"]) for e in json.loads(last.expenditure)} if last else {}
+        problems += rules.expenditure_problems(
+            spent, previous, budget_categories={b.category.value for b in content.budget}
+        )
+        if problems:
+            raise InvalidInput(
+                "the report cannot be accepted as it is: " + "; ".join(p.message for p in problems), errors=problems
+            )
+        before = report.status
+        report.narrative = data.narrative
+        report.indicators = canonical_json([v.model_dump(mode="json") for v in data.indicators])
+        report.expenditure = canonical_json(
+            [
+                {"category": c, "amount": Money.from_minor(m, grant.currency).to_str(), "minor": m}
+                for c, m in sorted(spent.items())
+            ]
+        )
+        report.expenditure_total = sum(spent.values())
+        report.status = ReportStatus.SUBMITTED.value
+        report.submitted_by, report.submitted_at = user.id, self.now
+        self.session.add(report)
+        await self.session.flush()
+        await self._audit(
+            "grant.report.submit",
+            report.id,
+            object_type="grant_report",
+            before={"status": before},
+            status=report.status,
+            grant_id=grant_id,
+            number=report.number,
+            kind=report.kind,
+            expenditure_total=Money.from_minor(report.expenditure_total, grant.currency).to_str(),
+        )
+        return report
+
+    async def accept_report(
+        self, grant_id: int, report_id: int, data: ReportReview, *, idempotency_key: str | None
+    ) -> Done[GrantReport]:
+        """The secretariat accepts a submitted report; that meets the condition of the grant's earliest
+        conditional tranche not yet recognised, which is recognised now (5100 / 2100)."""
+        ensure_permission("grants.manage", self.user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        tranches = await self._lock_tranches(grant_id)
+        payload_hash, first = await self._replay(
+            grant_id, idempotency_key, "report-acceptance", {"report": report_id, **data.model_dump(mode="json")}
+        )
+        report = await self._report(grant_id, report_id, "report")
+        if first is not None:
+            return Done(report, replayed=True)
+        if report.status != ReportStatus.SUBMITTED.value:
+            raise Conflict(
+                f"report {report.number} is {report.status}; only a submitted report is accepted",
+                field="report",
+                rule="report-submitted",
+                report_status=report.status,
+            )
+        report.status = ReportStatus.ACCEPTED.value
+        report.reviewed_by, report.reviewed_at, report.review_note = self.actor.user_id, self.now, data.note
+        self.session.add(report)
+        await self.session.flush()
+        await self._audit(
+            "grant.report.accept",
+            report.id,
+            object_type="grant_report",
+            before={"status": ReportStatus.SUBMITTED.value},
+            status=report.status,
+            grant_id=grant_id,
+            number=report.number,
+            note=data.note,
+        )
+        conditional = [
+            t
+            for t in sorted(tranches, key=lambda t: t.number)
+            if t.condition == TrancheCondition.PROGRESS_REPORT.value and t.status == TrancheStatus.PENDING.value
+        ]
+        if conditional and grant.status in SIGNED:
+            await self._recognise(grant, conditional[0], report)
+        await self._remember(grant_id, idempotency_key, "report-acceptance", payload_hash, report_id)
+        return Done(report)
+
+    async def _recognise(self, grant: Grant, tranche: Tranche, report: GrantReport) -> None:
+        amount = Money.from_minor(tranche.amount, grant.currency)
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=self.today,
+                description=f"Grant {grant.id} tranche {tranche.number} recognised: report {report.number} accepted",
+                lines=(
+                    self._line(chart.TRANSFERS_TO_PARTNERS, amount, grant),
+                    self._line(chart.GRANTS_PAYABLE, -amount, grant),
+                ),
+                source_type="grant_tranche",
+                source_id=str(tranche.id),
+                idempotency_key=f"grant-tranche:{tranche.id}",
+            )
+        )
+        tranche.status = TrancheStatus.RECOGNISED.value
+        tranche.recognised_on, tranche.recognised_entry_id, tranche.met_by_report_id = self.today, entry.id, report.id
+        self.session.add(tranche)
+        await self.session.flush()
+        await self._audit(
+            "grant.tranche.recognise",
+            grant.id,
+            tranche=tranche.number,
+            amount=amount.to_str(),
+            report_id=report.id,
+            entry_id=entry.id,
+        )
+
+    async def return_report(self, grant_id: int, report_id: int, data: RejectIn) -> GrantReport:
+        ensure_permission("grants.manage", self.user)
+        await self.visible(grant_id)
+        await self._lock_grant(grant_id)
+        report = await self._report(grant_id, report_id, "report")
+        if report.status != ReportStatus.SUBMITTED.value:
+            raise Conflict(
+                f"report {report.number} is {report.status}; only a submitted report is returned",
+                field="report",
+                rule="report-submitted",
+                report_status=report.status,
+            )
+        report.status = ReportStatus.RETURNED.value
+        report.reviewed_by, report.reviewed_at, report.review_note = self.actor.user_id, self.now, data.reason
+        self.session.add(report)
+        await self.session.flush()
+        await self._audit(
+            "grant.report.return",
+            report.id,
+            object_type="grant_report",
+            before={"status": ReportStatus.SUBMITTED.value},
+            status=report.status,
+            grant_id=grant_id,
+            reason=data.reason,
+        )
+        return report
+
+    # ---------------------------------------------------------------- refunds
+
+    async def refunds(self, grant_id: int) -> list[Refund]:
+        await self.visible(grant_id)
+        return list(
+            (
+                await self.session.execute(
+                    select(Refund).where(col(Refund.grant_id) == grant_id).order_by(col(Refund.id))
+                )
+            ).scalars()
+        )
+
+    async def record_refund(self, grant_id: int, data: RefundCreate, *, idempotency_key: str | None) -> Done[Refund]:
+        """Money the grantee returned: cash in, the expense reduced, and the budget back to the window's
+        available funds (1100 / 5100; 8200 / 8500). At most what was transferred and not yet refunded."""
+        ensure_permission("grants.refund", self.user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        payload_hash, first = await self._replay(grant_id, idempotency_key, "refund", data.model_dump(mode="json"))
+        if first is not None:
+            found = await self.session.get(Refund, first)
+            assert found is not None
+            return Done(found, replayed=True)
+        self._require_status(grant, SIGNED, "a refund")
+        amount = self._money(data.amount, "amount", currency=grant.currency)
+        if not amount.is_positive:
+            raise InvalidInput("a refund is a positive amount", field="amount", rule="positive-amount")
+        if data.received_on > self.today:
+            raise InvalidInput("a refund is recorded once received", field="received_on", rule="not-in-future")
+        net = await self._balance(chart.DISBURSED, grant)
+        if amount.minor > net:
+            raise InvalidInput(
+                f"the grantee holds {Money.from_minor(net, grant.currency)} transferred and not refunded; "
+                f"{amount} is more",
+                field="amount",
+                rule="within-disbursed",
+            )
+        row = Refund(
+            grant_id=grant_id,
+            amount=amount.minor,
+            currency=grant.currency,
+            received_on=data.received_on,
+            reference=data.reference,
+            recorded_by=self.actor.user_id,
+            recorded_at=self.now,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        assert row.id is not None
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=data.received_on,
+                description=f"Grant {grant.id} refund from the grantee"
+                + (f" ({data.reference})" if data.reference else ""),
+                lines=(
+                    self._line(chart.CASH, amount, grant),
+                    self._line(chart.TRANSFERS_TO_PARTNERS, -amount, grant),
+                    Line(chart.AVAILABLE, amount, window_id=grant.window_id),
+                    self._line(chart.DISBURSED, -amount, grant),
+                ),
+                source_type="grant_refund",
+                source_id=str(row.id),
+                idempotency_key=f"grant-refund:{row.id}",
+            )
+        )
+        row.entry_id = entry.id
+        self.session.add(row)
+        await self.session.flush()
+        await self._audit(
+            "grant.refund",
+            grant_id,
+            refund_id=row.id,
+            amount=amount.to_str(),
+            currency=grant.currency,
+            received_on=data.received_on,
+            reference=data.reference,
+            entry_id=entry.id,
+        )
+        await self._remember(grant_id, idempotency_key, "refund", payload_hash, row.id)
+        return Done(row)
+
+    # ---------------------------------------------------------------- closure
+
+    async def close(self, grant_id: int, data: GrantAction, *, idempotency_key: str | None) -> Done[Grant]:
+        """Close a grant whose final report was accepted and that has no transfer awaiting approval: what was
+        committed and not disbursed goes back to the window's available funds (8200 / 8400), what was
+        recognised and not paid is reversed (2100 / 5100), and the grant moves no more money."""
+        ensure_permission("grants.manage", self.user)
+        await self.visible(grant_id)
+        grant = await self._lock_grant(grant_id)
+        tranches = await self._lock_tranches(grant_id)
+        payload_hash, first = await self._replay(grant_id, idempotency_key, "closure", data.model_dump(mode="json"))
+        if first is not None:
+            return Done(grant, replayed=True)
+        self._require_status(grant, SIGNED, "closing")
+        final = (
+            await self.session.execute(
+                select(GrantReport).where(
+                    col(GrantReport.grant_id) == grant_id, col(GrantReport.kind) == ReportKind.FINAL.value
+                )
+            )
+        ).scalar_one()
+        if final.status != ReportStatus.ACCEPTED.value:
+            raise Conflict(
+                f"the final report is {final.status}; a grant closes after its final report is accepted",
+                field="status",
+                rule="final-report-accepted",
+            )
+        pending = await self._pending_count(grant_id)
+        if pending:
+            raise Conflict(
+                f"{pending} disbursement(s) await approval; approve or reject them first",
+                field="status",
+                rule="no-pending-disbursements",
+            )
+        committed = await self._balance(chart.COMMITTED, grant)
+        payable = -(await self._balance(chart.GRANTS_PAYABLE, grant))
+        lines: list[Line] = []
+        if committed:
+            released = Money.from_minor(committed, grant.currency)
+            lines += [
+                Line(chart.AVAILABLE, released, window_id=grant.window_id),
+                self._line(chart.COMMITTED, -released, grant),
+            ]
+        if payable:
+            unpaid = Money.from_minor(payable, grant.currency)
+            lines += [
+                self._line(chart.GRANTS_PAYABLE, unpaid, grant),
+                self._line(chart.TRANSFERS_TO_PARTNERS, -unpaid, grant),
+            ]
+        entry_id = None
+        if lines:
+            entry = await self.ledger.post(
+                EntryDraft(
+                    entry_date=self.today,
+                    description=f"Grant {grant.id} closed: unused commitment released to the window",
+                    lines=tuple(lines),
+                    source_type="grant_closure",
+                    source_id=str(grant.id),
+                    idempotency_key=f"grant:{grant.id}:closure",
+                )
+            )
+            entry_id = entry.id
+        released_tranches = []
+        for tranche in tranches:
+            if tranche.status in {TrancheStatus.PENDING.value, TrancheStatus.RECOGNISED.value}:
+                tranche.status = TrancheStatus.RELEASED.value
+                released_tranches.append(tranche.number)
+                self.session.add(tranche)
+        before = grant.status
+        grant.status, grant.closed_on, grant.close_entry_id = GrantStatus.CLOSED.value, self.today, entry_id
+        grant.status_reason, grant.updated_at = data.reason, self.now
+        self.session.add(grant)
+        await self.session.flush()
+        await self._audit(
+            "grant.close",
+            grant_id,
+            before={"status": before},
+            status=grant.status,
+            released=Money.from_minor(committed, grant.currency).to_str(),
+            payable_reversed=Money.from_minor(payable, grant.currency).to_str(),
+            released_tranches=released_tranches,
+            entry_id=entry_id,
+            reason=data.reason,
+        )
+        await self._remember(grant_id, idempotency_key, "closure", payload_hash, grant_id)
+        return Done(grant)
+
+    async def _pending_count(self, grant_id: int) -> int:
+        return int(
+            (
+                await self.session.execute(
+                    select(func.count())
+                    .select_from(Disbursement)
+                    .where(
+                        col(Disbursement.grant_id) == grant_id,
+                        col(Disbursement.status).in_(
+                            [DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value]
+                        ),
+                    )
+                )
+            ).scalar_one()
+        )
+
+    # ---------------------------------------------------------------- the statement
+
+    async def statement(self, grant_id: int) -> Statement:
+        """The grant's figures, each read from the ledger's grant dimension with the entries behind it."""
+        grant = await self.visible(grant_id)
+        lines = await postings_for(self.session, accounts=STATEMENT_ACCOUNTS, grant_id=grant_id)
+        figures = rules.grant_figures(
+            rules.GrantPosting(p.entry_id, p.account, p.amount) for p in lines if p.currency == grant.currency
+        )
+        tranches = await self.tranches(grant_id)
+        disbursements = await self.disbursements(grant_id)
+        reports = await self.reports(grant_id)
+        accepted = await self._last_accepted(grant_id)
+        expenditure = accepted.expenditure_total if accepted else 0
+        net = figures["disbursed"].amount - figures["refunded"].amount
+        return Statement(
+            grant=grant,
+            figures=figures,
+            tranches=tranches,
+            disbursements=disbursements,
+            reports=reports,
+            expenditure=expenditure,
+            expenditure_report_id=accepted.id if accepted else None,
+            delivery_rate=rules.delivery_rate(expenditure, net),
+            pending=sum(
+                d.status in {DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value}
+                for d in disbursements
+            ),
+        )
+
+    async def overdue_counts(self, grant_ids: list[int]) -> dict[int, int]:
+        if not grant_ids:
+            return {}
+        rows = await self.session.execute(
+            select(col(GrantReport.grant_id), func.count())
+            .where(
+                col(GrantReport.grant_id).in_(grant_ids),
+                col(GrantReport.status).in_([ReportStatus.DUE.value, ReportStatus.RETURNED.value]),
+                col(GrantReport.due_on) < self.today,
+            )
+            .group_by(col(GrantReport.grant_id))
+        )
+        return {int(g): int(n) for g, n in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    grant: Grant
+    figures: dict[str, rules.Figure]
+    tranches: list[Tranche]
+    disbursements: list[Disbursement]
+    reports: list[GrantReport]
+    expenditure: int
+    expenditure_report_id: int | None
+    delivery_rate: Any
+    pending: int
