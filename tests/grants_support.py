@@ -1,0 +1,345 @@
+"""Helpers for the grants suites: a facility with money in the SKL window, finance staff, proposals the TAG
+recommended, their adoption by the members (``adopt_funding``), and the checks that a grant's statement
+equals what the ledger holds for the grant dimension.
+
+``adopt_funding`` is the one place that does what the members' funding decision does, directly through the
+services in one transaction (refer, approve, create the grant, post the allocation). Everything else goes
+through the HTTP API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from fundapp.core.audit import Actor as AuditActor
+from fundapp.core.db import Database
+from fundapp.core.models import Role
+from fundapp.core.security import Principal
+from ledger import EntryDraft, Ledger, Line, Money, chart
+from proposals.grants import Grants
+from proposals.service import Proposals
+from tests.support import (
+    LEDGER,
+    V1,
+    Actor,
+    Api,
+    ProposalWorld,
+    accepted,
+    add_contributor,
+    advance,
+    assert_books_balanced,
+    create_proposal,
+    proposal_state,
+    proposal_world,
+)
+
+GRANTS = f"{V1}/grants"
+DISBURSEMENTS = f"{V1}/disbursements"
+# Every table a grant operation may touch; a refusal leaves all their row counts (and audit_events) as they were.
+GRANT_TABLES = (
+    "grants",
+    "grant_tranches",
+    "disbursements",
+    "grant_reports",
+    "grant_refunds",
+    "grant_requests",
+    "journal_entries",
+    "postings",
+)
+BUDGETARY = (chart.RESOURCES_RECEIVED, chart.AVAILABLE, chart.ALLOCATED, chart.COMMITTED, chart.DISBURSED)
+
+
+@dataclass
+class GrantWorld:
+    """The proposal world (admin, grantees of two organisations, delegates, reviewers, auditor), plus two
+    finance officers, three finance approvers, one user holding both finance roles, and money in SKL."""
+
+    world: ProposalWorld
+    officer: Actor
+    officer2: Actor
+    approvers: list[Actor]
+    dual: Actor
+    window_id: int
+
+    @property
+    def admin(self) -> Actor:
+        return self.world.admin
+
+    @property
+    def grantee(self) -> Actor:
+        return self.world.grantee
+
+    @property
+    def auditor(self) -> Actor:
+        return self.world.auditor
+
+
+def grant_world(api: Api, *, fund: str = "1000000.00") -> GrantWorld:
+    world = proposal_world(api, reviewers=2)
+    officer = api.create_user(Role.FINANCE_OFFICER)
+    gw = GrantWorld(
+        world=world,
+        officer=officer,
+        officer2=api.create_user(Role.FINANCE_OFFICER),
+        approvers=[api.create_user(Role.FINANCE_APPROVER) for _ in range(3)],
+        dual=api.create_user(Role.FINANCE_OFFICER, Role.FINANCE_APPROVER),
+        window_id=int(accepted(api.client.get(f"{V1}/windows/SKL", headers=officer.headers))["id"]),
+    )
+    if fund:
+        fund_window(api, officer, "SKL", fund)
+    return gw
+
+
+def fund_window(api: Api, officer: Actor, window_code: str, amount: str) -> None:
+    """A donor pledges ``amount`` USD earmarked to the window and pays it: the net of the administrative-agent
+    fee becomes available in the window."""
+    donor = add_contributor(api, officer, f"Donor for {window_code} {amount}")
+    pledge = accepted(
+        api.client.post(
+            f"{V1}/pledges",
+            json={
+                "contributor_id": donor,
+                "amount": amount,
+                "currency": "USD",
+                "signed_on": "2026-03-02",
+                "window_code": window_code,
+                "instalments": [{"due_on": "2026-03-10", "amount": amount}],
+            },
+            headers=officer.headers,
+        ),
+        201,
+    )
+    accepted(
+        api.client.post(
+            f"{V1}/contributions",
+            json={
+                "contributor_id": donor,
+                "value_date": "2026-03-10",
+                "amount": amount,
+                "currency": "USD",
+                "instalment_id": pledge["instalments"][0]["id"],
+            },
+            headers=officer.headers,
+        ),
+        201,
+    )
+
+
+def recommended_proposal(api: Api, gw: GrantWorld, *, other: bool = False, **content: Any) -> int:
+    """A proposal (``proposal_content()`` with these changes) taken through review to recommended."""
+    grantee = gw.world.other_grantee if other else gw.world.grantee
+    pid = int(create_proposal(api, grantee, gw.world.call_id, **content)["id"])
+    advance(api, gw.world, pid, "recommended")
+    return pid
+
+
+def adopt_funding(api: Api, proposal_id: int, admin: Actor, *, decision_id: int | None = None) -> int:
+    """What an adopted fund_proposal decision does, in one transaction: refer the proposal if it is not yet
+    under decision, approve it (``Proposals.decide``), create the grant (``Grants.create_from_decision``) and
+    post the allocation (8200 available -> 8300 allocated). Returns the grant's id.
+
+    Until the decision API exists this goes through the services; later it will open a decision, cast the
+    ballots and close it through ``/api/v1/decisions``."""
+    principal = Principal(id=admin.id, username=admin.username, roles=frozenset(admin.roles))
+
+    async def work(database: Database) -> int:
+        now = api.clock.now()
+        async with database.session() as session:
+            proposals = Proposals(session, settings=api.settings, user=principal, now=now)
+            state = (await proposals.visible(proposal_id)).proposal.state
+            if state in {"recommended", "not_recommended"}:
+                await proposals.act(proposal_id, "refer", reason="Referred to the members")
+            await proposals.decide(proposal_id, approved=True, reason="adopted by the members")
+            grant = await Grants(session, settings=api.settings, user=None, now=now).create_from_decision(
+                proposal_id, decision_id=decision_id
+            )
+            assert grant.id is not None
+            amount = Money.from_minor(grant.amount, grant.currency)
+            await Ledger(
+                session, reporting_currency=api.settings.reporting_currency, actor=AuditActor(None, "decision"), now=now
+            ).post(
+                EntryDraft(
+                    entry_date=now.date(),
+                    description=f"Funding decision: proposal {proposal_id}",
+                    lines=(
+                        Line(chart.AVAILABLE, -amount, window_id=grant.window_id),
+                        Line(chart.ALLOCATED, amount, window_id=grant.window_id, grant_id=grant.id),
+                    ),
+                    source_type="funding_decision",
+                    source_id=str(decision_id or proposal_id),
+                )
+            )
+            await session.commit()
+            return grant.id
+
+    grant_id = api.db.run(work)
+    assert proposal_state(api, proposal_id)[0] == "approved"
+    return grant_id
+
+
+# ---------------------------------------------------------------- requests
+
+
+def keyed(actor: Actor, key: str | None) -> dict[str, str]:
+    return {**actor.headers, **({"Idempotency-Key": key} if key else {})}
+
+
+def statement(api: Api, reader: Actor, grant_id: int) -> dict[str, Any]:
+    body: dict[str, Any] = accepted(api.client.get(f"{GRANTS}/{grant_id}", headers=reader.headers))
+    return body
+
+
+def sign(api: Api, admin: Actor, grant_id: int, key: str | None = None, **body: Any) -> httpx.Response:
+    payload = {"signed_on": api.clock.now().date().isoformat(), "reference": "GA-2026-001", **body}
+    return api.client.post(f"{GRANTS}/{grant_id}/agreement", json=payload, headers=keyed(admin, key))
+
+
+def prepare(
+    api: Api, officer: Actor, grant_id: int, tranche: int, amount: str | None = None, key: str | None = None
+) -> httpx.Response:
+    body: dict[str, Any] = {"tranche": tranche, **({"amount": amount} if amount is not None else {})}
+    return api.client.post(f"{GRANTS}/{grant_id}/disbursements", json=body, headers=keyed(officer, key))
+
+
+def approve(api: Api, approver: Actor, disbursement_id: int, key: str | None = None) -> httpx.Response:
+    return api.client.post(f"{DISBURSEMENTS}/{disbursement_id}/approve", headers=keyed(approver, key))
+
+
+def reject(api: Api, approver: Actor, disbursement_id: int, reason: str = "Wrong bank details") -> httpx.Response:
+    return api.client.post(
+        f"{DISBURSEMENTS}/{disbursement_id}/reject", json={"reason": reason}, headers=approver.headers
+    )
+
+
+def disburse(api: Api, gw: GrantWorld, grant_id: int, tranche: int, amount: str | None = None) -> dict[str, Any]:
+    """The first officer prepares, the first approver approves; both must be accepted."""
+    prepared = accepted(prepare(api, gw.officer, grant_id, tranche, amount), 201)
+    paid: dict[str, Any] = accepted(approve(api, gw.approvers[0], prepared["id"]))
+    assert paid["status"] == "approved", paid
+    return paid
+
+
+def reports(api: Api, reader: Actor, grant_id: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = accepted(api.client.get(f"{GRANTS}/{grant_id}/reports", headers=reader.headers))
+    return found
+
+
+def report_body(report_id: int, expenditure: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "report_id": report_id,
+        "narrative": "Trainers hired; the first cohort of returnees trained and placed.",
+        "indicators": [
+            {"outcome": "Returning migrants find decent work", "indicator": "Returnees placed in jobs", "value": "120"}
+        ],
+        "expenditure": [{"category": c, "amount": a} for c, a in (expenditure or {}).items()],
+        **extra,
+    }
+
+
+def submit_report(
+    api: Api, grantee: Actor, grant_id: int, report_id: int, expenditure: dict[str, str] | None = None, **extra: Any
+) -> httpx.Response:
+    return api.client.post(
+        f"{GRANTS}/{grant_id}/reports", json=report_body(report_id, expenditure, **extra), headers=grantee.headers
+    )
+
+
+def accept_report(
+    api: Api, admin: Actor, grant_id: int, report_id: int, key: str | None = None, note: str = ""
+) -> httpx.Response:
+    return api.client.post(
+        f"{GRANTS}/{grant_id}/reports/{report_id}/accept", json={"note": note}, headers=keyed(admin, key)
+    )
+
+
+def refund(
+    api: Api, officer: Actor, grant_id: int, amount: str, key: str | None = None, received_on: str | None = None
+) -> httpx.Response:
+    body = {"amount": amount, "received_on": received_on or api.clock.now().date().isoformat(), "reference": "RF-1"}
+    return api.client.post(f"{GRANTS}/{grant_id}/refunds", json=body, headers=keyed(officer, key))
+
+
+def close(api: Api, admin: Actor, grant_id: int, key: str | None = None) -> httpx.Response:
+    return api.client.post(
+        f"{GRANTS}/{grant_id}/close", json={"reason": "Project completed"}, headers=keyed(admin, key)
+    )
+
+
+# ---------------------------------------------------------------- what the ledger says
+
+
+def ledger_balances(api: Api, reader: Actor, **dimension: int) -> dict[str, Decimal]:
+    """Balances per account (reporting currency) for one dimension value (``grant_id=`` or ``window_id=``)."""
+    rows = accepted(
+        api.client.get(f"{LEDGER}/balances", params={"group_by": "account", **dimension}, headers=reader.headers)
+    )
+    return {r["key"]["account"]: Decimal(r["reporting_amount"]["amount"]) for r in rows}
+
+
+def ledger_entry_ids(api: Api, reader: Actor, grant_id: int, account: str) -> set[int]:
+    page = accepted(
+        api.client.get(
+            f"{LEDGER}/entries",
+            params={"grant_id": grant_id, "account": account, "limit": 500},
+            headers=reader.headers,
+        )
+    )
+    return {int(e["id"]) for e in page["items"]}
+
+
+def figure(found: dict[str, Any], name: str) -> Decimal:
+    return Decimal(found[name]["amount"])
+
+
+def assert_statement_is_the_ledger(api: Api, reader: Actor, grant_id: int) -> dict[str, Any]:
+    """The grant statement equals the ledger's balances for the grant dimension, figure by figure, and names
+    exactly the entries behind each; both books balance; the grant's window reconciles in the budgetary
+    book. Returns the statement."""
+    found = statement(api, reader, grant_id)
+    ledger = ledger_balances(api, reader, grant_id=grant_id)
+    get = lambda account: ledger.get(account, Decimal(0))  # noqa: E731
+    assert figure(found, "allocated") == get(chart.ALLOCATED), (found["allocated"], ledger)
+    assert figure(found, "committed") == get(chart.COMMITTED), (found["committed"], ledger)
+    assert figure(found, "recognised") == get(chart.TRANSFERS_TO_PARTNERS), (found["recognised"], ledger)
+    assert figure(found, "payable") == -get(chart.GRANTS_PAYABLE), (found["payable"], ledger)
+    assert figure(found, "disbursed") - figure(found, "refunded") == get(chart.DISBURSED), (found, ledger)
+    assert figure(found, "refunded") - figure(found, "disbursed") == get(chart.CASH), (found, ledger)
+    assert figure(found, "remaining") == get(chart.ALLOCATED) + get(chart.COMMITTED)
+    # Available funds belong to the window, not to the grant: nothing is posted there under the grant.
+    assert get(chart.AVAILABLE) == 0
+    for name, account in (
+        ("allocated", chart.ALLOCATED),
+        ("committed", chart.COMMITTED),
+        ("recognised", chart.TRANSFERS_TO_PARTNERS),
+        ("payable", chart.GRANTS_PAYABLE),
+    ):
+        assert set(found[name]["entry_ids"]) == ledger_entry_ids(api, reader, grant_id, account), name
+    assert set(found["disbursed"]["entry_ids"]) | set(found["refunded"]["entry_ids"]) == ledger_entry_ids(
+        api, reader, grant_id, chart.DISBURSED
+    )
+    assert set(found["remaining"]["entry_ids"]) == ledger_entry_ids(
+        api, reader, grant_id, chart.ALLOCATED
+    ) | ledger_entry_ids(api, reader, grant_id, chart.COMMITTED)
+    paid = sum(Decimal(t["paid"]["amount"]) for t in found["tranches"])
+    assert paid == figure(found, "disbursed")
+    assert_books_balanced(api, reader)
+    assert_window_reconciles(api, reader, int(found_window_id(api, reader, found)))
+    return found
+
+
+def found_window_id(api: Api, reader: Actor, found: dict[str, Any]) -> int:
+    return int(accepted(api.client.get(f"{V1}/windows/{found['window_code']}", headers=reader.headers))["id"])
+
+
+def assert_window_reconciles(api: Api, reader: Actor, window_id: int) -> dict[str, Decimal]:
+    """In the budgetary book, what the window received equals what is available, allocated, committed and
+    disbursed in it; none of these is negative. Returns the window's budgetary balances."""
+    found = ledger_balances(api, reader, window_id=window_id)
+    budget = {a: found.get(a, Decimal(0)) for a in BUDGETARY}
+    assert -budget[chart.RESOURCES_RECEIVED] == sum(budget[a] for a in BUDGETARY[1:]), budget
+    assert all(budget[a] >= 0 for a in BUDGETARY[1:]), budget
+    return budget
