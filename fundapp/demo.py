@@ -7,13 +7,14 @@ production database: the CLI refuses to.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+import proposals.funding  # noqa: F401 - registers the funding decision handler
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
@@ -21,18 +22,21 @@ from fundapp.core.db import Database
 from fundapp.core.models import Role, User
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing, Principal
-from governance.models import Assessment, Contributor, Member, PledgeInstalment
+from governance.decisions import Decisions
+from governance.models import Assessment, Contributor, Decision, Member, PledgeInstalment
 from governance.schemas import (
     ContributionCreate,
     ContributorCreate,
+    DecisionCreate,
     InstalmentIn,
+    MeetingRecord,
     MemberCreate,
     PledgeCreate,
     TierFeeSet,
 )
 from governance.service import Governance
 from ledger import Ledger, Money
-from proposals.models import Call
+from proposals.models import Call, Proposal
 from proposals.schemas import (
     CallCreate,
     ConflictDeclaration,
@@ -64,6 +68,22 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser("reviewer2", "Technical Advisory Group reviewer", (Role.TAG_REVIEWER,)),
     DemoUser("delegate.mex", "Delegate of Mexico", (Role.MEMBER_DELEGATE,), member_code="MEX"),
     DemoUser("delegate.sen", "Delegate of Senegal", (Role.MEMBER_DELEGATE,), member_code="SEN"),
+    # Every other member state has a delegate too, so the demo's decisions are voted by real accounts.
+    *(
+        DemoUser(f"delegate.{code.lower()}", f"Delegate of {name}", (Role.MEMBER_DELEGATE,), member_code=code)
+        for code, name in (
+            ("DEU", "Germany"),
+            ("CHE", "Switzerland"),
+            ("SWE", "Sweden"),
+            ("JPN", "Japan"),
+            ("GBR", "the United Kingdom"),
+            ("PHL", "the Philippines"),
+            ("MAR", "Morocco"),
+            ("GTM", "Guatemala"),
+            ("BGD", "Bangladesh"),
+            ("ECU", "Ecuador"),
+        )
+    ),
     DemoUser("grantee", "Officer of Red de Apoyo al Migrante", (Role.GRANTEE,), organisation_id=1),
     DemoUser("grantee2", "Officer of the Ministry of Labour of Senegal", (Role.GRANTEE,), organisation_id=2),
     DemoUser(
@@ -356,6 +376,9 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
     async with database.session() as session:
         await _load_proposals(session, settings, report)
         await session.commit()
+    async with database.session() as session:
+        await _load_decisions(session, settings, report, clock)
+        await session.commit()
     return report
 
 
@@ -449,10 +472,17 @@ DEMO_PROPOSALS: tuple[tuple[str, str, list[tuple[str, str]], int, tuple[str, ...
         "220000.00",
         [("MEX", "100")],
         0,
-        ("submit", "screen", "pass", "review-all", "recommend", "refer", "approve"),
+        ("submit", "screen", "pass", "review-all", "recommend", "refer"),
     ),
     ("Information campaign on irregular routes", "90000.00", [("SEN", "100")], 1, ("submit", "screen", "reject")),
     ("Remittance app for seasonal workers", "110000.00", [("KEN", "100")], 3, ("submit", "withdraw")),
+    (
+        "Shelter network for migrants in transit",
+        "500000.00",
+        [("MEX", "50"), ("GTM", "50")],
+        0,
+        ("submit", "screen", "pass", "review-all", "recommend"),
+    ),
 )
 
 
@@ -532,7 +562,7 @@ async def _load_proposals(session: AsyncSession, settings: Settings, report: Dem
         pid = proposal.id or 0
         if steps:
             for country, _share in countries:
-                delegate = {"MEX": "delegate.mex", "SEN": "delegate.sen"}.get(country)
+                delegate = f"delegate.{country.lower()}" if f"delegate.{country.lower()}" in users else None
                 if delegate is not None:
                     await as_user(delegate).endorse(pid, EndorsementIn(country=country, decision="endorsed"))
                 else:
@@ -565,3 +595,200 @@ async def _load_proposals(session: AsyncSession, settings: Settings, report: Dem
 
 # A minimal PDF, for the endorsement letters of non-member countries.
 _LETTER = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+# ---------------------------------------------------------------- decisions of the member states
+
+
+def _principal(user: User) -> Principal:
+    demo = next(d for d in DEMO_USERS if d.username == user.username)
+    return Principal(
+        id=user.id or 0,
+        username=user.username,
+        roles=frozenset(demo.roles),
+        member_code=user.member_code,
+        organisation_id=user.organisation_id,
+    )
+
+
+async def _load_decisions(session: AsyncSession, settings: Settings, report: DemoReport, clock: Clock) -> None:
+    """Closed decisions of every kind with their records (one funding decision refused for lack of funds at
+    its close), open decisions waiting for votes and a written procedure running."""
+    if (await session.execute(select(func.count()).select_from(Decision))).scalar_one():
+        report.existing.append("decisions")
+        return
+    users = {u.username: u for u in (await session.execute(select(User))).scalars()}
+    proposal_ids = {
+        p.title: p.id or 0 for p in (await session.execute(select(Proposal).order_by(col(Proposal.id)))).scalars()
+    }
+
+    def by(username: str | None, moment: datetime) -> Decisions:
+        user = None if username is None else _principal(users[username])
+        return Decisions(session, settings=settings, user=user, now=moment)
+
+    def delegate(code: str) -> str:
+        return f"delegate.{code.lower()}"
+
+    async def decision(moment: datetime, closes: datetime, **terms: object) -> int:
+        created = await by("admin", moment).create(
+            DecisionCreate.model_validate({"closes_at": closes, "open": True, **terms})
+        )
+        return created.id or 0
+
+    async def votes(decision_id: int, moment: datetime, ballots: dict[str, str]) -> None:
+        for code, choice in ballots.items():
+            await by(delegate(code), moment).cast(decision_id, choice)
+
+    async def close(decision_id: int, moment: datetime) -> None:
+        await by(None, moment).close(decision_id)
+
+    day = datetime(2026, 5, 4, 10, tzinfo=UTC)
+    week = timedelta(days=7)
+    yes_mostly = {"DEU": "yes", "CHE": "yes", "SWE": "yes", "JPN": "yes", "GBR": "yes", "SEN": "yes"}
+
+    # Three funding decisions on the protection window: each affordable when it opened, not all together.
+    vocational = await decision(
+        day,
+        day + 2 * week,
+        kind="fund_proposal",
+        proposal_id=proposal_ids["Vocational training in origin communities"],
+        title="Fund: Vocational training in origin communities",
+        text="The member states approve the grant as recommended by the Technical Advisory Group.",
+    )
+    await by(delegate("MEX"), day + timedelta(days=1)).recuse(vocational, "Mexico is the beneficiary country.")
+    await votes(vocational, day + timedelta(days=2), {**yes_mostly, "PHL": "abstain", "MAR": "no"})
+    digital = await decision(
+        day + timedelta(days=1),
+        day + 3 * week,
+        kind="fund_proposal",
+        proposal_id=proposal_ids["Digital identity for migrant workers"],
+        title="Fund: Digital identity for migrant workers",
+        text="The member states approve the grant as recommended by the Technical Advisory Group.",
+    )
+    shelters = await decision(
+        day + timedelta(days=1),
+        day + 3 * week + timedelta(days=1),
+        kind="fund_proposal",
+        proposal_id=proposal_ids["Shelter network for migrants in transit"],
+        title="Fund: Shelter network for migrants in transit",
+        text="The member states approve the grant as recommended by the Technical Advisory Group.",
+    )
+    for decision_id in (digital, shelters):
+        await votes(decision_id, day + timedelta(days=3), {**yes_mostly, "MEX": "yes", "PHL": "yes"})
+    await close(vocational, day + 2 * week + timedelta(hours=1))
+    await close(digital, day + 3 * week + timedelta(hours=1))
+    await close(shelters, day + 3 * week + timedelta(days=1, hours=1))  # not adopted: the window is short
+
+    later = day + 5 * week
+    # Admitting Costa Rica by consensus at a meeting of the members.
+    admission = await decision(
+        later,
+        later + 2 * week,
+        kind="admit_member",
+        member_code="CRI",
+        tier="II",
+        joined_on=date(2026, 7, 1),
+        procedure="consensus",
+        title="Admission of Costa Rica",
+        text="Costa Rica is admitted as a Part II member from 1 July 2026.",
+    )
+    present = ["DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "PHL", "MAR"]
+    await by("admin", later + week).record_meeting(
+        admission, MeetingRecord(present=present, notes="Members' meeting, Geneva")
+    )
+    # A tier change under the written procedure: an objection turns it into a vote, which fails.
+    tier = await decision(
+        later,
+        later + week,
+        kind="set_tier",
+        member_code="GTM",
+        tier="I",
+        procedure="no_objection",
+        title="Guatemala moves to Part I",
+        text="Guatemala pays the Part I fee from 2027.",
+    )
+    await by(delegate("GTM"), later + timedelta(days=2)).object(tier, "Our budget for 2027 is already fixed.")
+    await votes(
+        tier,
+        later + timedelta(days=3),
+        {"DEU": "yes", "CHE": "no", "SWE": "no", "JPN": "abstain", "MEX": "no", "SEN": "no", "GTM": "no"},
+    )
+    await close(tier, later + timedelta(days=3) + week + timedelta(hours=1))
+    # The fee schedule and the administrative budget for 2027, by vote.
+    for tier_code, amount in (("I", "160000.00"), ("II", "26000.00")):
+        fee = await decision(
+            later,
+            later + 2 * week,
+            kind="fee_schedule",
+            year=2027,
+            tier=tier_code,
+            currency="USD",
+            amount=amount,
+            title=f"Part {tier_code} fee for 2027",
+            text=f"The annual fee of Part {tier_code} members for 2027 is USD {amount}.",
+        )
+        await votes(fee, later + timedelta(days=4), {**yes_mostly, "MEX": "yes", "PHL": "yes", "MAR": "yes"})
+        await close(fee, later + 2 * week + timedelta(hours=1))
+    budget = await decision(
+        later,
+        later + 2 * week,
+        kind="admin_budget",
+        year=2027,
+        amount="450000.00",
+        title="Secretariat budget 2027",
+        text="The secretariat's administrative budget for 2027 is USD 450,000.00.",
+    )
+    await votes(budget, later + timedelta(days=5), {**yes_mostly, "MEX": "yes", "PHL": "no"})
+    await close(budget, later + 2 * week + timedelta(hours=1))
+    # Pooled funds to the technologies window, without objection; a policy adopted by consensus.
+    allocation = await decision(
+        later,
+        later + week,
+        kind="window_allocation",
+        window_code="TEC",
+        amount="600000.00",
+        title="Pooled funds to the technologies window",
+        text="USD 600,000.00 of the pooled funds are allocated to the TEC window.",
+    )
+    await close(allocation, later + week + timedelta(hours=1))
+    policy = await decision(
+        later,
+        later + 2 * week,
+        kind="policy",
+        title="Gender policy of the facility",
+        text="Every funded project reports its results disaggregated by sex and age.",
+    )
+    await by("admin", later + week).record_meeting(
+        policy, MeetingRecord(present=[*present, "GTM", "ECU"], notes="Members' meeting, Geneva")
+    )
+
+    # Open now: decisions waiting for votes and a written procedure running.
+    now = clock.now()
+    dialogue = await decision(
+        now,
+        now + 2 * week,
+        kind="fund_proposal",
+        proposal_id=proposal_ids["Regional policy dialogue on labour mobility"],
+        title="Fund: Regional policy dialogue on labour mobility",
+        text="The member states approve the grant as recommended by the Technical Advisory Group.",
+    )
+    await votes(dialogue, now, {"DEU": "yes", "SEN": "yes", "PHL": "abstain"})
+    data_policy = await decision(
+        now,
+        now + 3 * week,
+        kind="policy",
+        procedure="vote",
+        title="Data protection policy",
+        text="Personal data of beneficiaries is processed under the facility's data protection policy.",
+    )
+    await votes(data_policy, now, {"CHE": "yes", "MEX": "yes"})
+    await decision(
+        now,
+        now + 10 * timedelta(days=1),
+        kind="window_allocation",
+        window_code="SKL",
+        amount="250000.00",
+        title="Pooled funds to the skills window",
+        text="USD 250,000.00 of the pooled funds are allocated to the SKL window.",
+    )
+    report.created.append("13 decisions: closed ones of every kind with their records, 3 open")

@@ -337,7 +337,7 @@ class Decisions:
                 raise InvalidInput("the fee must be above zero", field="amount", rule="positive-amount")
             await self._check_fee(data.year, data.tier, fee)
             terms = {"year": data.year, "tier": data.tier.value, "currency": fee.currency, "amount": str(fee.amount)}
-            return f"fees:{data.year}", terms, None, None, None
+            return f"fees:{data.year}:{data.tier.value}", terms, None, None, None
         if kind == DecisionKind.ADMIN_BUDGET:
             assert data.year is not None and data.amount is not None
             budget = to_money(data.amount, reporting)

@@ -10,6 +10,7 @@ from sqlmodel import col
 
 from fundapp.core.errors import Conflict, NotFound
 from governance.decisions import FundingFacts, HookContext, register_funding_handler
+from proposals.grants import Grants
 from proposals.models import Proposal, ProposalCountry
 from proposals.service import Proposals
 from proposals.workflow import State
@@ -65,14 +66,9 @@ class ProposalFunding:
 
 
 async def create_grant(ctx: HookContext, proposal_id: int, decision_id: int) -> int | None:
-    """The grant an adopted decision creates (proposals.grants), in the closing transaction."""
-    try:
-        from proposals.grants import Grants
-    except ImportError:  # grants arrive with their own module; until then a decision approves only
-        return None
-    grant = await Grants(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now).create_from_decision(
-        proposal_id, decision_id=decision_id
-    )
+    """The grant an adopted decision creates, in the closing transaction."""
+    grants = Grants(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now)
+    grant = await grants.create_from_decision(proposal_id, decision_id=decision_id)
     return grant.id
 
 

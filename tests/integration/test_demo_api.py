@@ -56,12 +56,14 @@ def get(api: Api, reader: Actor, path: str, **params: Any) -> Any:
     return accepted(api.client.get(V1 + path, params=params, headers=reader.headers))
 
 
-def test_the_demo_has_twelve_members_across_both_tiers(api: Api, reader: Actor) -> None:
+def test_the_demo_has_twelve_founding_members_across_both_tiers_and_one_admitted_by_decision(
+    api: Api, reader: Actor
+) -> None:
     members = get(api, reader, "/members")
 
-    assert members["total"] == 12
+    assert members["total"] == 13
     codes = {m["code"]: m["tier"] for m in members["items"]}
-    assert codes == {code: tier for code, tier, _ in DEMO_MEMBERS}
+    assert codes == {**{code: tier for code, tier, _ in DEMO_MEMBERS}, "CRI": "II"}
     assert sorted(set(codes.values())) == ["I", "II"]
     assert all(m["status"] == "active" for m in members["items"])
     assert next(m for m in members["items"] if m["code"] == "MEX")["delegates"] == ["delegate.mex"]
@@ -70,7 +72,7 @@ def test_the_demo_has_twelve_members_across_both_tiers(api: Api, reader: Actor) 
         (year, tier, amount, "USD")
         for year in (2025, 2026)
         for tier, amount in (("I", "150000.00"), ("II", "25000.00"))
-    }
+    } | {(2027, "I", "160000.00", "USD"), (2027, "II", "26000.00", "USD")}
 
 
 def test_the_demo_has_the_six_windows(api: Api, reader: Actor) -> None:
@@ -185,3 +187,28 @@ def test_loading_the_demo_again_adds_nothing(api: Api, reader: Actor, fundapp: R
     assert code == 0
     assert "already loaded, nothing added" in out
     assert api.db.snapshot(*tables) == before
+
+
+def test_the_demo_has_decisions_of_every_kind_with_verifiable_records(api: Api, reader: Actor) -> None:
+    from governance.rules import verify_record
+
+    register = get(api, reader, "/decisions")
+    decisions = register["items"]
+    closed = [d for d in decisions if d["status"] == "closed"]
+    assert {d["kind"] for d in closed} == {
+        "fund_proposal",
+        "admit_member",
+        "set_tier",
+        "fee_schedule",
+        "admin_budget",
+        "window_allocation",
+        "policy",
+    }
+    assert {d["procedure"] for d in closed} == {"vote", "no_objection", "consensus"}
+    short = [d for d in closed if d["kind"] == "fund_proposal" and d["result"] == "not_adopted"]
+    assert len(short) == 1 and "insufficient funds" in short[0]["result_reason"]
+    open_now = [d for d in decisions if d["status"] == "open"]
+    assert {d["procedure"] for d in open_now} == {"vote", "no_objection"}
+    for decision in closed:
+        record = get(api, reader, f"/decisions/{decision['id']}/record")
+        assert verify_record(record) == [], decision["id"]
