@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import UTCDateTime
@@ -131,6 +131,20 @@ class JournalEntry(SQLModel, table=True):
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
 
 
+_DIMENSION_INDEXES = (
+    ("ix_postings_contributor", "contributor_id", ("account_id", "currency", "window_id", "grant_id")),
+    ("ix_postings_window", "window_id", ("account_id", "currency", "contributor_id", "grant_id")),
+    ("ix_postings_grant", "grant_id", ("account_id", "currency", "contributor_id", "window_id")),
+)
+
+
+def _dimension_index(name: str, dimension: str, rest: tuple[str, ...]) -> Index:
+    where = text(f"{dimension} IS NOT NULL")
+    return Index(
+        name, dimension, *rest, "amount", "reporting_amount", sqlite_where=where, postgresql_where=where
+    )
+
+
 class Posting(SQLModel, table=True):
     """One line of an entry. ``entry_date`` is copied from the entry so balances need no join."""
 
@@ -140,6 +154,10 @@ class Posting(SQLModel, table=True):
         # Covers the trial balance: SQLite sums the index without visiting the table.
         Index("ix_postings_account_date", "account_id", "currency", "entry_date", "amount", "reporting_amount"),
         Index("ix_postings_entry_date", "entry_date"),
+        # One per dimension, led by it and holding the rest of a balance's key and its sums, so one
+        # contributor's (window's, grant's) balance is an index range read without the table. Partial:
+        # a posting without the dimension costs no index work.
+        *(_dimension_index(name, dimension, rest) for name, dimension, rest in _DIMENSION_INDEXES),
     )
 
     id: int | None = Field(
@@ -152,6 +170,16 @@ class Posting(SQLModel, table=True):
     amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
     reporting_amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
     entry_date: date = Field(sa_column=Column(Date(), nullable=False))
-    contributor_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
-    window_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
-    grant_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
+    contributor_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+    window_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+    grant_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
+
+
+class ReferenceVersion(SQLModel, table=True):
+    """One row whose token changes (triggers, both backends) with every change to accounts, periods or
+    rates: a process may keep those tables in memory for as long as the token it read is current."""
+
+    __tablename__ = "ledger_reference_version"
+
+    id: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
+    token: str = Field(sa_column=Column(String(32), nullable=False))
