@@ -140,9 +140,7 @@ _DIMENSION_INDEXES = (
 
 def _dimension_index(name: str, dimension: str, rest: tuple[str, ...]) -> Index:
     where = text(f"{dimension} IS NOT NULL")
-    return Index(
-        name, dimension, *rest, "amount", "reporting_amount", sqlite_where=where, postgresql_where=where
-    )
+    return Index(name, dimension, *rest, "amount", "reporting_amount", sqlite_where=where, postgresql_where=where)
 
 
 class Posting(SQLModel, table=True):

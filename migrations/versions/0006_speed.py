@@ -34,13 +34,14 @@ SINGLE_COLUMN = {
 
 REFERENCE_TABLES = ("ledger_accounts", "ledger_periods", "ledger_fx_rates")
 # A fresh random token per change: a token names one state of the three tables, never two.
-SQLITE_NEW_TOKEN = "lower(hex(randomblob(16)))"
-PG_NEW_TOKEN = "md5(random()::text || clock_timestamp()::text)"
+SQLITE_BUMP = "UPDATE ledger_reference_version SET token = lower(hex(randomblob(16))) WHERE id = 1;"
+SQLITE_FIRST = "INSERT INTO ledger_reference_version (id, token) VALUES (1, lower(hex(randomblob(16))))"
+PG_FIRST = "INSERT INTO ledger_reference_version (id, token) VALUES (1, md5(random()::text || clock_timestamp()::text))"
 
-PG_BUMP_REFERENCE = f"""
+PG_BUMP_REFERENCE = """
 CREATE OR REPLACE FUNCTION fundapp_bump_ledger_reference() RETURNS trigger AS $$
 BEGIN
-    UPDATE ledger_reference_version SET token = {PG_NEW_TOKEN} WHERE id = 1;
+    UPDATE ledger_reference_version SET token = md5(random()::text || clock_timestamp()::text) WHERE id = 1;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql
@@ -146,7 +147,7 @@ $$ LANGUAGE plpgsql
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for column, name in SINGLE_COLUMN.items():
+    for name in SINGLE_COLUMN.values():
         op.drop_index(name, table_name="postings")
     for name, (dimension, rest) in DIMENSION_INDEXES.items():
         where = sa.text(f"{dimension} IS NOT NULL")
@@ -160,8 +161,7 @@ def upgrade() -> None:
         sa.Column("token", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_reference_version")),
     )
-    first = SQLITE_NEW_TOKEN if dialect == "sqlite" else PG_NEW_TOKEN
-    op.execute(f"INSERT INTO ledger_reference_version (id, token) VALUES (1, {first})")
+    op.execute(SQLITE_FIRST if dialect == "sqlite" else PG_FIRST)
     if dialect == "postgresql":
         op.execute(PG_BUMP_REFERENCE)
         for table in REFERENCE_TABLES:
@@ -182,8 +182,8 @@ def upgrade() -> None:
         for table in REFERENCE_TABLES:
             for event in ("INSERT", "UPDATE", "DELETE"):
                 op.execute(
-                    f"CREATE TRIGGER {table}_bump_reference_{event.lower()} AFTER {event} ON {table} BEGIN "
-                    f"UPDATE ledger_reference_version SET token = {SQLITE_NEW_TOKEN} WHERE id = 1; END"
+                    f"CREATE TRIGGER {table}_bump_reference_{event.lower()} AFTER {event} ON {table} "
+                    f"BEGIN {SQLITE_BUMP} END"
                 )
 
 
