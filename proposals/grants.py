@@ -730,10 +730,21 @@ class Grants:
             await self.session.execute(
                 select(GrantReport)
                 .where(col(GrantReport.grant_id) == grant_id, col(GrantReport.status) == ReportStatus.ACCEPTED.value)
-                .order_by(col(GrantReport.reviewed_at).desc(), col(GrantReport.number).desc())
+                # Acceptance refuses a report below the last accepted one, so the latest accepted dominates
+                # every earlier one, category by category (ties in time: the larger total).
+                .order_by(
+                    col(GrantReport.reviewed_at).desc(),
+                    col(GrantReport.expenditure_total).desc(),
+                    col(GrantReport.number).desc(),
+                )
                 .limit(1)
             )
         ).scalar_one_or_none()
+
+    @staticmethod
+    def _expenditure(report: GrantReport) -> dict[str, int]:
+        """A report's cumulative expenditure by budget category, in minor units."""
+        return {e["category"]: int(e["minor"]) for e in json.loads(report.expenditure)}
 
     async def submit_report(self, grant_id: int, data: ReportSubmit) -> GrantReport:
         """The grantee submits a scheduled report: narrative, indicator values against the results framework,
@@ -770,7 +781,7 @@ class Grants:
             for n, line in enumerate(data.expenditure)
         }
         last = await self._last_accepted(grant_id)
-        previous = {e["category"]: int(e["minor"]) for e in json.loads(last.expenditure)} if last else {}
+        previous = self._expenditure(last) if last else {}
         problems += rules.expenditure_problems(
             spent, previous, budget_categories={b.category.value for b in content.budget}
         )
@@ -827,6 +838,17 @@ class Grants:
                 rule="report-submitted",
                 report_status=report.status,
             )
+        last = await self._last_accepted(grant_id)
+        if last is not None:
+            problems = rules.expenditure_problems(
+                self._expenditure(report), self._expenditure(last), budget_categories=self._expenditure(report)
+            )
+            if problems:
+                raise InvalidInput(
+                    f"report {report.number} reports less expenditure than report {last.number}, accepted since it "
+                    "was submitted; return it for an update",
+                    errors=problems,
+                )
         report.status = ReportStatus.ACCEPTED.value
         report.reviewed_by, report.reviewed_at, report.review_note = self.actor.user_id, self.now, data.note
         self.session.add(report)

@@ -335,3 +335,27 @@ def test_roles_that_may_not_act_get_403(api: Api, active: tuple[GrantWorld, int]
     refused(api, lambda: submit_report(api, gw.admin, gid, progress["id"]), 403)
     auditor_only = api.create_user(Role.AUDITOR)
     refused(api, lambda: refund(api, auditor_only, gid, "1.00"), 403)
+
+
+def test_a_report_below_one_accepted_since_it_was_submitted_is_not_accepted(
+    api: Api, active: tuple[GrantWorld, int]
+) -> None:
+    """Both reports submitted; the final one (more expenditure) accepted first: accepting the progress
+    report, which says less, would make the cumulative expenditure go down, so it is refused until returned
+    and updated."""
+    gw, gid = active
+    progress, final = reports(api, gw.grantee, gid)
+    accepted(submit_report(api, gw.grantee, gid, progress["id"], {"staff": "1000.00"}))
+    accepted(submit_report(api, gw.grantee, gid, final["id"], {"staff": "3000.00"}))
+    accepted(accept_report(api, gw.admin, gid, final["id"]))
+    refused(
+        api, lambda: accept_report(api, gw.admin, gid, progress["id"]), 422, "expenditure", "cumulative-expenditure"
+    )
+    returned = api.client.post(
+        f"{GRANTS}/{gid}/reports/{progress['id']}/return", json={"reason": "Update"}, headers=gw.admin.headers
+    )
+    accepted(returned)
+    accepted(submit_report(api, gw.grantee, gid, progress["id"], {"staff": "3000.00", "travel": "10.00"}))
+    accepted(accept_report(api, gw.admin, gid, progress["id"]))
+    found = assert_statement_is_the_ledger(api, gw.auditor, gid)
+    assert (found["reported_expenditure"]["amount"], found["expenditure_report_id"]) == ("3010.00", progress["id"])
