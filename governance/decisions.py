@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from fundapp.core import audit
@@ -505,10 +506,38 @@ class Decisions:
     ) -> DecisionEvent:
         """Append an event to the decision's chain; the caller holds the decision's row lock."""
         assert decision.id is not None
-        seq = decision.events + 1
-        prev = decision.chain_head or rules.GENESIS
+        event = await self._append_event(
+            decision.id,
+            decision.events,
+            decision.chain_head,
+            kind,
+            member=member,
+            choice=choice,
+            reason=reason,
+            data=data,
+        )
+        # The row was updated by _append_event; keep the loaded object in step without a second UPDATE.
+        set_committed_value(decision, "events", event.seq)
+        set_committed_value(decision, "chain_head", event.hash)
+        return event
+
+    async def _append_event(
+        self,
+        decision_id: int,
+        events: int,
+        head: str,
+        kind: str,
+        *,
+        member: str | None = None,
+        choice: str | None = None,
+        reason: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> DecisionEvent:
+        """Insert the next event of a chain whose length and head the caller read under the row lock."""
+        seq = events + 1
+        prev = head or rules.GENESIS
         content = {
-            "decision_id": decision.id,
+            "decision_id": decision_id,
             "seq": seq,
             "kind": kind,
             "member": member,
@@ -518,26 +547,24 @@ class Decisions:
             "at": timestamp(self.now),
             "prev_hash": prev,
         }
-        digest = rules.decision_event_hash(content)
-        event = DecisionEvent(
-            decision_id=decision.id,
-            seq=seq,
-            kind=kind,
-            member_code=member,
-            choice=choice,
-            reason=reason,
-            data=audit.canonical_json(data or {}),
-            at=self.now,
-            cast_by=self.actor.user_id,
-            prev_hash=prev,
-            hash=digest,
+        values: dict[str, Any] = {
+            "decision_id": decision_id,
+            "seq": seq,
+            "kind": kind,
+            "member_code": member,
+            "choice": choice,
+            "reason": reason,
+            "data": audit.canonical_json(data or {}),
+            "at": self.now,
+            "cast_by": self.actor.user_id,
+            "prev_hash": prev,
+            "hash": rules.decision_event_hash(content),
+        }
+        await self.session.execute(insert(DecisionEvent).values(**values))
+        await self.session.execute(
+            update(Decision).where(col(Decision.id) == decision_id).values(events=seq, chain_head=values["hash"])
         )
-        self.session.add(event)
-        decision.events = seq
-        decision.chain_head = digest
-        self.session.add(decision)
-        await self.session.flush()
-        return event
+        return DecisionEvent(**values)
 
     # ---------------------------------------------------------------- what members do
 
@@ -557,61 +584,97 @@ class Decisions:
 
     async def _open_for(self, decision_id: int, action: str) -> Decision:
         decision = await self._locked(decision_id)
-        if decision.status == DecisionStatus.DRAFT.value:
+        self._check_open(decision_id, decision.status, decision.closes_at, decision.closed_at, action)
+        return decision
+
+    def _check_open(
+        self, decision_id: int, status: str, closes_at: datetime, closed_at: datetime | None, action: str
+    ) -> None:
+        if status == DecisionStatus.DRAFT.value:
             raise Conflict(f"decision {decision_id} is not open yet", rule="decision-open")
-        if decision.status == DecisionStatus.CLOSED.value or decision.closes_at <= self.now:
+        if status == DecisionStatus.CLOSED.value or closes_at <= self.now:
             raise Conflict(
-                f"decision {decision_id} closed at {timestamp(decision.closed_at or decision.closes_at)}; "
+                f"decision {decision_id} closed at {timestamp(closed_at or closes_at)}; "
                 f"no {action} is accepted after the close",
                 rule="decision-open",
             )
-        return decision
 
     async def _eligible(self, decision: Decision, code: str) -> None:
-        member = await self.session.get(Member, code)
-        if member is None or member.status != MemberStatus.ACTIVE.value:
-            status = "unknown" if member is None else member.status
+        assert decision.id is not None
+        facts = (
+            await self.session.execute(
+                select(col(Member.status), col(Recusal.reason))
+                .select_from(Member)
+                .outerjoin(Recusal, (col(Recusal.decision_id) == decision.id) & (col(Recusal.member_code) == code))
+                .where(col(Member.code) == code)
+            )
+        ).first()
+        await self._check_eligible(decision.id, code, facts)
+
+    async def _check_eligible(self, decision_id: int, code: str, facts: Any) -> None:
+        """``facts`` is (member status, recusal reason, ...) for the member, or None when it is no member."""
+        if facts is None or facts[0] != MemberStatus.ACTIVE.value:
+            status = "unknown" if facts is None else facts[0]
             raise PermissionDenied(f"member {code} is {status}; only active members take part", rule="active-member")
         if self.charter.arrears_suspend_voting:
             arrears = (await self.gov.arrears(code)).get(code, [])
             suspended, reason = self.gov.voting_rights(arrears)
             if suspended:
                 raise PermissionDenied(f"member {code}'s voting rights are suspended: {reason}", rule="arrears")
-        recusal = await self.session.get(Recusal, (decision.id, code))
-        if recusal is not None:
-            raise PermissionDenied(
-                f"member {code} is recused from decision {decision.id}: {recusal.reason}", rule="recused"
-            )
+        if facts[1] is not None:
+            raise PermissionDenied(f"member {code} is recused from decision {decision_id}: {facts[1]}", rule="recused")
 
     async def cast(self, decision_id: int, choice: str, *, member_code: str | None = None) -> Cast:
+        """One ballot: the hot path of a vote, so it reads only what it checks, in two queries (the decision
+        under its row lock; the member, its recusal and its current ballot), and writes with three."""
         code = self._delegate_of(member_code)
-        decision = await self._open_for(decision_id, "ballot")
-        if decision.procedure != Procedure.VOTE.value:
-            raise Conflict(
-                f"decision {decision_id} is decided by {decision.procedure}, not by vote",
-                rule="procedure-vote",
-                procedure=decision.procedure,
-            )
-        await self._eligible(decision, code)
-        event = await self._append(decision, "ballot", member=code, choice=choice)
-        current = await self.ballot_of(decision_id, code)
-        if current is None:
-            self.session.add(
-                Ballot(
-                    decision_id=decision_id,
-                    member_code=code,
-                    choice=choice,
-                    event_seq=event.seq,
-                    cast_by=self.actor.user_id,
-                    cast_at=self.now,
+        locked = (
+            await self.session.execute(
+                select(
+                    col(Decision.status),
+                    col(Decision.procedure),
+                    col(Decision.closes_at),
+                    col(Decision.closed_at),
+                    col(Decision.events),
+                    col(Decision.chain_head),
                 )
+                .where(col(Decision.id) == decision_id)
+                .with_for_update()
+            )
+        ).first()
+        if locked is None:
+            raise NotFound(f"no decision with id {decision_id}")
+        status, procedure, closes_at, closed_at, events, head = locked
+        self._check_open(decision_id, status, closes_at, closed_at, "ballot")
+        if procedure != Procedure.VOTE.value:
+            raise Conflict(
+                f"decision {decision_id} is decided by {procedure}, not by vote",
+                rule="procedure-vote",
+                procedure=procedure,
+            )
+        facts = (
+            await self.session.execute(
+                select(col(Member.status), col(Recusal.reason), col(Ballot.choice))
+                .select_from(Member)
+                .outerjoin(Recusal, (col(Recusal.decision_id) == decision_id) & (col(Recusal.member_code) == code))
+                .outerjoin(Ballot, (col(Ballot.decision_id) == decision_id) & (col(Ballot.member_code) == code))
+                .where(col(Member.code) == code)
+            )
+        ).first()
+        await self._check_eligible(decision_id, code, facts)
+        assert facts is not None
+        replaced = facts[2] is not None
+        event = await self._append_event(decision_id, events, head, "ballot", member=code, choice=choice)
+        current = {"choice": choice, "event_seq": event.seq, "cast_by": self.actor.user_id, "cast_at": self.now}
+        if replaced:
+            await self.session.execute(
+                update(Ballot)
+                .where(col(Ballot.decision_id) == decision_id, col(Ballot.member_code) == code)
+                .values(**current)
             )
         else:
-            current.choice, current.event_seq = choice, event.seq
-            current.cast_by, current.cast_at = self.actor.user_id, self.now
-            self.session.add(current)
-        await self.session.flush()
-        return Cast(event, replaced=current is not None)
+            await self.session.execute(insert(Ballot).values(decision_id=decision_id, member_code=code, **current))
+        return Cast(event, replaced=replaced)
 
     async def _recuse(self, decision: Decision, code: str, reason: str, *, automatic: bool) -> Recusal:
         assert decision.id is not None

@@ -25,6 +25,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.clock import Clock
@@ -217,35 +218,41 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
         raise NotAuthenticated("authentication required: log in or send a bearer token")
 
-    async def _load_principal(self, database: Database, user_id: int, **extra: Any) -> Principal:
-        async with database.session(write=False) as session:
+    async def _load_principal(
+        self, session: AsyncSession, user_id: int, user: User | None = None, **extra: Any
+    ) -> Principal:
+        if user is None:
             user = await session.get(User, user_id)
-            if user is None or not user.is_active:
-                raise NotAuthenticated("this account is disabled")
-            roles = (
-                await session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id))
-            ).scalars()
-            return Principal(
-                id=user_id,
-                username=user.username,
-                roles=roles_of(roles),
-                member_code=user.member_code,
-                organisation_id=user.organisation_id,
-                **extra,
-            )
+        if user is None or not user.is_active:
+            raise NotAuthenticated("this account is disabled")
+        roles = (await session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id))).scalars()
+        return Principal(
+            id=user_id,
+            username=user.username,
+            roles=roles_of(roles),
+            member_code=user.member_code,
+            organisation_id=user.organisation_id,
+            **extra,
+        )
 
     async def _from_token(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
         digest = secret_hash(settings.secret_key, token)
+        # One read transaction: the token and its user in one query, then the user's roles.
         async with database.session(write=False) as session:
-            row = (
-                await session.execute(select(ApiToken).where(col(ApiToken.token_hash) == digest))
-            ).scalar_one_or_none()
-        if row is None or row.revoked_at is not None:
-            raise NotAuthenticated("the bearer token is unknown or revoked")
-        if row.expires_at is not None and row.expires_at <= now:
-            raise NotAuthenticated("the bearer token has expired")
-        assert row.id is not None
-        principal = await self._load_principal(database, row.user_id, via="token", token_id=row.id)
+            found = (
+                await session.execute(
+                    select(ApiToken, User)
+                    .join(User, col(User.id) == col(ApiToken.user_id))
+                    .where(col(ApiToken.token_hash) == digest)
+                )
+            ).first()
+            if found is None or found[0].revoked_at is not None:
+                raise NotAuthenticated("the bearer token is unknown or revoked")
+            row, user = found
+            if row.expires_at is not None and row.expires_at <= now:
+                raise NotAuthenticated("the bearer token has expired")
+            assert row.id is not None
+            principal = await self._load_principal(session, row.user_id, user, via="token", token_id=row.id)
         if row.last_used_at is None or now - row.last_used_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
                 await session.execute(update(ApiToken).where(col(ApiToken.id) == row.id).values(last_used_at=now))
@@ -258,15 +265,15 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             row = (
                 await session.execute(select(AuthSession).where(col(AuthSession.token_hash) == digest))
             ).scalar_one_or_none()
-        if row is None or row.revoked_at is not None:
-            raise NotAuthenticated("the session is unknown or has ended; log in again")
-        idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
-        if now >= row.expires_at or now >= idle_limit:
-            raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
-        assert row.id is not None
-        principal = await self._load_principal(
-            database, row.user_id, via="session", session_id=row.id, csrf_token=row.csrf_token
-        )
+            if row is None or row.revoked_at is not None:
+                raise NotAuthenticated("the session is unknown or has ended; log in again")
+            idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+            if now >= row.expires_at or now >= idle_limit:
+                raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
+            assert row.id is not None
+            principal = await self._load_principal(
+                session, row.user_id, via="session", session_id=row.id, csrf_token=row.csrf_token
+            )
         if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
                 await session.execute(update(AuthSession).where(col(AuthSession.id) == row.id).values(last_seen_at=now))
