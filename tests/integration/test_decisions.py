@@ -397,3 +397,29 @@ def test_a_downloaded_record_verifies_offline_and_tampering_is_named(
     roll["roll_call"][0]["choice"] = "no"
     code, out = verify(roll)
     assert code == 1 and "roll call for MEX" in out, out
+
+
+def test_the_scheduler_command_closes_due_decisions(
+    api: Api, world: ProposalWorld, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``fundapp governance close-due`` reads the wall clock: the test clock is in March 2026, so a decision
+    closing an hour after it is due for the command, one closing a month after the real today is not."""
+    from datetime import UTC, datetime, timedelta
+
+    due = create_decision(
+        api, world.admin, kind="policy", procedure="vote", open=True, closes_at=closes_in(api, hours=1)
+    )
+    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    later = create_decision(
+        api, world.admin, kind="admin_budget", year=2027, amount="1000.00", open=True, closes_at=future
+    )
+    for code in ("MEX", "SEN"):
+        cast(api, world.delegates[code], due["id"], "yes")
+    code, out, _ = run_fundapp(api, monkeypatch, capsys, "governance", "close-due")
+    assert code == 0 and out.strip() == f"decision {due['id']} (policy): adopted: " + (
+        "adopted by 2 yes to 0 no (0 abstaining), qualified majority"
+    ), out
+    statuses = dict(api.db.rows("SELECT id, status FROM decisions"))
+    assert statuses == {due["id"]: "closed", later["id"]: "open"}
+    code, out, _ = run_fundapp(api, monkeypatch, capsys, "governance", "close-due")
+    assert code == 0 and out.strip() == "no decision is due"
