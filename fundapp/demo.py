@@ -379,6 +379,9 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
     async with database.session() as session:
         await _load_decisions(session, settings, report, clock)
         await session.commit()
+    async with database.session() as session:
+        await demo_grants(session, settings, report)
+        await session.commit()
     return report
 
 
@@ -792,3 +795,191 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
         text="USD 250,000.00 of the pooled funds are allocated to the SKL window.",
     )
     report.created.append("13 decisions: closed ones of every kind with their records, 3 open")
+
+
+# ---------------------------------------------------------------- grants at every stage
+
+# (title, window, amount, duration in months, organisation index, countries)
+DEMO_GRANT_PROPOSALS: tuple[tuple[str, str, str, int, int, list[tuple[str, str]]], ...] = (
+    ("Emergency assistance to stranded migrants", "SKL", "120000.00", 3, 1, [("SEN", "100")]),
+    ("Ethical recruitment training for employers", "LMG", "200000.00", 24, 3, [("PHL", "100")]),
+    ("Diaspora skills exchange pilot", "SKL", "100000.00", 6, 4, [("SEN", "100")]),
+)
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+async def demo_grants(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+    """Grants at every stage, from funding decisions: one awaiting its agreement, one disbursed in part, one
+    whose final report is overdue, one with a refund, and one closed with its unused commitment released.
+
+    The two grants the members adopted in ``_load_decisions`` are used as they are (awaiting agreement) or
+    taken further (disbursed in part); three more proposals are reviewed, recommended and funded here by
+    decisions of early March 2026, so that their dates fall before anyone reads them."""
+    # Imported here so that this section of the demo stays in one place.
+    from governance.models import Window
+    from proposals.grants import Grants
+    from proposals.models import Grant, GrantReport
+    from proposals.schemas import (
+        AgreementIn,
+        DisbursementCreate,
+        GrantAction,
+        RefundCreate,
+        ReportReview,
+        ReportSubmit,
+    )
+
+    first_title = DEMO_GRANT_PROPOSALS[0][0]
+    if (
+        await session.execute(select(func.count()).select_from(Proposal).where(col(Proposal.title) == first_title))
+    ).scalar_one():
+        report.existing.append("grants")
+        return
+    users = {u.username: u for u in (await session.execute(select(User))).scalars()}
+    calls = {
+        window: call
+        for window, call in (
+            await session.execute(
+                select(col(Window.code), Call).join(Call, col(Call.window_id) == col(Window.id)).order_by(col(Call.id))
+            )
+        ).all()
+    }
+    grantee_of = {0: "grantee", **{i: f"grantee{i + 1}" for i in range(1, len(DEMO_ORGANISATIONS))}}
+
+    def proposals_as(username: str, moment: datetime) -> Proposals:
+        return Proposals(session, settings=settings, user=_principal(users[username]), now=moment)
+
+    def grants_as(username: str, moment: datetime) -> Grants:
+        return Grants(session, settings=settings, user=_principal(users[username]), now=moment)
+
+    # Three proposals submitted in February 2026, reviewed and recommended, funded by the members in March.
+    submitted = _at(date(2026, 2, 16))
+    funded: dict[str, int] = {}
+    for title, window, amount, months, org_index, countries in DEMO_GRANT_PROPOSALS:
+        content = _content(title, amount, countries)
+        content["duration_months"] = months
+        grantee = proposals_as(grantee_of[org_index], submitted)
+        pid = (await grantee.create(calls[window].id or 0, ProposalContent.model_validate(content))).id or 0
+        for country, _share in countries:
+            await proposals_as(f"delegate.{country.lower()}", submitted).endorse(
+                pid, EndorsementIn(country=country, decision="endorsed")
+            )
+        await grantee.act(pid, "submit")
+        admin = proposals_as("admin", submitted + timedelta(days=1))
+        await admin.act(pid, "screen")
+        await admin.act(pid, "pass")
+        await admin.assign(pid, [users["reviewer"].id or 0, users["reviewer2"].id or 0])
+        for r, reviewer in enumerate(("reviewer", "reviewer2")):
+            service = proposals_as(reviewer, submitted + timedelta(days=3))
+            await service.declare(pid, ConflictDeclaration(has_conflict=False))
+            scores = {str(c["key"]): {"score": 4 - (r + len(str(c["key"]))) % 2} for c in RUBRIC}
+            await service.review(pid, ReviewIn.model_validate({"scores": scores, "recommendation": "recommend"}))
+        await proposals_as("admin", submitted + timedelta(days=5)).act(
+            pid, "recommend", reason="Urgent, feasible and well costed."
+        )
+        funded[title] = pid
+
+    opened, closes = _at(date(2026, 2, 23)), _at(date(2026, 3, 9))
+    for title, pid in funded.items():
+        created = await Decisions(session, settings=settings, user=_principal(users["admin"]), now=opened).create(
+            DecisionCreate.model_validate(
+                {
+                    "kind": "fund_proposal",
+                    "proposal_id": pid,
+                    "title": f"Fund: {title}",
+                    "text": "The member states approve the grant as recommended by the Technical Advisory Group.",
+                    "closes_at": closes,
+                    "open": True,
+                }
+            )
+        )
+        for code in ("DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "MAR"):
+            voter = _principal(users[f"delegate.{code.lower()}"])
+            await Decisions(session, settings=settings, user=voter, now=opened + timedelta(days=2)).cast(
+                created.id or 0, "yes"
+            )
+        await Decisions(session, settings=settings, user=None, now=closes + timedelta(hours=1)).close(created.id or 0)
+
+    async def grant_of(title: str) -> Grant:
+        return (
+            await session.execute(
+                select(Grant)
+                .join(Proposal, col(Proposal.id) == col(Grant.proposal_id))
+                .where(col(Proposal.title) == title)
+            )
+        ).scalar_one()
+
+    async def sign(grant: Grant, day: date, reference: str) -> None:
+        await grants_as("admin", _at(day)).sign_agreement(
+            grant.id or 0, AgreementIn(signed_on=day, reference=reference), idempotency_key=f"demo-{reference}"
+        )
+
+    async def transfer(grant: Grant, tranche: int, day: date, amount: str | None = None) -> None:
+        prepared = await grants_as("finance", _at(day, 9)).prepare_disbursement(
+            grant.id or 0,
+            DisbursementCreate(tranche=tranche, amount=amount, reference=f"demo transfer {grant.id}-{tranche}"),
+            idempotency_key=f"demo-transfer-{grant.id}-{tranche}-{day}",
+        )
+        await grants_as("approver", _at(day, 15)).approve_disbursement(
+            prepared.value.id or 0, idempotency_key=f"demo-approval-{grant.id}-{tranche}-{day}"
+        )
+
+    async def reported(grant: Grant, number: int, day: date, spent: dict[str, str], grantee: str) -> None:
+        scheduled = (
+            await session.execute(
+                select(GrantReport).where(col(GrantReport.grant_id) == grant.id, col(GrantReport.number) == number)
+            )
+        ).scalar_one()
+        report_id = scheduled.id or 0
+        await grants_as(grantee, _at(day)).submit_report(
+            grant.id or 0,
+            ReportSubmit.model_validate(
+                {
+                    "report_id": report_id,
+                    "narrative": "Activities on schedule; the partners' reports are attached to the file.",
+                    "indicators": [{"outcome": "Migrants reached", "indicator": "people trained", "value": "850"}],
+                    "expenditure": [{"category": c, "amount": a} for c, a in spent.items()],
+                }
+            ),
+        )
+        await grants_as("admin", _at(day + timedelta(days=10))).accept_report(
+            grant.id or 0, report_id, ReportReview(note="Accepted."), idempotency_key=f"demo-report-{report_id}"
+        )
+
+    # Disbursed in part: the vocational training grant the members adopted in May.
+    vocational = await grant_of("Vocational training in origin communities")
+    await sign(vocational, date(2026, 6, 1), "GA-2026-003")
+    await transfer(vocational, 1, date(2026, 6, 15), "100000.00")
+
+    # An overdue report: the three-month emergency grant, its first tranche paid, its final report (due
+    # 90 days after the end, 7 September 2026) never submitted.
+    emergency = await grant_of("Emergency assistance to stranded migrants")
+    await sign(emergency, date(2026, 3, 16), "GA-2026-001")
+    await transfer(emergency, 1, date(2026, 3, 20))
+
+    # A refund: the employers' training grant returned part of its first tranche (a cancelled workshop).
+    recruitment = await grant_of("Ethical recruitment training for employers")
+    await sign(recruitment, date(2026, 3, 23), "GA-2026-002")
+    await transfer(recruitment, 1, date(2026, 4, 1))
+    await grants_as("finance", _at(date(2026, 7, 10))).record_refund(
+        recruitment.id or 0,
+        RefundCreate(amount="15000.00", received_on=date(2026, 7, 10), reference="cancelled workshop in Cebu"),
+        idempotency_key="demo-refund-recruitment",
+    )
+
+    # Closed: the diaspora pilot reported, received most of its second tranche and closed; the 4,000.00
+    # committed and not paid went back to the SKL window.
+    pilot = await grant_of("Diaspora skills exchange pilot")
+    await sign(pilot, date(2026, 3, 16), "GA-2026-004")
+    await transfer(pilot, 1, date(2026, 3, 25))
+    spent = {"staff": "55000.00", "travel": "33000.00", "indirect_support_costs": "6000.00"}
+    await reported(pilot, 1, date(2026, 9, 20), spent, "grantee5")
+    await transfer(pilot, 2, date(2026, 10, 5), "36000.00")
+    await grants_as("admin", _at(date(2026, 10, 15))).close(
+        pilot.id or 0, GrantAction(reason="Pilot completed; final report accepted."), idempotency_key="demo-close-pilot"
+    )
+    report.created.append(
+        "5 grants: awaiting agreement, disbursed in part, with an overdue report, with a refund, closed"
+    )
