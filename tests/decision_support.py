@@ -134,3 +134,51 @@ def available(api: Api, window_id: int | None) -> int:
         window=window_id,
     )
     return int(value)
+
+
+# ---------------------------------------------------------------- concurrency (race tests on PostgreSQL)
+
+
+def member_codes(count: int, *, exclude: tuple[str, ...] = ("MEX", "SEN", "PHL")) -> list[str]:
+    """``count`` ISO 3166-1 alpha-3 codes, in alphabetical order, none of ``exclude``."""
+    from governance.rules import iso_alpha3
+
+    codes = [code for code in sorted(iso_alpha3()) if code not in exclude]
+    return codes[:count]
+
+
+class LiveServer:
+    """An app under uvicorn in a daemon thread, on a free port of 127.0.0.1, so that requests from several
+    clients really run at the same time (Litestar's TestClient handles one request at a time).
+
+    Give it its own app instance (``create_app(settings, clock=clock)`` with the test's clock): the
+    ``api`` fixture's TestClient already runs the lifespan of the fixture's app on another event loop."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()
