@@ -13,22 +13,29 @@ grant holds. After every step:
 - nobody approved a transfer they prepared, every approver holds the finance_approver role, and two
   approvals come from two different people;
 - the window's budgetary book reconciles, both books balance, and the grant statement equals the ledger.
+
+The pure rules behind it (``proposals/rules.py``) have their own properties at the end: month arithmetic,
+the report schedule, maker-checker, the statement's figures and the delivery rate.
 """
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from fundapp.core.config import Settings
+from proposals import rules
 from tests.conftest import make_settings
 from tests.grants_support import (
     GRANTS,
@@ -527,3 +534,118 @@ def test_random_grant_operations_by_random_users_keep_every_invariant(api: Api, 
     GrantMachine.api = api
     GrantMachine.gw = grant_world(api, fund="20000000.00")
     run_state_machine_as_test(GrantMachine, settings=MACHINE_SETTINGS[backend])
+
+
+# ---------------------------------------------------------------- the pure rules behind it (proposals/rules.py)
+
+days = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(days, st.integers(0, 240))
+def test_add_months_lands_in_the_right_month_on_the_same_day_or_the_months_last(day: date, months: int) -> None:
+    later = rules.add_months(day, months)
+    assert (later.year * 12 + later.month) - (day.year * 12 + day.month) == months
+    last = calendar.monthrange(later.year, later.month)[1]
+    assert later.day == min(day.day, last)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(days, st.integers(1, 120), st.integers(1, 36), st.integers(0, 120), st.integers(0, 365))
+def test_the_report_schedule_covers_the_grant_in_contiguous_periods_then_a_final_report(
+    start: date, duration: int, interval: int, due_days: int, final_days: int
+) -> None:
+    end = rules.add_months(start, duration)
+    schedule = rules.report_schedule(start, end, interval_months=interval, due_days=due_days, final_due_days=final_days)
+    *progress, final = schedule
+    assert [r.number for r in schedule] == list(range(1, len(schedule) + 1))
+    assert (final.kind, final.period_start, final.period_end) == ("final", start, end)
+    assert final.due_on == end + timedelta(days=final_days)
+    assert len(progress) == -(-duration // interval) - 1  # one per interval that ends before the grant does
+    previous_end = start
+    for k, r in enumerate(progress, start=1):
+        assert r.kind == "progress"
+        assert (r.period_start, r.period_end) == (previous_end, rules.add_months(start, k * interval))
+        assert r.period_end < end
+        assert r.due_on == r.period_end + timedelta(days=due_days)
+        previous_end = r.period_end
+
+
+people = st.integers(1, 6)
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["prepared", "awaiting_second_approval", "approved", "rejected"]),
+    st.sampled_from([1, 2]),
+    people,
+    people,
+    st.one_of(st.none(), people),
+)
+def test_maker_checker_never_lets_the_preparer_or_one_person_twice_approve(
+    status: str, needed: int, approver: int, preparer: int, first: int | None
+) -> None:
+    step = rules.approval_step(
+        status=status, needed=needed, approver=approver, prepared_by=preparer, first_approver=first
+    )
+    if step.refused is None:
+        assert approver != preparer
+        assert status in {"prepared", "awaiting_second_approval"}
+        if status == "awaiting_second_approval":
+            assert approver != first and step.pays and step.status == "approved"
+        else:
+            assert step.pays == (needed == 1)
+            assert step.status == ("approved" if needed == 1 else "awaiting_second_approval")
+    else:
+        assert not step.pays and step.status is None
+        assert (
+            status not in {"prepared", "awaiting_second_approval"}
+            or approver == preparer
+            or (status == "awaiting_second_approval" and approver == first)
+        )
+
+
+postings = st.lists(
+    st.builds(
+        rules.GrantPosting,
+        st.integers(1, 30),
+        st.sampled_from(["8300", "8400", "8500", "5100", "2100", "1100", "8200"]),
+        st.integers(-(10**9), 10**9).filter(bool),
+    ),
+    max_size=40,
+)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(postings)
+def test_the_statement_figures_are_the_ledger_balances(lines: list[rules.GrantPosting]) -> None:
+    figures = rules.grant_figures(lines)
+
+    def balance(account: str) -> int:
+        return sum(p.amount for p in lines if p.account == account)
+
+    def entries(*accounts: str) -> set[int]:
+        return {p.entry_id for p in lines if p.account in accounts}
+
+    assert figures["allocated"].amount == balance("8300")
+    assert figures["committed"].amount == balance("8400")
+    assert figures["recognised"].amount == balance("5100")
+    assert figures["payable"].amount == -balance("2100")
+    assert figures["disbursed"].amount - figures["refunded"].amount == balance("8500")
+    assert figures["disbursed"].amount >= 0 and figures["refunded"].amount >= 0
+    assert figures["remaining"].amount == balance("8300") + balance("8400")
+    assert set(figures["allocated"].entry_ids) == entries("8300")
+    assert set(figures["remaining"].entry_ids) == entries("8300", "8400")
+    assert set(figures["disbursed"].entry_ids) | set(figures["refunded"].entry_ids) == entries("8500")
+    for figure in figures.values():
+        assert len(figure.entry_ids) == len(set(figure.entry_ids))
+
+
+@given(st.integers(0, 10**12), st.integers(-(10**6), 10**12))
+def test_the_delivery_rate_is_expenditure_over_net_transfers(expenditure: int, transferred: int) -> None:
+    rate = rules.delivery_rate(expenditure, transferred)
+    if transferred <= 0:
+        assert rate is None
+    else:
+        assert rate is not None
+        assert abs(rate - Decimal(expenditure) / Decimal(transferred)) <= Decimal("0.00005")
