@@ -33,7 +33,7 @@ from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import Principal, current_user, ensure_permission, require
 from governance.models import Window
-from ledger import Money, MoneyOut
+from ledger import Money, MoneyOut, exponent
 from proposals import rules, workflow
 from proposals.grants import Grants
 from proposals.models import (
@@ -585,7 +585,9 @@ async def grant_statement(service: Grants, grant_id: int) -> GrantStatement:
         tranches=tranches,
         next_report_due=min(open_reports) if open_reports and grant.status != "closed" else None,
         pending_disbursements=found.pending,
-        approvals_above=MoneyOut(amount=str(service.settings.charter.second_approver_threshold), currency=currency),
+        approvals_above=MoneyOut(
+            amount=f"{service.settings.charter.second_approver_threshold:.{exponent(currency)}f}", currency=currency
+        ),
     )
 
 

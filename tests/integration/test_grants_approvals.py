@@ -36,7 +36,7 @@ def test_a_transfer_above_the_threshold_needs_two_different_approvers(api: Api) 
     gid = adopt_funding(api, recommended_proposal(api, gw), gw.admin)
     accepted(sign(api, gw.admin, gid))
     assert accepted(api.client.get(f"/api/v1/grants/{gid}", headers=gw.admin.headers))["approvals_above"] == {
-        "amount": "50000",
+        "amount": "50000.00",
         "currency": "USD",
     }
     prepared = accepted(prepare(api, gw.dual, gid, 1), 201)
