@@ -453,22 +453,7 @@ def verify_record(record: Mapping[str, object]) -> list[str]:
             f"the published chain head {record.get('chain_head')} is not the last event's hash {chain_head(events)}"
         ]
     state = replay(events)
-    roll_call = record.get("roll_call")
-    if isinstance(roll_call, list):
-        published = {
-            str(r.get("member")): (str(r.get("choice")), str(r.get("at"))) for r in roll_call if isinstance(r, Mapping)
-        }
-        for member in sorted(set(published) | set(state.ballots)):
-            if published.get(member) != state.ballots.get(member):
-                said = state.ballots.get(member)
-                problems.append(f"roll call for {member}: published {published.get(member)}, the events say {said}")
-    recusals = record.get("recusals")
-    if isinstance(recusals, list):
-        published_recusals = {str(r.get("member")): str(r.get("reason")) for r in recusals if isinstance(r, Mapping)}
-        if published_recusals != state.recusals:
-            problems.append(
-                f"recusals: published {sorted(published_recusals)}, the events say {sorted(state.recusals)}"
-            )
+    problems += _check_summaries(record, events, state)
     recount = state.tally()
     published_tally = record.get("tally")
     if recount is None:
@@ -484,6 +469,72 @@ def verify_record(record: Mapping[str, object]) -> list[str]:
     result = closed.get("result")
     if result == "adopted" and not recount.adopted:
         problems.append("the close event says adopted, but the recount does not adopt it")
-    if record.get("result") is not None and record.get("result") != result:
-        problems.append(f"result: published {record.get('result')}, the close event says {result}")
+    for name, said in (("result", result), ("result_reason", closed.get("reason"))):
+        if record.get(name) != said:
+            problems.append(f"{name}: published {record.get(name)!r}, the close event says {said!r}")
+    members = sorted(str(m) for m in closed.get("members", []))  # type: ignore[attr-defined]
+    if record.get("electorate") != members:
+        problems.append(f"electorate: published {record.get('electorate')}, the close event counted {members}")
+    return problems
+
+
+def _rows(
+    record: Mapping[str, object], name: str, fields: tuple[str, ...], problems: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """A published list of per-member rows as member -> fields; malformed or repeated rows are problems."""
+    rows = record.get(name)
+    if not isinstance(rows, list):
+        problems.append(f"{name}: the record must publish it as a list")
+        return {}
+    found: dict[str, tuple[str, ...]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping) or not isinstance(row.get("member"), str):
+            problems.append(f"{name} row {index}: not a row with a member")
+            continue
+        member = str(row["member"])
+        if member in found:
+            problems.append(f"{name} row {index}: {member} is listed twice")
+            continue
+        found[member] = tuple(str(row.get(f)) for f in fields)
+    return found
+
+
+def _check_summaries(
+    record: Mapping[str, object], events: Sequence[Mapping[str, object]], state: Replayed
+) -> list[str]:
+    """Everything the record states besides the events must be what the events say."""
+    problems: list[str] = []
+    published = _rows(record, "roll_call", ("choice", "at"), problems)
+    for member in sorted(set(published) | set(state.ballots)):
+        if published.get(member) != state.ballots.get(member):
+            said = state.ballots.get(member)
+            problems.append(f"roll call for {member}: published {published.get(member)}, the events say {said}")
+    recusals = {m: r[0] for m, r in _rows(record, "recusals", ("reason",), problems).items()}
+    if recusals != state.recusals:
+        problems.append(
+            f"recusals: published {sorted(recusals.items())}, the events say {sorted(state.recusals.items())}"
+        )
+    rules_block = record.get("rules")
+    applied = {"procedure": state.procedure, "quorum": str(state.quorum), "majority": state.majority}
+    if not isinstance(rules_block, Mapping) or {k: rules_block.get(k) for k in applied} != applied:
+        problems.append(f"rules: published {rules_block}, the events apply {applied}")
+    opened = next((e for e in events if e.get("kind") == "opened"), None)
+    decision = record.get("decision")
+    if opened is None or not isinstance(decision, Mapping):
+        problems.append("the record has no decision or its events no opening")
+        return problems
+    data = _data(opened)
+    for name in ("kind", "subject", "title", "text", "terms", "justification"):
+        if decision.get(name) != data.get(name):
+            problems.append(
+                f"decision {name}: published {decision.get(name)!r}, the opening event says {data.get(name)!r}"
+            )
+    if decision.get("opens_at") != opened.get("at"):
+        problems.append(f"decision opens_at: published {decision.get('opens_at')}, opened at {opened.get('at')}")
+    closes_at = data.get("closes_at")
+    for event in events:
+        if event.get("kind") == "procedure_changed":
+            closes_at = _data(event).get("closes_at", closes_at)
+    if decision.get("closes_at") != closes_at:
+        problems.append(f"decision closes_at: published {decision.get('closes_at')}, the events say {closes_at}")
     return problems
