@@ -129,6 +129,7 @@ async def revalue_manual(ledger: Ledger, as_of: date) -> EntryView | None:
 
 
 async def create_account(ledger: Ledger, data: AccountIn) -> LedgerAccount:
+    await ledger.lock()  # every writer of the chart holds the journal's lock first (see ledger.service)
     if data.code in await ledger.accounts():
         raise Conflict(f"an account with code {data.code} exists", field="code", rule="unique")
     account = LedgerAccount.model_validate(data.model_dump() | {"is_open": True})

@@ -7,20 +7,32 @@ before anything is written.
 Writers serialise on the journal's chain head (SQLite: the write transaction; PostgreSQL: a
 transaction-scoped advisory lock taken first), so idempotency checks and chain links are race-free and
 entry ids are gap-free.
+
+What one post needs to read is kept where it stays true:
+
+- the chain head, per transaction (``session.info``): read once under the lock, then advanced by each
+  entry written, and forgotten when the transaction (or a savepoint) ends;
+- accounts, periods and rate spans, per process and database, under the reference version that the lock
+  read returned with the head. Triggers give the version a new random token on every change to those
+  tables (migration 0006), and every writer of them holds the chain lock first, so while this transaction
+  holds the lock the copy it uses is the one the database holds. A transaction that changes them itself
+  stops using the shared copy for the rest of its life.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import BigInteger, Date, Integer, String, Table, bindparam, event, func, insert, literal, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from fundapp.core.audit import Actor
@@ -42,7 +54,16 @@ from ledger.errors import (
     UnbalancedEntry,
     UnknownAccount,
 )
-from ledger.models import FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting, currency_allowed
+from ledger.models import (
+    FxRate,
+    JournalEntry,
+    LedgerAccount,
+    Period,
+    PeriodStatus,
+    Posting,
+    ReferenceVersion,
+    currency_allowed,
+)
 from ledger.money import Money
 
 INT64_MAX = 2**63 - 1
@@ -52,12 +73,66 @@ PERIODS_TABLE: Table = Period.metadata.tables["ledger_periods"]
 FX_TABLE: Table = FxRate.metadata.tables["ledger_fx_rates"]
 JOURNAL_TABLE: Table = JournalEntry.metadata.tables["journal_entries"]
 POSTINGS_TABLE: Table = Posting.metadata.tables["postings"]
+REFERENCE_TABLE: Table = ReferenceVersion.metadata.tables["ledger_reference_version"]
 _FX_LATER = FxRate.metadata.tables["ledger_fx_rates"].alias("later")
 # The largest amount one line may carry, in minor units: far beyond any real transfer, and small enough
 # that sums over millions of postings stay within a signed 64-bit integer on every backend.
 MAX_LINE_MINOR = 10**15
 # Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
 JOURNAL_CHAIN_LOCK = 7_270_002
+
+# The head and the reference version in one statement (SQLite: the write lock is already held).
+_LAST_ENTRY = select(JOURNAL_TABLE.c.id, JOURNAL_TABLE.c.hash).order_by(JOURNAL_TABLE.c.id.desc()).limit(1).subquery()
+_SQLITE_HEAD = select(
+    _LAST_ENTRY.c.id,
+    _LAST_ENTRY.c.hash,
+    select(REFERENCE_TABLE.c.token).where(REFERENCE_TABLE.c.id == 1).scalar_subquery().label("reference"),
+).select_from(select(literal(1).label("one")).subquery().outerjoin(_LAST_ENTRY, literal(True)))
+_PG_HEAD = text("SELECT id, hash, reference FROM fundapp_ledger_head(:k)").bindparams(k=JOURNAL_CHAIN_LOCK)
+_ACCOUNT_FIELDS = ("id", "code", "name", "book", "type", "normal_side", "currencies", "is_monetary", "is_open")
+_SELECT_ACCOUNTS = select(*(ACCOUNTS_TABLE.c[name] for name in _ACCOUNT_FIELDS))
+_SELECT_PERIODS = select(PERIODS_TABLE.c.id, PERIODS_TABLE.c.status)
+
+# PostgreSQL: a batch's rows in one statement (one execution, one set-based guard), its columns as arrays.
+_ENTRY_COLUMNS = {
+    "id": BigInteger(),
+    "entry_date": Date(),
+    "period_id": String(),
+    "description": String(),
+    "source_type": String(),
+    "source_id": String(),
+    "idempotency_key": String(),
+    "payload_hash": String(),
+    "reverses_id": BigInteger(),
+    "posted_by": Integer(),
+    "posted_by_label": String(),
+    "posted_at": JOURNAL_TABLE.c.posted_at.type,
+    "prev_hash": String(),
+    "hash": String(),
+}
+_POSTING_COLUMNS = {
+    "entry_id": BigInteger(),
+    "line_no": Integer(),
+    "account_id": Integer(),
+    "currency": String(),
+    "amount": BigInteger(),
+    "reporting_amount": BigInteger(),
+    "entry_date": Date(),
+    "contributor_id": Integer(),
+    "window_id": Integer(),
+    "grant_id": Integer(),
+}
+
+
+def _unnest_insert(table: str, columns: dict[str, Any]) -> Any:
+    names = ", ".join(columns)
+    arrays = ", ".join(f":{name}" for name in columns)
+    statement = text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})")  # noqa: S608 - fixed names
+    return statement.bindparams(*(bindparam(name, type_=ARRAY(kind)) for name, kind in columns.items()))
+
+
+_PG_INSERT_ENTRIES = _unnest_insert("journal_entries", _ENTRY_COLUMNS)
+_PG_INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +217,41 @@ class _Prepared:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+_CHAIN = "fundapp.ledger.chain"
+RateSpan = tuple[date, date, Decimal]
+
+
+@dataclass(slots=True)
+class _ChainState:
+    """The journal's head as the transaction holding the writer lock sees it."""
+
+    last_id: int
+    hash: str
+    # The reference version read with the head; None once this transaction changed accounts, periods or rates.
+    reference: str | None
+
+
+@dataclass(slots=True)
+class _Reference:
+    """Accounts, periods and rate spans of one database at one reference version, shared by the process."""
+
+    token: str
+    accounts: dict[str, ChartAccount] | None = None
+    periods: dict[str, str] | None = None  # period id -> status
+    spans: dict[str, list[RateSpan]] = field(default_factory=dict)
+
+
+# By database URL, the most recently used last; a handful of databases per process at most.
+_REFERENCES: OrderedDict[str, _Reference] = OrderedDict()
+_REFERENCES_KEPT = 32
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_chain(session: Session, _transaction: SessionTransaction) -> None:
+    """The head is known only while the transaction (or savepoint) that read it lasts."""
+    session.info.pop(_CHAIN, None)
+
+
 def _draft_payload(draft: EntryDraft) -> dict[str, Any]:
     """What an idempotency key promises: the same key must come with exactly this."""
     return {
@@ -175,21 +285,57 @@ class Ledger:
         self.now = now
         self._accounts: dict[str, ChartAccount] | None = None
         self._periods: dict[str, Period] = {}
-        self._rate_spans: dict[str, list[tuple[date, date, Decimal]]] = {}
+        self._period_status: dict[str, str] = {}
+        self._rate_spans: dict[str, list[RateSpan]] = {}
+        self._database: str | None = None
+        self._is_postgresql: bool | None = None
 
     # ------------------------------------------------------------ reference data
 
+    @property
+    def is_postgresql(self) -> bool:
+        if self._is_postgresql is None:
+            self._is_postgresql = self.session.get_bind().dialect.name == "postgresql"
+        return self._is_postgresql
+
+    def _shared(self) -> _Reference | None:
+        """The process's copy of accounts, periods and rates, when this transaction may use it: it holds the
+        chain lock (so nobody else can change them before it ends) and has not changed them itself."""
+        state: _ChainState | None = self.session.info.get(_CHAIN)
+        if state is None or state.reference is None:
+            return None
+        if self._database is None:
+            self._database = str(self.session.get_bind().engine.url)
+        found = _REFERENCES.get(self._database)
+        if found is None or found.token != state.reference:
+            found = _REFERENCES[self._database] = _Reference(state.reference)
+            while len(_REFERENCES) > _REFERENCES_KEPT:
+                _REFERENCES.popitem(last=False)
+        return found
+
+    def _reference_changed(self) -> None:
+        """This transaction changed accounts, periods or rates: it reads them from the database from now on."""
+        state: _ChainState | None = self.session.info.get(_CHAIN)
+        if state is not None:
+            state.reference = None
+
     async def accounts(self) -> dict[str, ChartAccount]:
+        """The chart as plain snapshots, by code (shared: do not modify)."""
         if self._accounts is None:
-            fields = [ACCOUNTS_TABLE.c[name] for name in ChartAccount.__dataclass_fields__]
-            rows = (await self.session.execute(select(*fields))).all()
-            # Plain snapshots for this unit of work (close_account re-reads the row it changes).
-            self._accounts = {row.code: ChartAccount(*row) for row in rows}
+            shared = self._shared()
+            if shared is not None and shared.accounts is not None:
+                self._accounts = shared.accounts
+            else:
+                rows = (await self.session.execute(_SELECT_ACCOUNTS)).all()
+                self._accounts = {row.code: ChartAccount(*row) for row in rows}
+                if shared is not None:
+                    shared.accounts = self._accounts
         return self._accounts
 
     def forget_accounts(self) -> None:
         """Drop the cached chart after accounts were added or closed."""
         self._accounts = None
+        self._reference_changed()
 
     async def account(self, code: str, *, field_name: str = "account") -> ChartAccount:
         found = (await self.accounts()).get(code)
@@ -203,7 +349,9 @@ class Ledger:
             return Decimal(1)
         # A rate holds from its date until the next rate's date: cache that span, so a batch spread over
         # many days asks once per currency and span instead of once per currency and day.
-        spans = self._rate_spans.setdefault(currency, [])
+        shared = self._shared()
+        store = shared.spans if shared is not None else self._rate_spans
+        spans = store.get(currency, [])
         i = bisect.bisect_right(spans, (on, date.max, Decimal(0))) - 1
         if i >= 0 and spans[i][0] <= on < spans[i][1]:
             return spans[i][2]
@@ -227,7 +375,10 @@ class Ledger:
                 rule="fx-rate-known",
             )
         span = (found[0], found[2] or date.max, Decimal(found[1]))
-        bisect.insort(spans, span)
+        # A new list rather than an insert: another task may be reading the shared one.
+        updated = list(spans)
+        bisect.insort(updated, span)
+        store[currency] = updated
         return span[2]
 
     async def period(self, period_id: str, *, create: bool = True) -> Period | None:
@@ -247,6 +398,7 @@ class Ledger:
             found = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
             self.session.add(found)
             await self.session.flush()
+            self._reference_changed()
         if found is not None:
             self._periods[period_id] = found
         return found
@@ -262,9 +414,19 @@ class Ledger:
 
     async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
         period_id = rules.period_of(day)
-        period = await self.period(period_id)
-        assert period is not None
-        if period.status == PeriodStatus.CLOSED.value:
+        status = self._period_status.get(period_id)
+        if status is None:
+            shared = self._shared()
+            if shared is not None:
+                if shared.periods is None:
+                    shared.periods = {str(k): str(v) for k, v in (await self.session.execute(_SELECT_PERIODS)).all()}
+                status = shared.periods.get(period_id)
+            if status is None:  # not shared, or a month nobody used yet (period() creates it, or refuses)
+                period = await self.period(period_id)
+                assert period is not None
+                status = period.status
+            self._period_status[period_id] = status
+        if status == PeriodStatus.CLOSED.value:
             raise ClosedPeriod(
                 f"period {period_id} is closed; date the entry in an open period", field=field_name, rule="period-open"
             )
@@ -273,21 +435,24 @@ class Ledger:
     # ------------------------------------------------------------ the chain
 
     async def _lock_chain(self) -> tuple[int, str]:
-        """Serialise writers on the chain head and return it (last id, last hash)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            # One round trip: the function takes the advisory lock, then reads the head (migration 0005).
-            head = (
-                await self.session.execute(
-                    text("SELECT id, hash FROM fundapp_journal_head(:k)").bindparams(k=JOURNAL_CHAIN_LOCK)
-                )
-            ).first()
-        else:
-            head = (
-                await self.session.execute(
-                    select(JOURNAL_TABLE.c.id, JOURNAL_TABLE.c.hash).order_by(JOURNAL_TABLE.c.id.desc()).limit(1)
-                )
-            ).first()
-        return (0, rules.GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+        """Serialise writers on the chain head and return it (last id, last hash). The first call of a
+        transaction takes the lock and reads the head with the reference version (one round trip; on
+        PostgreSQL a function of migration 0006 takes the advisory lock first); later calls of the same
+        transaction answer from what it has read and written since."""
+        state: _ChainState | None = self.session.info.get(_CHAIN)
+        if state is None:
+            head = (await self.session.execute(_PG_HEAD if self.is_postgresql else _SQLITE_HEAD)).one()
+            if head.id is None:
+                state = _ChainState(0, rules.GENESIS_HASH, head.reference)
+            else:
+                state = _ChainState(int(head.id), str(head.hash), head.reference)
+            self.session.info[_CHAIN] = state
+        return state.last_id, state.hash
+
+    def _advance_chain(self, last_id: int, last_hash: str) -> None:
+        state: _ChainState | None = self.session.info.get(_CHAIN)
+        if state is not None:
+            state.last_id, state.hash = last_id, last_hash
 
     async def lock(self) -> None:
         """Take the journal's writer lock now, for a caller that must read and decide before posting
@@ -519,10 +684,17 @@ class Ledger:
         }
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
-        # Core INSERTs, one executemany per table: the ORM's bulk INSERT drops None-valued keys and starts
-        # a new statement whenever the set of keys changes (dimensions are often None).
-        await self.session.execute(insert(JOURNAL_TABLE), entries)
-        await self.session.execute(insert(POSTINGS_TABLE), postings)
+        if self.is_postgresql:
+            # One statement per table whatever the batch's size: the rows go as one array per column, so
+            # the server plans and runs one INSERT and checks the postings' guard once (migration 0006).
+            await self.session.execute(_PG_INSERT_ENTRIES, {c: [e[c] for e in entries] for c in _ENTRY_COLUMNS})
+            await self.session.execute(_PG_INSERT_POSTINGS, {c: [p.get(c) for p in postings] for c in _POSTING_COLUMNS})
+        else:
+            # Core INSERTs, one executemany per table: the ORM's bulk INSERT drops None-valued keys and
+            # starts a new statement whenever the set of keys changes (dimensions are often None).
+            await self.session.execute(insert(JOURNAL_TABLE), entries)
+            await self.session.execute(insert(POSTINGS_TABLE), postings)
+        self._advance_chain(entries[-1]["id"], entries[-1]["hash"])
 
     async def post(self, draft: EntryDraft) -> EntryView:
         """Post one balanced entry; the same idempotency key with the same payload returns the first entry."""
@@ -752,6 +924,8 @@ class Ledger:
         period.closing_chain_head = head_hash if not later_postings else await self._head_up_to(period_id)
         self.session.add(period)
         await self.session.flush()
+        self._period_status.clear()
+        self._reference_changed()
         return period
 
     async def _head_up_to(self, period_id: str) -> str:
@@ -766,10 +940,13 @@ class Ledger:
         return found or rules.GENESIS_HASH
 
     async def add_rate(self, currency: str, rate_date: date, rate: Decimal, *, source: str = "") -> FxRate:
+        # Every writer of accounts, periods and rates holds the chain lock first (see the module's notes).
+        await self._lock_chain()
         row = FxRate(currency=currency, rate_date=rate_date, rate=str(rate), source=source, created_at=self.now)
         self.session.add(row)
         await self.session.flush()
         self._rate_spans.clear()
+        self._reference_changed()
         return row
 
     async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:
@@ -827,6 +1004,8 @@ class Ledger:
         return await self.post(draft)
 
     async def close_account(self, code: str) -> LedgerAccount:
+        # The lock first: no entry can be posted to the account between its balance check and its closing.
+        await self._lock_chain()
         snapshot = await self.account(code)
         account = await self.session.get(LedgerAccount, snapshot.id)
         assert account is not None

@@ -72,18 +72,21 @@ $$ LANGUAGE plpgsql
 """
 
 # Postings join their entry in the entry's own transaction, or never (as in 0005), checked once per
-# statement over the rows it inserted instead of once per row.
+# statement over the entries its rows name (one index probe each) instead of once per row.
 PG_POSTINGS_GUARD = """
 CREATE OR REPLACE FUNCTION fundapp_postings_with_their_entry() RETURNS trigger AS $$
 DECLARE
+    entries bigint[];
+    own bigint;
     posted bigint;
 BEGIN
-    SELECT n.entry_id INTO posted
-      FROM new_postings n
-     WHERE NOT EXISTS (SELECT 1 FROM journal_entries e
-                        WHERE e.id = n.entry_id AND e.xmin = pg_current_xact_id()::xid)
-     LIMIT 1;
-    IF FOUND THEN
+    SELECT array_agg(DISTINCT n.entry_id) INTO entries FROM new_postings n;
+    SELECT count(*) INTO own FROM journal_entries e
+     WHERE e.id = ANY (entries) AND e.xmin = pg_current_xact_id()::xid;
+    IF own < coalesce(cardinality(entries), 0) THEN
+        SELECT i INTO posted FROM unnest(entries) AS i
+         WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = i AND e.xmin = pg_current_xact_id()::xid)
+         ORDER BY i LIMIT 1;
         RAISE EXCEPTION 'journal entry % is posted; a posting can only be added with its entry', posted
             USING ERRCODE = 'insufficient_privilege';
     END IF;
