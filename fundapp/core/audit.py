@@ -5,7 +5,9 @@ audit event commit or vanish together. Each event's hash covers its canonical co
 event's hash; ``verify`` recomputes the chain and names the first event that does not match.
 
 Writers are serialised on the chain head: SQLite's write transactions are exclusive already, and on
-PostgreSQL a transaction-scoped advisory lock is taken before the head is read.
+PostgreSQL a transaction-scoped advisory lock is taken before the head is read (one call to a function of
+migration 0006 does both). A transaction reads the head once and keeps it (``session.info``) for its
+further events; the copy is dropped when the transaction, or a savepoint, ends.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
@@ -28,6 +32,11 @@ from fundapp.core.models import AuditEvent
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 AUDIT_CHAIN_LOCK = 7_270_001
+AUDIT_TABLE: Table = AuditEvent.metadata.tables["audit_events"]
+_HEAD = "fundapp.audit.head"
+_PG_LOCK_AND_HEAD = text("SELECT seq, hash FROM fundapp_audit_head(:key)").bindparams(key=AUDIT_CHAIN_LOCK)
+_SQLITE_HEAD = select(AUDIT_TABLE.c.seq, AUDIT_TABLE.c.hash).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
+_INSERT = insert(AUDIT_TABLE)
 
 
 def _json_default(value: Any) -> Any:
@@ -90,10 +99,20 @@ class Actor:
 SYSTEM = Actor(None, "system")
 
 
-async def _lock_chain(session: AsyncSession) -> None:
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=AUDIT_CHAIN_LOCK))
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, _transaction: SessionTransaction) -> None:
+    session.info.pop(_HEAD, None)
+
+
+async def _lock_chain(session: AsyncSession) -> tuple[int, str]:
+    """Take the chain's lock (PostgreSQL) and return its head (last seq, last hash), once per transaction."""
+    head: tuple[int, str] | None = session.info.get(_HEAD)
+    if head is None:
+        postgresql = session.get_bind().dialect.name == "postgresql"
+        row = (await session.execute(_PG_LOCK_AND_HEAD if postgresql else _SQLITE_HEAD)).first()
+        head = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        session.info[_HEAD] = head
+    return head
 
 
 async def record(
@@ -108,14 +127,8 @@ async def record(
     after: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain, in the caller's transaction."""
-    await _lock_chain(session)
-    head = (
-        await session.execute(
-            select(col(AuditEvent.seq), col(AuditEvent.hash)).order_by(col(AuditEvent.seq).desc()).limit(1)
-        )
-    ).first()
-    seq = 1 if head is None else head[0] + 1
-    prev_hash = GENESIS_HASH if head is None else head[1]
+    last_seq, prev_hash = await _lock_chain(session)
+    seq = last_seq + 1
     # Store the timestamp at the precision every backend keeps (microseconds), so the hash re-verifies.
     occurred_at = at.astimezone(UTC)
     fields: dict[str, Any] = {
@@ -130,10 +143,11 @@ async def record(
         "after": canonical_json(dict(after or {})),
         "prev_hash": prev_hash,
     }
-    event = AuditEvent(**fields, hash=event_hash(**fields))
-    session.add(event)
-    await session.flush()
-    return event
+    fields["hash"] = event_hash(**fields)
+    # A Core INSERT: the event is written now, in this transaction, without the ORM's unit of work.
+    await session.execute(_INSERT, fields)
+    session.info[_HEAD] = (seq, fields["hash"])
+    return AuditEvent(**fields)
 
 
 @dataclass(frozen=True, slots=True)
