@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -487,63 +487,59 @@ class Governance:
 
     # ---------------------------------------------------------------- contributions
 
-    async def _applied_to(self, column: Any, target_id: int) -> int:
-        total = (
-            await self.session.execute(
-                select(func.coalesce(func.sum(col(Contribution.applied)), 0)).where(column == target_id)
-            )
-        ).scalar_one()
-        return int(total)
-
     async def record_contribution(self, data: ContributionCreate, *, idempotency_key: str | None) -> Recorded:
         """Post money received: cash in its currency, the receivable settled (realised FX on any rate
         move), the administrative-agent fee, and the net made available in the budgetary book; money
         that settles nothing is kept as the contributor's unapplied credit."""
         payload_hash = sha256(canonical(data.model_dump(mode="json")))
         await self.ledger.lock()  # serialises writers, so the idempotency check below is race-free
-        if idempotency_key is not None:
-            existing = (
-                await self.session.execute(
-                    select(Contribution).where(col(Contribution.idempotency_key) == idempotency_key)
+        target = "instalment" if data.instalment_id is not None else None
+        target = "assessment" if data.assessment_id is not None else target
+        facts = (
+            await self.session.execute(
+                _DEPOSIT_FACTS[target],
+                {
+                    "contributor_id": data.contributor_id,
+                    "key": idempotency_key,
+                    "target_id": data.instalment_id if target == "instalment" else data.assessment_id,
+                },
+            )
+        ).one()
+        if facts.existing_id is not None:
+            if facts.existing_hash != payload_hash:
+                raise Conflict(
+                    f"the idempotency key {idempotency_key!r} was used for contribution "
+                    f"{facts.existing_id} with a different body",
+                    field="Idempotency-Key",
+                    rule="idempotency-same-payload",
                 )
-            ).scalar_one_or_none()
-            if existing is not None:
-                if existing.payload_hash != payload_hash:
-                    raise Conflict(
-                        f"the idempotency key {idempotency_key!r} was used for contribution "
-                        f"{existing.id} with a different body",
-                        field="Idempotency-Key",
-                        rule="idempotency-same-payload",
-                    )
-                return Recorded(existing, replayed=True)
-        contributor = await self.contributor(data.contributor_id)
-        assert contributor.id is not None
+            existing = await self.session.get(Contribution, facts.existing_id)
+            assert existing is not None
+            return Recorded(existing, replayed=True)
+        if facts.contributor_name is None:
+            raise NotFound(
+                f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
+            )
+        contributor_id: int = data.contributor_id
         money = to_money(data.amount, data.currency)
         outstanding, window_id = 0, None
-        if data.instalment_id is not None:
-            instalment = await self.session.get(PledgeInstalment, data.instalment_id)
-            if instalment is None:
+        if target == "instalment":
+            if facts.due is None:
                 raise NotFound(
                     f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
                 )
-            pledge = await self.get_pledge(instalment.pledge_id)
-            self._check_settles(pledge.contributor_id, pledge.currency, contributor, money, "instalment_id", "pledge")
-            window_id = pledge.window_id
-            outstanding = instalment.amount - await self._applied_to(
-                col(Contribution.instalment_id), data.instalment_id
-            )
-        elif data.assessment_id is not None:
-            assessment = await self.session.get(Assessment, data.assessment_id)
-            if assessment is None:
+            self._check_settles(facts.owner_id, facts.due_currency, contributor_id, money, "instalment_id", "pledge")
+            window_id = facts.window_id
+            outstanding = int(facts.due) - int(facts.applied)
+        elif target == "assessment":
+            if facts.due is None:
                 raise NotFound(
                     f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
                 )
             self._check_settles(
-                assessment.contributor_id, assessment.currency, contributor, money, "assessment_id", "assessed fee"
+                facts.owner_id, facts.due_currency, contributor_id, money, "assessment_id", "assessed fee"
             )
-            outstanding = assessment.amount - await self._applied_to(
-                col(Contribution.assessment_id), data.assessment_id
-            )
+            outstanding = int(facts.due) - int(facts.applied)
         split = rules.split_deposit(money.minor, outstanding)
         applied = Money.from_minor(split.applied, money.currency)
         unapplied = Money.from_minor(split.unapplied, money.currency)
@@ -553,7 +549,7 @@ class Governance:
             if applied.is_positive
             else Money.zero(money.currency)
         )
-        dims: dict[str, Any] = {"contributor_id": contributor.id, "window_id": window_id}
+        dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
         lines = [Line(chart.CASH, money, **dims)]
         if applied.is_positive:
             carried_amount, carried_reporting = await self.ledger.balance(
@@ -571,7 +567,7 @@ class Governance:
                 )
             )
         if unapplied.is_positive:
-            lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor.id))
+            lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor_id))
         if fee.is_positive:
             lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
         net = applied - fee
@@ -590,39 +586,40 @@ class Governance:
         entry = await self.ledger.post(
             EntryDraft(
                 entry_date=data.value_date,
-                description=f"Contribution from {contributor.name}"
+                description=f"Contribution from {facts.contributor_name}"
                 + (f" ({data.reference})" if data.reference else ""),
                 lines=tuple(lines),
                 source_type="contribution",
                 settle_fx=True,
             )
         )
-        contribution = Contribution(
-            contributor_id=contributor.id,
-            value_date=data.value_date,
-            amount=money.minor,
-            currency=money.currency,
-            instalment_id=data.instalment_id,
-            assessment_id=data.assessment_id,
-            window_id=window_id,
-            applied=applied.minor,
-            unapplied=unapplied.minor,
-            fee=fee.minor,
-            idempotency_key=idempotency_key,
-            payload_hash=payload_hash,
-            reference=data.reference,
-            entry_id=entry.id,
-            recorded_by=self.actor.user_id,
-            created_at=self.now,
-        )
-        self.session.add(contribution)
-        await self.session.flush()
+        values: dict[str, Any] = {
+            "contributor_id": contributor_id,
+            "value_date": data.value_date,
+            "amount": money.minor,
+            "currency": money.currency,
+            "instalment_id": data.instalment_id,
+            "assessment_id": data.assessment_id,
+            "window_id": window_id,
+            "applied": applied.minor,
+            "unapplied": unapplied.minor,
+            "fee": fee.minor,
+            "idempotency_key": idempotency_key,
+            "payload_hash": payload_hash,
+            "reference": data.reference,
+            "entry_id": entry.id,
+            "recorded_by": self.actor.user_id,
+            "created_at": self.now,
+        }
+        # A Core INSERT (no unit of work to flush); the record returned is built from what was written.
+        contribution_id = (await self.session.execute(_INSERT_CONTRIBUTION, values)).scalar_one()
+        contribution = Contribution(id=contribution_id, **values)
         await self._audit(
             "contribution.record",
             "contribution",
             contribution.id,
             after={
-                "contributor_id": contributor.id,
+                "contributor_id": contributor_id,
                 "amount": money.to_str(),
                 "currency": money.currency,
                 "applied": applied.to_str(),
@@ -635,9 +632,9 @@ class Governance:
 
     @staticmethod
     def _check_settles(
-        owner_id: int, currency: str, contributor: Contributor, money: Money, field_name: str, what: str
+        owner_id: int, currency: str, contributor_id: int, money: Money, field_name: str, what: str
     ) -> None:
-        if owner_id != contributor.id:
+        if owner_id != contributor_id:
             raise InvalidInput(
                 f"that {what} belongs to another contributor", field=field_name, rule="settles-own-receivable"
             )
@@ -705,3 +702,56 @@ class Governance:
 
 def _value_date_until(as_of: date | None) -> list[Any]:
     return [] if as_of is None else [col(Contribution.value_date) <= as_of]
+
+
+def _deposit_facts(target: str | None) -> Select[Any]:
+    """What recording a deposit reads, in one statement: the contributor's name, a contribution already
+    recorded under the idempotency key, and for a settled instalment (assessed fee) what is due, by whom,
+    in which currency, for which window, and what is already applied to it."""
+    contributors: Table = Contributor.metadata.tables["contributors"]
+    contributions: Table = Contribution.metadata.tables["contributions"]
+    existing = contributions.alias("existing")
+    one = select(literal(1).label("one")).subquery("one")
+    joined = one.outerjoin(contributors, contributors.c.id == bindparam("contributor_id")).outerjoin(
+        existing, existing.c.idempotency_key == bindparam("key")
+    )
+    columns: list[Any] = [
+        contributors.c.name.label("contributor_name"),
+        existing.c.id.label("existing_id"),
+        existing.c.payload_hash.label("existing_hash"),
+    ]
+    if target == "instalment":
+        instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
+        pledges: Table = Pledge.metadata.tables["pledges"]
+        joined = joined.outerjoin(instalments, instalments.c.id == bindparam("target_id")).outerjoin(
+            pledges, pledges.c.id == instalments.c.pledge_id
+        )
+        applied_to = contributions.c.instalment_id
+        columns += [
+            instalments.c.amount.label("due"),
+            pledges.c.contributor_id.label("owner_id"),
+            pledges.c.currency.label("due_currency"),
+            pledges.c.window_id.label("window_id"),
+        ]
+    elif target == "assessment":
+        assessments: Table = Assessment.metadata.tables["assessments"]
+        joined = joined.outerjoin(assessments, assessments.c.id == bindparam("target_id"))
+        applied_to = contributions.c.assessment_id
+        columns += [
+            assessments.c.amount.label("due"),
+            assessments.c.contributor_id.label("owner_id"),
+            assessments.c.currency.label("due_currency"),
+        ]
+    if target is not None:
+        applied = (
+            select(func.coalesce(func.sum(contributions.c.applied), 0))
+            .where(applied_to == bindparam("target_id"))
+            .scalar_subquery()
+        )
+        columns.append(applied.label("applied"))
+    return select(*columns).select_from(joined)
+
+
+_DEPOSIT_FACTS = {target: _deposit_facts(target) for target in (None, "instalment", "assessment")}
+_CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
+_INSERT_CONTRIBUTION = insert(_CONTRIBUTIONS).returning(_CONTRIBUTIONS.c.id)
