@@ -208,6 +208,50 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
     raise SystemExit("the service did not answer within 60 s")
 
 
+# ------------------------------------------------------------------------------------------ CPU time
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a local process, from /proc (0 when it is gone or not visible)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (the service's worker processes)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def database_backends(admin_url: str | None, name: str | None) -> list[int]:
+    if admin_url is None or name is None:
+        return []
+    import psycopg
+
+    sync_url = _pg_url(admin_url, urlsplit(admin_url).path.lstrip("/"), driver="postgresql")
+    with psycopg.connect(sync_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_of(pids: list[int]) -> dict[int, float]:
+    return {pid: process_cpu(pid) for pid in pids}
+
+
 # ------------------------------------------------------------------------------------------ the vote
 
 
@@ -381,8 +425,24 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         server, base = start_server(url, workdir, args.workers)
         log(f"[{backend}] service up at {base} ({args.workers} worker(s))")
         load_before = os.getloadavg()[0]
+        service_before = cpu_of(process_tree(server.pid))
+        client_before = time.process_time()
         result = asyncio.run(vote(base, tokens, decision_ids, args.clients, args.seed, args.recast_share))
+        client_cpu = time.process_time() - client_before
+        service_after = cpu_of(process_tree(server.pid))
+        service_cpu = sum(v - service_before.get(pid, 0.0) for pid, v in service_after.items())
+        # Pooled connections live for the whole run: their CPU time is the database's share of it.
+        database_cpu = sum(cpu_of(database_backends(admin_url, name)).values())
         load_after = os.getloadavg()[0]
+        ballots = result["ballots"]
+        total_cpu = client_cpu + service_cpu + database_cpu
+        result["cpu_ms_per_ballot"] = {
+            "client": 1000 * client_cpu / ballots,
+            "service": 1000 * service_cpu / ballots,
+            "database": 1000 * database_cpu / ballots if database_cpu else None,
+        }
+        # What the machine's cores could do if nothing else ran on them: a rough, CPU-bound estimate.
+        result["cpu_bound_ballots_per_s"] = (os.cpu_count() or 1) * ballots / total_cpu if total_cpu else None
         server.terminate()
         server.wait(timeout=30)
         server = None
@@ -444,6 +504,12 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"  latency       p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, "
             f"max {lat['max']:.1f} ms"
+        )
+        cpu = r["cpu_ms_per_ballot"]
+        database = f" + database {cpu['database']:.2f}" if cpu["database"] else " (SQLite runs in the service)"
+        print(
+            f"  CPU per ballot client {cpu['client']:.2f} ms + service {cpu['service']:.2f} ms{database}; "
+            f"CPU-bound estimate on {os.cpu_count()} idle cores: {r['cpu_bound_ballots_per_s']:,.0f} ballots/s"
         )
         print(f"  responses     {r['statuses']}" + (f"; first errors: {r['errors']}" if r["errors"] else ""))
         print(
