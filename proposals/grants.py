@@ -25,6 +25,7 @@ Postings (docs/chart-of-accounts.md, "Grants"):
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,7 +42,6 @@ from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for
-from ledger.rules import canonical, sha256
 from proposals import rules, workflow
 from proposals.models import (
     Disbursement,
@@ -334,7 +334,7 @@ class Grants:
     async def _replay(self, grant_id: int, key: str | None, operation: str, payload: Any) -> tuple[str, int | None]:
         """The payload's hash, and the result of the first request with this key (None if it is new). The same
         key with another operation or body is refused."""
-        payload_hash = sha256(canonical({"operation": operation, "payload": payload}))
+        payload_hash = hashlib.sha256(canonical_json({"operation": operation, "payload": payload}).encode()).hexdigest()
         if key is None:
             return payload_hash, None
         found = await self.session.get(GrantRequest, (grant_id, key))
