@@ -48,7 +48,7 @@ from governance.models import (
 )
 from governance.schemas import DecisionCreate, MeetingRecord, MemberCreate, MemberUpdate, TierFeeSet
 from governance.service import Governance
-from ledger import EntryDraft, Line, Money, chart, to_money
+from ledger import EntryDraft, Line, Money, chart, money_in, to_money
 
 # How long a vote opened by an objection runs at least (written procedure turned into a vote).
 OBJECTION_VOTE_PERIOD = timedelta(days=7)
@@ -333,7 +333,7 @@ class Decisions:
         if kind == DecisionKind.FEE_SCHEDULE:
             assert data.year is not None and data.tier is not None and data.currency is not None
             assert data.amount is not None
-            fee = to_money(data.amount, data.currency)
+            fee = money_in(data.amount, data.currency, "amount")
             if not fee.is_positive:
                 raise InvalidInput("the fee must be above zero", field="amount", rule="positive-amount")
             await self._check_fee(data.year, data.tier, fee)
@@ -341,7 +341,7 @@ class Decisions:
             return f"fees:{data.year}:{data.tier.value}", terms, None, None, None
         if kind == DecisionKind.ADMIN_BUDGET:
             assert data.year is not None and data.amount is not None
-            budget = to_money(data.amount, reporting)
+            budget = money_in(data.amount, reporting, "amount")
             if not budget.is_positive:
                 raise InvalidInput("the budget must be above zero", field="amount", rule="positive-amount")
             terms = {"year": data.year, "currency": reporting, "amount": str(budget.amount)}
@@ -349,7 +349,7 @@ class Decisions:
         if kind == DecisionKind.WINDOW_ALLOCATION:
             assert data.window_code is not None and data.amount is not None
             window = await self.gov.window(data.window_code)
-            amount = to_money(data.amount, reporting)
+            amount = money_in(data.amount, reporting, "amount")
             if not amount.is_positive:
                 raise InvalidInput("the amount must be above zero", field="amount", rule="positive-amount")
             terms = {"window_code": window.code, "currency": reporting, "amount": str(amount.amount)}

@@ -9,7 +9,7 @@ from ledger.models import Book
 from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money, percentage
 from ledger.queries import PostingLine, balances, postings_for, trial_balance
 from ledger.rules import convert_minor
-from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, to_money
+from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, money_in, to_money
 from ledger.service import EntryDraft, EntryView, Ledger, Line
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "convert_minor",
     "exponent",
     "format_money",
+    "money_in",
     "percentage",
     "postings_for",
     "to_money",

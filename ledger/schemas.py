@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import Id, Input, Output
 from ledger.money import Money, MoneyError, PrecisionError, exponent
 
@@ -45,6 +46,14 @@ def to_money(amount: str, currency: str) -> Money:
         ) from exc
     except (MoneyError, InvalidOperation) as exc:
         raise PydanticCustomError("invalid_amount", "{amount} is not a decimal amount", {"amount": amount}) from exc
+
+
+def money_in(amount: str, currency: str, field_name: str) -> Money:
+    """``to_money`` for a service: too many decimals or no number is a 422 that names the field."""
+    try:
+        return to_money(amount, currency)
+    except PydanticCustomError as exc:
+        raise InvalidInput(exc.message(), field=field_name, rule=exc.type) from exc
 
 
 class MoneyOut(Output):

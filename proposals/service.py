@@ -25,7 +25,7 @@ from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, Pe
 from fundapp.core.models import Role, User, UserRole
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from governance.models import Member, Window
-from ledger import Money, to_money
+from ledger import Money, money_in, to_money
 from proposals import rules, workflow
 from proposals.models import (
     Assignment,
@@ -108,7 +108,14 @@ class Proposals:
             raise NotFound(f"no window with code {data.window_code!r}", field="window_code", rule="window-exists")
         if window.status != "open":
             raise InvalidInput(f"window {window.code} is closed", field="window_code", rule="window-open")
-        envelope, low, high = (to_money(v, self.currency) for v in (data.envelope, data.min_grant, data.max_grant))
+        envelope, low, high = (
+            money_in(value, self.currency, name)
+            for name, value in (
+                ("envelope", data.envelope),
+                ("min_grant", data.min_grant),
+                ("max_grant", data.max_grant),
+            )
+        )
         errors = []
         if not low.is_positive or not low <= high:
             errors.append(FieldError("min_grant", "grant-limits", "0 < minimum grant <= maximum grant"))

@@ -106,29 +106,29 @@ def test_db_upgrade_is_idempotent(api: Api, fundapp) -> None:
 
 
 def test_assess_runs_once_per_year_from_the_command_line(api: Api, fundapp) -> None:
-    fundapp("demo")
-    code, _, err = fundapp("assess", "2027")
+    fundapp("demo")  # the demo's members adopted the 2027 fee schedule by decision; 2028 has none yet
+    code, _, err = fundapp("assess", "2028")
     assert code == 1
     assert "no fee is set for tier" in err
-    assert api.db.scalar("SELECT count(*) FROM assessments WHERE year = 2027") == 0
+    assert api.db.scalar("SELECT count(*) FROM assessments WHERE year = 2028") == 0
 
     admin = api.create_user(Role.SECRETARIAT_ADMIN)
     for tier, amount in (("I", "160000.00"), ("II", "26000.00")):
         response = api.client.post(
             "/api/v1/tiers",
             headers=admin.headers,
-            json={"year": 2027, "tier": tier, "amount": amount, "currency": "USD"},
+            json={"year": 2028, "tier": tier, "amount": amount, "currency": "USD"},
         )
         assert response.status_code == 200, response.text
-    code, out, _ = fundapp("assess", "2027")
+    code, out, _ = fundapp("assess", "2028")
     assert code == 0
-    assert "2027: assessed 12 members" in out
+    assert "2028: assessed 13 members" in out
     assert "DEU  12 months  160000.00 USD" in out
     assert "SEN  12 months  26000.00 USD" in out
 
     before = api.db.snapshot("assessments", "journal_entries")
-    code, out, _ = fundapp("assess", "2027")
+    code, out, _ = fundapp("assess", "2028")
     assert code == 0
-    assert "2027: assessed 0 members" in out
-    assert "already assessed: BGD, CHE, DEU" in out
+    assert "2028: assessed 0 members" in out
+    assert "already assessed: BGD, CHE, CRI, DEU" in out
     assert api.db.snapshot("assessments", "journal_entries") == before

@@ -423,3 +423,16 @@ def test_the_scheduler_command_closes_due_decisions(
     assert statuses == {due["id"]: "closed", later["id"]: "open"}
     code, out, _ = run_fundapp(api, monkeypatch, capsys, "governance", "close-due")
     assert code == 0 and out.strip() == "no decision is due"
+
+
+def test_an_amount_with_too_many_decimals_is_refused_naming_the_field(api: Api, world: ProposalWorld) -> None:
+    counts = api.db.snapshot("decisions", "decision_events")
+    body = {"kind": "window_allocation", "window_code": "TEC", "amount": "100.005", "title": "t", "text": "t"}
+    refused = assert_problem(
+        api.client.post(
+            f"{DECISIONS}/", json={**body, "closes_at": closes_in(api, days=3)}, headers=world.admin.headers
+        ),
+        422,
+    )
+    assert ("amount", "excess_precision") in broken_rules(refused)
+    assert api.db.snapshot("decisions", "decision_events") == counts
