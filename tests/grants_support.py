@@ -2,26 +2,21 @@
 recommended, their adoption by the members (``adopt_funding``), and the checks that a grant's statement
 equals what the ledger holds for the grant dimension.
 
-``adopt_funding`` is the one place that does what the members' funding decision does, directly through the
-services in one transaction (refer, approve, create the grant, post the allocation). Everything else goes
-through the HTTP API.
+``adopt_funding`` puts the proposal to the members through the decision API and closes the decision; like
+everything else here it goes through the HTTP API.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from fundapp.core.audit import Actor as AuditActor
-from fundapp.core.db import Database
 from fundapp.core.models import Role
-from fundapp.core.security import Principal
-from ledger import EntryDraft, Ledger, Line, Money, chart
-from proposals.grants import Grants
-from proposals.service import Proposals
+from ledger import chart
 from tests.support import (
     LEDGER,
     V1,
@@ -138,45 +133,26 @@ def recommended_proposal(api: Api, gw: GrantWorld, *, other: bool = False, **con
 
 
 def adopt_funding(api: Api, proposal_id: int, admin: Actor, *, decision_id: int | None = None) -> int:
-    """What an adopted fund_proposal decision does, in one transaction: refer the proposal if it is not yet
-    under decision, approve it (``Proposals.decide``), create the grant (``Grants.create_from_decision``) and
-    post the allocation (8200 available -> 8300 allocated). Returns the grant's id.
-
-    Until the decision API exists this goes through the services; later it will open a decision, cast the
-    ballots and close it through ``/api/v1/decisions``."""
-    principal = Principal(id=admin.id, username=admin.username, roles=frozenset(admin.roles))
-
-    async def work(database: Database) -> int:
-        now = api.clock.now()
-        async with database.session() as session:
-            proposals = Proposals(session, settings=api.settings, user=principal, now=now)
-            state = (await proposals.visible(proposal_id)).proposal.state
-            if state in {"recommended", "not_recommended"}:
-                await proposals.act(proposal_id, "refer", reason="Referred to the members")
-            await proposals.decide(proposal_id, approved=True, reason="adopted by the members")
-            grant = await Grants(session, settings=api.settings, user=None, now=now).create_from_decision(
-                proposal_id, decision_id=decision_id
-            )
-            assert grant.id is not None
-            amount = Money.from_minor(grant.amount, grant.currency)
-            await Ledger(
-                session, reporting_currency=api.settings.reporting_currency, actor=AuditActor(None, "decision"), now=now
-            ).post(
-                EntryDraft(
-                    entry_date=now.date(),
-                    description=f"Funding decision: proposal {proposal_id}",
-                    lines=(
-                        Line(chart.AVAILABLE, -amount, window_id=grant.window_id),
-                        Line(chart.ALLOCATED, amount, window_id=grant.window_id, grant_id=grant.id),
-                    ),
-                    source_type="funding_decision",
-                    source_id=str(decision_id or proposal_id),
-                )
-            )
-            await session.commit()
-            return grant.id
-
-    grant_id = api.db.run(work)
+    """The members adopt the funding decision through ``/api/v1/decisions``: opened under the written
+    procedure (which the charter allows for funding), closed at its deadline a minute later without
+    objection, its close approving the proposal, creating the grant and allocating the money. Returns the
+    grant's id. (``decision_id`` is accepted for older callers and ignored: the decision makes its own.)"""
+    del decision_id
+    body = {
+        "kind": "fund_proposal",
+        "proposal_id": proposal_id,
+        "procedure": "no_objection",
+        "title": f"Fund proposal {proposal_id}",
+        "text": "The member states approve the grant.",
+        "justification": "The members weighed the TAG's review.",
+        "closes_at": (api.clock.now() + timedelta(minutes=1)).isoformat(),
+        "open": True,
+    }
+    decision = accepted(api.client.post(f"{V1}/decisions/", json=body, headers=admin.headers), 201)
+    api.clock.advance(minutes=1, seconds=1)
+    closed = accepted(api.client.get(f"{V1}/decisions/{decision['id']}", headers=admin.headers))
+    assert closed["result"] == "adopted", closed
+    grant_id = int(api.db.scalar("SELECT id FROM grants WHERE decision_id = :d", d=decision["id"]))
     assert proposal_state(api, proposal_id)[0] == "approved"
     return grant_id
 
