@@ -95,7 +95,7 @@ _SELECT_ACCOUNTS = select(*(ACCOUNTS_TABLE.c[name] for name in _ACCOUNT_FIELDS))
 _SELECT_PERIODS = select(PERIODS_TABLE.c.id, PERIODS_TABLE.c.status)
 
 # PostgreSQL: a batch's rows in one statement (one execution, one set-based guard), its columns as arrays.
-_ENTRY_COLUMNS = {
+_ENTRY_COLUMNS: dict[str, Any] = {
     "id": BigInteger(),
     "entry_date": Date(),
     "period_id": String(),
@@ -111,7 +111,7 @@ _ENTRY_COLUMNS = {
     "prev_hash": String(),
     "hash": String(),
 }
-_POSTING_COLUMNS = {
+_POSTING_COLUMNS: dict[str, Any] = {
     "entry_id": BigInteger(),
     "line_no": Integer(),
     "account_id": Integer(),
@@ -125,14 +125,20 @@ _POSTING_COLUMNS = {
 }
 
 
-def _unnest_insert(table: str, columns: dict[str, Any]) -> Any:
-    names = ", ".join(columns)
-    arrays = ", ".join(f":{name}" for name in columns)
-    statement = text(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})")  # noqa: S608 - fixed names
-    return statement.bindparams(*(bindparam(name, type_=ARRAY(kind)) for name, kind in columns.items()))
+def _pg_insert_journal() -> Any:
+    """Entries and their postings in one statement (one round trip): the entries' INSERT is a WITH clause
+    of the postings' INSERT. Foreign keys and the postings' guard are checked when the whole statement
+    ends, so they see the entries."""
 
+    def unnest(table: str, columns: dict[str, Any], prefix: str) -> str:
+        arrays = ", ".join(f":{prefix}{name}" for name in columns)
+        return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608 - fixed names
 
-_PG_INSERT_ENTRIES = _unnest_insert("journal_entries", _ENTRY_COLUMNS)
+    entries, postings = unnest("journal_entries", _ENTRY_COLUMNS, "e_"), unnest("postings", _POSTING_COLUMNS, "p_")
+    return text(f"WITH entries AS ({entries}) {postings}").bindparams(
+        *(bindparam(f"e_{name}", type_=ARRAY(kind)) for name, kind in _ENTRY_COLUMNS.items()),
+        *(bindparam(f"p_{name}", type_=ARRAY(kind)) for name, kind in _POSTING_COLUMNS.items()),
+    )
 
 
 @functools.cache
@@ -150,7 +156,7 @@ def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool
     )
 
 
-_PG_INSERT_POSTINGS = _unnest_insert("postings", _POSTING_COLUMNS)
+_PG_INSERT_JOURNAL = _pg_insert_journal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,10 +699,11 @@ class Ledger:
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
         if self.is_postgresql:
-            # One statement per table whatever the batch's size: the rows go as one array per column, so
-            # the server plans and runs one INSERT and checks the postings' guard once (migration 0006).
-            await self.session.execute(_PG_INSERT_ENTRIES, {c: [e[c] for e in entries] for c in _ENTRY_COLUMNS})
-            await self.session.execute(_PG_INSERT_POSTINGS, {c: [p.get(c) for p in postings] for c in _POSTING_COLUMNS})
+            # One statement whatever the batch's size: the rows go as one array per column, so the server
+            # plans and runs it once and checks the postings' guard once (migration 0006).
+            columns = {f"e_{c}": [e[c] for e in entries] for c in _ENTRY_COLUMNS}
+            columns.update({f"p_{c}": [p.get(c) for p in postings] for c in _POSTING_COLUMNS})
+            await self.session.execute(_PG_INSERT_JOURNAL, columns)
         else:
             # Core INSERTs, one executemany per table: the ORM's bulk INSERT drops None-valued keys and
             # starts a new statement whenever the set of keys changes (dimensions are often None).
