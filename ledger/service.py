@@ -34,6 +34,7 @@ from sqlalchemy import BigInteger, Date, Integer, String, Table, bindparam, even
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import col
 
 from fundapp.core.audit import Actor
@@ -504,6 +505,28 @@ class Ledger:
             parameters["as_of"] = as_of
         amount, reporting = (await self.session.execute(_balance_statement(*shape), parameters)).one()
         return int(amount), int(reporting)
+
+    async def balance_columns(
+        self, account: str, currency: Any, *, contributor_id: Any, window_id: Any, grant_id: Any = None
+    ) -> tuple[Any, Any]:
+        """The same balance as ``balance`` as two scalar subqueries (amount, reporting amount), for a caller
+        that reads it in a statement of its own, after ``lock``. The currency and each dimension is a value
+        (or a bound parameter), None (no such dimension), or a column of the caller's statement, matched
+        NULL-safely."""
+        found = await self.account(account)
+        p = POSTINGS_TABLE.c
+        conditions = [p.account_id == found.id, p.currency == currency]
+        for column, value in ((p.contributor_id, contributor_id), (p.window_id, window_id), (p.grant_id, grant_id)):
+            if value is None:
+                conditions.append(column.is_(None))
+            elif isinstance(value, ColumnElement) and not isinstance(value, BindParameter):  # may be NULL
+                conditions.append(column.is_not_distinct_from(value))
+            else:
+                conditions.append(column == value)  # plain equality: what an index matches on every backend
+        return tuple(  # type: ignore[return-value]
+            select(func.coalesce(func.sum(amount), 0)).where(*conditions).scalar_subquery()
+            for amount in (p.amount, p.reporting_amount)
+        )
 
     # ------------------------------------------------------------ validation
 

@@ -159,6 +159,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Up to 32 MiB of pages per connection (SQLite's default is 2 MiB): the indexes' hot pages stay in
+        # memory as the journal grows instead of being read back from the OS one syscall at a time.
+        cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -1,6 +1,6 @@
-"""ledger speed: composite dimension indexes (the contributor's covers a balance), a reference version bumped by every
-change to accounts, periods and rates (so a process may cache them safely), set-based guards on
-PostgreSQL, and the chain heads read in the call that takes their lock
+"""ledger speed: a contributor index that covers a balance, a reference version bumped by every change to
+accounts, periods and rates (so a process may cache them safely), set-based guards on PostgreSQL, and the
+chain heads read in the call that takes their lock
 
 Revision ID: 0006_speed
 Revises: 0008_grants
@@ -17,21 +17,20 @@ down_revision: str | None = "0008_grants"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# One index per dimension, led by the dimension and holding the rest of a balance's key: a balance for one
-# contributor (window, grant) is one index range. The contributor's also holds the sums (each deposit reads
-# one contributor's receivable, so it is read without the table); windows and grants, on most postings,
-# stay narrow to keep bulk posting cheap. Partial: a row without the dimension costs no index work.
-AMOUNTS = ["amount", "reporting_amount"]
-DIMENSION_INDEXES = {
-    "ix_postings_contributor": ("contributor_id", ["account_id", "currency", "window_id", "grant_id", *AMOUNTS]),
-    "ix_postings_window": ("window_id", ["account_id", "currency", "contributor_id", "grant_id"]),
-    "ix_postings_grant": ("grant_id", ["account_id", "currency", "contributor_id", "window_id"]),
-}
-SINGLE_COLUMN = {
-    "contributor_id": "ix_postings_contributor_id",
-    "window_id": "ix_postings_window_id",
-    "grant_id": "ix_postings_grant_id",
-}
+# A contributor's balance in one account and currency (each deposit reads one, of its receivable) is one
+# range of this index, read without the table; it replaces the single-column contributor index. The entry
+# id before the sums keeps each key's new rows at the end of its range (few hot pages when posting in
+# bulk). Partial: a posting without a contributor costs no index work.
+CONTRIBUTOR_INDEX = [
+    "contributor_id",
+    "account_id",
+    "currency",
+    "window_id",
+    "grant_id",
+    "entry_id",
+    "amount",
+    "reporting_amount",
+]
 
 REFERENCE_TABLES = ("ledger_accounts", "ledger_periods", "ledger_fx_rates")
 # A fresh random token per change: a token names one state of the three tables, never two.
@@ -151,11 +150,16 @@ $$ LANGUAGE plpgsql
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    for name in SINGLE_COLUMN.values():
-        op.drop_index(name, table_name="postings")
-    for name, (dimension, rest) in DIMENSION_INDEXES.items():
-        where = sa.text(f"{dimension} IS NOT NULL")
-        op.create_index(name, "postings", [dimension, *rest], unique=False, sqlite_where=where, postgresql_where=where)
+    op.drop_index("ix_postings_contributor_id", table_name="postings")
+    where = sa.text("contributor_id IS NOT NULL")
+    op.create_index(
+        "ix_postings_contributor",
+        "postings",
+        CONTRIBUTOR_INDEX,
+        unique=False,
+        sqlite_where=where,
+        postgresql_where=where,
+    )
 
     op.create_table(
         "ledger_reference_version",
@@ -212,7 +216,5 @@ def downgrade() -> None:
             for event in ("insert", "update", "delete"):
                 op.execute(f"DROP TRIGGER IF EXISTS {table}_bump_reference_{event}")
     op.drop_table("ledger_reference_version")
-    for name in DIMENSION_INDEXES:
-        op.drop_index(name, table_name="postings")
-    for column, name in SINGLE_COLUMN.items():
-        op.create_index(name, "postings", [column], unique=False)
+    op.drop_index("ix_postings_contributor", table_name="postings")
+    op.create_index("ix_postings_contributor_id", "postings", ["contributor_id"], unique=False)
