@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, insert, literal, select
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -497,14 +497,16 @@ class Governance:
         target = "assessment" if data.assessment_id is not None else target
         facts = (
             await self.session.execute(
-                _DEPOSIT_FACTS[target],
+                await self._deposit_facts(target),
                 {
                     "contributor_id": data.contributor_id,
                     "key": idempotency_key,
                     "target_id": data.instalment_id if target == "instalment" else data.assessment_id,
+                    "currency": data.currency,
                 },
             )
         ).one()
+        audit.remember_head(self.session, facts.audit_seq, facts.audit_hash)
         if facts.existing_id is not None:
             if facts.existing_hash != payload_hash:
                 raise Conflict(
@@ -552,9 +554,8 @@ class Governance:
         dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
         lines = [Line(chart.CASH, money, **dims)]
         if applied.is_positive:
-            carried_amount, carried_reporting = await self.ledger.balance(
-                chart.CONTRIBUTIONS_RECEIVABLE, money.currency, **dims
-            )
+            # The receivable's carrying value, read with the facts (money.currency is data.currency).
+            carried_amount, carried_reporting = int(facts.carried_amount), int(facts.carried_reporting)
             share = rules.carrying_share(
                 carried_reporting, carried_amount, applied.minor, self.settings.reporting_currency
             )
@@ -613,7 +614,7 @@ class Governance:
         }
         # A Core INSERT (no unit of work to flush); the record returned is built from what was written.
         contribution_id = (await self.session.execute(_INSERT_CONTRIBUTION, values)).scalar_one()
-        contribution = Contribution(id=contribution_id, **values)
+        contribution = Contribution.model_construct(id=contribution_id, **values)
         await self._audit(
             "contribution.record",
             "contribution",
@@ -629,6 +630,78 @@ class Governance:
             },
         )
         return Recorded(contribution)
+
+    async def _deposit_facts(self, target: str | None) -> Select[Any]:
+        """What recording a deposit reads, in one statement after the ledger's lock: the contributor's name,
+        a contribution already recorded under the idempotency key, the audit chain's head (and, on
+        PostgreSQL, its lock), and for a settled instalment (assessed fee) what is due, by whom, in which
+        currency, for which window, what is already applied to it, and the receivable's carrying value in
+        the deposit's currency for that contributor and window. Built once per shape."""
+        receivable = await self.ledger.account(chart.CONTRIBUTIONS_RECEIVABLE)
+        dialect = self.session.get_bind().dialect.name
+        shape = (dialect, target, receivable.id)
+        found = _DEPOSIT_FACTS.get(shape)
+        if found is not None:
+            return found
+        contributors: Table = Contributor.metadata.tables["contributors"]
+        existing = _CONTRIBUTIONS.alias("existing")
+        head = audit.head_source(dialect)
+        one = select(literal(1).label("one")).subquery("one")
+        joined = (
+            one.outerjoin(contributors, contributors.c.id == bindparam("contributor_id"))
+            .outerjoin(existing, existing.c.idempotency_key == bindparam("key"))
+            .outerjoin(head, true())
+        )
+        columns: list[Any] = [
+            contributors.c.name.label("contributor_name"),
+            existing.c.id.label("existing_id"),
+            existing.c.payload_hash.label("existing_hash"),
+            head.c.seq.label("audit_seq"),
+            head.c.hash.label("audit_hash"),
+        ]
+        window: Any = None
+        if target == "instalment":
+            instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
+            pledges: Table = Pledge.metadata.tables["pledges"]
+            joined = joined.outerjoin(instalments, instalments.c.id == bindparam("target_id")).outerjoin(
+                pledges, pledges.c.id == instalments.c.pledge_id
+            )
+            applied_to = _CONTRIBUTIONS.c.instalment_id
+            window = pledges.c.window_id
+            columns += [
+                instalments.c.amount.label("due"),
+                pledges.c.contributor_id.label("owner_id"),
+                pledges.c.currency.label("due_currency"),
+                pledges.c.window_id.label("window_id"),
+            ]
+        elif target == "assessment":
+            assessments: Table = Assessment.metadata.tables["assessments"]
+            joined = joined.outerjoin(assessments, assessments.c.id == bindparam("target_id"))
+            applied_to = _CONTRIBUTIONS.c.assessment_id
+            columns += [
+                assessments.c.amount.label("due"),
+                assessments.c.contributor_id.label("owner_id"),
+                assessments.c.currency.label("due_currency"),
+            ]
+        if target is not None:
+            applied = (
+                select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0))
+                .where(applied_to == bindparam("target_id"))
+                .scalar_subquery()
+            )
+            carried_amount, carried_reporting = await self.ledger.balance_columns(
+                chart.CONTRIBUTIONS_RECEIVABLE,
+                bindparam("currency"),
+                contributor_id=bindparam("contributor_id"),
+                window_id=window,
+            )
+            columns += [
+                applied.label("applied"),
+                carried_amount.label("carried_amount"),
+                carried_reporting.label("carried_reporting"),
+            ]
+        statement = _DEPOSIT_FACTS[shape] = select(*columns).select_from(joined)
+        return statement
 
     @staticmethod
     def _check_settles(
@@ -704,54 +777,7 @@ def _value_date_until(as_of: date | None) -> list[Any]:
     return [] if as_of is None else [col(Contribution.value_date) <= as_of]
 
 
-def _deposit_facts(target: str | None) -> Select[Any]:
-    """What recording a deposit reads, in one statement: the contributor's name, a contribution already
-    recorded under the idempotency key, and for a settled instalment (assessed fee) what is due, by whom,
-    in which currency, for which window, and what is already applied to it."""
-    contributors: Table = Contributor.metadata.tables["contributors"]
-    contributions: Table = Contribution.metadata.tables["contributions"]
-    existing = contributions.alias("existing")
-    one = select(literal(1).label("one")).subquery("one")
-    joined = one.outerjoin(contributors, contributors.c.id == bindparam("contributor_id")).outerjoin(
-        existing, existing.c.idempotency_key == bindparam("key")
-    )
-    columns: list[Any] = [
-        contributors.c.name.label("contributor_name"),
-        existing.c.id.label("existing_id"),
-        existing.c.payload_hash.label("existing_hash"),
-    ]
-    if target == "instalment":
-        instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
-        pledges: Table = Pledge.metadata.tables["pledges"]
-        joined = joined.outerjoin(instalments, instalments.c.id == bindparam("target_id")).outerjoin(
-            pledges, pledges.c.id == instalments.c.pledge_id
-        )
-        applied_to = contributions.c.instalment_id
-        columns += [
-            instalments.c.amount.label("due"),
-            pledges.c.contributor_id.label("owner_id"),
-            pledges.c.currency.label("due_currency"),
-            pledges.c.window_id.label("window_id"),
-        ]
-    elif target == "assessment":
-        assessments: Table = Assessment.metadata.tables["assessments"]
-        joined = joined.outerjoin(assessments, assessments.c.id == bindparam("target_id"))
-        applied_to = contributions.c.assessment_id
-        columns += [
-            assessments.c.amount.label("due"),
-            assessments.c.contributor_id.label("owner_id"),
-            assessments.c.currency.label("due_currency"),
-        ]
-    if target is not None:
-        applied = (
-            select(func.coalesce(func.sum(contributions.c.applied), 0))
-            .where(applied_to == bindparam("target_id"))
-            .scalar_subquery()
-        )
-        columns.append(applied.label("applied"))
-    return select(*columns).select_from(joined)
-
-
-_DEPOSIT_FACTS = {target: _deposit_facts(target) for target in (None, "instalment", "assessment")}
 _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
 _INSERT_CONTRIBUTION = insert(_CONTRIBUTIONS).returning(_CONTRIBUTIONS.c.id)
+# Statements of record_contribution's reads, by (dialect, what the deposit settles, receivable account id).
+_DEPOSIT_FACTS: dict[tuple[str, str | None, int], Select[Any]] = {}

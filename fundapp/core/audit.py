@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import FromClause, Table, bindparam, func, insert, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -104,6 +104,23 @@ def _forget_head(session: Session, _transaction: SessionTransaction) -> None:
     session.info.pop(_HEAD, None)
 
 
+def head_source(dialect: str) -> FromClause:
+    """The chain's head as a one-row source (columns ``seq``, ``hash``; none when the log is empty) for a
+    caller that reads it in a statement of its own, after the writers' lock of its domain: join it ``ON
+    true``. On PostgreSQL reading it takes the chain's lock first (in the same call). Give what it returned
+    to ``remember_head``, and ``record`` will not read it again in this transaction."""
+    if dialect == "postgresql":
+        return func.fundapp_audit_head(bindparam("audit_chain_lock", AUDIT_CHAIN_LOCK)).table_valued(
+            "seq", "hash", name="audit_head"
+        )
+    return _SQLITE_HEAD.subquery("audit_head")
+
+
+def remember_head(session: AsyncSession, seq: int | None, hash_: str | None) -> None:
+    """The head a caller read through ``head_source`` in this transaction."""
+    session.info[_HEAD] = (0, GENESIS_HASH) if seq is None or hash_ is None else (int(seq), str(hash_))
+
+
 async def _lock_chain(session: AsyncSession) -> tuple[int, str]:
     """Take the chain's lock (PostgreSQL) and return its head (last seq, last hash), once per transaction."""
     head: tuple[int, str] | None = session.info.get(_HEAD)
@@ -147,7 +164,8 @@ async def record(
     # A Core INSERT: the event is written now, in this transaction, without the ORM's unit of work.
     await session.execute(_INSERT, fields)
     session.info[_HEAD] = (seq, fields["hash"])
-    return AuditEvent(**fields)
+    # What was written, not attached to the session (built without re-validating values built above).
+    return AuditEvent.model_construct(**fields)
 
 
 @dataclass(frozen=True, slots=True)
