@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -509,24 +510,29 @@ class Ledger:
     async def balance_columns(
         self, account: str, currency: Any, *, contributor_id: Any, window_id: Any, grant_id: Any = None
     ) -> tuple[Any, Any]:
-        """The same balance as ``balance`` as two scalar subqueries (amount, reporting amount), for a caller
+        """The same balance as ``balance`` as two SQL expressions (amount, reporting amount), for a caller
         that reads it in a statement of its own, after ``lock``. The currency and each dimension is a value
-        (or a bound parameter), None (no such dimension), or a column of the caller's statement, matched
-        NULL-safely."""
+        (or a bound parameter), None (no such dimension), or a column of the caller's statement that may be
+        NULL. For such a column the sum is that of two subqueries, one for a value and one for NULL (which
+        the database skips when it does not apply), so each is an exact range of an index."""
         found = await self.account(account)
         p = POSTINGS_TABLE.c
-        conditions = [p.account_id == found.id, p.currency == currency]
-        for column, value in ((p.contributor_id, contributor_id), (p.window_id, window_id), (p.grant_id, grant_id)):
-            if value is None:
-                conditions.append(column.is_(None))
-            elif isinstance(value, ColumnElement) and not isinstance(value, BindParameter):  # may be NULL
-                conditions.append(column.is_not_distinct_from(value))
-            else:
-                conditions.append(column == value)  # plain equality: what an index matches on every backend
-        return tuple(  # type: ignore[return-value]
-            select(func.coalesce(func.sum(amount), 0)).where(*conditions).scalar_subquery()
-            for amount in (p.amount, p.reporting_amount)
-        )
+        given = {p.contributor_id: contributor_id, p.window_id: window_id, p.grant_id: grant_id}
+        outer = [c for c, v in given.items() if isinstance(v, ColumnElement) and not isinstance(v, BindParameter)]
+        sums: list[Any] = [literal(0), literal(0)]
+        for nulls in itertools.product((False, True), repeat=len(outer)):
+            conditions = [p.account_id == found.id, p.currency == currency]
+            for column, value in given.items():
+                if value is None:
+                    conditions.append(column.is_(None))
+                elif column in outer:
+                    is_null = nulls[outer.index(column)]
+                    conditions += [column.is_(None), value.is_(None)] if is_null else [column == value]
+                else:
+                    conditions.append(column == value)
+            for i, amount in enumerate((p.amount, p.reporting_amount)):
+                sums[i] = sums[i] + select(func.coalesce(func.sum(amount), 0)).where(*conditions).scalar_subquery()
+        return sums[0], sums[1]
 
     # ------------------------------------------------------------ validation
 
