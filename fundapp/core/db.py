@@ -76,10 +76,12 @@ class _SQLiteCursor:
         self.rowcount = -1
         self.lastrowid: int | None = None
 
-    def _run(self, many: bool, sql: str, parameters: Any) -> tuple[Any, int, int | None, list[Any]]:
+    def _run(self, begin: str | None, many: bool, sql: str, parameters: Any) -> tuple[Any, int, int | None, list[Any]]:
         # In the connection's thread: the sqlite3 cursor never leaves it.
         cursor = self._connection._conn.cursor()
         try:
+            if begin is not None:
+                cursor.execute(begin)
             if many:
                 cursor.executemany(sql, parameters)
             else:
@@ -90,12 +92,20 @@ class _SQLiteCursor:
             cursor.close()
 
     async def _call(self, many: bool, sql: str, parameters: Any) -> _SQLiteCursor:
-        trip = self._connection._execute(self._run, many, sql, parameters)  # type: ignore[no-untyped-call]
+        begin, self._connection.pending_begin = self._connection.pending_begin, None
+        trip = self._connection._execute(self._run, begin, many, sql, parameters)  # type: ignore[no-untyped-call]
         self.description, self.rowcount, self.lastrowid, self._rows = await trip
         self._next = 0
         return self
 
     async def execute(self, sql: str, parameters: Any = None) -> _SQLiteCursor:
+        if not parameters and sql.lstrip()[:5].upper() == "BEGIN" and self._connection.pending_begin is None:
+            # BEGIN goes with the transaction's first statement, in the same trip: it takes the lock just
+            # before that statement runs, as it would have on its own (a lock wait or refusal is then
+            # reported by that statement).
+            self._connection.pending_begin = sql
+            self.description, self.rowcount, self.lastrowid, self._rows, self._next = None, -1, None, (), 0
+            return self
         return await self._call(False, sql, () if parameters is None else parameters)
 
     async def executemany(self, sql: str, parameters: Any) -> _SQLiteCursor:
@@ -129,8 +139,22 @@ class _SQLiteConnection(aiosqlite.Connection):
     """aiosqlite's connection, with the one-trip cursor above (aiosqlite is pinned: its ``_execute`` and
     ``_conn`` are what its own cursor uses)."""
 
+    pending_begin: str | None = None  # a BEGIN not sent yet: it goes with the next statement
+
     def cursor(self) -> _SQLiteCursor:  # type: ignore[override]
         return _SQLiteCursor(self)
+
+    async def commit(self) -> None:
+        if self.pending_begin is not None:  # nothing ran since BEGIN: there is no transaction to end
+            self.pending_begin = None
+            return
+        await super().commit()
+
+    async def rollback(self) -> None:
+        if self.pending_begin is not None:
+            self.pending_begin = None
+            return
+        await super().rollback()
 
 
 def _sqlite_connector(url: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
