@@ -344,6 +344,28 @@ class StatementCounter:
         self.count += 1
 
 
+def proc_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a local process, from /proc (None when it is not visible here)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def server_cpu(db: Database) -> dict[int, float] | None:
+    """CPU seconds of each server backend of the benchmark's database (PostgreSQL on this machine), or None."""
+    if db.is_sqlite:
+        return None
+    async with db.session(write=False) as session:
+        pids = (
+            await session.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"))
+        ).scalars()
+        found = {int(pid): proc_cpu(int(pid)) for pid in pids}
+    visible = {pid: cpu for pid, cpu in found.items() if cpu is not None}
+    return visible or None
+
+
 async def analyze(db: Database) -> None:
     """What autovacuum would do for these insert-only tables: statistics for the planner, and the visibility
     map that lets a covering index be read without the table (PostgreSQL 13+ vacuums after inserts too)."""
@@ -370,6 +392,10 @@ async def post_deposits(
     profiler = cProfile.Profile() if profile else None
     statements_before = counter.count
     log(f"posting {n} deposits, one transaction each")
+    # CPU of this process (SQLite runs in it, in aiosqlite's thread) and of the server's backends: what an
+    # otherwise idle machine would reach is about deposits / (client + server CPU seconds).
+    servers_before = await server_cpu(db)
+    client_cpu = -time.process_time()
     started = time.perf_counter()
     last_report = started
     paused = 0.0  # time spent in VACUUM (ANALYZE), not counted
@@ -377,9 +403,10 @@ async def post_deposits(
         profiler.enable()
     for i, (data, d) in enumerate(validated, start=1):
         if analyze_every and i % analyze_every == 0:
-            t0, statements_then = time.perf_counter(), counter.count
+            t0, statements_then, cpu_then = time.perf_counter(), counter.count, time.process_time()
             await analyze(db)
             paused += time.perf_counter() - t0
+            client_cpu -= time.process_time() - cpu_then
             statements_before += counter.count - statements_then
         t0 = time.perf_counter()
         now = datetime(2026, 12, 31, 12, tzinfo=UTC) + timedelta(microseconds=i)
@@ -397,8 +424,16 @@ async def post_deposits(
             recent = 1 / statistics.fmean(latencies[-500:])
             log(f"  {i}/{n} deposits, {i / elapsed:,.0f}/s overall, {recent:,.0f}/s over the last 500")
     elapsed = time.perf_counter() - started - paused
+    client_cpu += time.process_time()
     if profiler is not None:
         profiler.disable()
+    servers_after = await server_cpu(db)
+    # A backend's CPU includes the (untimed) VACUUM it ran, so the server figure is an upper bound.
+    server_seconds = (
+        sum(cpu - servers_before.get(pid, 0.0) for pid, cpu in servers_after.items())
+        if servers_before is not None and servers_after is not None
+        else None
+    )
     statements = counter.count - statements_before
     result: dict[str, Any] = {
         "deposits": n,
@@ -413,6 +448,11 @@ async def post_deposits(
             "max": 1000 * max(latencies),
         },
         "statements_per_deposit": statements / n,
+        "cpu_ms_per_deposit": {
+            "client": 1000 * client_cpu / n,
+            **({"server": 1000 * server_seconds / n} if server_seconds is not None else {}),
+        },
+        "cpu_bound_deposits_per_s": n / (client_cpu + (server_seconds or 0.0)),
         "analyze": f"VACUUM (ANALYZE) after the set-up and every {analyze_every:,} deposits, not timed "
         "(autovacuum is off)"
         if analyze_every
@@ -638,6 +678,12 @@ def print_report(report: dict[str, Any]) -> None:
         print(
             f"latency            p50 {lat['p50']:.2f} ms, p95 {lat['p95']:.2f} ms, p99 {lat['p99']:.2f} ms, "
             f"max {lat['max']:.1f} ms; {r['statements_per_deposit']:.1f} SQL statements per deposit"
+        )
+        cpu = r["cpu_ms_per_deposit"]
+        print(
+            f"CPU per deposit    client {cpu['client']:.2f} ms"
+            + (f" + server {cpu['server']:.2f} ms (at most: it includes the untimed VACUUM)" if "server" in cpu else "")
+            + f" -> {r['cpu_bound_deposits_per_s']:,.0f} deposits/s CPU-bound"
         )
         print(
             f"data at the end    {e['entries']:,} journal entries, {e['postings']:,} postings, "
