@@ -146,7 +146,7 @@ def _pg_insert_journal() -> Any:
 @functools.cache
 def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool) -> Any:
     """The sums of one account's postings in one currency for exactly one value of each dimension (IS NULL
-    when not given); built once per shape. Served by the dimension's covering index (migration 0006)."""
+    when not given); built once per shape. With a contributor, one range of its covering index (0006)."""
     p = POSTINGS_TABLE.c
     conditions = [p.account_id == bindparam("account_id"), p.currency == bindparam("currency")]
     for column, given in ((p.contributor_id, contributor), (p.window_id, window), (p.grant_id, grant)):
@@ -267,7 +267,8 @@ class _Reference:
     spans: dict[str, list[RateSpan]] = field(default_factory=dict)
 
 
-# By database URL, the most recently used last; a handful of databases per process at most.
+# By database URL, oldest first; a handful of databases per process at most (tests create many: the oldest
+# entries go).
 _REFERENCES: OrderedDict[str, _Reference] = OrderedDict()
 _REFERENCES_KEPT = 32
 
@@ -311,7 +312,6 @@ class Ledger:
         self.now = now
         self._accounts: dict[str, ChartAccount] | None = None
         self._periods: dict[str, Period] = {}
-        self._period_status: dict[str, str] = {}
         self._rate_spans: dict[str, list[RateSpan]] = {}
         self._database: str | None = None
         self._is_postgresql: bool | None = None
@@ -440,18 +440,18 @@ class Ledger:
 
     async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
         period_id = rules.period_of(day)
-        status = self._period_status.get(period_id)
+        status = None
+        shared = self._shared()
+        if shared is not None:
+            if shared.periods is None:
+                shared.periods = {str(k): str(v) for k, v in (await self.session.execute(_SELECT_PERIODS)).all()}
+            status = shared.periods.get(period_id)
         if status is None:
-            shared = self._shared()
-            if shared is not None:
-                if shared.periods is None:
-                    shared.periods = {str(k): str(v) for k, v in (await self.session.execute(_SELECT_PERIODS)).all()}
-                status = shared.periods.get(period_id)
-            if status is None:  # not shared, or a month nobody used yet (period() creates it, or refuses)
-                period = await self.period(period_id)
-                assert period is not None
-                status = period.status
-            self._period_status[period_id] = status
+            # Not shared (this transaction changed periods, through any Ledger: the session's own rows are
+            # the truth), or a month nobody used yet (period() creates it, or refuses).
+            period = await self.period(period_id)
+            assert period is not None
+            status = period.status
         if status == PeriodStatus.CLOSED.value:
             raise ClosedPeriod(
                 f"period {period_id} is closed; date the entry in an open period", field=field_name, rule="period-open"
@@ -968,7 +968,6 @@ class Ledger:
         period.closing_chain_head = head_hash if not later_postings else await self._head_up_to(period_id)
         self.session.add(period)
         await self.session.flush()
-        self._period_status.clear()
         self._reference_changed()
         return period
 
