@@ -27,7 +27,7 @@ from fundapp.core.api import (
     paginate,
     settings_of,
 )
-from fundapp.core.errors import Conflict, NotFound
+from fundapp.core.errors import NotFound
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import current_user, ensure_permission, require
 from governance import rules
@@ -566,14 +566,7 @@ class DecisionController(Controller):
         await close_if_due(request, [in_id_range(decision_id)])
         decisions = decisions_for(request, db_session)
         decision = await decisions.get(in_id_range(decision_id))
-        if (
-            decision.status != DecisionStatus.CLOSED.value
-            and not settings_of(request).charter.results_visible_before_close
-        ):
-            raise Conflict(
-                f"decision {decision.id} is {decision.status}; its record is published when it closes",
-                rule="record-after-close",
-            )
+        decisions.ensure_record_published(decision)
         return await decision_record(decisions, decision)
 
 

@@ -14,8 +14,8 @@ ballots of different decisions from queueing on one lock). Creating, opening and
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, update
@@ -117,8 +117,7 @@ def funding_handler() -> FundingHandler:
 # ---------------------------------------------------------------- helpers
 
 
-def timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+timestamp = audit.timestamp  # the one canonical UTC format of hashed records
 
 
 def event_public(event: DecisionEvent) -> dict[str, Any]:
@@ -222,24 +221,32 @@ class Decisions:
             ).scalar_one()
         )
 
+    def results_visible(self, decision: Decision) -> bool:
+        """The one rule on secrecy: results and the record are published at the close, or while the
+        decision is open when the charter makes them visible."""
+        return decision.status == DecisionStatus.CLOSED.value or (
+            decision.status == DecisionStatus.OPEN.value and self.charter.results_visible_before_close
+        )
+
+    def ensure_record_published(self, decision: Decision) -> None:
+        if not self.results_visible(decision):
+            raise Conflict(
+                f"decision {decision.id} is {decision.status}; its record is published when it closes",
+                rule="record-after-close",
+            )
+
     async def running_tally(self, decision: Decision) -> dict[str, Any]:
         """The count so far, as the close would make it now (shown only when the charter allows)."""
-        events = [event_public(e) for e in await self.events(decision.id or 0)]
-        state = rules.replay(events)
-        members = frozenset(await self._members_at_close())
-        tally = rules.Replayed(
-            state.procedure,
-            state.quorum,
-            state.majority,
-            state.recusals,
-            state.ballots,
-            state.objectors,
-            state.present,
-            members,
-            None,
-        ).tally()
-        assert tally is not None
+        _, tally = await self._count(decision.id or 0)
         return tally.as_dict()
+
+    async def _count(self, decision_id: int) -> tuple[list[str], rules.Tally]:
+        """(members counted, tally): the chain's events replayed over today's electorate."""
+        members = await self._members_at_close()
+        state = rules.replay([event_public(e) for e in await self.events(decision_id)])
+        tally = replace(state, members=frozenset(members), closed=None).tally()
+        assert tally is not None
+        return members, tally
 
     async def window_code(self, window_id: int | None) -> str | None:
         if window_id is None:
@@ -258,7 +265,6 @@ class Decisions:
 
     def _require(self, data: DecisionCreate, needed: tuple[str, ...]) -> list[FieldError]:
         allowed = set(needed)
-        optional = {"kind", "title", "text", "closes_at", "procedure", "justification", "open"}
         problems = []
         for name in (
             "proposal_id",
@@ -273,7 +279,7 @@ class Decisions:
             value = getattr(data, name)
             if name in allowed and value is None:
                 problems.append(FieldError(name, "required-for-kind", f"a {data.kind.value} decision needs {name}"))
-            elif name not in allowed and name not in optional and value is not None:
+            elif name not in allowed and value is not None:
                 problems.append(FieldError(name, "not-for-kind", f"a {data.kind.value} decision takes no {name}"))
         return problems
 
@@ -799,22 +805,7 @@ class Decisions:
         """Count the chain, apply an adopted decision's effect and record the result: one transaction,
         under the decision's lock (and, for money, the journal's writer lock)."""
         assert decision.id is not None
-        members = await self._members_at_close()
-        events = [event_public(e) for e in await self.events(decision.id)]
-        state = rules.replay(events)
-        state = rules.Replayed(
-            state.procedure,
-            state.quorum,
-            state.majority,
-            state.recusals,
-            state.ballots,
-            state.objectors,
-            state.present,
-            frozenset(members),
-            None,
-        )
-        tally = state.tally()
-        assert tally is not None
+        members, tally = await self._count(decision.id)
         adopted, reason = tally.adopted, tally.reason
         entry_id: int | None = None
         if adopted and decision.kind in MONEY_KINDS:

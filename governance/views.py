@@ -165,11 +165,9 @@ async def decision_public(decisions: Decisions, decision: Decision, viewer: Prin
     makes results visible), and the viewer's own member's ballot."""
     assert decision.id is not None
     terms = terms_of(decision)
-    charter = decisions.settings.charter
-    closed = decision.status == "closed"
-    tally: dict[str, Any] | None = json.loads(decision.tally) if decision.tally else None
-    if not closed and charter.results_visible_before_close and decision.status == "open":
-        tally = await decisions.running_tally(decision)
+    tally: dict[str, Any] | None = None
+    if decisions.results_visible(decision):
+        tally = json.loads(decision.tally) if decision.tally else await decisions.running_tally(decision)
     my_ballot = None
     if viewer is not None and viewer.member_code:
         ballot = await decisions.ballot_of(decision.id, viewer.member_code)
@@ -230,9 +228,9 @@ async def decision_record(decisions: Decisions, decision: Decision) -> dict[str,
             "text": decision.text,
             "terms": terms_of(decision),
             "justification": decision.justification,
-            "opens_at": None if decision.opens_at is None else event_time(decision.opens_at),
-            "closes_at": event_time(decision.closes_at),
-            "closed_at": None if decision.closed_at is None else event_time(decision.closed_at),
+            "opens_at": None if decision.opens_at is None else timestamp(decision.opens_at),
+            "closes_at": timestamp(decision.closes_at),
+            "closed_at": None if decision.closed_at is None else timestamp(decision.closed_at),
             "status": decision.status,
         },
         "rules": {
@@ -260,7 +258,3 @@ RULES_TEXT = (
     "at least two thirds of yes + no; a tie fails. no_objection: adopted at the deadline unless an eligible "
     "member objects. consensus: adopted with a quorum present and no objection from those present."
 )
-
-
-def event_time(value: Any) -> str:
-    return timestamp(value)

@@ -54,7 +54,8 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
 
 
-def _timestamp(value: datetime) -> str:
+def timestamp(value: datetime) -> str:
+    """UTC with microseconds, the text every hashed record stores its times in."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -74,7 +75,7 @@ def event_hash(
     content = canonical_json(
         {
             "seq": seq,
-            "occurred_at": _timestamp(occurred_at),
+            "occurred_at": timestamp(occurred_at),
             "actor_id": actor_id,
             "actor_label": actor_label,
             "action": action,
