@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import socket
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -633,3 +637,66 @@ def office_bytes(*parts: str) -> bytes:
 
 DOCX_BYTES = office_bytes("[Content_Types].xml", "word/document.xml")
 XLSX_BYTES = office_bytes("[Content_Types].xml", "xl/workbook.xml")
+
+
+# ---------------------------------------------------------------- races on PostgreSQL
+
+
+class LiveServer:
+    """An app under uvicorn in a daemon thread, on a free port of 127.0.0.1, so that requests from several
+    clients really run at the same time (Litestar's TestClient handles one request at a time). Give it its
+    own app instance when the ``api`` fixture's TestClient already runs the fixture app's lifespan."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.socket.close()
+
+
+class LockWatcher:
+    """Polls pg_locks while a race runs: the most lock requests of this database seen waiting at once (only
+    advisory ones, the journal's writer lock, with ``advisory_only``), which shows the requests overlapped."""
+
+    def __init__(self, db: DatabaseProbe, *, advisory_only: bool = False) -> None:
+        self.db = db
+        self.sql = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+            + ("AND locktype = 'advisory' " if advisory_only else "")
+            + "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        self.most_waiting = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        with self.db.engine.connect() as conn:
+            while not self._stop.is_set():
+                waiting = int(conn.execute(sa.text(self.sql)).scalar_one())
+                conn.rollback()
+                self.most_waiting = max(self.most_waiting, waiting)
+                time.sleep(0.002)
+
+    def __enter__(self) -> LockWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

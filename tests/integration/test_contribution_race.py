@@ -16,9 +16,6 @@ database lock at BEGIN (``BEGIN IMMEDIATE``), so two writers never overlap there
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
@@ -27,7 +24,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar
 from sqlalchemy import text
 
@@ -42,7 +38,7 @@ from fundapp.core.security import PasswordHashing, Principal
 from governance.schemas import ContributionCreate, ContributorCreate, PledgeCreate
 from governance.service import Governance, Recorded
 from ledger import Book, Ledger, trial_balance
-from tests.support import PASSWORD, DatabaseProbe
+from tests.support import PASSWORD, DatabaseProbe, LiveServer, LockWatcher
 
 CALLERS = 20
 CONTRIBUTIONS = "/api/v1/contributions"
@@ -58,35 +54,9 @@ def postgresql_only(backend: str) -> None:
 # ---------------------------------------------------------------- the server and the facility
 
 
-class Server:
-    """The app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app: Litestar) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-        self.socket.close()
-
-
 @pytest.fixture
-def server(postgresql_only: None, app: Litestar) -> Iterator[Server]:
-    with Server(app) as running:
+def server(postgresql_only: None, app: Litestar) -> Iterator[LiveServer]:
+    with LiveServer(app) as running:
         yield running
 
 
@@ -150,38 +120,6 @@ def donor_with_pledge(db: DatabaseProbe, settings: Settings, clock: FrozenClock)
     return db.run(work)
 
 
-class LockWatcher:
-    """Polls pg_locks while a race runs: the most transactions seen waiting at once on an advisory lock
-    (the journal's writer lock), which shows the requests really overlapped."""
-
-    SQL = (
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-
-    def __init__(self, db: DatabaseProbe) -> None:
-        self.db = db
-        self.most_waiting = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        with self.db.engine.connect() as conn:
-            while not self._stop.is_set():
-                waiting = int(conn.execute(text(self.SQL)).scalar_one())
-                conn.rollback()
-                self.most_waiting = max(self.most_waiting, waiting)
-                time.sleep(0.002)
-
-    def __enter__(self) -> LockWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-
 def deposit(contributor: int, instalment: int, amount: str, reference: str = "") -> dict[str, Any]:
     return {
         "contributor_id": contributor,
@@ -238,14 +176,14 @@ def ledger_sums(db: DatabaseProbe, contributor: int) -> dict[str, int]:
 
 
 def test_one_key_sent_twenty_times_at_once_posts_once(
-    server: Server, db: DatabaseProbe, settings: Settings, clock: FrozenClock
+    server: LiveServer, db: DatabaseProbe, settings: Settings, clock: FrozenClock
 ) -> None:
     token = finance_officer_token(db, settings, clock)
     donor, instalment = donor_with_pledge(db, settings, clock)
     entries_before = db.count("journal_entries")
     body = deposit(donor, instalment, "400.00", "one transfer, sent 20 times")
 
-    with LockWatcher(db) as watcher:
+    with LockWatcher(db, advisory_only=True) as watcher:
         responses = asyncio.run(send_all(server.url, token, [(body, "same-transfer-2026-03-10")] * CALLERS))
 
     assert watcher.most_waiting >= 2, "the requests did not overlap: nothing ever waited for the writer lock"
@@ -265,13 +203,13 @@ def test_one_key_sent_twenty_times_at_once_posts_once(
 
 
 def test_twenty_keys_on_one_instalment_never_apply_more_than_it(
-    server: Server, db: DatabaseProbe, settings: Settings, clock: FrozenClock
+    server: LiveServer, db: DatabaseProbe, settings: Settings, clock: FrozenClock
 ) -> None:
     token = finance_officer_token(db, settings, clock)
     donor, instalment = donor_with_pledge(db, settings, clock)
     requests = [(deposit(donor, instalment, "80.00", f"transfer {n}"), f"transfer-{n}") for n in range(CALLERS)]
 
-    with LockWatcher(db) as watcher:
+    with LockWatcher(db, advisory_only=True) as watcher:
         responses = asyncio.run(send_all(server.url, token, requests))
 
     assert watcher.most_waiting >= 2, "the requests did not overlap: nothing ever waited for the writer lock"
@@ -311,7 +249,7 @@ def test_one_key_in_twenty_concurrent_service_calls_posts_once(
 
         return list(await asyncio.gather(*(one() for _ in range(CALLERS))))
 
-    with LockWatcher(db) as watcher:
+    with LockWatcher(db, advisory_only=True) as watcher:
         results = db.run(race)
 
     assert watcher.most_waiting >= 2, "the calls did not overlap: nothing ever waited for the writer lock"

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import json
 import random
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -47,7 +46,6 @@ from governance import rules
 from ledger.service import JOURNAL_CHAIN_LOCK
 from tests.decision_support import (
     DECISIONS,
-    LiveServer,
     available,
     cast,
     closes_in,
@@ -62,6 +60,8 @@ from tests.support import (
     Actor,
     Api,
     DatabaseProbe,
+    LiveServer,
+    LockWatcher,
     assert_books_balanced,
     assert_problem,
     broken_rules,
@@ -87,38 +87,6 @@ def live(postgresql_only: None, api: Api, settings: Settings, clock: FrozenClock
     """The app (a second instance, sharing the test's clock and database) under uvicorn."""
     with LiveServer(create_app(settings, clock=clock)) as server:
         yield server
-
-
-class LockWatcher:
-    """Polls pg_locks while a race runs: the most lock requests of this database seen waiting at once,
-    which shows the requests really overlapped."""
-
-    SQL = (
-        "SELECT count(*) FROM pg_locks WHERE NOT granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-
-    def __init__(self, db: DatabaseProbe) -> None:
-        self.db = db
-        self.most_waiting = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        with self.db.engine.connect() as conn:
-            while not self._stop.is_set():
-                waiting = int(conn.execute(text(self.SQL)).scalar_one())
-                conn.rollback()
-                self.most_waiting = max(self.most_waiting, waiting)
-                time.sleep(0.002)
-
-    def __enter__(self) -> LockWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 def deadline_of(decision: dict[str, Any]) -> datetime:

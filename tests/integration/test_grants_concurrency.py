@@ -1,7 +1,7 @@
 """Concurrent approvals on PostgreSQL, where writers really run at the same time (issue acceptance 4).
 
 The grant is set up through the test client; then a second app on the same database runs under uvicorn
-(``Server`` of the contribution race suite) and the approvals are sent at once with ``httpx.AsyncClient``:
+(``tests.support.LiveServer``) and the approvals are sent at once with ``httpx.AsyncClient``:
 
 - several approvers approve the same disbursement at once: it is paid exactly once (one 200, the rest 409,
   one journal entry);
@@ -17,15 +17,12 @@ skipped: its writers take the database lock at BEGIN (``BEGIN IMMEDIATE``), so t
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from fundapp.app import create_app
 from fundapp.core.clock import FrozenClock
@@ -40,8 +37,7 @@ from tests.grants_support import (
     recommended_proposal,
     sign,
 )
-from tests.integration.test_contribution_race import Server
-from tests.support import Actor, Api, DatabaseProbe, accepted
+from tests.support import Actor, Api, DatabaseProbe, LiveServer, LockWatcher, accepted
 
 
 @pytest.fixture
@@ -55,41 +51,9 @@ def world(backend: str, api: Api) -> tuple[GrantWorld, int]:
 
 
 @pytest.fixture
-def server(world: Any, settings: Settings, clock: FrozenClock) -> Iterator[Server]:
-    with Server(create_app(settings, clock=clock)) as running:
+def server(world: Any, settings: Settings, clock: FrozenClock) -> Iterator[LiveServer]:
+    with LiveServer(create_app(settings, clock=clock)) as running:
         yield running
-
-
-class LockWatcher:
-    """Polls pg_locks while a race runs: the most lock requests seen waiting at once (row locks, the
-    journal's advisory lock...), which shows the requests really overlapped."""
-
-    SQL = (
-        "SELECT count(*) FROM pg_locks WHERE NOT granted "
-        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-    )
-
-    def __init__(self, db: DatabaseProbe) -> None:
-        self.db = db
-        self.most_waiting = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        with self.db.engine.connect() as conn:
-            while not self._stop.is_set():
-                waiting = int(conn.execute(text(self.SQL)).scalar_one())
-                conn.rollback()
-                self.most_waiting = max(self.most_waiting, waiting)
-                time.sleep(0.002)
-
-    def __enter__(self) -> LockWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
 
 
 async def approve_all(url: str, requests: list[tuple[Actor, int]]) -> list[httpx.Response]:
@@ -108,7 +72,7 @@ async def approve_all(url: str, requests: list[tuple[Actor, int]]) -> list[httpx
         return list(await asyncio.gather(*tasks))
 
 
-def race(server: Server, db: DatabaseProbe, requests: list[tuple[Actor, int]]) -> list[httpx.Response]:
+def race(server: LiveServer, db: DatabaseProbe, requests: list[tuple[Actor, int]]) -> list[httpx.Response]:
     with LockWatcher(db) as watcher:
         responses = asyncio.run(approve_all(server.url, requests))
     assert watcher.most_waiting >= 1, "the approvals did not overlap: nothing ever waited for a lock"
@@ -128,7 +92,7 @@ def tranche(db: DatabaseProbe, grant_id: int, number: int) -> tuple[int, int, st
 
 
 def test_approvers_approving_one_disbursement_at_once_pay_it_once(
-    api: Api, world: tuple[GrantWorld, int], server: Server
+    api: Api, world: tuple[GrantWorld, int], server: LiveServer
 ) -> None:
     gw, gid = world
     prepared = accepted(prepare(api, gw.officer, gid, 1), 201)
@@ -150,7 +114,7 @@ def test_approvers_approving_one_disbursement_at_once_pay_it_once(
 
 
 def test_two_disbursements_of_one_tranche_approved_at_once_pay_it_once(
-    api: Api, world: tuple[GrantWorld, int], server: Server
+    api: Api, world: tuple[GrantWorld, int], server: LiveServer
 ) -> None:
     gw, gid = world
     first = accepted(prepare(api, gw.officer, gid, 1), 201)
@@ -176,7 +140,7 @@ def test_two_disbursements_of_one_tranche_approved_at_once_pay_it_once(
 
 
 def test_many_partial_disbursements_approved_at_once_never_pay_over_the_tranche(
-    api: Api, world: tuple[GrantWorld, int], server: Server
+    api: Api, world: tuple[GrantWorld, int], server: LiveServer
 ) -> None:
     gw, gid = world
     parts = [accepted(prepare(api, gw.officer, gid, 1, "20000.00"), 201)["id"] for _ in range(6)]
