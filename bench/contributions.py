@@ -47,7 +47,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as a script, this file's directory comes first on sys.path, and bench/ holds ledger.py, named like
 # the ``ledger`` package: drop the directory and put the repository root first.
@@ -57,6 +56,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 
 from sqlalchemy import event, func, select, text  # noqa: E402
 
+from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
 from fundapp.core.config import Settings  # noqa: E402
@@ -76,7 +76,6 @@ from ledger.money import exponent  # noqa: E402
 
 REPORTING = "USD"
 ACTOR = Actor(None, "bench")
-PG_DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET = 500  # deposits/s on the reference 2-core machine
 
 START = date(2025, 1, 1)
@@ -475,11 +474,6 @@ async def post_deposits(
     return result
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def profile_report(profiler: cProfile.Profile, top: int = 30) -> dict[str, str]:
     report = {}
     for order in ("tottime", "cumulative"):
@@ -589,20 +583,6 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
     }
 
 
-def _pg_url(url: str, name: str, *, driver: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((driver, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _pg_admin(admin_url: str, sql: str) -> Any:
-    import psycopg
-
-    sync_url = _pg_url(admin_url, urlsplit(admin_url).path.lstrip("/"), driver="postgresql")
-    with psycopg.connect(sync_url, autocommit=True) as conn:
-        cursor = conn.execute(sql)  # type: ignore[arg-type]
-        return cursor.fetchone() if cursor.description else None
-
-
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-contrib-"))
     header: dict[str, Any] = {"backend": backend}
@@ -615,10 +595,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_contrib_{os.getpid()}"
-            _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = _pg_url(admin_url, name, driver="postgresql+asyncpg")
-            header["server"] = "PostgreSQL " + str(_pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
+            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
             log(f"created database {name}")
         log(f"[{backend}] migrating {url.split('@')[-1]}")
         upgrade_database(url)
@@ -631,7 +611,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             log(f"kept: {url}")
         else:
             if name is not None and admin_url is not None:
-                _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 log(f"dropped database {name}")
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -44,7 +44,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 # Run as a script, this file's directory comes first on sys.path, and this file is named like the ``ledger``
 # package: drop the directory and put the repository root first, so ``import ledger`` is the package.
@@ -56,6 +55,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
+from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
 from fundapp.core.db import Database  # noqa: E402
@@ -68,7 +68,6 @@ from ledger.service import EntryDraft, Ledger, Line  # noqa: E402
 
 REPORTING = "USD"
 ACTOR = Actor(None, "bench")
-PG_DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 # Targets of the issue's acceptance criterion 8 (2-core machine).
 TARGET_BULK = 5_000  # entries/s
@@ -568,11 +567,6 @@ async def storage(db: Database, entries: int, postings: int) -> dict[str, Any]:
     return result
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, Any]:
     rng = random.Random(args.seed)
     rates = monthly_rates(rng)
@@ -854,19 +848,6 @@ def machine() -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ databases
 
 
-def _pg_url(url: str, name: str, *, driver: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((driver, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _pg_admin(admin_url: str, sql: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(admin_url)
-    with psycopg.connect(urlunsplit(("postgresql", *parts[1:])), autocommit=True) as conn:
-        return conn.execute(sql).fetchone() if sql.lstrip().upper().startswith("SELECT") else conn.execute(sql)
-
-
 def positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -917,10 +898,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_{os.getpid()}"
-            _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = _pg_url(admin_url, name, driver="postgresql+asyncpg")
-            version, buffers, sync = _pg_admin(
+            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            version, buffers, sync = pg_admin(
                 admin_url,
                 "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
                 "current_setting('synchronous_commit')",
@@ -939,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept: {url} (and {workdir})")
         else:
             if name is not None and admin_url is not None:
-                _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 log(f"dropped database {name}")
             shutil.rmtree(workdir, ignore_errors=True)
     rows = evaluate(report)

@@ -44,7 +44,6 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -55,6 +54,7 @@ from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
+from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core import accounts  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
@@ -69,7 +69,6 @@ from governance.rules import iso_alpha3  # noqa: E402
 from governance.schemas import DecisionCreate, MemberCreate  # noqa: E402
 from governance.service import Governance  # noqa: E402
 
-PG_DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_BALLOTS_PER_S = 300  # PostgreSQL, on the reference 2-core machine
 TARGET_P99_MS = 100
 SECRET = "bench-voting-" + "x" * 40
@@ -78,11 +77,6 @@ CHOICES = ("yes", "no", "abstain")
 
 def log(message: str) -> None:
     print(f"[voting] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def settings_for(url: str, workdir: Path) -> Settings:
@@ -240,12 +234,8 @@ def process_tree(root: int) -> list[int]:
 def database_backends(admin_url: str | None, name: str | None) -> list[int]:
     if admin_url is None or name is None:
         return []
-    import psycopg
-
-    sync_url = _pg_url(admin_url, urlsplit(admin_url).path.lstrip("/"), driver="postgresql")
-    with psycopg.connect(sync_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
-    return [int(r[0]) for r in rows]
+    row = pg_admin(admin_url, "SELECT array_agg(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    return [int(pid) for pid in (row[0] or [])] if row else []
 
 
 def cpu_of(pids: list[int]) -> dict[int, float]:
@@ -378,20 +368,6 @@ async def check(db: Database, settings: Settings, decision_ids: list[int], accep
 # ------------------------------------------------------------------------------------------ one backend
 
 
-def _pg_url(url: str, name: str, *, driver: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((driver, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def _pg_admin(admin_url: str, sql: str) -> Any:
-    import psycopg
-
-    sync_url = _pg_url(admin_url, urlsplit(admin_url).path.lstrip("/"), driver="postgresql")
-    with psycopg.connect(sync_url, autocommit=True) as conn:
-        cursor = conn.execute(sql)  # type: ignore[arg-type]
-        return cursor.fetchone() if cursor.description else None
-
-
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-voting-"))
     header: dict[str, Any] = {"backend": backend}
@@ -405,10 +381,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_voting_{os.getpid()}"
-            _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = _pg_url(admin_url, name, driver="postgresql+asyncpg")
-            header["server"] = "PostgreSQL " + str(_pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
+            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
+            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
         log(f"[{backend}] migrating")
         upgrade_database(url)
         settings = settings_for(url, workdir)
@@ -477,7 +453,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             server.terminate()
             server.wait(timeout=30)
         if name is not None and admin_url is not None:
-            _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
 
 
