@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
@@ -190,7 +190,13 @@ class LedgerController(Controller):
         db_session: Db,
         limit: Limit = 50,
         offset: Offset = 0,
-        account: Annotated[str | None, QueryParameter(max_length=16)] = None,
+        account: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^[0-9A-Za-z._-]{1,16}(,[0-9A-Za-z._-]{1,16}){0,19}$",
+                description="one account code, or up to 20 separated by commas (a line on any of them)",
+            ),
+        ] = None,
         date_from: Annotated[date | None, QueryParameter()] = None,
         date_to: Annotated[date | None, QueryParameter()] = None,
         period: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")] = None,
@@ -199,10 +205,29 @@ class LedgerController(Controller):
         contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
         window_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
         grant_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
+        currency: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
+        window: Annotated[
+            Literal["pooled"] | None, QueryParameter(description="pooled: lines without a window (the pooled fund)")
+        ] = None,
     ) -> EntryPage:
-        """Entries, newest first, filterable by account, dates, period, source and dimensions."""
+        """Entries, newest first, with a line matching every filter: account(s), dates, period, source,
+        currency and dimensions. The drill-down links of the reports are queries of this list."""
+        if window == "pooled" and window_id is not None:
+            raise InvalidInput(
+                "window=pooled and window_id exclude each other; give one of them", field="window", rule="exclusive"
+            )
         flt = queries.EntryFilter(
-            account, date_from, date_to, period, source_type, source_id, contributor_id, window_id, grant_id
+            tuple(account.split(",")) if account else (),
+            date_from,
+            date_to,
+            period,
+            source_type,
+            source_id,
+            contributor_id,
+            window_id,
+            grant_id,
+            currency,
+            window == "pooled",
         )
         total, views = await queries.find_entries(db_session, flt, limit=limit, offset=offset)
         rc = settings_of(request).reporting_currency

@@ -193,7 +193,9 @@ async def account_statement(
 
 @dataclass(frozen=True, slots=True)
 class EntryFilter:
-    account: str | None = None
+    """Entries with a line matching every posting filter (any of ``accounts``; ``pooled``: no window)."""
+
+    accounts: tuple[str, ...] = ()
     date_from: date | None = None
     date_to: date | None = None
     period_id: str | None = None
@@ -202,6 +204,8 @@ class EntryFilter:
     contributor_id: int | None = None
     window_id: int | None = None
     grant_id: int | None = None
+    currency: str | None = None
+    pooled: bool = False
 
 
 async def find_entries(
@@ -219,18 +223,21 @@ async def find_entries(
     if flt.source_id is not None:
         conditions.append(col(JournalEntry.source_id) == flt.source_id)
     posting_conditions: list[Any] = []
-    if flt.account is not None:
-        account_id = (
-            await session.execute(select(col(LedgerAccount.id)).where(col(LedgerAccount.code) == flt.account))
-        ).scalar_one_or_none()
-        posting_conditions.append(col(Posting.account_id) == (account_id or -1))
+    if flt.accounts:
+        account_ids = (
+            await session.execute(select(col(LedgerAccount.id)).where(col(LedgerAccount.code).in_(flt.accounts)))
+        ).scalars()
+        posting_conditions.append(col(Posting.account_id).in_([*account_ids, -1]))
     for column, value in (
         (Posting.contributor_id, flt.contributor_id),
         (Posting.window_id, flt.window_id),
         (Posting.grant_id, flt.grant_id),
+        (Posting.currency, flt.currency),
     ):
         if value is not None:
             posting_conditions.append(col(column) == value)
+    if flt.pooled:
+        posting_conditions.append(col(Posting.window_id).is_(None))
     if posting_conditions:
         conditions.append(col(JournalEntry.id).in_(select(col(Posting.entry_id)).where(*posting_conditions)))
     total = (await session.execute(select(func.count()).select_from(JournalEntry).where(*conditions))).scalar_one()

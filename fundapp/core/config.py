@@ -89,6 +89,10 @@ class Settings:
     secret_key: str = ""
     var_dir: Path = Path("var")
     reporting_currency: str = "USD"
+    # The facility as reports and IATI files name it; the IATI identifier is the registered
+    # organisation identifier (XI-IATI prefix for organisations without a national registry).
+    facility_name: str = "Concessional Migration Financing Facility"
+    iati_organisation_id: str = "XI-IATI-CMFF"
     locales: tuple[str, ...] = ("en", "es", "fr")
     default_locale: str = "en"
     host: str = "127.0.0.1"

@@ -1,0 +1,171 @@
+"""A report as plain immutable values, independent of any format.
+
+Each report module builds a :class:`Report` from the ledger and the domain tables at request time; the
+renderers (``reports/render.py``) turn the same value into JSON, CSV, HTML or PDF in en, es or fr. Labels
+are message keys (``reports/i18n.py``) translated at render time; text that comes from the records
+(organisation names, titles) is a plain ``str`` and is never translated, only escaped or neutralised.
+Every money figure may carry the ledger query that lists the journal entries behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from urllib.parse import urlencode
+
+ENTRIES_PATH = "/api/v1/ledger/entries"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryQuery:
+    """The ``/ledger/entries`` filters that list the journal entries behind one figure.
+
+    ``accounts`` are ledger codes (any of them); ``pooled`` asks for lines without a window (the pooled
+    fund), which ``window_id`` cannot express.
+    """
+
+    accounts: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    currency: str | None = None
+    contributor_id: int | None = None
+    window_id: int | None = None
+    pooled: bool = False
+    grant_id: int | None = None
+    source_type: str | None = None
+    source_id: str | None = None
+
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.accounts:
+            params["account"] = ",".join(self.accounts)
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value.isoformat()
+        for name in ("currency", "contributor_id", "window_id", "grant_id", "source_type", "source_id"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = str(value)
+        if self.pooled:
+            params["window"] = "pooled"
+        return params
+
+    def url(self) -> str:
+        return f"{ENTRIES_PATH}?{urlencode(self.params())}"
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """Money in minor units of ``currency``, with the entries behind it when it comes from the ledger."""
+
+    minor: int
+    currency: str
+    entries: EntryQuery | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A fraction shown as a percentage; ``None`` when its denominator is zero (shown as a dash)."""
+
+    value: Decimal | None
+
+    @classmethod
+    def of(cls, numerator: int, denominator: int) -> Ratio:
+        return cls(None if denominator == 0 else Decimal(numerator) / Decimal(denominator))
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A message key of ``reports/i18n.py``, translated when the report is rendered."""
+
+    key: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, key: str, **params: object) -> Label:
+        return cls(key, tuple(sorted((k, str(v)) for k, v in params.items())))
+
+
+# A cell: data text (never translated), a translated label, a count, money, a percentage, a date, or empty.
+Cell = str | Label | int | Amount | Ratio | date | None
+
+
+class ColumnKind(StrEnum):
+    TEXT = "text"
+    COUNT = "count"
+    MONEY = "money"
+    PERCENT = "percent"
+    DATE = "date"
+
+
+class RowStyle(StrEnum):
+    LINE = "line"
+    HEADING = "heading"
+    SUBTOTAL = "subtotal"
+    TOTAL = "total"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: Label
+    kind: ColumnKind
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    cells: tuple[Cell, ...]
+    style: RowStyle = RowStyle.LINE
+    level: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    key: str
+    title: Label
+    columns: tuple[Column, ...]
+    rows: tuple[Row, ...]
+
+    def __post_init__(self) -> None:
+        for row in self.rows:
+            if len(row.cells) != len(self.columns):
+                raise ValueError(f"table {self.key}: a row has {len(row.cells)} cells for {len(self.columns)} columns")
+
+    def column(self, key: str) -> int:
+        for index, column in enumerate(self.columns):
+            if column.key == key:
+                return index
+        raise KeyError(key)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    title: Label
+    paragraphs: tuple[Label | str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One report: what it is, which ledger state and period it covers, its tables and notes."""
+
+    name: str
+    title: Label
+    currency: str
+    generated_at: datetime
+    ledger_head: str
+    date_from: date | None
+    date_to: date
+    tables: tuple[Table, ...]
+    subject: str = ""  # data text naming what the report is about (a contributor, a window), if anything
+    notes: tuple[Note, ...] = ()
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    def table(self, key: str) -> Table:
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise KeyError(key)

@@ -1,0 +1,109 @@
+"""The reports' words in en, es and fr, the locale a request asks for, and Babel's formatting.
+
+Each report module registers its own labels with :func:`register` at import (one mapping of key to the
+three translations), so modules never edit a shared catalogue; registering a key twice with different
+words, or without all three locales, fails at import. Money, numbers, percentages and dates are always
+formatted by Babel for the chosen locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+from ledger.money import exponent
+from reports.document import Amount, Label, Ratio
+
+LOCALES = ("en", "es", "fr")
+DEFAULT_LOCALE = "en"
+
+_CATALOGUE: dict[str, dict[str, str]] = {}
+
+
+def register(messages: Mapping[str, Mapping[str, str]]) -> None:
+    for key, words in messages.items():
+        missing = [loc for loc in LOCALES if not words.get(loc)]
+        if missing:
+            raise ValueError(f"report label {key!r} has no words in {', '.join(missing)}")
+        known = _CATALOGUE.get(key)
+        if known is not None and known != dict(words):
+            raise ValueError(f"report label {key!r} is registered twice with different words")
+        _CATALOGUE[key] = {loc: words[loc] for loc in LOCALES}
+
+
+def known(key: str) -> bool:
+    return key in _CATALOGUE
+
+
+def catalogue() -> Mapping[str, Mapping[str, str]]:
+    return _CATALOGUE
+
+
+def text(label: Label, locale: str) -> str:
+    """The label's words in ``locale``, with its parameters filled in; an unknown key raises KeyError."""
+    words = _CATALOGUE[label.key][locale]
+    return words.format(**dict(label.params)) if label.params else words
+
+
+def negotiate(requested: str | None, accept_language: str | None) -> str | None:
+    """The locale of a request: the explicit parameter wins, then the best Accept-Language match, then
+    English. Returns ``None`` only when the explicit parameter names a locale the reports do not speak."""
+    if requested:
+        return requested if requested in LOCALES else None
+    if accept_language:
+        ranked: list[tuple[float, int, str]] = []
+        for position, part in enumerate(accept_language.split(",")):
+            piece = part.strip()
+            if not piece:
+                continue
+            tag, _, quality = piece.partition(";")
+            weight = 1.0
+            if quality.strip().startswith("q="):
+                try:
+                    weight = float(quality.strip()[2:])
+                except ValueError:
+                    weight = 0.0
+            ranked.append((-weight, position, tag.strip()))
+        for _weight, _position, tag in sorted(ranked):
+            if _weight == 0:
+                continue
+            try:
+                language = Locale.parse(tag.replace("-", "_")).language if tag != "*" else DEFAULT_LOCALE
+            except (ValueError, UnknownLocaleError):
+                continue
+            if language in LOCALES:
+                return language
+    return DEFAULT_LOCALE
+
+
+def money(amount: Amount, locale: str) -> str:
+    return format_currency(Decimal(amount.minor).scaleb(-exponent(amount.currency)), amount.currency, locale=locale)
+
+
+def decimal_string(amount: Amount) -> str:
+    """The amount as a plain decimal string with the currency's precision ("-1250.00"): JSON and CSV."""
+    places = exponent(amount.currency)
+    return str(Decimal(amount.minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))
+
+
+def percent(ratio: Ratio, locale: str) -> str:
+    if ratio.value is None:
+        return "\u2013"  # an en dash: no ratio when the denominator is zero
+    return format_percent(ratio.value, format="#,##0.0%", locale=locale)
+
+
+def count(value: int, locale: str) -> str:
+    return format_decimal(value, locale=locale)
+
+
+def day(value: date, locale: str) -> str:
+    return format_date(value, format="medium", locale=locale)
+
+
+def moment(value: datetime, locale: str) -> str:
+    return format_datetime(value, format="medium", tzinfo=value.tzinfo, locale=locale)
