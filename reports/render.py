@@ -1,0 +1,437 @@
+"""One :class:`~reports.document.Report` in four formats: JSON, CSV, HTML and PDF, in en, es or fr.
+
+- JSON: labels translated; money as ``{"amount": "-1250.00", "currency", "entries"}`` where ``entries`` is
+  the drill-down link (the ``/ledger/entries`` query behind the figure); ratios as decimal fractions
+  ("0.456700"); dates ISO; counts as integers.
+- CSV: one file for the whole report (layout in docs/api.md): each line starts with the table's key, the
+  kind of row and its level, then the cells. Text cells are neutralised for spreadsheets
+  (``rules.neutralise``); numbers are plain decimal strings that parse back exactly.
+- HTML: Jinja2 templates with autoescaping, Babel-formatted figures, the project's stylesheet.
+- PDF: the HTML through WeasyPrint (A4, running header and "page X of Y" footer with the period,
+  generation time and the ledger's chain head); WeasyPrint reads nothing but the project's own assets and
+  templates (:class:`ProjectFetcher`).
+
+JSON and CSV carry only what the figures depend on (no generation time, no chain head), so a closed
+period's report is byte-identical whenever it is generated; the API sends those two in headers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import mimetypes
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from weasyprint import HTML  # type: ignore[import-untyped]
+from weasyprint.urls import URLFetcher, URLFetcherResponse  # type: ignore[import-untyped]
+
+from fundapp.core.config import Settings
+from reports import i18n
+from reports.document import Amount, Cell, Column, ColumnKind, Label, Ratio, Report, Table
+from reports.rules import ReportFormat, css_string, neutralise, ratio_string, safe_filename_part
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = PACKAGE_DIR / "assets"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
+STYLESHEET = "report.css"
+# The only folders WeasyPrint may read from: the project's own stylesheet, fonts, images and templates.
+PROJECT_RESOURCE_DIRS = (ASSETS_DIR, TEMPLATES_DIR)
+DEFAULT_FACILITY_NAME: str = Settings().facility_name
+
+i18n.register(
+    {
+        "render.period": {"en": "Period", "es": "Período", "fr": "Période"},
+        "render.period_range": {
+            "en": "{start} to {end}",
+            "es": "del {start} al {end}",
+            "fr": "du {start} au {end}",
+        },
+        "render.since_inception": {
+            "en": "inception to {end}",
+            "es": "desde el inicio hasta el {end}",
+            "fr": "depuis la création jusqu'au {end}",
+        },
+        "render.generated_at": {"en": "Generated", "es": "Generado el", "fr": "Généré le"},
+        "render.ledger_head": {
+            "en": "Ledger chain head",
+            "es": "Cabeza de la cadena del libro mayor",
+            "fr": "Tête de la chaîne du grand livre",
+        },
+        "render.reporting_currency": {
+            "en": "Reporting currency",
+            "es": "Moneda de presentación",
+            "fr": "Monnaie de présentation",
+        },
+        "render.currency": {"en": "Currency", "es": "Moneda", "fr": "Devise"},
+        "render.page_of": {
+            "en": "Page {page} of {pages}",
+            "es": "Página {page} de {pages}",
+            "fr": "Page {page} sur {pages}",
+        },
+        "render.drill_down": {
+            "en": "Journal entries behind this figure",
+            "es": "Asientos del diario que sustentan esta cifra",
+            "fr": "Écritures du journal à l'origine de ce montant",
+        },
+        "render.notes": {"en": "Notes", "es": "Notas", "fr": "Notes"},
+        "render.csv.table": {"en": "table", "es": "tabla", "fr": "tableau"},
+        "render.csv.row": {"en": "row", "es": "fila", "fr": "ligne"},
+        "render.csv.level": {"en": "level", "es": "nivel", "fr": "niveau"},
+        "render.csv.values": {"en": "values", "es": "valores", "fr": "valeurs"},
+    }
+)
+
+
+def _words(key: str, locale: str, **params: object) -> str:
+    return i18n.text(Label.of(key, **params), locale)
+
+
+def _text(value: Label | str, locale: str) -> str:
+    return i18n.text(value, locale) if isinstance(value, Label) else value
+
+
+def period_text(report: Report, locale: str) -> str:
+    end = i18n.day(report.date_to, locale)
+    if report.date_from is None:
+        return _words("render.since_inception", locale, end=end)
+    return _words("render.period_range", locale, start=i18n.day(report.date_from, locale), end=end)
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def json_cell(cell: Cell, locale: str) -> Any:
+    if isinstance(cell, Amount):
+        return {
+            "amount": i18n.decimal_string(cell),
+            "currency": cell.currency,
+            "entries": None if cell.entries is None else cell.entries.url(),
+        }
+    if isinstance(cell, Ratio):
+        return ratio_string(cell)
+    if isinstance(cell, Label):
+        return i18n.text(cell, locale)
+    if isinstance(cell, date):
+        return cell.isoformat()
+    return cell  # str, int (a count) or None
+
+
+def to_json(report: Report, locale: str) -> dict[str, Any]:
+    """The report as JSON values (schema: ``reports.schemas.ReportOut``)."""
+    return {
+        "report": report.name,
+        "title": i18n.text(report.title, locale),
+        "subject": report.subject,
+        "locale": locale,
+        "currency": report.currency,
+        "date_from": None if report.date_from is None else report.date_from.isoformat(),
+        "date_to": report.date_to.isoformat(),
+        "parameters": dict(sorted(report.parameters.items())),
+        "tables": [
+            {
+                "key": table.key,
+                "title": i18n.text(table.title, locale),
+                "columns": [
+                    {"key": c.key, "label": i18n.text(c.label, locale), "kind": c.kind.value} for c in table.columns
+                ],
+                "rows": [
+                    {
+                        "style": row.style.value,
+                        "level": row.level,
+                        "cells": [json_cell(cell, locale) for cell in row.cells],
+                    }
+                    for row in table.rows
+                ],
+            }
+            for table in report.tables
+        ],
+        "notes": [
+            {"title": i18n.text(note.title, locale), "paragraphs": [_text(p, locale) for p in note.paragraphs]}
+            for note in report.notes
+        ],
+    }
+
+
+# ---------------------------------------------------------------- CSV
+
+
+def csv_cells(column: Column, cell: Cell, locale: str) -> list[str]:
+    """One cell as CSV fields: a money column is two fields (the decimal amount and its currency)."""
+    if column.kind is ColumnKind.MONEY:
+        return [csv_field(cell, locale), cell.currency if isinstance(cell, Amount) else ""]
+    return [csv_field(cell, locale)]
+
+
+def csv_field(cell: Cell, locale: str) -> str:
+    """Numbers as plain decimal strings (they parse back exactly); text neutralised for spreadsheets."""
+    if cell is None:
+        return ""
+    if isinstance(cell, Amount):
+        return i18n.decimal_string(cell)
+    if isinstance(cell, Ratio):
+        return ratio_string(cell) or ""
+    if isinstance(cell, bool):  # not a cell type, but never let one pass as the number 0 or 1
+        return neutralise(str(cell))
+    if isinstance(cell, int):
+        return str(cell)
+    if isinstance(cell, date):
+        return cell.isoformat()
+    return neutralise(_text(cell, locale))
+
+
+def _csv_lines(report: Report, locale: str) -> Iterator[list[str]]:
+    yield [_words(f"render.csv.{word}", locale) for word in ("table", "row", "level", "values")]
+    yield ["", "report", "0", neutralise(report.name), neutralise(i18n.text(report.title, locale))]
+    if report.subject:
+        yield ["", "subject", "0", neutralise(report.subject)]
+    yield [
+        "",
+        "period",
+        "0",
+        "" if report.date_from is None else report.date_from.isoformat(),
+        report.date_to.isoformat(),
+    ]
+    yield ["", "currency", "0", report.currency]
+    for name, value in sorted(report.parameters.items()):
+        yield ["", "parameter", "0", neutralise(name), neutralise(value)]
+    for table in report.tables:
+        yield from _csv_table(table, locale)
+    for index, note in enumerate(report.notes, start=1):
+        paragraphs = [neutralise(_text(p, locale)) for p in note.paragraphs]
+        yield ["notes", "note", str(index), neutralise(i18n.text(note.title, locale)), *paragraphs]
+
+
+def _csv_table(table: Table, locale: str) -> Iterator[list[str]]:
+    key = neutralise(table.key)
+    yield [key, "title", "0", neutralise(i18n.text(table.title, locale))]
+    header: list[str] = []
+    currency_word = _words("render.currency", locale)
+    for column in table.columns:
+        header.append(neutralise(i18n.text(column.label, locale)))
+        if column.kind is ColumnKind.MONEY:
+            header.append(neutralise(currency_word))
+    yield [key, "header", "0", *header]
+    for row in table.rows:
+        fields: list[str] = []
+        for column, cell in zip(table.columns, row.cells, strict=True):
+            fields.extend(csv_cells(column, cell, locale))
+        yield [key, row.style.value, str(row.level), *fields]
+
+
+def to_csv(report: Report, locale: str) -> str:
+    """The whole report as one RFC 4180 CSV text (CRLF line ends)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(_csv_lines(report, locale))
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- HTML
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_NUMERIC = {ColumnKind.MONEY, ColumnKind.COUNT, ColumnKind.PERCENT}
+
+
+def display(cell: Cell, locale: str) -> str:
+    """A cell as a reader sees it: Babel's money, numbers, percentages and dates for ``locale``."""
+    if cell is None:
+        return ""
+    if isinstance(cell, Amount):
+        return i18n.money(cell, locale)
+    if isinstance(cell, Ratio):
+        return i18n.percent(cell, locale)
+    if isinstance(cell, Label):
+        return i18n.text(cell, locale)
+    if isinstance(cell, bool):
+        return str(cell)
+    if isinstance(cell, int):
+        return i18n.count(cell, locale)
+    if isinstance(cell, date):
+        return i18n.day(cell, locale)
+    return cell
+
+
+def _page_css(report: Report, locale: str, facility_name: str) -> Markup:
+    """The running header and footer of printed pages. Every text is a fully escaped CSS string
+    (``rules.css_string``), so no name can end the rule or the ``<style>`` element."""
+    title = i18n.text(report.title, locale) + (f" \u2014 {report.subject}" if report.subject else "")
+    meta = (
+        f"{_words('render.period', locale)}: {period_text(report, locale)} \u00b7 "
+        f"{_words('render.generated_at', locale)} {i18n.moment(report.generated_at, locale)}\n"
+        f"{_words('render.ledger_head', locale)}: {report.ledger_head}"
+    )
+    pieces = re.split(r"(\{page\}|\{pages\})", _words("render.page_of", locale, page="{page}", pages="{pages}"))
+    counters = {"{page}": "counter(page)", "{pages}": "counter(pages)"}
+    page_of = " ".join(counters.get(piece) or css_string(piece) for piece in pieces if piece)
+    # Safe: every text in it went through css_string, which leaves only letters, digits and spaces bare.
+    return Markup(  # noqa: S704
+        "@page {"
+        f" @top-left {{ content: {css_string(facility_name)} }}"
+        f" @top-right {{ content: {css_string(title)} }}"
+        f" @bottom-left {{ content: {css_string(meta)} }}"
+        f" @bottom-right {{ content: {page_of} }}"
+        " }"
+    )
+
+
+def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -> dict[str, Any]:
+    tables = []
+    for table in report.tables:
+        rows = []
+        for row in table.rows:
+            cells = []
+            for column, cell in zip(table.columns, row.cells, strict=True):
+                href = cell.entries.url() if isinstance(cell, Amount) and cell.entries and not for_print else None
+                cells.append({"text": display(cell, locale), "numeric": column.kind in _NUMERIC, "href": href})
+            rows.append({"style": row.style.value, "level": min(row.level, 5), "cells": cells})
+        tables.append(
+            {
+                "key": table.key,
+                "title": i18n.text(table.title, locale),
+                "columns": [
+                    {"label": i18n.text(c.label, locale), "numeric": c.kind in _NUMERIC} for c in table.columns
+                ],
+                "rows": rows,
+            }
+        )
+    return {
+        "lang": locale,
+        "facility": facility_name,
+        "title": i18n.text(report.title, locale),
+        "subject": report.subject,
+        "period_label": _words("render.period", locale),
+        "period": period_text(report, locale),
+        "currency_label": _words("render.reporting_currency", locale),
+        "currency": report.currency,
+        "generated_label": _words("render.generated_at", locale),
+        "generated": i18n.moment(report.generated_at, locale),
+        "generated_iso": report.generated_at.isoformat(),
+        "head_label": _words("render.ledger_head", locale),
+        "head": report.ledger_head,
+        "drill_down": _words("render.drill_down", locale),
+        "notes_label": _words("render.notes", locale),
+        "tables": tables,
+        "notes": [
+            {"title": i18n.text(n.title, locale), "paragraphs": [_text(p, locale) for p in n.paragraphs]}
+            for n in report.notes
+        ],
+        "for_print": for_print,
+        "stylesheet": STYLESHEET,
+        "inline_css": None if for_print else Markup(_stylesheet_text()),  # noqa: S704 - the project's own file
+        "page_css": _page_css(report, locale, facility_name),
+    }
+
+
+def _stylesheet_text() -> str:
+    # Read per render (a few KiB): an edited stylesheet shows without a restart, and it is our own file.
+    return (ASSETS_DIR / STYLESHEET).read_text(encoding="utf-8").replace("</", "<\\/")
+
+
+def to_html(report: Report, locale: str, *, facility_name: str = DEFAULT_FACILITY_NAME, for_print: bool = False) -> str:
+    """A standalone HTML page (the stylesheet inline, drill-down links on money figures). ``for_print``
+    is the PDF's variant: the stylesheet linked from the assets folder and no links."""
+    template = _environment.get_template("report.html.j2")
+    return template.render(**_view(report, locale, facility_name, for_print=for_print))
+
+
+# ---------------------------------------------------------------- PDF
+
+
+class ResourceRefused(ValueError):
+    """WeasyPrint asked for something outside the project's own assets and templates; it logs and skips it."""
+
+
+def project_file(url: str) -> Path:
+    """The project file a ``file:`` URL names, when it lies inside the assets or templates folder.
+
+    Anything else is refused: another scheme (http, https, data, ftp...), a file elsewhere on the
+    machine, a path that climbs out through ``..`` or a symbolic link (the path is resolved first), a
+    folder, a file that does not exist.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "file":
+        raise ResourceRefused(f"only the project's own files are served, not {parts.scheme or 'relative'} URLs")
+    if parts.netloc not in ("", "localhost"):
+        raise ResourceRefused("file URLs on another host are refused")
+    try:
+        path = Path(url2pathname(unquote(parts.path))).resolve(strict=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ResourceRefused("no such project file") from exc
+    if not path.is_file() or not any(path.is_relative_to(folder) for folder in PROJECT_RESOURCE_DIRS):
+        raise ResourceRefused("outside the project's assets and templates")
+    return path
+
+
+class ProjectFetcher(URLFetcher):  # type: ignore[misc]  # WeasyPrint has no type hints
+    """WeasyPrint's URL fetcher, locked to the project's own files (see :func:`project_file`).
+
+    ``requested`` records every URL WeasyPrint asked for, so a test can show nothing else was fetched.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=("file",), allow_redirects=False, fail_on_errors=False)
+        self.requested: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        self.requested.append(url)
+        path = project_file(url)
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(path.as_uri(), body=path.read_bytes(), headers={"Content-Type": media_type})
+
+
+def to_pdf(
+    report: Report,
+    locale: str,
+    *,
+    facility_name: str = DEFAULT_FACILITY_NAME,
+    fetcher: ProjectFetcher | None = None,
+) -> bytes:
+    """The report as an A4 PDF. CPU-bound (WeasyPrint): callers on an event loop run it in a thread."""
+    page = to_html(report, locale, facility_name=facility_name, for_print=True)
+    document = HTML(string=page, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher or ProjectFetcher())
+    pdf: bytes = document.write_pdf()
+    return pdf
+
+
+# ---------------------------------------------------------------- one call for the API and the CLI
+
+FILE_EXTENSIONS = {
+    ReportFormat.JSON: "json",
+    ReportFormat.CSV: "csv",
+    ReportFormat.HTML: "html",
+    ReportFormat.PDF: "pdf",
+}
+
+
+def encode(report: Report, fmt: ReportFormat, locale: str, *, facility_name: str = DEFAULT_FACILITY_NAME) -> bytes:
+    """The report's bytes in ``fmt``: the API and the CLI send exactly these (UTF-8 for text formats)."""
+    if fmt is ReportFormat.JSON:
+        return json.dumps(to_json(report, locale), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if fmt is ReportFormat.CSV:
+        return to_csv(report, locale).encode("utf-8")
+    if fmt is ReportFormat.HTML:
+        return to_html(report, locale, facility_name=facility_name).encode("utf-8")
+    return to_pdf(report, locale, facility_name=facility_name)
+
+
+def filename(report: Report, fmt: ReportFormat, locale: str, qualifier: str = "") -> str:
+    """A download's name: the report, what it is about, its period, the locale (ASCII only)."""
+    start = "inception" if report.date_from is None else report.date_from.isoformat()
+    parts = [report.name, *([safe_filename_part(qualifier)] if qualifier else []), start, report.date_to.isoformat()]
+    return f"{'_'.join(parts)}_{locale}.{FILE_EXTENSIONS[fmt]}"

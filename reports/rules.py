@@ -1,0 +1,178 @@
+"""The reports' pure rules: what a request may ask for, and how a cell is made safe for each format.
+
+Nothing here reads the database or the clock: the caller passes ``today``. Every refusal is an
+``InvalidInput`` naming the field and the rule, so the API and the CLI refuse the same things alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+
+from fundapp.core.errors import FieldError, InvalidInput
+from reports.document import Ratio
+from reports.i18n import LOCALES, negotiate
+
+# ---------------------------------------------------------------- formats and locales
+
+
+class ReportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+    PDF = "pdf"
+
+
+MEDIA_TYPES = {
+    ReportFormat.JSON: "application/json",
+    ReportFormat.CSV: "text/csv; charset=utf-8",
+    ReportFormat.HTML: "text/html; charset=utf-8",
+    ReportFormat.PDF: "application/pdf",
+}
+# What an Accept header may name, mapped to the format it asks for (application/json also by */*).
+_ACCEPTED = {
+    "application/json": ReportFormat.JSON,
+    "text/csv": ReportFormat.CSV,
+    "text/html": ReportFormat.HTML,
+    "application/pdf": ReportFormat.PDF,
+}
+
+
+def choose_format(requested: str | None, accept: str | None) -> ReportFormat:
+    """The format of a response: the ``format`` parameter wins; without it, the Accept header's most
+    preferred media type among the four (ties go to the earlier one); otherwise JSON."""
+    if requested is not None:
+        try:
+            return ReportFormat(requested)
+        except ValueError:
+            raise InvalidInput(
+                f"format must be one of {', '.join(f.value for f in ReportFormat)}, not {requested!r}",
+                field="format",
+                rule="one_of",
+            ) from None
+    best: tuple[float, int, ReportFormat] | None = None
+    for position, part in enumerate((accept or "").split(",")):
+        media, _, params = part.strip().partition(";")
+        chosen = _ACCEPTED.get(media.strip().lower())
+        if chosen is None:
+            continue
+        weight = _quality(params)
+        if weight > 0 and (best is None or (-weight, position) < (-best[0], best[1])):
+            best = (weight, position, chosen)
+    return best[2] if best is not None else ReportFormat.JSON
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return max(0.0, min(1.0, float(value)))
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def choose_locale(requested: str | None, accept_language: str | None) -> str:
+    """The locale: the ``locale`` parameter wins, then Accept-Language, then English."""
+    locale = negotiate(requested, accept_language)
+    if locale is None:
+        raise InvalidInput(
+            f"locale must be one of {', '.join(LOCALES)}, not {requested!r}", field="locale", rule="one_of"
+        )
+    return locale
+
+
+# ---------------------------------------------------------------- periods and parameters
+
+YEAR_MIN, YEAR_MAX = 1900, 2999
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    date_from: date | None  # None: since the facility's inception
+    date_to: date
+
+
+def check_period(date_from: date | None, date_to: date | None, today: date) -> Period:
+    """A period ending today by default; it may not end after today (a report describes what has
+    happened) nor start after it ends."""
+    end = today if date_to is None else date_to
+    errors: list[FieldError] = []
+    if end > today:
+        errors.append(_future("date_to", end, today))
+    if date_from is not None and date_from > end:
+        errors.append(
+            FieldError("date_from", "not_after_date_to", f"date_from {date_from} is after date_to {end.isoformat()}")
+        )
+    if errors:
+        raise InvalidInput(errors[0].message, errors=errors)
+    return Period(date_from, end)
+
+
+def check_as_of(as_of: date | None, today: date) -> date:
+    """The date of a position report: today by default, never a day that has not happened yet."""
+    if as_of is None:
+        return today
+    if as_of > today:
+        error = _future("as_of", as_of, today)
+        raise InvalidInput(error.message, errors=[error])
+    return as_of
+
+
+def check_year(year: int | None) -> int:
+    if year is None:
+        raise InvalidInput("year is required (the financial year, e.g. 2025)", field="year", rule="missing")
+    if not YEAR_MIN <= year <= YEAR_MAX:
+        raise InvalidInput(f"year must be between {YEAR_MIN} and {YEAR_MAX}", field="year", rule="out_of_range")
+    return year
+
+
+def _future(field: str, value: date, today: date) -> FieldError:
+    return FieldError(field, "not_after_today", f"{field} {value.isoformat()} is after today ({today.isoformat()})")
+
+
+# ---------------------------------------------------------------- cells
+
+# A spreadsheet reads a cell that starts with one of these as a formula (or as the start of one: a tab or
+# carriage return is stripped by some importers, exposing what follows). Leading blanks are skipped by
+# some importers too, so the first character that is not a space decides.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def neutralise(text: str) -> str:
+    """A text cell made inert for spreadsheets: a leading apostrophe when it could start a formula.
+
+    Only text cells pass through here; numbers are written as plain decimal strings and stay numbers.
+    """
+    return "'" + text if text.lstrip(" ").startswith(FORMULA_STARTS) else text
+
+
+RATIO_PLACES = Decimal("0.000001")
+
+
+def ratio_string(ratio: Ratio) -> str | None:
+    """A ratio as a plain decimal fraction with six places ("0.456700"); None when it has no value."""
+    if ratio.value is None:
+        return None
+    return str(ratio.value.quantize(RATIO_PLACES, rounding=ROUND_HALF_EVEN))
+
+
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string in which every character but letters, digits and spaces is a
+    hexadecimal escape: nothing in it can close the string, the rule or the ``<style>`` element."""
+    out = []
+    for char in text:
+        if (char.isascii() and char.isalnum()) or char == " ":
+            out.append(char)
+        else:
+            out.append(f"\\{ord(char):06x}")
+    return '"' + "".join(out) + '"'
+
+
+def safe_filename_part(text: str) -> str:
+    """A piece of a download's file name: ASCII letters, digits and hyphens only."""
+    cleaned = "".join(c if (c.isascii() and c.isalnum()) or c == "-" else "-" for c in text)
+    return cleaned.strip("-")[:40] or "report"
