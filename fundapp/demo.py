@@ -35,7 +35,7 @@ from governance.schemas import (
     TierFeeSet,
 )
 from governance.service import Governance
-from ledger import Ledger, Money
+from ledger import EntryDraft, Ledger, Line, Money
 from proposals.models import Call, Proposal
 from proposals.schemas import (
     CallCreate,
@@ -381,6 +381,9 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
         await session.commit()
     async with database.session() as session:
         await demo_grants(session, settings, report)
+        await session.commit()
+    async with database.session() as session:
+        await demo_finances(session, settings, report)
         await session.commit()
     return report
 
@@ -982,4 +985,98 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
     )
     report.created.append(
         "5 grants: awaiting agreement, disbursed in part, with an overdue report, with a refund, closed"
+    )
+
+
+# ---------------------------------------------------------------- the secretariat's finances for the statements
+
+# (idempotency key, date, description, lines as (account, amount, currency)): what the finance officer
+# records through POST /ledger/entries; interest on the trustee's cash, its bank charges, the secretariat's
+# costs (some paid in Swiss francs from the CHF cash), and interest accrued at the end of 2026.
+DEMO_FINANCE_ENTRIES: tuple[tuple[str, date, str, tuple[tuple[str, str, str], ...]], ...] = tuple(
+    (key, day, description, ((debit, amount, currency), (credit, f"-{amount}", currency)))
+    for key, day, description, debit, credit, amount, currency in (
+        ("demo-costs-2025-1", date(2025, 4, 30), "Secretariat costs, Jan-Apr 2025", "5300", "1100", "95000.00", "USD"),
+        ("demo-costs-2025-2", date(2025, 7, 31), "Secretariat costs, May-Jul 2025", "5300", "1100", "98500.00", "USD"),
+        ("demo-costs-2025-3", date(2025, 10, 31), "Secretariat costs, Aug-Oct 2025", "5300", "1100", "92250.00", "USD"),
+        ("demo-costs-2025-4", date(2025, 12, 15), "Secretariat costs, Nov-Dec 2025", "5300", "1100", "81400.00", "USD"),
+        ("demo-interest-2025-1", date(2025, 6, 30), "Interest on cash, H1 2025", "1100", "4200", "6420.00", "USD"),
+        ("demo-interest-2025-2", date(2025, 12, 31), "Interest on cash, H2 2025", "1100", "4200", "9815.00", "USD"),
+        ("demo-charges-2025-1", date(2025, 6, 30), "Bank charges, H1 2025", "5400", "1100", "1250.00", "USD"),
+        ("demo-charges-2025-2", date(2025, 12, 31), "Bank charges, H2 2025", "5400", "1100", "1380.00", "USD"),
+        ("demo-costs-2026-1", date(2026, 3, 31), "Secretariat costs, Q1 2026", "5300", "1100", "104300.00", "USD"),
+        ("demo-costs-2026-2", date(2026, 6, 30), "Geneva office, Q2 2026", "5300", "1100", "88000.00", "CHF"),
+        ("demo-costs-2026-3", date(2026, 9, 30), "Secretariat costs, Q3 2026", "5300", "1100", "112600.00", "USD"),
+        ("demo-costs-2026-4", date(2026, 12, 15), "Geneva office, Q4 2026", "5300", "1100", "91500.00", "CHF"),
+        ("demo-interest-2026-1", date(2026, 6, 30), "Interest on cash, H1 2026", "1100", "4200", "24880.00", "USD"),
+        ("demo-interest-2026-2", date(2026, 12, 31), "Interest on EUR cash, 2026", "1100", "4200", "8650.00", "EUR"),
+        ("demo-interest-2026-3", date(2026, 12, 31), "Interest accrued, Dec 2026", "1210", "4200", "7300.00", "USD"),
+        ("demo-charges-2026-1", date(2026, 6, 30), "Bank charges, H1 2026", "5400", "1100", "1940.00", "USD"),
+        ("demo-charges-2026-2", date(2026, 12, 31), "Bank charges, H2 2026", "5400", "1100", "2215.00", "USD"),
+    )
+)
+# The secretariat's budgets, adopted by vote of the members before each year (2027's is in _load_decisions).
+DEMO_ADMIN_BUDGETS = ((2025, "400000.00", date(2024, 11, 4)), (2026, "430000.00", date(2025, 11, 3)))
+
+
+async def demo_finances(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+    """The secretariat's budgets for 2025 and 2026 (by decision), its direct costs, the trustee's interest
+    and bank charges, and the revaluation of foreign-currency balances at each year's closing rates: what the
+    financial statements of 2025 and 2026 show besides contributions and grants."""
+    from governance.models import AdminBudget
+    from ledger.manual import post_manual, revalue_manual
+    from ledger.models import JournalEntry
+
+    first_key = DEMO_FINANCE_ENTRIES[0][0]
+    if (
+        await session.execute(
+            select(func.count()).select_from(JournalEntry).where(col(JournalEntry.idempotency_key) == first_key)
+        )
+    ).scalar_one():
+        report.existing.append("secretariat budgets, costs, interest and bank charges")
+        return
+    users = {u.username: u for u in (await session.execute(select(User))).scalars()}
+    for year, amount, opened_on in DEMO_ADMIN_BUDGETS:
+        if await session.get(AdminBudget, year) is not None:
+            continue
+        opened = _at(opened_on)
+        created = await Decisions(session, settings=settings, user=_principal(users["admin"]), now=opened).create(
+            DecisionCreate.model_validate(
+                {
+                    "kind": "admin_budget",
+                    "year": year,
+                    "amount": amount,
+                    "title": f"Secretariat budget {year}",
+                    "text": f"The secretariat's administrative budget for {year} is USD {Decimal(amount):,}.",
+                    "closes_at": opened + timedelta(days=14),
+                    "open": True,
+                }
+            )
+        )
+        for code in ("DEU", "CHE", "SWE", "JPN", "MEX", "SEN", "PHL", "MAR"):
+            voter = _principal(users[f"delegate.{code.lower()}"])
+            await Decisions(session, settings=settings, user=voter, now=opened + timedelta(days=3)).cast(
+                created.id or 0, "yes"
+            )
+        await Decisions(session, settings=settings, user=None, now=opened + timedelta(days=14, hours=1)).close(
+            created.id or 0
+        )
+    for key, day, description, lines in DEMO_FINANCE_ENTRIES:
+        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=_at(day))
+        await post_manual(
+            ledger,
+            EntryDraft(
+                entry_date=day,
+                description=description,
+                lines=tuple(Line(account, Money.of(amount, currency)) for account, amount, currency in lines),
+                source_type="manual",
+                idempotency_key=key,
+            ),
+        )
+    for year in (2025, 2026):
+        year_end = date(year, 12, 31)
+        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=_at(year_end))
+        await revalue_manual(ledger, year_end)
+    report.created.append(
+        "secretariat budgets for 2025 and 2026, direct costs, interest, bank charges and year-end revaluations"
     )
