@@ -34,6 +34,7 @@ from tests.grants_support import (
     refund,
     sign,
 )
+from tests.reports_support import ALLOCATIONS, GRANT_PLANS, Facility
 from tests.support import Api, accepted, create_organisation
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -342,3 +343,38 @@ def test_the_demo_facility_validates_and_equals_the_ledger(api: Api) -> None:
     )
     assert total(flows(refunded, "1")) == 1_500_000
     assert organisation.find("iati-organisation/total-expenditure") is not None
+
+
+# ---------------------------------------------------------------- the generated facility
+
+
+def test_the_generated_facility_validates_and_equals_the_ledger(facility: Facility) -> None:
+    api = facility.api
+    activities_xml, organisation_xml = exports(api)
+    root = validated(activities_xml, "iati-activities-schema.xsd")
+    organisation = validated(organisation_xml, "iati-organisations-schema.xsd")
+    activities = assert_activities_are_the_ledger(api, root)
+    assert_organisation_is_the_ledger(api, organisation)
+    assert len([i for i in activities if "-GRANT-" in i]) == len(GRANT_PLANS)
+
+    # Deposits in six currencies reach the funds in their own currency, never converted.
+    currencies = {t.find("value").get("currency") for a in activities.values() for t in flows(a, "1")}
+    assert {"EUR", "CHF", "SEK", "JPY", "GBP", "USD"} <= currencies
+    # The pooled allocations to IRR and PAR: an outgoing commitment of the pooled fund, an incoming one of each.
+    pooled = activities[f"{ORG}-POOLED"]
+    for (on, code, amount), outgoing in zip(ALLOCATIONS, flows(pooled, "2"), strict=True):
+        window = activities[f"{ORG}-WINDOW-{code}"]
+        (incoming,) = flows(window, "11")
+        for flow in (outgoing, incoming):
+            assert flow.find("transaction-date").get("iso-date") == on.isoformat()
+            assert flow.find("value").text == amount
+        assert outgoing.find("receiver-org").get("receiver-activity-id") == f"{ORG}-WINDOW-{code}"
+        assert incoming.find("provider-org").get("provider-activity-id") == f"{ORG}-POOLED"
+
+    stages = {facility.facts.grant_stages[g]: activities[f"{ORG}-GRANT-{g}"] for g in facility.grant_ids.values()}
+    assert stages["awaiting"].find("activity-status").get("code") == "1"
+    assert flows(stages["awaiting"], "2") == [] and stages["awaiting"].find("budget").get("status") == "1"
+    assert stages["closed"].find("activity-status").get("code") == "4"
+    # After the closure the commitment net of its release is what was transferred (refunds do not touch it).
+    assert total(flows(stages["closed"], "2")) == total(flows(stages["closed"], "3"))
+    assert total(flows(stages["refunded"], "1")) > 0
