@@ -1,0 +1,151 @@
+"""The reports' shared reads of the ledger: sums of postings in the reporting currency, each able to name the
+journal entries behind it.
+
+A :class:`Selection` is a set of postings: some accounts, a date range, at most one value per dimension (or
+the pooled fund: no window) and optionally one source type. Its sum is a reporting-currency amount (debit
+positive, credit negative, as the ledger stores it); :meth:`Selection.query` is the ``/ledger/entries``
+query that lists exactly the entries holding those postings, so a reader can add them up again. Sums read
+``postings.reporting_amount`` directly; the source type is the entry's, read through a join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledger.money import Money, allocate
+from reports.document import Amount, EntryQuery, Ratio
+
+# The dimensions a sum may be grouped by, and the columns that hold them.
+GROUPS: Mapping[str, Any] = {
+    "account": col(LedgerAccount.code),
+    "source_type": col(JournalEntry.source_type),
+    "contributor": col(Posting.contributor_id),
+    "window": col(Posting.window_id),
+    "grant": col(Posting.grant_id),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Postings on any of ``accounts`` dated ``date_from`` (None: since inception) to ``date_to``, with the
+    given dimensions (``pooled``: no window) and, when given, in entries of ``source_type``."""
+
+    accounts: tuple[str, ...]
+    date_to: date
+    date_from: date | None = None
+    contributor_id: int | None = None
+    window_id: int | None = None
+    pooled: bool = False
+    grant_id: int | None = None
+    source_type: str | None = None
+
+    def query(self) -> EntryQuery:
+        return EntryQuery(
+            accounts=self.accounts,
+            date_from=self.date_from,
+            date_to=self.date_to,
+            contributor_id=self.contributor_id,
+            window_id=self.window_id,
+            pooled=self.pooled,
+            grant_id=self.grant_id,
+            source_type=self.source_type,
+        )
+
+    def but(self, **changes: Any) -> Selection:
+        return replace(self, **changes)
+
+    def for_window(self, window_id: int | None) -> Selection:
+        """The same postings of one window (``None``: the pooled fund)."""
+        return replace(self, window_id=window_id, pooled=window_id is None)
+
+
+def _conditions(selection: Selection) -> list[Any]:
+    conditions: list[Any] = [
+        col(LedgerAccount.code).in_(selection.accounts),
+        col(Posting.entry_date) <= selection.date_to,
+    ]
+    if selection.date_from is not None:
+        conditions.append(col(Posting.entry_date) >= selection.date_from)
+    for column, value in (
+        (Posting.contributor_id, selection.contributor_id),
+        (Posting.window_id, selection.window_id),
+        (Posting.grant_id, selection.grant_id),
+    ):
+        if value is not None:
+            conditions.append(col(column) == value)
+    if selection.pooled:
+        conditions.append(col(Posting.window_id).is_(None))
+    if selection.source_type is not None:
+        conditions.append(col(JournalEntry.source_type) == selection.source_type)
+    return conditions
+
+
+async def sums(session: AsyncSession, selection: Selection, by: Sequence[str] = ()) -> dict[tuple[Any, ...], int]:
+    """The reporting-currency sum of the selection's postings, per value of the ``by`` groups (account,
+    source_type, contributor, window, grant); one key ``()`` without groups. Groups without postings are absent."""
+    columns = [GROUPS[name] for name in by]
+    query = (
+        select(*columns, func.sum(col(Posting.reporting_amount)))
+        .select_from(Posting)
+        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .where(*_conditions(selection))
+    )
+    if selection.source_type is not None or "source_type" in by:
+        query = query.join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+    if columns:
+        query = query.group_by(*columns)
+    found: dict[tuple[Any, ...], int] = {}
+    for row in (await session.execute(query)).all():
+        *keys, total = tuple(row)
+        if total is not None:
+            found[tuple(keys)] = int(total)
+    return found
+
+
+async def total(session: AsyncSession, selection: Selection) -> int:
+    """The selection's signed sum in minor units of the reporting currency (0 when nothing matches)."""
+    return (await sums(session, selection)).get((), 0)
+
+
+def figure(minor: int, currency: str, selection: Selection, *, sign: int = 1) -> Amount:
+    """A ledger figure: ``sign`` times the selection's sum (``-1`` shows a credit balance as positive),
+    with the query that lists its entries."""
+    return Amount(sign * minor, currency, selection.query())
+
+
+async def amount(session: AsyncSession, currency: str, selection: Selection, *, sign: int = 1) -> Amount:
+    return figure(await total(session, selection), currency, selection, sign=sign)
+
+
+def plain(minor: int, currency: str) -> Amount:
+    """A figure computed from other figures (a total, a difference): no single query lists its entries."""
+    return Amount(minor, currency)
+
+
+def delivery_rate(expenditure: int, transferred: int) -> Ratio:
+    """Reported expenditure as a share of what was transferred net of refunds; n/a when nothing was."""
+    return Ratio.of(expenditure, transferred) if transferred > 0 else Ratio(None)
+
+
+def share(part: int, whole: int) -> Ratio:
+    """``part`` as a fraction of ``whole``; n/a when the whole is zero."""
+    return Ratio.of(part, whole)
+
+
+def pro_rata(total_minor: int, currency: str, weights: Mapping[int, int]) -> dict[int, int]:
+    """``total_minor`` shared in proportion to the positive ``weights`` (keys taken in ascending order, so
+    ties always go the same way), by largest remainder (``ledger.money.allocate``): the shares sum exactly
+    to the total and each is within one minor unit of its exact share. No positive weight: no share."""
+    keys = sorted(k for k, w in weights.items() if w > 0)
+    if not keys:
+        return {}
+    shares = allocate(Money(total_minor, currency), [weights[k] for k in keys])
+    return {k: share.minor for k, share in zip(keys, shares, strict=True)}

@@ -1,0 +1,305 @@
+"""The figures of sources and uses, funds available, the contributor report and the window portfolio, on the
+generated facility (tests/reports_support.py), on SQLite and PostgreSQL.
+
+Every figure is checked against an independent sum: raw SQL over ``postings`` joined to ``journal_entries``
+and ``ledger_accounts`` (dated by the entry, not the posting) or over the domain tables (contributions,
+disbursements, refunds, grant reports, proposals), written here without the reports' helpers. The
+identities the reports promise are checked exactly: sources minus uses equals the balance (and the cash),
+contributor shares sum to the window totals, funds available equal the budgetary 8200 balances. Figures'
+drill-down links are followed through ``GET /api/v1/ledger/entries`` as an auditor and their postings added
+up again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from fundapp.core.db import Database
+from reports import sources_uses
+from reports.document import Amount, Cell, Label, Ratio, Report, Row, Table
+from reports.service import ReportContext, report_context
+from tests.reports_support import FACILITY_NOW, Facility
+from tests.support import Actor, Api, accepted, assert_books_balanced
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+YEAR_END = date(2026, 12, 31)
+PERIOD = (date(2026, 1, 1), YEAR_END)
+
+
+# ---------------------------------------------------------------- helpers: building, finding, independent sums
+
+
+def build(facility: Facility, builder: Callable[..., Awaitable[Report]], *args: Any, **kwargs: Any) -> Report:
+    async def work(database: Database) -> Report:
+        async with database.session() as session:
+            ctx: ReportContext = await report_context(session, facility.api.settings, FACILITY_NOW)
+            return await builder(ctx, *args, **kwargs)
+
+    return facility.api.db.run(work)
+
+
+def row(table: Table, first: str) -> Row:
+    """The row whose first cell is this label key or this text."""
+    for candidate in table.rows:
+        cell = candidate.cells[0]
+        if (isinstance(cell, Label) and cell.key == first) or cell == first:
+            return candidate
+    raise KeyError(first)
+
+
+def cell(table: Table, first: str, column: str) -> Cell:
+    return row(table, first).cells[table.column(column)]
+
+
+def money(value: Cell) -> int:
+    assert isinstance(value, Amount), value
+    return value.minor
+
+
+def posted(
+    api: Api,
+    *accounts: str,
+    date_to: date = YEAR_END,
+    date_from: date | None = None,
+    source_type: str | None = None,
+    window_id: int | str | None = "any",
+    contributor_id: int | None = None,
+    grant_id: int | None = None,
+) -> int:
+    """Σ reporting_amount of postings on these accounts, dated by their journal entry (raw SQL)."""
+    sql = (
+        "SELECT coalesce(sum(p.reporting_amount), 0) FROM journal_entries e "
+        "JOIN postings p ON p.entry_id = e.id JOIN ledger_accounts a ON a.id = p.account_id "
+        f"WHERE a.code IN ({', '.join(repr(a) for a in accounts)}) AND e.entry_date <= :date_to"
+    )
+    params: dict[str, Any] = {"date_to": date_to}
+    if date_from is not None:
+        sql += " AND e.entry_date >= :date_from"
+        params["date_from"] = date_from
+    if source_type is not None:
+        sql += " AND e.source_type = :source_type"
+        params["source_type"] = source_type
+    if window_id is None:
+        sql += " AND p.window_id IS NULL"
+    elif window_id != "any":
+        sql += " AND p.window_id = :window_id"
+        params["window_id"] = window_id
+    if contributor_id is not None:
+        sql += " AND p.contributor_id = :contributor_id"
+        params["contributor_id"] = contributor_id
+    if grant_id is not None:
+        sql += " AND p.grant_id = :grant_id"
+        params["grant_id"] = grant_id
+    return int(api.db.scalar(sql, **params))
+
+
+def cents(value: Decimal | str) -> int:
+    return int(Decimal(value) * 100)
+
+
+def drill_down(api: Api, auditor: Actor, figure: Amount) -> int:
+    """Follow the figure's link to /ledger/entries (every page) and add up, in the reporting currency, the
+    postings of the listed entries that match the link's account and dimension filters."""
+    assert figure.entries is not None, figure
+    url = figure.entries.url()
+    parts = urlsplit(url)
+    params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    accounts = set(params.get("account", "").split(",")) - {""}
+    found, offset, total = 0, 0, None
+    while total is None or offset < total:
+        page = accepted(
+            api.client.get(parts.path, params={**params, "limit": 200, "offset": offset}, headers=auditor.headers)
+        )
+        total = int(page["total"])
+        for entry in page["items"]:
+            for p in entry["postings"]:
+                if accounts and p["account"] not in accounts:
+                    continue
+                if "window_id" in params and p["window_id"] != int(params["window_id"]):
+                    continue
+                if params.get("window") == "pooled" and p["window_id"] is not None:
+                    continue
+                if "contributor_id" in params and p["contributor_id"] != int(params["contributor_id"]):
+                    continue
+                if "grant_id" in params and p["grant_id"] != int(params["grant_id"]):
+                    continue
+                found += cents(p["reporting_amount"]["amount"])
+        offset += 200
+    return found
+
+
+# ---------------------------------------------------------------- sources and uses
+
+
+def test_sources_and_uses_equal_the_ledger_and_balance_exactly(facility: Facility) -> None:
+    api = facility.api
+    report = build(facility, sources_uses.build, date_from=PERIOD[0], date_to=PERIOD[1])
+    summary = report.table("summary")
+    assert_books_balanced(api, facility.auditor)
+
+    def both(key: str) -> tuple[int, int]:
+        return money(cell(summary, key, "period")), money(cell(summary, key, "inception"))
+
+    for key, accounts, source_type, sign in (
+        ("sources_uses.contributions", ("1100", "5200"), "contribution", 1),
+        ("sources_uses.investment_income", ("4200",), None, -1),
+        ("sources_uses.other_income", ("1100", "1210"), "revaluation", 1),
+        ("sources_uses.transfers", ("8500",), "grant_disbursement", 1),
+        ("sources_uses.refunds", ("8500",), "grant_refund", 1),
+        ("sources_uses.fee", ("5200",), None, 1),
+        ("sources_uses.direct_costs", ("5300",), None, 1),
+        ("sources_uses.bank_charges", ("5400",), None, 1),
+    ):
+        expected = (
+            sign * posted(api, *accounts, date_from=PERIOD[0], source_type=source_type),
+            sign * posted(api, *accounts, source_type=source_type),
+        )
+        assert both(key) == expected, key
+
+    # Independent of the ledger: deposits and refunds from the domain tables, transfers from disbursements.
+    usd_refunds = int(
+        api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grant_refunds WHERE received_on <= :d", d=YEAR_END)
+    )
+    assert both("sources_uses.refunds")[1] == -usd_refunds < 0
+    paid = int(api.db.scalar("SELECT coalesce(sum(amount), 0) FROM disbursements WHERE status = 'approved'"))
+    assert both("sources_uses.transfers")[1] == paid > 0
+    usd_deposits = int(
+        api.db.scalar(
+            "SELECT coalesce(sum(amount), 0) FROM contributions WHERE currency = 'USD' AND value_date <= :d", d=YEAR_END
+        )
+    )
+    usd_in_ledger = int(
+        api.db.scalar(
+            "SELECT coalesce(sum(p.amount), 0) FROM postings p JOIN journal_entries e ON e.id = p.entry_id "
+            "JOIN ledger_accounts a ON a.id = p.account_id "
+            "WHERE e.source_type = 'contribution' AND a.code IN ('1100', '5200') AND p.currency = 'USD'"
+        )
+    )
+    assert usd_in_ledger == usd_deposits
+
+    for column in ("period", "inception"):
+        sources = sum(
+            money(cell(summary, k, column))
+            for k in ("sources_uses.contributions", "sources_uses.investment_income", "sources_uses.other_income")
+        )
+        uses = sum(
+            money(cell(summary, k, column))
+            for k in (
+                "sources_uses.transfers",
+                "sources_uses.refunds",
+                "sources_uses.fee",
+                "sources_uses.direct_costs",
+                "sources_uses.bank_charges",
+            )
+        )
+        assert money(cell(summary, "sources_uses.total_sources", column)) == sources
+        assert money(cell(summary, "sources_uses.total_uses", column)) == uses
+        assert money(cell(summary, "sources_uses.net", column)) == sources - uses
+    opening = money(cell(summary, "sources_uses.opening", "period"))
+    balance = money(cell(summary, "sources_uses.balance", "period"))
+    assert balance == opening + money(cell(summary, "sources_uses.net", "period"))
+    assert balance == money(cell(summary, "sources_uses.balance", "inception"))
+    # The balance with the facility is its cash and interest receivable, at the opening and at the end.
+    assert balance == posted(api, "1100", "1210") > 0
+    assert opening == posted(api, "1100", "1210", date_to=date(2025, 12, 31)) > 0
+    share = cell(summary, "sources_uses.balance_share", "inception")
+    assert isinstance(share, Ratio) and share.value == Decimal(balance) / Decimal(both("sources_uses.contributions")[1])
+
+    for key in (
+        "sources_uses.contributions",
+        "sources_uses.transfers",
+        "sources_uses.refunds",
+        "sources_uses.other_income",
+    ):
+        figure = cell(summary, key, "period")
+        assert isinstance(figure, Amount)
+        assert drill_down(api, facility.auditor, figure) == figure.minor, key
+    income = cell(summary, "sources_uses.investment_income", "inception")
+    assert isinstance(income, Amount) and drill_down(api, facility.auditor, income) == -income.minor
+
+
+def test_sources_and_uses_per_window_contributor_and_organisation(facility: Facility) -> None:
+    api = facility.api
+    report = build(facility, sources_uses.build, date_from=PERIOD[0], date_to=PERIOD[1])
+    summary, windows = report.table("summary"), report.table("by_window")
+    contributors, organisations = report.table("by_contributor"), report.table("by_organisation")
+
+    total = row(windows, "sources_uses.total")
+    for column, key, summary_column in (
+        ("contributions_period", "sources_uses.contributions", "period"),
+        ("contributions_inception", "sources_uses.contributions", "inception"),
+    ):
+        assert money(total.cells[windows.column(column)]) == money(cell(summary, key, summary_column))
+    net_transfers = money(cell(summary, "sources_uses.transfers", "inception")) + money(
+        cell(summary, "sources_uses.refunds", "inception")
+    )
+    assert money(total.cells[windows.column("transfers_inception")]) == net_transfers
+    for code, window_id in facility.window_ids.items():
+        line = next(r for r in windows.rows if isinstance(r.cells[0], str) and r.cells[0].startswith(code))
+        assert money(line.cells[windows.column("contributions_inception")]) == posted(
+            api, "1100", "5200", source_type="contribution", window_id=window_id
+        )
+        assert money(line.cells[windows.column("transfers_period")]) == posted(
+            api, "8500", window_id=window_id, date_from=PERIOD[0]
+        )
+    pooled = row(windows, "sources_uses.pooled")
+    pooled_deposits = pooled.cells[windows.column("contributions_inception")]
+    assert money(pooled_deposits) == posted(api, "1100", "5200", source_type="contribution", window_id=None) > 0
+    assert isinstance(pooled_deposits, Amount)
+    assert drill_down(api, facility.auditor, pooled_deposits) == pooled_deposits.minor
+
+    by_contributor = [r for r in contributors.rows if isinstance(r.cells[0], str)]
+    assert len(by_contributor) == 15  # twelve members and three donors, all of whom paid something
+    assert sum(money(r.cells[2]) for r in by_contributor) == money(
+        cell(summary, "sources_uses.contributions", "inception")
+    )
+    norway = row(contributors, "Government of Norway").cells[2]
+    norway_id = facility.contributor_ids["Government of Norway"]
+    assert money(norway) == posted(api, "1100", "5200", source_type="contribution", contributor_id=norway_id) > 0
+    assert isinstance(norway, Amount) and drill_down(api, facility.auditor, norway) == norway.minor
+
+    # Per organisation, from the domain tables: approved disbursements less refunds, and the expenditure of
+    # the latest accepted report of each grant.
+    grants = api.db.rows("SELECT g.id, g.title, o.name FROM grants g JOIN organisations o ON o.id = g.organisation_id")
+    for grant_id, title, _organisation in grants:
+        paid = int(
+            api.db.scalar(
+                "SELECT coalesce(sum(amount), 0) FROM disbursements WHERE grant_id = :g AND status = 'approved'",
+                g=grant_id,
+            )
+        )
+        refunded = int(
+            api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grant_refunds WHERE grant_id = :g", g=grant_id)
+        )
+        spent = int(
+            api.db.scalar(
+                "SELECT coalesce((SELECT expenditure_total FROM grant_reports "
+                "WHERE grant_id = :g AND status = 'accepted' ORDER BY number DESC LIMIT 1), 0)",
+                g=grant_id,
+            )
+        )
+        line = row(organisations, title)
+        assert money(line.cells[1]) == paid - refunded
+        assert money(line.cells[2]) == spent
+        rate = line.cells[3]
+        assert isinstance(rate, Ratio)
+        assert rate.value == (Decimal(spent) / Decimal(paid - refunded) if paid - refunded > 0 else None)
+    all_spent = int(
+        api.db.scalar(
+            "SELECT coalesce(sum(r.expenditure_total), 0) FROM grant_reports r "
+            "WHERE r.status = 'accepted' AND r.number = "
+            "(SELECT max(number) FROM grant_reports x WHERE x.grant_id = r.grant_id AND x.status = 'accepted')"
+        )
+    )
+    grand = row(organisations, "sources_uses.total")
+    assert (money(grand.cells[1]), money(grand.cells[2])) == (net_transfers, all_spent)
+    assert all_spent > 0
+    some_grant = row(organisations, "Protection desks at border crossings").cells[1]
+    assert isinstance(some_grant, Amount) and drill_down(api, facility.auditor, some_grant) == some_grant.minor > 0
