@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fundapp.core.db import Database
-from reports import sources_uses
+from reports import funds_available, sources_uses
 from reports.document import Amount, Cell, Label, Ratio, Report, Row, Table
 from reports.service import ReportContext, report_context
 from tests.reports_support import FACILITY_NOW, Facility
@@ -303,3 +303,81 @@ def test_sources_and_uses_per_window_contributor_and_organisation(facility: Faci
     assert all_spent > 0
     some_grant = row(organisations, "Protection desks at border crossings").cells[1]
     assert isinstance(some_grant, Amount) and drill_down(api, facility.auditor, some_grant) == some_grant.minor > 0
+
+
+# ---------------------------------------------------------------- funds available for decisions
+
+
+def available_8200(api: Api, window_id: int | None, as_of: date) -> int:
+    """The budgetary 8200 balance of a window (None: the pooled fund), from raw SQL."""
+    where = "p.window_id IS NULL" if window_id is None else "p.window_id = :w"
+    return int(
+        api.db.scalar(
+            "SELECT coalesce(sum(p.amount), 0) FROM postings p, ledger_accounts a "
+            f"WHERE a.id = p.account_id AND a.code = '8200' AND p.entry_date <= :d AND {where}",
+            w=window_id,
+            d=as_of,
+        )
+    )
+
+
+@pytest.mark.parametrize("as_of", [date(2025, 12, 31), YEAR_END])
+def test_funds_available_equal_the_budgetary_book(facility: Facility, as_of: date) -> None:
+    api = facility.api
+    report = build(facility, funds_available.build, as_of=as_of)
+    table = report.table("funds")
+    funds: dict[str, int | None] = {**facility.window_ids, "pooled": None}
+
+    for column, window_id in funds.items():
+        assert money(cell(table, "funds_available.available", column)) == available_8200(api, window_id, as_of)
+        for key, accounts, source_type, sign in (
+            ("funds_available.pledges", ("1200",), "pledge", 1),
+            ("funds_available.assessments", ("1200",), "assessment", 1),
+            ("funds_available.outstanding", ("1200",), None, 1),
+            ("funds_available.resources", ("8100",), None, -1),
+            ("funds_available.allocations", ("8200",), "window_allocation", 1),
+            ("funds_available.approved", ("8300",), None, 1),
+            ("funds_available.committed", ("8400",), None, 1),
+            ("funds_available.transferred", ("8500",), None, 1),
+        ):
+            expected = sign * posted(api, *accounts, date_to=as_of, source_type=source_type, window_id=window_id)
+            assert money(cell(table, key, column)) == expected, (key, column)
+    total_available = sum(available_8200(api, w, as_of) for w in funds.values())
+    assert money(cell(table, "funds_available.available", "total")) == total_available > 0
+
+    # From the domain tables: fees assessed, allocations decided, transfers less refunds, the budget.
+    assessed = int(api.db.scalar("SELECT sum(amount) FROM assessments WHERE assessed_on <= :d", d=as_of))
+    assert money(cell(table, "funds_available.assessments", "total")) == assessed
+    assert money(cell(table, "funds_available.assessments", "pooled")) == assessed
+    allocated = int(
+        api.db.scalar(
+            "SELECT coalesce(sum(amount), 0) FROM decisions WHERE kind = 'window_allocation' AND result = 'adopted' "
+            "AND closed_at <= :end",
+            end=f"{as_of.isoformat()} 23:59:59",
+        )
+    )
+    assert money(cell(table, "funds_available.allocations", "pooled")) == -allocated < 0
+    assert money(cell(table, "funds_available.allocations", "total")) == 0
+    paid = int(
+        api.db.scalar(
+            "SELECT coalesce(sum(d.amount), 0) FROM disbursements d JOIN journal_entries e ON e.source_id = "
+            "CAST(d.id AS VARCHAR(64)) AND e.source_type = 'grant_disbursement' WHERE e.entry_date <= :d",
+            d=as_of,
+        )
+    )
+    refunded = int(api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grant_refunds WHERE received_on <= :d", d=as_of))
+    assert money(cell(table, "funds_available.transferred", "total")) == paid - refunded > 0
+    budget = int(api.db.scalar("SELECT amount FROM admin_budgets WHERE year = :y", y=as_of.year))
+    assert money(cell(table, "funds_available.admin_budget", "total")) == budget
+    assert money(cell(table, "funds_available.investment_income", "total")) == -posted(api, "4200", date_to=as_of) > 0
+
+    # Resources less decisions, line by line, is the 8200 balance: the budgetary book reconciles.
+    for column in funds:
+        resources = money(cell(table, "funds_available.total_resources", column))
+        decisions = money(cell(table, "funds_available.total_decisions", column))
+        assert resources - decisions == money(cell(table, "funds_available.available", column))
+    for key, column in (("funds_available.resources", "SKL"), ("funds_available.allocations", "pooled")):
+        figure = cell(table, key, column)
+        assert isinstance(figure, Amount)
+        sign = -1 if key.endswith("resources") else 1
+        assert sign * drill_down(api, facility.auditor, figure) == figure.minor != 0, key
