@@ -119,14 +119,18 @@ PAYMENT_FLOWS = (
 )
 OPERATING_FLOWS = RECEIPT_FLOWS + PAYMENT_FLOWS
 
-# The business events whose cash movements have one meaning, whatever the counter-accounts.
+# The business events whose cash lines say themselves what they are: a deposit's line into cash is the
+# receipt (at the day's rate; the realised difference to the receivable's carrying value is part of what
+# was received) and its line out of cash the administrative agent's fee; a transfer's is a payment to the
+# partner, a refund's money back from one, a revaluation's the effect of exchange rates.
+EVENTS_BY_CASH_LINE = ("contribution", "grant_disbursement", "grant_refund", "revaluation")
 FLOW_BY_SOURCE = {
     "grant_disbursement": CashFlow.PARTNER_PAYMENTS,
     "grant_refund": CashFlow.PARTNER_REFUNDS,
     "revaluation": CashFlow.FX_EFFECT,
 }
-# Any other entry (a contribution, a manual entry for interest, bank charges or direct costs): its cash
-# movement is split by its other financial lines, each one standing for the cash it moved (negated).
+# Any other entry (a manual entry for interest, bank charges or direct costs, anything added later): its
+# cash movement is split by its other financial lines, each one standing for the cash it moved (negated).
 FLOW_BY_ACCOUNT = {
     chart.CONTRIBUTIONS_RECEIVABLE: CashFlow.CONTRIBUTORS,
     chart.DEFERRED_REVENUE: CashFlow.CONTRIBUTORS,
@@ -146,16 +150,16 @@ FLOW_BY_ACCOUNT = {
 }
 
 
-def cash_flow_of(source_type: str, account: str) -> CashFlow:
-    """The cash flow line of the cash moved against ``account`` by an entry of ``source_type`` (for a
-    reversal, the source type of the entry it reverses: its lines are the same, negated)."""
-    by_source = FLOW_BY_SOURCE.get(source_type)
-    if by_source is not None:
-        return by_source
+def cash_line_flow(source_type: str, *, inflow: bool) -> CashFlow:
+    """The cash flow line of a cash line of one of EVENTS_BY_CASH_LINE (``inflow``: a debit to cash, as
+    first posted: a reversal's lines are its original's, negated, and counted as the original's)."""
     if source_type == "contribution":
-        # A deposit: the fee it pays is the agent's; the rest is the receipt, at the day's rate (the
-        # realised difference to the receivable's carrying value is part of what was received).
-        return CashFlow.AA_FEE if account == chart.ADMIN_AGENT_FEE else CashFlow.CONTRIBUTORS
+        return CashFlow.CONTRIBUTORS if inflow else CashFlow.AA_FEE
+    return FLOW_BY_SOURCE[source_type]
+
+
+def cash_flow_of(account: str) -> CashFlow:
+    """The cash flow line of the cash an entry of any other event moved against ``account``."""
     return FLOW_BY_ACCOUNT.get(account, CashFlow.OTHER)
 
 
@@ -250,35 +254,43 @@ async def _cash_flows(ctx: ReportContext, chart_: Chart, year: int) -> dict[int,
     """The cash moved in ``year`` and the year before, by cash flow line.
 
     The lines of every entry that moved cash are summed by year, by the entry's business event (a
-    reversal counts as the event it reverses) and by account. Each entry balances in the reporting
-    currency within the financial book, so its non-cash financial lines, negated, add up to its cash
-    movement: each stands for the cash it moved, classified by :func:`cash_flow_of`."""
+    reversal counts as the event it reverses), by account and by direction (debit or credit, as the
+    original entry posted it). For the events of EVENTS_BY_CASH_LINE the cash lines are classified
+    themselves. For any other entry, its financial lines balance in the reporting currency, so its
+    non-cash financial lines, negated, add up to its cash movement: each stands for the cash it moved."""
     first, last = date(year - 1, 1, 1), date(year, 12, 31)
     original = _ENTRIES.alias("original")
+    cash_id = chart_.ids[chart.CASH]
     cash_entries = select(_POSTINGS.c.entry_id).where(
-        _POSTINGS.c.account_id == chart_.ids[chart.CASH], _POSTINGS.c.entry_date.between(first, last)
+        _POSTINGS.c.account_id == cash_id, _POSTINGS.c.entry_date.between(first, last)
     )
     in_year = case((_POSTINGS.c.entry_date >= date(year, 1, 1), year), else_=year - 1)
-    source = case((_ENTRIES.c.reverses_id.is_not(None), original.c.source_type), else_=_ENTRIES.c.source_type)
+    reversal = _ENTRIES.c.reverses_id.is_not(None)
+    source = case((reversal, original.c.source_type), else_=_ENTRIES.c.source_type)
+    inflow = case((reversal & (_POSTINGS.c.amount < 0), 1), (~reversal & (_POSTINGS.c.amount > 0), 1), else_=0)
     rows = (
         await ctx.session.execute(
-            select(in_year, source, _POSTINGS.c.account_id, func.sum(_POSTINGS.c.reporting_amount))
+            select(in_year, source, _POSTINGS.c.account_id, inflow, func.sum(_POSTINGS.c.reporting_amount))
             .select_from(
                 _POSTINGS.join(_ENTRIES, _ENTRIES.c.id == _POSTINGS.c.entry_id).outerjoin(
                     original, original.c.id == _ENTRIES.c.reverses_id
                 )
             )
             .where(_POSTINGS.c.entry_date.between(first, last), _POSTINGS.c.entry_id.in_(cash_entries))
-            .group_by(in_year, source, _POSTINGS.c.account_id)
+            .group_by(in_year, source, _POSTINGS.c.account_id, inflow)
         )
     ).all()
     codes = {account_id: code for code, account_id in chart_.ids.items()}
     flows: dict[int, dict[CashFlow, int]] = {y: dict.fromkeys(CashFlow, 0) for y in (year - 1, year)}
-    for bucket, source_type, account_id, amount in rows:
+    for bucket, source_type, account_id, debit, amount in rows:
         code = codes.get(account_id)
-        if code is None or code == chart.CASH or code not in chart_.types:
-            continue  # the cash itself, and the budgetary book (balanced on its own)
-        flows[int(bucket)][cash_flow_of(str(source_type), code)] -= int(amount)
+        if code not in chart_.types:
+            continue  # the budgetary book, balanced on its own
+        if source_type in EVENTS_BY_CASH_LINE:
+            if account_id == cash_id:
+                flows[int(bucket)][cash_line_flow(str(source_type), inflow=bool(debit))] += int(amount)
+        elif account_id != cash_id:
+            flows[int(bucket)][cash_flow_of(str(code))] -= int(amount)
     return flows
 
 
