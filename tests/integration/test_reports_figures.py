@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from fundapp.core.db import Database
-from reports import funds_available, sources_uses
+from fundapp.core.errors import NotFound
+from reports import contributors, funds_available, sources_uses
 from reports.document import Amount, Cell, Label, Ratio, Report, Row, Table
 from reports.service import ReportContext, report_context
 from tests.reports_support import FACILITY_NOW, Facility
@@ -381,3 +382,91 @@ def test_funds_available_equal_the_budgetary_book(facility: Facility, as_of: dat
         assert isinstance(figure, Amount)
         sign = -1 if key.endswith("resources") else 1
         assert sign * drill_down(api, facility.auditor, figure) == figure.minor != 0, key
+
+
+# ---------------------------------------------------------------- the contributor report
+
+
+def test_contributor_shares_sum_to_the_fund_totals(facility: Facility) -> None:
+    api = facility.api
+    reports = {
+        name: build(facility, contributors.build, cid, as_of=YEAR_END) for name, cid in facility.contributor_ids.items()
+    }
+    names = {code: wid for code, wid in facility.window_ids.items()}
+    sums: dict[str, dict[str, int]] = {}
+    for report in reports.values():
+        shares = report.table("shares")
+        for line in shares.rows[:-1]:
+            fund = line.cells[0]
+            key = "pooled" if isinstance(fund, Label) else str(fund).split(" ", 1)[0]
+            for column in ("deposits", "resources", "transferred", "pending"):
+                sums.setdefault(key, {}).setdefault(column, 0)
+                sums[key][column] += money(line.cells[shares.column(column)])
+    assert set(sums) == {*names, "pooled"}
+    for key, found in sums.items():
+        window_id = names.get(key)
+        budgetary = ("8200", "8300", "8400", "8500")
+        assert found["deposits"] == -posted(api, "8100", window_id=window_id), key
+        assert found["resources"] == posted(api, *budgetary, window_id=window_id), key
+        assert found["transferred"] == posted(api, "8500", window_id=window_id), key
+        assert found["pending"] == posted(api, "8300", "8400", window_id=window_id), key
+    assert sum(f["transferred"] for f in sums.values()) > 0
+
+
+def test_contributor_report_equals_its_ledger_lines_and_pledges(facility: Facility) -> None:
+    api = facility.api
+    mexico = facility.contributor_ids["MEX"]
+    report = build(facility, contributors.build, mexico, as_of=YEAR_END)
+    assert report.subject == api.db.scalar("SELECT name FROM contributors WHERE id = :c", c=mexico)
+    summary = report.table("summary")
+
+    def line(key: str) -> int:
+        return money(cell(summary, key, "amount"))
+
+    assert line("contributor.pledged") == posted(api, "1200", source_type="pledge", contributor_id=mexico) > 0
+    assert line("contributor.assessed") == posted(api, "1200", source_type="assessment", contributor_id=mexico) > 0
+    assert line("contributor.outstanding") == posted(api, "1200", contributor_id=mexico)
+    assert line("contributor.unapplied") == -posted(api, "2400", contributor_id=mexico)
+    assert line("contributor.fee") == posted(api, "5200", contributor_id=mexico) > 0
+    # Mexico pays in US dollars: what it paid is the sum of its deposits in the contributions table.
+    deposited = int(api.db.scalar("SELECT sum(amount) FROM contributions WHERE contributor_id = :c", c=mexico))
+    assert line("contributor.paid") == deposited
+    paid = cell(summary, "contributor.paid", "amount")
+    assert isinstance(paid, Amount) and drill_down(api, facility.auditor, paid) == deposited
+
+    # A contributor paying in another currency: realised and unrealised exchange effects on its lines.
+    germany = facility.contributor_ids["DEU"]
+    german = build(facility, contributors.build, germany, as_of=YEAR_END).table("summary")
+    realised = money(cell(german, "contributor.fx_realised", "amount"))
+    assert realised == -posted(api, "4300", "5500", contributor_id=germany) != 0
+    unrealised = money(cell(german, "contributor.fx_unrealised", "amount"))
+    assert unrealised == -posted(api, "4310", "5510", contributor_id=germany) != 0
+
+    pledges = report.table("pledges")
+    expected = api.db.rows(
+        "SELECT p.reference, p.amount, (SELECT coalesce(sum(c.applied), 0) FROM contributions c "
+        "JOIN pledge_instalments i ON i.id = c.instalment_id WHERE i.pledge_id = p.id) "
+        "FROM pledges p WHERE p.contributor_id = :c ORDER BY p.signed_on, p.id",
+        c=mexico,
+    )
+    assert [(r.cells[0], money(r.cells[3]), money(r.cells[4])) for r in pledges.rows] == [tuple(e) for e in expected]
+
+    financed = report.table("financed")
+    for grant_line in financed.rows[:-1]:
+        grant_id = int(api.db.scalar("SELECT id FROM grants WHERE title = :t", t=grant_line.cells[0]))
+        paid_out = int(
+            api.db.scalar(
+                "SELECT coalesce(sum(amount), 0) FROM disbursements WHERE grant_id = :g AND status = 'approved'",
+                g=grant_id,
+            )
+        )
+        refunded = int(
+            api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grant_refunds WHERE grant_id = :g", g=grant_id)
+        )
+        assert money(grant_line.cells[financed.column("net_transfers")]) == paid_out - refunded
+    assert len(financed.rows) > 1
+
+
+def test_an_unknown_contributor_is_not_found(facility: Facility) -> None:
+    with pytest.raises(NotFound):
+        build(facility, contributors.build, 999_999, as_of=YEAR_END)
