@@ -12,6 +12,7 @@ up again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ import pytest
 
 from fundapp.core.db import Database
 from fundapp.core.errors import NotFound
-from reports import contributors, funds_available, sources_uses
+from reports import contributors, funds_available, portfolio, sources_uses
 from reports.document import Amount, Cell, Label, Ratio, Report, Row, Table
 from reports.service import ReportContext, report_context
 from tests.reports_support import FACILITY_NOW, Facility
@@ -470,3 +471,81 @@ def test_contributor_report_equals_its_ledger_lines_and_pledges(facility: Facili
 def test_an_unknown_contributor_is_not_found(facility: Facility) -> None:
     with pytest.raises(NotFound):
         build(facility, contributors.build, 999_999, as_of=YEAR_END)
+
+
+# ---------------------------------------------------------------- the window portfolio
+
+
+def test_window_portfolios_equal_the_domain_tables_and_the_ledger(facility: Facility) -> None:
+    api = facility.api
+    everything = {"approved": 0, "people": 0}
+    for code, window_id in facility.window_ids.items():
+        report = build(facility, portfolio.build, code, as_of=YEAR_END)
+        states = report.table("by_state")
+        expected_states = dict(
+            api.db.rows("SELECT state, count(*) FROM proposals WHERE window_id = :w GROUP BY state", w=window_id)
+        )
+        found_states = {r.cells[0].key.rsplit(".", 1)[1]: r.cells[1] for r in states.rows[:-1]}  # type: ignore[union-attr]
+        assert found_states == expected_states, code
+
+        status = report.table("figures")
+        amount = int(api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grants WHERE window_id = :w", w=window_id))
+        signed = int(
+            api.db.scalar(
+                "SELECT coalesce(sum(amount), 0) FROM grants WHERE window_id = :w AND agreement_signed_on IS NOT NULL",
+                w=window_id,
+            )
+        )
+        paid = int(
+            api.db.scalar(
+                "SELECT coalesce(sum(d.amount), 0) FROM disbursements d JOIN grants g ON g.id = d.grant_id "
+                "WHERE g.window_id = :w AND d.status = 'approved'",
+                w=window_id,
+            )
+        )
+        refunded = int(
+            api.db.scalar(
+                "SELECT coalesce(sum(r.amount), 0) FROM grant_refunds r JOIN grants g ON g.id = r.grant_id "
+                "WHERE g.window_id = :w",
+                w=window_id,
+            )
+        )
+        assert money(cell(status, "portfolio.approved", "amount")) == amount > 0, code
+        assert money(cell(status, "portfolio.committed", "amount")) == signed, code
+        assert money(cell(status, "portfolio.disbursed", "amount")) == paid - refunded, code
+        assert money(cell(status, "portfolio.pending", "amount")) == posted(api, "8400", window_id=window_id), code
+        committed = cell(status, "portfolio.committed", "amount")
+        assert isinstance(committed, Amount) and drill_down(api, facility.auditor, committed) == signed
+
+        for key in ("by_country", "by_marker"):
+            total = report.table(key).rows[-1]
+            assert (money(total.cells[2]), money(total.cells[3])) == (amount, paid - refunded), (code, key)
+        grants_here = api.db.rows(
+            "SELECT p.gender_marker, p.content FROM grants g JOIN proposals p ON p.id = g.proposal_id "
+            "WHERE g.window_id = :w",
+            w=window_id,
+        )
+        markers: dict[int, int] = {}
+        people = 0
+        for marker, content in grants_here:
+            markers[int(marker)] = markers.get(int(marker), 0) + 1
+            people += sum(int(group["count"]) for group in json.loads(content)["beneficiaries"])
+        found_markers = {int(r.cells[0].key.rsplit(".", 1)[1]): r.cells[1] for r in report.table("by_marker").rows[:-1]}  # type: ignore[union-attr]
+        assert found_markers == markers, code
+        assert report.table("beneficiaries").rows[-1].cells[2] == people > 0, code
+        # The facility's grants split evenly in cents across their countries (100% or 60/40 of round amounts).
+        shares = api.db.rows(
+            "SELECT pc.country, sum(g.amount * pc.share_bp / 10000) FROM grants g "
+            "JOIN proposal_countries pc ON pc.proposal_id = g.proposal_id WHERE g.window_id = :w GROUP BY pc.country",
+            w=window_id,
+        )
+        by_country = {r.cells[0]: money(r.cells[2]) for r in report.table("by_country").rows[:-1]}
+        assert by_country == {country: int(total) for country, total in shares}, code
+        everything["approved"] += amount
+        everything["people"] += people
+    assert everything["approved"] == int(api.db.scalar("SELECT sum(amount) FROM grants"))
+
+
+def test_an_unknown_window_is_not_found(facility: Facility) -> None:
+    with pytest.raises(NotFound):
+        build(facility, portfolio.build, "NOPE", as_of=YEAR_END)
