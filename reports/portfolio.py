@@ -338,7 +338,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         _grant_table(
             "by_target",
             Column("target", L("portfolio.target"), ColumnKind.TEXT),
-            [tallied(t, by_target[t]) for t in sorted(by_target, key=_target_order)],
+            [tallied(t, by_target[t]) for t in sorted(by_target, key=target_order)],
         ),
         Table(
             "beneficiaries",
@@ -380,6 +380,6 @@ def _tally(into: dict[Any, list[int]], key: Any, amount: int, moved: int) -> Non
     found[2] += moved
 
 
-def _target_order(target: str) -> tuple[int, ...]:
+def target_order(target: str) -> tuple[int, ...]:
     """SDG targets in their natural order (8.8 before 10.7, 10.7 before 10.7.2, 10.c after the numbers)."""
     return tuple(int(part) if part.isdigit() else 100 + ord(part[0]) for part in target.split("."))
