@@ -161,6 +161,9 @@ class Report:
     date_to: date
     tables: tuple[Table, ...]
     subject: str = ""  # data text naming what the report is about (a contributor, a window), if anything
+    # Every month through date_to is closed: the figures are final and ledger_head is the head at that
+    # close, so the JSON and CSV leave out the generation time and come out byte-identical every time.
+    closed: bool = False
     notes: tuple[Note, ...] = ()
     parameters: Mapping[str, str] = field(default_factory=dict)
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from fundapp.core.config import Settings
-from ledger import queries
+from ledger import queries, rules
+from ledger.models import JournalEntry, Period, PeriodStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,31 @@ class ReportContext:
     @property
     def today(self) -> date:
         return self.now.date()
+
+    async def ledger_state(self, as_of: date) -> LedgerState:
+        """The ledger state a report as of ``as_of`` comes from. Once the month of ``as_of`` is closed (and
+        months close in order, so every earlier one is too) nothing can be posted on or before that day:
+        the state is the chain head of the last entry of a month up to that one, fixed for ever. Until
+        then it is the journal's current head."""
+        period_id = rules.period_of(as_of)
+        period = await self.session.get(Period, period_id)
+        if period is None or period.status != PeriodStatus.CLOSED.value:
+            return LedgerState(self.ledger_head, closed=False)
+        head = (
+            await self.session.execute(
+                select(col(JournalEntry.hash))
+                .where(col(JournalEntry.period_id) <= period_id)
+                .order_by(col(JournalEntry.id).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return LedgerState(head or rules.GENESIS_HASH, closed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerState:
+    head: str
+    closed: bool
 
 
 async def report_context(session: AsyncSession, settings: Settings, now: datetime) -> ReportContext:
