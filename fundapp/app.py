@@ -25,6 +25,7 @@ from governance import api as governance_api
 from ledger import api as ledger_api
 from proposals import api as proposals_api
 from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
+from reports import api as reports_api
 
 VERSION = "0.1.0"
 
@@ -39,6 +40,7 @@ def domain_route_handlers() -> list[Any]:
         *ledger_api.route_handlers,
         *governance_api.route_handlers,
         *proposals_api.route_handlers,
+        *reports_api.route_handlers,
     ]
 
 

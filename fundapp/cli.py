@@ -1,4 +1,4 @@
-"""The ``fundapp`` command: serve, migrate, load the demo, manage users, verify the audit chain."""
+"""The ``fundapp`` command: serve, migrate, load the demo, manage users, verify the audit chain, write reports."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -250,6 +251,59 @@ def cmd_close_due(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _iso_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    """Build one report at the current ledger state and write it in the asked format and locale."""
+    import proposals.funding  # noqa: F401 - registers the funding decision handler
+    from reports import api as reports_api
+    from reports import render, rules
+    from reports.service import report_context
+
+    iati = args.name.startswith("iati-")
+    if iati and args.format not in (None, "xml"):
+        print("IATI files are XML only: leave out --format or give --format xml", file=sys.stderr)
+        return 2
+    if not iati and args.format == "xml":
+        print("xml is the IATI files' format; reports are json, csv, html or pdf", file=sys.stderr)
+        return 2
+    fmt = rules.choose_format(None if iati else args.format or "json", None)
+    locale = rules.choose_locale(args.locale, None)
+
+    async def work(database: Database) -> bytes:
+        async with database.session(write=False) as session:
+            await reports_api.read_snapshot(session)
+            ctx = await report_context(session, settings, Clock().now())
+            built = await reports_api.build_named(
+                ctx,
+                args.name,
+                date_from=args.date_from,
+                date_to=args.date_to,
+                year=args.year,
+                as_of=args.as_of,
+                contributor_id=args.contributor,
+                window_code=args.window,
+            )
+        if isinstance(built, bytes):
+            return built
+        # PDF rendering is CPU work: off the event loop, as in the API.
+        return await asyncio.to_thread(render.encode, built, fmt, locale, facility_name=settings.facility_name)
+
+    body = _with_database(settings, work)
+    if args.output == "-":
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(body)
+        print(f"{args.name}: {len(body)} bytes written to {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -305,6 +359,37 @@ def build_parser() -> argparse.ArgumentParser:
     governance.add_parser("close-due", help="close every decision whose deadline has passed").set_defaults(
         func=cmd_close_due
     )
+
+    report = sub.add_parser(
+        "report",
+        help="write a report (json, csv, html or pdf in en, es or fr) or an IATI file",
+        description="Build a report from the ledger and the domain records as they are now. Periods and dates "
+        "are checked as the API checks them (not after today; --from not after --to).",
+    )
+    report.add_argument(
+        "name",
+        choices=[
+            "sources-and-uses",
+            "contributor",
+            "financial-statements",
+            "funds-available",
+            "window-portfolio",
+            "iati-activities",
+            "iati-organisation",
+        ],
+    )
+    report.add_argument(
+        "--from", dest="date_from", type=_iso_date, help="sources-and-uses: first day (default inception)"
+    )
+    report.add_argument("--to", dest="date_to", type=_iso_date, help="sources-and-uses: last day (default today)")
+    report.add_argument("--year", type=int, help="financial-statements: the financial year")
+    report.add_argument("--as-of", dest="as_of", type=_iso_date, help="positions as of this day (default today)")
+    report.add_argument("--contributor", type=int, help="contributor: the contributor's id")
+    report.add_argument("--window", help="window-portfolio: the window's code")
+    report.add_argument("--format", choices=["json", "csv", "html", "pdf", "xml"], help="default json (IATI: xml)")
+    report.add_argument("--locale", choices=["en", "es", "fr"], default="en")
+    report.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -11,8 +11,9 @@
   generation time and the ledger's chain head); WeasyPrint reads nothing but the project's own assets and
   templates (:class:`ProjectFetcher`).
 
-JSON and CSV carry only what the figures depend on (no generation time, no chain head), so a closed
-period's report is byte-identical whenever it is generated; the API sends those two in headers.
+JSON and CSV carry the ledger's chain head the report was read at, and the generation time only while the
+report is not ``closed``: once every month through its last day is closed, its head is the one of that
+close and the report is byte-identical whenever it is generated.
 """
 
 from __future__ import annotations
@@ -83,6 +84,17 @@ i18n.register(
             "fr": "Écritures du journal à l'origine de ce montant",
         },
         "render.notes": {"en": "Notes", "es": "Notas", "fr": "Notes"},
+        "render.status": {"en": "Status", "es": "Estado", "fr": "Statut"},
+        "render.closed": {
+            "en": "Final: every month of the period is closed",
+            "es": "Definitivo: todos los meses del período están cerrados",
+            "fr": "Définitif : tous les mois de la période sont clôturés",
+        },
+        "render.open": {
+            "en": "Provisional: the period is still open to entries",
+            "es": "Provisional: el período sigue abierto a nuevos asientos",
+            "fr": "Provisoire : la période est encore ouverte aux écritures",
+        },
         "render.csv.table": {"en": "table", "es": "tabla", "fr": "tableau"},
         "render.csv.row": {"en": "row", "es": "fila", "fr": "ligne"},
         "render.csv.level": {"en": "level", "es": "nivel", "fr": "niveau"},
@@ -135,6 +147,9 @@ def to_json(report: Report, locale: str) -> dict[str, Any]:
         "currency": report.currency,
         "date_from": None if report.date_from is None else report.date_from.isoformat(),
         "date_to": report.date_to.isoformat(),
+        "closed": report.closed,
+        "ledger_head": report.ledger_head,
+        "generated_at": None if report.closed else report.generated_at.isoformat(),
         "parameters": dict(sorted(report.parameters.items())),
         "tables": [
             {
@@ -201,6 +216,10 @@ def _csv_lines(report: Report, locale: str) -> Iterator[list[str]]:
         report.date_to.isoformat(),
     ]
     yield ["", "currency", "0", report.currency]
+    yield ["", "closed", "0", "true" if report.closed else "false"]
+    yield ["", "ledger_head", "0", report.ledger_head]
+    if not report.closed:
+        yield ["", "generated_at", "0", report.generated_at.isoformat()]
     for name, value in sorted(report.parameters.items()):
         yield ["", "parameter", "0", neutralise(name), neutralise(value)]
     for table in report.tables:
@@ -322,6 +341,8 @@ def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -
         "generated_label": _words("render.generated_at", locale),
         "generated": i18n.moment(report.generated_at, locale),
         "generated_iso": report.generated_at.isoformat(),
+        "status_label": _words("render.status", locale),
+        "status": _words("render.closed" if report.closed else "render.open", locale),
         "head_label": _words("render.ledger_head", locale),
         "head": report.ledger_head,
         "drill_down": _words("render.drill_down", locale),

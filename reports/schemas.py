@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,8 +49,9 @@ class NoteOut(_Out):
 
 
 class ReportOut(_Out):
-    """A report in JSON. The generation time and the ledger's chain head travel in the ``X-Generated-At``
-    and ``X-Ledger-Head`` headers, so a closed period's body is the same byte for byte every time."""
+    """A report in JSON. ``ledger_head`` is the journal's chain head the figures were read at; a ``closed``
+    report (every month through ``date_to`` closed) has the head of that close and no ``generated_at``,
+    so its body is the same byte for byte whenever it is generated."""
 
     report: str
     title: str
@@ -59,6 +60,9 @@ class ReportOut(_Out):
     currency: str
     date_from: date | None
     date_to: date
+    closed: bool
+    ledger_head: str = Field(pattern=r"^[0-9a-f]{64}$")
+    generated_at: datetime | None
     parameters: dict[str, str]
     tables: list[TableOut]
     notes: list[NoteOut]

@@ -150,13 +150,29 @@ def test_json_labels_are_translated_and_data_text_is_not(locale: str, title: str
     assert body["notes"][0]["paragraphs"][1] == "Data text, = not a formula"
 
 
-def test_json_and_csv_leave_out_what_changes_with_later_entries() -> None:
-    """Generation time and chain head are not in the body: a closed period's report is the same bytes."""
-    earlier = report("Acme")
-    later = replace(earlier, generated_at=datetime(2027, 1, 1, tzinfo=UTC), ledger_head="00" * 32)
+def test_a_closed_report_is_the_same_bytes_whenever_it_is_generated() -> None:
+    """Closed through its last day, a report's head is fixed and its JSON and CSV carry no generation time."""
+    closed = replace(report("Acme"), closed=True)
+    later = replace(closed, generated_at=datetime(2027, 1, 1, tzinfo=UTC))
     for fmt in (ReportFormat.JSON, ReportFormat.CSV):
-        assert render.encode(earlier, fmt, "es") == render.encode(later, fmt, "es")
-    assert HEAD not in render.encode(earlier, ReportFormat.JSON, "en").decode()
+        assert render.encode(closed, fmt, "es") == render.encode(later, fmt, "es")
+    body = render.to_json(closed, "en")
+    assert (body["closed"], body["ledger_head"], body["generated_at"]) == (True, HEAD, None)
+    rows = csv_rows(render.to_csv(closed, "en"))
+    assert ["", "closed", "0", "true"] in rows
+    assert ["", "ledger_head", "0", HEAD] in rows
+    assert not [r for r in rows if r[1] == "generated_at"]
+
+
+def test_an_open_report_says_when_it_was_generated() -> None:
+    open_report = report("Acme")
+    body = render.to_json(open_report, "en")
+    assert (body["closed"], body["ledger_head"], body["generated_at"]) == (False, HEAD, "2026-03-16T09:30:00+00:00")
+    rows = csv_rows(render.to_csv(open_report, "en"))
+    assert ["", "closed", "0", "false"] in rows
+    assert ["", "generated_at", "0", "2026-03-16T09:30:00+00:00"] in rows
+    later = replace(open_report, generated_at=datetime(2027, 1, 1, tzinfo=UTC))
+    assert render.encode(open_report, ReportFormat.JSON, "en") != render.encode(later, ReportFormat.JSON, "en")
 
 
 # ---------------------------------------------------------------- CSV

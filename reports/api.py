@@ -1,0 +1,285 @@
+"""Reports HTTP API (thin: parse, authorise, build at request time, render in the asked format).
+
+Every report route takes ``format`` (json, csv, html, pdf) and ``locale`` (en, es, fr). Without
+``format``, the Accept header chooses among application/json, text/csv, text/html and application/pdf
+(by its q-values; JSON otherwise); without ``locale``, Accept-Language does (English otherwise). PDFs are
+rendered in a worker thread, a few at a time, so the event loop keeps answering other requests.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import partial
+from typing import Annotated
+
+import anyio
+import anyio.to_thread
+from litestar import Controller, Litestar, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import reports.permissions  # noqa: F401 - registers the reports' actions
+from fundapp.core.api import API_PREFIX, AnyRequest, clock_of, in_id_range, settings_of
+from fundapp.core.errors import InvalidInput, NotFound
+from fundapp.core.security import current_user, ensure_permission, require
+from governance.models import Contributor
+from reports import contributors, funds_available, iati, portfolio, render, rules, sources_uses, statements
+from reports.document import Report
+from reports.rules import MEDIA_TYPES, ReportFormat
+from reports.service import ReportContext, report_context
+
+Db = NamedDependency[AsyncSession]
+DateParam = Annotated[date | None, QueryParameter(description="an ISO date (YYYY-MM-DD), not after today")]
+FormatParam = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=16, description="json, csv, html or pdf; without it the Accept header chooses, else json"
+    ),
+]
+LocaleParam = Annotated[
+    str | None,
+    QueryParameter(max_length=16, description="en, es or fr; without it Accept-Language chooses, else en"),
+]
+YearParam = Annotated[int | None, QueryParameter(description="the financial year, 1900 to 2999 (required)")]
+
+# At most this many PDFs render at once (WeasyPrint is CPU-bound); others wait their turn.
+PDF_RENDERERS = 2
+XML = "application/xml"
+# An HTML report is a document, not an application: no script, no remote resource, no framing.
+HTML_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def pdf_limiter(app: Litestar) -> anyio.CapacityLimiter:
+    """The app's PDF limiter, made on first use inside the app's event loop."""
+    limiter: anyio.CapacityLimiter | None = app.state.get("pdf_limiter")
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(PDF_RENDERERS)
+        app.state.pdf_limiter = limiter
+    return limiter
+
+
+class Output:
+    """The format and locale of one response, checked before any report is built."""
+
+    def __init__(self, request: AnyRequest, fmt: str | None, locale: str | None) -> None:
+        self.format = rules.choose_format(fmt, request.headers.get("accept"))
+        self.locale = rules.choose_locale(locale, request.headers.get("accept-language"))
+
+
+def today_of(request: AnyRequest) -> date:
+    return clock_of(request).now().date()
+
+
+async def read_snapshot(session: AsyncSession) -> None:
+    """Read the whole report from one snapshot of the database, so every figure is of the ledger state
+    whose head it prints. PostgreSQL needs REPEATABLE READ for that (READ COMMITTED takes a snapshot per
+    statement); a SQLite read transaction is one snapshot already. Call before the session's first query."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+async def context_of(request: AnyRequest, session: AsyncSession) -> ReportContext:
+    return await report_context(session, settings_of(request), clock_of(request).now())
+
+
+async def respond(request: AnyRequest, report: Report, out: Output, qualifier: str = "") -> Response[bytes]:
+    """The report's bytes with its media type; its generation time and chain head also in headers."""
+    facility = settings_of(request).facility_name
+    produce = partial(render.encode, report, out.format, out.locale, facility_name=facility)
+    if out.format is ReportFormat.PDF:
+        body = await anyio.to_thread.run_sync(produce, limiter=pdf_limiter(request.app))
+    else:
+        body = produce()
+    headers = {
+        "Content-Language": out.locale,
+        "Vary": "Accept, Accept-Language",
+        "X-Content-Type-Options": "nosniff",
+        "X-Generated-At": report.generated_at.isoformat(),
+        "X-Ledger-Head": report.ledger_head,
+    }
+    if out.format in (ReportFormat.CSV, ReportFormat.PDF):
+        name = render.filename(report, out.format, out.locale, qualifier)
+        headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    if out.format is ReportFormat.HTML:
+        headers["Content-Security-Policy"] = HTML_POLICY
+    return Response(body, media_type=MEDIA_TYPES[out.format], headers=headers)
+
+
+async def contributor_member_code(session: AsyncSession, contributor_id: int) -> str | None:
+    """The member a contributor is (None for other donors); an unknown id is 404."""
+    contributor = await session.get(Contributor, in_id_range(contributor_id))
+    if contributor is None:
+        raise NotFound(f"no contributor with id {contributor_id}", field="contributor_id", rule="exists")
+    return contributor.member_code
+
+
+class ReportsController(Controller):
+    path = f"{API_PREFIX}/reports"
+    tags = ["reports"]
+
+    @get("/sources-and-uses", guards=[require("reports.read")])
+    async def sources_and_uses(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        date_from: DateParam = None,
+        date_to: DateParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """Sources and uses of funds for a period (default: inception to today), in total, per window and
+        per contributor; transfers, expenditure and delivery per implementing organisation."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        period = rules.check_period(date_from, date_to, today_of(request))
+        ctx = await context_of(request, db_session)
+        report = await sources_uses.build(ctx, date_from=period.date_from, date_to=period.date_to)
+        return await respond(request, report, out)
+
+    @get("/contributors/{contributor_id:int}", guards=[require("reports.read")])
+    async def contributor(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        contributor_id: FromPath[int],
+        as_of: DateParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """One contributor: pledged, paid, outstanding, FX effects, its share of each window and what its
+        money financed. A member delegate reads only its own member's."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        day = rules.check_as_of(as_of, today_of(request))
+        ensure_permission(
+            "reports.contributor", current_user(request), await contributor_member_code(db_session, contributor_id)
+        )
+        ctx = await context_of(request, db_session)
+        report = await contributors.build(ctx, contributor_id, as_of=day)
+        return await respond(request, report, out, qualifier=str(contributor_id))
+
+    @get("/financial-statements", guards=[require("reports.read")])
+    async def financial_statements(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        year: YearParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """The IPSAS set for a year with the prior year beside it: financial position, performance,
+        changes in net assets, cash flow, budget and actual, notes."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        checked = rules.check_year(year)
+        ctx = await context_of(request, db_session)
+        report = await statements.build(ctx, year=checked)
+        return await respond(request, report, out)
+
+    @get("/funds-available", guards=[require("reports.read")])
+    async def funds_available(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        as_of: DateParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """The status of funds available for funding decisions, in total and per window."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        day = rules.check_as_of(as_of, today_of(request))
+        ctx = await context_of(request, db_session)
+        report = await funds_available.build(ctx, as_of=day)
+        return await respond(request, report, out)
+
+    @get("/windows/{code:str}", guards=[require("reports.read")])
+    async def window_portfolio(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        code: FromPath[str],
+        as_of: DateParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """A window's portfolio: proposals by state, approved, committed, disbursed, expenditure and
+        delivery; by country, gender marker, GCM objective and SDG target; planned beneficiaries."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        day = rules.check_as_of(as_of, today_of(request))
+        if not 1 <= len(code) <= 16:
+            raise NotFound(f"no window with code {code[:20]!r}", field="code", rule="exists")
+        ctx = await context_of(request, db_session)
+        report = await portfolio.build(ctx, code, as_of=day)
+        return await respond(request, report, out, qualifier=code)
+
+    @get("/iati/activities.xml", guards=[require("reports.iati")])
+    async def iati_activities(self, request: AnyRequest, db_session: Db) -> Response[bytes]:
+        """The facility's IATI 2.03 activity file (its funds and every grant)."""
+        await read_snapshot(db_session)
+        return _xml(await iati.activities(await context_of(request, db_session)))
+
+    @get("/iati/organisation.xml", guards=[require("reports.iati")])
+    async def iati_organisation(self, request: AnyRequest, db_session: Db) -> Response[bytes]:
+        """The facility's IATI 2.03 organisation file."""
+        await read_snapshot(db_session)
+        return _xml(await iati.organisation(await context_of(request, db_session)))
+
+
+def _xml(document: bytes) -> Response[bytes]:
+    return Response(document, media_type=XML, headers={"X-Content-Type-Options": "nosniff"})
+
+
+# ---------------------------------------------------------------- the same reports for the command line
+
+REPORT_NAMES = (
+    "sources-and-uses",
+    "contributor",
+    "financial-statements",
+    "funds-available",
+    "window-portfolio",
+    "iati-activities",
+    "iati-organisation",
+)
+
+
+async def build_named(
+    ctx: ReportContext,
+    name: str,
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    year: int | None = None,
+    as_of: date | None = None,
+    contributor_id: int | None = None,
+    window_code: str | None = None,
+) -> Report | bytes:
+    """A report by its name with the same checks as its route: a ``Report``, or an IATI file's bytes."""
+    if name == "sources-and-uses":
+        period = rules.check_period(date_from, date_to, ctx.today)
+        return await sources_uses.build(ctx, date_from=period.date_from, date_to=period.date_to)
+    if name == "contributor":
+        if contributor_id is None:
+            raise InvalidInput("the contributor report needs a contributor id", field="contributor", rule="missing")
+        await contributor_member_code(ctx.session, contributor_id)
+        return await contributors.build(ctx, contributor_id, as_of=rules.check_as_of(as_of, ctx.today))
+    if name == "financial-statements":
+        return await statements.build(ctx, year=rules.check_year(year))
+    if name == "funds-available":
+        return await funds_available.build(ctx, as_of=rules.check_as_of(as_of, ctx.today))
+    if name == "window-portfolio":
+        if not window_code:
+            raise InvalidInput("the window portfolio needs a window code", field="window", rule="missing")
+        return await portfolio.build(ctx, window_code, as_of=rules.check_as_of(as_of, ctx.today))
+    if name == "iati-activities":
+        return await iati.activities(ctx)
+    if name == "iati-organisation":
+        return await iati.organisation(ctx)
+    raise InvalidInput(f"no report named {name!r}; one of {', '.join(REPORT_NAMES)}", field="name", rule="one_of")
+
+
+route_handlers = [ReportsController]
