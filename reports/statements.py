@@ -6,11 +6,11 @@ statement of changes in net assets for the year, the cash flow statement (direct
 of the secretariat's approved budget with its direct costs, and the notes (accounting policies, closing
 exchange rates, commitments not yet recognised). ``docs/financial-statements.md`` explains each line.
 
-Three passes over the postings do the work, whatever the years: the balance of every account at the end
-of the year before the prior one, of the prior year and of the current year (one scan with conditional
-sums; a flow of the year is the difference of two balances), and the lines of the entries that moved cash
-in the two years, summed by the business event that posted them and by account (the cash flow's
-classification).
+A few reads do the work, whatever the years: the balance of every account at the end of the year before
+the prior one, of the prior year and of the current year (one scan with conditional sums; a flow of the
+year is the difference of two balances); the cash lines of the two years by business event and direction
+(one range of the account/currency/date index per currency of cash); and the lines of the few entries of
+other events that moved cash (manual entries), found through the source type's index.
 """
 
 from __future__ import annotations
@@ -253,43 +253,76 @@ async def _year_ends(ctx: ReportContext, chart_: Chart, days: tuple[date, ...]) 
 async def _cash_flows(ctx: ReportContext, chart_: Chart, year: int) -> dict[int, dict[CashFlow, int]]:
     """The cash moved in ``year`` and the year before, by cash flow line.
 
-    The lines of every entry that moved cash are summed by year, by the entry's business event (a
-    reversal counts as the event it reverses), by account and by direction (debit or credit, as the
-    original entry posted it). For the events of EVENTS_BY_CASH_LINE the cash lines are classified
-    themselves. For any other entry, its financial lines balance in the reporting currency, so its
-    non-cash financial lines, negated, add up to its cash movement: each stands for the cash it moved."""
+    The cash lines of the two years are summed by year, by their entry's business event (a reversal
+    counts as the event it reverses) and by direction (a debit or a credit as the original entry posted
+    it): those of EVENTS_BY_CASH_LINE are classified by themselves. The entries of any other event that
+    moved cash (manual entries, in practice a few a month) are read line by line: their financial lines
+    balance in the reporting currency, so the non-cash ones, negated, add up to the cash movement, each
+    standing for the cash it moved."""
     first, last = date(year - 1, 1, 1), date(year, 12, 31)
-    original = _ENTRIES.alias("original")
     cash_id = chart_.ids[chart.CASH]
-    cash_entries = select(_POSTINGS.c.entry_id).where(
-        _POSTINGS.c.account_id == cash_id, _POSTINGS.c.entry_date.between(first, last)
-    )
-    in_year = case((_POSTINGS.c.entry_date >= date(year, 1, 1), year), else_=year - 1)
-    reversal = _ENTRIES.c.reverses_id.is_not(None)
-    source = case((reversal, original.c.source_type), else_=_ENTRIES.c.source_type)
-    inflow = case((reversal & (_POSTINGS.c.amount < 0), 1), (~reversal & (_POSTINGS.c.amount > 0), 1), else_=0)
-    rows = (
-        await ctx.session.execute(
-            select(in_year, source, _POSTINGS.c.account_id, inflow, func.sum(_POSTINGS.c.reporting_amount))
-            .select_from(
-                _POSTINGS.join(_ENTRIES, _ENTRIES.c.id == _POSTINGS.c.entry_id).outerjoin(
-                    original, original.c.id == _ENTRIES.c.reverses_id
-                )
-            )
-            .where(_POSTINGS.c.entry_date.between(first, last), _POSTINGS.c.entry_id.in_(cash_entries))
-            .group_by(in_year, source, _POSTINGS.c.account_id, inflow)
-        )
-    ).all()
-    codes = {account_id: code for code, account_id in chart_.ids.items()}
     flows: dict[int, dict[CashFlow, int]] = {y: dict.fromkeys(CashFlow, 0) for y in (year - 1, year)}
-    for bucket, source_type, account_id, debit, amount in rows:
-        code = codes.get(account_id)
-        if code not in chart_.types:
-            continue  # the budgetary book, balanced on its own
+    original = _ENTRIES.alias("original")
+    reversal = _ENTRIES.c.reverses_id.is_not(None)
+    with_original = _ENTRIES.outerjoin(original, original.c.id == _ENTRIES.c.reverses_id)
+
+    in_year = case((_POSTINGS.c.entry_date >= date(year, 1, 1), year), else_=year - 1)
+    inflow = case((reversal & (_POSTINGS.c.amount < 0), 1), (~reversal & (_POSTINGS.c.amount > 0), 1), else_=0)
+    # Naming the cash's currencies lets the planner read the cash lines of the two years as one range per
+    # currency of the (account, currency, date) index, not every posting of the two years by date.
+    currencies = (
+        await ctx.session.execute(select(_POSTINGS.c.currency).where(_POSTINGS.c.account_id == cash_id).distinct())
+    ).scalars()
+    cash_lines = (
+        select(in_year, _ENTRIES.c.source_type, original.c.source_type, inflow, func.sum(_POSTINGS.c.reporting_amount))
+        .select_from(_POSTINGS.join(with_original, _ENTRIES.c.id == _POSTINGS.c.entry_id))
+        .where(
+            _POSTINGS.c.account_id == cash_id,
+            _POSTINGS.c.currency.in_(sorted(currencies)),
+            _POSTINGS.c.entry_date.between(first, last),
+        )
+        .group_by(in_year, _ENTRIES.c.source_type, original.c.source_type, inflow)
+    )
+    # The events read line by line: as posted (so the source type's index finds their entries) and as
+    # counted (a reversal as the event it reverses).
+    posted_as: set[str] = set()
+    counted_as: set[str] = set()
+    for bucket, own_type, reversed_type, debit, amount in (await ctx.session.execute(cash_lines)).all():
+        source_type = str(reversed_type if reversed_type is not None else own_type)
         if source_type in EVENTS_BY_CASH_LINE:
-            if account_id == cash_id:
-                flows[int(bucket)][cash_line_flow(str(source_type), inflow=bool(debit))] += int(amount)
-        elif account_id != cash_id:
+            flows[int(bucket)][cash_line_flow(source_type, inflow=bool(debit))] += int(amount)
+        else:
+            posted_as.add(str(own_type))
+            counted_as.add(source_type)
+    if not posted_as:
+        return flows
+
+    cash_line = _POSTINGS.alias("cash_line")
+    moved_cash = (
+        select(cash_line.c.entry_id)
+        .where(cash_line.c.entry_id == _ENTRIES.c.id, cash_line.c.account_id == cash_id)
+        .exists()
+    )
+    # Entries found by the source type's index (such events are few), whatever their date; the date is
+    # the postings' own.
+    of_those_events = select(_ENTRIES.c.id).where(_ENTRIES.c.source_type.in_(sorted(posted_as)))
+    source = case((reversal, original.c.source_type), else_=_ENTRIES.c.source_type)
+    counter_lines = (
+        select(in_year, _POSTINGS.c.account_id, func.sum(_POSTINGS.c.reporting_amount))
+        .select_from(_POSTINGS.join(with_original, _ENTRIES.c.id == _POSTINGS.c.entry_id))
+        .where(
+            _POSTINGS.c.entry_id.in_(of_those_events.scalar_subquery()),
+            _POSTINGS.c.entry_date.between(first, last),
+            source.in_(sorted(counted_as)),
+            moved_cash,
+            _POSTINGS.c.account_id != cash_id,
+        )
+        .group_by(in_year, _POSTINGS.c.account_id)
+    )
+    codes = {account_id: code for code, account_id in chart_.ids.items()}
+    for bucket, account_id, amount in (await ctx.session.execute(counter_lines)).all():
+        code = codes.get(account_id)
+        if code in chart_.types:  # the budgetary book balances on its own
             flows[int(bucket)][cash_flow_of(str(code))] -= int(amount)
     return flows
 

@@ -33,8 +33,8 @@ from reports.document import Amount, Label, Ratio, Report, Row, RowStyle, Table
 from reports.i18n import LOCALES, text
 from reports.service import report_context
 from tests.conftest import BACKENDS, PG_ADMIN_URL, _pg_admin_execute, _with_database, make_settings
-from tests.reports_support import BUDGETS, FACILITY_NOW, FacilityFacts
-from tests.support import Api, DatabaseProbe, accepted
+from tests.reports_support import BUDGETS, FACILITY_NOW, Facility, FacilityFacts
+from tests.support import V1, Api, DatabaseProbe, accepted
 
 YEAR = 2026
 PRIOR = YEAR - 1
@@ -523,3 +523,58 @@ def test_the_demo_shows_every_statement_line_it_is_meant_to(
     assert money(later.table("cash_flow"), "statements.cash.fx_effect") != 0
     assert money(later.table("cash_flow"), "statements.cash.partner_refunds") > 0
     assert money(later.table("financial_performance"), "statements.performance.fx_gains_unrealised") > 0
+
+
+# ---------------------------------------------------------------- reversals
+
+
+def test_a_reversal_counts_as_the_event_it_reverses_and_the_cash_flow_still_ties(facility: Facility) -> None:
+    """A deposit and a direct cost of the year reversed through the API: each reversal's cash lines take
+    back what its original added to the same cash flow lines (the receipt, the fee, the costs paid)."""
+    api = facility.api
+    before = asyncio.run(_build_all(api.settings, (YEAR,)))[YEAR].table("cash_flow")
+    deposit, costs = (
+        int(
+            api.db.scalar(
+                "SELECT MIN(e.id) FROM journal_entries e WHERE e.source_type = :kind AND e.entry_date >= :first "
+                "AND EXISTS (SELECT 1 FROM postings p JOIN ledger_accounts a ON a.id = p.account_id "
+                "WHERE p.entry_id = e.id AND a.code = :code)",
+                kind=kind,
+                first=date(YEAR, 1, 1),
+                code=code,
+            )
+        )
+        for kind, code in (("contribution", "5200"), ("manual", "5300"))
+    )
+    lines = {
+        entry_id: api.db.rows(
+            "SELECT p.amount, p.reporting_amount FROM postings p JOIN ledger_accounts a ON a.id = p.account_id "
+            "WHERE p.entry_id = :e AND a.code = '1100'",
+            e=entry_id,
+        )
+        for entry_id in (deposit, costs)
+    }
+    for entry_id in (deposit, costs):
+        response = api.client.post(
+            f"{V1}/ledger/entries/{entry_id}/reverse",
+            json={"entry_date": f"{YEAR}-12-31", "description": "reversed in a test"},
+            headers=facility.officer.headers,
+        )
+        assert response.status_code == 201, response.text
+    after = asyncio.run(_build_all(api.settings, (YEAR,)))[YEAR].table("cash_flow")
+
+    received = sum(reporting for amount, reporting in lines[deposit] if amount > 0)
+    fee = sum(reporting for amount, reporting in lines[deposit] if amount < 0)
+    paid = sum(reporting for _amount, reporting in lines[costs])
+    assert received > 0 and fee < 0 and paid < 0
+    change = {
+        key: money(after, key) - money(before, key) for key, cell in figures(before).items() if isinstance(cell, Amount)
+    }
+    assert change["statements.cash.contributors"] == -received
+    assert change["statements.cash.aa_fee"] == -fee
+    assert change["statements.cash.direct_costs"] == -paid
+    assert change["statements.cash.other"] == 0
+    assert change["statements.cash.closing"] == -(received + fee + paid)
+    assert money(after, "statements.cash.net_operating") + money(after, "statements.cash.fx_effect") == money(
+        after, "statements.cash.closing"
+    ) - money(after, "statements.cash.opening")
