@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
@@ -26,6 +27,7 @@ from ledger import api as ledger_api
 from proposals import api as proposals_api
 from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
 from reports import api as reports_api
+from reports import pdf_pool
 
 VERSION = "0.1.0"
 
@@ -61,6 +63,8 @@ def create_app(
             yield
         finally:
             await database.dispose()
+            # The PDF workers, if a render started them (waiting for a render in progress, off the loop).
+            await anyio.to_thread.run_sync(pdf_pool.shutdown)
 
     openapi = OpenAPIConfig(
         title="Concessional Migration Financing Facility API",

@@ -3,18 +3,16 @@
 Every report route takes ``format`` (json, csv, html, pdf) and ``locale`` (en, es, fr). Without
 ``format``, the Accept header chooses among application/json, text/csv, text/html and application/pdf
 (by its q-values; JSON otherwise); without ``locale``, Accept-Language does (English otherwise). PDFs are
-rendered in a worker thread, a few at a time, so the event loop keeps answering other requests.
+rendered in a small pool of worker processes (``reports/pdf_pool.py``), so the event loop keeps answering
+other requests.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from functools import partial
 from typing import Annotated
 
-import anyio
-import anyio.to_thread
-from litestar import Controller, Litestar, Response, get
+from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +22,17 @@ from fundapp.core.api import API_PREFIX, AnyRequest, clock_of, in_id_range, sett
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.security import current_user, ensure_permission, require
 from governance.models import Contributor
-from reports import contributors, funds_available, iati, portfolio, render, rules, sources_uses, statements
+from reports import (
+    contributors,
+    funds_available,
+    iati,
+    pdf_pool,
+    portfolio,
+    render,
+    rules,
+    sources_uses,
+    statements,
+)
 from reports.document import Report
 from reports.rules import MEDIA_TYPES, ReportFormat
 from reports.service import ReportContext, report_context
@@ -43,22 +51,11 @@ LocaleParam = Annotated[
 ]
 YearParam = Annotated[int | None, QueryParameter(description="the financial year, 1900 to 2999 (required)")]
 
-# At most this many PDFs render at once (WeasyPrint is CPU-bound); others wait their turn.
-PDF_RENDERERS = 2
 XML = "application/xml"
 # An HTML report is a document, not an application: no script, no remote resource, no framing.
 HTML_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-
-
-def pdf_limiter(app: Litestar) -> anyio.CapacityLimiter:
-    """The app's PDF limiter, made on first use inside the app's event loop."""
-    limiter: anyio.CapacityLimiter | None = app.state.get("pdf_limiter")
-    if limiter is None:
-        limiter = anyio.CapacityLimiter(PDF_RENDERERS)
-        app.state.pdf_limiter = limiter
-    return limiter
 
 
 class Output:
@@ -88,11 +85,10 @@ async def context_of(request: AnyRequest, session: AsyncSession) -> ReportContex
 async def respond(request: AnyRequest, report: Report, out: Output, qualifier: str = "") -> Response[bytes]:
     """The report's bytes with its media type; its generation time and chain head also in headers."""
     facility = settings_of(request).facility_name
-    produce = partial(render.encode, report, out.format, out.locale, facility_name=facility)
     if out.format is ReportFormat.PDF:
-        body = await anyio.to_thread.run_sync(produce, limiter=pdf_limiter(request.app))
+        body = await pdf_pool.render_pdf(report, out.locale, facility)
     else:
-        body = produce()
+        body = render.encode(report, out.format, out.locale, facility_name=facility)
     headers = {
         "Content-Language": out.locale,
         "Vary": "Accept, Accept-Language",
