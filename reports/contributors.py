@@ -1,17 +1,20 @@
 """The contributor report: what one contributor pledged, paid and still owes, its exchange effects, its share
 of each fund and what the money of those funds financed, as of a date (``docs/reports.md``).
 
-The share rule: each fund (a window, or the pooled fund) is attributed to the contributors that deposited
-into it, pro rata to their deposits made available to it (the budgetary 8100 credits by contributor and
-window; deposits to the pooled fund count toward the pooled fund). The fund's resources for decisions
-(8100 plus the pooled money the members allocated to it, or less what the pooled fund gave), what it
-transferred to implementing partners net of refunds (8500) and what it has approved or committed and not
-yet transferred (8300 and 8400) are shared by largest remainder (``ledger.money.allocate``), so the
-contributors' shares of a fund always sum exactly to the fund's totals.
+The share rule: a window's resources for decisions are the net deposits earmarked to it plus the pooled money
+the members allocated to it. The earmarked part is shared by the contributors that earmarked deposits to the
+window, pro rata to those deposits (the budgetary 8100 credits by contributor and window); the pooled part
+by the contributors that deposited into the pooled fund, pro rata to their pooled deposits, since they
+supplied it; what the pooled fund keeps is shared by them likewise. What a fund transferred net of refunds
+(8500) and what it has approved or committed and not yet transferred (8300 and 8400) are shared in
+proportion to each contributor's share of the fund's resources. Every split is by largest remainder
+(``ledger.money.allocate``), so the contributors' shares of a fund always sum exactly to the fund's totals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
@@ -26,7 +29,6 @@ from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Repo
 from reports.figures import Selection
 from reports.i18n import register
 from reports.service import ReportContext
-from reports.sources_uses import reported_expenditure, window_names
 
 NAME = "contributor"
 
@@ -152,18 +154,40 @@ register(
             "fr": "Mode de calcul des parts",
         },
         "contributor.rule": {
-            "en": "Each fund is shared among the contributors that deposited into it, in proportion to their "
-            "deposits made available to it (net of the administrative agent fee); deposits that are not "
-            "earmarked count toward the pooled fund. Shares are rounded by largest remainder so that they add "
-            "up exactly to the fund's totals.",
-            "es": "Cada fondo se reparte entre los contribuyentes que depositaron en él, en proporción a sus "
-            "depósitos puestos a disposición (deducida la comisión del agente administrativo); los depósitos "
-            "sin asignación específica cuentan para el fondo común. Las participaciones se redondean por el "
-            "mayor resto, de modo que suman exactamente los totales del fondo.",
-            "fr": "Chaque fonds est réparti entre les contributeurs qui y ont déposé, au prorata de leurs "
-            "dépôts mis à disposition (nets de la commission de l'agent administratif) ; les dépôts non "
-            "affectés comptent pour le fonds commun. Les parts sont arrondies au plus fort reste, de sorte "
-            "qu'elles totalisent exactement les montants du fonds.",
+            "en": "A window's resources are the deposits earmarked to it plus the pooled funds the members "
+            "allocated to it. The earmarked part is shared among the contributors that earmarked deposits to "
+            "the window, in proportion to those deposits; the pooled part, like the resources the pooled fund "
+            "keeps, among the contributors to the pooled fund, in proportion to their pooled deposits. "
+            "Deposits count net of the administrative agent fee. Transfers and decisions not yet transferred "
+            "are shared in proportion to each contributor's share of the resources. Shares are rounded by "
+            "largest remainder so that they add up exactly to the fund's totals.",
+            "es": "Los recursos de una ventanilla son los depósitos asignados específicamente a ella más los "
+            "fondos comunes que los miembros le asignaron. La parte asignada específicamente se reparte entre "
+            "los contribuyentes que depositaron para la ventanilla, en proporción a esos depósitos; la parte "
+            "procedente del fondo común, al igual que los recursos que conserva el fondo común, entre los "
+            "contribuyentes al fondo común, en proporción a sus depósitos en él. Los depósitos se cuentan "
+            "deducida la comisión del agente administrativo. Las transferencias y las decisiones aún no "
+            "transferidas se reparten en proporción a la participación de cada contribuyente en los recursos. "
+            "Las participaciones se redondean por el mayor resto, de modo que suman exactamente los totales "
+            "del fondo.",
+            "fr": "Les ressources d'un guichet sont les dépôts qui lui sont affectés et les fonds communs que "
+            "les membres lui ont alloués. La part affectée est répartie entre les contributeurs qui ont affecté "
+            "des dépôts au guichet, au prorata de ces dépôts ; la part provenant du fonds commun, comme les "
+            "ressources que conserve le fonds commun, entre les contributeurs au fonds commun, au prorata de "
+            "leurs dépôts dans celui-ci. Les dépôts sont comptés nets de la commission de l'agent "
+            "administratif. Les transferts et les décisions non encore transférées sont répartis au prorata de "
+            "la part de chaque contributeur dans les ressources. Les parts sont arrondies au plus fort reste, "
+            "de sorte qu'elles totalisent exactement les montants du fonds.",
+        },
+        "contributor.kept": {
+            "en": "Share of the deposits kept in the fund",
+            "es": "Parte de los depósitos que permanecen en el fondo",
+            "fr": "Part des dépôts conservés dans le fonds",
+        },
+        "contributor.allocated": {
+            "en": "Share of the pooled funds allocated to the window",
+            "es": "Parte de los fondos comunes asignados a la ventanilla",
+            "fr": "Part des fonds communs alloués au guichet",
         },
     }
 )
@@ -171,32 +195,101 @@ register(
 L = Label.of
 
 
-async def fund_shares(ctx: ReportContext, as_of: date) -> dict[int | None, dict[str, dict[int, int]]]:
-    """Per fund (window id, None for the pooled fund): the deposits of each contributor (``weights``) and
-    each contributor's share of the fund's ``resources``, ``transferred`` and ``pending`` (see the rule)."""
-    session = ctx.session
+@dataclass(frozen=True, slots=True)
+class FundTotals:
+    """A fund's budgetary balances: its resources for decisions (8200 + 8300 + 8400 + 8500), what it
+    transferred net of refunds (8500) and what it approved or committed and has not yet transferred (8300 +
+    8400), in minor units of the reporting currency, debit positive."""
 
-    deposits = await figures.sums(session, Selection((chart.RESOURCES_RECEIVED,), as_of), ("window", "contributor"))
-    totals: dict[str, dict[int | None, int]] = {}
-    # A fund's resources for decisions: what its budgetary accounts hold (8200 to 8500 balance 8100 plus
-    # the pooled money allocated to it, or less what the pooled fund gave).
-    for name, selection in (
-        ("resources", Selection((chart.AVAILABLE, chart.ALLOCATED, chart.COMMITTED, chart.DISBURSED), as_of)),
-        ("transferred", Selection((chart.DISBURSED,), as_of)),
-        ("pending", Selection((chart.ALLOCATED, chart.COMMITTED), as_of)),
-    ):
-        found = await figures.sums(session, selection, ("window",))
-        totals[name] = {key[0]: value for key, value in found.items()}
+    resources: int = 0
+    transferred: int = 0
+    pending: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FundShares:
+    """One fund (a window, or the pooled fund) and each contributor's part of it, by contributor id.
+
+    ``deposits`` are the contributors' net deposits into the fund (the earmarked ones for a window, the
+    pooled ones for the pooled fund), the weights of ``kept``: their share of the deposits still in the fund
+    (all of a window's; what the pooled fund did not allocate). ``allocated`` is each pooled contributor's
+    share of the pooled money allocated to a window. ``resources`` is kept plus allocated; ``transferred``
+    and ``pending`` follow the shares of the resources."""
+
+    deposits: dict[int, int]
+    kept: dict[int, int]
+    allocated: dict[int, int]
+    resources: dict[int, int]
+    transferred: dict[int, int]
+    pending: dict[int, int]
+
+    def has(self, contributor_id: int) -> bool:
+        """Whether the contributor deposited into the fund or holds a part of it."""
+        return self.deposits.get(contributor_id, 0) > 0 or any(
+            part.get(contributor_id, 0) != 0 for part in (self.kept, self.allocated, self.transferred, self.pending)
+        )
+
+
+def share_funds(
+    deposits: Mapping[tuple[int | None, int | None], int],
+    totals: Mapping[int | None, FundTotals],
+    currency: str,
+) -> dict[int | None, FundShares]:
+    """Every fund's shares (see the module's rule). ``deposits`` are the net deposits made available (8100,
+    credit positive) by (window, contributor), a window of None being the pooled fund; ``totals`` the
+    funds' budgetary balances. A window's resources less its earmarked deposits is the pooled money
+    allocated to it. Contributors with no positive net deposits into a fund weigh nothing in it."""
     weights: dict[int | None, dict[int, int]] = {}
-    for (window_id, contributor_id), value in deposits.items():
-        if contributor_id is not None and -value > 0:
-            weights.setdefault(window_id, {})[int(contributor_id)] = -value
-    result: dict[int | None, dict[str, dict[int, int]]] = {}
-    for fund, its_weights in weights.items():
-        result[fund] = {"weights": its_weights}
-        for name, per_fund in totals.items():
-            result[fund][name] = figures.pro_rata(per_fund.get(fund, 0), ctx.currency, its_weights)
+    own: dict[int | None, int] = {}
+    for (fund, contributor_id), value in deposits.items():
+        own[fund] = own.get(fund, 0) + value
+        if contributor_id is not None and value > 0:
+            weights.setdefault(fund, {})[int(contributor_id)] = value
+    pooled = weights.get(None, {})
+    result: dict[int | None, FundShares] = {}
+    for fund in {*own, *totals}:
+        total = totals.get(fund, FundTotals())
+        its_weights = weights.get(fund, {})
+        if fund is None:
+            kept = figures.pro_rata(total.resources, currency, pooled)
+            allocated: dict[int, int] = {}
+        else:
+            earmarked = own.get(fund, 0)
+            kept = figures.pro_rata(earmarked, currency, its_weights)
+            allocated = figures.pro_rata(total.resources - earmarked, currency, pooled)
+        resources = {k: kept.get(k, 0) + allocated.get(k, 0) for k in sorted({*kept, *allocated})}
+        result[fund] = FundShares(
+            deposits=its_weights,
+            kept=kept,
+            allocated=allocated,
+            resources=resources,
+            transferred=figures.pro_rata(total.transferred, currency, resources),
+            pending=figures.pro_rata(total.pending, currency, resources),
+        )
     return result
+
+
+async def fund_shares(ctx: ReportContext, as_of: date) -> dict[int | None, FundShares]:
+    """Every fund's shares as of a date, from two sums of the budgetary book."""
+    session = ctx.session
+    deposits = await figures.sums(session, Selection((chart.RESOURCES_RECEIVED,), as_of), ("window", "contributor"))
+    balances = await figures.sums(
+        session,
+        Selection((chart.AVAILABLE, chart.ALLOCATED, chart.COMMITTED, chart.DISBURSED), as_of),
+        ("window", "account"),
+    )
+    per_fund: dict[int | None, dict[str, int]] = {}
+    for (window_id, code), value in balances.items():
+        per_fund.setdefault(window_id, {})[str(code)] = value
+    totals = {
+        fund: FundTotals(
+            resources=sum(its.values()),
+            transferred=its.get(chart.DISBURSED, 0),
+            pending=its.get(chart.ALLOCATED, 0) + its.get(chart.COMMITTED, 0),
+        )
+        for fund, its in per_fund.items()
+    }
+    return share_funds({key: -value for key, value in deposits.items()}, totals, ctx.currency)
 
 
 async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Report:
@@ -231,7 +324,7 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
             )
         ),
     )
-    windows = await window_names(ctx)
+    windows = await figures.windows_as_of(session, as_of)
     names: dict[int | None, Cell] = {wid: name for wid, name in windows}
     names[None] = L("contributor.pooled")
     tables = [
@@ -249,12 +342,14 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
     shares = await fund_shares(ctx, as_of)
     tables.append(_shares_table(ctx, contributor_id, as_of, shares, [*[w for w, _ in windows], None], names))
     tables.append(await _financed(ctx, contributor_id, as_of, shares, names))
+    state = await ctx.ledger_state(as_of)
     return Report(
         name=NAME,
         title=L("contributor.title"),
         currency=currency,
         generated_at=ctx.now,
-        ledger_head=ctx.ledger_head,
+        ledger_head=state.head,
+        closed=state.closed,
         date_from=None,
         date_to=as_of,
         tables=tuple(tables),
@@ -314,30 +409,34 @@ def _shares_table(
     ctx: ReportContext,
     contributor_id: int,
     as_of: date,
-    shares: dict[int | None, dict[str, dict[int, int]]],
+    shares: dict[int | None, FundShares],
     funds: list[int | None],
     names: dict[int | None, Cell],
 ) -> Table:
+    """One row per fund the contributor deposited into or holds a part of (a pooled contributor's part of
+    the windows that received pooled money), windows by code and the pooled fund last."""
     currency = ctx.currency
     deposits = Selection((chart.RESOURCES_RECEIVED,), as_of)
     rows: list[Row] = []
-    totals = {"resources": 0, "transferred": 0, "pending": 0}
+    parts = ("kept", "allocated", "resources", "transferred", "pending")
+    totals = dict.fromkeys(parts, 0)
     for fund in funds:
-        its = shares.get(fund, {})
-        weight = its.get("weights", {}).get(contributor_id, 0)
-        if weight <= 0:
+        its = shares.get(fund)
+        if its is None or not its.has(contributor_id):
             continue
-        fund_total = sum(its["weights"].values())
+        weight = its.deposits.get(contributor_id, 0)
+        fund_total = sum(its.deposits.values())
         cells: list[Cell] = [
             names[fund],
             figures.figure(weight, currency, deposits.but(contributor_id=contributor_id).for_window(fund)),
             figures.figure(fund_total, currency, deposits.for_window(fund)),
             figures.share(weight, fund_total),
         ]
-        for name in totals:
-            value = its[name].get(contributor_id, 0)
+        for name in parts:
+            value = getattr(its, name).get(contributor_id, 0)
             totals[name] += value
-            cells.append(figures.plain(value, currency))
+            # The pooled fund receives no allocation: its cell stays empty rather than a misleading zero.
+            cells.append(None if name == "allocated" and fund is None else figures.plain(value, currency))
         rows.append(Row(tuple(cells)))
     rows.append(
         Row(
@@ -353,6 +452,8 @@ def _shares_table(
             Column("deposits", L("contributor.deposits"), ColumnKind.MONEY),
             Column("fund_deposits", L("contributor.fund_deposits"), ColumnKind.MONEY),
             Column("share", L("contributor.share"), ColumnKind.PERCENT),
+            Column("kept", L("contributor.kept"), ColumnKind.MONEY),
+            Column("allocated", L("contributor.allocated"), ColumnKind.MONEY),
             Column("resources", L("contributor.resources"), ColumnKind.MONEY),
             Column("transferred", L("contributor.transferred"), ColumnKind.MONEY),
             Column("pending", L("contributor.pending"), ColumnKind.MONEY),
@@ -365,18 +466,13 @@ async def _financed(
     ctx: ReportContext,
     contributor_id: int,
     as_of: date,
-    shares: dict[int | None, dict[str, dict[int, int]]],
+    shares: dict[int | None, FundShares],
     names: dict[int | None, Cell],
 ) -> Table:
-    """The grants of the windows the contributor has a share of (the grants the pooled fund financed are
-    those of the windows it gave money to)."""
+    """The grants of the windows the contributor holds a part of: those it earmarked deposits to and, for a
+    contributor to the pooled fund, those that received pooled money."""
     session, currency = ctx.session, ctx.currency
-    windows = {fund for fund, its in shares.items() if its["weights"].get(contributor_id, 0) > 0 and fund is not None}
-    if shares.get(None, {}).get("weights", {}).get(contributor_id, 0) > 0:
-        allocated = await figures.sums(
-            session, Selection((chart.AVAILABLE,), as_of, source_type="window_allocation"), ("window",)
-        )
-        windows |= {int(key[0]) for key, value in allocated.items() if key[0] is not None and value > 0}
+    windows = {fund for fund, its in shares.items() if fund is not None and its.has(contributor_id)}
     grants = (
         (
             await session.execute(
@@ -391,7 +487,7 @@ async def _financed(
     )
     net = Selection((chart.DISBURSED,), as_of)
     transferred = {k[0]: v for k, v in (await figures.sums(session, net, ("grant",))).items()}
-    spent = await reported_expenditure(ctx, [g.id or 0 for g in grants], as_of)
+    spent = await figures.reported_expenditure(session, [g.id or 0 for g in grants], as_of)
     rows: list[Row] = []
     total_amount = total_transferred = total_spent = 0
     for grant in grants:

@@ -6,21 +6,29 @@ the pooled fund: no window) and optionally one source type. Its sum is a reporti
 positive, credit negative, as the ledger stores it); :meth:`Selection.query` is the ``/ledger/entries``
 query that lists exactly the entries holding those postings, so a reader can add them up again. Sums read
 ``postings.reporting_amount`` directly; the source type is the entry's, read through a join.
+
+The domain reads the reports share (the windows and their names, grantees' reported expenditure) are taken
+as of the report's date, never as of the clock: once the report's months are closed nothing posted,
+created or changed later may alter it (``docs/reports.md``, "Closed periods are final").
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fundapp.core.models import AuditEvent
+from governance.models import Window
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import Money, allocate
+from proposals.models import GrantReport
 from reports.document import Amount, EntryQuery, Ratio
 
 # The dimensions a sum may be grouped by, and the columns that hold them.
@@ -149,3 +157,66 @@ def pro_rata(total_minor: int, currency: str, weights: Mapping[int, int]) -> dic
         return {}
     shares = allocate(Money(total_minor, currency), [weights[k] for k in keys])
     return {k: share.minor for k, share in zip(keys, shares, strict=True)}
+
+
+# ---------------------------------------------------------------- domain reads as of a day
+
+
+def end_of(day: date) -> datetime:
+    """The first instant after ``day`` (UTC): domain rows stamped before it happened on or before ``day``."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+async def windows_as_of(session: AsyncSession, as_of: date) -> list[tuple[int, str]]:
+    """(id, "CODE, en dash, English name") of every window that existed on ``as_of``, by code, named as it
+    was then.
+
+    A window existed if it was created by the end of that day or already holds postings dated by then (the
+    windows the first migration seeds carry a fixed creation time that may follow the first postings). The
+    name is the one before the first rename after that day (the audit log keeps every ``window.update``
+    with the fields it changed), so a closed period's reports keep the names they were printed with."""
+    end = end_of(as_of)
+    used = exists().where(col(Posting.window_id) == col(Window.id), col(Posting.entry_date) <= as_of)
+    query = select(Window).where(or_(col(Window.created_at) < end, used)).order_by(col(Window.code))
+    windows = (await session.execute(query)).scalars().all()
+    names = {w.code: w.name_en for w in windows}
+    renamed: set[str] = set()
+    for code, before in (
+        await session.execute(
+            select(col(AuditEvent.object_id), col(AuditEvent.before))
+            .where(
+                col(AuditEvent.action) == "window.update",
+                col(AuditEvent.object_type) == "window",
+                col(AuditEvent.occurred_at) >= end,
+            )
+            .order_by(col(AuditEvent.seq))
+        )
+    ).all():
+        old = json.loads(before).get("name_en")
+        if code in names and code not in renamed and isinstance(old, str):
+            names[code] = old
+            renamed.add(code)
+    return [(w.id or 0, f"{w.code} \u2013 {names[w.code]}") for w in windows]
+
+
+async def reported_expenditure(session: AsyncSession, grant_ids: Sequence[int], as_of: date) -> dict[int, int]:
+    """Per grant, the cumulative expenditure of its latest report accepted by the end of ``as_of`` (UTC)."""
+    if not grant_ids:
+        return {}
+    latest = (
+        select(col(GrantReport.grant_id), func.max(col(GrantReport.number)).label("number"))
+        .where(
+            col(GrantReport.grant_id).in_(grant_ids),
+            col(GrantReport.status) == "accepted",
+            col(GrantReport.reviewed_at) < end_of(as_of),
+        )
+        .group_by(col(GrantReport.grant_id))
+        .subquery()
+    )
+    rows = await session.execute(
+        select(col(GrantReport.grant_id), col(GrantReport.expenditure_total)).join(
+            latest,
+            (col(GrantReport.grant_id) == latest.c.grant_id) & (col(GrantReport.number) == latest.c.number),
+        )
+    )
+    return {int(grant_id): int(total) for grant_id, total in rows.all()}

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from governance.models import AdminBudget
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from governance.models import Decision, DecisionKind, DecisionResult
 from ledger import chart
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table
 from reports.figures import Selection
 from reports.i18n import register
 from reports.service import ReportContext
-from reports.sources_uses import window_names
 
 NAME = "funds-available"
 
@@ -166,7 +169,7 @@ L = Label.of
 
 async def build(ctx: ReportContext, *, as_of: date) -> Report:
     session, currency = ctx.session, ctx.currency
-    windows = await window_names(ctx)
+    windows = await figures.windows_as_of(session, as_of)
     funds: list[int | None] = [wid for wid, _ in windows] + [None]
 
     async def line(selection: Selection, *, sign: int = 1) -> tuple[list[Amount], list[int]]:
@@ -195,7 +198,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     direct_costs = await figures.amount(
         session, currency, Selection((chart.SECRETARIAT_DIRECT_COSTS,), as_of, year_start)
     )
-    budget = await session.get(AdminBudget, as_of.year)
+    budget = await admin_budget(session, as_of)
 
     def plain(values: list[int]) -> list[Cell]:
         return [figures.plain(v, currency) for v in values]
@@ -232,7 +235,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
         Row(
             (
                 L("funds_available.admin_budget", year=as_of.year),
-                *memo(None if budget is None else figures.plain(budget.amount, currency)),
+                *memo(None if budget is None else figures.plain(budget, currency)),
             ),
             level=1,
         ),
@@ -247,12 +250,14 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
         Column("pooled", L("funds_available.pooled"), ColumnKind.MONEY),
         Column("total", L("funds_available.total"), ColumnKind.MONEY),
     )
+    state = await ctx.ledger_state(as_of)
     return Report(
         name=NAME,
         title=L("funds_available.title"),
         currency=currency,
         generated_at=ctx.now,
-        ledger_head=ctx.ledger_head,
+        ledger_head=state.head,
+        closed=state.closed,
         date_from=None,
         date_to=as_of,
         tables=(Table("funds", L("funds_available.table"), columns, rows),),
@@ -261,6 +266,25 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     )
 
 
+async def admin_budget(session: AsyncSession, as_of: date) -> int | None:
+    """The administrative budget of the year of ``as_of`` as it stood at the end of that day, in minor units
+    of the reporting currency: the amount of the last ``admin_budget`` decision for the year adopted by then
+    (``admin_budgets`` holds only the latest, which a revision made later would have replaced)."""
+    return (
+        await session.execute(
+            select(col(Decision.amount))
+            .where(
+                col(Decision.kind) == DecisionKind.ADMIN_BUDGET.value,
+                col(Decision.subject) == f"budget:{as_of.year}",
+                col(Decision.result) == DecisionResult.ADOPTED.value,
+                col(Decision.closed_at) < figures.end_of(as_of),
+            )
+            .order_by(col(Decision.closed_at).desc(), col(Decision.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
 def code_of(window_name: str) -> str:
-    """The code of a window named as ``window_names`` names it."""
+    """The code of a window as ``figures.windows_as_of`` names it."""
     return window_name.split(" ", 1)[0]

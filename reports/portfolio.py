@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,13 +24,13 @@ from sqlmodel import col
 from fundapp.core.errors import NotFound
 from governance.models import Window
 from ledger import chart
-from proposals.models import Grant, Proposal, ProposalCountry
+from ledger.money import Money
+from proposals.models import Grant, Proposal, ProposalCountry, ProposalVersion, Transition
 from reports import figures
 from reports.document import Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table
 from reports.figures import Selection
 from reports.i18n import register
 from reports.service import ReportContext
-from reports.sources_uses import reported_expenditure
 
 NAME = "window-portfolio"
 
@@ -196,19 +196,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
     if window is None or window.id is None:
         raise NotFound(f"no window with code {window_code!r}", field="window_code", rule="window-exists")
     window_id = window.id
-    end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=ctx.now.tzinfo)
-
-    # Proposals by their current state (those created by the end of as_of).
-    by_state = {
-        state: (int(count), int(requested or 0))
-        for state, count, requested in (
-            await session.execute(
-                select(col(Proposal.state), func.count(), func.sum(col(Proposal.requested)))
-                .where(col(Proposal.window_id) == window_id, col(Proposal.created_at) < end)
-                .group_by(col(Proposal.state))
-            )
-        ).all()
-    }
+    by_state = await proposals_by_state(ctx, window_id, as_of)
     state_rows = [
         Row((L(f"portfolio.state.{state}"), *_count_money(by_state[state], currency)))
         for state in STATES
@@ -233,7 +221,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         )
     ).all()
     grant_ids = [g.id or 0 for g, _ in grants]
-    spent = await reported_expenditure(ctx, grant_ids, as_of)
+    spent = await figures.reported_expenditure(session, grant_ids, as_of)
     expenditure = sum(spent.values())
     money_rows = (
         Row((L("portfolio.approved"), approved)),
@@ -354,18 +342,70 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
             ),
         ),
     )
+    state = await ctx.ledger_state(as_of)
+    named = dict(await figures.windows_as_of(session, as_of))
     return Report(
         name=NAME,
         title=L("portfolio.title"),
         currency=currency,
         generated_at=ctx.now,
-        ledger_head=ctx.ledger_head,
+        ledger_head=state.head,
+        closed=state.closed,
         date_from=None,
         date_to=as_of,
         tables=tables,
-        subject=f"{window.code} \u2013 {window.name_en}",
+        subject=named.get(window_id, f"{window.code} \u2013 {window.name_en}"),
         parameters={"window": window.code, "as_of": as_of.isoformat()},
     )
+
+
+async def proposals_by_state(ctx: ReportContext, window_id: int, as_of: date) -> dict[str, tuple[int, int]]:
+    """Per state, the window's proposals in it at the end of ``as_of`` and the amount they requested.
+
+    A proposal's state then is the target of its last transition before that instant (``draft`` before
+    any); what it requested is the amount of its last version submitted by then, so edits and steps taken
+    later change nothing (a draft never submitted has requested nothing yet)."""
+    session = ctx.session
+    end = figures.end_of(as_of)
+    created = await session.execute(
+        select(col(Proposal.id))
+        .where(col(Proposal.window_id) == window_id, col(Proposal.created_at) < end)
+        .order_by(col(Proposal.id))
+    )
+    states: dict[int, str] = {pid: "draft" for pid in created.scalars() if pid is not None}
+    for moved_id, to_state in (
+        await session.execute(
+            select(col(Transition.proposal_id), col(Transition.to_state))
+            .join(Proposal, col(Proposal.id) == col(Transition.proposal_id))
+            .where(col(Proposal.window_id) == window_id, col(Transition.at) < end)
+            .order_by(col(Transition.proposal_id), col(Transition.at), col(Transition.id))
+        )
+    ).all():
+        if moved_id in states:
+            states[moved_id] = str(to_state)
+    last = (
+        select(col(ProposalVersion.proposal_id), func.max(col(ProposalVersion.version)).label("version"))
+        .join(Proposal, col(Proposal.id) == col(ProposalVersion.proposal_id))
+        .where(col(Proposal.window_id) == window_id, col(ProposalVersion.submitted_at) < end)
+        .group_by(col(ProposalVersion.proposal_id))
+        .subquery()
+    )
+    requested: dict[int, int] = {}
+    for submitted_id, content in (
+        await session.execute(
+            select(col(ProposalVersion.proposal_id), col(ProposalVersion.content)).join(
+                last,
+                (col(ProposalVersion.proposal_id) == last.c.proposal_id)
+                & (col(ProposalVersion.version) == last.c.version),
+            )
+        )
+    ).all():
+        requested[int(submitted_id)] = Money.of(str(json.loads(content)["requested_amount"]), ctx.currency).minor
+    found: dict[str, tuple[int, int]] = {}
+    for proposal_id, its_state in states.items():
+        count, amount = found.get(its_state, (0, 0))
+        found[its_state] = (count + 1, amount + requested.get(proposal_id, 0))
+    return found
 
 
 def _count_money(values: tuple[int, int], currency: str) -> tuple[int, Cell]:

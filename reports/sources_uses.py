@@ -22,16 +22,15 @@ the end of the period) and the delivery rate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import col
 
-from governance.models import Contributor, Window
+from governance.models import Contributor
 from ledger import chart
-from proposals.models import Grant, GrantReport, Organisation
+from proposals.models import Grant, Organisation
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table
 from reports.figures import Selection
@@ -328,12 +327,14 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
         await _by_contributor(ctx, date_from, date_to),
         await _by_organisation(ctx, date_to),
     )
+    state = await ctx.ledger_state(date_to)
     return Report(
         name=NAME,
         title=L("sources_uses.title"),
         currency=currency,
         generated_at=ctx.now,
-        ledger_head=ctx.ledger_head,
+        ledger_head=state.head,
+        closed=state.closed,
         date_from=date_from,
         date_to=date_to,
         tables=tables,
@@ -342,12 +343,6 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
             "date_to": date_to.isoformat(),
         },
     )
-
-
-async def window_names(ctx: ReportContext) -> list[tuple[int, str]]:
-    """(id, "CODE, en dash, English name") of every window, by code."""
-    rows = (await ctx.session.execute(select(Window).order_by(col(Window.code)))).scalars()
-    return [(w.id or 0, f"{w.code} \u2013 {w.name_en}") for w in rows]
 
 
 async def _by_window(ctx: ReportContext, date_from: date | None, date_to: date) -> Table:
@@ -365,7 +360,7 @@ async def _by_window(ctx: ReportContext, date_from: date | None, date_to: date) 
         for key, selection in columns.items()
     }
     rows: list[Row] = []
-    windows: list[tuple[int | None, Cell]] = [(wid, name) for wid, name in await window_names(ctx)]
+    windows: list[tuple[int | None, Cell]] = list(await figures.windows_as_of(session, date_to))
     windows.append((None, L("sources_uses.pooled")))
     for window_id, name in windows:
         cells: list[Cell] = [name]
@@ -442,30 +437,6 @@ async def _by_contributor(ctx: ReportContext, date_from: date | None, date_to: d
     )
 
 
-async def reported_expenditure(ctx: ReportContext, grant_ids: Sequence[int], as_of: date) -> dict[int, int]:
-    """Per grant, the cumulative expenditure of its latest report accepted by the end of ``as_of`` (UTC)."""
-    if not grant_ids:
-        return {}
-    end = datetime.combine(as_of + timedelta(days=1), time(0), tzinfo=ctx.now.tzinfo)
-    latest = (
-        select(col(GrantReport.grant_id), func.max(col(GrantReport.number)).label("number"))
-        .where(
-            col(GrantReport.grant_id).in_(grant_ids),
-            col(GrantReport.status) == "accepted",
-            col(GrantReport.reviewed_at) < end,
-        )
-        .group_by(col(GrantReport.grant_id))
-        .subquery()
-    )
-    rows = await ctx.session.execute(
-        select(col(GrantReport.grant_id), col(GrantReport.expenditure_total)).join(
-            latest,
-            (col(GrantReport.grant_id) == latest.c.grant_id) & (col(GrantReport.number) == latest.c.number),
-        )
-    )
-    return {int(grant_id): int(total) for grant_id, total in rows.all()}
-
-
 async def _by_organisation(ctx: ReportContext, date_to: date) -> Table:
     session, currency = ctx.session, ctx.currency
     net = Selection((chart.DISBURSED,), date_to)
@@ -475,10 +446,10 @@ async def _by_organisation(ctx: ReportContext, date_to: date) -> Table:
             select(Grant, Organisation)
             .join(Organisation, col(Organisation.id) == col(Grant.organisation_id))
             .where(col(Grant.start_date) <= date_to)
-            .order_by(col(Organisation.name), col(Grant.id))
+            .order_by(col(Organisation.name), col(Organisation.id), col(Grant.id))
         )
     ).all()
-    spent = await reported_expenditure(ctx, [g.id or 0 for g, _ in grants], date_to)
+    spent = await figures.reported_expenditure(session, [g.id or 0 for g, _ in grants], date_to)
     rows: list[Row] = []
     grand_transferred = grand_spent = 0
     by_organisation: dict[int, list[Grant]] = {}

@@ -16,6 +16,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -388,21 +389,34 @@ def test_funds_available_equal_the_budgetary_book(facility: Facility, as_of: dat
 # ---------------------------------------------------------------- the contributor report
 
 
+def shares_by_fund(report: Report) -> dict[str, Row]:
+    """The contributor's rows of the shares table, by fund: a window's code, or "pooled"."""
+    table = report.table("shares")
+    found = {}
+    for line in table.rows[:-1]:
+        fund = line.cells[0]
+        found["pooled" if isinstance(fund, Label) else str(fund).split(" ", 1)[0]] = line
+    return found
+
+
 def test_contributor_shares_sum_to_the_fund_totals(facility: Facility) -> None:
     api = facility.api
     reports = {
         name: build(facility, contributors.build, cid, as_of=YEAR_END) for name, cid in facility.contributor_ids.items()
     }
     names = {code: wid for code, wid in facility.window_ids.items()}
+    columns = ("deposits", "kept", "allocated", "resources", "transferred", "pending")
     sums: dict[str, dict[str, int]] = {}
     for report in reports.values():
         shares = report.table("shares")
-        for line in shares.rows[:-1]:
-            fund = line.cells[0]
-            key = "pooled" if isinstance(fund, Label) else str(fund).split(" ", 1)[0]
-            for column in ("deposits", "resources", "transferred", "pending"):
-                sums.setdefault(key, {}).setdefault(column, 0)
-                sums[key][column] += money(line.cells[shares.column(column)])
+        for key, line in shares_by_fund(report).items():
+            for column in columns:
+                value = line.cells[shares.column(column)]
+                sums.setdefault(key, dict.fromkeys(columns, 0))
+                sums[key][column] += 0 if value is None else money(value)
+                if column == "resources":
+                    parts = [line.cells[shares.column(c)] for c in ("kept", "allocated")]
+                    assert money(value) == sum(0 if part is None else money(part) for part in parts)
     assert set(sums) == {*names, "pooled"}
     for key, found in sums.items():
         window_id = names.get(key)
@@ -411,7 +425,82 @@ def test_contributor_shares_sum_to_the_fund_totals(facility: Facility) -> None:
         assert found["resources"] == posted(api, *budgetary, window_id=window_id), key
         assert found["transferred"] == posted(api, "8500", window_id=window_id), key
         assert found["pending"] == posted(api, "8300", "8400", window_id=window_id), key
+        # A window keeps every deposit earmarked to it and receives the pooled allocations; the pooled fund
+        # keeps what it did not allocate.
+        allocations = posted(api, "8200", source_type="window_allocation", window_id=window_id)
+        if window_id is None:
+            assert found["kept"] == -posted(api, "8100", window_id=None) + allocations, key
+            assert found["allocated"] == 0
+        else:
+            assert found["kept"] == -posted(api, "8100", window_id=window_id), key
+            assert found["allocated"] == allocations, key
+    assert sums["IRR"]["allocated"] > 0 and sums["PAR"]["allocated"] > 0
     assert sum(f["transferred"] for f in sums.values()) > 0
+
+
+def pooled_deposits(api: Api, contributor_id: int | None = None) -> int:
+    """Net deposits into the pooled fund (8100 without a window, credit positive), of one contributor or all."""
+    return -posted(api, "8100", window_id=None, contributor_id=contributor_id)
+
+
+def test_pooled_money_allocated_to_a_window_is_shared_by_the_pooled_contributors(facility: Facility) -> None:
+    api = facility.api
+    irr = facility.window_ids["IRR"]
+    allocated_to_irr = posted(api, "8200", source_type="window_allocation", window_id=irr)
+    decided = int(
+        api.db.scalar(
+            "SELECT sum(amount) FROM decisions WHERE kind = 'window_allocation' AND result = 'adopted' "
+            "AND window_id = :w",
+            w=irr,
+        )
+    )
+    assert allocated_to_irr == decided > 0
+
+    # Germany deposited into the pooled fund and never earmarked anything to IRR: it holds a part of IRR,
+    # its pooled deposits' proportion of the allocation (within the one minor unit of rounding).
+    germany = facility.contributor_ids["DEU"]
+    assert -posted(api, "8100", window_id=irr, contributor_id=germany) == 0
+    report = build(facility, contributors.build, germany, as_of=YEAR_END)
+    shares = report.table("shares")
+    line = shares_by_fund(report)["IRR"]
+    exact = Fraction(allocated_to_irr * pooled_deposits(api, germany), pooled_deposits(api))
+    part = money(line.cells[shares.column("allocated")])
+    assert abs(part - exact) < 1 and part > 0
+    assert money(line.cells[shares.column("deposits")]) == 0
+    assert money(line.cells[shares.column("kept")]) == 0
+    assert money(line.cells[shares.column("resources")]) == part
+    # Its money financed IRR's grants too.
+    financed = {r.cells[0] for r in report.table("financed").rows[:-1]}
+    irr_grants = {
+        t
+        for (t,) in api.db.rows("SELECT title FROM grants WHERE window_id = :w AND start_date <= :d", w=irr, d=YEAR_END)
+    }
+    assert irr_grants and irr_grants <= financed
+
+    # Norway earmarked to SKL only and put nothing into the pooled fund: no part of the pooled money, so
+    # none of IRR or PAR; its part of SKL is what it deposited there (a window keeps all its deposits).
+    norway = facility.contributor_ids["Government of Norway"]
+    assert pooled_deposits(api, norway) == 0
+    report = build(facility, contributors.build, norway, as_of=YEAR_END)
+    shares = report.table("shares")
+    assert set(shares_by_fund(report)) == {"SKL"}
+    line = shares_by_fund(report)["SKL"]
+    own = -posted(api, "8100", window_id=facility.window_ids["SKL"], contributor_id=norway)
+    assert money(line.cells[shares.column("kept")]) == own == money(line.cells[shares.column("deposits")]) > 0
+    assert money(line.cells[shares.column("allocated")]) == 0
+
+    # Britain earmarked to IRR and deposited into the pooled fund: its part of IRR is its earmarked deposits
+    # plus its pooled proportion of the allocation, not a proportion of the allocation by earmarked deposits.
+    britain = facility.contributor_ids["GBR"]
+    report = build(facility, contributors.build, britain, as_of=YEAR_END)
+    shares = report.table("shares")
+    line = shares_by_fund(report)["IRR"]
+    own = -posted(api, "8100", window_id=irr, contributor_id=britain)
+    assert money(line.cells[shares.column("kept")]) == own > 0
+    pooled_part = Fraction(allocated_to_irr * pooled_deposits(api, britain), pooled_deposits(api))
+    assert abs(money(line.cells[shares.column("allocated")]) - pooled_part) < 1
+    by_earmarked_deposits = Fraction(allocated_to_irr * own, -posted(api, "8100", window_id=irr))
+    assert abs(pooled_part - by_earmarked_deposits) > 1  # the two rules really differ here
 
 
 def test_contributor_report_equals_its_ledger_lines_and_pledges(facility: Facility) -> None:
@@ -487,6 +576,17 @@ def test_window_portfolios_equal_the_domain_tables_and_the_ledger(facility: Faci
         )
         found_states = {r.cells[0].key.rsplit(".", 1)[1]: r.cells[1] for r in states.rows[:-1]}  # type: ignore[union-attr]
         assert found_states == expected_states, code
+        # Requested: the amount of each proposal's last submitted version (a draft has requested nothing).
+        requested: dict[str, int] = {}
+        for state, content in api.db.rows(
+            "SELECT p.state, (SELECT v.content FROM proposal_versions v WHERE v.proposal_id = p.id "
+            "ORDER BY v.version DESC LIMIT 1) FROM proposals p WHERE p.window_id = :w",
+            w=window_id,
+        ):
+            asked = 0 if content is None else cents(json.loads(content)["requested_amount"])
+            requested[state] = requested.get(state, 0) + asked
+        assert {r.cells[0].key.rsplit(".", 1)[1]: money(r.cells[2]) for r in states.rows[:-1]} == requested, code  # type: ignore[union-attr]
+        assert money(states.rows[-1].cells[2]) == sum(requested.values())
 
         status = report.table("figures")
         amount = int(api.db.scalar("SELECT coalesce(sum(amount), 0) FROM grants WHERE window_id = :w", w=window_id))

@@ -1,7 +1,9 @@
-"""Properties of the reports' pure arithmetic (reports/figures.py, reports/portfolio.py), with hypothesis:
-contributor shares sum exactly to the fund's total and each is within one minor unit of its exact share;
-the delivery rate is expenditure over net transfers, and n/a without transfers; a selection's drill-down
-query names exactly its filters."""
+"""Properties of the reports' pure arithmetic (reports/figures.py, reports/contributors.py,
+reports/portfolio.py), with hypothesis: contributor shares sum exactly to the fund's total and each is within
+one minor unit of its exact share; a window's resources split into its earmarked deposits, shared by its
+earmarking contributors, and the pooled money allocated to it, shared by the pooled contributors; the
+delivery rate is expenditure over net transfers, and n/a without transfers; a selection's drill-down query
+names exactly its filters."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
+from reports.contributors import FundTotals, share_funds
 from reports.document import ENTRIES_PATH
 from reports.figures import Selection, delivery_rate, pro_rata, share
 from reports.portfolio import target_order
@@ -41,6 +44,68 @@ def test_shares_sum_exactly_to_the_total_and_stay_within_a_minor_unit(total: int
 def test_shares_do_not_depend_on_the_order_weights_are_given(total: int, its_weights: dict[int, int]) -> None:
     reordered = dict(reversed(list(its_weights.items())))
     assert pro_rata(total, "USD", reordered) == pro_rata(total, "USD", its_weights)
+
+
+contributor_ids = st.integers(min_value=1, max_value=40)
+window_ids = st.none() | st.integers(min_value=1, max_value=6)
+net_deposits = st.dictionaries(
+    st.tuples(window_ids, contributor_ids), st.integers(min_value=1, max_value=10**11), min_size=1, max_size=60
+)
+
+
+@st.composite
+def facilities(draw: st.DrawFn) -> tuple[dict[tuple[int | None, int | None], int], dict[int | None, FundTotals]]:
+    """Net deposits by (window, contributor) and budgetary totals consistent with them: the pooled fund
+    allocated part of its deposits to some windows, and each fund transferred and committed parts of its
+    resources."""
+    deposits: dict[tuple[int | None, int | None], int] = dict(draw(net_deposits).items())
+    own: dict[int | None, int] = {}
+    for (fund, _), value in deposits.items():
+        own[fund] = own.get(fund, 0) + value
+    pooled_left = own.get(None, 0)
+    resources: dict[int | None, int] = {fund: value for fund, value in own.items() if fund is not None}
+    for window in range(1, 7):
+        given = draw(st.integers(min_value=0, max_value=pooled_left))
+        if given:
+            resources[window] = resources.get(window, 0) + given
+            pooled_left -= given
+    if None in own:
+        resources[None] = pooled_left
+    totals: dict[int | None, FundTotals] = {}
+    for fund, value in resources.items():
+        transferred = draw(st.integers(min_value=0, max_value=value))
+        pending = draw(st.integers(min_value=0, max_value=value - transferred))
+        totals[fund] = FundTotals(value, transferred, pending)
+    return deposits, totals
+
+
+@given(facilities())
+def test_a_fund_s_shares_sum_to_its_totals_and_follow_who_supplied_the_money(
+    facility: tuple[dict[tuple[int | None, int | None], int], dict[int | None, FundTotals]],
+) -> None:
+    deposits, totals = facility
+    shares = share_funds(deposits, totals, "USD")
+    pooled = {c: v for (fund, c), v in deposits.items() if fund is None and c is not None}
+    pooled_total = sum(pooled.values())
+    for fund, total in totals.items():
+        its = shares[fund]
+        assert sum(its.resources.values()) == total.resources
+        assert sum(its.transferred.values()) == total.transferred or total.resources == 0
+        assert sum(its.pending.values()) == total.pending or total.resources == 0
+        for contributor_id, part in its.resources.items():
+            assert part == its.kept.get(contributor_id, 0) + its.allocated.get(contributor_id, 0)
+        if fund is None:
+            assert its.allocated == {}
+            continue
+        # A window keeps exactly what each contributor earmarked to it...
+        earmarked = {c: v for (w, c), v in deposits.items() if w == fund and c is not None}
+        assert {c: v for c, v in its.kept.items() if v} == earmarked
+        # ...and the pooled money allocated to it goes to the pooled contributors by their pooled deposits.
+        allocation = total.resources - sum(earmarked.values())
+        assert set(its.allocated) <= set(pooled)
+        for contributor_id, weight in pooled.items():
+            exact = Fraction(allocation * weight, pooled_total)
+            assert abs(its.allocated.get(contributor_id, 0) - exact) < 1
 
 
 @given(st.integers(min_value=1, max_value=10**12), st.integers(min_value=1, max_value=10**6))
