@@ -24,7 +24,8 @@ What it contains (deterministic: one seeded ``random.Random``, the same facility
   finance officer and approved by a finance approver, grantee reports with cumulative expenditure, their
   acceptance recognising the conditional tranche): some awaiting agreement, some signed and not paid, some
   paid in part, some with a refund, some closed (the unused commitment released to the window). Six more
-  proposals stay in draft, submitted, screening, not recommended, rejected and withdrawn.
+  proposals of 2026 stay in draft, submitted, screening, not recommended, rejected and withdrawn; one of
+  November 2025 (``RETURNED_PROPOSAL``) was returned for changes.
 - **Manual entries** (``POST /ledger/entries``' service): secretariat direct costs monthly (5300 / 1100),
   bank charges monthly (5400 / 1100), investment income quarterly (1100 / 4200, in USD and EUR), both years.
 - **Revaluations** at 2025-12-31 and 2026-12-31 (unrealised gains and losses, 4310 / 5510).
@@ -206,6 +207,9 @@ OTHER_PROPOSALS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Border app for traders", "IRR", ("submit", "screen", "reject")),
     ("Diaspora bonds feasibility", "PAR", ("submit", "withdraw")),
 )
+# A proposal of 2025 still open at its end: submitted, screened and returned for changes in November. Its
+# content comes from its own random generator, so the rest of the facility is what it was without it.
+RETURNED_PROPOSAL = ("Seasonal work visa pilot", "LMG", date(2025, 11, 17), "160000.00", 18)
 
 
 @dataclass
@@ -262,6 +266,59 @@ def _text(minor: int, currency: str) -> str:
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
+
+
+def proposal_content(rng: random.Random, title: str, amount: str, months: int, start: date) -> dict[str, Any]:
+    """A complete proposal (budget, tranches, countries, tags, beneficiaries) asking for ``amount``."""
+    money = Money.of(amount, REPORTING)
+    isc = Money.from_minor(money.minor * 7 // 107, REPORTING)
+    staff = Money.from_minor((money.minor - isc.minor) * 6 // 10 // 100 * 100, REPORTING)
+    travel = money - isc - staff
+    first = Money.from_minor(money.minor * 6 // 10, REPORTING)
+    countries = rng.sample(RECIPIENTS, rng.choice((1, 1, 2)))
+    shares = ["100"] if len(countries) == 1 else ["60", "40"]
+    return {
+        "title": title,
+        "summary": f"{title}: a programme with national partners.",
+        "requested_amount": amount,
+        "duration_months": months,
+        "countries": [{"country": c, "share": s} for c, s in zip(countries, shares, strict=True)],
+        "budget": [
+            {"category": "staff", "amount": staff.to_str()},
+            {"category": "travel", "amount": travel.to_str()},
+            {"category": "indirect_support_costs", "amount": isc.to_str()},
+        ],
+        "tranches": [
+            {"planned_date": (start + timedelta(days=30)).isoformat(), "amount": first.to_str()},
+            {
+                "planned_date": (start + timedelta(days=300)).isoformat(),
+                "amount": (money - first).to_str(),
+                "condition": "progress_report",
+            },
+        ],
+        "results": [
+            {
+                "title": "Migrants reached",
+                "indicators": [{"name": "people trained", "baseline": "0", "target": "2000"}],
+            }
+        ],
+        "gender_marker": rng.choice((0, 1, 1, 2, 2)),
+        "gcm_objectives": sorted(rng.sample(range(1, 24), rng.randint(1, 3))),
+        "sdg_targets": rng.sample(["10.7.2", "8.8", "10.c", "5.2", "17.3", "10.7"], rng.randint(1, 3)),
+        "beneficiaries": [
+            {"sex": sex, "age_group": age, "count": rng.randint(50, 1500)}
+            for sex, age in rng.sample(
+                [
+                    ("female", "25-59"),
+                    ("male", "25-59"),
+                    ("female", "18-24"),
+                    ("male", "18-24"),
+                    ("female", "0-17"),
+                ],
+                rng.randint(2, 4),
+            )
+        ],
+    }
 
 
 class Builder:
@@ -621,56 +678,7 @@ class Builder:
         return found
 
     def content(self, title: str, amount: str, months: int, start: date) -> dict[str, Any]:
-        rng = self.rng
-        money = Money.of(amount, REPORTING)
-        isc = Money.from_minor(money.minor * 7 // 107, REPORTING)
-        staff = Money.from_minor((money.minor - isc.minor) * 6 // 10 // 100 * 100, REPORTING)
-        travel = money - isc - staff
-        first = Money.from_minor(money.minor * 6 // 10, REPORTING)
-        countries = rng.sample(RECIPIENTS, rng.choice((1, 1, 2)))
-        shares = ["100"] if len(countries) == 1 else ["60", "40"]
-        return {
-            "title": title,
-            "summary": f"{title}: a programme with national partners.",
-            "requested_amount": amount,
-            "duration_months": months,
-            "countries": [{"country": c, "share": s} for c, s in zip(countries, shares, strict=True)],
-            "budget": [
-                {"category": "staff", "amount": staff.to_str()},
-                {"category": "travel", "amount": travel.to_str()},
-                {"category": "indirect_support_costs", "amount": isc.to_str()},
-            ],
-            "tranches": [
-                {"planned_date": (start + timedelta(days=30)).isoformat(), "amount": first.to_str()},
-                {
-                    "planned_date": (start + timedelta(days=300)).isoformat(),
-                    "amount": (money - first).to_str(),
-                    "condition": "progress_report",
-                },
-            ],
-            "results": [
-                {
-                    "title": "Migrants reached",
-                    "indicators": [{"name": "people trained", "baseline": "0", "target": "2000"}],
-                }
-            ],
-            "gender_marker": rng.choice((0, 1, 1, 2, 2)),
-            "gcm_objectives": sorted(rng.sample(range(1, 24), rng.randint(1, 3))),
-            "sdg_targets": rng.sample(["10.7.2", "8.8", "10.c", "5.2", "17.3", "10.7"], rng.randint(1, 3)),
-            "beneficiaries": [
-                {"sex": sex, "age_group": age, "count": rng.randint(50, 1500)}
-                for sex, age in rng.sample(
-                    [
-                        ("female", "25-59"),
-                        ("male", "25-59"),
-                        ("female", "18-24"),
-                        ("male", "18-24"),
-                        ("female", "0-17"),
-                    ],
-                    rng.randint(2, 4),
-                )
-            ],
-        }
+        return proposal_content(self.rng, title, amount, months, start)
 
     async def proposal(
         self, call_id: int, organisation: int, content: dict[str, Any], when: datetime, steps: tuple[str, ...]
@@ -962,6 +970,19 @@ async def build_facility(database: Database, settings: Settings) -> FacilityFact
             )
 
         at(_at(day, 9), other)
+
+    async def returned(
+        title: str = RETURNED_PROPOSAL[0],
+        window: str = RETURNED_PROPOSAL[1],
+        day: date = RETURNED_PROPOSAL[2],
+    ) -> None:
+        amount, months = RETURNED_PROPOSAL[3], RETURNED_PROPOSAL[4]
+        content = proposal_content(random.Random(SEED + 1), title, amount, months, day)
+        b.facts.proposal_ids[title] = await b.proposal(
+            calls[window], 2, content, _at(day, 9), ("submit", "screen", "return")
+        )
+
+    at(_at(RETURNED_PROPOSAL[2], 9), returned)
 
     # Month by month: secretariat direct costs and bank charges; interest every quarter (in USD, and on the
     # euro balance in EUR).
