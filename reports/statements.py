@@ -15,6 +15,7 @@ other events that moved cash (manual entries), found through the source type's i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -25,9 +26,9 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import col
 
-from governance.models import AdminBudget
-from ledger import chart, convert_minor
-from ledger.models import AccountType, Book, FxRate, JournalEntry, LedgerAccount, Posting
+from governance.models import AdminBudget, Decision, DecisionKind, DecisionResult
+from ledger import chart, convert_minor, to_money
+from ledger.models import AccountType, Book, FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
 from reports.document import (
     Amount,
     Cell,
@@ -327,10 +328,52 @@ async def _cash_flows(ctx: ReportContext, chart_: Chart, year: int) -> dict[int,
     return flows
 
 
+@dataclass(frozen=True, slots=True)
+class _ApprovedBudget:
+    year: int
+    amount: int
+    currency: str
+    decision_id: int
+
+
+async def _approved_budget(ctx: ReportContext, year: int) -> _ApprovedBudget | None:
+    """The year's approved budget as the report's ledger state knows it. Once the year's last month is
+    closed, that is the last admin_budget decision adopted by the time it closed (a later revision must not
+    change final statements); until then, the current ``admin_budgets`` row."""
+    december = await ctx.session.get(Period, f"{year:04d}-12")
+    if december is None or december.status != PeriodStatus.CLOSED.value or december.closed_at is None:
+        row = await ctx.session.get(AdminBudget, year)
+        return None if row is None else _ApprovedBudget(year, row.amount, row.currency, row.decision_id)
+    decision = (
+        (
+            await ctx.session.execute(
+                select(Decision)
+                .where(
+                    col(Decision.kind) == DecisionKind.ADMIN_BUDGET.value,
+                    col(Decision.subject) == f"budget:{year}",
+                    col(Decision.result) == DecisionResult.ADOPTED.value,
+                    col(Decision.closed_at) <= december.closed_at,
+                )
+                .order_by(col(Decision.closed_at).desc(), col(Decision.id).desc())
+                .limit(1)
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if decision is None:
+        return None
+    terms = json.loads(decision.terms)
+    approved = to_money(str(terms["amount"]), str(terms["currency"]))
+    return _ApprovedBudget(year, approved.minor, approved.currency, int(decision.id or 0))
+
+
 async def _budgets(ctx: ReportContext, years: tuple[int, ...]) -> dict[int, Budget]:
-    found = (await ctx.session.execute(select(AdminBudget).where(col(AdminBudget.year).in_(years)))).scalars().all()
     budgets: dict[int, Budget] = {}
-    for row in found:
+    for year in years:
+        row = await _approved_budget(ctx, year)
+        if row is None:
+            continue
         approved = Amount(row.amount, row.currency)
         if row.currency == ctx.currency:
             budgets[row.year] = Budget(row.year, approved, row.decision_id, None, None, row.amount)

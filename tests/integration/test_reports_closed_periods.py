@@ -264,8 +264,9 @@ def test_a_closed_period_s_reports_are_byte_identical_after_later_activity(facil
 
 
 def test_a_budget_revised_later_and_a_mid_year_day_leave_closed_reports_final(facility: Facility) -> None:
-    """The administrative budget a closed report shows is the one adopted by its last day, not a later
-    revision; a report as of a day inside the closed months is final as well."""
+    """The administrative budget a closed report shows is the one adopted by its last day (funds available)
+    or by the close of its year (the statements' budget comparison), not a later revision; a report as of a
+    day inside the closed months is final as well."""
     close_2025(facility)
     mid_year = date(2025, 6, 30)
 
@@ -275,6 +276,7 @@ def test_a_budget_revised_later_and_a_mid_year_day_leave_closed_reports_final(fa
             "funds-available-mid-year": lambda ctx: funds_available.build(ctx, as_of=mid_year),
             "portfolio-IRR": lambda ctx: portfolio.build(ctx, "IRR", as_of=mid_year),
             "sources-and-uses": lambda ctx: sources_uses.build(ctx, date_from=None, date_to=mid_year),
+            "financial-statements": lambda ctx: statements.build(ctx, year=2025),
         }
 
     first = generate(facility, FACILITY_NOW, builders())
