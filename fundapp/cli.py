@@ -274,6 +274,17 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     fmt = rules.choose_format(None if iati else args.format or "json", None)
     locale = rules.choose_locale(args.locale, None)
+    if args.period is not None:
+        if any(v is not None for v in (args.date_from, args.date_to, args.year, args.as_of)):
+            print("--period stands for --from/--to/--year/--as-of: give one or the other", file=sys.stderr)
+            return 2
+        period = rules.parse_period(args.period)
+        if args.name == "financial-statements":
+            args.year = rules.year_of(period)
+        elif args.name == "sources-and-uses":
+            args.date_from, args.date_to = period.date_from, period.date_to
+        else:
+            args.as_of = period.date_to  # a position report shows the period's last day
 
     async def work(database: Database) -> bytes:
         async with database.session(write=False) as session:
@@ -383,6 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--to", dest="date_to", type=_iso_date, help="sources-and-uses: last day (default today)")
     report.add_argument("--year", type=int, help="financial-statements: the financial year")
+    report.add_argument(
+        "--period",
+        help="instead of --from/--to/--year/--as-of: 2025, 2025-Q2, 2025-03, 2025-01-01..2025-06-30 or "
+        "..2025-06-30 (sources-and-uses: that period; financial-statements: that year; the others: as of its "
+        "last day)",
+    )
     report.add_argument("--as-of", dest="as_of", type=_iso_date, help="positions as of this day (default today)")
     report.add_argument("--contributor", type=int, help="contributor: the contributor's id")
     report.add_argument("--window", help="window-portfolio: the window's code")

@@ -7,7 +7,7 @@ Nothing here reads the database or the clock: the caller passes ``today``. Every
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
@@ -128,6 +128,57 @@ def check_year(year: int | None) -> int:
     if not YEAR_MIN <= year <= YEAR_MAX:
         raise InvalidInput(f"year must be between {YEAR_MIN} and {YEAR_MAX}", field="year", rule="out_of_range")
     return year
+
+
+def parse_period(text: str) -> Period:
+    """A period written the way people say it: ``2025`` (the year), ``2025-Q2`` (a quarter), ``2025-03``
+    (a month), ``2025-01-01..2025-06-30`` (two days), ``..2025-06-30`` (from inception). Refused with the
+    forms it accepts."""
+    value = text.strip()
+    try:
+        if ".." in value:
+            first, _, last = value.partition("..")
+            start = date.fromisoformat(first) if first else None
+            end = date.fromisoformat(last)
+        elif len(value) == 4 and value.isdigit():
+            start, end = date(int(value), 1, 1), date(int(value), 12, 31)
+        elif len(value) == 7 and value[4:6].upper() == "-Q" and value[6] in "1234":
+            quarter = int(value[6])
+            start = date(int(value[:4]), 3 * quarter - 2, 1)
+            end = _month_end(int(value[:4]), 3 * quarter)
+        elif len(value) == 7 and value[4] == "-":
+            start = date(int(value[:4]), int(value[5:]), 1)
+            end = _month_end(start.year, start.month)
+        else:
+            raise ValueError(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{text!r} is not a period: write 2025, 2025-Q2, 2025-03, 2025-01-01..2025-06-30 or ..2025-06-30",
+            field="period",
+            rule="period_format",
+        ) from None
+    if start is not None and start > end:
+        raise InvalidInput(f"the period {text!r} starts after it ends", field="period", rule="not_after_date_to")
+    return Period(start, end)
+
+
+def year_of(period: Period) -> int:
+    """The financial year a period is, when it is exactly one calendar year (the statements' period)."""
+    if (
+        period.date_from is None
+        or (period.date_from.month, period.date_from.day, period.date_to.month, period.date_to.day) != (1, 1, 12, 31)
+        or period.date_from.year != period.date_to.year
+    ):
+        raise InvalidInput(
+            "the financial statements cover one calendar year: give --period 2025 (or --year 2025)",
+            field="period",
+            rule="calendar_year",
+        )
+    return period.date_from.year
+
+
+def _month_end(year: int, month: int) -> date:
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
 
 
 def _future(field: str, value: date, today: date) -> FieldError:

@@ -202,3 +202,29 @@ def test_the_command_line_refuses_what_the_api_refuses(fundapp: Run, tmp_path) -
     code, _, err = fundapp("report", "iati-activities", "--format", "pdf", "-o", str(target))
     assert (code, "XML" in err) == (2, True)
     assert not target.exists()
+
+
+def test_the_command_line_period_stands_for_the_dates_of_each_report(facility: Facility, fundapp: Run) -> None:
+    """``--period`` as the issue writes it: a year, a quarter, a month or two days, mapped to each report's
+    own parameters; the same bytes as the explicit options."""
+    pairs = [
+        (
+            ("sources-and-uses", "--period", "2025-Q2"),
+            ("sources-and-uses", "--from", "2025-04-01", "--to", "2025-06-30"),
+        ),
+        (("sources-and-uses", "--period", "..2025-06-30"), ("sources-and-uses", "--to", "2025-06-30")),
+        (("financial-statements", "--period", "2025"), ("financial-statements", "--year", "2025")),
+        (("funds-available", "--period", "2025-11"), ("funds-available", "--as-of", "2025-11-30")),
+    ]
+    for with_period, explicit in pairs:
+        code, by_period, err = fundapp("report", *with_period, "--format", "csv")
+        assert code == 0, err
+        code, by_dates, err = fundapp("report", *explicit, "--format", "csv")
+        assert code == 0, err
+        assert by_period == by_dates, with_period
+    code, _, err = fundapp("report", "financial-statements", "--period", "2025-Q1")
+    assert (code, "calendar_year" in err or "one calendar year" in err) == (1, True)
+    code, _, err = fundapp("report", "sources-and-uses", "--period", "last year")
+    assert (code, "2025-Q2" in err) == (1, True)
+    code, _, err = fundapp("report", "sources-and-uses", "--period", "2025", "--to", "2025-03-01")
+    assert code == 2 and "--period" in err

@@ -472,3 +472,32 @@ def test_download_names_are_plain_ascii() -> None:
     assert render.filename(replace(one, date_from=None), ReportFormat.CSV, "en") == (
         "sources-and-uses_inception_2025-12-31_en.csv"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "last"),
+    [
+        ("2025", date(2025, 1, 1), date(2025, 12, 31)),
+        ("2025-Q1", date(2025, 1, 1), date(2025, 3, 31)),
+        ("2024-q4", date(2024, 10, 1), date(2024, 12, 31)),
+        ("2024-02", date(2024, 2, 1), date(2024, 2, 29)),
+        ("2025-12", date(2025, 12, 1), date(2025, 12, 31)),
+        ("2025-01-15..2025-02-10", date(2025, 1, 15), date(2025, 2, 10)),
+        ("..2025-06-30", None, date(2025, 6, 30)),
+    ],
+)
+def test_a_period_is_read_as_people_write_it(text: str, first: date | None, last: date) -> None:
+    assert rules.parse_period(text) == rules.Period(first, last)
+
+
+@pytest.mark.parametrize("text", ["", "25", "2025-13", "2025-Q5", "2025-02-30..2025-03-01", "2025-03-01..", "May"])
+def test_a_period_that_is_not_one_is_refused_naming_the_forms(text: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        rules.parse_period(text)
+    assert refused.value.errors[0].field == "period" and "2025-Q2" in refused.value.detail
+
+
+def test_a_period_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        rules.parse_period("2025-06-30..2025-01-01")
+    assert refused.value.rule == "not_after_date_to"
