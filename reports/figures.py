@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -121,6 +121,111 @@ async def sums(session: AsyncSession, selection: Selection, by: Sequence[str] = 
 async def total(session: AsyncSession, selection: Selection) -> int:
     """The selection's signed sum in minor units of the reporting currency (0 when nothing matches)."""
     return (await sums(session, selection)).get((), 0)
+
+
+# What :class:`PostingSums` reads of each group of postings, in the order its query selects them.
+_DIMENSIONS = ("account", "source_type", "contributor", "window", "grant")
+
+
+@dataclass(frozen=True, slots=True)
+class PostingSums:
+    """The sums of some accounts' postings up to ``until``, in one pass over the ledger, per account, source
+    type, contributor, window and grant, and per span of days: the first span runs from inception to the
+    day before ``cuts[0]``, each next one from a cut to the day before the next, the last one to ``until``.
+
+    Any :class:`Selection` of those accounts whose dates are whole spans (from inception or a cut, to the
+    day before a cut or to ``until``) is then summed in memory, exactly as :func:`sums` would in SQL, the
+    same groups present: a report that needs a period, its inception-to-date and its opening balance reads
+    the postings once instead of once per figure."""
+
+    accounts: frozenset[str]
+    until: date
+    cuts: tuple[date, ...]
+    # (account, source_type) -> per (contributor_id, window_id, grant_id), the sum of each span (None: no
+    # posting in it); kept by account and source type, which nearly every selection names
+    groups: Mapping[tuple[str, str], Sequence[tuple[int | None, int | None, int | None, tuple[int | None, ...]]]]
+
+    def _spans(self, selection: Selection) -> range | None:
+        """The spans that make up the selection's dates (None: no day at all)."""
+        if selection.date_from is not None and selection.date_from > selection.date_to:
+            return None
+        starts: list[date | None] = [None, *self.cuts]
+        ends = [*self.cuts, self.until + timedelta(days=1)]  # each span's first day after it
+        after = selection.date_to + timedelta(days=1)
+        if selection.date_from not in starts or after not in ends:
+            raise ValueError(f"{selection} does not fall on the spans of this pass ({self.cuts}, {self.until})")
+        return range(starts.index(selection.date_from), ends.index(after) + 1)
+
+    def sums(self, selection: Selection, by: Sequence[str] = ()) -> dict[tuple[Any, ...], int]:
+        """What :func:`sums` returns for the selection, grouped ``by`` the same names."""
+        if not self.accounts.issuperset(selection.accounts):
+            raise ValueError(f"{selection} reads accounts outside this pass ({sorted(self.accounts)})")
+        spans = self._spans(selection)
+        if spans is None:
+            return {}
+        positions = [_DIMENSIONS.index(name) for name in by]
+        wanted = {
+            2: None if selection.contributor_id is None else {selection.contributor_id},
+            3: _window_values(selection),
+            4: None if selection.grant_id is None else {selection.grant_id},
+        }
+        checks = [(position, values) for position, values in wanted.items() if values is not None]
+        found: dict[tuple[Any, ...], int] = {}
+        for (account, source_type), members in self.groups.items():
+            if account not in selection.accounts or selection.source_type not in (None, source_type):
+                continue
+            for contributor_id, window_id, grant_id, span_sums in members:
+                key = (account, source_type, contributor_id, window_id, grant_id)
+                if any(key[position] not in values for position, values in checks):
+                    continue
+                present = [value for i in spans if (value := span_sums[i]) is not None]
+                if present:
+                    group = tuple(key[position] for position in positions)
+                    found[group] = found.get(group, 0) + sum(present)
+        return found
+
+    def total(self, selection: Selection) -> int:
+        return self.sums(selection).get((), 0)
+
+    def amount(self, currency: str, selection: Selection, *, sign: int = 1) -> Amount:
+        return figure(self.total(selection), currency, selection, sign=sign)
+
+
+def _window_values(selection: Selection) -> set[int | None] | None:
+    """The window ids a selection admits (None: any), as :func:`_conditions` filters them."""
+    values: set[int | None] | None = None if selection.window_id is None else {selection.window_id}
+    if selection.pooled:
+        values = {None} if values is None else values & {None}
+    return values
+
+
+async def posting_sums(
+    session: AsyncSession, accounts: Sequence[str], until: date, cuts: Sequence[date] = ()
+) -> PostingSums:
+    """One pass over the postings of ``accounts`` dated up to ``until``: a sum per group and span of days
+    (conditional aggregation, see :class:`PostingSums`). Cuts after ``until`` are dropped."""
+    days = tuple(sorted({day for day in cuts if day <= until}))
+    amount = col(Posting.reporting_amount)
+    day = col(Posting.entry_date)
+    spans: list[Any] = []
+    for first, after in zip((None, *days), (*days, None), strict=True):
+        within = [*([] if first is None else [day >= first]), *([] if after is None else [day < after])]
+        spans.append(func.sum(case((and_(*within), amount)) if within else amount))
+    columns = [GROUPS[name] for name in _DIMENSIONS]
+    query = (
+        select(*columns, *spans)
+        .select_from(Posting)
+        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(LedgerAccount.code).in_(accounts), day <= until)
+        .group_by(*columns)
+    )
+    groups: dict[tuple[str, str], list[tuple[int | None, int | None, int | None, tuple[int | None, ...]]]] = {}
+    for account, source_type, contributor_id, window_id, grant_id, *values in (await session.execute(query)).all():
+        groups.setdefault((account, source_type), []).append(
+            (contributor_id, window_id, grant_id, tuple(None if value is None else int(value) for value in values))
+        )
+    return PostingSums(frozenset(accounts), until, days, groups)
 
 
 def figure(minor: int, currency: str, selection: Selection, *, sign: int = 1) -> Amount:

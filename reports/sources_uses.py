@@ -33,7 +33,7 @@ from ledger import chart
 from proposals.models import Grant, Organisation
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table
-from reports.figures import Selection
+from reports.figures import PostingSums, Selection
 from reports.i18n import register
 from reports.service import ReportContext
 
@@ -257,23 +257,48 @@ class Summary:
         return self.sources - self.uses
 
 
-async def summary(ctx: ReportContext, date_from: date | None, date_to: date) -> Summary:
+# Every account the report reads; one pass over their postings gives every ledger figure (``_read``).
+ACCOUNTS = (
+    chart.CASH,
+    chart.INTEREST_RECEIVABLE,
+    chart.INVESTMENT_INCOME,
+    chart.ADMIN_AGENT_FEE,
+    chart.SECRETARIAT_DIRECT_COSTS,
+    chart.BANK_CHARGES,
+    chart.DISBURSED,
+)
+
+
+async def _read(ctx: ReportContext, date_from: date | None, date_to: date) -> PostingSums:
+    """The postings behind every figure of the report, read once and cut into the spans its columns need:
+    before the period (the opening balance) and the period itself (with the first, inception to date).
+    A period that starts after it ends (refused by the API, possible for a direct caller) still has an
+    opening balance up to the day before its start."""
+    if date_from is None:
+        return await figures.posting_sums(ctx.session, ACCOUNTS, date_to)
+    if date_from <= date_to:
+        return await figures.posting_sums(ctx.session, ACCOUNTS, date_to, [date_from])
+    return await figures.posting_sums(
+        ctx.session, ACCOUNTS, date_from - timedelta(days=1), [date_to + timedelta(days=1)]
+    )
+
+
+def summary(postings: PostingSums, currency: str, date_from: date | None, date_to: date) -> Summary:
     """Sources and uses of one column: the postings dated ``date_from`` (None: since inception) to ``date_to``."""
     lines = Lines.of(date_from, date_to)
-    session, currency = ctx.session, ctx.currency
 
-    async def get(selection: Selection, sign: int = 1) -> Amount:
-        return await figures.amount(session, currency, selection, sign=sign)
+    def get(selection: Selection, sign: int = 1) -> Amount:
+        return postings.amount(currency, selection, sign=sign)
 
     return Summary(
-        contributions=await get(lines.contributions),
-        investment_income=await get(lines.investment_income, -1),
-        other_income=await get(lines.other_income),
-        transfers=await get(lines.transfers),
-        refunds=await get(lines.refunds),
-        fee=await get(lines.fee),
-        direct_costs=await get(lines.direct_costs),
-        bank_charges=await get(lines.bank_charges),
+        contributions=get(lines.contributions),
+        investment_income=get(lines.investment_income, -1),
+        other_income=get(lines.other_income),
+        transfers=get(lines.transfers),
+        refunds=get(lines.refunds),
+        fee=get(lines.fee),
+        direct_costs=get(lines.direct_costs),
+        bank_charges=get(lines.bank_charges),
     )
 
 
@@ -287,9 +312,10 @@ def _columns(first: Label) -> tuple[Column, ...]:
 
 async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) -> Report:
     currency = ctx.currency
-    period = await summary(ctx, date_from, date_to)
-    inception = await summary(ctx, None, date_to)
-    opening = 0 if date_from is None else (await summary(ctx, None, date_from - timedelta(days=1))).net
+    postings = await _read(ctx, date_from, date_to)
+    period = summary(postings, currency, date_from, date_to)
+    inception = summary(postings, currency, None, date_to)
+    opening = 0 if date_from is None else summary(postings, currency, None, date_from - timedelta(days=1)).net
 
     def money(minor: int) -> Amount:
         return figures.plain(minor, currency)
@@ -323,9 +349,9 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
     )
     tables = (
         Table("summary", L("sources_uses.summary"), _columns(L("sources_uses.item")), rows),
-        await _by_window(ctx, date_from, date_to),
-        await _by_contributor(ctx, date_from, date_to),
-        await _by_organisation(ctx, date_to),
+        await _by_window(ctx, postings, date_from, date_to),
+        await _by_contributor(ctx, postings, date_from, date_to),
+        await _by_organisation(ctx, postings, date_to),
     )
     state = await ctx.ledger_state(date_to)
     return Report(
@@ -345,7 +371,7 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
     )
 
 
-async def _by_window(ctx: ReportContext, date_from: date | None, date_to: date) -> Table:
+async def _by_window(ctx: ReportContext, postings: PostingSums, date_from: date | None, date_to: date) -> Table:
     session, currency = ctx.session, ctx.currency
     period, inception = Lines.of(date_from, date_to), Lines.of(None, date_to)
     # Net transfers: every 8500 posting is a transfer (debit) or a refund (credit); a closure releases 8400.
@@ -356,8 +382,7 @@ async def _by_window(ctx: ReportContext, date_from: date | None, date_to: date) 
         "transfers_inception": Selection((chart.DISBURSED,), date_to),
     }
     values = {
-        key: {k[0]: v for k, v in (await figures.sums(session, selection, ("window",))).items()}
-        for key, selection in columns.items()
+        key: {k[0]: v for k, v in postings.sums(selection, ("window",)).items()} for key, selection in columns.items()
     }
     rows: list[Row] = []
     windows: list[tuple[int | None, Cell]] = list(await figures.windows_as_of(session, date_to))
@@ -380,20 +405,19 @@ async def _by_window(ctx: ReportContext, date_from: date | None, date_to: date) 
     )
 
 
-async def _by_contributor(ctx: ReportContext, date_from: date | None, date_to: date) -> Table:
+async def _by_contributor(ctx: ReportContext, postings: PostingSums, date_from: date | None, date_to: date) -> Table:
     session, currency = ctx.session, ctx.currency
     period, inception = Lines.of(date_from, date_to), Lines.of(None, date_to)
 
-    async def grouped(selection: Selection) -> dict[int | None, int]:
-        found = await figures.sums(session, selection, ("contributor",))
-        return {key[0]: value for key, value in found.items()}
+    def grouped(selection: Selection) -> dict[int | None, int]:
+        return {key[0]: value for key, value in postings.sums(selection, ("contributor",)).items()}
 
-    in_period = await grouped(period.contributions)
-    to_date = await grouped(inception.contributions)
+    in_period = grouped(period.contributions)
+    to_date = grouped(inception.contributions)
     names = {
-        c.id: c.name
-        for c in (await session.execute(select(Contributor).order_by(col(Contributor.name)))).scalars()
-        if c.id in to_date
+        contributor_id: name
+        for contributor_id, name in (await session.execute(select(col(Contributor.id), col(Contributor.name)))).all()
+        if contributor_id in to_date
     }
     rows: list[Row] = []
     for contributor_id, name in sorted(names.items(), key=lambda item: (item[1], item[0])):
@@ -437,29 +461,33 @@ async def _by_contributor(ctx: ReportContext, date_from: date | None, date_to: d
     )
 
 
-async def _by_organisation(ctx: ReportContext, date_to: date) -> Table:
+async def _by_organisation(ctx: ReportContext, postings: PostingSums, date_to: date) -> Table:
     session, currency = ctx.session, ctx.currency
     net = Selection((chart.DISBURSED,), date_to)
-    transferred = {key[0]: value for key, value in (await figures.sums(session, net, ("grant",))).items()}
-    grants = (
-        await session.execute(
-            select(Grant, Organisation)
-            .join(Organisation, col(Organisation.id) == col(Grant.organisation_id))
-            .where(col(Grant.start_date) <= date_to)
-            .order_by(col(Organisation.name), col(Organisation.id), col(Grant.id))
-        )
-    ).all()
-    spent = await figures.reported_expenditure(session, [g.id or 0 for g, _ in grants], date_to)
+    transferred = {key[0]: value for key, value in postings.sums(net, ("grant",)).items()}
+    # Plain columns, not ORM objects: a facility has thousands of grants and this reads two fields of each.
+    grants = [
+        (grant_id or 0, title, organisation_id or 0, organisation_name)
+        for grant_id, title, organisation_id, organisation_name in (
+            await session.execute(
+                select(col(Grant.id), col(Grant.title), col(Organisation.id), col(Organisation.name))
+                .join(Organisation, col(Organisation.id) == col(Grant.organisation_id))
+                .where(col(Grant.start_date) <= date_to)
+                .order_by(col(Organisation.name), col(Organisation.id), col(Grant.id))
+            )
+        ).all()
+    ]
+    spent = await figures.reported_expenditure(session, [grant_id for grant_id, *_ in grants], date_to)
     rows: list[Row] = []
     grand_transferred = grand_spent = 0
-    by_organisation: dict[int, list[Grant]] = {}
+    by_organisation: dict[int, list[tuple[int, str]]] = {}
     names: dict[int, str] = {}
-    for grant, organisation in grants:
-        by_organisation.setdefault(organisation.id or 0, []).append(grant)
-        names[organisation.id or 0] = organisation.name
+    for grant_id, title, organisation_id, organisation_name in grants:
+        by_organisation.setdefault(organisation_id, []).append((grant_id, title))
+        names[organisation_id] = organisation_name
     for organisation_id, its_grants in by_organisation.items():
-        org_transferred = sum(transferred.get(g.id, 0) for g in its_grants)
-        org_spent = sum(spent.get(g.id or 0, 0) for g in its_grants)
+        org_transferred = sum(transferred.get(grant_id, 0) for grant_id, _ in its_grants)
+        org_spent = sum(spent.get(grant_id, 0) for grant_id, _ in its_grants)
         grand_transferred += org_transferred
         grand_spent += org_spent
         rows.append(
@@ -473,14 +501,14 @@ async def _by_organisation(ctx: ReportContext, date_to: date) -> Table:
                 RowStyle.SUBTOTAL,
             )
         )
-        for grant in its_grants:
-            grant_transferred = transferred.get(grant.id, 0)
-            grant_spent = spent.get(grant.id or 0, 0)
+        for grant_id, title in its_grants:
+            grant_transferred = transferred.get(grant_id, 0)
+            grant_spent = spent.get(grant_id, 0)
             rows.append(
                 Row(
                     (
-                        grant.title,
-                        figures.figure(grant_transferred, currency, net.but(grant_id=grant.id)),
+                        title,
+                        figures.figure(grant_transferred, currency, net.but(grant_id=grant_id)),
                         figures.plain(grant_spent, currency),
                         figures.delivery_rate(grant_spent, grant_transferred),
                     ),
