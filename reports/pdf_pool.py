@@ -3,9 +3,10 @@
 WeasyPrint is CPU-bound Python: in a thread it holds the GIL for most of a render (seconds for a long
 report), and every other request of the process waits for it. In another process it only competes for
 a core. The pool is made on first use, with ``forkserver`` workers (a clean interpreter each, never a fork
-of a process that runs an event loop and database connections) that import WeasyPrint once and run at a
-lower CPU priority, so that on a machine with few cores the interactive requests are scheduled first.
-At most :data:`MAX_WORKERS` PDFs render at once; others wait in the pool's queue.
+of a process that runs an event loop and database connections) that import WeasyPrint once. At most
+:data:`MAX_WORKERS` PDFs render at once; others wait in the pool's queue. As with any ``forkserver`` or
+``spawn`` pool, a worker imports the program's main module: it must start nothing at import (an
+``if __name__ == "__main__"`` guard; uvicorn's and the ``fundapp`` script's entry points have one).
 
 The :class:`~reports.document.Report` value crosses to the worker by pickling (plain frozen dataclasses),
 with the labels' words: report modules register their words when imported (``reports/i18n.py``), and a
@@ -30,17 +31,20 @@ from reports.document import Report
 
 # One worker on a 2-core machine leaves a core to the event loop; never more than two.
 MAX_WORKERS = max(1, min(2, (os.cpu_count() or 1) - 1))
-# Added to the workers' nice value: a render yields the CPU to the service's requests.
-WORKER_NICENESS = 10
+# Added to the workers' nice value (0: the service's priority). Measured with bench/reports.py: at +10 the
+# small reads' p99 during a render was no better, and on a busy machine a 55-page PDF took 2 to 4 times
+# as long (docs/performance.md, Reports).
+WORKER_NICENESS = 0
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 
 
-def _start_worker() -> None:
-    """Runs once in each worker: lower its priority, import the renderer (and WeasyPrint) ahead of use."""
-    with contextlib.suppress(OSError):  # not permitted here: render at the normal priority
-        os.nice(WORKER_NICENESS)
+def _start_worker(niceness: int) -> None:
+    """Runs once in each worker: its priority, and the renderer (and WeasyPrint) imported ahead of use."""
+    if niceness:
+        with contextlib.suppress(OSError):  # not permitted here: render at the normal priority
+            os.nice(niceness)
     import reports.render  # noqa: F401 - the import is the warm-up
 
 
@@ -65,6 +69,7 @@ def pool() -> ProcessPoolExecutor:
                 max_workers=MAX_WORKERS,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_worker,
+                initargs=(WORKER_NICENESS,),
             )
         return _pool
 

@@ -132,3 +132,14 @@ def test_a_new_pool_starts_after_shutdown(workers: None) -> None:
     pdf_pool.shutdown()
     second = asyncio.run(pid())
     assert first != second != os.getpid()
+
+
+def test_the_workers_run_at_the_priority_the_pool_was_made_with(workers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf_pool, "WORKER_NICENESS", 3)
+    pdf_pool.shutdown()
+
+    async def pid() -> int:
+        return await pdf_pool.worker_pid()
+
+    worker = asyncio.run(pid())
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 3)
