@@ -211,18 +211,22 @@ async def posting_sums(
     for first, after in zip((None, *days), (*days, None), strict=True):
         within = [*([] if first is None else [day >= first]), *([] if after is None else [day < after])]
         spans.append(func.sum(case((and_(*within), amount)) if within else amount))
-    columns = [GROUPS[name] for name in _DIMENSIONS]
+    # The accounts by id, so the pass neither joins nor groups by ledger_accounts (a few percent on SQLite)
+    found = await session.execute(
+        select(col(LedgerAccount.id), col(LedgerAccount.code)).where(col(LedgerAccount.code).in_(accounts))
+    )
+    codes = {account_id: code for account_id, code in found.all() if account_id is not None}
+    columns = [col(Posting.account_id), *(GROUPS[name] for name in _DIMENSIONS[1:])]
     query = (
         select(*columns, *spans)
         .select_from(Posting)
-        .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
         .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
-        .where(col(LedgerAccount.code).in_(accounts), day <= until)
+        .where(col(Posting.account_id).in_(sorted(codes)), day <= until)
         .group_by(*columns)
     )
     groups: dict[tuple[str, str], list[tuple[int | None, int | None, int | None, tuple[int | None, ...]]]] = {}
-    for account, source_type, contributor_id, window_id, grant_id, *values in (await session.execute(query)).all():
-        groups.setdefault((account, source_type), []).append(
+    for account_id, source_type, contributor_id, window_id, grant_id, *values in (await session.execute(query)).all():
+        groups.setdefault((codes[account_id], source_type), []).append(
             (contributor_id, window_id, grant_id, tuple(None if value is None else int(value) for value in values))
         )
     return PostingSums(frozenset(accounts), until, days, groups)
