@@ -54,3 +54,4 @@ bench: install-test
 	$(BIN)/python bench/ledger.py --backend sqlite --entries 280000
 	$(BIN)/python bench/ledger.py --backend postgresql --entries 280000
 	$(BIN)/python bench/contributions.py --backend both
+	$(BIN)/python bench/reports.py --backend both

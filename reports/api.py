@@ -15,6 +15,7 @@ from typing import Annotated
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import reports.permissions  # noqa: F401 - registers the reports' actions
@@ -76,6 +77,10 @@ async def read_snapshot(session: AsyncSession) -> None:
     statement); a SQLite read transaction is one snapshot already. Call before the session's first query."""
     if session.get_bind().dialect.name == "postgresql":
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared report query
+        # to a generic plan that ignores the dates and dimensions given (measured: 5 ms -> 445 ms for one
+        # sum at 1M postings). A report runs a few statements, so planning each for its values is cheap.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def context_of(request: AnyRequest, session: AsyncSession) -> ReportContext:
