@@ -1,4 +1,4 @@
-"""The reports' words in en, es and fr, the locale a request asks for, and Babel's formatting.
+"""The reports' words in en, es and fr and Babel's formatting (the locale a request asks for: reports/rules.py).
 
 Each report module registers its own labels with :func:`register` at import (one mapping of key to the
 three translations), so modules never edit a shared catalogue; registering a key twice with different
@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -48,37 +47,6 @@ def text(label: Label, locale: str) -> str:
     """The label's words in ``locale``, with its parameters filled in; an unknown key raises KeyError."""
     words = _CATALOGUE[label.key][locale]
     return words.format(**dict(label.params)) if label.params else words
-
-
-def negotiate(requested: str | None, accept_language: str | None) -> str | None:
-    """The locale of a request: the explicit parameter wins, then the best Accept-Language match, then
-    English. Returns ``None`` only when the explicit parameter names a locale the reports do not speak."""
-    if requested:
-        return requested if requested in LOCALES else None
-    if accept_language:
-        ranked: list[tuple[float, int, str]] = []
-        for position, part in enumerate(accept_language.split(",")):
-            piece = part.strip()
-            if not piece:
-                continue
-            tag, _, quality = piece.partition(";")
-            weight = 1.0
-            if quality.strip().startswith("q="):
-                try:
-                    weight = float(quality.strip()[2:])
-                except ValueError:
-                    weight = 0.0
-            ranked.append((-weight, position, tag.strip()))
-        for _weight, _position, tag in sorted(ranked):
-            if _weight == 0:
-                continue
-            try:
-                language = Locale.parse(tag.replace("-", "_")).language if tag != "*" else DEFAULT_LOCALE
-            except (ValueError, UnknownLocaleError):
-                continue
-            if language in LOCALES:
-                return language
-    return DEFAULT_LOCALE
 
 
 def money(amount: Amount, locale: str) -> str:

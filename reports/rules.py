@@ -11,9 +11,11 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
+from babel import Locale, UnknownLocaleError
+
 from fundapp.core.errors import FieldError, InvalidInput
 from reports.document import Ratio
-from reports.i18n import LOCALES, negotiate
+from reports.i18n import DEFAULT_LOCALE, LOCALES
 
 # ---------------------------------------------------------------- formats and locales
 
@@ -52,16 +54,23 @@ def choose_format(requested: str | None, accept: str | None) -> ReportFormat:
                 field="format",
                 rule="one_of",
             ) from None
-    best: tuple[float, int, ReportFormat] | None = None
-    for position, part in enumerate((accept or "").split(",")):
-        media, _, params = part.strip().partition(";")
-        chosen = _ACCEPTED.get(media.strip().lower())
-        if chosen is None:
-            continue
+    for media in preferences(accept):
+        chosen = _ACCEPTED.get(media.lower())
+        if chosen is not None:
+            return chosen
+    return ReportFormat.JSON
+
+
+def preferences(header: str | None) -> list[str]:
+    """The values of an Accept or Accept-Language header, most preferred first (by q-value, ties in the
+    header's order), without their parameters and without those refused with q=0."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((header or "").split(",")):
+        value, _, params = part.strip().partition(";")
         weight = _quality(params)
-        if weight > 0 and (best is None or (-weight, position) < (-best[0], best[1])):
-            best = (weight, position, chosen)
-    return best[2] if best is not None else ReportFormat.JSON
+        if value.strip() and weight > 0:
+            ranked.append((-weight, position, value.strip()))
+    return [value for _, _, value in sorted(ranked)]
 
 
 def _quality(params: str) -> float:
@@ -77,12 +86,22 @@ def _quality(params: str) -> float:
 
 def choose_locale(requested: str | None, accept_language: str | None) -> str:
     """The locale: the ``locale`` parameter wins, then Accept-Language, then English."""
-    locale = negotiate(requested, accept_language)
-    if locale is None:
-        raise InvalidInput(
-            f"locale must be one of {', '.join(LOCALES)}, not {requested!r}", field="locale", rule="one_of"
-        )
-    return locale
+    if requested:
+        if requested not in LOCALES:
+            raise InvalidInput(
+                f"locale must be one of {', '.join(LOCALES)}, not {requested!r}", field="locale", rule="one_of"
+            )
+        return requested
+    for tag in preferences(accept_language):
+        if tag == "*":
+            return DEFAULT_LOCALE
+        try:
+            language = Locale.parse(tag.replace("-", "_")).language
+        except (ValueError, UnknownLocaleError):
+            continue
+        if language in LOCALES:
+            return language
+    return DEFAULT_LOCALE
 
 
 # ---------------------------------------------------------------- periods and parameters
