@@ -10,7 +10,7 @@ other requests.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
@@ -65,10 +65,6 @@ class Output:
     def __init__(self, request: AnyRequest, fmt: str | None, locale: str | None) -> None:
         self.format = rules.choose_format(fmt, request.headers.get("accept"))
         self.locale = rules.choose_locale(locale, request.headers.get("accept-language"))
-
-
-def today_of(request: AnyRequest) -> date:
-    return clock_of(request).now().date()
 
 
 async def read_snapshot(session: AsyncSession) -> None:
@@ -135,10 +131,10 @@ class ReportsController(Controller):
         per contributor; transfers, expenditure and delivery per implementing organisation."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        period = rules.check_period(date_from, date_to, today_of(request))
         ctx = await context_of(request, db_session)
-        report = await sources_uses.build(ctx, date_from=period.date_from, date_to=period.date_to)
-        return await respond(request, report, out)
+        return await respond(
+            request, await build_report(ctx, "sources-and-uses", date_from=date_from, date_to=date_to), out
+        )
 
     @get("/contributors/{contributor_id:int}", guards=[require("reports.read")])
     async def contributor(
@@ -154,12 +150,11 @@ class ReportsController(Controller):
         money financed. A member delegate reads only its own member's."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        day = rules.check_as_of(as_of, today_of(request))
         ensure_permission(
             "reports.contributor", current_user(request), await contributor_member_code(db_session, contributor_id)
         )
         ctx = await context_of(request, db_session)
-        report = await contributors.build(ctx, contributor_id, as_of=day)
+        report = await build_report(ctx, "contributor", as_of=as_of, contributor_id=contributor_id)
         return await respond(request, report, out, qualifier=str(contributor_id))
 
     @get("/financial-statements", guards=[require("reports.read")])
@@ -175,10 +170,8 @@ class ReportsController(Controller):
         changes in net assets, cash flow, budget and actual, notes."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        checked = rules.check_year(year)
         ctx = await context_of(request, db_session)
-        report = await statements.build(ctx, year=checked)
-        return await respond(request, report, out)
+        return await respond(request, await build_report(ctx, "financial-statements", year=year), out)
 
     @get("/funds-available", guards=[require("reports.read")])
     async def funds_available(
@@ -192,10 +185,8 @@ class ReportsController(Controller):
         """The status of funds available for funding decisions, in total and per window."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        day = rules.check_as_of(as_of, today_of(request))
         ctx = await context_of(request, db_session)
-        report = await funds_available.build(ctx, as_of=day)
-        return await respond(request, report, out)
+        return await respond(request, await build_report(ctx, "funds-available", as_of=as_of), out)
 
     @get("/windows/{code:str}", guards=[require("reports.read")])
     async def window_portfolio(
@@ -211,11 +202,10 @@ class ReportsController(Controller):
         delivery; by country, gender marker, GCM objective and SDG target; planned beneficiaries."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        day = rules.check_as_of(as_of, today_of(request))
         if not 1 <= len(code) <= 16:
             raise NotFound(f"no window with code {code[:20]!r}", field="code", rule="exists")
         ctx = await context_of(request, db_session)
-        report = await portfolio.build(ctx, code, as_of=day)
+        report = await build_report(ctx, "window-portfolio", as_of=as_of, window_code=code)
         return await respond(request, report, out, qualifier=code)
 
     @get("/iati/activities.xml", guards=[require("reports.iati")])
@@ -248,7 +238,7 @@ REPORT_NAMES = (
 )
 
 
-async def build_named(
+async def build_report(
     ctx: ReportContext,
     name: str,
     *,
@@ -258,15 +248,15 @@ async def build_named(
     as_of: date | None = None,
     contributor_id: int | None = None,
     window_code: str | None = None,
-) -> Report | bytes:
-    """A report by its name with the same checks as its route: a ``Report``, or an IATI file's bytes."""
+) -> Report:
+    """One of the five reports by its name, its parameters checked: the routes and the command line both
+    come here, so they refuse the same things alike."""
     if name == "sources-and-uses":
         period = rules.check_period(date_from, date_to, ctx.today)
         return await sources_uses.build(ctx, date_from=period.date_from, date_to=period.date_to)
     if name == "contributor":
         if contributor_id is None:
             raise InvalidInput("the contributor report needs a contributor id", field="contributor", rule="missing")
-        await contributor_member_code(ctx.session, contributor_id)
         return await contributors.build(ctx, contributor_id, as_of=rules.check_as_of(as_of, ctx.today))
     if name == "financial-statements":
         return await statements.build(ctx, year=rules.check_year(year))
@@ -276,11 +266,16 @@ async def build_named(
         if not window_code:
             raise InvalidInput("the window portfolio needs a window code", field="window", rule="missing")
         return await portfolio.build(ctx, window_code, as_of=rules.check_as_of(as_of, ctx.today))
+    raise InvalidInput(f"no report named {name!r}; one of {', '.join(REPORT_NAMES)}", field="name", rule="one_of")
+
+
+async def build_named(ctx: ReportContext, name: str, **params: Any) -> Report | bytes:
+    """A report (``build_report``) or an IATI file's bytes, by name: the command line's entry."""
     if name == "iati-activities":
         return await iati.activities(ctx)
     if name == "iati-organisation":
         return await iati.organisation(ctx)
-    raise InvalidInput(f"no report named {name!r}; one of {', '.join(REPORT_NAMES)}", field="name", rule="one_of")
+    return await build_report(ctx, name, **params)
 
 
 route_handlers = [ReportsController]
