@@ -56,7 +56,13 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 
 from sqlalchemy import event, func, select, text  # noqa: E402
 
-from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    PG_DEFAULT_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    percentile,
+    pg_admin,
+)
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
 from fundapp.core.config import Settings  # noqa: E402
@@ -595,9 +601,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_contrib_{os.getpid()}"
-            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            url = create_pg_database(admin_url, name)
             header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
             log(f"created database {name}")
         log(f"[{backend}] migrating {url.split('@')[-1]}")
@@ -611,7 +615,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             log(f"kept: {url}")
         else:
             if name is not None and admin_url is not None:
-                pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                drop_pg_database(admin_url, name)
                 log(f"dropped database {name}")
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -55,7 +55,13 @@ from sqlalchemy import func, select, text  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    PG_DEFAULT_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    percentile,
+    pg_admin,
+)
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
 from fundapp.core.db import Database  # noqa: E402
@@ -898,9 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_{os.getpid()}"
-            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            url = create_pg_database(admin_url, name)
             version, buffers, sync = pg_admin(
                 admin_url,
                 "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
@@ -920,7 +924,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"kept: {url} (and {workdir})")
         else:
             if name is not None and admin_url is not None:
-                pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                drop_pg_database(admin_url, name)
                 log(f"dropped database {name}")
             shutil.rmtree(workdir, ignore_errors=True)
     rows = evaluate(report)

@@ -65,7 +65,6 @@ import platform
 import pstats
 import random
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -93,7 +92,14 @@ from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
-from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    PG_DEFAULT_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    percentile,
+    pg_admin,
+)
 from bench.contributions import MEMBERS, apportion, text_amount  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core import accounts  # noqa: E402
@@ -2228,12 +2234,6 @@ def serve(argv: list[str]) -> None:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def live_service(url: str, workdir: Path, mode: str, niceness: int | None = None) -> Any:
     port = free_port()
@@ -2518,9 +2518,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_reports_{os.getpid()}"
-            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            url = create_pg_database(admin_url, name)
             version, buffers, autovacuum = pg_admin(
                 admin_url,
                 "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
@@ -2553,7 +2551,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             log(f"kept: {url}")
         else:
             if name is not None and admin_url is not None:
-                pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                drop_pg_database(admin_url, name)
                 log(f"dropped database {name}")
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -33,7 +33,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -54,7 +53,14 @@ from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
 import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
-from bench.common import PG_DEFAULT_ADMIN_URL, percentile, pg_admin, pg_url  # noqa: E402
+from bench.common import (  # noqa: E402
+    PG_DEFAULT_ADMIN_URL,
+    create_pg_database,
+    drop_pg_database,
+    free_port,
+    percentile,
+    pg_admin,
+)
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core import accounts  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
@@ -150,12 +156,6 @@ async def build(db: Database, settings: Settings, members: int, decisions: int) 
 
 
 # ------------------------------------------------------------------------------------------ the service
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -381,9 +381,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         else:
             admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
             name = f"fundapp_bench_voting_{os.getpid()}"
-            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
-            pg_admin(admin_url, f'CREATE DATABASE "{name}"')
-            url = pg_url(admin_url, name, driver="postgresql+asyncpg")
+            url = create_pg_database(admin_url, name)
             header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
         log(f"[{backend}] migrating")
         upgrade_database(url)
@@ -453,7 +451,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             server.terminate()
             server.wait(timeout=30)
         if name is not None and admin_url is not None:
-            pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_pg_database(admin_url, name)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
