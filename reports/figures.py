@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
-from governance.models import Window
+from governance.models import Decision, DecisionKind, DecisionResult, Window
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import Money, allocate
 from proposals.models import GrantReport
@@ -274,6 +274,29 @@ def pro_rata(total_minor: int, currency: str, weights: Mapping[int, int]) -> dic
 def end_of(day: date) -> datetime:
     """The first instant after ``day`` (UTC): domain rows stamped before it happened on or before ``day``."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+async def adopted_budget(session: AsyncSession, year: int, before: datetime) -> Decision | None:
+    """The ``admin_budget`` decision in force for ``year`` at the instant ``before``: the last one adopted
+    before it. ``admin_budgets`` holds only the latest, which a later revision would have replaced, so a
+    report fixed at an earlier time reads the decisions."""
+    return (
+        (
+            await session.execute(
+                select(Decision)
+                .where(
+                    col(Decision.kind) == DecisionKind.ADMIN_BUDGET.value,
+                    col(Decision.subject) == f"budget:{year}",
+                    col(Decision.result) == DecisionResult.ADOPTED.value,
+                    col(Decision.closed_at) < before,
+                )
+                .order_by(col(Decision.closed_at).desc(), col(Decision.id).desc())
+                .limit(1)
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 async def windows_as_of(session: AsyncSession, as_of: date) -> list[tuple[int, str]]:

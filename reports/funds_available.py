@@ -22,11 +22,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
-from governance.models import Decision, DecisionKind, DecisionResult
 from ledger import chart
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table
@@ -268,21 +265,9 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
 
 async def admin_budget(session: AsyncSession, as_of: date) -> int | None:
     """The administrative budget of the year of ``as_of`` as it stood at the end of that day, in minor units
-    of the reporting currency: the amount of the last ``admin_budget`` decision for the year adopted by then
-    (``admin_budgets`` holds only the latest, which a revision made later would have replaced)."""
-    return (
-        await session.execute(
-            select(col(Decision.amount))
-            .where(
-                col(Decision.kind) == DecisionKind.ADMIN_BUDGET.value,
-                col(Decision.subject) == f"budget:{as_of.year}",
-                col(Decision.result) == DecisionResult.ADOPTED.value,
-                col(Decision.closed_at) < figures.end_of(as_of),
-            )
-            .order_by(col(Decision.closed_at).desc(), col(Decision.id).desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
+    of the reporting currency."""
+    decision = await figures.adopted_budget(session, as_of.year, figures.end_of(as_of))
+    return None if decision is None else decision.amount
 
 
 def code_of(window_name: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import col
 
-from governance.models import AdminBudget, Decision, DecisionKind, DecisionResult
+from governance.models import AdminBudget
 from ledger import chart, convert_minor, to_money
 from ledger.models import AccountType, Book, FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
 from reports.document import (
@@ -43,6 +43,7 @@ from reports.document import (
     RowStyle,
     Table,
 )
+from reports.figures import adopted_budget
 from reports.i18n import register
 from reports.service import ReportContext
 
@@ -344,23 +345,8 @@ async def _approved_budget(ctx: ReportContext, year: int) -> _ApprovedBudget | N
     if december is None or december.status != PeriodStatus.CLOSED.value or december.closed_at is None:
         row = await ctx.session.get(AdminBudget, year)
         return None if row is None else _ApprovedBudget(year, row.amount, row.currency, row.decision_id)
-    decision = (
-        (
-            await ctx.session.execute(
-                select(Decision)
-                .where(
-                    col(Decision.kind) == DecisionKind.ADMIN_BUDGET.value,
-                    col(Decision.subject) == f"budget:{year}",
-                    col(Decision.result) == DecisionResult.ADOPTED.value,
-                    col(Decision.closed_at) <= december.closed_at,
-                )
-                .order_by(col(Decision.closed_at).desc(), col(Decision.id).desc())
-                .limit(1)
-            )
-        )
-        .scalars()
-        .first()
-    )
+    # Decisions up to and including the instant the year closed.
+    decision = await adopted_budget(ctx.session, year, december.closed_at + timedelta(microseconds=1))
     if decision is None:
         return None
     terms = json.loads(decision.terms)
