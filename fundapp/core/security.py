@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Select, Table, bindparam, select, update
 from sqlmodel import col
 
 from fundapp.core.clock import Clock
@@ -218,67 +217,97 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
 
         raise NotAuthenticated("authentication required: log in or send a bearer token")
 
-    async def _load_principal(
-        self, session: AsyncSession, user_id: int, user: User | None = None, **extra: Any
-    ) -> Principal:
-        if user is None:
-            user = await session.get(User, user_id)
-        if user is None or not user.is_active:
-            raise NotAuthenticated("this account is disabled")
-        roles = (await session.execute(select(col(UserRole.role)).where(col(UserRole.user_id) == user_id))).scalars()
-        return Principal(
-            id=user_id,
-            username=user.username,
-            roles=roles_of(roles),
-            member_code=user.member_code,
-            organisation_id=user.organisation_id,
-            **extra,
-        )
-
     async def _from_token(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
-        digest = secret_hash(settings.secret_key, token)
-        # One read transaction: the token and its user in one query, then the user's roles.
-        async with database.session(write=False) as session:
-            found = (
-                await session.execute(
-                    select(ApiToken, User)
-                    .join(User, col(User.id) == col(ApiToken.user_id))
-                    .where(col(ApiToken.token_hash) == digest)
-                )
-            ).first()
-            if found is None or found[0].revoked_at is not None:
-                raise NotAuthenticated("the bearer token is unknown or revoked")
-            row, user = found
-            if row.expires_at is not None and row.expires_at <= now:
-                raise NotAuthenticated("the bearer token has expired")
-            assert row.id is not None
-            principal = await self._load_principal(session, row.user_id, user, via="token", token_id=row.id)
-        if row.last_used_at is None or now - row.last_used_at > SESSION_TOUCH_INTERVAL:
+        async with database.engine.connect() as connection:
+            rows = (
+                await connection.execute(_TOKEN_LOOKUP, {"p_token_hash": secret_hash(settings.secret_key, token)})
+            ).all()
+        if not rows or rows[0].revoked_at is not None:
+            raise NotAuthenticated("the bearer token is unknown or revoked")
+        found = rows[0]
+        if found.expires_at is not None and found.expires_at <= now:
+            raise NotAuthenticated("the bearer token has expired")
+        principal = _principal(rows, via="token", token_id=found.id)
+        if found.last_used_at is None or now - found.last_used_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
-                await session.execute(update(ApiToken).where(col(ApiToken.id) == row.id).values(last_used_at=now))
+                await session.execute(update(ApiToken).where(col(ApiToken.id) == found.id).values(last_used_at=now))
                 await session.commit()
         return principal
 
     async def _from_session(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
-        digest = secret_hash(settings.secret_key, token)
-        async with database.session(write=False) as session:
-            row = (
-                await session.execute(select(AuthSession).where(col(AuthSession.token_hash) == digest))
-            ).scalar_one_or_none()
-            if row is None or row.revoked_at is not None:
-                raise NotAuthenticated("the session is unknown or has ended; log in again")
-            idle_limit = row.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
-            if now >= row.expires_at or now >= idle_limit:
-                raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
-            assert row.id is not None
-            principal = await self._load_principal(
-                session, row.user_id, via="session", session_id=row.id, csrf_token=row.csrf_token
-            )
-        if now - row.last_seen_at > SESSION_TOUCH_INTERVAL:
+        rows = await _credential_rows(database, _SESSION_LOOKUP, secret_hash(settings.secret_key, token))
+        if not rows or rows[0].revoked_at is not None:
+            raise NotAuthenticated("the session is unknown or has ended; log in again")
+        found = rows[0]
+        idle_limit = found.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+        if now >= found.expires_at or now >= idle_limit:
+            raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
+        principal = _principal(rows, via="session", session_id=found.id, csrf_token=found.csrf_token)
+        if now - found.last_seen_at > SESSION_TOUCH_INTERVAL:
             async with database.session(write=True) as session:
-                await session.execute(update(AuthSession).where(col(AuthSession.id) == row.id).values(last_seen_at=now))
+                await session.execute(
+                    update(AuthSession).where(col(AuthSession.id) == found.id).values(last_seen_at=now)
+                )
                 await session.commit()
         return principal
+
+
+# A credential (token or session) with its user and the user's roles, one row per role, in one statement
+# built once: every authenticated request runs it.
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_USERS, _USER_ROLES = _table(User), _table(UserRole)
+
+
+def _credential_lookup(credentials: Table, *columns: str) -> Select[Any]:
+    return (
+        select(
+            credentials.c.id,
+            credentials.c.revoked_at,
+            *(credentials.c[name] for name in columns),
+            _USERS.c.username,
+            _USERS.c.is_active,
+            _USERS.c.member_code,
+            _USERS.c.organisation_id,
+            _USER_ROLES.c.role,
+            credentials.c.user_id,
+        )
+        .select_from(
+            credentials.join(_USERS, _USERS.c.id == credentials.c.user_id).outerjoin(
+                _USER_ROLES, _USER_ROLES.c.user_id == _USERS.c.id
+            )
+        )
+        .where(credentials.c.token_hash == bindparam("p_token_hash"))
+    )
+
+
+_TOKEN_LOOKUP = _credential_lookup(_table(ApiToken), "expires_at", "last_used_at")
+_SESSION_LOOKUP = _credential_lookup(_table(AuthSession), "expires_at", "last_seen_at", "csrf_token")
+
+
+async def _credential_rows(database: Database, lookup: Select[Any], token_hash: str) -> Sequence[Row[Any]]:
+    """The credential's rows, read on a connection of its own (a read transaction, ended at once)."""
+    async with database.engine.connect() as connection:
+        rows: Sequence[Row[Any]] = (await connection.execute(lookup, {"p_token_hash": token_hash})).all()
+    return rows
+
+
+def _principal(rows: Sequence[Row[Any]], **extra: Any) -> Principal:
+    """The principal of a credential's rows (one per role of its user)."""
+    user = rows[0]
+    if not user.is_active:
+        raise NotAuthenticated("this account is disabled")
+    return Principal(
+        id=user.user_id,
+        username=user.username,
+        roles=roles_of(row.role for row in rows if row.role is not None),
+        member_code=user.member_code,
+        organisation_id=user.organisation_id,
+        **extra,
+    )
 
 
 def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
