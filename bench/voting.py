@@ -7,11 +7,12 @@
 Creates a fresh database (SQLite: a temporary file; PostgreSQL: ``fundapp_bench_voting_<pid>`` on the
 server named by ``--database-url``, dropped at the end), migrates it, and builds the electorate through
 the real services: N member states (real ISO codes), one delegate per member with an API token, and D
-decisions opened for a vote. It then starts the real service (``uvicorn fundapp.app:create_app``, with
-``--workers`` processes) on a free local port and, from ``--clients`` concurrent HTTP clients, has every
-delegate vote on every decision (yes / no / abstain at random), then re-cast a tenth of those ballots
-(a member changing its mind). Each request is timed from the client: the latency includes HTTP, the
-authentication of the bearer token, the decision's row lock, the hash-chained event and the commit.
+decisions opened for a vote. It then starts the real service (``fundapp serve`` with ``--workers``
+processes, each on its own socket of the port) on a free local port and, from ``--clients`` concurrent
+HTTP clients (16 by default), has every delegate vote on every decision (yes / no / abstain at random),
+then re-cast a tenth of those ballots (a member changing its mind). Each request is timed from the
+client: the latency includes HTTP, the authentication of the bearer token, the decision's row lock, the
+hash-chained event and the commit.
 
 Afterwards it checks, from the database, that nothing was lost or counted twice: one current ballot per
 member per decision, equal to that member's last accepted ballot; every receipt in its decision's chain;
@@ -170,10 +171,9 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
     process = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "uvicorn",
-            "fundapp.app:create_app",
-            "--factory",
+            "-c",
+            "import sys; from fundapp.cli import main; sys.exit(main())",
+            "serve",
             "--host",
             "127.0.0.1",
             "--port",
@@ -184,6 +184,7 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
             "warning",
             "--no-access-log",
         ],
+        stdout=subprocess.DEVNULL,
         cwd=ROOT,
         env=env,
     )
@@ -405,6 +406,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         client_cpu = time.process_time() - client_before
         service_after = cpu_of(process_tree(server.pid))
         service_cpu = sum(v - service_before.get(pid, 0.0) for pid, v in service_after.items())
+        per_process = sorted(round(v - service_before.get(pid, 0.0), 2) for pid, v in service_after.items())
+        log(f"[{backend}] service CPU seconds per process (supervisor and workers): {per_process}")
+        result["service_cpu_s_per_process"] = per_process
         # Pooled connections live for the whole run: their CPU time is the database's share of it.
         database_cpu = sum(cpu_of(database_backends(admin_url, name)).values())
         load_after = os.getloadavg()[0]
@@ -499,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", help=f"PostgreSQL administrative URL (default {PG_DEFAULT_ADMIN_URL})")
     parser.add_argument("--members", type=int, default=193)
     parser.add_argument("--decisions", type=int, default=50)
-    parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--workers", type=int, default=2, help="service worker processes")
     parser.add_argument("--recast-share", type=float, default=0.1, help="share of ballots changed afterwards")
     parser.add_argument("--seed", type=int, default=2026)

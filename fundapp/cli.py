@@ -50,20 +50,25 @@ def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]])
     return asyncio.run(run())
 
 
+def worker_count(text: str) -> int:
+    """``--workers``: a whole number from 1 to 64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..64")
+    return value
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from fundapp.server import ServeOptions, serve
 
     print(f"fundapp serving on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
-    uvicorn.run(
-        "fundapp.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        proxy_headers=False,
+    options = ServeOptions(
+        host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, access_log=args.access_log
     )
-    return 0
+    return serve(options)
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -322,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the API")
     serve.add_argument("--host", default=os.environ.get("FUNDAPP_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("FUNDAPP_PORT", "8000")))
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers", type=worker_count, default=1, help="worker processes (several: one listening socket each, Linux)"
+    )
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
