@@ -192,7 +192,8 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+            # Every worker listening (each binds once its application is loaded), and one answering.
+            if listeners(port) >= workers and httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return process, base
         except httpx.HTTPError:
             pass
@@ -201,6 +202,12 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
         time.sleep(0.2)
     process.terminate()
     raise SystemExit("the service did not answer within 60 s")
+
+
+def listeners(port: int) -> int:
+    """Listening TCP sockets on ``port`` (IPv4), from /proc: one per worker of ``fundapp serve``."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if int(line.split()[1].split(":")[1], 16) == port and line.split()[3] == "0A")
 
 
 # ------------------------------------------------------------------------------------------ CPU time

@@ -6,9 +6,11 @@ shares one listening socket instead: every idle worker wakes for a new connectio
 all that are waiting, so a burst of keep-alive clients lands on one worker while the others idle (measured
 in ``bench/voting.py``: 17.3 s of CPU in one worker against 0.5 s in the other).
 
-The supervisor here stops every worker when one of them exits (a worker that cannot bind, or crashes)
-and exits with that worker's code; restarting the service is the process manager's job (systemd, the
-container runtime). SIGINT and SIGTERM stop the workers gracefully (each finishes its requests).
+The supervisor stops every worker when one of them exits (a worker that cannot bind, or crashes) and
+exits with that worker's code; restarting the service is the process manager's job (systemd, the
+container runtime). SIGINT and SIGTERM stop the workers gracefully (each finishes its requests); a
+connection still waiting unaccepted in a stopping worker's queue is reset, as with any listener that
+closes.
 """
 
 from __future__ import annotations
@@ -67,13 +69,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _worker(options: ServeOptions) -> None:
     import uvicorn
 
+    config = uvicorn.Config(APP, **options.uvicorn_config())
+    # The application is loaded before the socket joins the port's group: the kernel hands a worker
+    # connections from the moment it listens, and they would wait in its queue while it imported.
+    config.load()
     try:
         sock = listening_socket(options.host, options.port)
     except OSError as error:
         print(f"fundapp worker {os.getpid()}: cannot listen on {options.host}:{options.port}: {error}", file=sys.stderr)
         raise SystemExit(3) from error
-    server = uvicorn.Server(uvicorn.Config(APP, **options.uvicorn_config()))
-    server.run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def serve(options: ServeOptions) -> int:
