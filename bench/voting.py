@@ -8,11 +8,11 @@ Creates a fresh database (SQLite: a temporary file; PostgreSQL: ``fundapp_bench_
 server named by ``--database-url``, dropped at the end), migrates it, and builds the electorate through
 the real services: N member states (real ISO codes), one delegate per member with an API token, and D
 decisions opened for a vote. It then starts the real service (``fundapp serve`` with ``--workers``
-processes, each on its own socket of the port) on a free local port and, from ``--clients`` concurrent
-HTTP clients (16 by default), has every delegate vote on every decision (yes / no / abstain at random),
-then re-cast a tenth of those ballots (a member changing its mind). Each request is timed from the
-client: the latency includes HTTP, the authentication of the bearer token, the decision's row lock, the
-hash-chained event and the commit.
+processes, each on its own socket of the port: 2 on PostgreSQL and 1 on SQLite unless given) on a free
+local port and, from ``--clients`` concurrent HTTP clients (16 by default), has every delegate vote on
+every decision (yes / no / abstain at random), then re-cast a tenth of those ballots (a member changing
+its mind). Each request is timed from the client: the latency includes HTTP, the authentication of the
+bearer token, the decision's row lock, the hash-chained event and the commit.
 
 Afterwards it checks, from the database, that nothing was lost or counted twice: one current ballot per
 member per decision, equal to that member's last accepted ballot; every receipt in its decision's chain;
@@ -404,8 +404,9 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
 
         log(f"[{backend}] admitting {args.members} members with a delegate each, opening {args.decisions} decisions")
         tokens, decision_ids = asyncio.run(setup())
-        server, base = start_server(url, workdir, args.workers)
-        log(f"[{backend}] service up at {base} ({args.workers} worker(s))")
+        workers = args.workers or (1 if backend == "sqlite" else 2)
+        server, base = start_server(url, workdir, workers)
+        log(f"[{backend}] service up at {base} ({workers} worker(s))")
         load_before = os.getloadavg()[0]
         service_before = cpu_of(process_tree(server.pid))
         client_before = time.process_time()
@@ -451,7 +452,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             "members": args.members,
             "decisions": args.decisions,
             "clients": args.clients,
-            "workers": args.workers,
+            "workers": workers,
             "load_average": {"before": load_before, "after": load_after},
             **result,
             "checks": checks,
@@ -511,7 +512,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=193)
     parser.add_argument("--decisions", type=int, default=50)
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
-    parser.add_argument("--workers", type=int, default=2, help="service worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="service worker processes (default: 2 on PostgreSQL, 1 on SQLite, whose writers queue in one process)",
+    )
     parser.add_argument("--recast-share", type=float, default=0.1, help="share of ballots changed afterwards")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")

@@ -65,6 +65,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from fundapp.server import ServeOptions, serve
 
     print(f"fundapp serving on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
+    if args.workers > 1 and settings.database_url.startswith("sqlite"):
+        print(
+            "note: on SQLite one worker is better: its writers queue in the process; writers of several "
+            "processes wait on SQLite's lock by sleeping and retrying",
+            file=sys.stderr,
+        )
     options = ServeOptions(
         host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, access_log=args.access_log
     )

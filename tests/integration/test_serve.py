@@ -152,3 +152,4 @@ def test_a_port_taken_by_another_program_stops_the_service_with_an_error(environ
         )
     assert result.returncode == 3
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "on SQLite one worker is better" in result.stderr  # the database of this test is SQLite
