@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,10 +147,11 @@ def ensure_permission(action: str, user: Principal | None, obj: Any = None) -> N
         raise PermissionDenied(reason, action=action)
 
 
-def require(action: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
-    """A Litestar guard for a route-level action (object-level checks happen in services)."""
+def require(action: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
+    """A Litestar guard for a route-level action (object-level checks happen in services). A coroutine
+    function, though it awaits nothing: Litestar runs a plain function guard in a worker thread."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
         user = connection.scope.get("user")
         ensure_permission(action, user if isinstance(user, Principal) else None)
 

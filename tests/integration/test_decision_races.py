@@ -39,6 +39,7 @@ import pytest
 from sqlalchemy import text
 
 from fundapp.app import create_app
+from fundapp.core.audit import timestamp
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings
 from fundapp.core.models import Role
@@ -46,6 +47,7 @@ from governance import rules
 from ledger.service import JOURNAL_CHAIN_LOCK
 from tests.decision_support import (
     DECISIONS,
+    after_deadline,
     available,
     cast,
     closes_in,
@@ -422,3 +424,97 @@ def test_two_funding_decisions_closing_together_never_overspend_the_window(
     for row in db.rows("SELECT object_id, action FROM audit_events WHERE action = 'decision.close'"):
         per_decision[int(row.object_id)].append(row.action)
     assert {d: len(actions) for d, actions in per_decision.items()} == {first: 1, second: 1}
+
+
+# ---------------------------------------------------------------- a ballot waiting while the chain moves
+
+ROW_LOCK_WAITS = "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
+
+
+def test_a_ballot_waiting_while_the_chain_moves_is_written_after_that_move_not_over_it(
+    live: LiveServer, api: Api, db: DatabaseProbe, clock: FrozenClock
+) -> None:
+    """Another transaction holds the decision's row and moves its chain (another member's ballot) while a
+    ballot arrives: the ballot must wait for it and be written after that move (next in the chain, the
+    chain intact, every ballot in the roll call), never on the head it would have found before."""
+    admin = api.create_user(Role.SECRETARIAT_ADMIN)
+    auditor = api.create_user(Role.AUDITOR)
+    delegates = delegates_for(api, admin, ["MEX", "SEN", "PHL"])
+    decision = create_decision(
+        api, admin, kind="policy", procedure="vote", open=True, closes_at=closes_in(api, hours=1)
+    )
+    decision_id = int(decision["id"])
+    first = cast(api, delegates["MEX"], decision_id, "yes")
+
+    async def race() -> tuple[httpx.Response, int]:
+        async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+            with db.engine.connect() as holder:
+                # Hold the decision's row, as a ballot does from its write to its commit.
+                head = holder.execute(
+                    text("SELECT events, chain_head FROM decisions WHERE id = :d FOR UPDATE"), {"d": decision_id}
+                ).one()
+                sent = asyncio.create_task(
+                    client.post(
+                        f"{DECISIONS}/{decision_id}/ballots",
+                        json={"choice": "no"},
+                        headers=delegates["SEN"].headers,
+                    )
+                )
+                deadline = time.monotonic() + 30
+                while not db.scalar(
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype IN ('tuple', 'transactionid')"
+                ):
+                    assert time.monotonic() < deadline, "SEN's ballot never waited for the decision's row"
+                    assert not sent.done(), sent.result().text if sent.done() else ""
+                    await asyncio.sleep(0.01)
+                # SEN's ballot waits for the decision's row: PHL's ballot moves the chain first.
+                seq = int(head.events) + 1
+                at = clock.now()
+                event = {
+                    "decision_id": decision_id,
+                    "seq": seq,
+                    "kind": "ballot",
+                    "member": "PHL",
+                    "choice": "abstain",
+                    "reason": "",
+                    "data": {},
+                    "at": timestamp(at),
+                    "prev_hash": head.chain_head,
+                }
+                digest = rules.decision_event_hash(event)
+                holder.execute(
+                    text(
+                        "INSERT INTO decision_events (decision_id, seq, kind, member_code, choice, reason, data, at,"
+                        " cast_by, prev_hash, hash) VALUES (:d, :seq, 'ballot', 'PHL', 'abstain', '', '{}', :at,"
+                        " NULL, :prev, :hash)"
+                    ),
+                    {"d": decision_id, "seq": seq, "at": at, "prev": head.chain_head, "hash": digest},
+                )
+                holder.execute(
+                    text("UPDATE decisions SET events = :seq, chain_head = :hash WHERE id = :d"),
+                    {"d": decision_id, "seq": seq, "hash": digest},
+                )
+                holder.execute(
+                    text(
+                        "INSERT INTO ballots (decision_id, member_code, choice, event_seq, cast_by, cast_at)"
+                        " VALUES (:d, 'PHL', 'abstain', :seq, NULL, :at)"
+                    ),
+                    {"d": decision_id, "seq": seq, "at": at},
+                )
+                holder.commit()
+            return await sent, seq
+
+    response, moved_to = asyncio.run(race())
+    assert response.status_code == 201, response.text
+    assert response.json()["seq"] == moved_to + 1 == first["seq"] + 2
+    assert [e.seq for e in chain(db, decision_id)] == list(range(1, moved_to + 2))
+
+    closed = after_deadline(api, auditor, decision)
+    assert closed["status"] == "closed"
+    published = api.client.get(f"{DECISIONS}/{decision_id}/record", headers=auditor.headers).json()
+    assert rules.verify_record(published) == []
+    assert {(r["member"], r["choice"]) for r in published["roll_call"]} == {
+        ("MEX", "yes"),
+        ("SEN", "no"),
+        ("PHL", "abstain"),
+    }
