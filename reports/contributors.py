@@ -44,8 +44,6 @@ register(
             "es": "Contribuciones, pagos y efectos cambiarios",
             "fr": "Contributions, paiements et effets de change",
         },
-        "contributor.item": {"en": "Item", "es": "Concepto", "fr": "Poste"},
-        "contributor.amount": {"en": "Amount", "es": "Importe", "fr": "Montant"},
         "contributor.pledged": {
             "en": "Pledged (at the signing rate)",
             "es": "Prometido (al tipo de cambio de la firma)",
@@ -96,7 +94,6 @@ register(
         "contributor.signed_on": {"en": "Signed on", "es": "Firmada el", "fr": "Signée le"},
         "contributor.pledge_amount": {"en": "Pledged", "es": "Prometido", "fr": "Annoncé"},
         "contributor.pledge_paid": {"en": "Paid", "es": "Pagado", "fr": "Versé"},
-        "contributor.pooled": {"en": "Pooled fund", "es": "Fondo común", "fr": "Fonds commun"},
         "contributor.shares": {
             "en": "Share of each fund",
             "es": "Participación en cada fondo",
@@ -128,14 +125,12 @@ register(
             "es": "Parte de las decisiones aún no transferidas",
             "fr": "Part des décisions non encore transférées",
         },
-        "contributor.total": {"en": "Total", "es": "Total", "fr": "Total"},
         "contributor.financed": {
             "en": "Grants of the funds it contributed to",
             "es": "Subvenciones de los fondos a los que contribuyó",
             "fr": "Subventions des fonds auxquels il a contribué",
         },
         "contributor.grant": {"en": "Grant", "es": "Subvención", "fr": "Subvention"},
-        "contributor.window": {"en": "Window", "es": "Ventanilla", "fr": "Guichet"},
         "contributor.grant_amount": {"en": "Approved", "es": "Aprobado", "fr": "Approuvé"},
         "contributor.net_transfers": {
             "en": "Transferred, net of refunds",
@@ -326,14 +321,14 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
     )
     windows = await figures.windows_as_of(session, as_of)
     names: dict[int | None, Cell] = {wid: name for wid, name in windows}
-    names[None] = L("contributor.pooled")
+    names[None] = L("common.pooled_fund")
     tables = [
         Table(
             "summary",
             L("contributor.summary"),
             (
-                Column("item", L("contributor.item"), ColumnKind.TEXT),
-                Column("amount", L("contributor.amount"), ColumnKind.MONEY),
+                Column("item", L("common.item"), ColumnKind.TEXT),
+                Column("amount", L("common.amount"), ColumnKind.MONEY),
             ),
             summary_rows,
         ),
@@ -440,7 +435,7 @@ def _shares_table(
         rows.append(Row(tuple(cells)))
     rows.append(
         Row(
-            (L("contributor.total"), None, None, None, *(figures.plain(v, currency) for v in totals.values())),
+            (L("common.total"), None, None, None, *(figures.plain(v, currency) for v in totals.values())),
             RowStyle.TOTAL,
         )
     )
@@ -511,7 +506,7 @@ async def _financed(
     rows.append(
         Row(
             (
-                L("contributor.total"),
+                L("common.total"),
                 None,
                 figures.plain(total_amount, currency),
                 figures.plain(total_transferred, currency),
@@ -526,7 +521,7 @@ async def _financed(
         L("contributor.financed"),
         (
             Column("grant", L("contributor.grant"), ColumnKind.TEXT),
-            Column("window", L("contributor.window"), ColumnKind.TEXT),
+            Column("window", L("common.window"), ColumnKind.TEXT),
             Column("amount", L("contributor.grant_amount"), ColumnKind.MONEY),
             Column("net_transfers", L("contributor.net_transfers"), ColumnKind.MONEY),
             Column("expenditure", L("contributor.expenditure"), ColumnKind.MONEY),

@@ -45,10 +45,7 @@ register(
             "es": "Fondos disponibles por ventanilla",
             "fr": "Fonds disponibles par guichet",
         },
-        "funds_available.item": {"en": "Item", "es": "Concepto", "fr": "Poste"},
         "funds_available.fund": {"en": "{code}", "es": "{code}", "fr": "{code}"},
-        "funds_available.pooled": {"en": "Pooled fund", "es": "Fondo común", "fr": "Fonds commun"},
-        "funds_available.total": {"en": "Total", "es": "Total", "fr": "Total"},
         "funds_available.contributions": {"en": "Contributions", "es": "Contribuciones", "fr": "Contributions"},
         "funds_available.pledges": {
             "en": "Pledges signed",
@@ -239,13 +236,13 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
         Row((L("funds_available.direct_costs", year=as_of.year), *memo(direct_costs)), level=1),
     )
     columns = (
-        Column("item", L("funds_available.item"), ColumnKind.TEXT),
+        Column("item", L("common.item"), ColumnKind.TEXT),
         *(
             Column(code_of(name), L("funds_available.fund", code=code_of(name)), ColumnKind.MONEY)
             for _, name in windows
         ),
-        Column("pooled", L("funds_available.pooled"), ColumnKind.MONEY),
-        Column("total", L("funds_available.total"), ColumnKind.MONEY),
+        Column("pooled", L("common.pooled_fund"), ColumnKind.MONEY),
+        Column("total", L("common.total"), ColumnKind.MONEY),
     )
     state = await ctx.ledger_state(as_of)
     return Report(

@@ -1,8 +1,9 @@
 """The reports' words in en, es and fr and Babel's formatting (the locale a request asks for: reports/rules.py).
 
 Each report module registers its own labels with :func:`register` at import (one mapping of key to the
-three translations), so modules never edit a shared catalogue; registering a key twice with different
-words, or without all three locales, fails at import. Money, numbers, percentages and dates are always
+three translations), so modules never edit a shared catalogue; the words every report uses alike are the
+``common.*`` labels registered here. Registering a key twice with different words, or without all three
+locales, fails at import. Money, numbers, percentages and dates are always
 formatted by Babel for the chosen locale.
 """
 
@@ -33,6 +34,17 @@ def register(messages: Mapping[str, Mapping[str, str]]) -> None:
         if known is not None and known != dict(words):
             raise ValueError(f"report label {key!r} is registered twice with different words")
         _CATALOGUE[key] = {loc: words[loc] for loc in LOCALES}
+
+
+register(
+    {
+        "common.item": {"en": "Item", "es": "Concepto", "fr": "Poste"},
+        "common.amount": {"en": "Amount", "es": "Importe", "fr": "Montant"},
+        "common.total": {"en": "Total", "es": "Total", "fr": "Total"},
+        "common.pooled_fund": {"en": "Pooled fund", "es": "Fondo común", "fr": "Fonds commun"},
+        "common.window": {"en": "Window", "es": "Ventanilla", "fr": "Guichet"},
+    }
+)
 
 
 def known(key: str) -> bool:

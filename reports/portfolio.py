@@ -98,10 +98,7 @@ register(
         "portfolio.state": {"en": "State", "es": "Estado", "fr": "État"},
         "portfolio.proposals": {"en": "Proposals", "es": "Propuestas", "fr": "Propositions"},
         "portfolio.requested": {"en": "Amount requested", "es": "Importe solicitado", "fr": "Montant demandé"},
-        "portfolio.total": {"en": "Total", "es": "Total", "fr": "Total"},
         "portfolio.figures": {"en": "Financial status", "es": "Situación financiera", "fr": "Situation financière"},
-        "portfolio.item": {"en": "Item", "es": "Concepto", "fr": "Poste"},
-        "portfolio.amount": {"en": "Amount", "es": "Importe", "fr": "Montant"},
         "portfolio.approved": {
             "en": "Approved by the members",
             "es": "Aprobado por los miembros",
@@ -203,7 +200,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         if state in by_state
     ]
     totals = (sum(c for c, _ in by_state.values()), sum(r for _, r in by_state.values()))
-    state_rows.append(Row((L("portfolio.total"), *_count_money(totals, currency)), RowStyle.TOTAL))
+    state_rows.append(Row((L("common.total"), *_count_money(totals, currency)), RowStyle.TOTAL))
 
     def s(account: str, source_type: str | None = None) -> Selection:
         return Selection((account,), as_of, window_id=window_id, source_type=source_type)
@@ -277,7 +274,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         listed = list(values)
         return Row(
             (
-                L("portfolio.total"),
+                L("common.total"),
                 sum(v[0] for v in listed),
                 figures.plain(sum(v[1] for v in listed), currency),
                 figures.plain(sum(v[2] for v in listed), currency),
@@ -300,8 +297,8 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
             "figures",
             L("portfolio.figures"),
             (
-                Column("item", L("portfolio.item"), ColumnKind.TEXT),
-                Column("amount", L("portfolio.amount"), ColumnKind.MONEY),
+                Column("item", L("common.item"), ColumnKind.TEXT),
+                Column("amount", L("common.amount"), ColumnKind.MONEY),
             ),
             money_rows,
         ),
@@ -338,7 +335,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
             ),
             (
                 *(Row((L(f"portfolio.sex.{sex}"), age, people[(sex, age)])) for sex, age in sorted(people)),
-                Row((L("portfolio.total"), None, sum(people.values())), RowStyle.TOTAL),
+                Row((L("common.total"), None, sum(people.values())), RowStyle.TOTAL),
             ),
         ),
     )

@@ -51,7 +51,6 @@ register(
             "es": "Fuentes, usos y saldo de los fondos",
             "fr": "Sources, utilisations et solde des fonds",
         },
-        "sources_uses.item": {"en": "Item", "es": "Concepto", "fr": "Poste"},
         "sources_uses.period": {
             "en": "Reporting period",
             "es": "Período del informe",
@@ -135,7 +134,6 @@ register(
             "es": "Contribuciones y transferencias por ventanilla",
             "fr": "Contributions et transferts par guichet",
         },
-        "sources_uses.window": {"en": "Window", "es": "Ventanilla", "fr": "Guichet"},
         "sources_uses.pooled": {
             "en": "Pooled fund (not earmarked)",
             "es": "Fondo común (sin asignación específica)",
@@ -161,7 +159,6 @@ register(
             "es": "Transferencias netas acumuladas",
             "fr": "Transferts nets cumulés",
         },
-        "sources_uses.total": {"en": "Total", "es": "Total", "fr": "Total"},
         "sources_uses.by_contributor": {
             "en": "Contributions by contributor",
             "es": "Contribuciones por contribuyente",
@@ -348,7 +345,7 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
         ),
     )
     tables = (
-        Table("summary", L("sources_uses.summary"), _columns(L("sources_uses.item")), rows),
+        Table("summary", L("sources_uses.summary"), _columns(L("common.item")), rows),
         await _by_window(ctx, postings, date_from, date_to),
         await _by_contributor(ctx, postings, date_from, date_to),
         await _by_organisation(ctx, postings, date_to),
@@ -393,12 +390,12 @@ async def _by_window(ctx: ReportContext, postings: PostingSums, date_from: date 
             cells.append(figures.figure(values[key].get(window_id, 0), currency, selection.for_window(window_id)))
         rows.append(Row(tuple(cells), level=1))
     totals = [figures.plain(sum(values[key].values()), currency) for key in columns]
-    rows.append(Row((L("sources_uses.total"), *totals), RowStyle.TOTAL))
+    rows.append(Row((L("common.total"), *totals), RowStyle.TOTAL))
     return Table(
         "by_window",
         L("sources_uses.by_window"),
         (
-            Column("window", L("sources_uses.window"), ColumnKind.TEXT),
+            Column("window", L("common.window"), ColumnKind.TEXT),
             *(Column(key, L(f"sources_uses.{key}"), ColumnKind.MONEY) for key in columns),
         ),
         tuple(rows),
@@ -442,7 +439,7 @@ async def _by_contributor(ctx: ReportContext, postings: PostingSums, date_from: 
     rows.append(
         Row(
             (
-                L("sources_uses.total"),
+                L("common.total"),
                 figures.plain(sum(in_period.values()), currency),
                 figures.plain(sum(to_date.values()), currency),
             ),
@@ -518,7 +515,7 @@ async def _by_organisation(ctx: ReportContext, postings: PostingSums, date_to: d
     rows.append(
         Row(
             (
-                L("sources_uses.total"),
+                L("common.total"),
                 figures.plain(grand_transferred, currency),
                 figures.plain(grand_spent, currency),
                 figures.delivery_rate(grand_spent, grand_transferred),

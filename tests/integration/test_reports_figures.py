@@ -234,7 +234,7 @@ def test_sources_and_uses_per_window_contributor_and_organisation(facility: Faci
     summary, windows = report.table("summary"), report.table("by_window")
     contributors, organisations = report.table("by_contributor"), report.table("by_organisation")
 
-    total = row(windows, "sources_uses.total")
+    total = row(windows, "common.total")
     for column, key, summary_column in (
         ("contributions_period", "sources_uses.contributions", "period"),
         ("contributions_inception", "sources_uses.contributions", "inception"),
@@ -301,7 +301,7 @@ def test_sources_and_uses_per_window_contributor_and_organisation(facility: Faci
             "(SELECT max(number) FROM grant_reports x WHERE x.grant_id = r.grant_id AND x.status = 'accepted')"
         )
     )
-    grand = row(organisations, "sources_uses.total")
+    grand = row(organisations, "common.total")
     assert (money(grand.cells[1]), money(grand.cells[2])) == (net_transfers, all_spent)
     assert all_spent > 0
     some_grant = row(organisations, "Protection desks at border crossings").cells[1]
