@@ -830,7 +830,9 @@ class Facility:
         usd = Money.from_minor(reporting, REPORTING)
 
         def posted(entry_id: int) -> None:
-            self.pending_pledge_updates.append({"b_id": pledge_id, "met_on": day, "entry": entry_id})
+            self.pending_pledge_updates.append(
+                {"b_id": pledge_id, "condition_met_on": day, "condition_entry_id": entry_id}
+            )
 
         self.batch.post(
             EntryDraft(
@@ -1721,34 +1723,15 @@ class Facility:
         report_rows = [r.values for g in self.grants.values() for r in g.reports if r.values]
         closed_rows = [g.closed for g in self.grants.values() if g.closed is not None]
         async with self.db.session() as session:
-            if tranche_rows:
-                await session.execute(
-                    update(Tranche.__table__)  # type: ignore[attr-defined]
-                    .where(Tranche.__table__.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
-                    .values({k: bindparam(k) for k in tranche_rows[0] if k != "b_id"}),
-                    tranche_rows,
-                )
-            if report_rows:
-                await session.execute(
-                    update(GrantReport.__table__)  # type: ignore[attr-defined]
-                    .where(GrantReport.__table__.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
-                    .values({k: bindparam(k) for k in report_rows[0] if k != "b_id"}),
-                    report_rows,
-                )
-            if closed_rows:
-                await session.execute(
-                    update(Grant.__table__)  # type: ignore[attr-defined]
-                    .where(Grant.__table__.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
-                    .values({k: bindparam(k) for k in closed_rows[0] if k != "b_id"}),
-                    closed_rows,
-                )
-            if self.pending_pledge_updates:
-                await session.execute(
-                    update(Pledge.__table__)  # type: ignore[attr-defined]
-                    .where(Pledge.__table__.c.id == bindparam("b_id"))  # type: ignore[attr-defined]
-                    .values(condition_met_on=bindparam("met_on"), condition_entry_id=bindparam("entry")),
-                    self.pending_pledge_updates,
-                )
+            updates = (
+                (Tranche, tranche_rows),
+                (GrantReport, report_rows),
+                (Grant, closed_rows),
+                (Pledge, self.pending_pledge_updates),
+            )
+            for model, rows in updates:
+                if rows:
+                    await update_by_id(session, model, rows)
             if not self.db.is_sqlite:
                 for table in EXPLICIT_IDS:
                     await session.execute(
@@ -1772,6 +1755,15 @@ class Facility:
             f"final states, sequences, {self.counts.periods_closed} months closed "
             f"in {time.perf_counter() - started:.1f} s"
         )
+
+
+async def update_by_id(session: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE of ``model``'s table: each row names its id as ``b_id`` and the new values."""
+    table = model.__table__
+    statement = (
+        update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(k) for k in rows[0] if k != "b_id"})
+    )
+    await session.execute(statement, rows)
 
 
 async def vacuum_analyze(db: Database) -> None:
