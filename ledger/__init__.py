@@ -10,7 +10,7 @@ from ledger.money import Money, MoneyError, PrecisionError, exponent, format_mon
 from ledger.queries import PostingLine, balances, postings_for, trial_balance
 from ledger.rules import convert_minor
 from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, money_in, to_money
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import EntryDraft, EntryView, Ledger, Line, chain_head_up_to
 
 __all__ = [
     "Book",
@@ -27,6 +27,7 @@ __all__ = [
     "PostingLine",
     "PrecisionError",
     "balances",
+    "chain_head_up_to",
     "chart",
     "convert_minor",
     "exponent",

@@ -302,6 +302,20 @@ def _draft_payload(draft: EntryDraft) -> dict[str, Any]:
     }
 
 
+async def chain_head_up_to(session: AsyncSession, period_id: str) -> str:
+    """The hash of the last entry dated in ``period_id`` or before: the ledger state behind that month's
+    close (the genesis hash when there is none)."""
+    found = (
+        await session.execute(
+            select(col(JournalEntry.hash))
+            .where(col(JournalEntry.period_id) <= period_id)
+            .order_by(col(JournalEntry.id).desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return found or rules.GENESIS_HASH
+
+
 class Ledger:
     """The ledger's public operations, bound to the caller's session (and so to its transaction)."""
 
@@ -965,22 +979,11 @@ class Ledger:
         period.closed_at = self.now
         period.closed_by = self.actor.user_id
         # The chain head at close names the ledger state behind this period's reports.
-        period.closing_chain_head = head_hash if not later_postings else await self._head_up_to(period_id)
+        period.closing_chain_head = head_hash if not later_postings else await chain_head_up_to(self.session, period_id)
         self.session.add(period)
         await self.session.flush()
         self._reference_changed()
         return period
-
-    async def _head_up_to(self, period_id: str) -> str:
-        found = (
-            await self.session.execute(
-                select(col(JournalEntry.hash))
-                .where(col(JournalEntry.period_id) <= period_id)
-                .order_by(col(JournalEntry.id).desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        return found or rules.GENESIS_HASH
 
     async def add_rate(self, currency: str, rate_date: date, rate: Decimal, *, source: str = "") -> FxRate:
         # Every writer of accounts, periods and rates holds the chain lock first (see the module's notes).

@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from fundapp.core.config import Settings
-from ledger import queries, rules
-from ledger.models import JournalEntry, Period, PeriodStatus
+from ledger import chain_head_up_to, queries, rules
+from ledger.models import Period, PeriodStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,15 +40,7 @@ class ReportContext:
         period = await self.session.get(Period, period_id)
         if period is None or period.status != PeriodStatus.CLOSED.value:
             return LedgerState(self.ledger_head, closed=False)
-        head = (
-            await self.session.execute(
-                select(col(JournalEntry.hash))
-                .where(col(JournalEntry.period_id) <= period_id)
-                .order_by(col(JournalEntry.id).desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        return LedgerState(head or rules.GENESIS_HASH, closed=True)
+        return LedgerState(await chain_head_up_to(self.session, period_id), closed=True)
 
 
 @dataclass(frozen=True, slots=True)
