@@ -23,6 +23,7 @@ from fundapp.core.errors import DomainError
 from fundapp.core.models import Role
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing
+from reports.rules import REPORT_NAMES
 
 T = TypeVar("T")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -392,18 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Build a report from the ledger and the domain records as they are now. Periods and dates "
         "are checked as the API checks them (not after today; --from not after --to).",
     )
-    report.add_argument(
-        "name",
-        choices=[
-            "sources-and-uses",
-            "contributor",
-            "financial-statements",
-            "funds-available",
-            "window-portfolio",
-            "iati-activities",
-            "iati-organisation",
-        ],
-    )
+    report.add_argument("name", choices=REPORT_NAMES)
     report.add_argument(
         "--from", dest="date_from", type=_iso_date, help="sources-and-uses: first day (default inception)"
     )

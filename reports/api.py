@@ -227,16 +227,6 @@ def _xml(document: bytes) -> Response[bytes]:
 
 # ---------------------------------------------------------------- the same reports for the command line
 
-REPORT_NAMES = (
-    "sources-and-uses",
-    "contributor",
-    "financial-statements",
-    "funds-available",
-    "window-portfolio",
-    "iati-activities",
-    "iati-organisation",
-)
-
 
 async def build_report(
     ctx: ReportContext,
@@ -266,7 +256,7 @@ async def build_report(
         if not window_code:
             raise InvalidInput("the window portfolio needs a window code", field="window", rule="missing")
         return await portfolio.build(ctx, window_code, as_of=rules.check_as_of(as_of, ctx.today))
-    raise InvalidInput(f"no report named {name!r}; one of {', '.join(REPORT_NAMES)}", field="name", rule="one_of")
+    raise InvalidInput(f"no report named {name!r}; one of {', '.join(rules.REPORT_NAMES)}", field="name", rule="one_of")
 
 
 async def build_named(ctx: ReportContext, name: str, **params: Any) -> Report | bytes:

@@ -17,6 +17,17 @@ from fundapp.core.errors import FieldError, InvalidInput
 from reports.document import Ratio
 from reports.i18n import DEFAULT_LOCALE, LOCALES
 
+# Every report the API and the command line build by name.
+REPORT_NAMES = (
+    "sources-and-uses",
+    "contributor",
+    "financial-statements",
+    "funds-available",
+    "window-portfolio",
+    "iati-activities",
+    "iati-organisation",
+)
+
 # ---------------------------------------------------------------- formats and locales
 
 
