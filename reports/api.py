@@ -19,10 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import reports.permissions  # noqa: F401 - registers the reports' actions
-from fundapp.core.api import API_PREFIX, AnyRequest, clock_of, in_id_range, settings_of
+from fundapp.core.api import API_PREFIX, AnyRequest, clock_of, settings_of
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.security import current_user, ensure_permission, require
-from governance.models import Contributor
 from reports import (
     contributors,
     funds_available,
@@ -105,14 +104,6 @@ async def respond(request: AnyRequest, report: Report, out: Output, qualifier: s
     return Response(body, media_type=MEDIA_TYPES[out.format], headers=headers)
 
 
-async def contributor_member_code(session: AsyncSession, contributor_id: int) -> str | None:
-    """The member a contributor is (None for other donors); an unknown id is 404."""
-    contributor = await session.get(Contributor, in_id_range(contributor_id))
-    if contributor is None:
-        raise NotFound(f"no contributor with id {contributor_id}", field="contributor_id", rule="exists")
-    return contributor.member_code
-
-
 class ReportsController(Controller):
     path = f"{API_PREFIX}/reports"
     tags = ["reports"]
@@ -150,9 +141,8 @@ class ReportsController(Controller):
         money financed. A member delegate reads only its own member's."""
         out = Output(request, format, locale)
         await read_snapshot(db_session)
-        ensure_permission(
-            "reports.contributor", current_user(request), await contributor_member_code(db_session, contributor_id)
-        )
+        contributor = await contributors.find(db_session, contributor_id)
+        ensure_permission("reports.contributor", current_user(request), contributor.member_code)
         ctx = await context_of(request, db_session)
         report = await build_report(ctx, "contributor", as_of=as_of, contributor_id=contributor_id)
         return await respond(request, report, out, qualifier=str(contributor_id))

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.errors import NotFound
+from fundapp.core.schemas import INT32_MAX
 from governance.models import Contribution, Contributor, Pledge, PledgeInstalment, Window
 from ledger import chart
 from proposals.models import Grant
@@ -287,11 +289,19 @@ async def fund_shares(ctx: ReportContext, as_of: date) -> dict[int | None, FundS
     return share_funds({key: -value for key, value in deposits.items()}, totals, ctx.currency)
 
 
-async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Report:
-    session, currency = ctx.session, ctx.currency
-    contributor = await session.get(Contributor, contributor_id) if contributor_id > 0 else None
+async def find(session: AsyncSession, contributor_id: int) -> Contributor:
+    """The report's contributor; an unknown id (or one no id column could hold) is 404. The route asks it
+    first, for the permission check (a delegate reads its own member's report); the identity map then
+    answers ``build``'s call without a second query."""
+    contributor = await session.get(Contributor, contributor_id) if 0 < contributor_id <= INT32_MAX else None
     if contributor is None:
         raise NotFound(f"no contributor with id {contributor_id}", field="contributor_id", rule="contributor-exists")
+    return contributor
+
+
+async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Report:
+    session, currency = ctx.session, ctx.currency
+    contributor = await find(session, contributor_id)
 
     def s(*accounts: str, source_type: str | None = None, **dims: object) -> Selection:
         return Selection(accounts, as_of, contributor_id=contributor_id, source_type=source_type).but(**dims)
