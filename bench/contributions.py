@@ -34,11 +34,8 @@ import os
 import platform
 import pstats
 import random
-import shutil
-import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -58,10 +55,8 @@ from sqlalchemy import event, func, select, text  # noqa: E402
 
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
-    create_pg_database,
-    drop_pg_database,
+    bench_database,
     percentile,
-    pg_admin,
 )
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
@@ -590,34 +585,14 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-contrib-"))
-    header: dict[str, Any] = {"backend": backend}
-    admin_url = name = None
-    url = ""
-    try:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
-            header["server"] = f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL"
-        else:
-            admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
-            name = f"fundapp_bench_contrib_{os.getpid()}"
-            url = create_pg_database(admin_url, name)
-            header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
-            log(f"created database {name}")
-        log(f"[{backend}] migrating {url.split('@')[-1]}")
-        upgrade_database(url)
+    with bench_database(backend, args.database_url, "contrib", keep=args.keep) as database:
+        log(f"[{backend}] migrating {database.url.split('@')[-1]}")
+        upgrade_database(database.url)
         load_before = os.getloadavg()
-        result = asyncio.run(run(url, workdir, args))
+        result = asyncio.run(run(database.url, database.workdir, args))
         # Other work on the machine slows the run down: the 1-minute load average says how busy it was.
-        return {**header, "load_average": {"before": load_before[0], "after": os.getloadavg()[0]}, **result}
-    finally:
-        if args.keep:
-            log(f"kept: {url}")
-        else:
-            if name is not None and admin_url is not None:
-                drop_pg_database(admin_url, name)
-                log(f"dropped database {name}")
-            shutil.rmtree(workdir, ignore_errors=True)
+        load = {"before": load_before[0], "after": os.getloadavg()[0]}
+        return {"backend": backend, "server": database.server, "load_average": load, **result}
 
 
 # ------------------------------------------------------------------------------------------ output

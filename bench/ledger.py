@@ -3,7 +3,7 @@
     .venv/bin/python bench/ledger.py --backend sqlite --entries 280000
     .venv/bin/python bench/ledger.py --backend postgresql --entries 280000 --json
 
-Creates a fresh database (SQLite: a temporary file; PostgreSQL: ``fundapp_bench_<pid>`` on the server
+Creates a fresh database (SQLite: a temporary file; PostgreSQL: ``fundapp_bench_ledger_<pid>`` on the server
 named by ``--database-url``, dropped at the end), migrates it with the real migrations, adds monthly FX
 rates, and generates a fund's ledger through the real posting service (``ledger.service.Ledger``):
 pledges and deposits in EUR, GBP, JPY, CHF and SEK (1% administrative agent fee, realised FX on
@@ -31,11 +31,9 @@ import os
 import platform
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -57,10 +55,8 @@ from sqlmodel import col  # noqa: E402
 
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
-    create_pg_database,
-    drop_pg_database,
+    bench_database,
     percentile,
-    pg_admin,
 )
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
@@ -884,49 +880,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", metavar="FILE", help="also write the JSON object to FILE")
     args = parser.parse_args(argv)
 
-    workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-"))
     header: dict[str, Any] = {
         "backend": args.backend,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "arguments": {k: v for k, v in vars(args).items() if k != "database_url"},
     }
-    admin_url = None
-    name = None
-    url = ""
-    try:
-        if args.backend == "sqlite":
-            if args.database_url:
-                log("--database-url names a PostgreSQL server: ignored with --backend sqlite")
-            path = workdir / "bench.sqlite3"
-            url = f"sqlite+aiosqlite:///{path}"
-            header["server"] = f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL"
-        else:
-            admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
-            name = f"fundapp_bench_{os.getpid()}"
-            url = create_pg_database(admin_url, name)
-            version, buffers, sync = pg_admin(
-                admin_url,
-                "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
-                "current_setting('synchronous_commit')",
-            )
-            header["server"] = f"PostgreSQL {version}, shared_buffers={buffers}, synchronous_commit={sync}"
-            log(f"created database {name}")
-        log(f"migrating {url.split('@')[-1]}")
-        upgrade_database(url)
+    if args.backend == "sqlite" and args.database_url:
+        log("--database-url names a PostgreSQL server: ignored with --backend sqlite")
+    settings = ("shared_buffers", "synchronous_commit")
+    with bench_database(args.backend, args.database_url, "ledger", keep=args.keep, settings=settings) as database:
+        header["server"] = database.server
+        log(f"migrating {database.url.split('@')[-1]}")
+        upgrade_database(database.url)
         started = time.perf_counter()
         header["load_average_before"] = load_average()
-        report = asyncio.run(run(args, url, workdir))
+        report = asyncio.run(run(args, database.url, database.workdir))
         header["total_s"] = time.perf_counter() - started
         header["load_average_after"] = load_average()
-    finally:
-        if args.keep:
-            log(f"kept: {url} (and {workdir})")
-        else:
-            if name is not None and admin_url is not None:
-                drop_pg_database(admin_url, name)
-                log(f"dropped database {name}")
-            shutil.rmtree(workdir, ignore_errors=True)
     rows = evaluate(report)
     document = json.dumps({**header, **report, "table": rows}, indent=2, default=str)
     if args.save:

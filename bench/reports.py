@@ -64,11 +64,8 @@ import os
 import platform
 import pstats
 import random
-import shutil
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from bisect import bisect_right
 from collections import Counter, defaultdict
@@ -94,11 +91,9 @@ from sqlmodel import col  # noqa: E402
 import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
-    create_pg_database,
-    drop_pg_database,
+    bench_database,
     free_port,
     percentile,
-    pg_admin,
 )
 from bench.contributions import MEMBERS, apportion, text_amount  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
@@ -2499,25 +2494,9 @@ async def build_and_measure(url: str, workdir: Path, args: argparse.Namespace) -
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-reports-"))
-    header: dict[str, Any] = {"backend": backend}
-    admin_url = name = None
-    url = ""
-    try:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
-            header["server"] = f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL"
-        else:
-            admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
-            name = f"fundapp_bench_reports_{os.getpid()}"
-            url = create_pg_database(admin_url, name)
-            version, buffers, autovacuum = pg_admin(
-                admin_url,
-                "SELECT current_setting('server_version'), current_setting('shared_buffers'), "
-                "current_setting('autovacuum')",
-            )
-            header["server"] = f"PostgreSQL {version}, shared_buffers={buffers}, autovacuum={autovacuum}"
-            log(f"created database {name}")
+    settings = ("shared_buffers", "autovacuum")
+    with bench_database(backend, args.database_url, "reports", keep=args.keep, settings=settings) as database:
+        url, workdir = database.url, database.workdir
         log(f"[{backend}] migrating")
         upgrade_database(url)
         load_before = os.getloadavg()
@@ -2533,19 +2512,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 args.baseline_s,
                 args.read_rate,
             )
-        return {
-            **header,
-            "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-            **result,
-        }
-    finally:
-        if args.keep:
-            log(f"kept: {url}")
-        else:
-            if name is not None and admin_url is not None:
-                drop_pg_database(admin_url, name)
-                log(f"dropped database {name}")
-            shutil.rmtree(workdir, ignore_errors=True)
+        load = {"before": list(load_before), "after": list(os.getloadavg())}
+        return {"backend": backend, "server": database.server, "load_average": load, **result}
 
 
 # ------------------------------------------------------------------------------------------ output

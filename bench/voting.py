@@ -34,12 +34,9 @@ import json
 import os
 import platform
 import random
-import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -57,8 +54,7 @@ from sqlmodel import col  # noqa: E402
 import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
-    create_pg_database,
-    drop_pg_database,
+    bench_database,
     free_port,
     percentile,
     pg_admin,
@@ -203,6 +199,12 @@ def start_server(url: str, workdir: Path, workers: int) -> tuple[subprocess.Pope
         time.sleep(0.2)
     process.terminate()
     raise SystemExit("the service did not answer within 60 s")
+
+
+def stop_server(server: subprocess.Popen[bytes] | None) -> None:
+    if server is not None and server.poll() is None:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def listeners(port: int) -> int:
@@ -378,20 +380,12 @@ async def check(db: Database, settings: Settings, decision_ids: list[int], accep
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
-    workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-voting-"))
-    header: dict[str, Any] = {"backend": backend}
-    admin_url = name = None
-    url = ""
     server: subprocess.Popen[bytes] | None = None
-    try:
-        if backend == "sqlite":
-            url = f"sqlite+aiosqlite:///{workdir / 'bench.sqlite3'}"
-            header["server"] = f"SQLite {sqlite3.sqlite_version}, WAL, synchronous=NORMAL"
-        else:
-            admin_url = args.database_url or PG_DEFAULT_ADMIN_URL
-            name = f"fundapp_bench_voting_{os.getpid()}"
-            url = create_pg_database(admin_url, name)
-            header["server"] = "PostgreSQL " + str(pg_admin(admin_url, "SELECT current_setting('server_version')")[0])
+    with contextlib.ExitStack() as cleanup:
+        database = cleanup.enter_context(bench_database(backend, args.database_url, "voting"))
+        url, workdir = database.url, database.workdir
+        header: dict[str, Any] = {"backend": backend, "server": database.server}
+        cleanup.callback(lambda: stop_server(server))
         log(f"[{backend}] migrating")
         upgrade_database(url)
         settings = settings_for(url, workdir)
@@ -419,7 +413,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         log(f"[{backend}] service CPU seconds per process (supervisor and workers): {per_process}")
         result["service_cpu_s_per_process"] = per_process
         # Pooled connections live for the whole run: their CPU time is the database's share of it.
-        database_cpu = sum(cpu_of(database_backends(admin_url, name)).values())
+        database_cpu = sum(cpu_of(database_backends(database.admin_url, database.name)).values())
         load_after = os.getloadavg()[0]
         ballots = result["ballots"]
         total_cpu = client_cpu + service_cpu + database_cpu
@@ -430,8 +424,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         }
         # What the machine's cores could do if nothing else ran on them: a rough, CPU-bound estimate.
         result["cpu_bound_ballots_per_s"] = (os.cpu_count() or 1) * ballots / total_cpu if total_cpu else None
-        server.terminate()
-        server.wait(timeout=30)
+        stop_server(server)
         server = None
         accepted = result.pop("_accepted")
 
@@ -459,13 +452,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             "checks": checks,
             "verdict": verdict,
         }
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        if name is not None and admin_url is not None:
-            drop_pg_database(admin_url, name)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------ output
