@@ -347,17 +347,12 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
     shares = await fund_shares(ctx, as_of)
     tables.append(_shares_table(ctx, contributor_id, as_of, shares, [*[w for w, _ in windows], None], names))
     tables.append(await _financed(ctx, contributor_id, as_of, shares, names))
-    state = await ctx.ledger_state(as_of)
-    return Report(
-        name=NAME,
-        title=L("contributor.title"),
-        currency=currency,
-        generated_at=ctx.now,
-        ledger_head=state.head,
-        closed=state.closed,
-        date_from=None,
-        date_to=as_of,
-        tables=tuple(tables),
+    return await ctx.report(
+        NAME,
+        L("contributor.title"),
+        None,
+        as_of,
+        tuple(tables),
         subject=contributor.name,
         notes=(Note(L("contributor.rule_title"), (L("contributor.rule"),)),),
         parameters={"contributor_id": str(contributor_id), "as_of": as_of.isoformat()},

@@ -244,17 +244,12 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
         Column("pooled", L("common.pooled_fund"), ColumnKind.MONEY),
         Column("total", L("common.total"), ColumnKind.MONEY),
     )
-    state = await ctx.ledger_state(as_of)
-    return Report(
-        name=NAME,
-        title=L("funds_available.title"),
-        currency=currency,
-        generated_at=ctx.now,
-        ledger_head=state.head,
-        closed=state.closed,
-        date_from=None,
-        date_to=as_of,
-        tables=(Table("funds", L("funds_available.table"), columns, rows),),
+    return await ctx.report(
+        NAME,
+        L("funds_available.title"),
+        None,
+        as_of,
+        (Table("funds", L("funds_available.table"), columns, rows),),
         notes=(Note(L("funds_available.note_title"), (L("funds_available.note"),)),),
         parameters={"as_of": as_of.isoformat()},
     )

@@ -339,18 +339,13 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
             ),
         ),
     )
-    state = await ctx.ledger_state(as_of)
     named = dict(await figures.windows_as_of(session, as_of))
-    return Report(
-        name=NAME,
-        title=L("portfolio.title"),
-        currency=currency,
-        generated_at=ctx.now,
-        ledger_head=state.head,
-        closed=state.closed,
-        date_from=None,
-        date_to=as_of,
-        tables=tables,
+    return await ctx.report(
+        NAME,
+        L("portfolio.title"),
+        None,
+        as_of,
+        tables,
         subject=named.get(window_id, f"{window.code} \u2013 {window.name_en}"),
         parameters={"window": window.code, "as_of": as_of.isoformat()},
     )

@@ -6,14 +6,17 @@ read first and printed on the report, so a reader can tell which ledger state th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundapp.core.config import Settings
 from ledger import chain_head_up_to, queries, rules
 from ledger.models import Period, PeriodStatus
+from reports.document import Label, Report, Table
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,25 @@ class ReportContext:
     @property
     def today(self) -> date:
         return self.now.date()
+
+    async def report(
+        self, name: str, title: Label, date_from: date | None, date_to: date, tables: Sequence[Table], **more: Any
+    ) -> Report:
+        """A report of this context covering ``date_from`` (None: inception) to ``date_to``, in the reporting
+        currency, stamped with the ledger state its figures come from (see ``ledger_state``)."""
+        state = await self.ledger_state(date_to)
+        return Report(
+            name=name,
+            title=title,
+            currency=self.currency,
+            generated_at=self.now,
+            ledger_head=state.head,
+            closed=state.closed,
+            date_from=date_from,
+            date_to=date_to,
+            tables=tuple(tables),
+            **more,
+        )
 
     async def ledger_state(self, as_of: date) -> LedgerState:
         """The ledger state a report as of ``as_of`` comes from. Once the month of ``as_of`` is closed (and

@@ -350,17 +350,12 @@ async def build(ctx: ReportContext, *, date_from: date | None, date_to: date) ->
         await _by_contributor(ctx, postings, date_from, date_to),
         await _by_organisation(ctx, postings, date_to),
     )
-    state = await ctx.ledger_state(date_to)
-    return Report(
-        name=NAME,
-        title=L("sources_uses.title"),
-        currency=currency,
-        generated_at=ctx.now,
-        ledger_head=state.head,
-        closed=state.closed,
-        date_from=date_from,
-        date_to=date_to,
-        tables=tables,
+    return await ctx.report(
+        NAME,
+        L("sources_uses.title"),
+        date_from,
+        date_to,
+        tables,
         parameters={
             "date_from": "" if date_from is None else date_from.isoformat(),
             "date_to": date_to.isoformat(),

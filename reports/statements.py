@@ -764,17 +764,12 @@ async def build(ctx: ReportContext, *, year: int) -> Report:
     budgets = await _budgets(ctx, years.both())
     rates = await _closing_rates(ctx, (_last(year), _last(year - 1)))
     builder = Builder(ctx, years, chart_, ends, flows, budgets, rates)
-    state = await ctx.ledger_state(_last(year))
-    return Report(
-        name=NAME,
-        title=Label("statements.title"),
-        currency=ctx.currency,
-        generated_at=ctx.now,
-        ledger_head=state.head,
-        closed=state.closed,
-        date_from=_first(year),
-        date_to=_last(year),
-        tables=(
+    return await ctx.report(
+        NAME,
+        Label("statements.title"),
+        _first(year),
+        _last(year),
+        (
             builder.position(),
             builder.performance(),
             builder.changes_in_net_assets(),
