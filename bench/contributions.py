@@ -38,7 +38,7 @@ import statistics
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -382,6 +382,7 @@ async def post_deposits(
     n: int,
     profile: bool,
     analyze_every: int | None = None,
+    clients: int = 1,
 ) -> dict[str, Any]:
     counter = StatementCounter(db)
     latencies: list[float] = []
@@ -391,7 +392,7 @@ async def post_deposits(
     validated = [(ContributionCreate.model_validate(d.body), d) for d in deposits]
     profiler = cProfile.Profile() if profile else None
     statements_before = counter.count
-    log(f"posting {n} deposits, one transaction each")
+    log(f"posting {n} deposits, one transaction each, from {clients} concurrent client(s)")
     # CPU of this process (SQLite runs in it, in aiosqlite's thread) and of the server's backends: what an
     # otherwise idle machine would reach is about deposits / (client + server CPU seconds).
     servers_before = await server_cpu(db)
@@ -399,15 +400,11 @@ async def post_deposits(
     started = time.perf_counter()
     last_report = started
     paused = 0.0  # time spent in VACUUM (ANALYZE), not counted
-    if profiler is not None:
-        profiler.enable()
-    for i, (data, d) in enumerate(validated, start=1):
-        if analyze_every and i % analyze_every == 0:
-            t0, statements_then, cpu_then = time.perf_counter(), counter.count, time.process_time()
-            await analyze(db)
-            paused += time.perf_counter() - t0
-            client_cpu -= time.process_time() - cpu_then
-            statements_before += counter.count - statements_then
+    done = 0
+
+    async def deposit(i: int) -> None:
+        nonlocal done, last_report
+        data, d = validated[i - 1]
         t0 = time.perf_counter()
         now = datetime(2026, 12, 31, 12, tzinfo=UTC) + timedelta(microseconds=i)
         async with db.session() as session:
@@ -418,11 +415,30 @@ async def post_deposits(
         latencies.append(time.perf_counter() - t0)
         kinds[d.kind] += 1
         currencies[d.currency] += 1
-        if time.perf_counter() - last_report > 10 or i == n:
+        done += 1
+        if time.perf_counter() - last_report > 10 or done == n:
             last_report = time.perf_counter()
             elapsed = last_report - started - paused
-            recent = 1 / statistics.fmean(latencies[-500:])
-            log(f"  {i}/{n} deposits, {i / elapsed:,.0f}/s overall, {recent:,.0f}/s over the last 500")
+            recent = 1 / statistics.fmean(latencies[-500:]) * clients
+            log(f"  {done}/{n} deposits, {done / elapsed:,.0f}/s overall, about {recent:,.0f}/s over the last 500")
+
+    async def client(numbers: Iterator[int]) -> None:
+        for i in numbers:
+            await deposit(i)
+
+    if profiler is not None:
+        profiler.enable()
+    # Rounds between two VACUUM (ANALYZE)s; in each, the clients take the next deposit in turn.
+    round_size = analyze_every or n
+    for first in range(1, n + 1, round_size):
+        if first > 1:
+            t0, statements_then, cpu_then = time.perf_counter(), counter.count, time.process_time()
+            await analyze(db)
+            paused += time.perf_counter() - t0
+            client_cpu -= time.process_time() - cpu_then
+            statements_before += counter.count - statements_then
+        numbers = iter(range(first, min(n, first + round_size - 1) + 1))
+        await asyncio.gather(*(client(numbers) for _ in range(clients)))
     elapsed = time.perf_counter() - started - paused
     client_cpu += time.process_time()
     if profiler is not None:
@@ -560,7 +576,9 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
             if autovacuum == "off":
                 analyze_every = 10_000
                 await analyze(db)
-        deposits = await post_deposits(db, settings, facility, rng, args.deposits, args.profile, analyze_every)
+        deposits = await post_deposits(
+            db, settings, facility, rng, args.deposits, args.profile, analyze_every, args.clients
+        )
         log("checking both trial balances")
         end = await checks(db, args.deposits)
     finally:
@@ -668,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--database-url", default=None, help=f"PostgreSQL admin URL (default {PG_DEFAULT_ADMIN_URL})")
     parser.add_argument("--profile", action="store_true", help="run the deposits under cProfile (top costs to stderr)")
+    parser.add_argument("--clients", type=int, default=1, help="concurrent clients, each on its own connection")
     parser.add_argument("--seed", type=int, default=20260316)
     parser.add_argument("--keep", action="store_true", help="keep the database (prints where it is)")
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, true
+from sqlalchemy import Select, Table, bindparam, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -18,6 +18,7 @@ from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, InvalidInput, NotFound
 from fundapp.core.models import User
+from fundapp.core.writes import one_trip
 from governance import rules
 from governance.models import (
     Assessment,
@@ -492,12 +493,16 @@ class Governance:
         move), the administrative-agent fee, and the net made available in the budgetary book; money
         that settles nothing is kept as the contributor's unapplied credit."""
         payload_hash = sha256(canonical(data.model_dump(mode="json")))
-        await self.ledger.lock()  # serialises writers, so the idempotency check below is race-free
+        # The ledger's writer lock serialises writers, so the idempotency check below is race-free. On
+        # PostgreSQL it is a statement of its own; on SQLite the facts' statement reads the head with them.
+        postgresql = self.ledger.is_postgresql
+        if postgresql:
+            await self.ledger.lock()
         target = "instalment" if data.instalment_id is not None else None
         target = "assessment" if data.assessment_id is not None else target
         facts = (
             await self.session.execute(
-                await self._deposit_facts(target),
+                self._deposit_facts(target),
                 {
                     "contributor_id": data.contributor_id,
                     "key": idempotency_key,
@@ -506,6 +511,8 @@ class Governance:
                 },
             )
         ).one()
+        if not postgresql:
+            self.ledger.remember_head(facts.ledger_id, facts.ledger_hash, facts.ledger_reference)
         audit.remember_head(self.session, facts.audit_seq, facts.audit_hash)
         if facts.existing_id is not None:
             if facts.existing_hash != payload_hash:
@@ -584,62 +591,65 @@ class Governance:
                     Line(chart.AVAILABLE, net_reporting, window_id=window_id),
                     Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
                 ]
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.value_date,
-                description=f"Contribution from {facts.contributor_name}"
-                + (f" ({data.reference})" if data.reference else ""),
-                lines=tuple(lines),
-                source_type="contribution",
-                settle_fx=True,
+        # The entry, its postings, the contribution and its audit event go to the database in one trip.
+        async with one_trip(self.session) as pending:
+            entry = await self.ledger.post(
+                EntryDraft(
+                    entry_date=data.value_date,
+                    description=f"Contribution from {facts.contributor_name}"
+                    + (f" ({data.reference})" if data.reference else ""),
+                    lines=tuple(lines),
+                    source_type="contribution",
+                    settle_fx=True,
+                )
             )
-        )
-        values: dict[str, Any] = {
-            "contributor_id": contributor_id,
-            "value_date": data.value_date,
-            "amount": money.minor,
-            "currency": money.currency,
-            "instalment_id": data.instalment_id,
-            "assessment_id": data.assessment_id,
-            "window_id": window_id,
-            "applied": applied.minor,
-            "unapplied": unapplied.minor,
-            "fee": fee.minor,
-            "idempotency_key": idempotency_key,
-            "payload_hash": payload_hash,
-            "reference": data.reference,
-            "entry_id": entry.id,
-            "recorded_by": self.actor.user_id,
-            "created_at": self.now,
-        }
-        # A Core INSERT (no unit of work to flush); the record returned is built from what was written.
-        contribution_id = (await self.session.execute(_INSERT_CONTRIBUTION, values)).scalar_one()
-        contribution = Contribution.model_construct(id=contribution_id, **values)
-        await self._audit(
-            "contribution.record",
-            "contribution",
-            contribution.id,
-            after={
+            values: dict[str, Any] = {
+                "id": int(facts.next_id),
                 "contributor_id": contributor_id,
-                "amount": money.to_str(),
+                "value_date": data.value_date,
+                "amount": money.minor,
                 "currency": money.currency,
-                "applied": applied.to_str(),
-                "unapplied": unapplied.to_str(),
-                "fee": fee.to_str(),
+                "instalment_id": data.instalment_id,
+                "assessment_id": data.assessment_id,
+                "window_id": window_id,
+                "applied": applied.minor,
+                "unapplied": unapplied.minor,
+                "fee": fee.minor,
+                "idempotency_key": idempotency_key,
+                "payload_hash": payload_hash,
+                "reference": data.reference,
                 "entry_id": entry.id,
-            },
-        )
+                "recorded_by": self.actor.user_id,
+                "created_at": self.now,
+            }
+            pending.add(_CONTRIBUTIONS, [values])
+            # The record returned is built from what is written.
+            contribution = Contribution.model_construct(**values)
+            await self._audit(
+                "contribution.record",
+                "contribution",
+                contribution.id,
+                after={
+                    "contributor_id": contributor_id,
+                    "amount": money.to_str(),
+                    "currency": money.currency,
+                    "applied": applied.to_str(),
+                    "unapplied": unapplied.to_str(),
+                    "fee": fee.to_str(),
+                    "entry_id": entry.id,
+                },
+            )
         return Recorded(contribution)
 
-    async def _deposit_facts(self, target: str | None) -> Select[Any]:
-        """What recording a deposit reads, in one statement after the ledger's lock: the contributor's name,
-        a contribution already recorded under the idempotency key, the audit chain's head (and, on
-        PostgreSQL, its lock), and for a settled instalment (assessed fee) what is due, by whom, in which
+    def _deposit_facts(self, target: str | None) -> Select[Any]:
+        """What recording a deposit reads, in one statement: the contributor's name, a contribution already
+        recorded under the idempotency key, the id the new one takes, the audit chain's head (and, on
+        PostgreSQL, its lock; there the ledger's lock is taken before, in a statement of its own), on SQLite
+        the ledger's head, and for a settled instalment (assessed fee) what is due, by whom, in which
         currency, for which window, what is already applied to it, and the receivable's carrying value in
         the deposit's currency for that contributor and window. Built once per shape."""
-        receivable = await self.ledger.account(chart.CONTRIBUTIONS_RECEIVABLE)
         dialect = self.session.get_bind().dialect.name
-        shape = (dialect, target, receivable.id)
+        shape = (dialect, target)
         found = _DEPOSIT_FACTS.get(shape)
         if found is not None:
             return found
@@ -659,6 +669,22 @@ class Governance:
             head.c.seq.label("audit_seq"),
             head.c.hash.label("audit_hash"),
         ]
+        if dialect == "postgresql":
+            # The sequence's next value: taken even when nothing is recorded (ids may have gaps, as always).
+            columns.append(func.nextval(func.pg_get_serial_sequence("contributions", "id")).label("next_id"))
+        else:
+            # Writers hold SQLite's write lock from BEGIN IMMEDIATE, and SQLite gives a new row max(id) + 1.
+            columns.append(
+                select(func.coalesce(func.max(_CONTRIBUTIONS.c.id), 0) + 1).scalar_subquery().label("next_id")
+            )
+            ledger_head = self.ledger.head_source()
+            assert ledger_head is not None
+            joined = joined.outerjoin(ledger_head, true())
+            columns += [
+                ledger_head.c.id.label("ledger_id"),
+                ledger_head.c.hash.label("ledger_hash"),
+                ledger_head.c.reference.label("ledger_reference"),
+            ]
         window: Any = None
         if target == "instalment":
             instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
@@ -689,7 +715,7 @@ class Governance:
                 .where(applied_to == bindparam("target_id"))
                 .scalar_subquery()
             )
-            carried_amount, carried_reporting = await self.ledger.balance_columns(
+            carried_amount, carried_reporting = self.ledger.balance_columns(
                 chart.CONTRIBUTIONS_RECEIVABLE,
                 bindparam("currency"),
                 contributor_id=bindparam("contributor_id"),
@@ -778,6 +804,5 @@ def _value_date_until(as_of: date | None) -> list[Any]:
 
 
 _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
-_INSERT_CONTRIBUTION = insert(_CONTRIBUTIONS).returning(_CONTRIBUTIONS.c.id)
-# Statements of record_contribution's reads, by (dialect, what the deposit settles, receivable account id).
-_DEPOSIT_FACTS: dict[tuple[str, str | None, int], Select[Any]] = {}
+# Statements of record_contribution's reads, by (dialect, what the deposit settles).
+_DEPOSIT_FACTS: dict[tuple[str, str | None], Select[Any]] = {}

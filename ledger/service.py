@@ -31,15 +31,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Date, Integer, String, Table, bindparam, event, func, insert, literal, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, event, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
+from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
 
 from fundapp.core.audit import Actor
 from fundapp.core.errors import FieldError
+from fundapp.core.writes import insert_rows, pending_writes
 from ledger import chart, rules
 from ledger.errors import (
     AccountNotEmpty,
@@ -96,52 +97,6 @@ _ACCOUNT_FIELDS = ("id", "code", "name", "book", "type", "normal_side", "currenc
 _SELECT_ACCOUNTS = select(*(ACCOUNTS_TABLE.c[name] for name in _ACCOUNT_FIELDS))
 _SELECT_PERIODS = select(PERIODS_TABLE.c.id, PERIODS_TABLE.c.status)
 
-# PostgreSQL: a batch's rows in one statement (one execution, one set-based guard), its columns as arrays.
-_ENTRY_COLUMNS: dict[str, Any] = {
-    "id": BigInteger(),
-    "entry_date": Date(),
-    "period_id": String(),
-    "description": String(),
-    "source_type": String(),
-    "source_id": String(),
-    "idempotency_key": String(),
-    "payload_hash": String(),
-    "reverses_id": BigInteger(),
-    "posted_by": Integer(),
-    "posted_by_label": String(),
-    "posted_at": JOURNAL_TABLE.c.posted_at.type,
-    "prev_hash": String(),
-    "hash": String(),
-}
-_POSTING_COLUMNS: dict[str, Any] = {
-    "entry_id": BigInteger(),
-    "line_no": Integer(),
-    "account_id": Integer(),
-    "currency": String(),
-    "amount": BigInteger(),
-    "reporting_amount": BigInteger(),
-    "entry_date": Date(),
-    "contributor_id": Integer(),
-    "window_id": Integer(),
-    "grant_id": Integer(),
-}
-
-
-def _pg_insert_journal() -> Any:
-    """Entries and their postings in one statement (one round trip): the entries' INSERT is a WITH clause
-    of the postings' INSERT. Foreign keys and the postings' guard are checked when the whole statement
-    ends, so they see the entries."""
-
-    def unnest(table: str, columns: dict[str, Any], prefix: str) -> str:
-        arrays = ", ".join(f":{prefix}{name}" for name in columns)
-        return f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"  # noqa: S608 - fixed names
-
-    entries, postings = unnest("journal_entries", _ENTRY_COLUMNS, "e_"), unnest("postings", _POSTING_COLUMNS, "p_")
-    return text(f"WITH entries AS ({entries}) {postings}").bindparams(
-        *(bindparam(f"e_{name}", type_=ARRAY(kind)) for name, kind in _ENTRY_COLUMNS.items()),
-        *(bindparam(f"p_{name}", type_=ARRAY(kind)) for name, kind in _POSTING_COLUMNS.items()),
-    )
-
 
 @functools.cache
 def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool) -> Any:
@@ -156,9 +111,6 @@ def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool
     return select(func.coalesce(func.sum(p.amount), 0), func.coalesce(func.sum(p.reporting_amount), 0)).where(
         *conditions
     )
-
-
-_PG_INSERT_JOURNAL = _pg_insert_journal()
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,11 +434,8 @@ class Ledger:
         state: _ChainState | None = self.session.info.get(_CHAIN)
         if state is None:
             head = (await self.session.execute(_PG_HEAD if self.is_postgresql else _SQLITE_HEAD)).one()
-            if head.id is None:
-                state = _ChainState(0, rules.GENESIS_HASH, head.reference)
-            else:
-                state = _ChainState(int(head.id), str(head.hash), head.reference)
-            self.session.info[_CHAIN] = state
+            self.remember_head(head.id, head.hash, head.reference)
+            state = self.session.info[_CHAIN]
         return state.last_id, state.hash
 
     def _advance_chain(self, last_id: int, last_hash: str) -> None:
@@ -498,6 +447,21 @@ class Ledger:
         """Take the journal's writer lock now, for a caller that must read and decide before posting
         (idempotency of its own records, balances it settles). Held until the transaction ends."""
         await self._lock_chain()
+
+    def head_source(self) -> FromClause | None:
+        """On SQLite, the chain's head as a one-row source (columns ``id``, ``hash``, ``reference``), for a
+        caller that reads it in its own first statement of a write transaction, instead of ``lock()``: the
+        transaction's BEGIN IMMEDIATE, sent with that statement, holds the writer lock already. Give what it
+        returned to ``remember_head``. None on PostgreSQL: a statement reads a snapshot taken before any
+        lock it takes itself, so there ``lock()`` must come first, in a statement of its own."""
+        return None if self.is_postgresql else _SQLITE_HEAD.subquery("ledger_head")
+
+    def remember_head(self, last_id: int | None, last_hash: str | None, reference: str | None) -> None:
+        """The head a caller read through ``head_source`` in this transaction."""
+        if last_id is None or last_hash is None:
+            self.session.info[_CHAIN] = _ChainState(0, rules.GENESIS_HASH, reference)
+        else:
+            self.session.info[_CHAIN] = _ChainState(int(last_id), str(last_hash), reference)
 
     async def balance(
         self,
@@ -521,21 +485,22 @@ class Ledger:
         amount, reporting = (await self.session.execute(_balance_statement(*shape), parameters)).one()
         return int(amount), int(reporting)
 
-    async def balance_columns(
+    def balance_columns(
         self, account: str, currency: Any, *, contributor_id: Any, window_id: Any, grant_id: Any = None
     ) -> tuple[Any, Any]:
         """The same balance as ``balance`` as two SQL expressions (amount, reporting amount), for a caller
         that reads it in a statement of its own, after ``lock``. The currency and each dimension is a value
         (or a bound parameter), None (no such dimension), or a column of the caller's statement that may be
         NULL. For such a column the sum is that of two subqueries, one for a value and one for NULL (which
-        the database skips when it does not apply), so each is an exact range of an index."""
-        found = await self.account(account)
+        the database skips when it does not apply), so each is an exact range of an index. The account is
+        found by its code in the statement, so a caller may build it once and run it on any database."""
+        account_id = select(ACCOUNTS_TABLE.c.id).where(ACCOUNTS_TABLE.c.code == account).scalar_subquery()
         p = POSTINGS_TABLE.c
         given = {p.contributor_id: contributor_id, p.window_id: window_id, p.grant_id: grant_id}
         outer = [c for c, v in given.items() if isinstance(v, ColumnElement) and not isinstance(v, BindParameter)]
         sums: list[Any] = [literal(0), literal(0)]
         for nulls in itertools.product((False, True), repeat=len(outer)):
-            conditions = [p.account_id == found.id, p.currency == currency]
+            conditions = [p.account_id == account_id, p.currency == currency]
             for column, value in given.items():
                 if value is None:
                     conditions.append(column.is_(None))
@@ -741,17 +706,14 @@ class Ledger:
         }
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
-        if self.is_postgresql:
-            # One statement whatever the batch's size: the rows go as one array per column, so the server
-            # plans and runs it once and checks the postings' guard once (migration 0006).
-            columns = {f"e_{c}": [e[c] for e in entries] for c in _ENTRY_COLUMNS}
-            columns.update({f"p_{c}": [p.get(c) for p in postings] for c in _POSTING_COLUMNS})
-            await self.session.execute(_PG_INSERT_JOURNAL, columns)
+        # Entries and postings in one trip (PostgreSQL: one statement, whose end checks the postings' guard
+        # of migration 0006), or handed to the caller's one-trip block to go with its own rows.
+        pending = pending_writes(self.session)
+        if pending is None:
+            await insert_rows(self.session, [(JOURNAL_TABLE, entries), (POSTINGS_TABLE, postings)])
         else:
-            # Core INSERTs, one executemany per table: the ORM's bulk INSERT drops None-valued keys and
-            # starts a new statement whenever the set of keys changes (dimensions are often None).
-            await self.session.execute(insert(JOURNAL_TABLE), entries)
-            await self.session.execute(insert(POSTINGS_TABLE), postings)
+            pending.add(JOURNAL_TABLE, entries, on_discard=functools.partial(self.session.info.pop, _CHAIN, None))
+            pending.add(POSTINGS_TABLE, postings)
         self._advance_chain(entries[-1]["id"], entries[-1]["hash"])
 
     async def post(self, draft: EntryDraft) -> EntryView:

@@ -1,7 +1,8 @@
 """The audit log: every state change, append-only and hash-chained.
 
 ``record`` is called by services inside the transaction that makes the change, so the change and its
-audit event commit or vanish together. Each event's hash covers its canonical content and the previous
+audit event commit or vanish together (inside a ``writes.one_trip`` block the event goes with the block's
+other rows). Each event's hash covers its canonical content and the previous
 event's hash; ``verify`` recomputes the chain and names the first event that does not match.
 
 Writers are serialised on the chain head: SQLite's write transactions are exclusive already, and on
@@ -12,6 +13,7 @@ further events; the copy is dropped when the transaction, or a savepoint, ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
+from fundapp.core.writes import pending_writes
 
 GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
@@ -162,8 +165,12 @@ async def record(
         "prev_hash": prev_hash,
     }
     fields["hash"] = event_hash(**fields)
-    # A Core INSERT: the event is written now, in this transaction, without the ORM's unit of work.
-    await session.execute(_INSERT, fields)
+    pending = pending_writes(session)
+    if pending is None:
+        # A Core INSERT: the event is written now, in this transaction, without the ORM's unit of work.
+        await session.execute(_INSERT, fields)
+    else:
+        pending.add(AUDIT_TABLE, [fields], on_discard=functools.partial(session.info.pop, _HEAD, None))
     session.info[_HEAD] = (seq, fields["hash"])
     # What was written, not attached to the session (built without re-validating values built above).
     return AuditEvent.model_construct(**fields)

@@ -95,17 +95,36 @@ class _SQLiteCursor:
         finally:
             cursor.close()
 
-    async def _call(self, many: bool, sql: str, parameters: Any) -> _SQLiteCursor:
+    def _run_inserts(self, begin: str | None, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        # In the connection's thread, like _run: each statement with its rows, in order.
+        cursor = self._connection._conn.cursor()
+        try:
+            if begin is not None:
+                cursor.execute(begin)
+            for sql, rows in statements:
+                cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+
+    async def _trip(self, run: Callable[..., Any], *arguments: Any) -> Any:
+        """``run(begin, *arguments)`` in the connection's thread, with a BEGIN still to send (after a place
+        in the write queue, for a writing BEGIN)."""
         connection = self._connection
         begin, connection.pending_begin = connection.pending_begin, None
         if begin is not None and connection.writes(begin):
             # Left at the transaction's end: commit, rollback (which SQLAlchemy also runs after a failed
             # BEGIN, when the connection goes back to the pool) or close.
             await connection.enter_write_queue()
-        trip = connection._execute(self._run, begin, many, sql, parameters)  # type: ignore[no-untyped-call]
-        self.description, self.rowcount, self.lastrowid, self._rows = await trip
+        return await connection._execute(run, begin, *arguments)  # type: ignore[no-untyped-call]
+
+    async def _call(self, many: bool, sql: str, parameters: Any) -> _SQLiteCursor:
+        self.description, self.rowcount, self.lastrowid, self._rows = await self._trip(self._run, many, sql, parameters)
         self._next = 0
         return self
+
+    async def insert_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Several INSERTs, each with its rows, in one trip: the transaction's next statements."""
+        await self._trip(self._run_inserts, statements)
 
     async def execute(self, sql: str, parameters: Any = None) -> _SQLiteCursor:
         if not parameters and sql.lstrip()[:5].upper() == "BEGIN" and self._connection.pending_begin is None:
@@ -175,6 +194,10 @@ class _SQLiteConnection(aiosqlite.Connection):
 
     def cursor(self) -> _SQLiteCursor:  # type: ignore[override]
         return _SQLiteCursor(self)
+
+    async def insert_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Several INSERTs, each with its rows, in one trip (see ``fundapp.core.writes``)."""
+        await _SQLiteCursor(self).insert_many(statements)
 
     def writes(self, begin: str) -> bool:
         """A BEGIN that takes the write lock at once (the service's write transactions)."""
