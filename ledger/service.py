@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, event, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
@@ -226,9 +226,12 @@ _REFERENCES_KEPT = 32
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_chain(session: Session, _transaction: SessionTransaction) -> None:
-    """The head is known only while the transaction (or savepoint) that read it lasts."""
-    session.info.pop(_CHAIN, None)
+def _forget_chain(session: Session, transaction: SessionTransaction) -> None:
+    """The head is known only while the transaction (or savepoint) that read it lasts. A flush's own
+    subtransaction does not count: its failure fails the whole transaction, and rows handed to a one-trip
+    block (``fundapp.core.writes``) are not in the database yet, so the head cannot be read back there."""
+    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
+        session.info.pop(_CHAIN, None)
 
 
 def _draft_payload(draft: EntryDraft) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import FromClause, Table, bindparam, func, insert, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
@@ -104,8 +104,10 @@ SYSTEM = Actor(None, "system")
 
 
 @sa_event.listens_for(Session, "after_transaction_end")
-def _forget_head(session: Session, _transaction: SessionTransaction) -> None:
-    session.info.pop(_HEAD, None)
+def _forget_head(session: Session, transaction: SessionTransaction) -> None:
+    # Not at the end of a flush's subtransaction (see ledger.service._forget_chain).
+    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
+        session.info.pop(_HEAD, None)
 
 
 def head_source(dialect: str) -> FromClause:

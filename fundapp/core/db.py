@@ -198,6 +198,7 @@ class _SQLiteConnection(aiosqlite.Connection):
 
     pending_begin: str | None = None  # a BEGIN not sent yet: it goes with the next statement
     write_queue: _WriteQueue | None = None
+    checkpointer: _Checkpointer | None = None
     _holding: asyncio.Lock | None = None
 
     def cursor(self) -> _SQLiteCursor:  # type: ignore[override]
@@ -230,10 +231,13 @@ class _SQLiteConnection(aiosqlite.Connection):
         if self.pending_begin is not None:  # nothing ran since BEGIN: there is no transaction to end
             self.pending_begin = None
             return
+        wrote = self._holding is not None  # a write transaction (BEGIN IMMEDIATE): the log has grown
         try:
             await super().commit()
         finally:
             self.leave_write_queue()
+        if wrote and self.checkpointer is not None:
+            self.checkpointer.committed()
 
     async def rollback(self) -> None:
         if self.pending_begin is not None:
@@ -251,7 +255,7 @@ class _SQLiteConnection(aiosqlite.Connection):
             self.leave_write_queue()
 
 
-def _sqlite_connector(url: str) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _sqlite_connector(url: str, checkpointer: _Checkpointer | None) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     """The engine's ``async_creator``: the connection SQLAlchemy's aiosqlite dialect would open for ``url``,
     with the one-trip cursor."""
     parsed = make_url(url)
@@ -262,6 +266,7 @@ def _sqlite_connector(url: str) -> Callable[[], Awaitable[aiosqlite.Connection]]
         connection = _SQLiteConnection(partial(sqlite3.connect, *args, **kwargs), iter_chunk_size=64)
         connection._thread.daemon = True  # as the dialect does: an unclosed connection never blocks exit
         connection.write_queue = write_queue
+        connection.checkpointer = checkpointer
         return await connection
 
     return connect
@@ -271,38 +276,59 @@ class _Checkpointer:
     """Copies SQLite's write-ahead log into the database file from a thread of its own, so that commits
     only append to the log. SQLite's automatic checkpoint runs inside the commit that crosses its
     threshold, which then waits for the copy and two fsyncs (tens of milliseconds every few hundred
-    deposits); here a PASSIVE checkpoint runs every ``SQLITE_CHECKPOINT_INTERVAL_S`` beside the writers
-    and never waits for them. The automatic one stays, at ``SQLITE_AUTOCHECKPOINT_PAGES``, as the fallback
-    that also lets the log start over (it runs while the committing writer still holds its place in the
-    write queue, so no writer of this process appends meanwhile)."""
+    deposits). Here a commit only says that there is something to copy; the thread, started at the first
+    commit, gathers commits for ``SQLITE_CHECKPOINT_INTERVAL_S`` and runs a PASSIVE checkpoint beside the
+    writers, never waiting for them, and sleeps while nothing is written. The automatic checkpoint stays,
+    at ``SQLITE_AUTOCHECKPOINT_PAGES``, as the fallback that also lets the log start over (it runs while
+    the committing writer still holds its place in the write queue, so no writer of this process appends
+    meanwhile)."""
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-        self._thread.start()
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def committed(self) -> None:
+        """A commit added to the log (called on the event loop, after each write transaction)."""
+        if self._thread is None:
+            with self._start:
+                if self._thread is None and not self._stopping.is_set():
+                    self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                    self._thread.start()
+        self._wanted.set()
 
     def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
         try:
-            connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            log.exception("the SQLite checkpointer could not open %s", self._path)
-            return
-        try:
-            while not self._stop.wait(SQLITE_CHECKPOINT_INTERVAL_S):
+            while True:
+                self._wanted.wait()
+                if self._stopping.wait(SQLITE_CHECKPOINT_INTERVAL_S):
+                    return
+                self._wanted.clear()
                 try:
+                    if connection is None:
+                        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as error:  # busy, or the file went away: the next round tries again
+                except sqlite3.Error as error:  # busy, or the file went away: the next commit asks again
                     log.debug("SQLite checkpoint skipped: %s", error)
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
+
+    def stop_soon(self) -> None:
+        """Let the thread end (it finishes a checkpoint under way first)."""
+        self._stopping.set()
+        self._wanted.set()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+        self.stop_soon()
+        if self._thread is not None:
+            self._thread.join()
 
 
-def _configure_sqlite(engine: AsyncEngine, on_first_connect: Callable[[], None]) -> None:
+def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -319,7 +345,6 @@ def _configure_sqlite(engine: AsyncEngine, on_first_connect: Callable[[], None])
         # memory as the journal grows instead of being read back from the OS one syscall at a time.
         cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
-        on_first_connect()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -339,7 +364,6 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._checkpointer: _Checkpointer | None = None
-        self._checkpointer_lock = threading.Lock()
         options: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
             # No pre-ping: it is one more round trip on every checkout (three per request). Connections are
@@ -347,10 +371,15 @@ class Database:
             # dropped connection is rolled back whole and answered 500, never half-applied.
             options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
         else:
-            options.update(async_creator=_sqlite_connector(url))
+            database = make_url(url).database
+            if database and database != ":memory:":
+                self._checkpointer = _Checkpointer(database)
+                # A Database nobody disposes (a test's, say) lets its thread end when it is collected.
+                weakref.finalize(self, self._checkpointer.stop_soon)
+            options.update(async_creator=_sqlite_connector(url, self._checkpointer))
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
-            _configure_sqlite(self.engine, self._start_checkpointer)
+            _configure_sqlite(self.engine)
             write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             write_engine = self.engine
@@ -365,18 +394,9 @@ class Database:
         """A new session; ``write=True`` takes SQLite's write lock when the transaction begins."""
         return (self._write if write else self._read)()
 
-    def _start_checkpointer(self) -> None:
-        """Once per file database, when its first connection has put it in WAL mode."""
-        with self._checkpointer_lock:
-            database = make_url(self.url).database
-            if self._checkpointer is None and database and database != ":memory:":
-                self._checkpointer = _Checkpointer(database)
-
     async def dispose(self) -> None:
-        with self._checkpointer_lock:
-            checkpointer, self._checkpointer = self._checkpointer, None
-        if checkpointer is not None:
-            await asyncio.to_thread(checkpointer.stop)
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         await self.engine.dispose()
 
 
