@@ -243,6 +243,12 @@ class _SQLiteConnection(aiosqlite.Connection):
         if self.pending_begin is not None:
             self.pending_begin = None
             return
+        driver = self._connection
+        if driver is not None and not driver.in_transaction:
+            # Nothing to roll back: SQLAlchemy's pool rolls back every connection it gets back, even after a
+            # commit, and that trip to the connection's thread would do nothing.
+            self.leave_write_queue()
+            return
         try:
             await super().rollback()
         finally:
