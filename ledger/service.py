@@ -460,7 +460,10 @@ class Ledger:
         return None if self.is_postgresql else _SQLITE_HEAD.subquery("ledger_head")
 
     def remember_head(self, last_id: int | None, last_hash: str | None, reference: str | None) -> None:
-        """The head a caller read through ``head_source`` in this transaction."""
+        """The head a caller read through ``head_source`` in this transaction (unless the transaction knows
+        it already: then what it knows stands, with whether it changed accounts, periods or rates)."""
+        if _CHAIN in self.session.info:
+            return
         if last_id is None or last_hash is None:
             self.session.info[_CHAIN] = _ChainState(0, rules.GENESIS_HASH, reference)
         else:
