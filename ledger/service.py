@@ -31,14 +31,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, bindparam, event, func, literal, select, text
+from sqlalchemy import Table, bindparam, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
 
 from fundapp.core.audit import Actor
+from fundapp.core.db import transaction_scoped
 from fundapp.core.errors import FieldError
 from fundapp.core.writes import insert_rows, pending_writes
 from ledger import chart, rules
@@ -195,7 +195,7 @@ class _Prepared:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-_CHAIN = "fundapp.ledger.chain"
+_CHAIN = transaction_scoped("fundapp.ledger.chain")
 RateSpan = tuple[date, date, Decimal]
 
 
@@ -223,15 +223,6 @@ class _Reference:
 # entries go).
 _REFERENCES: OrderedDict[str, _Reference] = OrderedDict()
 _REFERENCES_KEPT = 32
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_chain(session: Session, transaction: SessionTransaction) -> None:
-    """The head is known only while the transaction (or savepoint) that read it lasts. A flush's own
-    subtransaction does not count: its failure fails the whole transaction, and rows handed to a one-trip
-    block (``fundapp.core.writes``) are not in the database yet, so the head cannot be read back there."""
-    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
-        session.info.pop(_CHAIN, None)
 
 
 def _draft_payload(draft: EntryDraft) -> dict[str, Any]:

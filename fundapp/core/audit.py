@@ -24,11 +24,10 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import FromClause, Table, bindparam, func, insert, select, text
-from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlmodel import col
 
+from fundapp.core.db import transaction_scoped
 from fundapp.core.models import AuditEvent
 from fundapp.core.writes import pending_writes
 
@@ -36,7 +35,7 @@ GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 AUDIT_CHAIN_LOCK = 7_270_001
 AUDIT_TABLE: Table = AuditEvent.metadata.tables["audit_events"]
-_HEAD = "fundapp.audit.head"
+_HEAD = transaction_scoped("fundapp.audit.head")
 _PG_LOCK_AND_HEAD = text("SELECT seq, hash FROM fundapp_audit_head(:key)").bindparams(key=AUDIT_CHAIN_LOCK)
 _SQLITE_HEAD = select(AUDIT_TABLE.c.seq, AUDIT_TABLE.c.hash).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
 _INSERT = insert(AUDIT_TABLE)
@@ -101,13 +100,6 @@ class Actor:
 
 
 SYSTEM = Actor(None, "system")
-
-
-@sa_event.listens_for(Session, "after_transaction_end")
-def _forget_head(session: Session, transaction: SessionTransaction) -> None:
-    # Not at the end of a flush's subtransaction (see ledger.service._forget_chain).
-    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
-        session.info.pop(_HEAD, None)
 
 
 def head_source(dialect: str) -> FromClause:

@@ -21,6 +21,7 @@ from litestar import Request
 from sqlalchemy import Column, DateTime, MetaData, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -43,6 +44,26 @@ SQLITE_CHECKPOINT_INTERVAL_S = 0.5
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
 
 log = logging.getLogger(__name__)
+
+
+# ``session.info`` keys whose values hold only while the transaction that set them lasts (chain heads).
+_TRANSACTION_SCOPED: set[str] = set()
+
+
+def transaction_scoped(key: str) -> str:
+    """Declare ``session.info[key]`` known only while the transaction (or savepoint) that set it lasts: it is
+    dropped when that ends. A flush's own subtransaction does not count: its failure fails the whole
+    transaction, and rows handed to a one-trip block (``fundapp.core.writes``) are not in the database yet,
+    so what the key remembers could not be read back there."""
+    _TRANSACTION_SCOPED.add(key)
+    return key
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_transaction_scoped(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.origin is not SessionTransactionOrigin.SUBTRANSACTION:
+        for key in _TRANSACTION_SCOPED:
+            session.info.pop(key, None)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
