@@ -156,13 +156,6 @@ class _SQLiteCursor:
         await self._trip(self._run_inserts, statements)
 
     async def execute(self, sql: str, parameters: Any = None) -> _SQLiteCursor:
-        if not parameters and sql.lstrip()[:5].upper() == "BEGIN" and self._connection.pending_begin is None:
-            # BEGIN goes with the transaction's first statement, in the same trip: it takes the lock just
-            # before that statement runs, as it would have on its own (a lock wait or refusal is then
-            # reported by that statement).
-            self._connection.pending_begin = sql
-            self.description, self.rowcount, self.lastrowid, self._rows, self._next = None, -1, None, (), 0
-            return self
         return await self._call(False, sql, () if parameters is None else parameters)
 
     async def executemany(self, sql: str, parameters: Any) -> _SQLiteCursor:
@@ -377,11 +370,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         driver = connection.connection.driver_connection
-        if isinstance(driver, _SQLiteConnection):
-            # Straight to the connection (it goes with the first statement), not through a statement execution.
-            driver.pending_begin = f"BEGIN {mode}"
-        else:
-            connection.exec_driver_sql(f"BEGIN {mode}")
+        assert isinstance(driver, _SQLiteConnection)  # the engine's connections come from _sqlite_connector
+        # BEGIN goes with the transaction's first statement, in the same trip: it takes the lock just before
+        # that statement runs, as it would have on its own (a lock wait or refusal is then reported by that
+        # statement). Handed straight to the connection, not executed as a statement of its own.
+        driver.pending_begin = f"BEGIN {mode}"
 
 
 class Database:
