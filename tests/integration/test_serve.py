@@ -53,10 +53,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def established_on(pid: int, port: int) -> int:
-    """How many established TCP connections to ``port`` the process ``pid`` holds open."""
+ESTABLISHED, LISTEN = "01", "0A"  # TCP states as /proc/net/tcp writes them
+
+
+def sockets_on(pid: int, port: int, state: str) -> int:
+    """How many TCP sockets on local ``port`` in ``state`` the process ``pid`` holds open."""
     inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process has ended
+        return 0
+    for fd in descriptors:
         try:
             target = os.readlink(fd)
         except OSError:
@@ -67,7 +74,7 @@ def established_on(pid: int, port: int) -> int:
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         fields = line.split()
         local_port = int(fields[1].split(":")[1], 16)
-        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # 01: ESTABLISHED
+        if local_port == port and fields[3] == state and fields[9] in inodes:
             count += 1
     return count
 
@@ -94,6 +101,14 @@ def served(environment: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes
     else:
         process.kill()
         pytest.fail("fundapp serve did not answer within 60 s")
+    # The first worker may answer before the second has bound its socket: wait until both listen.
+    while time.monotonic() < deadline:
+        if sum(1 for pid in children(process.pid) if sockets_on(pid, port, LISTEN)) >= 2:
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("both workers of fundapp serve were not listening within 60 s")
     try:
         yield process, port
     finally:
@@ -108,20 +123,22 @@ def test_connections_are_spread_over_the_workers_and_a_stop_ends_them_all(
     process, port = served
     workers = children(process.pid)  # the two workers (and multiprocessing's resource tracker)
     connections = []
-    for _ in range(24):
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request("GET", "/health")
-        response = connection.getresponse()
-        assert response.status == 200
-        response.read()
-        connections.append(connection)  # kept alive: each stays with the worker that accepted it
-    held = {pid: established_on(pid, port) for pid in workers}
+    try:
+        for _ in range(24):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connections.append(connection)  # kept alive: each stays with the worker that accepted it
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            assert response.status == 200
+            response.read()
+        held = {pid: sockets_on(pid, port, ESTABLISHED) for pid in workers}
+    finally:
+        for connection in connections:
+            connection.close()
     serving = [pid for pid, count in held.items() if count]
     # 24 connections hashed over two sockets: both workers hold some (all on one: odds about 1 in 8 million).
     assert len(serving) == 2, held
     assert sum(held.values()) == 24
-    for connection in connections:
-        connection.close()
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 0
