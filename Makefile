@@ -43,8 +43,10 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# One process per core (at most 4: each holds its own connections to the test server); files are not split,
+# so a module's fixtures are built once.
 pytest: install-test
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

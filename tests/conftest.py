@@ -3,19 +3,28 @@
 The schema is built once per backend by the real Alembic migrations into a template; every test gets a
 copy (a file copy on SQLite, ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL), so tests are isolated and
 still run against exactly what production migrations build.
+
+The suite runs in several processes (pytest-xdist, ``make test``). Templates are built once per run, by
+whichever process needs one first (``build_once``); the databases they share are named after the run and
+dropped by the process that started it, after every worker has finished (``pytest_sessionfinish``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
+import pickle
 import shutil
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import hypothesis
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -25,6 +34,10 @@ from fundapp.cli import upgrade_database
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings, load_settings
 from tests.support import Api, DatabaseProbe
+
+# Tests never assert on time: no deadline per example, no health check that times data generation.
+hypothesis.settings.register_profile("fundapp", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.load_profile("fundapp")
 
 PG_DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -38,6 +51,57 @@ TEST_ENV = {
 }
 START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 _counter = itertools.count()
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One id for the run, which xdist hands to its workers: what they share is named after it.
+    if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
+        config.option.testrunuid = uuid.uuid4().hex[:12]
+
+
+def run_id(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput["testrunuid"])
+    return str(getattr(config.option, "testrunuid", None) or os.getpid())
+
+
+def shared_database(config: pytest.Config, kind: str) -> str:
+    """The name of a PostgreSQL database every process of this run shares (dropped at the end of the run)."""
+    return f"fundapp_{kind}_{run_id(config)}"
+
+
+def build_once(request: pytest.FixtureRequest, name: str, build: Callable[[Path], T]) -> T:
+    """What ``build(folder)`` returns, built once per run even across xdist's workers: the first process to
+    ask builds it under a file lock and leaves it pickled in the run's shared folder; the others read it."""
+    factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    worker = hasattr(request.config, "workerinput")
+    # Each worker's base folder lies in the run's own; a single process keeps everything in its own.
+    root = factory.getbasetemp().parent if worker else factory.getbasetemp()
+    folder = root / f"shared-{name}"
+    built = folder / "built.pickle"
+    with (root / f"shared-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if built.exists():
+            value: T = pickle.loads(built.read_bytes())
+            return value
+        folder.mkdir(exist_ok=True)
+        value = build(folder)
+        built.write_bytes(pickle.dumps(value))
+        return value
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # The process that started the run (not a worker) drops the databases its processes shared.
+    if hasattr(session.config, "workerinput") or PG_ADMIN_URL is None:
+        return
+    for kind in SHARED_DATABASES:
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{shared_database(session.config, kind)}" WITH (FORCE)')
+
+
+# The shared databases' kinds, in the order they are dropped (copies before what they were copied from).
+SHARED_DATABASES = ("facility", "tpl")
 
 
 def _postgres_admin_url() -> str | None:
@@ -69,22 +133,29 @@ def _pg_admin_execute(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
-    upgrade_database(f"sqlite+aiosqlite:///{path}")
-    return path
+def sqlite_template(request: pytest.FixtureRequest) -> Path:
+    def build(folder: Path) -> Path:
+        path = folder / "template.sqlite3"
+        upgrade_database(f"sqlite+aiosqlite:///{path}")
+        return path
+
+    return build_once(request, "sqlite-template", build)
 
 
 @pytest.fixture(scope="session")
-def pg_template() -> Iterator[str]:
+def pg_template(request: pytest.FixtureRequest) -> str:
     if PG_ADMIN_URL is None:
         pytest.skip("no PostgreSQL server answers on 127.0.0.1:5432 and FUNDAPP_TEST_DATABASE_URL is unset")
-    name = f"fundapp_tpl_{os.getpid()}"
-    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
-    _pg_admin_execute(f'CREATE DATABASE "{name}"')
-    upgrade_database(_with_database(PG_ADMIN_URL, name))
-    yield name
-    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_url = PG_ADMIN_URL
+
+    def build(folder: Path) -> str:
+        name = shared_database(request.config, "tpl")
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _pg_admin_execute(f'CREATE DATABASE "{name}"')
+        upgrade_database(_with_database(admin_url, name))
+        return name
+
+    return build_once(request, "pg-template", build)
 
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]

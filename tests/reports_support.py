@@ -104,7 +104,7 @@ from proposals.schemas import (
     ReviewIn,
 )
 from proposals.service import Proposals
-from tests.conftest import PG_ADMIN_URL, _pg_admin_execute, _with_database, make_settings
+from tests.conftest import PG_ADMIN_URL, _pg_admin_execute, _with_database, build_once, make_settings, shared_database
 from tests.support import PASSWORD, Actor, Api, DatabaseProbe
 
 SEED = 20250101
@@ -1048,27 +1048,27 @@ _copies = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def facility_sqlite_template(
-    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, FacilityFacts]:
-    folder = tmp_path_factory.mktemp("facility")
-    path = folder / "facility.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    facts = _build(f"sqlite+aiosqlite:///{path}", folder)
-    return path, facts
+def facility_sqlite_template(sqlite_template: Path, request: pytest.FixtureRequest) -> tuple[Path, FacilityFacts]:
+    def build(folder: Path) -> tuple[Path, FacilityFacts]:
+        path = folder / "facility.sqlite3"
+        shutil.copyfile(sqlite_template, path)
+        return path, _build(f"sqlite+aiosqlite:///{path}", folder)
+
+    return build_once(request, "facility-sqlite", build)
 
 
 @pytest.fixture(scope="session")
-def facility_pg_template(
-    pg_template: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, FacilityFacts]]:
+def facility_pg_template(pg_template: str, request: pytest.FixtureRequest) -> tuple[str, FacilityFacts]:
     assert PG_ADMIN_URL is not None
-    name = f"fundapp_facility_{os.getpid()}"
-    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
-    _pg_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    facts = _build(_with_database(PG_ADMIN_URL, name), tmp_path_factory.mktemp("facility"))
-    yield name, facts
-    _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_url = PG_ADMIN_URL
+
+    def build(folder: Path) -> tuple[str, FacilityFacts]:
+        name = shared_database(request.config, "facility")
+        _pg_admin_execute(f'DROP DATABASE IF EXISTS "{name}"')
+        _pg_admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        return name, _build(_with_database(admin_url, name), folder)
+
+    return build_once(request, "facility-pg", build)
 
 
 @pytest.fixture
