@@ -9,8 +9,10 @@ once per shape and the values go through each column type's own bind processing,
 
 ``one_trip(session)`` lets services that already write rows themselves (the ledger's ``post``, the audit
 log's ``record``) hand them over instead, so the caller's whole change goes in one trip at the end of the
-block. Reads inside the block do not see its rows; nothing is written if the block raises, and the
-writers' ``on_discard`` callbacks then forget what they assumed written (chain heads).
+block. A statement through the session that touches a table whose rows were handed over would not see
+them, so it is refused (other tables, and reads before the hand-over, are fine); nothing is written if the
+block raises, and the writers' ``on_discard`` callbacks then forget what they assumed written (chain
+heads).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.util import find_tables
 
 _PENDING = "fundapp.writes.pending"
 
@@ -130,6 +134,19 @@ class PendingWrites:
         self.tables.clear()
         for forget in self.on_discard:
             forget()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_reads_of_unsent_rows(state: ORMExecuteState) -> None:
+    pending: PendingWrites | None = state.session.info.get(_PENDING)
+    if pending is None or not pending.tables:
+        return
+    unsent = pending.tables.keys() & set(find_tables(state.statement, include_crud=True, include_selects=True))
+    if unsent:
+        raise RuntimeError(
+            f"a statement on {', '.join(sorted(t.name for t in unsent))} inside a one_trip block would not see "
+            "the rows handed over for it: read before handing them over, or after the block"
+        )
 
 
 def pending_writes(session: AsyncSession) -> PendingWrites | None:
