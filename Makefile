@@ -44,9 +44,9 @@ typecheck: install-test
 	$(BIN)/mypy
 
 # One process per core (at most 4: each holds its own connections to the test server); files are not split,
-# so a module's fixtures are built once.
+# so a module's fixtures are built once; the 20 slowest tests are listed at the end.
 pytest: install-test
-	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadfile --durations=20
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
