@@ -305,28 +305,34 @@ class _Checkpointer:
 
     def __init__(self, path: str) -> None:
         self._path = path
-        self._wanted = threading.Event()
-        self._stopping = threading.Event()
+        # One condition guards both flags, so the thread cannot miss a stop that comes while it checkpoints.
+        self._changed = threading.Condition()
+        self._wanted = False  # commits since the last checkpoint
+        self._stopping = False
         self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
 
     def committed(self) -> None:
         """A commit added to the log (called on the event loop, after each write transaction)."""
-        if self._thread is None:
-            with self._start:
-                if self._thread is None and not self._stopping.is_set():
-                    self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
-                    self._thread.start()
-        self._wanted.set()
+        with self._changed:
+            if self._stopping:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                self._thread.start()
+            if not self._wanted:
+                self._wanted = True
+                self._changed.notify_all()
 
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
         try:
             while True:
-                self._wanted.wait()
-                if self._stopping.wait(SQLITE_CHECKPOINT_INTERVAL_S):
-                    return
-                self._wanted.clear()
+                with self._changed:
+                    self._changed.wait_for(lambda: self._wanted or self._stopping)
+                    # Gather the commits of the next interval; a stop ends the wait at once.
+                    if self._stopping or self._changed.wait_for(lambda: self._stopping, SQLITE_CHECKPOINT_INTERVAL_S):
+                        return
+                    self._wanted = False
                 try:
                     if connection is None:
                         connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -339,13 +345,16 @@ class _Checkpointer:
 
     def stop_soon(self) -> None:
         """Let the thread end (it finishes a checkpoint under way first)."""
-        self._stopping.set()
-        self._wanted.set()
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
 
     def stop(self) -> None:
         self.stop_soon()
-        if self._thread is not None:
-            self._thread.join()
+        with self._changed:
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,12 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from fundapp.core import db
 from fundapp.core.db import Database
 
 # Generous: a writer that is never let in would wait for SQLite's 30 s lock timeout instead.
 PATIENCE_S = 20
+CHECKPOINT_CYCLES = 100
 
 
 async def scratch_database(path: Path) -> Database:
@@ -133,3 +136,26 @@ def test_a_writer_refused_by_another_process_lock_leaves_the_queue(tmp_path: Pat
             await theirs.dispose()
 
     assert asyncio.run(scenario()) == [1, 3]
+
+
+def test_disposing_a_database_ends_its_checkpoint_thread_whatever_it_was_doing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No pause between checkpoints: the thread is always somewhere in its loop when dispose() stops it,
+    # which is where a stop could once be lost (dispose then waited forever).
+    monkeypatch.setattr(db, "SQLITE_CHECKPOINT_INTERVAL_S", 0)
+
+    async def cycles() -> None:
+        for i in range(CHECKPOINT_CYCLES):
+            database = Database(f"sqlite+aiosqlite:///{tmp_path / f'cycle{i}.sqlite3'}")
+            for statement in ("CREATE TABLE t (x INTEGER)", "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"):
+                async with database.session(write=True) as session:
+                    await session.execute(text(statement))
+                    await session.commit()
+            await database.dispose()
+
+    runner = threading.Thread(target=asyncio.run, args=(cycles(),), daemon=True)
+    runner.start()
+    runner.join(PATIENCE_S * 6)
+    assert not runner.is_alive(), "dispose() waited for a checkpoint thread that never ended"
+    assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
