@@ -28,6 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import find_tables
 
 _PENDING = "fundapp.writes.pending"
@@ -139,7 +140,7 @@ class PendingWrites:
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_reads_of_unsent_rows(state: ORMExecuteState) -> None:
     pending: PendingWrites | None = state.session.info.get(_PENDING)
-    if pending is None or not pending.tables:
+    if pending is None or not pending.tables or not isinstance(state.statement, ClauseElement):
         return
     unsent = pending.tables.keys() & set(find_tables(state.statement, include_crud=True, include_selects=True))
     if unsent:
