@@ -57,8 +57,8 @@ quorums = st.one_of(
     st.integers(min_value=0, max_value=10_000).map(lambda n: Decimal(n).scaleb(-4)),
 )
 
-COUNTING = settings(max_examples=300, deadline=None)
-RECORDS = settings(max_examples=150, deadline=None)
+COUNTING = settings(max_examples=300)
+RECORDS = settings(max_examples=150)
 
 
 # ---------------------------------------------------------------- the reference count

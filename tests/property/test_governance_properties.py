@@ -631,7 +631,6 @@ def test_contributions_agree_with_the_ledger(backend: str, request: pytest.Fixtu
 
     @settings(
         max_examples=EXAMPLES[backend],
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(scenario=scenarios())

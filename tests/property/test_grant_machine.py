@@ -512,13 +512,11 @@ MACHINE_SETTINGS = {
     "sqlite": hypothesis_settings(
         max_examples=20,
         stateful_step_count=30,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
     "postgresql": hypothesis_settings(
         max_examples=8,
         stateful_step_count=25,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
 }
@@ -541,7 +539,7 @@ def test_random_grant_operations_by_random_users_keep_every_invariant(api: Api, 
 days = st.dates(min_value=date(2000, 1, 1), max_value=date(2090, 12, 31))
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=300)
 @given(days, st.integers(0, 240))
 def test_add_months_lands_in_the_right_month_on_the_same_day_or_the_months_last(day: date, months: int) -> None:
     later = rules.add_months(day, months)
@@ -550,7 +548,7 @@ def test_add_months_lands_in_the_right_month_on_the_same_day_or_the_months_last(
     assert later.day == min(day.day, last)
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=300)
 @given(days, st.integers(1, 120), st.integers(1, 36), st.integers(0, 120), st.integers(0, 365))
 def test_the_report_schedule_covers_the_grant_in_contiguous_periods_then_a_final_report(
     start: date, duration: int, interval: int, due_days: int, final_days: int
@@ -574,7 +572,7 @@ def test_the_report_schedule_covers_the_grant_in_contiguous_periods_then_a_final
 people = st.integers(1, 6)
 
 
-@hypothesis_settings(max_examples=500, deadline=None)
+@hypothesis_settings(max_examples=500)
 @given(
     st.sampled_from(["prepared", "awaiting_second_approval", "approved", "rejected"]),
     st.sampled_from([1, 2]),
@@ -616,7 +614,7 @@ postings = st.lists(
 )
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=300)
 @given(postings)
 def test_the_statement_figures_are_the_ledger_balances(lines: list[rules.GrantPosting]) -> None:
     figures = rules.grant_figures(lines)

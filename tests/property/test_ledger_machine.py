@@ -720,13 +720,11 @@ BACKEND_SETTINGS = {
     "sqlite": settings(
         max_examples=25,
         stateful_step_count=30,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
     "postgresql": settings(
         max_examples=10,
         stateful_step_count=30,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
 }

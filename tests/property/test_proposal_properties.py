@@ -327,13 +327,11 @@ MACHINE_SETTINGS = {
     "sqlite": settings(
         max_examples=20,
         stateful_step_count=30,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
     "postgresql": settings(
         max_examples=8,
         stateful_step_count=20,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     ),
 }
@@ -370,7 +368,7 @@ def half_even_hundredths(numerator: int, denominator: int) -> str:
     return f"{quotient // 100}.{quotient % 100:02d}"
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(rubric_and_reviews())
 def test_the_consolidated_score_is_the_weighted_mean_of_the_reviews(
     case: tuple[list[tuple[str, int]], list[dict[str, int]]],
