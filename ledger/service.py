@@ -25,7 +25,7 @@ import bisect
 import functools
 import itertools
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -483,18 +483,30 @@ class Ledger:
         return int(amount), int(reporting)
 
     def balance_columns(
-        self, account: str, currency: Any, *, contributor_id: Any, window_id: Any, grant_id: Any = None
+        self,
+        account: str,
+        currency: Any,
+        *,
+        contributor_id: Any,
+        window_id: Any,
+        grant_id: Any = None,
+        never_null: Collection[str] = (),
     ) -> tuple[Any, Any]:
         """The same balance as ``balance`` as two SQL expressions (amount, reporting amount), for a caller
         that reads it in a statement of its own, after ``lock``. The currency and each dimension is a value
         (or a bound parameter), None (no such dimension), or a column of the caller's statement that may be
-        NULL. For such a column the sum is that of two subqueries, one for a value and one for NULL (which
-        the database skips when it does not apply), so each is an exact range of an index. The account is
-        found by its code in the statement, so a caller may build it once and run it on any database."""
+        NULL (unless named in ``never_null``). For such a column the sum is that of two subqueries, one for
+        a value and one for NULL (which the database skips when it does not apply), so each is an exact
+        range of an index. The account is found by its code in the statement, so a caller may build it once
+        and run it on any database."""
         account_id = select(ACCOUNTS_TABLE.c.id).where(ACCOUNTS_TABLE.c.code == account).scalar_subquery()
         p = POSTINGS_TABLE.c
         given = {p.contributor_id: contributor_id, p.window_id: window_id, p.grant_id: grant_id}
-        outer = [c for c, v in given.items() if isinstance(v, ColumnElement) and not isinstance(v, BindParameter)]
+        outer = [
+            c
+            for c, v in given.items()
+            if isinstance(v, ColumnElement) and not isinstance(v, BindParameter) and c.name not in never_null
+        ]
         sums: list[Any] = [literal(0), literal(0)]
         for nulls in itertools.product((False, True), repeat=len(outer)):
             conditions = [p.account_id == account_id, p.currency == currency]
