@@ -51,6 +51,8 @@ from governance.schemas import (
     AssessmentRunPublic,
     BallotCast,
     BallotReceipt,
+    BankStatementCreate,
+    BankStatementRecorded,
     ConditionMet,
     ContributionCreate,
     ContributionPublic,
@@ -77,7 +79,7 @@ from governance.schemas import (
     WindowPublic,
     WindowUpdate,
 )
-from governance.service import Governance
+from governance.service import Governance, Receipt
 from governance.statement import member_statement
 from governance.views import (
     assessment_public,
@@ -415,6 +417,25 @@ class ContributionController(Controller):
         recorded = await gov.record_contribution(data, idempotency_key=idempotency_key)
         body = await contribution_public(gov, recorded.contribution)
         return Response(body, status_code=HTTP_200_OK if recorded.replayed else HTTP_201_CREATED)
+
+    @post("/bank-statement", guards=[require("governance.contributions.record")], status_code=HTTP_201_CREATED)
+    async def record_bank_statement(
+        self, request: AnyRequest, db_session: Db, data: RequestBody[BankStatementCreate]
+    ) -> Response[BankStatementRecorded]:
+        """Record a bank statement's receipts in one transaction, in order: all of them, or none when one is
+        refused (the problem names it, e.g. ``receipts.3.instalment_id``). Each receipt carries its own
+        idempotency key; a statement sent again records nothing twice (200 when nothing was new)."""
+        gov = governance_for(request, db_session)
+        recorded = await gov.record_bank_statement(
+            [Receipt(receipt.contribution(), receipt.idempotency_key) for receipt in data.receipts]
+        )
+        new = sum(not r.replayed for r in recorded)
+        body = BankStatementRecorded(
+            recorded=new,
+            replayed=len(recorded) - new,
+            contributions=[await contribution_public(gov, r.contribution) for r in recorded],
+        )
+        return Response(body, status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
     @get("/{contribution_id:int}", guards=[require("governance.read_money")])
     async def get_contribution(

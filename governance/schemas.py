@@ -288,6 +288,34 @@ class ContributionCreate(Input):
         return value
 
 
+class ReceiptCreate(ContributionCreate):
+    """One credit line of a bank statement: a contribution and the key that makes sending it again safe."""
+
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="the bank's reference of the credit, or any key unique to it: a statement sent again, "
+        "whole or in part, records no receipt twice"
+    )
+
+    def contribution(self) -> ContributionCreate:
+        """The receipt as the contribution it records (validated already), without its key."""
+        return ContributionCreate.model_construct(**self.model_dump(exclude={"idempotency_key"}))
+
+
+MAX_RECEIPTS_PER_STATEMENT = 1000
+
+
+class BankStatementCreate(Input):
+    """Receipts recorded together, in order, all or none."""
+
+    receipts: Annotated[list[ReceiptCreate], Field(min_length=1, max_length=MAX_RECEIPTS_PER_STATEMENT)]
+
+
+class BankStatementRecorded(Output):
+    recorded: int = Field(description="receipts recorded by this request")
+    replayed: int = Field(description="receipts whose key was recorded before with the same body")
+    contributions: list[ContributionPublic] = Field(description="one per receipt, in the statement's order")
+
+
 class ContributionPublic(Output):
     id: int
     contributor_id: int

@@ -5,20 +5,23 @@ transaction, and every change writes an audit event.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from itertools import count
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, Table, bindparam, func, literal, select, true
+from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, InvalidInput, NotFound
+from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fundapp.core.models import User
-from fundapp.core.writes import one_trip
+from fundapp.core.rowsets import RowSet, row_set
+from fundapp.core.writes import PendingWrites, one_trip
 from governance import rules
 from governance.models import (
     Assessment,
@@ -45,7 +48,7 @@ from governance.schemas import (
     WindowCreate,
     WindowUpdate,
 )
-from ledger import EntryDraft, Ledger, Line, Money, chart, convert_minor, percentage, to_money
+from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_money
 from ledger.rules import canonical, sha256
 
 
@@ -55,6 +58,41 @@ class Recorded:
 
     contribution: Contribution
     replayed: bool = False
+
+
+class Receipt(NamedTuple):
+    """Money received, as a bank statement line or one API request: what arrived and its idempotency key."""
+
+    data: ContributionCreate
+    idempotency_key: str | None
+
+
+@dataclass
+class _BatchChanges:
+    """What the receipts recorded so far in one call changed, which the facts read before them do not show:
+    amounts applied per instalment or assessment, receivables' carrying values (amount, reporting amount)
+    per contributor, window and currency, and idempotency keys used (with the body's hash)."""
+
+    applied: Counter[tuple[str, int]] = field(default_factory=Counter)
+    carried: defaultdict[tuple[int, int | None, str], tuple[int, int]] = field(
+        default_factory=lambda: defaultdict(lambda: (0, 0))
+    )
+    keys: dict[str, tuple[str, Recorded]] = field(default_factory=dict)
+
+    def record(self, recorded: Recorded, payload_hash: str, entry: EntryView) -> None:
+        contribution = recorded.contribution
+        if contribution.instalment_id is not None:
+            self.applied[("instalment", contribution.instalment_id)] += contribution.applied
+        if contribution.assessment_id is not None:
+            self.applied[("assessment", contribution.assessment_id)] += contribution.applied
+        for posting in entry.postings:
+            if posting.account == chart.CONTRIBUTIONS_RECEIVABLE:
+                assert posting.contributor_id is not None
+                key = (posting.contributor_id, posting.window_id, posting.currency)
+                amount, reporting = self.carried[key]
+                self.carried[key] = (amount + posting.amount, reporting + posting.reporting_amount)
+        if contribution.idempotency_key is not None:
+            self.keys[contribution.idempotency_key] = (payload_hash, recorded)
 
 
 class Governance:
@@ -492,39 +530,88 @@ class Governance:
         """Post money received: cash in its currency, the receivable settled (realised FX on any rate
         move), the administrative-agent fee, and the net made available in the budgetary book; money
         that settles nothing is kept as the contributor's unapplied credit."""
-        payload_hash = sha256(canonical(data.model_dump(mode="json")))
-        # The ledger's writer lock serialises writers, so the idempotency check below is race-free. On
-        # PostgreSQL it is a statement of its own; on SQLite the facts' statement reads the head with them.
+        recorded = await self._record_receipts([Receipt(data, idempotency_key)], batch=False)
+        return recorded[0]
+
+    async def record_bank_statement(self, receipts: Sequence[Receipt]) -> list[Recorded]:
+        """Record a bank statement's receipts in order, each as ``record_contribution`` would, in one
+        transaction: all of them or, if any is refused, none (the refusal names the receipt). A receipt
+        whose key was recorded before (or earlier in the statement) with the same body is a replay."""
+        if not receipts:
+            raise InvalidInput("a bank statement needs at least one receipt", field="receipts", rule="min-one")
+        return await self._record_receipts(receipts, batch=True)
+
+    async def _record_receipts(self, receipts: Sequence[Receipt], *, batch: bool) -> list[Recorded]:
+        # The facts of every receipt are read in one statement, under the ledger's writer lock, so the
+        # idempotency checks and the balances are race-free. Each receipt then sees what the receipts before
+        # it in the same call changed (applied amounts, the receivable's carrying value, keys used), kept
+        # here because their rows go to the database together at the end.
         postgresql = self.ledger.is_postgresql
         if postgresql:
             await self.ledger.lock()
-        target = "instalment" if data.instalment_id is not None else None
-        target = "assessment" if data.assessment_id is not None else target
-        facts = (
-            await self.session.execute(
-                self._deposit_facts(target),
+        facts_statement, items = self._deposit_facts()
+        parameters = items.parameters(
+            [
                 {
-                    "contributor_id": data.contributor_id,
-                    "key": idempotency_key,
-                    "target_id": data.instalment_id if target == "instalment" else data.assessment_id,
-                    "currency": data.currency,
-                },
-            )
-        ).one()
+                    "n": n,
+                    "contributor_id": r.data.contributor_id,
+                    "idempotency_key": r.idempotency_key,
+                    "instalment_id": r.data.instalment_id,
+                    "assessment_id": r.data.assessment_id,
+                    "currency": r.data.currency,
+                }
+                for n, r in enumerate(receipts)
+            ]
+        )
+        rows = sorted((await self.session.execute(facts_statement, parameters)).all(), key=lambda row: int(row.n))
+        first = rows[0]
         if not postgresql:
-            self.ledger.remember_head(facts.ledger_id, facts.ledger_hash, facts.ledger_reference)
-        audit.remember_head(self.session, facts.audit_seq, facts.audit_hash)
-        if facts.existing_id is not None:
-            if facts.existing_hash != payload_hash:
+            self.ledger.remember_head(first.ledger_id, first.ledger_hash, first.ledger_reference)
+        audit.remember_head(self.session, first.audit_seq, first.audit_hash)
+        # PostgreSQL gave each row a value of the sequence; SQLite gives a new row max(id) + 1.
+        new_ids = iter(sorted(int(row.next_id) for row in rows)) if postgresql else count(int(first.next_id))
+        since = _BatchChanges()
+        results: list[Recorded | int] = []  # an int is a replay of a contribution recorded before the call
+        async with one_trip(self.session) as pending:
+            for n, (receipt, facts) in enumerate(zip(receipts, rows, strict=True)):
+                try:
+                    results.append(await self._record_receipt(receipt, facts, since, new_ids, pending, batch=batch))
+                except DomainError as error:
+                    if batch:
+                        error.within(f"receipts.{n}.")
+                    raise
+        replayed_ids = [r for r in results if isinstance(r, int)]
+        if replayed_ids:
+            found = await self.session.execute(select(Contribution).where(col(Contribution.id).in_(replayed_ids)))
+            earlier = {c.id: c for c in found.scalars()}
+            results = [Recorded(earlier[r], replayed=True) if isinstance(r, int) else r for r in results]
+        return [r for r in results if isinstance(r, Recorded)]
+
+    async def _record_receipt(
+        self,
+        receipt: Receipt,
+        facts: Row[Any],
+        since: _BatchChanges,
+        new_ids: Iterator[int],
+        pending: PendingWrites,
+        *,
+        batch: bool,
+    ) -> Recorded | int:
+        data, idempotency_key = receipt
+        key_field = "idempotency_key" if batch else "Idempotency-Key"
+        payload_hash = sha256(canonical(data.model_dump(mode="json")))
+        earlier = since.keys.get(idempotency_key) if idempotency_key is not None else None
+        if earlier is not None or facts.existing_id is not None:
+            first_hash, first = earlier if earlier is not None else (facts.existing_hash, int(facts.existing_id))
+            if first_hash != payload_hash:
+                first_id = first.contribution.id if isinstance(first, Recorded) else first
                 raise Conflict(
-                    f"the idempotency key {idempotency_key!r} was used for contribution "
-                    f"{facts.existing_id} with a different body",
-                    field="Idempotency-Key",
+                    f"the idempotency key {idempotency_key!r} was used for contribution {first_id} "
+                    "with a different body",
+                    field=key_field,
                     rule="idempotency-same-payload",
                 )
-            existing = await self.session.get(Contribution, facts.existing_id)
-            assert existing is not None
-            return Recorded(existing, replayed=True)
+            return Recorded(first.contribution, replayed=True) if isinstance(first, Recorded) else first
         if facts.contributor_name is None:
             raise NotFound(
                 f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
@@ -532,23 +619,32 @@ class Governance:
         contributor_id: int = data.contributor_id
         money = to_money(data.amount, data.currency)
         outstanding, window_id = 0, None
-        if target == "instalment":
-            if facts.due is None:
+        if data.instalment_id is not None:
+            if facts.instalment_due is None:
                 raise NotFound(
                     f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
                 )
-            self._check_settles(facts.owner_id, facts.due_currency, contributor_id, money, "instalment_id", "pledge")
+            self._check_settles(
+                facts.pledge_owner_id, facts.pledge_currency, contributor_id, money, "instalment_id", "pledge"
+            )
             window_id = facts.window_id
-            outstanding = int(facts.due) - int(facts.applied)
-        elif target == "assessment":
-            if facts.due is None:
+            applied_before = int(facts.applied) + since.applied[("instalment", data.instalment_id)]
+            outstanding = int(facts.instalment_due) - applied_before
+        elif data.assessment_id is not None:
+            if facts.assessment_due is None:
                 raise NotFound(
                     f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
                 )
             self._check_settles(
-                facts.owner_id, facts.due_currency, contributor_id, money, "assessment_id", "assessed fee"
+                facts.assessment_owner_id,
+                facts.assessment_currency,
+                contributor_id,
+                money,
+                "assessment_id",
+                "assessed fee",
             )
-            outstanding = int(facts.due) - int(facts.applied)
+            applied_before = int(facts.applied) + since.applied[("assessment", data.assessment_id)]
+            outstanding = int(facts.assessment_due) - applied_before
         split = rules.split_deposit(money.minor, outstanding)
         applied = Money.from_minor(split.applied, money.currency)
         unapplied = Money.from_minor(split.unapplied, money.currency)
@@ -562,7 +658,10 @@ class Governance:
         lines = [Line(chart.CASH, money, **dims)]
         if applied.is_positive:
             # The receivable's carrying value, read with the facts (money.currency is data.currency).
-            carried_amount, carried_reporting = int(facts.carried_amount), int(facts.carried_reporting)
+            receivable = (contributor_id, window_id, money.currency)
+            carried_amount, carried_reporting = since.carried[receivable]
+            carried_amount += int(facts.carried_amount)
+            carried_reporting += int(facts.carried_reporting)
             share = rules.carrying_share(
                 carried_reporting, carried_amount, applied.minor, self.settings.reporting_currency
             )
@@ -591,78 +690,98 @@ class Governance:
                     Line(chart.AVAILABLE, net_reporting, window_id=window_id),
                     Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
                 ]
-        # The entry, its postings, the contribution and its audit event go to the database in one trip.
-        async with one_trip(self.session) as pending:
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=data.value_date,
-                    description=f"Contribution from {facts.contributor_name}"
-                    + (f" ({data.reference})" if data.reference else ""),
-                    lines=tuple(lines),
-                    source_type="contribution",
-                    settle_fx=True,
-                )
+        # The entry, its postings, the contribution and its audit event are handed to the caller's one_trip.
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=data.value_date,
+                description=f"Contribution from {facts.contributor_name}"
+                + (f" ({data.reference})" if data.reference else ""),
+                lines=tuple(lines),
+                source_type="contribution",
+                settle_fx=True,
             )
-            values: dict[str, Any] = {
-                "id": int(facts.next_id),
+        )
+        values: dict[str, Any] = {
+            "id": next(new_ids),
+            "contributor_id": contributor_id,
+            "value_date": data.value_date,
+            "amount": money.minor,
+            "currency": money.currency,
+            "instalment_id": data.instalment_id,
+            "assessment_id": data.assessment_id,
+            "window_id": window_id,
+            "applied": applied.minor,
+            "unapplied": unapplied.minor,
+            "fee": fee.minor,
+            "idempotency_key": idempotency_key,
+            "payload_hash": payload_hash,
+            "reference": data.reference,
+            "entry_id": entry.id,
+            "recorded_by": self.actor.user_id,
+            "created_at": self.now,
+        }
+        pending.add(_CONTRIBUTIONS, [values])
+        # The record returned is built from what is written.
+        contribution = Contribution.model_construct(**values)
+        await self._audit(
+            "contribution.record",
+            "contribution",
+            contribution.id,
+            after={
                 "contributor_id": contributor_id,
-                "value_date": data.value_date,
-                "amount": money.minor,
+                "amount": money.to_str(),
                 "currency": money.currency,
-                "instalment_id": data.instalment_id,
-                "assessment_id": data.assessment_id,
-                "window_id": window_id,
-                "applied": applied.minor,
-                "unapplied": unapplied.minor,
-                "fee": fee.minor,
-                "idempotency_key": idempotency_key,
-                "payload_hash": payload_hash,
-                "reference": data.reference,
+                "applied": applied.to_str(),
+                "unapplied": unapplied.to_str(),
+                "fee": fee.to_str(),
                 "entry_id": entry.id,
-                "recorded_by": self.actor.user_id,
-                "created_at": self.now,
-            }
-            pending.add(_CONTRIBUTIONS, [values])
-            # The record returned is built from what is written.
-            contribution = Contribution.model_construct(**values)
-            await self._audit(
-                "contribution.record",
-                "contribution",
-                contribution.id,
-                after={
-                    "contributor_id": contributor_id,
-                    "amount": money.to_str(),
-                    "currency": money.currency,
-                    "applied": applied.to_str(),
-                    "unapplied": unapplied.to_str(),
-                    "fee": fee.to_str(),
-                    "entry_id": entry.id,
-                },
-            )
-        return Recorded(contribution)
+            },
+        )
+        recorded = Recorded(contribution)
+        since.record(recorded, payload_hash, entry)
+        return recorded
 
-    def _deposit_facts(self, target: str | None) -> Select[Any]:
-        """What recording a deposit reads, in one statement: the contributor's name, a contribution already
-        recorded under the idempotency key, the id the new one takes, the audit chain's head (and, on
-        PostgreSQL, its lock; there the ledger's lock is taken before, in a statement of its own), on SQLite
-        the ledger's head, and for a settled instalment (assessed fee) what is due, by whom, in which
-        currency, for which window, what is already applied to it, and the receivable's carrying value in
-        the deposit's currency for that contributor and window. Built once per shape."""
+    def _deposit_facts(self) -> tuple[Select[Any], RowSet]:
+        """What recording receipts reads, in one statement with a row per receipt (column ``n``, its place):
+        the contributor's name, a contribution already recorded under the idempotency key, an id for the
+        new one, the audit chain's head (and, on PostgreSQL, its lock; there the ledger's lock is taken
+        before, in a statement of its own), on SQLite the ledger's head, and for a settled instalment
+        (assessed fee) what is due, by whom, in which currency, for which window, what is already applied
+        to it, and the receivable's carrying value in the receipt's currency for that contributor and
+        window. Built once per dialect."""
         dialect = self.session.get_bind().dialect.name
-        shape = (dialect, target)
-        found = _DEPOSIT_FACTS.get(shape)
+        found = _DEPOSIT_FACTS.get(dialect)
         if found is not None:
             return found
+        items = row_set(
+            dialect,
+            "receipts",
+            [
+                ("n", Integer()),
+                ("contributor_id", BigInteger()),
+                ("idempotency_key", String()),
+                ("instalment_id", BigInteger()),
+                ("assessment_id", BigInteger()),
+                ("currency", String()),
+            ],
+        )
+        receipt = items.source.c
         contributors: Table = Contributor.metadata.tables["contributors"]
+        instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
+        pledges: Table = Pledge.metadata.tables["pledges"]
+        assessments: Table = Assessment.metadata.tables["assessments"]
         existing = _CONTRIBUTIONS.alias("existing")
         head = audit.head_source(dialect)
-        one = select(literal(1).label("one")).subquery("one")
         joined = (
-            one.outerjoin(contributors, contributors.c.id == bindparam("contributor_id"))
-            .outerjoin(existing, existing.c.idempotency_key == bindparam("key"))
+            items.source.outerjoin(contributors, contributors.c.id == receipt.contributor_id)
+            .outerjoin(existing, existing.c.idempotency_key == receipt.idempotency_key)
+            .outerjoin(instalments, instalments.c.id == receipt.instalment_id)
+            .outerjoin(pledges, pledges.c.id == instalments.c.pledge_id)
+            .outerjoin(assessments, assessments.c.id == receipt.assessment_id)
             .outerjoin(head, true())
         )
         columns: list[Any] = [
+            receipt.n.label("n"),
             contributors.c.name.label("contributor_name"),
             existing.c.id.label("existing_id"),
             existing.c.payload_hash.label("existing_hash"),
@@ -670,7 +789,7 @@ class Governance:
             head.c.hash.label("audit_hash"),
         ]
         if dialect == "postgresql":
-            # The sequence's next value: taken even when nothing is recorded (ids may have gaps, as always).
+            # A value of the sequence per receipt: taken even when nothing is recorded (ids may have gaps).
             columns.append(func.nextval(func.pg_get_serial_sequence("contributions", "id")).label("next_id"))
         else:
             # Writers hold SQLite's write lock from BEGIN IMMEDIATE, and SQLite gives a new row max(id) + 1.
@@ -685,49 +804,40 @@ class Governance:
                 ledger_head.c.hash.label("ledger_hash"),
                 ledger_head.c.reference.label("ledger_reference"),
             ]
-        window: Any = None
-        if target == "instalment":
-            instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
-            pledges: Table = Pledge.metadata.tables["pledges"]
-            joined = joined.outerjoin(instalments, instalments.c.id == bindparam("target_id")).outerjoin(
-                pledges, pledges.c.id == instalments.c.pledge_id
-            )
-            applied_to = _CONTRIBUTIONS.c.instalment_id
-            window = pledges.c.window_id
-            columns += [
-                instalments.c.amount.label("due"),
-                pledges.c.contributor_id.label("owner_id"),
-                pledges.c.currency.label("due_currency"),
-                pledges.c.window_id.label("window_id"),
-            ]
-        elif target == "assessment":
-            assessments: Table = Assessment.metadata.tables["assessments"]
-            joined = joined.outerjoin(assessments, assessments.c.id == bindparam("target_id"))
-            applied_to = _CONTRIBUTIONS.c.assessment_id
-            columns += [
-                assessments.c.amount.label("due"),
-                assessments.c.contributor_id.label("owner_id"),
-                assessments.c.currency.label("due_currency"),
-            ]
-        if target is not None:
-            applied = (
+        applied = sum(
+            (
                 select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0))
-                .where(applied_to == bindparam("target_id"))
+                .where(applied_to == target)
                 .scalar_subquery()
-            )
-            carried_amount, carried_reporting = self.ledger.balance_columns(
-                chart.CONTRIBUTIONS_RECEIVABLE,
-                bindparam("currency"),
-                contributor_id=bindparam("contributor_id"),
-                window_id=window,
-            )
-            columns += [
-                applied.label("applied"),
-                carried_amount.label("carried_amount"),
-                carried_reporting.label("carried_reporting"),
-            ]
-        statement = _DEPOSIT_FACTS[shape] = select(*columns).select_from(joined)
-        return statement
+                for applied_to, target in (
+                    (_CONTRIBUTIONS.c.instalment_id, receipt.instalment_id),
+                    (_CONTRIBUTIONS.c.assessment_id, receipt.assessment_id),
+                )
+            ),
+            start=literal(0),
+        )
+        # An assessed fee's receivable has no window; an instalment's has its pledge's (NULL when pooled).
+        carried_amount, carried_reporting = self.ledger.balance_columns(
+            chart.CONTRIBUTIONS_RECEIVABLE,
+            receipt.currency,
+            contributor_id=receipt.contributor_id,
+            window_id=pledges.c.window_id,
+            never_null=("contributor_id",),
+        )
+        columns += [
+            instalments.c.amount.label("instalment_due"),
+            pledges.c.contributor_id.label("pledge_owner_id"),
+            pledges.c.currency.label("pledge_currency"),
+            pledges.c.window_id.label("window_id"),
+            assessments.c.amount.label("assessment_due"),
+            assessments.c.contributor_id.label("assessment_owner_id"),
+            assessments.c.currency.label("assessment_currency"),
+            applied.label("applied"),
+            carried_amount.label("carried_amount"),
+            carried_reporting.label("carried_reporting"),
+        ]
+        found = _DEPOSIT_FACTS[dialect] = (select(*columns).select_from(joined), items)
+        return found
 
     @staticmethod
     def _check_settles(
@@ -804,5 +914,5 @@ def _value_date_until(as_of: date | None) -> list[Any]:
 
 
 _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
-# Statements of record_contribution's reads, by (dialect, what the deposit settles).
-_DEPOSIT_FACTS: dict[tuple[str, str | None], Select[Any]] = {}
+# The statement of what recording receipts reads, and its receipts' row set, by dialect.
+_DEPOSIT_FACTS: dict[str, tuple[Select[Any], RowSet]] = {}

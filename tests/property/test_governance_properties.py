@@ -47,7 +47,7 @@ from governance.schemas import (
     PledgeCreate,
     TierFeeSet,
 )
-from governance.service import Governance
+from governance.service import Governance, Receipt
 from ledger import Book, Ledger, Money, balances, chart, trial_balance
 from tests import conftest
 
@@ -117,6 +117,7 @@ class DepositSpec:
     currency: str  # used when there is no target
     value_date: date
     keyed: bool
+    with_previous: bool  # on the same bank statement as the deposit before it (recorded together)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 currency=draw(st.sampled_from(CURRENCIES)),
                 value_date=draw(days),
                 keyed=draw(st.booleans()),
+                with_previous=bool(deposits) and draw(st.booleans()),
             )
         )
     return Scenario(rates, members, fees, donors, tuple(pledges), tuple(deposits))
@@ -371,6 +373,7 @@ class Runner:
     async def deposit_all(self) -> None:
         s, m = self.scenario, self.model
         assessment_currency = s.fees[0] if s.fees else REPORTING
+        statements: list[list[Receipt]] = []
         for n, d in enumerate(s.deposits):
             target = d.target
             key: tuple[str, int] | None = None
@@ -406,19 +409,13 @@ class Runner:
                 "reference": f"deposit {n}",
             }
             key_text = f"deposit-{n}" if d.keyed else None
-
-            async def record(gov: Governance, body: dict[str, Any] = body, key: str | None = key_text) -> int:
-                recorded = await gov.record_contribution(ContributionCreate.model_validate(body), idempotency_key=key)
-                assert not recorded.replayed
-                assert recorded.contribution.id is not None
-                return recorded.contribution.id
-
-            contribution_id = await self.step(record)
             if key is not None:
                 m.outstanding[key] = outstanding - applied
+            if not d.with_previous:
+                statements.append([])
+            statements[-1].append(Receipt(ContributionCreate.model_validate(body), key_text))
             m.sent.append(
                 {
-                    "id": contribution_id,
                     "contributor_id": body["contributor_id"],
                     "amount": amount,
                     "currency": currency,
@@ -430,6 +427,25 @@ class Runner:
                     "idempotency_key": key_text,
                 }
             )
+        # What one deposit at a time would record, a bank statement records in one transaction.
+        sent = iter(m.sent)
+        for receipts in statements:
+
+            async def record(gov: Governance, receipts: list[Receipt] = receipts) -> list[int]:
+                if len(receipts) == 1:
+                    data, key = receipts[0]
+                    recorded = [await gov.record_contribution(data, idempotency_key=key)]
+                else:
+                    recorded = await gov.record_bank_statement(receipts)
+                assert not any(r.replayed for r in recorded)
+                return [r.contribution.id for r in recorded if r.contribution.id is not None]
+
+            for contribution_id in await self.step(record):
+                next(sent)["id"] = contribution_id
+        for n, (body, key_text, contribution_id) in enumerate(
+            (r.data.model_dump(), r.idempotency_key, sent["id"])
+            for r, sent in zip(itertools.chain(*statements), m.sent, strict=True)
+        ):
             if key_text is not None and n % 2 == 0:
                 # A retry with the same key and body returns the first record and posts nothing.
                 async def retry(gov: Governance, body: dict[str, Any] = body, key: str = key_text) -> int:
