@@ -1,6 +1,8 @@
-"""Contribution benchmark: deposits per second through ``Governance.record_contribution``.
+"""Contribution benchmark: deposits per second through ``Governance.record_contribution`` (one deposit per
+request) or ``Governance.record_bank_statement`` (``--statement N``: a bank statement's N receipts per request).
 
     .venv/bin/python bench/contributions.py --backend both --deposits 50000
+    .venv/bin/python bench/contributions.py --backend both --deposits 50000 --statement 100
     .venv/bin/python bench/contributions.py --backend sqlite --deposits 5000 --json
     .venv/bin/python bench/contributions.py --backend postgresql --deposits 3000 --profile
 
@@ -12,11 +14,11 @@ earmarked to the six windows, some conditional) whose instalments are scaled so 
 something to settle (up to 120 per pledge).
 
 Then it posts N deposits, one transaction each (a new session, ``Governance`` and commit per deposit, like one
-API request), each with an idempotency key, from ``--clients`` concurrent clients (default 1). The mix is
-about 60% USD, 15% EUR, 10% GBP and 5% each CHF, JPY and SEK; about 75% settle an instalment (or an assessed
-fee) exactly, 10% in part, 7% over-pay it and 8% settle nothing (unapplied credit). At the end both trial
-balances must be zero and every deposit must have been recorded once; a sample of keys is replayed and must
-post nothing.
+API request) or, with ``--statement``, one transaction per bank statement; each with an idempotency key,
+from ``--clients`` concurrent clients (default 1). The mix is about 60% USD, 15% EUR, 10% GBP and 5% each
+CHF, JPY and SEK; about 75% settle an instalment (or an assessed fee) exactly, 10% in part, 7% over-pay it
+and 8% settle nothing (unapplied credit). At the end both trial balances must be zero and every deposit
+must have been recorded once; a sample of keys is replayed and must post nothing.
 
 Reported: deposits/s against the target (500/s on a 2-core machine: PASS/MISS), latency percentiles,
 statements through SQLAlchemy per deposit, data sizes. ``--profile`` runs the deposits under cProfile and prints the top
@@ -65,13 +67,14 @@ from fundapp.core.config import Settings  # noqa: E402
 from fundapp.core.db import Database  # noqa: E402
 from governance.models import Contribution, PledgeInstalment  # noqa: E402
 from governance.schemas import (  # noqa: E402
+    MAX_RECEIPTS_PER_STATEMENT,
     ContributionCreate,
     ContributorCreate,
     MemberCreate,
     PledgeCreate,
     TierFeeSet,
 )
-from governance.service import Governance  # noqa: E402
+from governance.service import Governance, Receipt  # noqa: E402
 from ledger import Book, Ledger, trial_balance  # noqa: E402
 from ledger.models import JournalEntry, Posting  # noqa: E402
 from ledger.money import exponent  # noqa: E402
@@ -385,6 +388,7 @@ async def post_deposits(
     profile: bool,
     analyze_every: int | None = None,
     clients: int = 1,
+    statement: int = 1,
 ) -> dict[str, Any]:
     counter = StatementCounter(db)
     latencies: list[float] = []
@@ -394,7 +398,8 @@ async def post_deposits(
     validated = [(ContributionCreate.model_validate(d.body), d) for d in deposits]
     profiler = cProfile.Profile() if profile else None
     statements_before = counter.count
-    log(f"posting {n} deposits, one transaction each, from {clients} concurrent client(s)")
+    how = "one transaction each" if statement == 1 else f"in bank statements of {statement} receipts"
+    log(f"posting {n} deposits, {how}, from {clients} concurrent client(s)")
     # CPU of this process (SQLite runs in it, in aiosqlite's thread) and of the server's backends: what an
     # otherwise idle machine would reach is about deposits / (client + server CPU seconds).
     servers_before = await server_cpu(db)
@@ -405,19 +410,26 @@ async def post_deposits(
     done = 0
 
     async def deposit(i: int) -> None:
+        """Deposit i alone (one request), or the bank statement that starts with it."""
         nonlocal done, last_report
-        data, d = validated[i - 1]
+        batch = validated[i - 1 : min(n, i - 1 + statement)]
         t0 = time.perf_counter()
         now = datetime(2026, 12, 31, 12, tzinfo=UTC) + timedelta(microseconds=i)
         async with db.session() as session:
             gov = Governance(session, settings=settings, actor=ACTOR, now=now)
-            recorded = await gov.record_contribution(data, idempotency_key=d.key)
+            if statement == 1:
+                data, d = batch[0]
+                recorded = [await gov.record_contribution(data, idempotency_key=d.key)]
+            else:
+                recorded = await gov.record_bank_statement([Receipt(data, d.key) for data, d in batch])
             await session.commit()
-        assert not recorded.replayed
-        latencies.append(time.perf_counter() - t0)
-        kinds[d.kind] += 1
-        currencies[d.currency] += 1
-        done += 1
+        assert not any(r.replayed for r in recorded)
+        # A statement's latency is shared by its receipts: one figure per deposit, as for single requests.
+        latencies.extend([(time.perf_counter() - t0) / len(batch)] * len(batch))
+        for _, d in batch:
+            kinds[d.kind] += 1
+            currencies[d.currency] += 1
+        done += len(batch)
         if time.perf_counter() - last_report > 10 or done == n:
             last_report = time.perf_counter()
             elapsed = last_report - started - paused
@@ -432,6 +444,8 @@ async def post_deposits(
         profiler.enable()
     # Rounds between two VACUUM (ANALYZE)s; in each, the clients take the next deposit in turn.
     round_size = analyze_every or n
+    # Each statement lies within one round: a round holds whole statements.
+    round_size = max(statement, round_size - round_size % statement) if analyze_every else n
     for first in range(1, n + 1, round_size):
         if first > 1:
             t0, statements_then, cpu_then = time.perf_counter(), counter.count, time.process_time()
@@ -439,7 +453,7 @@ async def post_deposits(
             paused += time.perf_counter() - t0
             client_cpu -= time.process_time() - cpu_then
             statements_before += counter.count - statements_then
-        numbers = iter(range(first, min(n, first + round_size - 1) + 1))
+        numbers = iter(range(first, min(n, first + round_size - 1) + 1, statement))
         await asyncio.gather(*(client(numbers) for _ in range(clients)))
     elapsed = time.perf_counter() - started - paused
     client_cpu += time.process_time()
@@ -467,6 +481,7 @@ async def post_deposits(
             "max": 1000 * max(latencies),
         },
         "statements_per_deposit": statements / n,
+        "receipts_per_statement": statement,
         "cpu_ms_per_deposit": {
             "client": 1000 * client_cpu / n,
             **({"server": 1000 * server_seconds / n} if server_seconds is not None else {}),
@@ -580,7 +595,7 @@ async def run(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, An
                 analyze_every = 10_000
                 await analyze(db)
         deposits = await post_deposits(
-            db, settings, facility, rng, args.deposits, args.profile, analyze_every, args.clients
+            db, settings, facility, rng, args.deposits, args.profile, analyze_every, args.clients, args.statement
         )
         log("checking both trial balances")
         end = await checks(db, args.deposits)
@@ -646,8 +661,13 @@ def print_report(report: dict[str, Any]) -> None:
             f"({f['conditional_pledges']} conditional), {f['instalments']:,} instalments, "
             f"{f['assessments']} assessments, {f['fx_rates']} FX rates; built in {f['setup_s']:.1f} s"
         )
+        how = (
+            "one per transaction (a request each)"
+            if r["receipts_per_statement"] == 1
+            else f"in bank statements of {r['receipts_per_statement']} receipts, one transaction each"
+        )
         print(
-            f"deposits           {r['deposits']:,} in {r['seconds']:.1f} s — "
+            f"deposits           {r['deposits']:,} {how}, in {r['seconds']:.1f} s — "
             + ", ".join(f"{k} {v:,}" for k, v in sorted(r["kinds"].items()))
         )
         print("currencies         " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["currencies"].items())))
@@ -690,11 +710,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None, help=f"PostgreSQL admin URL (default {PG_DEFAULT_ADMIN_URL})")
     parser.add_argument("--profile", action="store_true", help="run the deposits under cProfile (top costs to stderr)")
     parser.add_argument("--clients", type=int, default=1, help="concurrent clients, each on its own connection")
+    parser.add_argument(
+        "--statement",
+        type=int,
+        default=1,
+        help="receipts per bank statement, recorded in one transaction (default 1: one deposit per request)",
+    )
     parser.add_argument("--seed", type=int, default=20260316)
     parser.add_argument("--keep", action="store_true", help="keep the database (prints where it is)")
     args = parser.parse_args(argv)
     if args.deposits < 1:
         parser.error("--deposits must be at least 1")
+    if not 1 <= args.statement <= MAX_RECEIPTS_PER_STATEMENT:
+        parser.error(f"--statement must be from 1 to {MAX_RECEIPTS_PER_STATEMENT}")
 
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     report: dict[str, Any] = {
