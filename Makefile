@@ -56,4 +56,5 @@ bench: install-test
 	$(BIN)/python bench/ledger.py --backend sqlite --entries 280000
 	$(BIN)/python bench/ledger.py --backend postgresql --entries 280000
 	$(BIN)/python bench/contributions.py --backend both
+	$(BIN)/python bench/contributions.py --backend both --statement 100
 	$(BIN)/python bench/reports.py --backend both

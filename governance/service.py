@@ -549,7 +549,7 @@ class Governance:
         postgresql = self.ledger.is_postgresql
         if postgresql:
             await self.ledger.lock()
-        facts_statement, items = self._deposit_facts()
+        facts_statement, items = self._deposit_facts(one=len(receipts) == 1)
         parameters = items.parameters(
             [
                 {
@@ -741,16 +741,16 @@ class Governance:
         since.record(recorded, payload_hash, entry)
         return recorded
 
-    def _deposit_facts(self) -> tuple[Select[Any], RowSet]:
+    def _deposit_facts(self, *, one: bool) -> tuple[Select[Any], RowSet]:
         """What recording receipts reads, in one statement with a row per receipt (column ``n``, its place):
         the contributor's name, a contribution already recorded under the idempotency key, an id for the
         new one, the audit chain's head (and, on PostgreSQL, its lock; there the ledger's lock is taken
         before, in a statement of its own), on SQLite the ledger's head, and for a settled instalment
         (assessed fee) what is due, by whom, in which currency, for which window, what is already applied
         to it, and the receivable's carrying value in the receipt's currency for that contributor and
-        window. Built once per dialect."""
+        window. Built once per dialect, and for one receipt or any number (``row_set``)."""
         dialect = self.session.get_bind().dialect.name
-        found = _DEPOSIT_FACTS.get(dialect)
+        found = _DEPOSIT_FACTS.get((dialect, one))
         if found is not None:
             return found
         items = row_set(
@@ -764,6 +764,7 @@ class Governance:
                 ("assessment_id", BigInteger()),
                 ("currency", String()),
             ],
+            one=one,
         )
         receipt = items.source.c
         contributors: Table = Contributor.metadata.tables["contributors"]
@@ -836,7 +837,7 @@ class Governance:
             carried_amount.label("carried_amount"),
             carried_reporting.label("carried_reporting"),
         ]
-        found = _DEPOSIT_FACTS[dialect] = (select(*columns).select_from(joined), items)
+        found = _DEPOSIT_FACTS[(dialect, one)] = (select(*columns).select_from(joined), items)
         return found
 
     @staticmethod
@@ -914,5 +915,5 @@ def _value_date_until(as_of: date | None) -> list[Any]:
 
 
 _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
-# The statement of what recording receipts reads, and its receipts' row set, by dialect.
-_DEPOSIT_FACTS: dict[str, tuple[Select[Any], RowSet]] = {}
+# The statement of what recording receipts reads, and its receipts' row set, by dialect and one receipt or many.
+_DEPOSIT_FACTS: dict[tuple[str, bool], tuple[Select[Any], RowSet]] = {}
