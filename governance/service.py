@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from itertools import count
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, select, true
+from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, null, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -549,7 +549,12 @@ class Governance:
         postgresql = self.ledger.is_postgresql
         if postgresql:
             await self.ledger.lock()
-        facts_statement, items = self._deposit_facts(one=len(receipts) == 1)
+        shape: str | None = ANY_RECEIPTS
+        if len(receipts) == 1:
+            data = receipts[0].data
+            shape = "instalment" if data.instalment_id is not None else None
+            shape = "assessment" if data.assessment_id is not None else shape
+        facts_statement, items = self._deposit_facts(shape)
         parameters = items.parameters(
             [
                 {
@@ -741,16 +746,18 @@ class Governance:
         since.record(recorded, payload_hash, entry)
         return recorded
 
-    def _deposit_facts(self, *, one: bool) -> tuple[Select[Any], RowSet]:
+    def _deposit_facts(self, shape: str | None) -> tuple[Select[Any], RowSet]:
         """What recording receipts reads, in one statement with a row per receipt (column ``n``, its place):
         the contributor's name, a contribution already recorded under the idempotency key, an id for the
         new one, the audit chain's head (and, on PostgreSQL, its lock; there the ledger's lock is taken
         before, in a statement of its own), on SQLite the ledger's head, and for a settled instalment
         (assessed fee) what is due, by whom, in which currency, for which window, what is already applied
         to it, and the receivable's carrying value in the receipt's currency for that contributor and
-        window. Built once per dialect, and for one receipt or any number (``row_set``)."""
+        window. ``shape`` is what one receipt settles ("instalment", "assessment" or None: only that part
+        is read, with the receipt's values as parameters) or ``ANY_RECEIPTS`` (any number of receipts,
+        settling anything). Built once per dialect and shape."""
         dialect = self.session.get_bind().dialect.name
-        found = _DEPOSIT_FACTS.get((dialect, one))
+        found = _DEPOSIT_FACTS.get((dialect, shape))
         if found is not None:
             return found
         items = row_set(
@@ -764,8 +771,10 @@ class Governance:
                 ("assessment_id", BigInteger()),
                 ("currency", String()),
             ],
-            one=one,
+            one=shape != ANY_RECEIPTS,
         )
+        with_instalments = shape in ("instalment", ANY_RECEIPTS)
+        with_assessments = shape in ("assessment", ANY_RECEIPTS)
         receipt = items.source.c
         contributors: Table = Contributor.metadata.tables["contributors"]
         instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
@@ -773,14 +782,16 @@ class Governance:
         assessments: Table = Assessment.metadata.tables["assessments"]
         existing = _CONTRIBUTIONS.alias("existing")
         head = audit.head_source(dialect)
-        joined = (
-            items.source.outerjoin(contributors, contributors.c.id == receipt.contributor_id)
-            .outerjoin(existing, existing.c.idempotency_key == receipt.idempotency_key)
-            .outerjoin(instalments, instalments.c.id == receipt.instalment_id)
-            .outerjoin(pledges, pledges.c.id == instalments.c.pledge_id)
-            .outerjoin(assessments, assessments.c.id == receipt.assessment_id)
-            .outerjoin(head, true())
+        joined = items.source.outerjoin(contributors, contributors.c.id == receipt.contributor_id).outerjoin(
+            existing, existing.c.idempotency_key == receipt.idempotency_key
         )
+        if with_instalments:
+            joined = joined.outerjoin(instalments, instalments.c.id == receipt.instalment_id).outerjoin(
+                pledges, pledges.c.id == instalments.c.pledge_id
+            )
+        if with_assessments:
+            joined = joined.outerjoin(assessments, assessments.c.id == receipt.assessment_id)
+        joined = joined.outerjoin(head, true())
         columns: list[Any] = [
             receipt.n.label("n"),
             contributors.c.name.label("contributor_name"),
@@ -805,39 +816,45 @@ class Governance:
                 ledger_head.c.hash.label("ledger_hash"),
                 ledger_head.c.reference.label("ledger_reference"),
             ]
+        settled: list[tuple[Any, Any]] = []
+        if with_instalments:
+            settled.append((_CONTRIBUTIONS.c.instalment_id, receipt.instalment_id))
+        if with_assessments:
+            settled.append((_CONTRIBUTIONS.c.assessment_id, receipt.assessment_id))
         applied = sum(
             (
-                select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0))
-                .where(applied_to == target)
-                .scalar_subquery()
-                for applied_to, target in (
-                    (_CONTRIBUTIONS.c.instalment_id, receipt.instalment_id),
-                    (_CONTRIBUTIONS.c.assessment_id, receipt.assessment_id),
-                )
+                select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0)).where(column == target).scalar_subquery()
+                for column, target in settled
             ),
             start=literal(0),
         )
-        # An assessed fee's receivable has no window; an instalment's has its pledge's (NULL when pooled).
-        carried_amount, carried_reporting = self.ledger.balance_columns(
-            chart.CONTRIBUTIONS_RECEIVABLE,
-            receipt.currency,
-            contributor_id=receipt.contributor_id,
-            window_id=pledges.c.window_id,
-            never_null=("contributor_id",),
-        )
+        carried: tuple[Any, Any] = (literal(0), literal(0))
+        if settled:
+            # An assessed fee's receivable has no window; an instalment's has its pledge's (NULL when pooled).
+            carried = self.ledger.balance_columns(
+                chart.CONTRIBUTIONS_RECEIVABLE,
+                receipt.currency,
+                contributor_id=receipt.contributor_id,
+                window_id=pledges.c.window_id if with_instalments else None,
+                never_null=("contributor_id",),
+            )
+
+        def part(present: bool, column: Any, label: str) -> Any:
+            return (column if present else null()).label(label)
+
         columns += [
-            instalments.c.amount.label("instalment_due"),
-            pledges.c.contributor_id.label("pledge_owner_id"),
-            pledges.c.currency.label("pledge_currency"),
-            pledges.c.window_id.label("window_id"),
-            assessments.c.amount.label("assessment_due"),
-            assessments.c.contributor_id.label("assessment_owner_id"),
-            assessments.c.currency.label("assessment_currency"),
+            part(with_instalments, instalments.c.amount, "instalment_due"),
+            part(with_instalments, pledges.c.contributor_id, "pledge_owner_id"),
+            part(with_instalments, pledges.c.currency, "pledge_currency"),
+            part(with_instalments, pledges.c.window_id, "window_id"),
+            part(with_assessments, assessments.c.amount, "assessment_due"),
+            part(with_assessments, assessments.c.contributor_id, "assessment_owner_id"),
+            part(with_assessments, assessments.c.currency, "assessment_currency"),
             applied.label("applied"),
-            carried_amount.label("carried_amount"),
-            carried_reporting.label("carried_reporting"),
+            carried[0].label("carried_amount"),
+            carried[1].label("carried_reporting"),
         ]
-        found = _DEPOSIT_FACTS[(dialect, one)] = (select(*columns).select_from(joined), items)
+        found = _DEPOSIT_FACTS[(dialect, shape)] = (select(*columns).select_from(joined), items)
         return found
 
     @staticmethod
@@ -915,5 +932,7 @@ def _value_date_until(as_of: date | None) -> list[Any]:
 
 
 _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
-# The statement of what recording receipts reads, and its receipts' row set, by dialect and one receipt or many.
-_DEPOSIT_FACTS: dict[tuple[str, bool], tuple[Select[Any], RowSet]] = {}
+# The statement of what recording receipts reads, and its receipts' row set, by dialect and shape.
+_DEPOSIT_FACTS: dict[tuple[str, str | None], tuple[Select[Any], RowSet]] = {}
+# The shape of the facts for any number of receipts, settling anything.
+ANY_RECEIPTS = "any"
