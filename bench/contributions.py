@@ -443,9 +443,8 @@ async def post_deposits(
     if profiler is not None:
         profiler.enable()
     # Rounds between two VACUUM (ANALYZE)s; in each, the clients take the next deposit in turn.
-    round_size = analyze_every or n
     # Each statement lies within one round: a round holds whole statements.
-    round_size = max(statement, round_size - round_size % statement) if analyze_every else n
+    round_size = max(statement, analyze_every - analyze_every % statement) if analyze_every else n
     for first in range(1, n + 1, round_size):
         if first > 1:
             t0, statements_then, cpu_then = time.perf_counter(), counter.count, time.process_time()

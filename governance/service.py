@@ -536,10 +536,9 @@ class Governance:
     async def record_bank_statement(self, receipts: Sequence[Receipt]) -> list[Recorded]:
         """Record a bank statement's receipts in order, each as ``record_contribution`` would, in one
         transaction: all of them or, if any is refused, none (the refusal names the receipt). A receipt
-        whose key was recorded before (or earlier in the statement) with the same body is a replay."""
-        if not receipts:
-            raise InvalidInput("a bank statement needs at least one receipt", field="receipts", rule="min-one")
-        return await self._record_receipts(receipts, batch=True)
+        whose key was recorded before (or earlier in the statement) with the same body is a replay. A
+        statement without receipts records nothing (the API's schema refuses one)."""
+        return await self._record_receipts(receipts, batch=True) if receipts else []
 
     async def _record_receipts(self, receipts: Sequence[Receipt], *, batch: bool) -> list[Recorded]:
         # The facts of every receipt are read in one statement, under the ledger's writer lock, so the
@@ -549,11 +548,7 @@ class Governance:
         postgresql = self.ledger.is_postgresql
         if postgresql:
             await self.ledger.lock()
-        shape: str | None = ANY_RECEIPTS
-        if len(receipts) == 1:
-            data = receipts[0].data
-            shape = "instalment" if data.instalment_id is not None else None
-            shape = "assessment" if data.assessment_id is not None else shape
+        shape = _settles(receipts[0].data) if len(receipts) == 1 else ANY_RECEIPTS
         facts_statement, items = self._deposit_facts(shape)
         parameters = items.parameters(
             [
@@ -583,7 +578,7 @@ class Governance:
                     results.append(await self._record_receipt(receipt, facts, since, new_ids, pending, batch=batch))
                 except DomainError as error:
                     if batch:
-                        error.within(f"receipts.{n}.")
+                        error.name_within(f"receipts.{n}.")
                     raise
         replayed_ids = [r for r in results if isinstance(r, int)]
         if replayed_ids:
@@ -624,7 +619,9 @@ class Governance:
         contributor_id: int = data.contributor_id
         money = to_money(data.amount, data.currency)
         outstanding, window_id = 0, None
-        if data.instalment_id is not None:
+        settles = _settles(data)
+        if settles == "instalment":
+            assert data.instalment_id is not None
             if facts.instalment_due is None:
                 raise NotFound(
                     f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
@@ -635,7 +632,8 @@ class Governance:
             window_id = facts.window_id
             applied_before = int(facts.applied) + since.applied[("instalment", data.instalment_id)]
             outstanding = int(facts.instalment_due) - applied_before
-        elif data.assessment_id is not None:
+        elif settles == "assessment":
+            assert data.assessment_id is not None
             if facts.assessment_due is None:
                 raise NotFound(
                     f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
@@ -925,6 +923,13 @@ class Governance:
             .group_by(col(Contribution.assessment_id))
         )
         return {int(k): int(v) for k, v in rows.all() if k is not None}
+
+
+def _settles(data: ContributionCreate) -> str | None:
+    """What a payment settles: "instalment", "assessment" (the schema allows one at most) or None."""
+    if data.instalment_id is not None:
+        return "instalment"
+    return "assessment" if data.assessment_id is not None else None
 
 
 def _value_date_until(as_of: date | None) -> list[Any]:

@@ -60,10 +60,9 @@ class DomainError(Exception):
         self.headers = headers or {}
         self.extra = extra
 
-    def within(self, prefix: str) -> DomainError:
-        """The same refusal, its fields named inside a part of the request (``receipts.3.`` + ``amount``)."""
+    def name_within(self, prefix: str) -> None:
+        """Name the refusal's fields inside a part of the request (``receipts.3.`` + ``amount``)."""
         self.errors = [FieldError(prefix + e.field, e.rule, e.message) for e in self.errors]
-        return self
 
 
 class InvalidInput(DomainError):

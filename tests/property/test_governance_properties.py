@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from babel import Locale
@@ -438,7 +438,9 @@ class Runner:
                 else:
                     recorded = await gov.record_bank_statement(receipts)
                 assert not any(r.replayed for r in recorded)
-                return [r.contribution.id for r in recorded if r.contribution.id is not None]
+                ids = [r.contribution.id for r in recorded]
+                assert None not in ids
+                return cast(list[int], ids)
 
             for contribution_id in await self.step(record):
                 next(sent)["id"] = contribution_id
