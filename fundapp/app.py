@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -22,7 +24,9 @@ from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
 from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
+from fundapp.wiring import register_hooks
 from governance import api as governance_api
+from governance.service import open_due_fee_years
 from ledger import api as ledger_api
 from proposals import api as proposals_api
 from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
@@ -46,6 +50,45 @@ def domain_route_handlers() -> list[Any]:
     ]
 
 
+log = logging.getLogger("fundapp.app")
+
+
+class DailyWork:
+    """Time-driven work that must not wait for a scheduler: on the first request of each day (the facility's
+    clock) the fee notices of a year that has begun are posted (docs/governance.md, "Fee years"). One small
+    read per process and day when nothing is due; a failure is logged, never the request's, and retried a
+    minute later."""
+
+    RETRY = timedelta(minutes=1)
+
+    def __init__(self) -> None:
+        self.done_on: date | None = None
+        self.retry_at: datetime | None = None
+        self.lock = asyncio.Lock()
+
+    async def __call__(self, app: Litestar) -> None:
+        now: datetime = app.state.clock.now()
+        if self.done_on == now.date() or (self.retry_at is not None and now < self.retry_at):
+            return
+        async with self.lock:
+            if self.done_on == now.date():
+                return
+            try:
+                years = await open_due_fee_years(app.state.db, app.state.settings, now)
+            except Exception:  # the request goes on; the work is retried
+                log.exception("opening the fee years failed; retrying in a minute")
+                self.retry_at = now + self.RETRY
+                return
+            if years:
+                log.info("fee years opened: %s", ", ".join(map(str, years)))
+            self.done_on, self.retry_at = now.date(), None
+
+
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    await core_api.refuse_nul_in_parameters(request)
+    await request.app.state.daily_work(request.app)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -54,6 +97,7 @@ def create_app(
 ) -> Litestar:
     settings = settings or load_settings()
     clock = clock or Clock()
+    register_hooks()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -94,11 +138,12 @@ def create_app(
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[lifespan],
-        before_request=core_api.refuse_nul_in_parameters,
+        before_request=before_request,
         debug=False,
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.daily_work = DailyWork()
     app.state.hashing = PasswordHashing(settings)
     logging.getLogger("fundapp").setLevel(logging.INFO)
     return app

@@ -23,6 +23,7 @@ from fundapp.core.errors import DomainError
 from fundapp.core.models import Role
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing
+from fundapp.wiring import register_hooks
 from reports.rules import REPORT_NAMES
 
 T = TypeVar("T")
@@ -100,7 +101,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_production:
         print("refusing to load demo data into a production database", file=sys.stderr)
         return 2
-    report = _with_database(settings, lambda db: demo.load(db, settings, Clock()))
+    report = _with_database(settings, lambda db: demo.load(db, settings, args.clock))
     print(report.describe())
     return 0
 
@@ -120,7 +121,7 @@ def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
     async def work(database: Database) -> str:
         async with database.session() as session:
             user = await accounts.create_user(
-                session, data, hashing=PasswordHashing(settings), actor=None, now=Clock().now()
+                session, data, hashing=PasswordHashing(settings), actor=None, now=args.clock.now()
             )
             await session.commit()
             return f"created user {user.id} {user.username} ({', '.join(user.roles)})"
@@ -135,7 +136,7 @@ def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
             user = await accounts.find_user(session, args.username)
             if user is None or user.id is None:
                 raise DomainError(f"no user named {args.username!r}")
-            await accounts.disable_user(session, user.id, actor=None, now=Clock().now())
+            await accounts.disable_user(session, user.id, actor=None, now=args.clock.now())
             await session.commit()
             return f"disabled {args.username}: its sessions and tokens are ended"
 
@@ -203,7 +204,7 @@ def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(database: Database) -> str:
         async with database.session() as session:
-            governance = Governance(session, settings=settings, actor=audit.SYSTEM, now=Clock().now())
+            governance = Governance(session, settings=settings, actor=audit.SYSTEM, now=args.clock.now())
             created, already, not_due = await governance.assess(args.year)
             await session.commit()
         lines = [f"{args.year}: assessed {len(created)} members"]
@@ -212,6 +213,8 @@ def cmd_assess(settings: Settings, args: argparse.Namespace) -> int:
             lines.append(f"  already assessed: {', '.join(already)}")
         if not_due:
             lines.append(f"  not members in {args.year}: {', '.join(not_due)}")
+        if created and created[0].entry_id is None:
+            lines.append(f"  fee notices: posted on 1 January {args.year}, when the fee year opens")
         return "\n".join(lines)
 
     print(_with_database(settings, work))
@@ -255,11 +258,22 @@ def cmd_close_due(settings: Settings, args: argparse.Namespace) -> int:
     from governance.decisions import close_due_decisions
 
     async def work(database: Database) -> list[str]:
-        closed = await close_due_decisions(database, settings, Clock().now())
+        closed = await close_due_decisions(database, settings, args.clock.now())
         return [f"decision {d.id} ({d.kind}): {d.result}: {d.result_reason}" for d in closed]
 
     lines = _with_database(settings, work)
     print("\n".join(lines) if lines else "no decision is due")
+    return 0
+
+
+def cmd_open_fee_years(settings: Settings, args: argparse.Namespace) -> int:
+    from governance.service import open_due_fee_years
+
+    async def work(database: Database) -> list[int]:
+        return await open_due_fee_years(database, settings, args.clock.now())
+
+    years = _with_database(settings, work)
+    print(f"opened fee years: {', '.join(map(str, years))}" if years else "no fee notice is due")
     return 0
 
 
@@ -301,7 +315,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     async def work(database: Database) -> bytes:
         async with database.session(write=False) as session:
             await reports_api.read_snapshot(session)
-            ctx = await report_context(session, settings, Clock().now())
+            ctx = await report_context(session, settings, args.clock.now())
             built = await reports_api.build_named(
                 ctx,
                 args.name,
@@ -383,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify_record = governance.add_parser("verify-record", help="re-verify a downloaded decision record offline")
     verify_record.add_argument("file", help="the record's JSON file (GET /api/v1/decisions/{id}/record), or -")
     verify_record.set_defaults(func=cmd_verify_record, needs_settings=False)
+    governance.add_parser(
+        "open-fee-years", help="post the fee notices of every year that has begun (run daily, e.g. from cron)"
+    ).set_defaults(func=cmd_open_fee_years)
     governance.add_parser("close-due", help="close every decision whose deadline has passed").set_defaults(
         func=cmd_close_due
     )
@@ -415,8 +432,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> int:
+    """Run one command. ``clock`` is the facility's clock (the wall clock unless a test moves it)."""
     args = build_parser().parse_args(argv)
+    args.clock = clock or Clock()
+    register_hooks()
     try:
         settings = load_settings() if getattr(args, "needs_settings", True) else None
         code: int = args.func(settings, args)
@@ -425,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DomainError as exc:
         print(f"refused: {exc.detail}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  {error.field or '(request)'}: {error.rule}: {error.message}", file=sys.stderr)
         return 1
     except ValueError as exc:  # pydantic validation of CLI input
         print(f"invalid input: {exc}", file=sys.stderr)

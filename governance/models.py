@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import utc_column
@@ -122,7 +122,12 @@ class Assessment(SQLModel, table=True):
     currency: str = Field(sa_column=Column(String(3), nullable=False))
     assessed_on: date = Field(sa_column=Column(Date(), nullable=False))
     due_on: date = Field(sa_column=Column(Date(), nullable=False))
-    entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))
+    # A fee notice for a year that has not begun has no entry yet: its receivable and revenue are posted on
+    # 1 January of the fee year (recognised_on); a fee of the current or a past year is posted when assessed.
+    entry_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
+    )
+    recognised_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
 
 
 class Pledge(SQLModel, table=True):
@@ -182,6 +187,12 @@ class Contribution(SQLModel, table=True):
     payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
     reference: str = Field(default="", sa_column=Column(String(100), nullable=False))
     entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))
+    # Paid for a fee notice before its year began: the applied part was held in 2450 (received in advance)
+    # until the entry that applied it to the fee on 1 January (applied_entry_id; the fee is charged then).
+    advance: bool = Field(default=False, sa_column=Column(Boolean(), nullable=False, server_default=false()))
+    applied_entry_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
+    )
     recorded_by: int | None = Field(default=None, nullable=True)
     created_at: datetime = Field(sa_column=utc_column())
 

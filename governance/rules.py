@@ -8,14 +8,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
+from typing import Any
 
 from babel import Locale
 from babel.core import get_global
 
 from fundapp.core.audit import canonical_json
+from ledger import Line, chart, convert_minor, percentage
 from ledger.money import Money, exponent, quantize
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
@@ -111,6 +113,69 @@ def prorated_fee(annual: Money, months: int) -> Money:
         raise ValueError("months must be within 0..12")
     exact = annual.amount * Decimal(months) / Decimal(12)
     return Money.from_minor(quantize(exact, annual.currency), annual.currency)
+
+
+# ---------------------------------------------------------------- fee years
+
+
+def is_fee_notice(year: int, today: date) -> bool:
+    """A fee assessed before its year begins is a notice: nothing is posted until 1 January of ``year``."""
+    return year > today.year
+
+
+def fee_due_on(year: int, today: date, due_days: int) -> date:
+    """A fee falls due ``due_days`` after it is assessed, or after 1 January of its year for a notice."""
+    start = date(year, 1, 1) if is_fee_notice(year, today) else today
+    return start + timedelta(days=due_days)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvancePlan:
+    """How money received in advance is applied to its fee: the entry's lines, what is applied, the fee."""
+
+    lines: tuple[Line, ...]
+    applied: Money
+    fee: Money
+
+
+def advance_application(
+    *,
+    applied: Money,
+    held: tuple[int, int],
+    receivable: tuple[int, int],
+    fee_rate: Decimal,
+    rate: Decimal,
+    reporting_currency: str,
+    contributor_id: int,
+) -> AdvancePlan:
+    """The lines that apply ``applied`` (held in 2450) to the fee receivable once the fee year has begun.
+
+    ``held`` and ``receivable`` are the (amount, reporting amount) balances of 2450 (a credit, negative) and
+    1200 for the contributor in ``applied``'s currency: each side leaves at its carrying value, and the ledger
+    closes the difference with a realised FX line (``settle_fx``). The administrative-agent fee is charged
+    on the applied amount now, as a deposit charges it on what it settles, and the net becomes available to
+    the pooled fund (an assessed fee has no window) at ``rate``, the rate of the application's date."""
+    if not applied.is_positive:
+        raise ValueError("an advance applies a positive amount")
+    currency = applied.currency
+    held_share = carrying_share(-held[1], -held[0], applied.minor, reporting_currency)
+    receivable_share = carrying_share(receivable[1], receivable[0], applied.minor, reporting_currency)
+    fee = percentage(applied, fee_rate)
+    dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": None}
+    lines = [
+        Line(chart.RECEIVED_IN_ADVANCE, applied, Money.from_minor(held_share, reporting_currency), **dims),
+        Line(chart.CONTRIBUTIONS_RECEIVABLE, -applied, Money.from_minor(-receivable_share, reporting_currency), **dims),
+    ]
+    if fee.is_positive:
+        lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
+    net = applied - fee
+    net_reporting = Money.from_minor(convert_minor(net.minor, currency, rate, reporting_currency), reporting_currency)
+    if net_reporting.is_positive:
+        lines += [
+            Line(chart.AVAILABLE, net_reporting, window_id=None),
+            Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
+        ]
+    return AdvancePlan(tuple(lines), applied, fee)
 
 
 # ---------------------------------------------------------------- pledges and contributions

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -145,7 +145,12 @@ class AssessmentPublic(Output):
     outstanding: MoneyOut
     assessed_on: date
     due_on: date
-    entry_id: int
+    status: Literal["notified", "recognised"] = Field(
+        description="notified: a fee of a year that has not begun, posted on 1 January of its year; "
+        "recognised: posted (receivable and revenue)"
+    )
+    recognised_on: date | None = Field(description="the date its receivable and revenue were posted")
+    entry_id: int | None
 
 
 class AssessmentRunPublic(Output):
@@ -329,6 +334,10 @@ class ContributionPublic(Output):
     fee: MoneyOut
     reference: str
     entry_id: int
+    advance: bool = Field(
+        description="paid for a fee notice before its year began: held as received in advance until then"
+    )
+    applied_entry_id: int | None = Field(description="the entry that applied the advance when the year began")
     idempotency_key: str | None
 
 
@@ -370,6 +379,9 @@ class MemberStatement(Output):
     lines: list[StatementLine]
     receivable: list[CurrencyBalance]
     unapplied_credit: list[CurrencyBalance]
+    paid_in_advance: list[CurrencyBalance] = Field(
+        description="paid for fee notices of a year that has not begun (applied to the fee on 1 January)"
+    )
     fx_effects: MoneyOut
     balance_due_reporting: MoneyOut
     assessments: list[AssessmentPublic]

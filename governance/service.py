@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from itertools import count
 from typing import Any, NamedTuple
 
@@ -18,7 +18,7 @@ from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound, refuse_future
 from fundapp.core.models import User
 from fundapp.core.rowsets import RowSet, row_set
 from fundapp.core.writes import PendingWrites, one_trip
@@ -49,6 +49,7 @@ from governance.schemas import (
     WindowUpdate,
 )
 from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_money
+from ledger.money import to_json
 from ledger.rules import canonical, sha256
 
 
@@ -328,8 +329,11 @@ class Governance:
         return row
 
     async def assess(self, year: int) -> tuple[list[Assessment], list[str], list[str]]:
-        """Create each active member's fee for ``year`` as a receivable (once); returns (created,
-        already assessed, not members that year)."""
+        """Create each active member's fee for ``year`` (once); returns (created, already assessed, not
+        members that year). A fee of the current or a past year is posted at once (receivable and revenue,
+        dated today); a fee of a year that has not begun is a **notice**: recorded and due on its own date,
+        posted on 1 January of its year (``open_fee_years``), so next year's fees never land in this year's
+        revenue (docs/governance.md, "Fee years")."""
         await self.ledger.lock()
         members = (
             (
@@ -345,10 +349,11 @@ class Governance:
                 await self.session.execute(select(col(Assessment.member_code)).where(col(Assessment.year) == year))
             ).scalars()
         )
+        notice = rules.is_fee_notice(year, self.today)
+        due_on = rules.fee_due_on(year, self.today, self.settings.charter.fee_due_days)
         created: list[Assessment] = []
         already: list[str] = []
         not_due: list[str] = []
-        due_days = self.settings.charter.fee_due_days
         for member in members:
             if member.code in done:
                 already.append(member.code)
@@ -371,19 +376,6 @@ class Governance:
                 continue
             contributor = await self.member_contributor(member.code)
             assert contributor.id is not None
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=self.today,
-                    description=f"{year} fee of {member.code} (tier {member.tier}, {months} months)",
-                    lines=(
-                        Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=contributor.id),
-                        Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=contributor.id),
-                    ),
-                    source_type="assessment",
-                    source_id=f"{member.code}-{year}",
-                    idempotency_key=f"assessment:{member.code}:{year}",
-                )
-            )
             assessment = Assessment(
                 member_code=member.code,
                 contributor_id=contributor.id,
@@ -393,17 +385,134 @@ class Governance:
                 amount=fee.minor,
                 currency=fee.currency,
                 assessed_on=self.today,
-                due_on=self.today + timedelta(days=due_days),
-                entry_id=entry.id,
+                due_on=due_on,
             )
+            if not notice:
+                await self._recognise(assessment, self.today)
             self.session.add(assessment)
             created.append(assessment)
         await self.session.flush()
         if created:
             await self._audit(
-                "assessment.run", "assessment_year", year, after={"members": [a.member_code for a in created]}
+                "assessment.notice" if notice else "assessment.run",
+                "assessment_year",
+                year,
+                after={"members": [a.member_code for a in created], "recognised": not notice},
             )
         return created, already, not_due
+
+    async def _recognise(self, assessment: Assessment, on: date) -> None:
+        """Post an assessed fee: the member's receivable and the facility's revenue, dated ``on``."""
+        fee = Money.from_minor(assessment.amount, assessment.currency)
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=on,
+                description=f"{assessment.year} fee of {assessment.member_code} "
+                f"(tier {assessment.tier}, {assessment.months} months)",
+                lines=(
+                    Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=assessment.contributor_id),
+                    Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=assessment.contributor_id),
+                ),
+                source_type="assessment",
+                source_id=f"{assessment.member_code}-{assessment.year}",
+                idempotency_key=f"assessment:{assessment.member_code}:{assessment.year}",
+            )
+        )
+        assessment.entry_id, assessment.recognised_on = entry.id, on
+
+    async def open_fee_years(self) -> list[int]:
+        """Post the fee notices of every year that has begun (dated 1 January of their year) and apply what
+        was paid for them in advance; returns the years opened. Idempotent and safe to race: it holds the
+        journal's writer lock and reads the notices under it. Run by the first request of each day, by
+        ``fundapp governance open-fee-years`` and by ``fundapp assess``."""
+        await self.ledger.lock()
+        notices = (
+            (
+                await self.session.execute(
+                    select(Assessment)
+                    .where(col(Assessment.entry_id).is_(None), col(Assessment.year) <= self.today.year)
+                    .order_by(col(Assessment.year), col(Assessment.member_code))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not notices:
+            return []
+        advances = defaultdict(list)
+        for contribution in (
+            await self.session.execute(
+                select(Contribution)
+                .where(
+                    col(Contribution.assessment_id).in_([a.id for a in notices]),
+                    col(Contribution.advance).is_(True),
+                    col(Contribution.applied_entry_id).is_(None),
+                )
+                .order_by(col(Contribution.id))
+            )
+        ).scalars():
+            advances[contribution.assessment_id].append(contribution)
+        for assessment in notices:
+            first_day = date(assessment.year, 1, 1)
+            await self._recognise(assessment, first_day)
+            self.session.add(assessment)
+            for contribution in advances[assessment.id]:
+                await self._apply_advance(contribution, first_day)
+        await self.session.flush()
+        years = sorted({a.year for a in notices})
+        for year in years:
+            opened = [a for a in notices if a.year == year]
+            await self._audit(
+                "assessment.year_opened",
+                "assessment_year",
+                year,
+                after={
+                    "members": [a.member_code for a in opened],
+                    "advances_applied": sum(len(advances[a.id]) for a in opened),
+                },
+            )
+        return years
+
+    async def _apply_advance(self, contribution: Contribution, on: date) -> None:
+        """Apply money received in advance to its fee, now posted: the liability (2450, at its carrying
+        value) settles the receivable (at its carrying value; the realised difference to FX), the
+        administrative-agent fee is charged, and the net is made available in the budgetary book."""
+        rc = self.settings.reporting_currency
+        applied = Money.from_minor(contribution.applied, contribution.currency)
+        held = await self.ledger.balance(
+            chart.RECEIVED_IN_ADVANCE, contribution.currency, contributor_id=contribution.contributor_id
+        )
+        receivable = await self.ledger.balance(
+            chart.CONTRIBUTIONS_RECEIVABLE, contribution.currency, contributor_id=contribution.contributor_id
+        )
+        plan = rules.advance_application(
+            applied=applied,
+            held=held,
+            receivable=receivable,
+            fee_rate=self.settings.charter.admin_agent_fee_rate,
+            rate=await self.ledger.rate(contribution.currency, on),
+            reporting_currency=rc,
+            contributor_id=contribution.contributor_id,
+        )
+        entry = await self.ledger.post(
+            EntryDraft(
+                entry_date=on,
+                description=f"Payment in advance applied to the {on.year} fee (contribution {contribution.id})",
+                lines=plan.lines,
+                source_type="contribution",
+                source_id=str(contribution.id),
+                idempotency_key=f"advance-applied:{contribution.id}",
+                settle_fx=True,
+            )
+        )
+        contribution.applied_entry_id, contribution.fee = entry.id, plan.fee.minor
+        self.session.add(contribution)
+        await self._audit(
+            "contribution.advance_applied",
+            "contribution",
+            contribution.id,
+            after={"applied": to_json(plan.applied), "fee": to_json(plan.fee), "entry_id": entry.id},
+        )
 
     # ---------------------------------------------------------------- contributors and pledges
 
@@ -421,6 +530,7 @@ class Governance:
         return contributor
 
     async def pledge(self, data: PledgeCreate) -> Pledge:
+        refuse_future(data.signed_on, self.today, field="signed_on", what="the pledge")
         contributor = await self.contributor(data.contributor_id)
         window_id = None
         if data.window_code is not None:
@@ -492,6 +602,7 @@ class Governance:
         pledge = await self.get_pledge(pledge_id)
         if not pledge.conditional:
             raise Conflict("this pledge has no condition", rule="conditional-only")
+        refuse_future(met_on, self.today, field="met_on", what="the condition met")
         if met_on < pledge.signed_on:
             raise InvalidInput(
                 f"the pledge was signed on {pledge.signed_on}; its condition cannot be met before",
@@ -616,9 +727,10 @@ class Governance:
             raise NotFound(
                 f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
             )
+        refuse_future(data.value_date, self.today, field="value_date", what="the payment")
         contributor_id: int = data.contributor_id
         money = to_money(data.amount, data.currency)
-        outstanding, window_id = 0, None
+        outstanding, window_id, advance = 0, None, False
         settles = _settles(data)
         if settles == "instalment":
             assert data.instalment_id is not None
@@ -648,18 +760,31 @@ class Governance:
             )
             applied_before = int(facts.applied) + since.applied[("assessment", data.assessment_id)]
             outstanding = int(facts.assessment_due) - applied_before
+            if facts.assessment_entry_id is None:
+                # A notice: its fee year has not begun (else the year's opening would have posted it).
+                advance = True
+                if data.value_date >= date(int(facts.assessment_year), 1, 1):
+                    raise Conflict(
+                        f"the {facts.assessment_year} fees are posted when the year opens; "
+                        "run fundapp governance open-fee-years first",
+                        field="assessment_id",
+                        rule="fee-year-opened",
+                    )
         split = rules.split_deposit(money.minor, outstanding)
         applied = Money.from_minor(split.applied, money.currency)
         unapplied = Money.from_minor(split.unapplied, money.currency)
-        # The administrative-agent fee is charged on what the deposit settles; unapplied credit is not yet revenue.
+        # The administrative-agent fee is charged on what the deposit settles; unapplied credit is not yet revenue,
+        # nor is money paid in advance of its fee year (charged when the year opens and the fee is posted).
         fee = (
             percentage(applied, self.settings.charter.admin_agent_fee_rate)
-            if applied.is_positive
+            if applied.is_positive and not advance
             else Money.zero(money.currency)
         )
         dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
         lines = [Line(chart.CASH, money, **dims)]
-        if applied.is_positive:
+        if applied.is_positive and advance:
+            lines.append(Line(chart.RECEIVED_IN_ADVANCE, -applied, contributor_id=contributor_id))
+        elif applied.is_positive:
             # The receivable's carrying value, read with the facts (money.currency is data.currency).
             receivable = (contributor_id, window_id, money.currency)
             carried_amount, carried_reporting = since.carried[receivable]
@@ -681,7 +806,7 @@ class Governance:
         if fee.is_positive:
             lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
         net = applied - fee
-        if net.is_positive:
+        if net.is_positive and not advance:
             rate = await self.ledger.rate(net.currency, data.value_date)
             net_reporting = Money.from_minor(
                 convert_minor(net.minor, net.currency, rate, self.settings.reporting_currency),
@@ -716,6 +841,7 @@ class Governance:
             "applied": applied.minor,
             "unapplied": unapplied.minor,
             "fee": fee.minor,
+            "advance": advance,
             "idempotency_key": idempotency_key,
             "payload_hash": payload_hash,
             "reference": data.reference,
@@ -848,6 +974,8 @@ class Governance:
             part(with_assessments, assessments.c.amount, "assessment_due"),
             part(with_assessments, assessments.c.contributor_id, "assessment_owner_id"),
             part(with_assessments, assessments.c.currency, "assessment_currency"),
+            part(with_assessments, assessments.c.year, "assessment_year"),
+            part(with_assessments, assessments.c.entry_id, "assessment_entry_id"),
             applied.label("applied"),
             carried[0].label("carried_amount"),
             carried[1].label("carried_reporting"),
@@ -925,6 +1053,13 @@ class Governance:
         return {int(k): int(v) for k, v in rows.all() if k is not None}
 
 
+async def member_reference(session: AsyncSession, code: Any) -> str | None:
+    """Why ``code`` cannot be a delegate's member (it names no member), or None (core.accounts' check)."""
+    if await session.get(Member, str(code)) is None:
+        return f"{code} is not a member of the facility"
+    return None
+
+
 def _settles(data: ContributionCreate) -> str | None:
     """What a payment settles: "instalment", "assessment" (the schema allows one at most) or None."""
     if data.instalment_id is not None:
@@ -941,3 +1076,22 @@ _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
 _DEPOSIT_FACTS: dict[tuple[str, str | None], tuple[Select[Any], RowSet]] = {}
 # The shape of the facts for any number of receipts, settling anything.
 ANY_RECEIPTS = "any"
+
+
+async def open_due_fee_years(database: Any, settings: Settings, now: datetime) -> list[int]:
+    """Post the fee notices of every year that has begun (``Governance.open_fee_years``): a read first, and
+    a write transaction only when a notice is due, so that the daily check costs one small query."""
+    async with database.session(write=False) as session:
+        due = (
+            await session.execute(
+                select(col(Assessment.id))
+                .where(col(Assessment.entry_id).is_(None), col(Assessment.year) <= now.year)
+                .limit(1)
+            )
+        ).first()
+    if due is None:
+        return []
+    async with database.session(write=True) as session:
+        years = await Governance(session, settings=settings, actor=audit.SYSTEM, now=now).open_fee_years()
+        await session.commit()
+    return years

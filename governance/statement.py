@@ -15,7 +15,7 @@ from governance.service import Governance
 from governance.views import assessment_public, pledge_public
 from ledger import MoneyOut, chart, postings_for
 
-RECEIVABLE_ACCOUNTS = (chart.CONTRIBUTIONS_RECEIVABLE, chart.UNAPPLIED_CONTRIBUTIONS)
+RECEIVABLE_ACCOUNTS = (chart.CONTRIBUTIONS_RECEIVABLE, chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE)
 FX_ACCOUNTS = (chart.FX_GAIN_REALISED, chart.FX_GAIN_UNREALISED, chart.FX_LOSS_REALISED, chart.FX_LOSS_UNREALISED)
 KINDS = {
     "assessment": "assessment",
@@ -35,14 +35,20 @@ async def member_statement(gov: Governance, code: str, *, as_of: date) -> Member
     lines = await postings_for(gov.session, accounts=RECEIVABLE_ACCOUNTS, contributor_id=contributor.id, as_of=as_of)
     receivable: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     unapplied: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    advance: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    buckets = {
+        chart.CONTRIBUTIONS_RECEIVABLE: receivable,
+        chart.UNAPPLIED_CONTRIBUTIONS: unapplied,
+        chart.RECEIVED_IN_ADVANCE: advance,
+    }
     for line in lines:
-        bucket = receivable if line.account == chart.CONTRIBUTIONS_RECEIVABLE else unapplied
+        bucket = buckets[line.account]
         bucket[line.currency][0] += line.amount
         bucket[line.currency][1] += line.reporting_amount
     fx = await postings_for(gov.session, accounts=FX_ACCOUNTS, contributor_id=contributor.id, as_of=as_of)
     # Gains are credits (negative); an effect in the member's favour is shown positive.
     fx_effect = -sum(p.reporting_amount for p in fx)
-    due = sum(v[1] for v in receivable.values()) + sum(v[1] for v in unapplied.values())
+    due = sum(v[1] for bucket in buckets.values() for v in bucket.values())
     assessments = (
         (
             await gov.session.execute(
@@ -85,6 +91,11 @@ async def member_statement(gov: Governance, code: str, *, as_of: date) -> Member
         unapplied_credit=[
             CurrencyBalance(balance=MoneyOut.of(-v[0], c), reporting=MoneyOut.of(-v[1], rc))
             for c, v in sorted(unapplied.items())
+            if v[0] or v[1]
+        ],
+        paid_in_advance=[
+            CurrencyBalance(balance=MoneyOut.of(-v[0], c), reporting=MoneyOut.of(-v[1], rc))
+            for c, v in sorted(advance.items())
             if v[0] or v[1]
         ],
         fx_effects=MoneyOut.of(fx_effect, rc),

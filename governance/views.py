@@ -81,6 +81,8 @@ def assessment_public(a: Assessment, paid: int) -> AssessmentPublic:
         outstanding=MoneyOut.of(max(0, a.amount - paid), a.currency),
         assessed_on=a.assessed_on,
         due_on=a.due_on,
+        status="notified" if a.entry_id is None else "recognised",
+        recognised_on=a.recognised_on,
         entry_id=a.entry_id,
     )
 
@@ -146,6 +148,8 @@ async def contribution_public(gov: Governance, c: Contribution) -> ContributionP
         fee=MoneyOut.of(c.fee, c.currency),
         reference=c.reference,
         entry_id=c.entry_id,
+        advance=c.advance,
+        applied_entry_id=c.applied_entry_id,
         idempotency_key=c.idempotency_key,
     )
 

@@ -18,6 +18,7 @@ GRANTS_PAYABLE = "2100"
 REFUNDS_PAYABLE = "2200"
 DEFERRED_REVENUE = "2300"
 UNAPPLIED_CONTRIBUTIONS = "2400"
+RECEIVED_IN_ADVANCE = "2450"
 NET_ASSETS_POOLED = "3100"
 NET_ASSETS_WINDOWS = "3200"
 CONTRIBUTION_REVENUE = "4100"
@@ -90,6 +91,16 @@ REFERENCE_CHART: tuple[AccountSpec, ...] = (
         "*",
         True,
         "Money received that settles nothing yet, kept per contributor",
+    ),
+    AccountSpec(
+        RECEIVED_IN_ADVANCE,
+        "Contributions received in advance",
+        F,
+        A.LIABILITY,
+        CR,
+        "*",
+        True,
+        "Money received for a fee year that has not begun, applied to its fee on 1 January",
     ),
     AccountSpec(
         NET_ASSETS_POOLED,

@@ -55,6 +55,11 @@ class ClosedPeriod(Conflict):
     title = "The period is closed"
 
 
+class PeriodNotEnded(Conflict):
+    slug = "period-not-ended"
+    title = "The period has not ended"
+
+
 class PeriodOrder(Conflict):
     slug = "period-order"
     title = "Periods close in order"

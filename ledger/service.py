@@ -39,7 +39,7 @@ from sqlmodel import col
 
 from fundapp.core.audit import Actor
 from fundapp.core.db import transaction_scoped
-from fundapp.core.errors import FieldError
+from fundapp.core.errors import FieldError, refuse_future
 from fundapp.core.writes import insert_rows, pending_writes
 from ledger import chart, rules
 from ledger.errors import (
@@ -53,6 +53,7 @@ from ledger.errors import (
     IdempotencyConflict,
     LedgerRuleError,
     MissingRate,
+    PeriodNotEnded,
     PeriodOrder,
     ReversalOfReversal,
     UnbalancedEntry,
@@ -399,6 +400,9 @@ class Ledger:
         return None if found is None else str(found)
 
     async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
+        """The open period of ``day``, the date something is posted at: today or earlier (the facility's
+        clock), in a month that is not closed."""
+        refuse_future(day, self.now.date(), field=field_name, what="the entry")
         period_id = rules.period_of(day)
         status = None
         shared = self._shared()
@@ -896,7 +900,14 @@ class Ledger:
     # ------------------------------------------------------------ periods, rates, revaluation, accounts
 
     async def close_period(self, period_id: str) -> Period:
-        """Close a month (and so freeze its reports). Months close in order."""
+        """Close a month (and so freeze its reports) once it has ended. Months close in order."""
+        ends_on = rules.period_bounds(period_id)[1]
+        if ends_on >= self.now.date():
+            raise PeriodNotEnded(
+                f"period {period_id} ends on {ends_on.isoformat()}; it can be closed from the day after",
+                field="period",
+                rule="period-ended",
+            )
         _, head_hash = await self._lock_chain()
         existing = await self.session.get(Period, period_id)
         if existing is not None and existing.status == PeriodStatus.CLOSED.value:
@@ -957,6 +968,7 @@ class Ledger:
         return period
 
     async def add_rate(self, currency: str, rate_date: date, rate: Decimal, *, source: str = "") -> FxRate:
+        refuse_future(rate_date, self.now.date(), field="rate_date", what="the rate")
         # Every writer of accounts, periods and rates holds the chain lock first (see the module's notes).
         await self._lock_chain()
         row = FxRate(currency=currency, rate_date=rate_date, rate=str(rate), source=source, created_at=self.now)

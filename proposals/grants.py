@@ -39,7 +39,7 @@ from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for
 from proposals import rules, workflow
@@ -405,8 +405,7 @@ class Grants:
         if first is not None:
             return Done(grant, replayed=True)
         self._require_status(grant, frozenset({GrantStatus.AWAITING_AGREEMENT.value}), "recording the agreement")
-        if data.signed_on > self.today:
-            raise InvalidInput("an agreement is recorded once signed", field="signed_on", rule="not-in-future")
+        refuse_future(data.signed_on, self.today, field="signed_on", what="the agreement")
         if data.signed_on < grant.start_date:
             raise InvalidInput(
                 f"the agreement follows the funding decision of {grant.start_date}",
@@ -955,8 +954,7 @@ class Grants:
         amount = self._money(data.amount, "amount", currency=grant.currency)
         if not amount.is_positive:
             raise InvalidInput("a refund is a positive amount", field="amount", rule="positive-amount")
-        if data.received_on > self.today:
-            raise InvalidInput("a refund is recorded once received", field="received_on", rule="not-in-future")
+        refuse_future(data.received_on, self.today, field="received_on", what="the refund")
         net = await self._balance(chart.DISBURSED, grant)
         if amount.minor > net:
             raise InvalidInput(

@@ -774,3 +774,9 @@ class Proposals:
 
     def requested_money(self, proposal: Proposal) -> Money:
         return Money.from_minor(proposal.requested, self.currency)
+
+
+async def organisation_reference(session: AsyncSession, organisation_id: Any) -> str | None:
+    """Why ``organisation_id`` cannot be a grantee's organisation (no such organisation), or None."""
+    found = await session.get(Organisation, int(organisation_id)) if 0 < int(organisation_id) <= 2**31 - 1 else None
+    return None if found is not None else f"there is no organisation with id {organisation_id}"

@@ -75,7 +75,7 @@ LIABILITY_LINES = (
     Line("statements.position.grants_payable", (chart.GRANTS_PAYABLE,)),
     Line("statements.position.refunds_payable", (chart.REFUNDS_PAYABLE,)),
     Line("statements.position.deferred_revenue", (chart.DEFERRED_REVENUE,)),
-    Line("statements.position.unapplied", (chart.UNAPPLIED_CONTRIBUTIONS,)),
+    Line("statements.position.unapplied", (chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE)),
 )
 NET_ASSET_LINES = (
     Line("statements.position.net_assets_pooled", (chart.NET_ASSETS_POOLED,)),
@@ -137,6 +137,7 @@ FLOW_BY_ACCOUNT = {
     chart.CONTRIBUTIONS_RECEIVABLE: CashFlow.CONTRIBUTORS,
     chart.DEFERRED_REVENUE: CashFlow.CONTRIBUTORS,
     chart.UNAPPLIED_CONTRIBUTIONS: CashFlow.CONTRIBUTORS,
+    chart.RECEIVED_IN_ADVANCE: CashFlow.CONTRIBUTORS,
     chart.CONTRIBUTION_REVENUE: CashFlow.CONTRIBUTORS,
     chart.INTEREST_RECEIVABLE: CashFlow.INVESTMENT_INCOME,
     chart.INVESTMENT_INCOME: CashFlow.INVESTMENT_INCOME,

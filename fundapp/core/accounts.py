@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +15,7 @@ from sqlmodel import col
 from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
-from fundapp.core.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, RateLimited
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotAuthenticated, NotFound, RateLimited
 from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, User, UserRole
 from fundapp.core.schemas import INT32_MAX, TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
 from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
@@ -44,6 +46,35 @@ async def user_public(session: AsyncSession, user: User) -> UserPublic:
     )
 
 
+# A user's bindings name records of the domains (a delegate's member, a grantee's organisation), which the core
+# cannot read: each domain registers how to check that the record exists (the shell's fundapp.wiring). The
+# check returns why the value is refused, or None.
+ReferenceCheck = Callable[[AsyncSession, Any], Awaitable[str | None]]
+_REFERENCES: dict[str, tuple[str, ReferenceCheck]] = {}
+
+
+def register_reference(field: str, rule: str, check: ReferenceCheck) -> None:
+    """Declare how a user's binding ``field`` (``member_code``, ``organisation_id``) is checked."""
+    _REFERENCES[field] = (rule, check)
+
+
+async def check_references(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Refuse (422, naming each field and its rule) bindings that name no existing record. A binding
+    whose check nobody registered is a wiring fault, never silently accepted."""
+    errors: list[FieldError] = []
+    for field, value in values.items():
+        if value is None:
+            continue
+        if field not in _REFERENCES:
+            raise RuntimeError(f"no reference check is registered for {field} (fundapp.wiring.register_hooks)")
+        rule, check = _REFERENCES[field]
+        problem = await check(session, value)
+        if problem is not None:
+            errors.append(FieldError(field, rule, problem))
+    if errors:
+        raise InvalidInput(errors[0].message, errors=errors)
+
+
 async def create_user(
     session: AsyncSession,
     data: UserCreate,
@@ -55,6 +86,7 @@ async def create_user(
     taken = (await session.execute(select(col(User.id)).where(col(User.username) == data.username))).first()
     if taken is not None:
         raise Conflict(f"the username {data.username!r} is taken", field="username", rule="unique")
+    await check_references(session, {"member_code": data.member_code, "organisation_id": data.organisation_id})
     user = User(
         username=data.username,
         full_name=data.full_name,

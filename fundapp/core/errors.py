@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar
 
 from litestar import Request, Response
@@ -275,3 +276,25 @@ __all__ = [
     "exception_handlers",
     "problem",
 ]
+
+
+class DatedInTheFuture(InvalidInput):
+    """Nothing that moves money or records a fact is dated after the facility's clock (docs/architecture.md,
+    "Time")."""
+
+    slug = "dated-in-the-future"
+    title = "The date is after today"
+
+
+def refuse_future(value: date, today: date, *, field: str, what: str) -> None:
+    """The one time rule: ``value`` (the date of ``what``) may be today or earlier, never later.
+
+    ``today`` is the facility's clock (the request's, in UTC); the refusal names the field and the rule
+    ``not-in-future``."""
+    if value > today:
+        raise DatedInTheFuture(
+            f"{what} is dated {value.isoformat()}, after today ({today.isoformat()}): "
+            "nothing is recorded before it has happened",
+            field=field,
+            rule="not-in-future",
+        )

@@ -7,7 +7,7 @@ import pytest
 from fundapp import cli
 from fundapp.core.models import Role
 from fundapp.demo import DEMO_PASSWORD, DEMO_USERS
-from tests.support import Api
+from tests.support import Api, admit_member
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -73,6 +73,7 @@ def test_demo_is_refused_in_production(api: Api, fundapp, monkeypatch) -> None:
 
 def test_users_create_list_and_disable(api: Api, fundapp, monkeypatch) -> None:
     monkeypatch.setenv("FUNDAPP_NEW_PASSWORD", "a long enough password")
+    admit_member(api, api.create_user(Role.SECRETARIAT_ADMIN), "SEN", "II")  # a delegate's member must exist
     code, out, _ = fundapp(
         "users", "create", "ana.delegate", "--email", "ana@example.org", "--role", "member_delegate", "--member", "SEN"
     )

@@ -574,8 +574,8 @@ def test_with_the_charter_rule_on_a_member_in_arrears_loses_its_vote(api: Api, t
 
 def test_member_history_keeps_tier_and_status_changes(api: Api) -> None:
     admin = api.create_user(Role.SECRETARIAT_ADMIN)
-    delegate = api.create_user(Role.MEMBER_DELEGATE, member_code="GTM")
     admit_member(api, admin, "GTM", "II", "2025-03-01")
+    delegate = api.create_user(Role.MEMBER_DELEGATE, member_code="GTM")
 
     to_part_one = api.client.patch(
         f"{V1}/members/GTM",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +23,11 @@ from tests.support import (
     Actor,
     Api,
     add_fx_rate,
+    admit_member,
     assert_problem,
     assert_refused,
     broken_rules,
+    create_organisation,
     ledger_state,
     line,
     post_entry,
@@ -369,6 +372,7 @@ def test_a_month_cannot_close_over_an_earlier_month_that_is_still_open(api: Api)
     fo = officer(api)
     posted(api, fo, *usd_sale(), entry_date="2026-01-10")
     assert close_period(api, fo, "2026-01").status_code == 200
+    api.clock.current = datetime(2026, 4, 2, 9, tzinfo=UTC)  # a month closes once it has ended
     closing_march = close_period(api, fo, "2026-03")
     if closing_march.status_code == 200:
         # March's reports are frozen; nothing may now appear before them, in February.
@@ -814,7 +818,14 @@ def test_the_secretariat_and_auditors_only_read_the_ledger(api: Api, role: Role)
 @pytest.mark.parametrize("role", [Role.GRANTEE, Role.MEMBER_DELEGATE, Role.TAG_REVIEWER])
 def test_other_roles_neither_read_nor_write_the_ledger(api: Api, role: Role) -> None:
     _, entry_id = _seed(api)
-    actor = api.create_user(role)
+    admin = api.create_user(Role.SECRETARIAT_ADMIN)
+    if role is Role.MEMBER_DELEGATE:
+        admit_member(api, admin, "MEX")  # a delegate's member exists
+        actor = api.create_user(role, member_code="MEX")
+    elif role is Role.GRANTEE:
+        actor = api.create_user(role, organisation_id=create_organisation(api, admin, "Red de Apoyo al Migrante"))
+    else:
+        actor = api.create_user(role)
     with nothing_changes(api):
         for path in READS:
             assert_refused(api.client.get(LEDGER + path, headers=actor.headers), 403, "permission-denied")
