@@ -6,8 +6,10 @@ production database: the CLI refuses to.
 
 from __future__ import annotations
 
+import calendar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -113,6 +115,60 @@ class DemoReport:
 
 
 DEMO_ACTOR = audit.Actor(None, "demo")
+
+# The demo's story is written in its own calendar, from November 2024 to STORY_END. Loaded on any day it is
+# moved by whole months so that its last day falls before the day it is loaded (nothing is ever dated after
+# the facility's clock), and the fee years it names move with it.
+STORY_END = date(2026, 12, 31)
+
+
+def _month_index(day: date) -> int:
+    return day.year * 12 + day.month - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Where the story's dates fall when the demo is loaded on a given day.
+
+    ``months`` is the shift: every story date moves by that many months (the day kept, or the month's last
+    day when the month is shorter), so the story's order and its days of the month are kept; the story's
+    last day falls in the month before the load day (or on the load day's eve when that is a month's end).
+    Fee years (and every year the story names: fee schedules, budgets) move by ``months`` rounded to the
+    nearest whole year, so a fee the story assesses in January is assessed within six months of its year.
+    """
+
+    months: int
+
+    @classmethod
+    def loaded_on(cls, today: date) -> Timeline:
+        yesterday = today - timedelta(days=1)
+        months = _month_index(yesterday) - _month_index(STORY_END)
+        timeline = cls(months)
+        return timeline if timeline.day(STORY_END) <= yesterday else cls(months - 1)
+
+    def day(self, story: date) -> date:
+        year, month0 = divmod(_month_index(story) + self.months, 12)
+        return date(year, month0 + 1, min(story.day, calendar.monthrange(year, month0 + 1)[1]))
+
+    def moment(self, story: datetime) -> datetime:
+        return datetime.combine(self.day(story.date()), story.timetz())
+
+    def at(self, story: date, hour: int = 10) -> datetime:
+        return datetime.combine(self.day(story), time(hour, tzinfo=UTC))
+
+    def year(self, story_year: int) -> int:
+        return story_year + (self.months + 6) // 12
+
+    @property
+    def first_day(self) -> date:
+        return self.day(STORY_START)
+
+    @property
+    def last_day(self) -> date:
+        return self.day(STORY_END)
+
+
+STORY_START = date(2024, 11, 4)
 
 # Part I members pay the higher fee; both tiers vote with the same weight.
 DEMO_MEMBERS: tuple[tuple[str, str, date], ...] = (
@@ -221,39 +277,45 @@ DEMO_PLEDGES: tuple[DemoPledge, ...] = (
 )
 
 
-async def _load_governance(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+async def _load_governance(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
     if (await session.execute(select(func.count()).select_from(Member))).scalar_one():
         report.existing.append("members, fees, pledges and contributions")
         return
-    first = datetime(2025, 1, 10, tzinfo=UTC)
+    first = t.at(date(2025, 1, 10), 12)
     ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=first)
     for currency, rate in DEMO_RATES.items():
-        for month in range(24):
-            year, m = 2025 + month // 12, month % 12 + 1
+        for month in range(25):
+            story_year, m = 2024 + (month + 11) // 12, (month + 11) % 12 + 1
             # A gentle drift, so revaluations and settlements show FX effects.
-            drift = Decimal(1) + Decimal(month - 12) / Decimal(1000)
+            drift = Decimal(1) + Decimal(month - 13) / Decimal(1000)
+            ledger.now = t.at(date(story_year, m, 1), 12)
             await ledger.add_rate(
-                currency, date(year, m, 1), (Decimal(rate) * drift).quantize(Decimal("0.000001")), source="demo"
+                currency,
+                t.day(date(story_year, m, 1)),
+                (Decimal(rate) * drift).quantize(Decimal("0.000001")),
+                source="demo",
             )
 
     def at(day: date) -> Governance:
-        return Governance(
-            session, settings=settings, actor=DEMO_ACTOR, now=datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-        )
+        """The governance service on a story day (noon)."""
+        return Governance(session, settings=settings, actor=DEMO_ACTOR, now=t.at(day, 12))
 
     gov = at(date(2025, 1, 10))
     for code, tier, joined in DEMO_MEMBERS:
-        await gov.admit_member(MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": joined}))
-    for year in (2025, 2026):
+        await gov.admit_member(MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": t.day(joined)}))
+    for story_year in (2025, 2026):
         for tier, amount in DEMO_FEES.items():
             await gov.set_fee(
-                TierFeeSet.model_validate({"year": year, "tier": tier, "amount": amount, "currency": "USD"})
+                TierFeeSet.model_validate(
+                    {"year": t.year(story_year), "tier": tier, "amount": amount, "currency": "USD"}
+                )
             )
-    await at(date(2025, 1, 15)).assess(2025)
-    await at(date(2026, 1, 15)).assess(2026)
-    report.created.append(f"{len(DEMO_MEMBERS)} members, fees and assessments for 2025 and 2026")
+    for story_year in (2025, 2026):
+        # Early in each fee year (or, when the story falls late in the calendar, as a notice before it).
+        await at(date(story_year, 1, 15)).assess(t.year(story_year))
+    report.created.append(f"{len(DEMO_MEMBERS)} members, fees and assessments for {t.year(2025)} and {t.year(2026)}")
 
-    # Fees paid: everyone but Bangladesh, two years in arrears.
+    # Fees paid in March of each story year: everyone but Bangladesh, two years in arrears.
     assessments = (
         await session.execute(select(Assessment).order_by(col(Assessment.year), col(Assessment.member_code)))
     ).scalars()
@@ -261,8 +323,11 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
         if assessment.member_code == "BGD":
             continue
         paid = Money.from_minor(assessment.amount, assessment.currency)
-        value_date = date(assessment.year, 3, 20)
-        await at(value_date).record_contribution(
+        story_year = assessment.year - t.year(0)
+        value_date = t.day(date(story_year, 3, 20))
+        payer = at(date(story_year, 3, 20))
+        await payer.open_fee_years()  # a fee year that has begun is posted before it is paid
+        await payer.record_contribution(
             ContributionCreate.model_validate(
                 {
                     "contributor_id": assessment.contributor_id,
@@ -275,6 +340,7 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
             ),
             idempotency_key=f"demo-fee-{assessment.member_code}-{assessment.year}",
         )
+    await at(STORY_END).open_fee_years()
 
     donors: dict[str, int] = {}
     for kind, name, country in DEMO_DONORS:
@@ -290,17 +356,18 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
         donors[member_contributor.member_code] = member_contributor.id
 
     for demo in DEMO_PLEDGES:
+        signed_on = t.day(demo.signed_on)
         pledge = await at(demo.signed_on).pledge(
             PledgeCreate(
                 contributor_id=donors[demo.contributor],
                 amount=demo.amount,
                 currency=demo.currency,
-                signed_on=demo.signed_on,
+                signed_on=signed_on,
                 window_code=demo.window,
                 conditional=bool(demo.condition),
                 condition=demo.condition,
-                reference=f"CA-{demo.signed_on.year}-{demo.contributor[:3].upper()}",
-                instalments=[InstalmentIn(due_on=due, amount=amount) for due, amount in demo.instalments],
+                reference=f"CA-{signed_on.year}-{demo.contributor[:3].upper()}",
+                instalments=[InstalmentIn(due_on=t.day(due), amount=amount) for due, amount in demo.instalments],
             )
         )
         instalments = (
@@ -314,16 +381,16 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
             .scalars()
             .all()
         )
-        for instalment in instalments:
+        for instalment, (story_due, amount) in zip(instalments, demo.instalments, strict=True):
             if instalment.number not in demo.paid:
                 continue
-            value_date = instalment.due_on.replace(day=10)
-            await at(value_date).record_contribution(
+            story_paid = story_due.replace(day=10)
+            await at(story_paid).record_contribution(
                 ContributionCreate.model_validate(
                     {
                         "contributor_id": pledge.contributor_id,
-                        "value_date": value_date,
-                        "amount": next(a for d, a in demo.instalments if d == instalment.due_on),
+                        "value_date": t.day(story_paid),
+                        "amount": amount,
                         "currency": demo.currency,
                         "instalment_id": instalment.id,
                         "reference": f"instalment {instalment.number}",
@@ -336,7 +403,7 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
         ContributionCreate.model_validate(
             {
                 "contributor_id": donors["Asian Development Partnership"],
-                "value_date": date(2026, 5, 5),
+                "value_date": t.day(date(2026, 5, 5)),
                 "amount": "75000.00",
                 "currency": "USD",
                 "reference": "advance, agreement pending",
@@ -348,14 +415,20 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
 
 
 async def load(database: Database, settings: Settings, clock: Clock) -> DemoReport:
+    """Load the demo facility (what is already there is kept), its story moved to end before today."""
     report = DemoReport()
     hashing = PasswordHashing(settings)
+    t = Timeline.loaded_on(clock.now().date())
     async with database.session() as session:
-        await _load_governance(session, settings, report)
+        await _load_governance(session, settings, report, t)
         await session.commit()
     created_users: list[str] = []
-    async with database.session() as session:
+
+    async def add_users(session: AsyncSession, *, grantees: bool) -> None:
+        """The demo's accounts: every role but grantees first; grantees once their organisations exist."""
         for demo_user in DEMO_USERS:
+            if (demo_user.organisation_id is not None) != grantees:
+                continue
             if await accounts.find_user(session, demo_user.username) is not None:
                 report.existing.append(f"user {demo_user.username}")
                 continue
@@ -370,20 +443,24 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
             )
             await accounts.create_user(session, data, hashing=hashing, actor=None, now=clock.now())
             created_users.append(demo_user.username)
+
+    async with database.session() as session:
+        await add_users(session, grantees=False)
+        await session.commit()
+    async with database.session() as session:
+        await _load_proposals(session, settings, report, t, lambda: add_users(session, grantees=True))
+        await add_users(session, grantees=True)  # when the organisations were there already
         await session.commit()
     if created_users:
         report.created.append(f"{len(created_users)} users covering every role")
     async with database.session() as session:
-        await _load_proposals(session, settings, report)
+        await _load_decisions(session, settings, report, clock, t)
         await session.commit()
     async with database.session() as session:
-        await _load_decisions(session, settings, report, clock)
+        await demo_grants(session, settings, report, t)
         await session.commit()
     async with database.session() as session:
-        await demo_grants(session, settings, report)
-        await session.commit()
-    async with database.session() as session:
-        await demo_finances(session, settings, report)
+        await demo_finances(session, settings, report, t)
         await session.commit()
     return report
 
@@ -405,7 +482,7 @@ RUBRIC = [
 ]
 
 
-def _content(title: str, amount: str, countries: list[tuple[str, str]]) -> dict[str, object]:
+def _content(title: str, amount: str, countries: list[tuple[str, str]], t: Timeline) -> dict[str, object]:
     money = Money.of(amount, "USD")
     isc = Money.from_minor(money.minor * 7 // 107, "USD")
     staff = Money.from_minor((money.minor - isc.minor) * 6 // 10, "USD")
@@ -423,8 +500,12 @@ def _content(title: str, amount: str, countries: list[tuple[str, str]]) -> dict[
             {"category": "indirect_support_costs", "amount": isc.to_str()},
         ],
         "tranches": [
-            {"planned_date": "2026-09-01", "amount": first.to_str()},
-            {"planned_date": "2027-06-01", "amount": (money - first).to_str(), "condition": "progress_report"},
+            {"planned_date": t.day(date(2026, 9, 1)).isoformat(), "amount": first.to_str()},
+            {
+                "planned_date": t.day(date(2027, 6, 1)).isoformat(),
+                "amount": (money - first).to_str(),
+                "condition": "progress_report",
+            },
         ],
         "results": [
             {"title": "Migrants reached", "indicators": [{"name": "people trained", "baseline": "0", "target": "2000"}]}
@@ -492,11 +573,17 @@ DEMO_PROPOSALS: tuple[tuple[str, str, list[tuple[str, str]], int, tuple[str, ...
 )
 
 
-async def _load_proposals(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+async def _load_proposals(
+    session: AsyncSession,
+    settings: Settings,
+    report: DemoReport,
+    t: Timeline,
+    add_grantees: Callable[[], Awaitable[None]],
+) -> None:
     if (await session.execute(select(func.count()).select_from(Call))).scalar_one():
         report.existing.append("calls and proposals")
         return
-    moment = datetime(2026, 4, 15, 10, tzinfo=UTC)
+    moment = t.at(date(2026, 4, 15))
     users = {u.username: u for u in (await session.execute(select(User))).scalars()}
 
     def as_user(username: str | None) -> Proposals:
@@ -522,20 +609,22 @@ async def _load_proposals(session: AsyncSession, settings: Settings, report: Dem
         )
         await admin.set_due_diligence(organisation.id or 0, DueDiligenceSet.model_validate({"status": "cleared"}))
         organisations.append(organisation)
+    await add_grantees()
+    users = {u.username: u for u in (await session.execute(select(User))).scalars()}
     calls = {}
     for window, title, opens, closes in (
-        ("SKL", "Skills and employment 2026", "2026-02-01", "2027-12-31"),
-        ("PRO", "Closing protection gaps 2026", "2026-02-01", "2027-12-31"),
-        ("LMG", "Labour migration governance 2026", "2026-02-01", "2027-12-31"),
-        ("TEC", "New technologies 2025", "2025-02-01", "2025-06-30"),
+        ("SKL", "Skills and employment", date(2026, 2, 1), date(2027, 12, 31)),
+        ("PRO", "Closing protection gaps", date(2026, 2, 1), date(2027, 12, 31)),
+        ("LMG", "Labour migration governance", date(2026, 2, 1), date(2027, 12, 31)),
+        ("TEC", "New technologies", date(2025, 2, 1), date(2025, 6, 30)),
     ):
         calls[window] = await admin.create_call(
             CallCreate.model_validate(
                 {
                     "window_code": window,
-                    "title": title,
-                    "opens_at": f"{opens}T00:00:00Z",
-                    "closes_at": f"{closes}T00:00:00Z",
+                    "title": f"{title} {t.day(opens).year}",
+                    "opens_at": t.at(opens, 0),
+                    "closes_at": t.at(closes, 0),
                     "envelope": "3000000.00",
                     "min_grant": "50000.00",
                     "max_grant": "500000.00",
@@ -563,7 +652,7 @@ async def _load_proposals(session: AsyncSession, settings: Settings, report: Dem
         call = open_calls[n % len(open_calls)]
         grantee = grantee_service(org_index)
         proposal = await grantee.create(
-            call.id or 0, ProposalContent.model_validate(_content(title, amount, countries))
+            call.id or 0, ProposalContent.model_validate(_content(title, amount, countries, t))
         )
         pid = proposal.id or 0
         if steps:
@@ -617,7 +706,9 @@ def _principal(user: User) -> Principal:
     )
 
 
-async def _load_decisions(session: AsyncSession, settings: Settings, report: DemoReport, clock: Clock) -> None:
+async def _load_decisions(
+    session: AsyncSession, settings: Settings, report: DemoReport, clock: Clock, t: Timeline
+) -> None:
     """Closed decisions of every kind with their records (one funding decision refused for lack of funds at
     its close), open decisions waiting for votes and a written procedure running."""
     if (await session.execute(select(func.count()).select_from(Decision))).scalar_one():
@@ -628,26 +719,29 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
         p.title: p.id or 0 for p in (await session.execute(select(Proposal).order_by(col(Proposal.id)))).scalars()
     }
 
-    def by(username: str | None, moment: datetime) -> Decisions:
+    def by(username: str | None, moment: datetime, *, story: bool = True) -> Decisions:
+        """The decisions service as a user at a story moment (moved by ``t``), or at a real one."""
         user = None if username is None else _principal(users[username])
-        return Decisions(session, settings=settings, user=user, now=moment)
+        return Decisions(session, settings=settings, user=user, now=t.moment(moment) if story else moment)
 
     def delegate(code: str) -> str:
         return f"delegate.{code.lower()}"
 
-    async def decision(moment: datetime, closes: datetime, **terms: object) -> int:
-        created = await by("admin", moment).create(
+    async def decision(moment: datetime, closes: datetime, *, story: bool = True, **terms: object) -> int:
+        closes = t.moment(closes) if story else closes
+        created = await by("admin", moment, story=story).create(
             DecisionCreate.model_validate({"closes_at": closes, "open": True, **terms})
         )
         return created.id or 0
 
-    async def votes(decision_id: int, moment: datetime, ballots: dict[str, str]) -> None:
+    async def votes(decision_id: int, moment: datetime, ballots: dict[str, str], *, story: bool = True) -> None:
         for code, choice in ballots.items():
-            await by(delegate(code), moment).cast(decision_id, choice)
+            await by(delegate(code), moment, story=story).cast(decision_id, choice)
 
     async def close(decision_id: int, moment: datetime) -> None:
         await by(None, moment).close(decision_id)
 
+    # Story moments are written in the story's calendar (and moved by ``t``); the open decisions start today.
     day = datetime(2026, 5, 4, 10, tzinfo=UTC)
     week = timedelta(days=7)
     yes_mostly = {"DEU": "yes", "CHE": "yes", "SWE": "yes", "JPN": "yes", "GBR": "yes", "SEN": "yes"}
@@ -693,10 +787,10 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
         kind="admit_member",
         member_code="CRI",
         tier="II",
-        joined_on=date(2026, 7, 1),
+        joined_on=t.day(date(2026, 7, 1)),
         procedure="consensus",
         title="Admission of Costa Rica",
-        text="Costa Rica is admitted as a Part II member from 1 July 2026.",
+        text=f"Costa Rica is admitted as a Part II member from {t.day(date(2026, 7, 1)):%-d %B %Y}.",
     )
     present = ["DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "PHL", "MAR"]
     await by("admin", later + week).record_meeting(
@@ -711,27 +805,30 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
         tier="I",
         procedure="no_objection",
         title="Guatemala moves to Part I",
-        text="Guatemala pays the Part I fee from 2027.",
+        text=f"Guatemala pays the Part I fee from {t.year(2027)}.",
     )
-    await by(delegate("GTM"), later + timedelta(days=2)).object(tier, "Our budget for 2027 is already fixed.")
+    await by(delegate("GTM"), later + timedelta(days=2)).object(
+        tier, f"Our budget for {t.year(2027)} is already fixed."
+    )
     await votes(
         tier,
         later + timedelta(days=3),
         {"DEU": "yes", "CHE": "no", "SWE": "no", "JPN": "abstain", "MEX": "no", "SEN": "no", "GTM": "no"},
     )
     await close(tier, later + timedelta(days=3) + week + timedelta(hours=1))
-    # The fee schedule and the administrative budget for 2027, by vote.
+    # The fee schedule and the administrative budget for the next year, by vote.
+    next_year = t.year(2027)
     for tier_code, amount in (("I", "160000.00"), ("II", "26000.00")):
         fee = await decision(
             later,
             later + 2 * week,
             kind="fee_schedule",
-            year=2027,
+            year=next_year,
             tier=tier_code,
             currency="USD",
             amount=amount,
-            title=f"Part {tier_code} fee for 2027",
-            text=f"The annual fee of Part {tier_code} members for 2027 is USD {amount}.",
+            title=f"Part {tier_code} fee for {next_year}",
+            text=f"The annual fee of Part {tier_code} members for {next_year} is USD {amount}.",
         )
         await votes(fee, later + timedelta(days=4), {**yes_mostly, "MEX": "yes", "PHL": "yes", "MAR": "yes"})
         await close(fee, later + 2 * week + timedelta(hours=1))
@@ -739,10 +836,10 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
         later,
         later + 2 * week,
         kind="admin_budget",
-        year=2027,
+        year=next_year,
         amount="450000.00",
-        title="Secretariat budget 2027",
-        text="The secretariat's administrative budget for 2027 is USD 450,000.00.",
+        title=f"Secretariat budget {next_year}",
+        text=f"The secretariat's administrative budget for {next_year} is USD 450,000.00.",
     )
     await votes(budget, later + timedelta(days=5), {**yes_mostly, "MEX": "yes", "PHL": "no"})
     await close(budget, later + 2 * week + timedelta(hours=1))
@@ -773,24 +870,27 @@ async def _load_decisions(session: AsyncSession, settings: Settings, report: Dem
     dialogue = await decision(
         now,
         now + 2 * week,
+        story=False,
         kind="fund_proposal",
         proposal_id=proposal_ids["Regional policy dialogue on labour mobility"],
         title="Fund: Regional policy dialogue on labour mobility",
         text="The member states approve the grant as recommended by the Technical Advisory Group.",
     )
-    await votes(dialogue, now, {"DEU": "yes", "SEN": "yes", "PHL": "abstain"})
+    await votes(dialogue, now, {"DEU": "yes", "SEN": "yes", "PHL": "abstain"}, story=False)
     data_policy = await decision(
         now,
         now + 3 * week,
+        story=False,
         kind="policy",
         procedure="vote",
         title="Data protection policy",
         text="Personal data of beneficiaries is processed under the facility's data protection policy.",
     )
-    await votes(data_policy, now, {"CHE": "yes", "MEX": "yes"})
+    await votes(data_policy, now, {"CHE": "yes", "MEX": "yes"}, story=False)
     await decision(
         now,
         now + 10 * timedelta(days=1),
+        story=False,
         kind="window_allocation",
         window_code="SKL",
         amount="250000.00",
@@ -814,13 +914,13 @@ def _at(day: date, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-async def demo_grants(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
+async def demo_grants(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
     """Grants at every stage, from funding decisions: one awaiting its agreement, one disbursed in part, one
     whose final report is overdue, one with a refund, and one closed with its unused commitment released.
 
     The two grants the members adopted in ``_load_decisions`` are used as they are (awaiting agreement) or
     taken further (disbursed in part); three more proposals are reviewed, recommended and funded here by
-    decisions of early March 2026, so that their dates fall before anyone reads them."""
+    decisions of early March of the story's second year, so that their dates fall before anyone reads them."""
     # Imported here so that this section of the demo stays in one place.
     from governance.models import Window
     from proposals.grants import Grants
@@ -852,16 +952,16 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
     grantee_of = {0: "grantee", **{i: f"grantee{i + 1}" for i in range(1, len(DEMO_ORGANISATIONS))}}
 
     def proposals_as(username: str, moment: datetime) -> Proposals:
-        return Proposals(session, settings=settings, user=_principal(users[username]), now=moment)
+        return Proposals(session, settings=settings, user=_principal(users[username]), now=t.moment(moment))
 
     def grants_as(username: str, moment: datetime) -> Grants:
-        return Grants(session, settings=settings, user=_principal(users[username]), now=moment)
+        return Grants(session, settings=settings, user=_principal(users[username]), now=t.moment(moment))
 
     # Three proposals submitted in February 2026, reviewed and recommended, funded by the members in March.
     submitted = _at(date(2026, 2, 16))
     funded: dict[str, int] = {}
     for title, window, amount, months, org_index, countries in DEMO_GRANT_PROPOSALS:
-        content = _content(title, amount, countries)
+        content = _content(title, amount, countries, t)
         content["duration_months"] = months
         grantee = proposals_as(grantee_of[org_index], submitted)
         pid = (await grantee.create(calls[window].id or 0, ProposalContent.model_validate(content))).id or 0
@@ -886,24 +986,28 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
 
     opened, closes = _at(date(2026, 2, 23)), _at(date(2026, 3, 9))
     for title, pid in funded.items():
-        created = await Decisions(session, settings=settings, user=_principal(users["admin"]), now=opened).create(
+        created = await Decisions(
+            session, settings=settings, user=_principal(users["admin"]), now=t.moment(opened)
+        ).create(
             DecisionCreate.model_validate(
                 {
                     "kind": "fund_proposal",
                     "proposal_id": pid,
                     "title": f"Fund: {title}",
                     "text": "The member states approve the grant as recommended by the Technical Advisory Group.",
-                    "closes_at": closes,
+                    "closes_at": t.moment(closes),
                     "open": True,
                 }
             )
         )
         for code in ("DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "MAR"):
             voter = _principal(users[f"delegate.{code.lower()}"])
-            await Decisions(session, settings=settings, user=voter, now=opened + timedelta(days=2)).cast(
+            await Decisions(session, settings=settings, user=voter, now=t.moment(opened + timedelta(days=2))).cast(
                 created.id or 0, "yes"
             )
-        await Decisions(session, settings=settings, user=None, now=closes + timedelta(hours=1)).close(created.id or 0)
+        await Decisions(session, settings=settings, user=None, now=t.moment(closes + timedelta(hours=1))).close(
+            created.id or 0
+        )
 
     async def grant_of(title: str) -> Grant:
         return (
@@ -914,9 +1018,10 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
             )
         ).scalar_one()
 
-    async def sign(grant: Grant, day: date, reference: str) -> None:
+    async def sign(grant: Grant, day: date, number: str) -> None:
+        reference = f"GA-{t.day(day).year}-{number}"
         await grants_as("admin", _at(day)).sign_agreement(
-            grant.id or 0, AgreementIn(signed_on=day, reference=reference), idempotency_key=f"demo-{reference}"
+            grant.id or 0, AgreementIn(signed_on=t.day(day), reference=reference), idempotency_key=f"demo-{reference}"
         )
 
     async def transfer(grant: Grant, tranche: int, day: date, amount: str | None = None) -> None:
@@ -953,29 +1058,29 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
 
     # Disbursed in part: the vocational training grant the members adopted in May.
     vocational = await grant_of("Vocational training in origin communities")
-    await sign(vocational, date(2026, 6, 1), "GA-2026-003")
+    await sign(vocational, date(2026, 6, 1), "003")
     await transfer(vocational, 1, date(2026, 6, 15), "100000.00")
 
     # An overdue report: the three-month emergency grant, its first tranche paid, its final report (due
-    # 90 days after the end, 7 September 2026) never submitted.
+    # 90 days after the end, early September of the story's second year) never submitted.
     emergency = await grant_of("Emergency assistance to stranded migrants")
-    await sign(emergency, date(2026, 3, 16), "GA-2026-001")
+    await sign(emergency, date(2026, 3, 16), "001")
     await transfer(emergency, 1, date(2026, 3, 20))
 
     # A refund: the employers' training grant returned part of its first tranche (a cancelled workshop).
     recruitment = await grant_of("Ethical recruitment training for employers")
-    await sign(recruitment, date(2026, 3, 23), "GA-2026-002")
+    await sign(recruitment, date(2026, 3, 23), "002")
     await transfer(recruitment, 1, date(2026, 4, 1))
     await grants_as("finance", _at(date(2026, 7, 10))).record_refund(
         recruitment.id or 0,
-        RefundCreate(amount="15000.00", received_on=date(2026, 7, 10), reference="cancelled workshop in Cebu"),
+        RefundCreate(amount="15000.00", received_on=t.day(date(2026, 7, 10)), reference="cancelled workshop in Cebu"),
         idempotency_key="demo-refund-recruitment",
     )
 
     # Closed: the diaspora pilot reported, received most of its second tranche and closed; the 4,000.00
     # committed and not paid went back to the SKL window.
     pilot = await grant_of("Diaspora skills exchange pilot")
-    await sign(pilot, date(2026, 3, 16), "GA-2026-004")
+    await sign(pilot, date(2026, 3, 16), "004")
     await transfer(pilot, 1, date(2026, 3, 25))
     spent = {"staff": "55000.00", "travel": "33000.00", "indirect_support_costs": "6000.00"}
     await reported(pilot, 1, date(2026, 9, 20), spent, "grantee5")
@@ -990,39 +1095,41 @@ async def demo_grants(session: AsyncSession, settings: Settings, report: DemoRep
 
 # ---------------------------------------------------------------- the secretariat's finances for the statements
 
-# (idempotency key, date, description, lines as (account, amount, currency)): what the finance officer
+# (idempotency key, story date, what it is, lines as (account, amount, currency)): what the finance officer
 # records through POST /ledger/entries; interest on the trustee's cash, its bank charges, the secretariat's
-# costs (some paid in Swiss francs from the CHF cash), and interest accrued at the end of 2026.
+# costs (some paid in Swiss francs from the CHF cash), and interest accrued at the end of the story. The
+# description names the real date the entry falls on ("Secretariat costs to 31 March 2026").
 DEMO_FINANCE_ENTRIES: tuple[tuple[str, date, str, tuple[tuple[str, str, str], ...]], ...] = tuple(
-    (key, day, description, ((debit, amount, currency), (credit, f"-{amount}", currency)))
-    for key, day, description, debit, credit, amount, currency in (
-        ("demo-costs-2025-1", date(2025, 4, 30), "Secretariat costs, Jan-Apr 2025", "5300", "1100", "95000.00", "USD"),
-        ("demo-costs-2025-2", date(2025, 7, 31), "Secretariat costs, May-Jul 2025", "5300", "1100", "98500.00", "USD"),
-        ("demo-costs-2025-3", date(2025, 10, 31), "Secretariat costs, Aug-Oct 2025", "5300", "1100", "92250.00", "USD"),
-        ("demo-costs-2025-4", date(2025, 12, 15), "Secretariat costs, Nov-Dec 2025", "5300", "1100", "81400.00", "USD"),
-        ("demo-interest-2025-1", date(2025, 6, 30), "Interest on cash, H1 2025", "1100", "4200", "6420.00", "USD"),
-        ("demo-interest-2025-2", date(2025, 12, 31), "Interest on cash, H2 2025", "1100", "4200", "9815.00", "USD"),
-        ("demo-charges-2025-1", date(2025, 6, 30), "Bank charges, H1 2025", "5400", "1100", "1250.00", "USD"),
-        ("demo-charges-2025-2", date(2025, 12, 31), "Bank charges, H2 2025", "5400", "1100", "1380.00", "USD"),
-        ("demo-costs-2026-1", date(2026, 3, 31), "Secretariat costs, Q1 2026", "5300", "1100", "104300.00", "USD"),
-        ("demo-costs-2026-2", date(2026, 6, 30), "Geneva office, Q2 2026", "5300", "1100", "88000.00", "CHF"),
-        ("demo-costs-2026-3", date(2026, 9, 30), "Secretariat costs, Q3 2026", "5300", "1100", "112600.00", "USD"),
-        ("demo-costs-2026-4", date(2026, 12, 15), "Geneva office, Q4 2026", "5300", "1100", "91500.00", "CHF"),
-        ("demo-interest-2026-1", date(2026, 6, 30), "Interest on cash, H1 2026", "1100", "4200", "24880.00", "USD"),
-        ("demo-interest-2026-2", date(2026, 12, 31), "Interest on EUR cash, 2026", "1100", "4200", "8650.00", "EUR"),
-        ("demo-interest-2026-3", date(2026, 12, 31), "Interest accrued, Dec 2026", "1210", "4200", "7300.00", "USD"),
-        ("demo-charges-2026-1", date(2026, 6, 30), "Bank charges, H1 2026", "5400", "1100", "1940.00", "USD"),
-        ("demo-charges-2026-2", date(2026, 12, 31), "Bank charges, H2 2026", "5400", "1100", "2215.00", "USD"),
+    (key, day, what, ((debit, amount, currency), (credit, f"-{amount}", currency)))
+    for key, day, what, debit, credit, amount, currency in (
+        ("demo-costs-2025-1", date(2025, 4, 30), "Secretariat costs", "5300", "1100", "95000.00", "USD"),
+        ("demo-costs-2025-2", date(2025, 7, 31), "Secretariat costs", "5300", "1100", "98500.00", "USD"),
+        ("demo-costs-2025-3", date(2025, 10, 31), "Secretariat costs", "5300", "1100", "92250.00", "USD"),
+        ("demo-costs-2025-4", date(2025, 12, 15), "Secretariat costs", "5300", "1100", "81400.00", "USD"),
+        ("demo-interest-2025-1", date(2025, 6, 30), "Interest on cash", "1100", "4200", "6420.00", "USD"),
+        ("demo-interest-2025-2", date(2025, 12, 31), "Interest on cash", "1100", "4200", "9815.00", "USD"),
+        ("demo-charges-2025-1", date(2025, 6, 30), "Bank charges", "5400", "1100", "1250.00", "USD"),
+        ("demo-charges-2025-2", date(2025, 12, 31), "Bank charges", "5400", "1100", "1380.00", "USD"),
+        ("demo-costs-2026-1", date(2026, 3, 31), "Secretariat costs", "5300", "1100", "104300.00", "USD"),
+        ("demo-costs-2026-2", date(2026, 6, 30), "Geneva office", "5300", "1100", "88000.00", "CHF"),
+        ("demo-costs-2026-3", date(2026, 9, 30), "Secretariat costs", "5300", "1100", "112600.00", "USD"),
+        ("demo-costs-2026-4", date(2026, 12, 15), "Geneva office", "5300", "1100", "91500.00", "CHF"),
+        ("demo-interest-2026-1", date(2026, 6, 30), "Interest on cash", "1100", "4200", "24880.00", "USD"),
+        ("demo-interest-2026-2", date(2026, 12, 31), "Interest on EUR cash", "1100", "4200", "8650.00", "EUR"),
+        ("demo-interest-2026-3", date(2026, 12, 31), "Interest accrued", "1210", "4200", "7300.00", "USD"),
+        ("demo-charges-2026-1", date(2026, 6, 30), "Bank charges", "5400", "1100", "1940.00", "USD"),
+        ("demo-charges-2026-2", date(2026, 12, 31), "Bank charges", "5400", "1100", "2215.00", "USD"),
     )
 )
-# The secretariat's budgets, adopted by vote of the members before each year (2027's is in _load_decisions).
+# The secretariat's budgets, adopted by vote of the members before each year (the next one's is in
+# _load_decisions): (story year, amount, story day of the vote's opening).
 DEMO_ADMIN_BUDGETS = ((2025, "400000.00", date(2024, 11, 4)), (2026, "430000.00", date(2025, 11, 3)))
 
 
-async def demo_finances(session: AsyncSession, settings: Settings, report: DemoReport) -> None:
-    """The secretariat's budgets for 2025 and 2026 (by decision), its direct costs, the trustee's interest
-    and bank charges, and the revaluation of foreign-currency balances at each year's closing rates: what the
-    financial statements of 2025 and 2026 show besides contributions and grants."""
+async def demo_finances(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
+    """The secretariat's budgets for the story's two years (by decision), its direct costs, the trustee's
+    interest and bank charges, and the revaluation of foreign-currency balances at the closing rates of every
+    year end the story spans: what the financial statements show besides contributions and grants."""
     from governance.models import AdminBudget
     from ledger.manual import post_manual, revalue_manual
     from ledger.models import JournalEntry
@@ -1036,10 +1143,11 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
         report.existing.append("secretariat budgets, costs, interest and bank charges")
         return
     users = {u.username: u for u in (await session.execute(select(User))).scalars()}
-    for year, amount, opened_on in DEMO_ADMIN_BUDGETS:
+    for story_year, amount, opened_on in DEMO_ADMIN_BUDGETS:
+        year = t.year(story_year)
         if await session.get(AdminBudget, year) is not None:
             continue
-        opened = _at(opened_on)
+        opened = t.at(opened_on)
         created = await Decisions(session, settings=settings, user=_principal(users["admin"]), now=opened).create(
             DecisionCreate.model_validate(
                 {
@@ -1061,22 +1169,25 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
         await Decisions(session, settings=settings, user=None, now=opened + timedelta(days=14, hours=1)).close(
             created.id or 0
         )
-    for key, day, description, lines in DEMO_FINANCE_ENTRIES:
-        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=_at(day))
+    for key, story_day, what, lines in DEMO_FINANCE_ENTRIES:
+        day = t.day(story_day)
+        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=t.at(story_day))
         await post_manual(
             ledger,
             EntryDraft(
                 entry_date=day,
-                description=description,
+                description=f"{what} to {day:%-d %B %Y}",
                 lines=tuple(Line(account, Money.of(amount, currency)) for account, amount, currency in lines),
                 source_type="manual",
                 idempotency_key=key,
             ),
         )
-    for year in (2025, 2026):
-        year_end = date(year, 12, 31)
-        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=_at(year_end))
-        await revalue_manual(ledger, year_end)
+    # Revalued at every year end the story spans and at its last day (a month end, as a month's close would).
+    year_ends = [date(year, 12, 31) for year in range(t.first_day.year, t.last_day.year)]
+    for closing in sorted({*year_ends, t.last_day}):
+        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=_at(closing, 18))
+        await revalue_manual(ledger, closing)
     report.created.append(
-        "secretariat budgets for 2025 and 2026, direct costs, interest, bank charges and year-end revaluations"
+        f"secretariat budgets for {t.year(2025)} and {t.year(2026)}, direct costs, interest, bank charges "
+        "and year-end revaluations"
     )

@@ -10,6 +10,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ from fundapp.core.db import Database
 from fundapp.core.models import Role
 from fundapp.core.schemas import TokenCreate, UserCreate
 from fundapp.core.security import PasswordHashing, Principal
+from fundapp.demo import Timeline
 
 T = TypeVar("T")
 PASSWORD = "correct horse battery staple"
@@ -700,3 +703,38 @@ class LockWatcher:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------- the demo facility
+
+
+def demo_day() -> datetime:
+    """The day the demo tests load the demo on: ``FUNDAPP_TEST_DEMO_DAY`` (ISO date, to run them on any
+    chosen day), or today. The demo's story is anchored to it, so the tests hold on any day."""
+    import os
+
+    chosen = os.environ.get("FUNDAPP_TEST_DEMO_DAY")
+    if chosen:
+        return datetime.combine(date.fromisoformat(chosen), time_of_day(9), tzinfo=UTC)
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def load_demo(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Timeline:
+    """``fundapp demo`` through the command line against the test database, on the test's clock moved to
+    :func:`demo_day`; returns where the demo's story fell."""
+    from fundapp import cli
+
+    for name, value in (
+        ("FUNDAPP_DATABASE_URL", api.settings.database_url),
+        ("FUNDAPP_SECRET_KEY", api.settings.secret_key),
+        ("FUNDAPP_VAR_DIR", str(api.settings.var_dir)),
+        ("FUNDAPP_ARGON2_MEMORY_KIB", "1024"),
+        ("FUNDAPP_ARGON2_TIME_COST", "1"),
+        ("FUNDAPP_ARGON2_PARALLELISM", "1"),
+    ):
+        monkeypatch.setenv(name, value)
+    api.clock.current = demo_day()
+    code = cli.main(["demo"], clock=api.clock)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return Timeline.loaded_on(api.clock.now().date())

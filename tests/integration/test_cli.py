@@ -6,8 +6,8 @@ import pytest
 
 from fundapp import cli
 from fundapp.core.models import Role
-from fundapp.demo import DEMO_PASSWORD, DEMO_USERS
-from tests.support import Api, admit_member
+from fundapp.demo import DEMO_PASSWORD, DEMO_USERS, Timeline
+from tests.support import Api, admit_member, demo_day
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -22,8 +22,10 @@ def fundapp(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     monkeypatch.setenv("FUNDAPP_ARGON2_TIME_COST", "1")
     monkeypatch.setenv("FUNDAPP_ARGON2_PARALLELISM", "1")
 
+    api.clock.current = demo_day()  # the demo's story ends before the day it is loaded
+
     def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
+        code = cli.main(list(args), clock=api.clock)
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
@@ -107,29 +109,34 @@ def test_db_upgrade_is_idempotent(api: Api, fundapp) -> None:
 
 
 def test_assess_runs_once_per_year_from_the_command_line(api: Api, fundapp) -> None:
-    fundapp("demo")  # the demo's members adopted the 2027 fee schedule by decision; 2028 has none yet
-    code, _, err = fundapp("assess", "2028")
+    fundapp("demo")  # the demo's members adopted the next year's fee schedule by decision; the one after, none
+    year = Timeline.loaded_on(api.clock.now().date()).year(2027) + 1
+    code, _, err = fundapp("assess", str(year))
     assert code == 1
-    assert "no fee is set for tier" in err
-    assert api.db.scalar("SELECT count(*) FROM assessments WHERE year = 2028") == 0
+    assert "no fee is set for tier" in err and "year: fee-schedule-set" in err
+    assert api.db.scalar("SELECT count(*) FROM assessments WHERE year = :y", y=year) == 0
 
     admin = api.create_user(Role.SECRETARIAT_ADMIN)
     for tier, amount in (("I", "160000.00"), ("II", "26000.00")):
         response = api.client.post(
             "/api/v1/tiers",
             headers=admin.headers,
-            json={"year": 2028, "tier": tier, "amount": amount, "currency": "USD"},
+            json={"year": year, "tier": tier, "amount": amount, "currency": "USD"},
         )
         assert response.status_code == 200, response.text
-    code, out, _ = fundapp("assess", "2028")
+    code, out, _ = fundapp("assess", str(year))
     assert code == 0
-    assert "2028: assessed 13 members" in out
+    assert f"{year}: assessed 13 members" in out
     assert "DEU  12 months  160000.00 USD" in out
     assert "SEN  12 months  26000.00 USD" in out
+    # A year that has not begun is assessed as notices, posted when it opens; nothing is dated after today.
+    assert (f"fee notices: posted on 1 January {year}" in out) == (year > api.clock.now().year)
+    today = api.clock.now().date()
+    assert api.db.scalar("SELECT count(*) FROM journal_entries WHERE entry_date > :d", d=today) == 0
 
     before = api.db.snapshot("assessments", "journal_entries")
-    code, out, _ = fundapp("assess", "2028")
+    code, out, _ = fundapp("assess", str(year))
     assert code == 0
-    assert "2028: assessed 0 members" in out
+    assert f"{year}: assessed 0 members" in out
     assert "already assessed: BGD, CHE, CRI, DEU" in out
     assert api.db.snapshot("assessments", "journal_entries") == before

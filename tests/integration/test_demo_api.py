@@ -8,6 +8,7 @@ delegate login reading its own member's statement.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -15,14 +16,12 @@ import pytest
 
 from fundapp import cli
 from fundapp.core.models import Role
-from fundapp.demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_PLEDGES
-from tests.support import LEDGER, V1, Actor, Api, accepted, assert_books_balanced, assert_problem
+from fundapp.demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_PLEDGES, Timeline
+from tests.support import LEDGER, V1, Actor, Api, accepted, assert_books_balanced, assert_problem, load_demo
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 Run = Callable[..., tuple[int, str, str]]
-# After every 2025 and 2026 fee fell due (16 March 2026), before any 2027 assessment.
-AFTER_BOTH_DUE_DATES = "2026-06-30"
 
 
 @pytest.fixture
@@ -36,7 +35,7 @@ def fundapp(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
     monkeypatch.setenv("FUNDAPP_ARGON2_PARALLELISM", "1")
 
     def run(*args: str) -> tuple[int, str, str]:
-        code = cli.main(list(args))
+        code = cli.main(list(args), clock=api.clock)
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
@@ -44,11 +43,14 @@ def fundapp(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 
 
 @pytest.fixture
-def reader(api: Api, fundapp: Run) -> Actor:
+def story(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Timeline:
+    """The demo loaded today (or on FUNDAPP_TEST_DEMO_DAY); where its story fell."""
+    return load_demo(api, monkeypatch, capsys)
+
+
+@pytest.fixture
+def reader(api: Api, story: Timeline) -> Actor:
     """The demo loaded; an auditor (reads everything) to look at it."""
-    code, out, err = fundapp("demo")
-    assert code == 0, err
-    assert "members" in out
     return api.create_user(Role.AUDITOR)
 
 
@@ -57,7 +59,7 @@ def get(api: Api, reader: Actor, path: str, **params: Any) -> Any:
 
 
 def test_the_demo_has_twelve_founding_members_across_both_tiers_and_one_admitted_by_decision(
-    api: Api, reader: Actor
+    api: Api, reader: Actor, story: Timeline
 ) -> None:
     members = get(api, reader, "/members")
 
@@ -69,10 +71,10 @@ def test_the_demo_has_twelve_founding_members_across_both_tiers_and_one_admitted
     assert next(m for m in members["items"] if m["code"] == "MEX")["delegates"] == ["delegate.mex"]
     tiers = get(api, reader, "/tiers")
     assert {(t["year"], t["tier"], t["fee"]["amount"], t["fee"]["currency"]) for t in tiers} == {
-        (year, tier, amount, "USD")
+        (story.year(year), tier, amount, "USD")
         for year in (2025, 2026)
         for tier, amount in (("I", "150000.00"), ("II", "25000.00"))
-    } | {(2027, "I", "160000.00", "USD"), (2027, "II", "26000.00", "USD")}
+    } | {(story.year(2027), "I", "160000.00", "USD"), (story.year(2027), "II", "26000.00", "USD")}
 
 
 def test_the_demo_has_the_six_windows(api: Api, reader: Actor) -> None:
@@ -115,22 +117,25 @@ def test_the_demo_has_contributions_for_fees_instalments_and_an_advance(api: Api
     assert all(c["idempotency_key"] for c in items)
 
 
-def test_bangladesh_is_the_one_member_in_arrears(api: Api, reader: Actor) -> None:
-    arrears = get(api, reader, "/arrears")  # the test clock: 16 March 2026, the day the 2026 fees fall due
+def test_bangladesh_is_the_one_member_in_arrears(api: Api, reader: Actor, story: Timeline) -> None:
+    today = api.clock.now().date()
+    arrears = get(api, reader, "/arrears")
 
     overdue = {m["member_code"]: m for m in arrears if m["years_overdue"]}
     assert list(overdue) == ["BGD"]
     bgd = overdue["BGD"]
     assert [(y["year"], y["paid"]["amount"], y["outstanding"]["amount"]) for y in bgd["years"]] == [
-        (2025, "0.00", "25000.00"),
-        (2026, "0.00", "25000.00"),
+        (story.year(2025), "0.00", "25000.00"),
+        (story.year(2026), "0.00", "25000.00"),
     ]
-    assert bgd["years"][0]["days_overdue"] == 365  # due on 16 March 2025
+    first_due = date.fromisoformat(bgd["years"][0]["due_on"])
+    assert first_due < story.last_day
+    assert bgd["years"][0]["days_overdue"] == (today - first_due).days
     assert bgd["voting_rights"]["suspended"] is False  # participation is unconditional by default
 
 
-def test_bangladesh_is_still_the_one_member_in_arrears_after_the_2026_fees_fall_due(api: Api, reader: Actor) -> None:
-    arrears = get(api, reader, "/arrears", as_of=AFTER_BOTH_DUE_DATES)
+def test_bangladesh_is_two_years_in_arrears_at_the_end_of_the_story(api: Api, reader: Actor, story: Timeline) -> None:
+    arrears = get(api, reader, "/arrears", as_of=story.last_day.isoformat())
 
     overdue = {m["member_code"]: m["years_overdue"] for m in arrears if m["years_overdue"]}
     assert overdue == {"BGD": 2}
@@ -150,29 +155,28 @@ def test_the_demo_ledger_balances_and_its_chain_verifies(api: Api, reader: Actor
     assert accepted(api.client.get(f"{LEDGER}/verify", headers=reader.headers))["ok"] is True
 
 
-def test_the_delegate_login_reads_mexicos_statement_and_no_other(api: Api, reader: Actor) -> None:
+def test_the_delegate_login_reads_mexicos_statement_and_no_other(api: Api, reader: Actor, story: Timeline) -> None:
     api.login("delegate.mex", DEMO_PASSWORD)
 
     today = api.client.get(f"{V1}/members/MEX/statement")
-    year_end = api.client.get(f"{V1}/members/MEX/statement", params={"as_of": "2026-12-31"})
+    at_the_end = api.client.get(f"{V1}/members/MEX/statement", params={"as_of": story.last_day.isoformat()})
     other = api.client.get(f"{V1}/members/BGD/statement")
     pledges = api.client.get(f"{V1}/pledges")
 
     assert accepted(today)["member_code"] == "MEX"
-    statement = accepted(year_end)
-    assert (statement["member_code"], statement["as_of"]) == ("MEX", "2026-12-31")
-    assert [(line["date"], line["kind"], line["amount"]["amount"]) for line in statement["lines"]] == [
-        ("2025-01-15", "assessment", "150000.00"),
-        ("2025-03-20", "payment", "-150000.00"),
-        ("2026-01-15", "assessment", "150000.00"),
-        ("2026-03-20", "payment", "-150000.00"),
-    ]
+    statement = accepted(at_the_end)
+    assert (statement["member_code"], statement["as_of"]) == ("MEX", story.last_day.isoformat())
+    # Each year's fee is posted on the day it is recognised and paid in full (in advance of its year or not).
+    fees = [(line["date"], line["amount"]["amount"]) for line in statement["lines"] if line["kind"] == "assessment"]
+    assert fees == [(a["recognised_on"], "150000.00") for a in statement["assessments"]]
     assert [(a["year"], a["outstanding"]["amount"]) for a in statement["assessments"]] == [
-        (2025, "0.00"),
-        (2026, "0.00"),
+        (story.year(2025), "0.00"),
+        (story.year(2026), "0.00"),
     ]
+    assert sum(Decimal(line["amount"]["amount"]) for line in statement["lines"]) == 0
+    assert all(line["date"] <= story.last_day.isoformat() for line in statement["lines"])
     assert statement["balance_due_reporting"] == {"amount": "0.00", "currency": "USD"}
-    assert statement["unapplied_credit"] == []
+    assert statement["unapplied_credit"] == [] and statement["paid_in_advance"] == []
     body = assert_problem(other, 403)
     assert body["action"] == "governance.member_statement"
     assert_problem(pledges, 403)

@@ -6,7 +6,7 @@ statement equal to the ledger, both books balanced, and loading again adds nothi
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from fundapp import cli
 from fundapp.core.models import Role
 from fundapp.demo import DEMO_PASSWORD
 from tests.grants_support import GRANTS, assert_statement_is_the_ledger, reports
-from tests.support import Actor, Api, accepted
+from tests.support import Actor, Api, accepted, load_demo
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -24,21 +24,8 @@ Run = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def reader(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Actor:
-    """The demo loaded through the command line; an auditor to read it, on 1 December 2026."""
-    for name, value in (
-        ("FUNDAPP_DATABASE_URL", api.settings.database_url),
-        ("FUNDAPP_SECRET_KEY", api.settings.secret_key),
-        ("FUNDAPP_VAR_DIR", str(api.settings.var_dir)),
-        ("FUNDAPP_ARGON2_MEMORY_KIB", "1024"),
-        ("FUNDAPP_ARGON2_TIME_COST", "1"),
-        ("FUNDAPP_ARGON2_PARALLELISM", "1"),
-    ):
-        monkeypatch.setenv(name, value)
-    code = cli.main(["demo"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "5 grants" in out
-    api.clock.current = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    """The demo loaded through the command line today (or on FUNDAPP_TEST_DEMO_DAY); an auditor to read it."""
+    load_demo(api, monkeypatch, capsys)
     return api.create_user(Role.AUDITOR)
 
 
@@ -62,7 +49,13 @@ def test_the_demo_has_a_grant_at_every_stage(api: Api, reader: Actor) -> None:
     overdue = statements["Emergency assistance to stranded migrants"]
     assert overdue["overdue_reports"] == 1
     final = reports(api, reader, overdue["id"])[-1]
-    assert (final["kind"], final["due_on"], final["status"], final["overdue"]) == ("final", "2026-09-07", "due", True)
+    ended = date.fromisoformat(overdue["end_date"])
+    assert (final["kind"], final["due_on"], final["status"], final["overdue"]) == (
+        "final",
+        (ended + timedelta(days=90)).isoformat(),  # the charter's final report, 90 days after the end
+        "due",
+        True,
+    )
     listed = accepted(api.client.get(GRANTS, params={"overdue": "true"}, headers=reader.headers))
     assert overdue["id"] in {g["id"] for g in listed["items"]}
 
@@ -94,6 +87,6 @@ def test_the_demo_grantee_sees_its_own_grants(api: Api, reader: Actor) -> None:
 def test_loading_the_demo_again_adds_no_grant(api: Api, reader: Actor, capsys: pytest.CaptureFixture[str]) -> None:
     tables = ("grants", "grant_tranches", "disbursements", "grant_reports", "grant_refunds", "journal_entries")
     before = api.db.snapshot(*tables)
-    assert cli.main(["demo"]) == 0
+    assert cli.main(["demo"], clock=api.clock) == 0
     assert "already loaded, nothing added" in capsys.readouterr().out
     assert api.db.snapshot(*tables) == before

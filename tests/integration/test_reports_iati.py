@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from fundapp import cli
 from fundapp.core.db import Database
 from fundapp.core.models import Role
 from ledger.money import exponent
@@ -35,7 +34,7 @@ from tests.grants_support import (
     sign,
 )
 from tests.reports_support import ALLOCATIONS, GRANT_PLANS, Facility
-from tests.support import Api, accepted, create_organisation
+from tests.support import Api, accepted, create_organisation, load_demo
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -305,19 +304,8 @@ def test_a_grant_through_its_life_is_published_as_the_ledger_holds_it(api: Api, 
 
 @pytest.fixture
 def demo(api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo loaded through the command line, read on 1 December 2026."""
-    for name, value in (
-        ("FUNDAPP_DATABASE_URL", api.settings.database_url),
-        ("FUNDAPP_SECRET_KEY", api.settings.secret_key),
-        ("FUNDAPP_VAR_DIR", str(api.settings.var_dir)),
-        ("FUNDAPP_ARGON2_MEMORY_KIB", "1024"),
-        ("FUNDAPP_ARGON2_TIME_COST", "1"),
-        ("FUNDAPP_ARGON2_PARALLELISM", "1"),
-    ):
-        monkeypatch.setenv(name, value)
-    code = cli.main(["demo"])
-    assert code == 0, capsys.readouterr().out
-    api.clock.current = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    """The demo loaded through the command line today (or on FUNDAPP_TEST_DEMO_DAY), read on that day."""
+    load_demo(api, monkeypatch, capsys)
 
 
 @pytest.mark.usefixtures("demo")
