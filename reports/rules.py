@@ -212,7 +212,8 @@ def _month_end(year: int, month: int) -> date:
 
 
 def _future(field: str, value: date, today: date) -> FieldError:
-    return FieldError(field, "not_after_today", f"{field} {value.isoformat()} is after today ({today.isoformat()})")
+    # The one time rule's name (fundapp.core.errors.refuse_future): a report describes what has happened.
+    return FieldError(field, "not-in-future", f"{field} {value.isoformat()} is after today ({today.isoformat()})")
 
 
 # ---------------------------------------------------------------- cells

@@ -450,12 +450,12 @@ def test_periods_years_and_dates() -> None:
     with pytest.raises(InvalidInput) as refused:
         rules.check_period(date(2026, 6, 1), date(2026, 5, 1), today)
     assert {(e.field, e.rule) for e in refused.value.errors} == {
-        ("date_to", "not_after_today"),
+        ("date_to", "not-in-future"),
         ("date_from", "not_after_date_to"),
     }
     with pytest.raises(InvalidInput) as refused:
         rules.check_as_of(date(2026, 3, 17), today)
-    assert [(e.field, e.rule) for e in refused.value.errors] == [("as_of", "not_after_today")]
+    assert [(e.field, e.rule) for e in refused.value.errors] == [("as_of", "not-in-future")]
     assert rules.check_as_of(None, today) == today
     for year, rule in ((None, "missing"), (1899, "out_of_range"), (3000, "out_of_range")):
         with pytest.raises(InvalidInput) as refused:
