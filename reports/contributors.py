@@ -318,7 +318,10 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
                 await get(s(chart.CASH, chart.ADMIN_AGENT_FEE, source_type="contribution")),
             )
         ),
-        Row((L("contributor.unapplied"), await get(s(chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE), -1)), level=1),
+        Row(
+            (L("contributor.unapplied"), await get(s(chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE), -1)),
+            level=1,
+        ),
         Row((L("contributor.outstanding"), await get(s(chart.CONTRIBUTIONS_RECEIVABLE)))),
         Row((L("contributor.fee"), await get(s(chart.ADMIN_AGENT_FEE)))),
         Row((L("contributor.fx_realised"), await get(s(chart.FX_GAIN_REALISED, chart.FX_LOSS_REALISED), -1))),
