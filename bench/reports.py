@@ -104,6 +104,7 @@ from fundapp.core.db import Database  # noqa: E402
 from fundapp.core.models import Role  # noqa: E402
 from fundapp.core.schemas import TokenCreate, UserCreate  # noqa: E402
 from fundapp.core.security import PasswordHashing, Principal  # noqa: E402
+from fundapp.wiring import register_hooks  # noqa: E402
 from governance import rules as governance_rules  # noqa: E402
 from governance.decisions import Decisions  # noqa: E402
 from governance.models import Assessment, Contribution, Contributor, Pledge, PledgeInstalment, Window  # noqa: E402
@@ -2643,6 +2644,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    register_hooks()  # users' bindings are checked by the domains, as in the app
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:
         serve(argv[1:])

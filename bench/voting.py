@@ -67,6 +67,7 @@ from fundapp.core.db import Database  # noqa: E402
 from fundapp.core.models import Role  # noqa: E402
 from fundapp.core.schemas import TokenCreate, UserCreate  # noqa: E402
 from fundapp.core.security import PasswordHashing, Principal  # noqa: E402
+from fundapp.wiring import register_hooks  # noqa: E402
 from governance.decisions import Decisions  # noqa: E402
 from governance.models import Ballot, Decision, DecisionEvent  # noqa: E402
 from governance.rules import iso_alpha3  # noqa: E402
@@ -493,6 +494,7 @@ def print_report(report: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    register_hooks()  # users' bindings are checked by the domains, as in the app
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--database-url", help=f"PostgreSQL administrative URL (default {PG_DEFAULT_ADMIN_URL})")

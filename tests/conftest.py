@@ -33,6 +33,7 @@ from fundapp.app import create_app
 from fundapp.cli import upgrade_database
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings, load_settings
+from fundapp.wiring import register_hooks
 from tests.support import Api, DatabaseProbe
 
 # Tests never assert on time: no deadline per example, no health check that times data generation.
@@ -55,6 +56,9 @@ T = TypeVar("T")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The cross-domain hooks the shell registers when the app or the CLI starts (fixtures also call the
+    # services directly, before any app exists).
+    register_hooks()
     # One id for the run, which xdist hands to its workers: what they share is named after it.
     if not hasattr(config, "workerinput") and getattr(config.option, "testrunuid", "") is None:
         config.option.testrunuid = uuid.uuid4().hex[:12]

@@ -427,9 +427,11 @@ class Builder:
                 value = Decimal(base)
                 for month in range(25):
                     day = _add_months(date(2025, 1, 1), month)
+                    ledger.now = _at(day, 8)  # a rate is recorded on its day, never before
                     await ledger.add_rate(currency, day, value.quantize(quantum), source="facility")
                     if day in (date(2025, 12, 1), date(2026, 12, 1)):
                         closing = (value * Decimal(str(1 + self.rng.gauss(0, 0.01)))).quantize(quantum)
+                        ledger.now = _at(day.replace(day=31), 8)
                         await ledger.add_rate(currency, day.replace(day=31), closing, source="facility closing")
                     value *= Decimal(str(1 + self.rng.gauss(0, 0.02)))
 
@@ -865,9 +867,9 @@ async def build_facility(database: Database, settings: Settings) -> FacilityFact
     """Build the facility described in the module's docstring; returns what tests need to know of it."""
     rng = random.Random(SEED)
     b = Builder(database, settings, rng)
+    await b.members()  # before the users: a delegate's member exists
     await b.users()
     await b.rates()
-    await b.members()
     calls = await b.organisations_and_calls()
 
     # Every dated step of the two years, run in date order (the sequence number keeps ties in plan order).

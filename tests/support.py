@@ -144,6 +144,21 @@ class Api:
 
         return self.db.run(work)
 
+    def bound_user(self, *roles: Role) -> Actor:
+        """A user of ``roles`` whose bindings name real records: a delegate's member (MEX, admitted here if
+        it is not a member yet) and a grantee's organisation (created here): a binding must exist."""
+        admin: Actor | None = None
+        member_code = organisation_id = None
+        if Role.MEMBER_DELEGATE in roles or Role.GRANTEE in roles:
+            admin = self.create_user(Role.SECRETARIAT_ADMIN)
+        if Role.MEMBER_DELEGATE in roles:
+            member_code = "MEX"
+            if self.db.scalar("SELECT count(*) FROM members WHERE code = 'MEX'") == 0:
+                admit_member(self, admin, "MEX")  # type: ignore[arg-type]
+        if Role.GRANTEE in roles:
+            organisation_id = create_organisation(self, admin, f"Bound organisation {next(_names)}")  # type: ignore[arg-type]
+        return self.create_user(*roles, member_code=member_code, organisation_id=organisation_id)
+
     def login(self, username: str, password: str = PASSWORD) -> str:
         """Log in through the API (cookie kept by the client); returns the CSRF token."""
         response = self.client.post("/api/v1/auth/login", json={"username": username, "password": password})

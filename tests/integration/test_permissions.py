@@ -112,7 +112,7 @@ def check_against_matrix(api: Api, caller: Actor, expected: dict[str, bool]) -> 
 
 @pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
 def test_each_role_may_call_exactly_what_the_matrix_allows(api: Api, role: Role) -> None:
-    caller = api.create_user(role)
+    caller = api.bound_user(role)
 
     check_against_matrix(api, caller, allowed_for(role))
 
@@ -127,7 +127,7 @@ def test_each_role_may_call_exactly_what_the_matrix_allows(api: Api, role: Role)
     ids=lambda roles: "+".join(r.value for r in roles),
 )
 def test_a_user_holding_two_roles_gets_the_union_of_their_permissions(api: Api, roles: tuple[Role, Role]) -> None:
-    caller = api.create_user(*roles)
+    caller = api.bound_user(*roles)
     union = allowed_for(*roles)
     assert union != allowed_for(roles[0]), "the second role should add something the first lacks"
 

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fundapp.core.errors import InvalidInput
 from fundapp.core.models import Role
 from tests.support import (
     PDF_BYTES,
@@ -32,6 +33,7 @@ from tests.support import (
     accepted,
     acted,
     assign,
+    broken_rules,
     create_proposal,
     declare,
     endorse,
@@ -428,7 +430,9 @@ def test_no_score_is_shown_to_the_applicant_or_other_reviewers_while_in_review(a
         assert shown["consolidated_score"] is None, (reader.username, shown["consolidated_score"])
 
 
-def test_a_grantee_bound_to_no_existing_organisation_is_refused_not_a_500(api: Api) -> None:
+def test_a_grantee_bound_to_no_existing_organisation_cannot_exist(api: Api) -> None:
+    """A grantee's organisation must exist: the account is refused (422) before it could ever reach a
+    proposal, through the API and the service alike."""
     world = proposal_world(api, reviewers=0)
     body = {
         "username": "orphan-grantee",
@@ -438,13 +442,12 @@ def test_a_grantee_bound_to_no_existing_organisation_is_refused_not_a_500(api: A
         "roles": ["grantee"],
         "organisation_id": 999,
     }
-    assert api.client.post(f"{V1}/users", json=body, headers=world.admin.headers).status_code == 201
-    orphan = api.create_user(Role.GRANTEE, organisation_id=999)
-    before = api.db.snapshot(*PROPOSAL_TABLES)
+    before = api.db.snapshot("users", "user_roles", *PROPOSAL_TABLES)
 
-    response = api.client.post(
-        PROPOSALS, json={"call_id": world.call_id, "content": proposal_content()}, headers=orphan.headers
-    )
+    response = api.client.post(f"{V1}/users", json=body, headers=world.admin.headers)
 
-    assert api.db.snapshot(*PROPOSAL_TABLES) == before
-    assert 400 <= response.status_code < 500, response.text
+    assert response.status_code == 422, response.text
+    assert ("organisation_id", "organisation-exists") in broken_rules(response.json())
+    with pytest.raises(InvalidInput):
+        api.create_user(Role.GRANTEE, organisation_id=999)
+    assert api.db.snapshot("users", "user_roles", *PROPOSAL_TABLES) == before

@@ -54,7 +54,7 @@ from tests import conftest
 T = TypeVar("T")
 ACTOR = Actor(None, "test")
 REPORTING = "USD"
-NOW = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)  # after every generated date (nothing is dated after the clock)
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)  # after every generated date and condition (none after the clock)
 YEAR = 2026
 FIRST_RATE_DAY = date(2025, 12, 1)
 DAY_ZERO = date(2026, 1, 1)
