@@ -133,6 +133,7 @@ def test_the_roll_of_a_vote_is_fixed_when_it_opens(api: Api, world: ProposalWorl
 
     code, out = verify(published)
     assert code == 0 and out.startswith("OK"), out
+    assert "roll of 3 members taken at the opening" in out, out
 
     added = copy(published)
     added["roll"] = ["GHA", "MEX", "PHL", "SEN"]
@@ -157,6 +158,21 @@ def test_the_roll_of_a_vote_is_fixed_when_it_opens(api: Api, world: ProposalWorl
     electorate["electorate"] = ["MEX", "PHL", "SEN"]
     code, out = verify(electorate)
     assert code == 1 and "electorate" in out and "SEN" in out, out
+
+
+def test_a_member_that_withdraws_while_a_vote_is_open_keeps_its_part_in_it(api: Api, world: ProposalWorld) -> None:
+    decision = create_decision(api, world.admin, kind="policy", procedure="vote", open=True)
+    body = {"status": "withdrawn", "reason": "Notice of withdrawal."}
+    accepted(api.client.patch(f"{V1}/members/SEN", json=body, headers=world.admin.headers))
+    cast(api, world.delegates["SEN"], decision["id"], "no")
+    cast(api, world.delegates["MEX"], decision["id"], "yes")
+    closed = after_deadline(api, world.admin, decision)
+    assert closed["tally"]["eligible"] == 3 and (closed["tally"]["yes"], closed["tally"]["no"]) == (1, 1)
+    assert record(api, world.admin, decision["id"])["electorate"] == ["MEX", "PHL", "SEN"]
+    # A decision opened after the withdrawal does not have it on its roll.
+    later = create_decision(api, world.admin, kind="policy", procedure="vote", open=True)
+    refused = assert_problem(ballot(api, world.delegates["SEN"], later["id"], "yes"), 403)
+    assert ("member_code", "not-on-roll") in broken_rules(refused)
 
 
 def test_the_published_electorate_leaves_out_recused_members(api: Api, world: ProposalWorld) -> None:
