@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from fundapp.app import create_app
@@ -173,6 +174,20 @@ def test_a_member_that_withdraws_while_a_vote_is_open_keeps_its_part_in_it(api: 
     later = create_decision(api, world.admin, kind="policy", procedure="vote", open=True)
     refused = assert_problem(ballot(api, world.delegates["SEN"], later["id"], "yes"), 403)
     assert ("member_code", "not-on-roll") in broken_rules(refused)
+
+
+def test_a_roll_cannot_be_changed_in_the_database(api: Api, world: ProposalWorld) -> None:
+    decision = create_decision(api, world.admin, kind="policy", procedure="vote", open=True)
+    rows = api.db.rows("SELECT member_code FROM decision_roll WHERE decision_id = :d ORDER BY 1", d=decision["id"])
+    assert [r[0] for r in rows] == ["MEX", "PHL", "SEN"]
+    assert api.db.scalar("SELECT roll_size FROM decisions WHERE id = :d", d=decision["id"]) == 3
+    for statement in (
+        "DELETE FROM decision_roll WHERE member_code = 'PHL'",
+        "UPDATE decision_roll SET member_code = 'PHL' WHERE member_code = 'MEX'",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+            api.db.execute(statement)
+    assert api.db.count("decision_roll") == 3
 
 
 def test_the_published_electorate_leaves_out_recused_members(api: Api, world: ProposalWorld) -> None:
