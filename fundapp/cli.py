@@ -245,9 +245,15 @@ def cmd_verify_record(_settings: Settings | None, args: argparse.Namespace) -> i
             print(f"  - {problem}")
         return 1
     events = record.get("events") or []
+    roll = record.get("roll")
+    on_roll = (
+        f"roll of {len(roll)} members taken at the {record.get('roll_at')} and electorate checked; "
+        if isinstance(roll, list)
+        else ""
+    )
     print(
         f"OK: {label}: {len(events)} events verified, chain head {record.get('chain_head')}; "
-        f"tally recounted; result {record.get('result') or 'pending'}"
+        f"{on_roll}tally recounted; result {record.get('result') or 'pending'}"
     )
     return 0
 

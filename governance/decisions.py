@@ -39,6 +39,7 @@ from governance.models import (
     DecisionEvent,
     DecisionKind,
     DecisionResult,
+    DecisionRoll,
     DecisionStatus,
     Member,
     MemberStatus,
@@ -50,7 +51,7 @@ from governance.models import (
 )
 from governance.schemas import DecisionCreate, MeetingRecord, MemberCreate, MemberUpdate, TierFeeSet
 from governance.service import Governance
-from ledger import EntryDraft, Line, Money, chart, money_in, to_money
+from ledger import EntryDraft, Line, Money, chart, money_in, to_json
 
 # How long a vote opened by an objection runs at least (written procedure turned into a vote).
 OBJECTION_VOTE_PERIOD = timedelta(days=7)
@@ -144,8 +145,15 @@ def event_values(event: DecisionEvent) -> dict[str, Any]:
 
 
 def terms_of(decision: Decision) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(decision.terms)
-    return loaded
+    """The decision's terms, their money in the one shape whichever shape it was stored in."""
+    return rules.terms_in_one_shape(json.loads(decision.terms))
+
+
+def terms_money(terms: dict[str, Any]) -> Money:
+    """The amount of terms that have one (fees, budgets, allocations, funding)."""
+    money = rules.terms_money(terms)
+    assert money is not None, "these terms carry no amount"
+    return money
 
 
 # ---------------------------------------------------------------- the ballot's statements
@@ -162,7 +170,7 @@ def _table(model: Any) -> Table:
 
 
 _DECISIONS, _EVENTS, _BALLOTS = _table(Decision), _table(DecisionEvent), _table(Ballot)
-_MEMBERS, _RECUSALS = _table(Member), _table(Recusal)
+_MEMBERS, _RECUSALS, _ROLL = _table(Member), _table(Recusal), _table(DecisionRoll)
 _EVENT_COLUMNS = tuple(column.name for column in _EVENTS.c if column.name != "id")
 
 
@@ -178,25 +186,33 @@ _BALLOT_LOCK = (
         _DECISIONS.c.closed_at,
         _DECISIONS.c.events,
         _DECISIONS.c.chain_head,
+        _DECISIONS.c.roll_size,
     )
     .where(_DECISIONS.c.id == bindparam("p_decision_id"))
     .with_for_update()
 )
-# The member's status, its recusal and its current ballot, read after the decision's lock is taken (so a
-# recusal or another delegate's ballot committed while this one waited is seen).
-_BALLOT_FACTS = (
-    select(_MEMBERS.c.status, _RECUSALS.c.reason, _BALLOTS.c.choice)
+# The member's status, its recusal, its current ballot and whether it is on the decision's roll, read after
+# the decision's lock is taken (so a recusal or another delegate's ballot committed while this one waited is
+# seen). Each outer join is on a primary key.
+_MEMBER_FACTS = (
+    select(_MEMBERS.c.status, _RECUSALS.c.reason, _BALLOTS.c.choice, _ROLL.c.member_code.label("on_roll"))
     .select_from(
         _MEMBERS.outerjoin(
             _RECUSALS,
             and_(_RECUSALS.c.decision_id == bindparam("p_decision_id"), _RECUSALS.c.member_code == _MEMBERS.c.code),
-        ).outerjoin(
+        )
+        .outerjoin(
             _BALLOTS,
             and_(_BALLOTS.c.decision_id == bindparam("p_decision_id"), _BALLOTS.c.member_code == _MEMBERS.c.code),
+        )
+        .outerjoin(
+            _ROLL,
+            and_(_ROLL.c.decision_id == bindparam("p_decision_id"), _ROLL.c.member_code == _MEMBERS.c.code),
         )
     )
     .where(_MEMBERS.c.code == bindparam("p_member_code"))
 )
+_ROLL_INSERT = insert(_ROLL)
 _EVENT_INSERT = insert(_EVENTS).values({name: _param(_EVENTS, name) for name in _EVENT_COLUMNS})
 _HEAD_UPDATE = (
     update(_DECISIONS)
@@ -327,13 +343,15 @@ class Decisions:
         _, tally = await self._count(decision.id or 0)
         return tally.as_dict()
 
-    async def _count(self, decision_id: int) -> tuple[list[str], rules.Tally]:
-        """(members counted, tally): the chain's events replayed over today's electorate."""
-        members = await self._members_at_close()
+    async def _count(self, decision_id: int) -> tuple[rules.Replayed, rules.Tally]:
+        """(the chain replayed, its tally): the events counted over the roll of the opening, or, for a
+        decision opened before rolls were recorded, over the members eligible now (its close)."""
         state = rules.replay([event_public(e) for e in await self.events(decision_id)])
-        tally = replace(state, members=frozenset(members), closed=None).tally()
+        if state.members is None:
+            state = replace(state, members=frozenset(await self._eligible_now()), roll_at=rules.ROLL_AT_CLOSE)
+        tally = state.tally()
         assert tally is not None
-        return members, tally
+        return state, tally
 
     async def window_code(self, window_id: int | None) -> str | None:
         if window_id is None:
@@ -395,8 +413,7 @@ class Decisions:
                 "proposal_id": facts.proposal_id,
                 "proposal_title": facts.title,
                 "window_id": facts.window_id,
-                "amount": facts.amount,
-                "currency": reporting,
+                "amount": to_json(Money.from_minor(facts.amount, reporting)),
                 "countries": list(facts.countries),
                 "consolidated_score": facts.consolidated_score,
                 "tag_recommendation": facts.tag_recommendation,
@@ -430,14 +447,14 @@ class Decisions:
             if not fee.is_positive:
                 raise InvalidInput("the fee must be above zero", field="amount", rule="positive-amount")
             await self._check_fee(data.year, data.tier, fee)
-            terms = {"year": data.year, "tier": data.tier.value, "currency": fee.currency, "amount": str(fee.amount)}
+            terms = {"year": data.year, "tier": data.tier.value, "amount": to_json(fee)}
             return f"fees:{data.year}:{data.tier.value}", terms, None, None, None
         if kind == DecisionKind.ADMIN_BUDGET:
             assert data.year is not None and data.amount is not None
             budget = money_in(data.amount, reporting, "amount")
             if not budget.is_positive:
                 raise InvalidInput("the budget must be above zero", field="amount", rule="positive-amount")
-            terms = {"year": data.year, "currency": reporting, "amount": str(budget.amount)}
+            terms = {"year": data.year, "amount": to_json(budget)}
             return f"budget:{data.year}", terms, None, budget.minor, None
         if kind == DecisionKind.WINDOW_ALLOCATION:
             assert data.window_code is not None and data.amount is not None
@@ -445,7 +462,7 @@ class Decisions:
             amount = money_in(data.amount, reporting, "amount")
             if not amount.is_positive:
                 raise InvalidInput("the amount must be above zero", field="amount", rule="positive-amount")
-            terms = {"window_code": window.code, "currency": reporting, "amount": str(amount.amount)}
+            terms = {"window_code": window.code, "amount": to_json(amount)}
             return f"window:{window.code}", terms, window.id, amount.minor, None
         return "policy", {}, None, None, None
 
@@ -540,8 +557,12 @@ class Decisions:
         terms = terms_of(decision)
         if decision.kind == DecisionKind.FUND_PROPOSAL.value:
             await funding_handler().refer(self.hook_context, int(terms["proposal_id"]), decision.justification)
+        # The roll: the members eligible now. Whoever is admitted, suspended or withdraws later changes
+        # nothing in this decision.
+        roll = await self._eligible_now()
         decision.status = DecisionStatus.OPEN.value
         decision.opens_at = self.now
+        decision.roll_size = len(roll)
         await self._append(
             decision,
             "opened",
@@ -556,15 +577,17 @@ class Decisions:
                 "majority": decision.majority,
                 "justification": decision.justification,
                 "closes_at": timestamp(decision.closes_at),
+                "roll": roll,
             },
         )
+        if roll:
+            await self.session.execute(_ROLL_INSERT, [{"decision_id": decision.id, "member_code": c} for c in roll])
         if decision.kind == DecisionKind.FUND_PROPOSAL.value and self.charter.auto_recuse_beneficiary_members:
-            for code in sorted(set(terms.get("countries", []))):
-                member = await self.session.get(Member, code)
-                if member is not None and member.status == MemberStatus.ACTIVE.value:
-                    await self._recuse(
-                        decision, code, "a country of the proposal (automatic recusal by charter)", automatic=True
-                    )
+            # After the roll: a country of the proposal on the roll steps aside.
+            for code in sorted(set(terms.get("countries", [])) & set(roll)):
+                await self._recuse(
+                    decision, code, "a country of the proposal (automatic recusal by charter)", automatic=True
+                )
         await self._audit("decision.open", decision, after={"procedure": decision.procedure})
         return decision
 
@@ -686,30 +709,63 @@ class Decisions:
                 rule="decision-open",
             )
 
+    async def _member_facts(self, decision: Decision, code: str) -> Any:
+        """The member's facts on a decision (see ``_MEMBER_FACTS``), or None when it is no member."""
+        return (
+            await self.session.execute(_MEMBER_FACTS, {"p_decision_id": decision.id, "p_member_code": code})
+        ).first()
+
     async def _eligible(self, decision: Decision, code: str) -> None:
         assert decision.id is not None
-        facts = (
-            await self.session.execute(
-                select(col(Member.status), col(Recusal.reason))
-                .select_from(Member)
-                .outerjoin(Recusal, (col(Recusal.decision_id) == decision.id) & (col(Recusal.member_code) == code))
-                .where(col(Member.code) == code)
-            )
-        ).first()
-        await self._check_eligible(decision.id, code, facts)
+        await self._check_eligible(decision.id, code, await self._member_facts(decision, code), decision.roll_size)
 
-    async def _check_eligible(self, decision_id: int, code: str, facts: Any) -> None:
-        """``facts`` is (member status, recusal reason, ...) for the member, or None when it is no member."""
-        if facts is None or facts[0] != MemberStatus.ACTIVE.value:
-            status = "unknown" if facts is None else facts[0]
-            raise PermissionDenied(f"member {code} is {status}; only active members take part", rule="active-member")
-        if self.charter.arrears_suspend_voting:
-            arrears = (await self.gov.arrears(code)).get(code, [])
-            suspended, reason = self.gov.voting_rights(arrears)
-            if suspended:
-                raise PermissionDenied(f"member {code}'s voting rights are suspended: {reason}", rule="arrears")
-        if facts[1] is not None:
-            raise PermissionDenied(f"member {code} is recused from decision {decision_id}: {facts[1]}", rule="recused")
+    async def _check_eligible(self, decision_id: int, code: str, facts: Any, roll_size: int | None) -> None:
+        """Whether the member takes part in the decision: on its roll and not recused. ``facts`` is the row of
+        ``_MEMBER_FACTS`` (status, recusal reason, current ballot, on the roll), or None when it is no member.
+
+        The roll was fixed at the opening, so a member's status since changes nothing in the decision: a
+        member admitted later never takes part, one suspended or withdrawn since keeps its part in it. A
+        decision opened before rolls were recorded (``roll_size`` None) asks, as then, for an active member
+        whose voting rights are not suspended for arrears."""
+        if roll_size is not None:
+            self._check_on_roll(decision_id, code, facts)
+        else:
+            if facts is None or facts.status != MemberStatus.ACTIVE.value:
+                status = "unknown" if facts is None else facts.status
+                raise PermissionDenied(
+                    f"member {code} is {status}; only active members take part", rule="active-member"
+                )
+            if self.charter.arrears_suspend_voting:
+                arrears = (await self.gov.arrears(code)).get(code, [])
+                suspended, reason = self.gov.voting_rights(arrears)
+                if suspended:
+                    raise PermissionDenied(f"member {code}'s voting rights are suspended: {reason}", rule="arrears")
+        if facts.reason is not None:
+            raise PermissionDenied(
+                f"member {code} is recused from decision {decision_id}: {facts.reason}", rule="recused"
+            )
+
+    @staticmethod
+    def _check_on_roll(decision_id: int, code: str, facts: Any) -> None:
+        if facts is None or facts.on_roll is None:
+            raise PermissionDenied(
+                f"member {code} is not on the roll of decision {decision_id}: only the members eligible when it "
+                "opened take part in it (members admitted since do not)",
+                field="member_code",
+                rule="not-on-roll",
+            )
+
+    async def roll(self, decision_id: int) -> list[str]:
+        """The members on the decision's roll (empty for a decision opened before rolls were recorded)."""
+        return list(
+            (
+                await self.session.execute(
+                    select(col(DecisionRoll.member_code))
+                    .where(col(DecisionRoll.decision_id) == decision_id)
+                    .order_by(col(DecisionRoll.member_code))
+                )
+            ).scalars()
+        )
 
     async def cast(self, decision_id: int, choice: str, *, member_code: str | None = None) -> Cast:
         """One ballot: the decision under its row lock, then the member's facts, then the writes (see the
@@ -719,7 +775,7 @@ class Decisions:
         locked = (await connection.execute(_BALLOT_LOCK, {"p_decision_id": decision_id})).first()
         if locked is None:
             raise NotFound(f"no decision with id {decision_id}")
-        status, procedure, closes_at, closed_at, events, head = locked
+        status, procedure, closes_at, closed_at, events, head, roll_size = locked
         self._check_open(decision_id, status, closes_at, closed_at, "ballot")
         if procedure != Procedure.VOTE.value:
             raise Conflict(
@@ -727,10 +783,10 @@ class Decisions:
                 rule="procedure-vote",
                 procedure=procedure,
             )
-        facts = (await connection.execute(_BALLOT_FACTS, {"p_decision_id": decision_id, "p_member_code": code})).first()
-        await self._check_eligible(decision_id, code, facts)
+        facts = (await connection.execute(_MEMBER_FACTS, {"p_decision_id": decision_id, "p_member_code": code})).first()
+        await self._check_eligible(decision_id, code, facts, roll_size)
         assert facts is not None
-        replaced = facts[2] is not None
+        replaced = facts.choice is not None
         event = self._next_event(decision_id, events, head, "ballot", member=code, choice=choice)
         values = event_values(event)
         for statement in _BALLOT_WRITES[connection.dialect.name][replaced]:
@@ -757,10 +813,13 @@ class Decisions:
     async def recuse(self, decision_id: int, reason: str, *, member_code: str | None = None) -> Recusal:
         code = self._delegate_of(member_code)
         decision = await self._open_for(decision_id, "recusal")
-        if await self.session.get(Recusal, (decision_id, code)) is not None:
+        facts = await self._member_facts(decision, code)
+        if facts is not None and facts.reason is not None:
             raise Conflict(f"member {code} is already recused from decision {decision_id}", rule="recused-once")
-        member = await self.session.get(Member, code)
-        if member is None or member.status != MemberStatus.ACTIVE.value:
+        if decision.roll_size is not None:
+            self._check_on_roll(decision_id, code, facts)
+        elif facts is None or facts.status != MemberStatus.ACTIVE.value:
+            # Opened before rolls were recorded: as then, any active member may recuse.
             raise PermissionDenied(f"member {code} is not an active member", rule="active-member")
         recusal = await self._recuse(decision, code, reason, automatic=False)
         return recusal
@@ -804,9 +863,19 @@ class Decisions:
         known = set(
             (await self.session.execute(select(col(Member.code)).where(col(Member.code).in_(present)))).scalars()
         )
+        roll = None if decision.roll_size is None else set(await self.roll(decision.id or 0))
         for index, code in enumerate(data.present):
             if code not in known:
                 problems.append(FieldError(f"present.{index}", "member-exists", f"{code} is not a member"))
+            elif roll is not None and code not in roll:
+                problems.append(
+                    FieldError(
+                        f"present.{index}",
+                        "not-on-roll",
+                        f"{code} was not on the roll of decision {decision.id} when it opened; "
+                        "only members on it are counted at its meeting",
+                    )
+                )
         for index, code in enumerate(data.objectors):
             if code not in present:
                 problems.append(
@@ -843,7 +912,9 @@ class Decisions:
         await self._close(decision)
         return decision
 
-    async def _members_at_close(self) -> list[str]:
+    async def _eligible_now(self) -> list[str]:
+        """The members eligible now, sorted: active, and not suspended for arrears when the charter says so.
+        A decision's roll when it opens (and the close's, for a decision opened before rolls were recorded)."""
         codes = list(
             (
                 await self.session.execute(
@@ -860,7 +931,7 @@ class Decisions:
         """Count the chain, apply an adopted decision's effect and record the result: one transaction,
         under the decision's lock (and, for money, the journal's writer lock)."""
         assert decision.id is not None
-        members, tally = await self._count(decision.id)
+        state, tally = await self._count(decision.id)
         adopted, reason = tally.adopted, tally.reason
         entry_id: int | None = None
         if adopted and decision.kind in MONEY_KINDS:
@@ -885,7 +956,15 @@ class Decisions:
         await self._append(
             decision,
             "closed",
-            data={"members": members, "tally": tally.as_dict(), "result": result, "reason": reason},
+            data={
+                "roll": sorted(state.members or ()),
+                "roll_at": state.roll_at,
+                "recused": state.recused,
+                "electorate": sorted(state.electorate or ()),
+                "tally": tally.as_dict(),
+                "result": result,
+                "reason": reason,
+            },
         )
         decision.status = DecisionStatus.CLOSED.value
         decision.closed_at = self.now
@@ -923,7 +1002,7 @@ class Decisions:
                 )
                 if assessed:
                     return f"{terms['year']} has already been assessed for tier {tier.value}"
-                await self._check_fee(int(terms["year"]), tier, to_money(terms["amount"], terms["currency"]))
+                await self._check_fee(int(terms["year"]), tier, terms_money(terms))
         except DomainError as refused:
             return refused.detail
         return None
@@ -980,15 +1059,14 @@ class Decisions:
                 MemberUpdate(tier=Tier(terms["tier"]), reason=f"decision {decision.id}"),
             )
         elif kind == DecisionKind.FEE_SCHEDULE.value:
+            fee = terms_money(terms)
             await self.gov.set_fee(
-                TierFeeSet(
-                    year=terms["year"], tier=Tier(terms["tier"]), currency=terms["currency"], amount=terms["amount"]
-                )
+                TierFeeSet(year=terms["year"], tier=Tier(terms["tier"]), currency=fee.currency, amount=fee.to_str())
             )
         elif kind == DecisionKind.ADMIN_BUDGET.value:
             year = int(terms["year"])
             existing = await self.session.get(AdminBudget, year)
-            budget = to_money(terms["amount"], terms["currency"])
+            budget = terms_money(terms)
             if existing is None:
                 self.session.add(
                     AdminBudget(

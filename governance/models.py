@@ -257,6 +257,9 @@ class Decision(SQLModel, table=True):
     tally: str = Field(default="", sa_column=Column(Text(), nullable=False))
     events: int = Field(default=0, sa_column=Column(Integer(), nullable=False))
     chain_head: str = Field(default="", sa_column=Column(String(64), nullable=False))
+    # Members on the roll fixed at the opening (``decision_roll``); None for a decision opened before rolls
+    # were recorded, whose roll is the members active at its close.
+    roll_size: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
     entry_id: int | None = Field(
         default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
     )
@@ -296,6 +299,17 @@ class Ballot(SQLModel, table=True):
     event_seq: int = Field(nullable=False)
     cast_by: int | None = Field(default=None, nullable=True)
     cast_at: datetime = Field(sa_column=utc_column())
+
+
+class DecisionRoll(SQLModel, table=True):
+    """A member on a decision's roll: eligible when the decision opened (active, and not suspended for arrears
+    when the charter says so). Written with the opening, whose hash-chained event lists the same members;
+    append-only. A ballot reads it to know whether the member may take part."""
+
+    __tablename__ = "decision_roll"
+
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), primary_key=True))
+    member_code: str = Field(sa_column=Column(String(3), ForeignKey("members.code"), primary_key=True))
 
 
 class Recusal(SQLModel, table=True):

@@ -18,7 +18,7 @@ from babel.core import get_global
 
 from fundapp.core.audit import canonical_json
 from ledger import Line, chart, convert_minor, percentage
-from ledger.money import Money, exponent, quantize
+from ledger.money import Money, MoneyError, exponent, from_json, quantize, to_json
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
 _DEPRECATED_ALPHA3 = frozenset({"BUR", "ZAR", "DDR", "FXX", "TMP", "YMD"})
@@ -398,10 +398,55 @@ def final_ballots(events: Iterable[tuple[str, str | None]]) -> dict[str, str]:
     return final
 
 
+# ---------------------------------------------------------------- decisions: money in their terms
+
+
+def terms_money(terms: Mapping[str, object]) -> Money | None:
+    """The amount of a decision's terms, in either shape they were written in: ``"amount": {"amount":
+    "300000.00", "currency": "USD"}`` (the one shape of money), or the earlier one, where ``"amount"`` was a
+    decimal string (fees, budgets, allocations) or an integer of minor units (a funding decision) beside a
+    ``"currency"``. None for terms without an amount. Hash-chained opening events keep the shape they were
+    written in, so everything that reads terms reads them through this function."""
+    amount = terms.get("amount")
+    if amount is None:
+        return None
+    if isinstance(amount, Mapping):
+        return from_json(amount)
+    currency = terms.get("currency")
+    if not isinstance(currency, str):
+        raise MoneyError("terms with an amount in the earlier shape name its currency beside it")
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        return Money.from_minor(amount, currency)
+    if isinstance(amount, str):
+        return Money.of(amount, currency)
+    raise TypeError(f"the terms' amount is neither money nor a decimal string: {amount!r}")
+
+
+def terms_in_one_shape(terms: Mapping[str, object]) -> dict[str, object]:
+    """The terms with their amount as ``{"amount": "300000.00", "currency": "USD"}``; terms written in the
+    earlier shape lose their separate ``currency``, nothing else changes."""
+    shaped = dict(terms)
+    money = terms_money(terms)
+    if money is None or isinstance(terms.get("amount"), Mapping):
+        return shaped
+    shaped.pop("currency", None)
+    shaped["amount"] = dict(to_json(money))
+    return shaped
+
+
 # ---------------------------------------------------------------- decisions: the verifiable record
 
 GENESIS = "0" * 64
 EVENT_FIELDS = ("decision_id", "seq", "kind", "member", "choice", "reason", "data", "at", "prev_hash")
+# The record's format: 2 publishes the roll (and the electorate counted, recused members left out); files of
+# format 1, published before rolls were recorded, listed as electorate the members active at the close.
+RECORD_FORMAT = "fundapp-decision-record/2"
+RECORD_FORMAT_1 = "fundapp-decision-record/1"
+# Where a decision's roll comes from: its opening event, or (a decision opened before rolls were recorded)
+# the members active when it closed.
+ROLL_AT_OPENING = "opening"
+ROLL_AT_CLOSE = "close"
+MEMBER_ACTIONS = ("ballot", "objection", "recusal")
 
 
 def decision_event_hash(event: Mapping[str, object]) -> str:
@@ -421,8 +466,24 @@ class Replayed:
     ballots: dict[str, tuple[str, str]]  # member -> (final choice, time)
     objectors: frozenset[str]
     present: frozenset[str] | None
-    members: frozenset[str] | None  # the active members at the close (before recusals)
+    # The roll the count is made over: fixed at the opening; for a decision opened before rolls were
+    # recorded, the members active at its close (None until it closes).
+    members: frozenset[str] | None
     closed: Mapping[str, object] | None
+    roll_at: str | None = None  # ROLL_AT_OPENING, ROLL_AT_CLOSE, or None while the roll is not known
+
+    @property
+    def recused(self) -> dict[str, str]:
+        """The members of the roll that recused, with their reasons (they leave the electorate)."""
+        roll = self.members or frozenset()
+        return {member: reason for member, reason in sorted(self.recusals.items()) if member in roll}
+
+    @property
+    def electorate(self) -> frozenset[str] | None:
+        """The members counted: the roll without the recused."""
+        if self.members is None:
+            return None
+        return electorate(self.members, self.recusals)[0]
 
     def tally(self) -> Tally | None:
         if self.members is None:
@@ -441,14 +502,19 @@ def _data(event: Mapping[str, object]) -> Mapping[str, object]:
     return data if isinstance(data, Mapping) else {}
 
 
+def _codes(value: object) -> frozenset[str]:
+    return frozenset(str(m) for m in value) if isinstance(value, list) else frozenset()
+
+
 def replay(events: Sequence[Mapping[str, object]]) -> Replayed:
-    """Replay a chain of events (assumed verified) into the procedure, recusals, ballots and close."""
+    """Replay a chain of events (assumed verified) into the procedure, roll, recusals, ballots and close."""
     procedure, quorum, majority = "vote", Decimal(0), "simple"
     recusals: dict[str, str] = {}
     ballots: dict[str, tuple[str, str]] = {}
     objectors: set[str] = set()
     present: frozenset[str] | None = None
     members: frozenset[str] | None = None
+    roll_at: str | None = None
     closed: Mapping[str, object] | None = None
     for event in events:
         kind, member, data = event.get("kind"), str(event.get("member") or ""), _data(event)
@@ -456,6 +522,8 @@ def replay(events: Sequence[Mapping[str, object]]) -> Replayed:
             procedure = str(data.get("procedure"))
             quorum = Decimal(str(data.get("quorum")))
             majority = str(data.get("majority"))
+            if "roll" in data:
+                members, roll_at = _codes(data.get("roll")), ROLL_AT_OPENING
         elif kind == "procedure_changed":
             procedure = str(data.get("procedure"))
         elif kind == "recusal":
@@ -466,12 +534,17 @@ def replay(events: Sequence[Mapping[str, object]]) -> Replayed:
         elif kind == "objection":
             objectors.add(member)
         elif kind == "meeting":
-            present = frozenset(str(m) for m in data.get("present", []))  # type: ignore[attr-defined]
-            objectors |= {str(m) for m in data.get("objectors", [])}  # type: ignore[attr-defined]
+            present = _codes(data.get("present"))
+            objectors |= _codes(data.get("objectors"))
         elif kind == "closed":
-            members = frozenset(str(m) for m in data.get("members", []))  # type: ignore[attr-defined]
             closed = data
-    return Replayed(procedure, quorum, majority, recusals, ballots, frozenset(objectors), present, members, closed)
+            if members is None:
+                # Opened before rolls were recorded: the close states the members it counted (as "roll"
+                # since rolls, as "members" before).
+                members, roll_at = _codes(data.get("roll", data.get("members"))), ROLL_AT_CLOSE
+    return Replayed(
+        procedure, quorum, majority, recusals, ballots, frozenset(objectors), present, members, closed, roll_at
+    )
 
 
 def verify_chain(events: Sequence[Mapping[str, object]], decision_id: object = None) -> list[str]:
@@ -501,9 +574,25 @@ def chain_head(events: Sequence[Mapping[str, object]]) -> str:
     return str(events[-1].get("hash")) if events else GENESIS
 
 
+def _differences(said: object, expected: Sequence[str]) -> str:
+    """How a published list of members differs from the expected one, naming the members."""
+    if not isinstance(said, list):
+        return ""
+    listed, wanted = {str(m) for m in said}, set(expected)
+    parts = []
+    if listed - wanted:
+        parts.append(f"{', '.join(sorted(listed - wanted))} added")
+    if wanted - listed:
+        parts.append(f"{', '.join(sorted(wanted - listed))} left out")
+    if not parts and said != list(expected):
+        parts.append("the list is not sorted or repeats a member")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def verify_record(record: Mapping[str, object]) -> list[str]:
-    """Re-verify a published decision record offline: the chain, its head, the roll call, the recusals
-    and the tally recounted from the events. Returns the problems found (empty means OK)."""
+    """Re-verify a published decision record offline: the chain, its head, the roll, the roll call, the
+    recusals, the electorate and the tally recounted from the events. Returns the problems found (empty
+    means OK)."""
     raw_events = record.get("events")
     if not isinstance(raw_events, list) or not all(isinstance(e, Mapping) for e in raw_events):
         return ["the record has no list of events"]
@@ -512,23 +601,26 @@ def verify_record(record: Mapping[str, object]) -> list[str]:
     decision_id = decision.get("id") if isinstance(decision, Mapping) else None
     problems = verify_chain(events, decision_id)
     if problems:
-        return problems
+        return problems + _rolls_of_a_broken_chain(events)
     if record.get("chain_head") != chain_head(events):
         return [
             f"the published chain head {record.get('chain_head')} is not the last event's hash {chain_head(events)}"
         ]
     state = replay(events)
     problems += _check_summaries(record, events, state)
-    recount = state.tally()
+    problems += _check_roll(record, events, state)
     published_tally = record.get("tally")
-    if recount is None:
+    if state.closed is None:
         if published_tally not in (None, {}):
             problems.append("a tally is published but the events hold no close")
         return problems
+    recount = state.tally()
+    if recount is None:
+        return [*problems, "the close event states no members counted"]
     expected = recount.as_dict()
     if not isinstance(published_tally, Mapping) or dict(published_tally) != expected:
         problems.append(f"tally: published {published_tally}, the recount from the events gives {expected}")
-    closed = state.closed or {}
+    closed = state.closed
     if dict(closed.get("tally") or {}) != expected:  # type: ignore[call-overload]
         problems.append(f"the close event's tally {closed.get('tally')} differs from the recount {expected}")
     result = closed.get("result")
@@ -537,9 +629,101 @@ def verify_record(record: Mapping[str, object]) -> list[str]:
     for name, said in (("result", result), ("result_reason", closed.get("reason"))):
         if record.get(name) != said:
             problems.append(f"{name}: published {record.get(name)!r}, the close event says {said!r}")
-    members = sorted(str(m) for m in closed.get("members", []))  # type: ignore[attr-defined]
-    if record.get("electorate") != members:
-        problems.append(f"electorate: published {record.get('electorate')}, the close event counted {members}")
+    problems += _check_close(state, recount)
+    return problems
+
+
+def _rolls_of_a_broken_chain(events: Sequence[Mapping[str, object]]) -> list[str]:
+    """After a broken link nothing in the chain can be trusted; name the roll when the opening and the close
+    state different ones (an opening event rewritten with its hash recomputed breaks the next link)."""
+    opened = next((e for e in events if e.get("kind") == "opened"), None)
+    closed = next((e for e in reversed(events) if e.get("kind") == "closed"), None)
+    if opened is None or closed is None:
+        return []
+    at_opening, at_close = _data(opened).get("roll"), _data(closed).get("roll")
+    if not isinstance(at_opening, list) or not isinstance(at_close, list) or at_opening == at_close:
+        return []
+    return [
+        f"roll: the opening event (event {opened.get('seq')}) lists {at_opening}, the close event (event "
+        f"{closed.get('seq')}) {at_close}{_differences(at_opening, [str(m) for m in at_close])}"
+    ]
+
+
+def _check_roll(record: Mapping[str, object], events: Sequence[Mapping[str, object]], state: Replayed) -> list[str]:
+    """The roll, who acted on it, and the electorate, as the events state them."""
+    problems: list[str] = []
+    version = record.get("format")
+    if version not in (RECORD_FORMAT, RECORD_FORMAT_1):
+        problems.append(f"format: {version!r} is not a decision record format this verifier knows")
+    if state.roll_at == ROLL_AT_OPENING:
+        problems += _check_members_on_roll(events, state)
+    roll = sorted(state.members) if state.members is not None else None
+    # Format 1 was published before rolls: it has no roll, and its electorate was the close's member list.
+    earlier = version == RECORD_FORMAT_1 and state.roll_at != ROLL_AT_OPENING and "roll" not in record
+    if not earlier:
+        if record.get("roll") != roll:
+            where = "opening event" if state.roll_at == ROLL_AT_OPENING else "close event"
+            problems.append(
+                f"roll: published {record.get('roll')}, the {where} states {roll}"
+                f"{_differences(record.get('roll'), roll or [])}"
+            )
+        if record.get("roll_at") != state.roll_at:
+            problems.append(f"roll_at: published {record.get('roll_at')!r}, the events say {state.roll_at!r}")
+    counted = sorted(state.electorate) if state.electorate is not None else None
+    if earlier and state.closed is not None:
+        counted = sorted(_codes(state.closed.get("members")))
+    if record.get("electorate") != counted:
+        problems.append(
+            f"electorate: published {record.get('electorate')}, the events count {counted}"
+            f"{_differences(record.get('electorate'), counted or [])}"
+        )
+    return problems
+
+
+def _check_members_on_roll(events: Sequence[Mapping[str, object]], state: Replayed) -> list[str]:
+    """With a roll fixed at the opening, every ballot, objection and recusal is by a member of the electorate
+    at that moment, and a meeting lists only members of the roll as present."""
+    problems: list[str] = []
+    opened = next(e for e in events if e.get("kind") == "opened")
+    listed = _data(opened).get("roll")
+    if not isinstance(listed, list) or not all(isinstance(m, str) for m in listed) or listed != sorted(set(listed)):
+        problems.append(f"event {opened.get('seq')} (opened): its roll {listed!r} is not a sorted list of members")
+    roll = state.members or frozenset()
+    recused: set[str] = set()
+    for event in events:
+        kind, member, seq = event.get("kind"), str(event.get("member") or ""), event.get("seq")
+        if kind in MEMBER_ACTIONS:
+            if member not in roll:
+                problems.append(f"event {seq} ({kind}): {member or '-'} is not on the roll of the opening")
+            elif member in recused:
+                problems.append(f"event {seq} ({kind}): {member} had recused before")
+            if kind == "recusal":
+                recused.add(member)
+        elif kind == "meeting":
+            for code in sorted(_codes(_data(event).get("present")) - roll):
+                problems.append(f"event {seq} (meeting): {code}, listed present, is not on the roll of the opening")
+    return problems
+
+
+def _check_close(state: Replayed, recount: Tally) -> list[str]:
+    """A close since rolls states the roll, the recused and the electorate it counted; each must be what the
+    events say, and the tally's eligible members the electorate's size."""
+    closed = state.closed or {}
+    problems: list[str] = []
+    electorate_ = sorted(state.electorate or ())
+    if "roll" in closed:
+        roll = sorted(state.members or ())
+        stated: dict[str, tuple[object, object]] = {
+            "roll": (closed.get("roll"), roll),
+            "recused": (closed.get("recused"), state.recused),
+            "electorate": (closed.get("electorate"), electorate_),
+            "roll_at": (closed.get("roll_at"), state.roll_at),
+        }
+        for name, (said, expected) in stated.items():
+            if said != expected:
+                problems.append(f"the close event's {name} {said} differs from the events' {expected}")
+    if recount.eligible != len(electorate_):
+        problems.append(f"tally: {recount.eligible} eligible, but the electorate has {len(electorate_)} members")
     return problems
 
 
@@ -562,6 +746,16 @@ def _rows(
             continue
         found[member] = tuple(str(row.get(f)) for f in fields)
     return found
+
+
+def _comparable_terms(terms: object) -> object:
+    """Terms in the one shape of money, so terms published in either shape compare with the opening's."""
+    if not isinstance(terms, Mapping):
+        return terms
+    try:
+        return terms_in_one_shape(terms)
+    except (MoneyError, TypeError, ValueError):
+        return terms
 
 
 def _check_summaries(
@@ -590,7 +784,11 @@ def _check_summaries(
         return problems
     data = _data(opened)
     for name in ("kind", "subject", "title", "text", "terms", "justification"):
-        if decision.get(name) != data.get(name):
+        shown, written = decision.get(name), data.get(name)
+        if name == "terms":
+            # The opening keeps the shape its money was written in; the record may show it in the one shape.
+            shown, written = _comparable_terms(shown), _comparable_terms(written)
+        if shown != written:
             problems.append(
                 f"decision {name}: published {decision.get(name)!r}, the opening event says {data.get(name)!r}"
             )

@@ -48,8 +48,7 @@ from governance.schemas import (
     WindowCreate,
     WindowUpdate,
 )
-from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_money
-from ledger.money import to_json
+from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_json, to_money
 from ledger.rules import canonical, sha256
 
 
@@ -310,7 +309,7 @@ class Governance:
                 rule="part-one-above-part-two",
             )
         row = await self.session.get(TierFee, (data.year, data.tier.value))
-        before = None if row is None else {"amount": row.amount, "currency": row.currency}
+        before = None if row is None else dict(to_json(Money.from_minor(row.amount, row.currency)))
         if row is None:
             row = TierFee(
                 year=data.year, tier=data.tier.value, amount=fee.minor, currency=fee.currency, set_at=self.now
@@ -324,7 +323,7 @@ class Governance:
             "tier_fee",
             f"{data.year}-{data.tier.value}",
             before=before,
-            after={"amount": fee.to_str(), "currency": fee.currency},
+            after=dict(to_json(fee)),
         )
         return row
 
@@ -582,8 +581,7 @@ class Governance:
             pledge.id,
             after={
                 "contributor_id": data.contributor_id,
-                "amount": amount.to_str(),
-                "currency": amount.currency,
+                "amount": to_json(amount),
                 "window": data.window_code,
                 "conditional": data.conditional,
                 "entry_id": entry.id,
@@ -858,11 +856,10 @@ class Governance:
             contribution.id,
             after={
                 "contributor_id": contributor_id,
-                "amount": money.to_str(),
-                "currency": money.currency,
-                "applied": applied.to_str(),
-                "unapplied": unapplied.to_str(),
-                "fee": fee.to_str(),
+                "amount": to_json(money),
+                "applied": to_json(applied),
+                "unapplied": to_json(unapplied),
+                "fee": to_json(fee),
                 "entry_id": entry.id,
             },
         )

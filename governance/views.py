@@ -218,12 +218,12 @@ async def decision_public(decisions: Decisions, decision: Decision, viewer: Prin
 
 async def decision_record(decisions: Decisions, decision: Decision) -> dict[str, Any]:
     """The published record: everything needed to re-verify the decision offline (the events with their
-    hashes, the roll call, recusals, tally, rules and chain head)."""
+    hashes, the roll, the roll call, recusals, electorate, tally, rules and chain head)."""
     assert decision.id is not None
     events = [event_public(e) for e in await decisions.events(decision.id)]
     state = rules.replay(events)
     return {
-        "format": "fundapp-decision-record/1",
+        "format": rules.RECORD_FORMAT,
         "decision": {
             "id": decision.id,
             "kind": decision.kind,
@@ -246,8 +246,13 @@ async def decision_record(decisions: Decisions, decision: Decision) -> dict[str,
         "roll_call": [
             {"member": member, "choice": choice, "at": at} for member, (choice, at) in sorted(state.ballots.items())
         ],
+        # The roll fixed at the opening ("opening"), or for a decision opened before rolls were recorded the
+        # members active at its close ("close"; None while it is open).
+        "roll": sorted(state.members) if state.members is not None else None,
+        "roll_at": state.roll_at,
         "recusals": [{"member": member, "reason": reason} for member, reason in sorted(state.recusals.items())],
-        "electorate": sorted(state.members) if state.members is not None else None,
+        # The members counted: the roll without the recused.
+        "electorate": sorted(state.electorate) if state.electorate is not None else None,
         "tally": json.loads(decision.tally) if decision.tally else None,
         "result": decision.result,
         "result_reason": decision.result_reason,
@@ -257,8 +262,10 @@ async def decision_record(decisions: Decisions, decision: Decision) -> dict[str,
 
 
 RULES_TEXT = (
-    "vote: quorum counts eligible members (active, not suspended, not recused) who cast any ballot; "
-    "abstentions count for the quorum, not the majority; simple majority: more yes than no; qualified: yes "
-    "at least two thirds of yes + no; a tie fails. no_objection: adopted at the deadline unless an eligible "
-    "member objects. consensus: adopted with a quorum present and no objection from those present."
+    "the roll: the members eligible when the decision opens (active, not suspended for arrears when the "
+    "charter says so); members admitted, suspended or withdrawn later change nothing in it. vote: quorum counts "
+    "the members of the roll not recused who cast any ballot; abstentions count for the quorum, not the "
+    "majority; simple majority: more yes than no; qualified: yes at least two thirds of yes + no; a tie fails. "
+    "no_objection: adopted at the deadline unless a member of the roll not recused objects. consensus: adopted "
+    "with a quorum present and no objection from those present."
 )

@@ -6,7 +6,7 @@ Other packages use the ledger through this module only.
 from ledger import chart
 from ledger.errors import LedgerRuleError
 from ledger.models import Book
-from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money, percentage
+from ledger.money import Money, MoneyError, PrecisionError, exponent, format_money, percentage, to_json
 from ledger.queries import PostingLine, balances, postings_for, trial_balance
 from ledger.rules import convert_minor
 from ledger.schemas import DecimalString, KnownCurrency, MoneyOut, money_in, to_money
@@ -35,6 +35,7 @@ __all__ = [
     "money_in",
     "percentage",
     "postings_for",
+    "to_json",
     "to_money",
     "trial_balance",
 ]

@@ -67,6 +67,7 @@ from proposals.schemas import (
     DueDiligenceSet,
     EndorsementIn,
     EndorsementPublic,
+    ExpenditurePublic,
     FigureOut,
     GrantAction,
     GrantStatement,
@@ -635,7 +636,10 @@ async def report_public(service: Grants, row: GrantReport) -> ReportPublic:
         overdue=rules.is_overdue(row.status, row.due_on, service.today),
         narrative=row.narrative,
         indicators=json.loads(row.indicators),
-        expenditure=[{"category": e["category"], "amount": e["amount"]} for e in json.loads(row.expenditure)],
+        expenditure=[
+            ExpenditurePublic(category=e["category"], amount=MoneyOut.of(int(e["minor"]), currency))
+            for e in json.loads(row.expenditure)
+        ],
         expenditure_total=MoneyOut.of(row.expenditure_total, currency),
         submitted_by=row.submitted_by,
         submitted_at=row.submitted_at,

@@ -41,7 +41,7 @@ from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
 from fundapp.core.security import Principal, ensure_permission, has_permission
-from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for
+from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
 from proposals import rules, workflow
 from proposals.models import (
     Disbursement,
@@ -260,13 +260,12 @@ class Grants:
             decision_id=decision_id,
             organisation_id=grant.organisation_id,
             window_id=grant.window_id,
-            amount=amount.to_str(),
-            currency=self.currency,
+            amount=to_json(amount),
             isc_rate=grant.isc_rate,
             start_date=start,
             end_date=end,
             tranches=[
-                {"amount": m.to_str(), "planned_date": t.planned_date, "condition": t.condition.value}
+                {"amount": to_json(m), "planned_date": t.planned_date, "condition": t.condition.value}
                 for _, (t, m) in ordered
             ],
             reports=[{"kind": s.kind, "due_on": s.due_on} for s in schedule],
@@ -546,8 +545,7 @@ class Grants:
             object_type="disbursement",
             grant_id=grant_id,
             tranche=tranche.number,
-            amount=amount.to_str(),
-            currency=grant.currency,
+            amount=to_json(amount),
             approvals_needed=self.approvals_needed(row),
         )
         await self._remember(grant_id, idempotency_key, "disbursement", payload_hash, row.id)
@@ -664,7 +662,7 @@ class Grants:
             status=row.status,
             grant_id=grant.id,
             tranche=tranche.number,
-            amount=Money.from_minor(row.amount, row.currency).to_str(),
+            amount=to_json(Money.from_minor(row.amount, row.currency)),
             approval=1 if before == DisbursementStatus.PREPARED.value else 2,
             entry_id=row.entry_id,
         )
@@ -811,7 +809,7 @@ class Grants:
             grant_id=grant_id,
             number=report.number,
             kind=report.kind,
-            expenditure_total=Money.from_minor(report.expenditure_total, grant.currency).to_str(),
+            expenditure_total=to_json(Money.from_minor(report.expenditure_total, grant.currency)),
         )
         return report
 
@@ -895,7 +893,7 @@ class Grants:
             "grant.tranche.recognise",
             grant.id,
             tranche=tranche.number,
-            amount=amount.to_str(),
+            amount=to_json(amount),
             report_id=report.id,
             entry_id=entry.id,
         )
@@ -998,8 +996,7 @@ class Grants:
             "grant.refund",
             grant_id,
             refund_id=row.id,
-            amount=amount.to_str(),
-            currency=grant.currency,
+            amount=to_json(amount),
             received_on=data.received_on,
             reference=data.reference,
             entry_id=entry.id,
@@ -1085,8 +1082,8 @@ class Grants:
             grant_id,
             before={"status": before},
             status=grant.status,
-            released=Money.from_minor(committed, grant.currency).to_str(),
-            payable_reversed=Money.from_minor(payable, grant.currency).to_str(),
+            released=to_json(Money.from_minor(committed, grant.currency)),
+            payable_reversed=to_json(Money.from_minor(payable, grant.currency)),
             released_tranches=released_tranches,
             entry_id=entry_id,
             reason=data.reason,

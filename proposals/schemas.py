@@ -493,6 +493,11 @@ class DisbursementPublic(Output):
     entry_id: int | None
 
 
+class ExpenditurePublic(Output):
+    category: str
+    amount: MoneyOut = Field(description="cumulative since the grant started, in the grant's currency")
+
+
 class ReportPublic(Output):
     id: int
     grant_id: int
@@ -505,7 +510,7 @@ class ReportPublic(Output):
     overdue: bool
     narrative: str
     indicators: list[dict[str, Any]]
-    expenditure: list[dict[str, Any]]
+    expenditure: list[ExpenditurePublic]
     expenditure_total: MoneyOut
     submitted_by: int | None
     submitted_at: datetime | None

@@ -26,8 +26,9 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import col
 
+from governance import rules
 from governance.models import AdminBudget
-from ledger import chart, convert_minor, to_money
+from ledger import chart, convert_minor
 from ledger.models import AccountType, Book, FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
 from reports.document import (
     Amount,
@@ -350,8 +351,8 @@ async def _approved_budget(ctx: ReportContext, year: int) -> _ApprovedBudget | N
     decision = await adopted_budget(ctx.session, year, december.closed_at + timedelta(microseconds=1))
     if decision is None:
         return None
-    terms = json.loads(decision.terms)
-    approved = to_money(str(terms["amount"]), str(terms["currency"]))
+    approved = rules.terms_money(json.loads(decision.terms))
+    assert approved is not None, "an admin_budget decision's terms carry its amount"
     return _ApprovedBudget(year, approved.minor, approved.currency, int(decision.id or 0))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 import socket
 import threading
@@ -222,6 +223,40 @@ def audit_events(api: Api, reader: Actor, **filters: str | int) -> list[dict[str
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+# Keys under which a record, a summary or a response carries money.
+MONEY_KEYS = frozenset(
+    {"amount", "applied", "unapplied", "fee", "released", "payable_reversed", "expenditure_total"}
+    | {"paid", "outstanding"}
+)
+_MONEY_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def assert_money_one_shape(value: Any, where: str = "$") -> None:
+    """Money anywhere in ``value`` (a response, a record, audit events whose summaries are JSON text) is
+    ``{"amount": "300000.00", "currency": "USD"}``: a decimal string beside its currency, never a number or a
+    bare string."""
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            assert_money_one_shape(item, f"{where}[{index}]")
+    if not isinstance(value, dict):
+        return
+    if set(value) == {"amount", "currency"} and isinstance(value["amount"], str):
+        assert _MONEY_TEXT.match(value["amount"]), f"{where}: {value}"
+        assert isinstance(value["currency"], str) and re.fullmatch(r"[A-Z]{3}", value["currency"]), f"{where}: {value}"
+        return
+    for key, item in value.items():
+        if key in MONEY_KEYS and item is not None:
+            assert isinstance(item, dict) and set(item) == {"amount", "currency"}, (
+                f"{where}.{key}: money as {item!r}, not in the one shape"
+            )
+        assert_money_one_shape(item, f"{where}.{key}")
 
 
 # ---------------------------------------------------------------- the ledger

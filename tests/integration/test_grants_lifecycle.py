@@ -11,6 +11,7 @@ statement equals the ledger's balances for the grant dimension, naming the entri
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,7 @@ from tests.grants_support import (
     statement,
     submit_report,
 )
-from tests.support import Api, accepted, assert_problem, audit_events, broken_rules
+from tests.support import Api, accepted, assert_money_one_shape, assert_problem, audit_events, broken_rules
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -197,6 +198,11 @@ def test_a_grant_from_adoption_to_closure(api: Api) -> None:
         "grant.report.accept",
         "grant.close",
     ]
+    # Money in their summaries, and in the reports as answered, is one shape (issue 17).
+    assert_money_one_shape(audit_events(api, auditor))
+    assert_money_one_shape(reports(api, auditor, gid))
+    first = next(e for e in audit_events(api, auditor) if e["action"] == "grant.create")
+    assert json.loads(first["after"])["amount"] == {"amount": "107000.00", "currency": "USD"}
 
 
 def test_overdue_reports_are_flagged(api: Api) -> None:

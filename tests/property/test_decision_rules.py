@@ -346,9 +346,13 @@ def build_chain(
     members: frozenset[str],
     actions: Sequence[Action],
     meeting: tuple[list[str], list[str]] | None,
+    *,
+    roll: bool = True,
 ) -> list[dict[str, Any]]:
-    """The events of a decision as the service writes them: opened, the members' actions, (a meeting),
-    closed with the recount; each linked to the previous by its hash."""
+    """The events of a decision as the service writes them: opened (with its roll, ``members``), the members'
+    actions, (a meeting), closed with the recount; each linked to the previous by its hash. Without ``roll``,
+    as before rolls were recorded: the opening states no roll and the close lists ``members`` as the
+    members active then."""
     events: list[dict[str, Any]] = []
 
     def add(
@@ -368,8 +372,14 @@ def build_chain(
         event["hash"] = rules.decision_event_hash(event)
         events.append(event)
 
-    terms = {"proposal_id": 12, "window_id": 3, "amount": 10_700_000, "currency": "USD"}
+    if roll:
+        amount = {"amount": "107000.00", "currency": "USD"}
+        terms: dict[str, Any] = {"proposal_id": 12, "window_id": 3, "amount": amount}
+    else:
+        terms = {"proposal_id": 12, "window_id": 3, "amount": 10_700_000, "currency": "USD"}
     opened = {"procedure": procedure, "quorum": str(quorum), "majority": majority, "title": TITLE, "terms": terms}
+    if roll:
+        opened["roll"] = sorted(members)
     add("opened", data=opened)
     for action in actions:
         add(action.kind, member=action.member, choice=action.choice, reason=action.reason, data={})
@@ -390,10 +400,25 @@ def build_chain(
     ).tally()
     assert tally is not None
     result = "adopted" if tally.adopted else "not_adopted"
-    add(
-        "closed",
-        data={"members": sorted(members), "tally": tally.as_dict(), "result": result, "reason": tally.reason},
-    )
+    if roll:
+        recused = {m: r for m, r in sorted(state.recusals.items()) if m in members}
+        add(
+            "closed",
+            data={
+                "roll": sorted(members),
+                "roll_at": "opening",
+                "recused": recused,
+                "electorate": sorted(members - set(recused)),
+                "tally": tally.as_dict(),
+                "result": result,
+                "reason": tally.reason,
+            },
+        )
+    else:
+        add(
+            "closed",
+            data={"members": sorted(members), "tally": tally.as_dict(), "result": result, "reason": tally.reason},
+        )
     return events
 
 
@@ -403,7 +428,7 @@ def publish(events: list[dict[str, Any]]) -> dict[str, Any]:
     tally = state.tally()
     assert tally is not None and state.closed is not None
     record = {
-        "format": "fundapp-decision-record/1",
+        "format": rules.RECORD_FORMAT,
         # As the API publishes it: the decision's fields are those of its opening event.
         "decision": {
             "id": events[0]["decision_id"],
@@ -413,8 +438,10 @@ def publish(events: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "rules": {"procedure": state.procedure, "quorum": str(state.quorum), "majority": state.majority},
         "roll_call": [{"member": m, "choice": c, "at": at} for m, (c, at) in sorted(state.ballots.items())],
+        "roll": sorted(state.members or ()),
+        "roll_at": state.roll_at,
         "recusals": [{"member": m, "reason": r} for m, r in sorted(state.recusals.items())],
-        "electorate": sorted(state.members or ()),
+        "electorate": sorted(state.electorate or ()),
         "tally": tally.as_dict(),
         "result": state.closed["result"],
         "result_reason": state.closed["reason"],
@@ -429,19 +456,27 @@ reasons = st.sampled_from(["", "Conflict of interest.", "We need a debate.", "Mi
 
 
 @st.composite
-def decision_chains(draw: st.DrawFn) -> list[dict[str, Any]]:
+def decision_chains(draw: st.DrawFn, roll: bool | None = None) -> list[dict[str, Any]]:
+    """A decision's chain as the service writes it: with a roll fixed at the opening (only its members act,
+    none after recusing), or (``roll`` False) as before rolls, where an outsider's action is in the chain and
+    simply not counted."""
+    with_roll = draw(st.booleans()) if roll is None else roll
     procedure = draw(st.sampled_from(("vote", "vote", "no_objection", "consensus")))
     members = draw(st.frozensets(codes, min_size=1))
-    actor = st.sampled_from(sorted(members) + list(OUTSIDERS[:1]))
+    actor = st.sampled_from(sorted(members) + ([] if with_roll else list(OUTSIDERS[:1])))
     kinds = {"vote": ["ballot", "ballot", "ballot", "recusal"], "no_objection": ["objection", "recusal"]}
     actions = []
+    recused: set[str] = set()
     for _ in range(draw(st.integers(min_value=0, max_value=25 if procedure == "vote" else 6))):
         kind = draw(st.sampled_from(kinds.get(procedure, ["recusal"])))
         member = draw(actor)
+        if with_roll and member in recused:
+            continue  # refused by the service: never in a chain
         if kind == "ballot":
             actions.append(Action("ballot", member, draw(st.sampled_from(CHOICES))))
         else:
             actions.append(Action(kind, member, None, draw(reasons)))
+            recused |= {member} if kind == "recusal" else set()
     meeting = None
     if procedure == "consensus":
         present = draw(st.lists(actor, max_size=len(members) + 1))
@@ -454,6 +489,7 @@ def decision_chains(draw: st.DrawFn) -> list[dict[str, Any]]:
         members,
         actions,
         meeting,
+        roll=with_roll,
     )
 
 
@@ -641,7 +677,23 @@ def _result_reason_changed(record: dict[str, Any]) -> None:
 
 
 def _electorate_changed(record: dict[str, Any]) -> None:
-    record["electorate"] = ["ARG", "BEN"]
+    record["electorate"] = ["ARG", "BEN", "CHL"]  # CHL recused
+
+
+def _roll_changed(record: dict[str, Any]) -> None:
+    record["roll"] = ["ARG", "BEN"]
+
+
+def _roll_at_changed(record: dict[str, Any]) -> None:
+    record["roll_at"] = "close"
+
+
+def _close_recused_changed(record: dict[str, Any]) -> None:
+    # The close event's statement of the recused, re-hashed as if written so: the recount disagrees.
+    events = record["events"]
+    events[-1]["data"]["recused"] = {}
+    events[-1]["hash"] = rules.decision_event_hash(events[-1])
+    record["chain_head"] = events[-1]["hash"]
 
 
 def _rules_changed(record: dict[str, Any]) -> None:
@@ -680,6 +732,18 @@ def _terms_changed(record: dict[str, Any]) -> None:
             id="electorate",
         ),
         pytest.param(
+            _roll_changed,
+            id="roll",
+        ),
+        pytest.param(
+            _roll_at_changed,
+            id="roll-at",
+        ),
+        pytest.param(
+            _close_recused_changed,
+            id="close-recused",
+        ),
+        pytest.param(
             _rules_changed,
             id="rules",
         ),
@@ -703,3 +767,94 @@ def test_the_published_tally_equals_a_recount_written_here() -> None:
     tally = copy.deepcopy(record["tally"])
     del tally["reason"]
     assert tally == expected
+
+
+# ---------------------------------------------------------------- the roll (issue 17)
+
+
+def rehash(events: list[dict[str, Any]], index: int) -> None:
+    events[index]["hash"] = rules.decision_event_hash(events[index])
+
+
+@RECORDS
+@given(decision_chains(roll=False))
+def test_a_record_published_before_rolls_verifies_in_either_format(events: list[dict[str, Any]]) -> None:
+    """A decision opened before rolls: its close listed the members active then. Format 1 published them as
+    the electorate (recused members too); format 2 publishes them as the roll, taken at the close."""
+    current = publish(events)
+    assert current["roll_at"] == "close"
+    assert rules.verify_record(current) == []
+    earlier = {k: v for k, v in current.items() if k not in ("roll", "roll_at")}
+    earlier["format"] = rules.RECORD_FORMAT_1
+    earlier["electorate"] = sorted(events[-1]["data"]["members"])
+    assert rules.verify_record(earlier) == []
+
+
+@RECORDS
+@given(decision_chains(roll=True), st.data())
+def test_changing_the_published_roll_is_reported_naming_the_member(
+    events: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    record = publish(events)
+    roll = record["roll"]
+    outside = [c for c in (*POOL, *OUTSIDERS) if c not in roll]
+    if outside and (len(roll) == 1 or data.draw(st.booleans())):
+        named = data.draw(st.sampled_from(outside))
+        record["roll"] = sorted([*roll, named])
+    else:
+        named = data.draw(st.sampled_from(roll))
+        record["roll"] = [c for c in roll if c != named]
+    problems = rules.verify_record(record)
+    assert any(p.startswith("roll") and named in p for p in problems), problems
+
+
+@RECORDS
+@given(decision_chains(roll=True), st.data())
+def test_rewriting_the_roll_of_the_opening_breaks_the_chain_and_is_named(
+    events: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    record = publish(events)
+    opening = record["events"][0]
+    roll = opening["data"]["roll"]
+    outside = [c for c in POOL if c not in roll]
+    named = data.draw(st.sampled_from(outside)) if outside else roll[0]
+    opening["data"]["roll"] = sorted({*roll, named} if outside else set(roll) - {named})
+    rehash(record["events"], 0)
+    record["roll"] = opening["data"]["roll"]
+    problems = rules.verify_record(record)
+    assert problems and names_event(problems[0], seq=2), problems
+    assert any(p.startswith("roll") and named in p for p in problems), problems
+
+
+@RECORDS
+@given(decision_chains(roll=True), st.sampled_from(["outsider", "recused"]), st.data())
+def test_a_ballot_by_a_member_off_the_electorate_is_named_even_in_a_linked_chain(
+    events: list[dict[str, Any]], who: str, data: st.DataObject
+) -> None:
+    """A chain the service never writes (a ballot by a member not on the roll, or after its recusal), hashed
+    and linked as if it had: the verifier names the event."""
+    opening = events[0]["data"]
+    recusals = [e["member"] for e in events if e["kind"] == "recusal"]
+    if who == "recused" and recusals:
+        member = data.draw(st.sampled_from(recusals))
+    else:
+        member = data.draw(st.sampled_from([c for c in (*POOL, *OUTSIDERS) if c not in opening["roll"]]))
+    actions = [
+        Action(e["kind"], e["member"], e["choice"], e["reason"])
+        for e in events
+        if e["kind"] in ("ballot", "objection", "recusal")
+    ]
+    actions.append(Action("ballot", member, "yes"))
+    procedure = "vote"
+    forged = build_chain(
+        events[0]["decision_id"],
+        procedure,
+        Decimal(opening["quorum"]),
+        opening["majority"],
+        frozenset(opening["roll"]),
+        actions,
+        None,
+    )
+    seq = len(actions) + 1
+    problems = rules.verify_record(publish(forged))
+    assert any(names_event(p, seq=seq) and member in p for p in problems), problems

@@ -2,8 +2,8 @@
 its revenue are posted on 1 January of the fee year); money received for it before then is held as a
 liability, contributions received in advance (2450), and applied when the year begins
 
-Revision ID: 0010_fee_years
-Revises: 0009_head_rows
+Revision ID: 0011_fee_years
+Revises: 0010_decision_roll
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel types
 from alembic import op
 
-revision: str = "0010_fee_years"
-down_revision: str | None = "0009_head_rows"
+revision: str = "0011_fee_years"
+down_revision: str | None = "0010_decision_roll"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
