@@ -1,15 +1,17 @@
 """One :class:`~reports.document.Report` in four formats: JSON, CSV, HTML and PDF, in en, es or fr.
 
-- JSON: labels translated; money as ``{"amount": "-1250.00", "currency", "entries"}`` where ``entries`` is
-  the drill-down link (the ``/ledger/entries`` query behind the figure); ratios as decimal fractions
-  ("0.456700"); dates ISO; counts as integers.
+- JSON: labels translated, names (a window's, a country's) in the locale; money as ``{"amount": "-1250.00",
+  "currency", "entries"}`` where ``entries`` is the drill-down link (the ``/ledger/entries`` query behind
+  the figure); ratios as decimal fractions ("0.456700"); rates as decimals; dates ISO; counts as integers.
 - CSV: one file for the whole report (layout in docs/api.md): each line starts with the table's key, the
   kind of row and its level, then the cells. Text cells are neutralised for spreadsheets
   (``rules.neutralise``); numbers are plain decimal strings that parse back exactly.
-- HTML: Jinja2 templates with autoescaping, Babel-formatted figures, the project's stylesheet.
-- PDF: the HTML through WeasyPrint (A4, running header and "page X of Y" footer with the period,
-  generation time and the ledger's chain head); WeasyPrint reads nothing but the project's own assets and
-  templates (:class:`ProjectFetcher`).
+- HTML: Jinja2 templates with autoescaping, Babel-formatted figures (money without a currency sign: the
+  table or the column says it once, see :func:`currencies`), the project's stylesheet.
+- PDF: the HTML through WeasyPrint, tagged (A4; each table planned by ``reports/layout.py``: portrait, a
+  landscape page, or parts that repeat the row labels; a running header, and a footer that reads as a
+  sentence with the period, the generation time and its zone, the ledger's chain head and "page X of Y");
+  WeasyPrint reads nothing but the project's own assets and templates (:class:`ProjectFetcher`).
 
 JSON and CSV carry the ledger's chain head the report was read at, and the generation time only while the
 report is not ``closed``: once every month through its last day is closed, its head is the one of that
