@@ -157,8 +157,10 @@ def short_day(value: date, locale: str) -> str:
 
 
 def clock_time(value: datetime, locale: str) -> str:
-    """The time of day with its zone as the clock names it ("09:41 UTC" in every language)."""
-    return f"{format_time(value, format='HH:mm', tzinfo=value.tzinfo, locale=babel_locale(locale))} {value.tzname()}"
+    """The time of day with its zone as the clock names it ("09:41 UTC" in every language; the service's
+    clock is UTC, and a time without a zone is taken as UTC)."""
+    shown = format_time(value, format="HH:mm", tzinfo=value.tzinfo, locale=babel_locale(locale))
+    return f"{shown} {value.tzname() or 'UTC'}"
 
 
 def _decimal(amount: Amount) -> Decimal:
