@@ -491,10 +491,11 @@ class Builder:
     def title(self, key: str) -> Label:
         """A statement's title with the day it is at or the period it covers ("as at 31 December 2025",
         "for the year ended ...", or "for the period ended ..." while the year is under way)."""
-        return Label.of(self.at_end(key), day=self.years.end)
+        return Label.of(self.interim(key), day=self.years.end)
 
-    def at_end(self, key: str) -> str:
-        """The label of a line at the end of the period: "at 31 December", or its interim variant."""
+    def interim(self, key: str) -> str:
+        """The key of a label that names the year ("at 31 December", "for the year"), or of its variant for
+        the period of interim statements ("at the end of the period", "for the period")."""
         return f"{key}_interim" if self.years.interim else key
 
     def row(self, key: str, figure: Callable[[int], Amount | None], style: RowStyle = RowStyle.LINE) -> Row:
@@ -611,7 +612,7 @@ class Builder:
                 "statements.performance.total_expenses", lambda y: self.flow(y, expenses, sign=1), RowStyle.SUBTOTAL
             )
         )
-        rows.append(self.row("statements.performance.surplus", self.surplus, RowStyle.TOTAL))
+        rows.append(self.row(self.interim("statements.performance.surplus"), self.surplus, RowStyle.TOTAL))
         return Table(
             "financial_performance",
             self.title("statements.performance.title"),
@@ -626,10 +627,10 @@ class Builder:
         direct = self.chart.of_type(AccountType.NET_ASSETS)
         rows = (
             self.row("statements.changes.opening", lambda y: self.net_assets(_last(y - 1)), RowStyle.SUBTOTAL),
-            self.row("statements.performance.surplus", self.surplus),
+            self.row(self.interim("statements.performance.surplus"), self.surplus),
             self.row("statements.changes.direct", lambda y: self.flow(y, direct, sign=-1)),
             self.row(
-                self.at_end("statements.changes.closing"),
+                self.interim("statements.changes.closing"),
                 lambda y: self.net_assets(self.years.end_of(y)),
                 RowStyle.TOTAL,
             ),
@@ -673,7 +674,7 @@ class Builder:
             line(CashFlow.FX_EFFECT),
             self.row("statements.cash.net_change", lambda y: self.flow(y, cash, sign=1), RowStyle.SUBTOTAL),
             self.row("statements.cash.opening", lambda y: self.balance(y - 1, cash, sign=1)),
-            self.row(self.at_end("statements.cash.closing"), lambda y: self.balance(y, cash, sign=1), RowStyle.TOTAL),
+            self.row(self.interim("statements.cash.closing"), lambda y: self.balance(y, cash, sign=1), RowStyle.TOTAL),
         ]
         return Table(
             "cash_flow",
@@ -983,6 +984,9 @@ register(
         "statements.performance.total_expenses": _words("Total expenses", "Total de gastos", "Total des charges"),
         "statements.performance.surplus": _words(
             "Surplus/(deficit) for the year", "Superávit/(déficit) del ejercicio", "Excédent/(déficit) de l'exercice"
+        ),
+        "statements.performance.surplus_interim": _words(
+            "Surplus/(deficit) for the period", "Superávit/(déficit) del período", "Excédent/(déficit) de la période"
         ),
         # statement of changes in net assets
         "statements.changes.title": _words(

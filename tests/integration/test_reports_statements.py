@@ -378,9 +378,11 @@ def test_a_year_without_activity_shows_zeros_that_still_balance(world: World) ->
         assert (approved, rate, budget, variance, used) == (None, None, None, None, Ratio(None))
         assert minor(actual) == 0
     assert before.table("exchange_rates").rows == ()
-    # The year after: nothing posted in it, every balance carried over from the end of the facility.
+    # The year after, under way on the facility's clock (interim statements up to 20 January 2027): nothing
+    # posted in it, every balance carried over from the end of the facility.
     after = world.reports[YEAR + 1]
-    assert money(after.table("financial_performance"), "statements.performance.surplus") == 0
+    assert after.date_to == FACILITY_NOW.date() and after.parameters["interim"] == "true"
+    assert money(after.table("financial_performance"), "statements.performance.surplus_interim") == 0
     assert money(after.table("financial_position"), "statements.position.total_assets") == money(
         world.reports[YEAR].table("financial_position"), "statements.position.total_assets"
     )
