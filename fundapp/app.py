@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.resources
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
@@ -10,13 +11,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import FromPath
 
 from fundapp.core import api as core_api
 from fundapp.core.clock import Clock
@@ -37,6 +40,40 @@ VERSION = "0.1.0"
 
 # Reachable without credentials: liveness, the API description and the login form itself.
 PUBLIC_PATHS = ["^/health$", "^/schema(/|$)", f"^{core_api.API_PREFIX}/auth/login$"]
+
+# The API description's viewer: Swagger UI, whose files the pinned ``swagger-ui-py`` package ships. The
+# service serves these few itself, so /schema works with no internet and loads nothing from a CDN.
+SCHEMA_ASSETS_PATH = "/schema/swagger-ui"
+SCHEMA_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui-standalone-preset.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+@get(f"{SCHEMA_ASSETS_PATH}/{{name:str}}", include_in_schema=False, sync_to_thread=False)
+def schema_asset(name: FromPath[str]) -> Response[bytes]:
+    """One of the viewer's files (only those it needs), cached by the browser for a day."""
+    if name not in SCHEMA_ASSETS:
+        raise NotFoundException()
+    body = (importlib.resources.files("swagger_ui") / "static" / name).read_bytes()
+    return Response(
+        body,
+        media_type=SCHEMA_ASSETS[name],
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def schema_viewer() -> SwaggerRenderPlugin:
+    """Swagger UI at /schema, reading its scripts, stylesheet and icon from the service."""
+    return SwaggerRenderPlugin(
+        path="/",
+        js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SCHEMA_ASSETS_PATH}/favicon-32x32.png'>",
+    )
 
 
 def domain_route_handlers() -> list[Any]:
@@ -114,7 +151,7 @@ def create_app(
         title="Concessional Migration Financing Facility API",
         version=VERSION,
         path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        render_plugins=[schema_viewer()],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="API token from /auth/tokens"),
@@ -130,7 +167,7 @@ def create_app(
     )
     cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
     app = Litestar(
-        route_handlers=[*domain_route_handlers(), *extra_route_handlers],
+        route_handlers=[*domain_route_handlers(), schema_asset, *extra_route_handlers],
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,

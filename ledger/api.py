@@ -420,7 +420,7 @@ async def export_hledger(request: AnyRequest) -> Stream:
     rc = settings_of(request).reporting_currency
     return Stream(
         _journal_text(request.app.state.db, rc),
-        media_type="text/plain; charset=utf-8",
+        media_type="text/plain",  # Litestar adds "; charset=utf-8" to a text/* type
         headers={"Content-Disposition": 'attachment; filename="journal.hledger"'},
     )
 

@@ -239,7 +239,7 @@ async def build_report(
             raise InvalidInput("the contributor report needs a contributor id", field="contributor", rule="missing")
         return await contributors.build(ctx, contributor_id, as_of=rules.check_as_of(as_of, ctx.today))
     if name == "financial-statements":
-        return await statements.build(ctx, year=rules.check_year(year))
+        return await statements.build(ctx, year=rules.check_year(year, ctx.today))
     if name == "funds-available":
         return await funds_available.build(ctx, as_of=rules.check_as_of(as_of, ctx.today))
     if name == "window-portfolio":

@@ -27,7 +27,7 @@ from governance.models import Contribution, Contributor, Pledge, PledgeInstalmen
 from ledger import chart
 from proposals.models import Grant
 from reports import figures
-from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table
+from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table, Territory
 from reports.figures import Selection
 from reports.i18n import register
 from reports.service import ReportContext
@@ -356,7 +356,7 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
         None,
         as_of,
         tuple(tables),
-        subject=contributor.name,
+        subject=Territory(contributor.member_code) if contributor.member_code else contributor.name,
         notes=(Note(L("contributor.rule_title"), (L("contributor.rule"),)),),
         parameters={"contributor_id": str(contributor_id), "as_of": as_of.isoformat()},
     )

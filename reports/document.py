@@ -2,9 +2,12 @@
 
 Each report module builds a :class:`Report` from the ledger and the domain tables at request time; the
 renderers (``reports/render.py``) turn the same value into JSON, CSV, HTML or PDF in en, es or fr. Labels
-are message keys (``reports/i18n.py``) translated at render time; text that comes from the records
-(organisation names, titles) is a plain ``str`` and is never translated, only escaped or neutralised.
-Every money figure may carry the ledger query that lists the journal entries behind it.
+are message keys (``reports/i18n.py``) translated at render time; text that comes from the records in one
+language (organisation names, grant titles, a donor's name) is a plain ``str`` and is never translated,
+only escaped or neutralised. Names the records hold in three languages (a window's) are a :class:`Name`,
+and a country or member state is a :class:`Territory` named by CLDR: both are put in the reader's language
+at render time, so every format (JSON and CSV included) says the same. Every money figure may carry the
+ledger query that lists the journal entries behind it.
 """
 
 from __future__ import annotations
@@ -79,19 +82,53 @@ class Ratio:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """An exchange rate (or any exact decimal that is not money), shown with all its stored digits."""
+
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Label:
-    """A message key of ``reports/i18n.py``, translated when the report is rendered."""
+    """A message key of ``reports/i18n.py``, translated when the report is rendered. A parameter that is a
+    date is written out for the reader's locale ("31 December 2025", "31 de diciembre de 2025"), a rate with
+    the locale's decimal sign; any other is text."""
 
     key: str
-    params: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str | date | Rate], ...] = ()
 
     @classmethod
     def of(cls, key: str, **params: object) -> Label:
-        return cls(key, tuple(sorted((k, str(v)) for k, v in params.items())))
+        return cls(key, tuple(sorted((k, v if isinstance(v, date | Rate) else str(v)) for k, v in params.items())))
 
 
-# A cell: data text (never translated), a translated label, a count, money, a percentage, a date, or empty.
-Cell = str | Label | int | Amount | Ratio | date | None
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A name the records hold in English, Spanish and French (a window's), shown in the reader's language.
+
+    ``code`` (a window's code) stands before it, and an en dash, in every language.
+    """
+
+    en: str
+    es: str
+    fr: str
+    code: str = ""
+
+    def words(self, locale: str) -> str:
+        return {"en": self.en, "es": self.es, "fr": self.fr}.get(locale, self.en)
+
+
+@dataclass(frozen=True, slots=True)
+class Territory:
+    """A country or member state by its ISO 3166-1 alpha-3 code, named by CLDR in the reader's language
+    (Babel's territory names); a code CLDR does not know is shown as it is."""
+
+    code: str
+
+
+# A cell: data text (never translated), a translated label, a name in three languages, a country, a count,
+# money, a percentage, an exchange rate, a date, or empty.
+Cell = str | Label | Name | Territory | int | Amount | Ratio | Rate | date | None
 
 
 class ColumnKind(StrEnum):
@@ -99,6 +136,7 @@ class ColumnKind(StrEnum):
     COUNT = "count"
     MONEY = "money"
     PERCENT = "percent"
+    RATE = "rate"
     DATE = "date"
 
 
@@ -112,7 +150,7 @@ class RowStyle(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Column:
     key: str
-    label: Label
+    label: Label | Name
     kind: ColumnKind
 
 
@@ -160,12 +198,15 @@ class Report:
     date_from: date | None
     date_to: date
     tables: tuple[Table, ...]
-    subject: str = ""  # data text naming what the report is about (a contributor, a window), if anything
+    # What the report is about (a contributor's name or member state, a window), if anything.
+    subject: str | Name | Territory = ""
     # Every month through date_to is closed: the figures are final and ledger_head is the head at that
     # close, so the JSON and CSV leave out the generation time and come out byte-identical every time.
     closed: bool = False
     notes: tuple[Note, ...] = ()
     parameters: Mapping[str, str] = field(default_factory=dict)
+    # Who signs the printed document (HTML and PDF): a line to sign for each, e.g. prepared by, reviewed by.
+    signatures: tuple[Label, ...] = ()
 
     def table(self, key: str) -> Table:
         for table in self.tables:

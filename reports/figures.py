@@ -29,7 +29,7 @@ from governance.models import Decision, DecisionKind, DecisionResult, Window
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.money import Money, allocate
 from proposals.models import GrantReport
-from reports.document import Amount, EntryQuery, Ratio
+from reports.document import Amount, EntryQuery, Name, Ratio
 
 # The dimensions a sum may be grouped by, and the columns that hold them.
 GROUPS: Mapping[str, Any] = {
@@ -299,20 +299,21 @@ async def adopted_budget(session: AsyncSession, year: int, before: datetime) -> 
     )
 
 
-async def windows_as_of(session: AsyncSession, as_of: date) -> list[tuple[int, str]]:
-    """(id, "CODE, en dash, English name") of every window that existed on ``as_of``, by code, named as it
-    was then.
+async def windows_as_of(session: AsyncSession, as_of: date) -> list[tuple[int, Name]]:
+    """(id, name in English, Spanish and French after the window's code) of every window that existed on
+    ``as_of``, by code, named as it was then.
 
     A window existed if it was created by the end of that day or already holds postings dated by then (the
-    windows the first migration seeds carry a fixed creation time that may follow the first postings). The
-    name is the one before the first rename after that day (the audit log keeps every ``window.update``
-    with the fields it changed), so a closed period's reports keep the names they were printed with."""
+    windows the first migration seeds carry a fixed creation time that may follow the first postings). Each
+    name is the one before the first rename of it after that day (the audit log keeps every
+    ``window.update`` with the fields it changed), so a closed period's reports keep the names they were
+    printed with."""
     end = end_of(as_of)
     used = exists().where(col(Posting.window_id) == col(Window.id), col(Posting.entry_date) <= as_of)
     query = select(Window).where(or_(col(Window.created_at) < end, used)).order_by(col(Window.code))
     windows = (await session.execute(query)).scalars().all()
-    names = {w.code: w.name_en for w in windows}
-    renamed: set[str] = set()
+    names = {w.code: {"name_en": w.name_en, "name_es": w.name_es, "name_fr": w.name_fr} for w in windows}
+    renamed: set[tuple[str, str]] = set()
     for code, before in (
         await session.execute(
             select(col(AuditEvent.object_id), col(AuditEvent.before))
@@ -324,11 +325,16 @@ async def windows_as_of(session: AsyncSession, as_of: date) -> list[tuple[int, s
             .order_by(col(AuditEvent.seq))
         )
     ).all():
-        old = json.loads(before).get("name_en")
-        if code in names and code not in renamed and isinstance(old, str):
-            names[code] = old
-            renamed.add(code)
-    return [(w.id or 0, f"{w.code} \u2013 {names[w.code]}") for w in windows]
+        if code not in names:
+            continue
+        for field_name, old in json.loads(before).items():
+            if field_name in names[code] and (code, field_name) not in renamed and isinstance(old, str):
+                names[code][field_name] = old
+                renamed.add((code, field_name))
+    return [
+        (w.id or 0, Name(names[w.code]["name_en"], names[w.code]["name_es"], names[w.code]["name_fr"], w.code))
+        for w in windows
+    ]
 
 
 async def reported_expenditure(session: AsyncSession, grant_ids: Sequence[int], as_of: date) -> dict[int, int]:

@@ -45,7 +45,6 @@ register(
             "es": "Fondos disponibles por ventanilla",
             "fr": "Fonds disponibles par guichet",
         },
-        "funds_available.fund": {"en": "{code}", "es": "{code}", "fr": "{code}"},
         "funds_available.contributions": {"en": "Contributions", "es": "Contribuciones", "fr": "Contributions"},
         "funds_available.pledges": {
             "en": "Pledges signed",
@@ -237,10 +236,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     )
     columns = (
         Column("item", L("common.item"), ColumnKind.TEXT),
-        *(
-            Column(code_of(name), L("funds_available.fund", code=code_of(name)), ColumnKind.MONEY)
-            for _, name in windows
-        ),
+        *(Column(name.code, name, ColumnKind.MONEY) for _, name in windows),
         Column("pooled", L("common.pooled_fund"), ColumnKind.MONEY),
         Column("total", L("common.total"), ColumnKind.MONEY),
     )
@@ -260,8 +256,3 @@ async def admin_budget(session: AsyncSession, as_of: date) -> int | None:
     of the reporting currency."""
     decision = await figures.adopted_budget(session, as_of.year, figures.end_of(as_of))
     return None if decision is None else decision.amount
-
-
-def code_of(window_name: str) -> str:
-    """The code of a window as ``figures.windows_as_of`` names it."""
-    return window_name.split(" ", 1)[0]

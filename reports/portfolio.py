@@ -27,7 +27,7 @@ from ledger import chart
 from ledger.money import Money
 from proposals.models import Grant, Proposal, ProposalCountry, ProposalVersion, Transition
 from reports import figures
-from reports.document import Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table
+from reports.document import Cell, Column, ColumnKind, Label, Name, Report, Row, RowStyle, Table, Territory
 from reports.figures import Selection
 from reports.i18n import register
 from reports.service import ReportContext
@@ -305,7 +305,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         _grant_table(
             "by_country",
             Column("country", L("portfolio.country"), ColumnKind.TEXT),
-            [*(tallied(c, by_country[c]) for c in sorted(by_country)), total_row(by_country.values())],
+            [*(tallied(Territory(c), by_country[c]) for c in sorted(by_country)), total_row(by_country.values())],
         ),
         _grant_table(
             "by_marker",
@@ -346,7 +346,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         None,
         as_of,
         tables,
-        subject=named.get(window_id, f"{window.code} \u2013 {window.name_en}"),
+        subject=named.get(window_id, Name(window.name_en, window.name_es, window.name_fr, window.code)),
         parameters={"window": window.code, "as_of": as_of.isoformat()},
     )
 

@@ -1,15 +1,17 @@
 """One :class:`~reports.document.Report` in four formats: JSON, CSV, HTML and PDF, in en, es or fr.
 
-- JSON: labels translated; money as ``{"amount": "-1250.00", "currency", "entries"}`` where ``entries`` is
-  the drill-down link (the ``/ledger/entries`` query behind the figure); ratios as decimal fractions
-  ("0.456700"); dates ISO; counts as integers.
+- JSON: labels translated, names (a window's, a country's) in the locale; money as ``{"amount": "-1250.00",
+  "currency", "entries"}`` where ``entries`` is the drill-down link (the ``/ledger/entries`` query behind
+  the figure); ratios as decimal fractions ("0.456700"); rates as decimals; dates ISO; counts as integers.
 - CSV: one file for the whole report (layout in docs/api.md): each line starts with the table's key, the
   kind of row and its level, then the cells. Text cells are neutralised for spreadsheets
   (``rules.neutralise``); numbers are plain decimal strings that parse back exactly.
-- HTML: Jinja2 templates with autoescaping, Babel-formatted figures, the project's stylesheet.
-- PDF: the HTML through WeasyPrint (A4, running header and "page X of Y" footer with the period,
-  generation time and the ledger's chain head); WeasyPrint reads nothing but the project's own assets and
-  templates (:class:`ProjectFetcher`).
+- HTML: Jinja2 templates with autoescaping, Babel-formatted figures (money without a currency sign: the
+  table or the column says it once, see :func:`currencies`), the project's stylesheet.
+- PDF: the HTML through WeasyPrint, tagged (A4; each table planned by ``reports/layout.py``: portrait, a
+  landscape page, or parts that repeat the row labels; a running header, and a footer that reads as a
+  sentence with the period, the generation time and its zone, the ledger's chain head and "page X of Y");
+  WeasyPrint reads nothing but the project's own assets and templates (:class:`ProjectFetcher`).
 
 JSON and CSV carry the ledger's chain head the report was read at, and the generation time only while the
 report is not ``closed``: once every month through its last day is closed, its head is the one of that
@@ -24,6 +26,7 @@ import json
 import mimetypes
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,8 +39,8 @@ from weasyprint import HTML  # type: ignore[import-untyped]
 from weasyprint.urls import URLFetcher, URLFetcherResponse  # type: ignore[import-untyped]
 
 from fundapp.core.config import Settings
-from reports import i18n
-from reports.document import Amount, Cell, Column, ColumnKind, Label, Ratio, Report, Table
+from reports import i18n, layout
+from reports.document import Amount, Cell, Column, ColumnKind, Label, Name, Rate, Ratio, Report, Table, Territory
 from reports.rules import ReportFormat, css_string, neutralise, ratio_string, safe_filename_part
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,11 +60,35 @@ i18n.register(
             "fr": "du {start} au {end}",
         },
         "render.since_inception": {
-            "en": "inception to {end}",
+            "en": "from inception to {end}",
             "es": "desde el inicio hasta el {end}",
             "fr": "depuis la création jusqu'au {end}",
         },
-        "render.generated_at": {"en": "Generated", "es": "Generado el", "fr": "Généré le"},
+        # The header's details and the footer say when a report was made in the same words.
+        "render.generated_at": {"en": "Generated on", "es": "Generado el", "fr": "Généré le"},
+        "render.moment": {"en": "{day} at {time}", "es": "{day} a las {time}", "fr": "{day} à {time}"},
+        # "Period: ..." (French sets a no-break space before the colon).
+        "render.colon": {"en": "{label}: {value}", "es": "{label}: {value}", "fr": "{label}\u00a0: {value}"},
+        "render.amounts_in": {
+            "en": "Amounts in {currency}",
+            "es": "Importes en {currency}",
+            "fr": "Montants en {currency}",
+        },
+        "render.part": {
+            "en": "{title} (continued), part {part} of {parts}",
+            "es": "{title} (continuación), parte {part} de {parts}",
+            "fr": "{title} (suite), partie {part} sur {parts}",
+        },
+        "render.first_part": {
+            "en": "Part 1 of {parts}",
+            "es": "Parte 1 de {parts}",
+            "fr": "Partie 1 sur {parts}",
+        },
+        "render.certification": {"en": "Certification", "es": "Certificación", "fr": "Certification"},
+        "render.sign.name": {"en": "Name", "es": "Nombre", "fr": "Nom"},
+        "render.sign.function": {"en": "Title", "es": "Cargo", "fr": "Fonction"},
+        "render.sign.signature": {"en": "Signature", "es": "Firma", "fr": "Signature"},
+        "render.sign.date": {"en": "Date", "es": "Fecha", "fr": "Date"},
         "render.ledger_head": {
             "en": "Ledger chain head",
             "es": "Cabeza de la cadena del libro mayor",
@@ -107,15 +134,41 @@ def _words(key: str, locale: str, **params: object) -> str:
     return i18n.text(Label.of(key, **params), locale)
 
 
-def _text(value: Label | str, locale: str) -> str:
-    return i18n.text(value, locale) if isinstance(value, Label) else value
+def _text(value: Label | Name | Territory | str, locale: str) -> str:
+    """A label, a name or a country in ``locale``; data text as it is."""
+    if isinstance(value, Label):
+        return i18n.text(value, locale)
+    if isinstance(value, Name):
+        return i18n.name(value, locale)
+    if isinstance(value, Territory):
+        return i18n.territory(value, locale)
+    return value
 
 
 def period_text(report: Report, locale: str) -> str:
-    end = i18n.day(report.date_to, locale)
+    """The period written out: "1 January 2025 to 31 December 2025", "desde el inicio hasta el ..."."""
     if report.date_from is None:
-        return _words("render.since_inception", locale, end=end)
-    return _words("render.period_range", locale, start=i18n.day(report.date_from, locale), end=end)
+        return _words("render.since_inception", locale, end=report.date_to)
+    return _words("render.period_range", locale, start=report.date_from, end=report.date_to)
+
+
+def generated_text(report: Report, locale: str) -> str:
+    """When the report was made, with the time zone: "3 December 2026 at 09:41 UTC"."""
+    moment = report.generated_at
+    return _words("render.moment", locale, day=moment.date(), time=i18n.clock_time(moment, locale))
+
+
+def _colon(label: str, value: str, locale: str) -> str:
+    return _words("render.colon", locale, label=label, value=value)
+
+
+def footer_text(report: Report, locale: str) -> str:
+    """The printed footer, a sentence in each language: "Period: 1 January 2025 to 31 December 2025 ·
+    Generated on 3 December 2026 at 09:41 UTC", then the ledger's chain head on a line of its own."""
+    period = _colon(_words("render.period", locale), period_text(report, locale), locale)
+    generated = f"{_words('render.generated_at', locale)} {generated_text(report, locale)}"
+    head = _colon(_words("render.ledger_head", locale), report.ledger_head, locale)
+    return f"{period} \u00b7 {generated}\n{head}"
 
 
 # ---------------------------------------------------------------- JSON
@@ -130,8 +183,10 @@ def json_cell(cell: Cell, locale: str) -> Any:
         }
     if isinstance(cell, Ratio):
         return ratio_string(cell)
-    if isinstance(cell, Label):
-        return i18n.text(cell, locale)
+    if isinstance(cell, Rate):
+        return str(cell.value)
+    if isinstance(cell, Label | Name | Territory):
+        return _text(cell, locale)
     if isinstance(cell, date):
         return cell.isoformat()
     return cell  # str, int (a count) or None
@@ -142,7 +197,7 @@ def to_json(report: Report, locale: str) -> dict[str, Any]:
     return {
         "report": report.name,
         "title": i18n.text(report.title, locale),
-        "subject": report.subject,
+        "subject": _text(report.subject, locale),
         "locale": locale,
         "currency": report.currency,
         "date_from": None if report.date_from is None else report.date_from.isoformat(),
@@ -156,7 +211,7 @@ def to_json(report: Report, locale: str) -> dict[str, Any]:
                 "key": table.key,
                 "title": i18n.text(table.title, locale),
                 "columns": [
-                    {"key": c.key, "label": i18n.text(c.label, locale), "kind": c.kind.value} for c in table.columns
+                    {"key": c.key, "label": _text(c.label, locale), "kind": c.kind.value} for c in table.columns
                 ],
                 "rows": [
                     {
@@ -194,6 +249,8 @@ def csv_field(cell: Cell, locale: str) -> str:
         return i18n.decimal_string(cell)
     if isinstance(cell, Ratio):
         return ratio_string(cell) or ""
+    if isinstance(cell, Rate):
+        return str(cell.value)
     if isinstance(cell, bool):  # not a cell type, but never let one pass as the number 0 or 1
         return neutralise(str(cell))
     if isinstance(cell, int):
@@ -207,7 +264,7 @@ def _csv_lines(report: Report, locale: str) -> Iterator[list[str]]:
     yield [_words(f"render.csv.{word}", locale) for word in ("table", "row", "level", "values")]
     yield ["", "report", "0", neutralise(report.name), neutralise(i18n.text(report.title, locale))]
     if report.subject:
-        yield ["", "subject", "0", neutralise(report.subject)]
+        yield ["", "subject", "0", neutralise(_text(report.subject, locale))]
     yield [
         "",
         "period",
@@ -235,7 +292,7 @@ def _csv_table(table: Table, locale: str) -> Iterator[list[str]]:
     header: list[str] = []
     currency_word = _words("render.currency", locale)
     for column in table.columns:
-        header.append(neutralise(i18n.text(column.label, locale)))
+        header.append(neutralise(_text(column.label, locale)))
         if column.kind is ColumnKind.MONEY:
             header.append(neutralise(currency_word))
     yield [key, "header", "0", *header]
@@ -264,82 +321,165 @@ _environment = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_NUMERIC = {ColumnKind.MONEY, ColumnKind.COUNT, ColumnKind.PERCENT}
+# Figures, counts, percentages, rates and dates: right-aligned (except dates) and never wrapped.
+_NUMERIC = {ColumnKind.MONEY, ColumnKind.COUNT, ColumnKind.PERCENT, ColumnKind.RATE}
+_UNBROKEN = _NUMERIC | {ColumnKind.DATE}
 
 
-def display(cell: Cell, locale: str) -> str:
-    """A cell as a reader sees it: Babel's money, numbers, percentages and dates for ``locale``."""
+def display(cell: Cell, locale: str, *, with_currency: bool = True) -> str:
+    """A cell as a reader sees it, formatted by Babel for ``locale``: money as a number with the currency's
+    decimals (with its ISO code only when ``with_currency``, for a column of several currencies), counts,
+    percentages, rates, dates, names in the reader's language and countries by their CLDR names."""
     if cell is None:
         return ""
     if isinstance(cell, Amount):
-        return i18n.money(cell, locale)
+        return i18n.money(cell, locale) if with_currency else i18n.figure(cell, locale)
     if isinstance(cell, Ratio):
         return i18n.percent(cell, locale)
-    if isinstance(cell, Label):
-        return i18n.text(cell, locale)
+    if isinstance(cell, Rate):
+        return i18n.rate(cell, locale)
     if isinstance(cell, bool):
         return str(cell)
     if isinstance(cell, int):
         return i18n.count(cell, locale)
     if isinstance(cell, date):
-        return i18n.day(cell, locale)
-    return cell
+        return i18n.short_day(cell, locale)
+    return _text(cell, locale)
+
+
+@dataclass(frozen=True, slots=True)
+class Currencies:
+    """Where a table says its currency: once for the whole table when all its money is in one currency;
+    otherwise in the header of each column whose money is in one currency, and in the cells of a column
+    that mixes currencies (``mixed``, column indexes)."""
+
+    table: str | None
+    columns: tuple[str | None, ...]
+    mixed: frozenset[int]
+
+
+def currencies(table: Table) -> Currencies:
+    found: list[set[str]] = [set() for _ in table.columns]
+    for row in table.rows:
+        for index, cell in enumerate(row.cells):
+            if isinstance(cell, Amount):
+                found[index].add(cell.currency)
+    every = set().union(*found)
+    if len(every) == 1:
+        return Currencies(every.pop(), tuple(None for _ in found), frozenset())
+    columns = tuple(next(iter(seen)) if len(seen) == 1 else None for seen in found)
+    return Currencies(None, columns, frozenset(i for i, seen in enumerate(found) if len(seen) > 1))
 
 
 def _page_css(report: Report, locale: str, facility_name: str) -> Markup:
-    """The running header and footer of printed pages. Every text is a fully escaped CSS string
-    (``rules.css_string``), so no name can end the rule or the ``<style>`` element."""
-    title = i18n.text(report.title, locale) + (f" \u2014 {report.subject}" if report.subject else "")
-    meta = (
-        f"{_words('render.period', locale)}: {period_text(report, locale)} \u00b7 "
-        f"{_words('render.generated_at', locale)} {i18n.moment(report.generated_at, locale)}\n"
-        f"{_words('render.ledger_head', locale)}: {report.ledger_head}"
-    )
+    """The printed pages: A4 with the side margins the table layout is planned for, landscape pages for
+    wide tables (``reports/layout.py``), the tables' font sizes, and the running header and footer. Every
+    text is a fully escaped CSS string (``rules.css_string``), so no name can end the rule or the
+    ``<style>`` element."""
+    subject = _text(report.subject, locale)
+    title = i18n.text(report.title, locale) + (f" \u2014 {subject}" if subject else "")
     pieces = re.split(r"(\{page\}|\{pages\})", _words("render.page_of", locale, page="{page}", pages="{pages}"))
     counters = {"{page}": "counter(page)", "{pages}": "counter(pages)"}
     page_of = " ".join(counters.get(piece) or css_string(piece) for piece in pieces if piece)
-    # Safe: every text in it went through css_string, which leaves only letters, digits and spaces bare.
+    margin = f"{layout.PAGE_MARGIN_MM:g}mm"
+    # Safe: every text in it went through css_string, which leaves only letters, digits and spaces bare;
+    # the numbers are the layout's own constants.
     return Markup(  # noqa: S704
-        "@page {"
+        f"@page {{ size: A4 portrait; margin: 22mm {margin} 22mm {margin};"
         f" @top-left {{ content: {css_string(facility_name)} }}"
         f" @top-right {{ content: {css_string(title)} }}"
-        f" @bottom-left {{ content: {css_string(meta)} }}"
+        f" @bottom-left {{ content: {css_string(footer_text(report, locale))} }}"
         f" @bottom-right {{ content: {page_of} }}"
         " }"
+        " @page wide { size: A4 landscape }"
+        f" @media print {{ .report-table table {{ font-size: {layout.PORTRAIT.font_pt:g}pt }}"
+        " .report-table, .report-header { page: upright } .report-table.wide, .report-header.wide { page: wide }"
+        f" .report-table.wide table {{ font-size: {layout.LANDSCAPE.font_pt:g}pt }} }}"
     )
 
 
-def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -> dict[str, Any]:
-    tables = []
-    for table in report.tables:
-        rows = []
-        for row in table.rows:
-            cells = []
-            for column, cell in zip(table.columns, row.cells, strict=True):
-                href = cell.entries.url() if isinstance(cell, Amount) and cell.entries and not for_print else None
-                cells.append({"text": display(cell, locale), "numeric": column.kind in _NUMERIC, "href": href})
-            rows.append({"style": row.style.value, "level": min(row.level, 5), "cells": cells})
-        tables.append(
+@dataclass(frozen=True, slots=True)
+class CellView:
+    text: str
+    numeric: bool
+    href: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowView:
+    style: str
+    level: int
+    cells: list[CellView]
+
+
+def _table_view(table: Table, locale: str, *, for_print: bool) -> dict[str, Any]:
+    """One table for the template: its cells as the reader sees them and, in print, the parts it is laid
+    out in (``reports/layout.py``), each with its columns and their widths."""
+    said = currencies(table)
+    headers = []
+    for index, column in enumerate(table.columns):
+        label = _text(column.label, locale)
+        currency = said.columns[index]
+        headers.append(label if currency is None else f"{label} ({currency})")
+    rows = []
+    for row in table.rows:
+        cells = []
+        for index, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
+            href = cell.entries.url() if isinstance(cell, Amount) and cell.entries and not for_print else None
+            text = display(cell, locale, with_currency=index in said.mixed)
+            cells.append(CellView(text, column.kind in _NUMERIC, href))
+        rows.append(RowView(row.style.value, min(row.level, 5), cells))
+    title = i18n.text(table.title, locale)
+    if for_print:
+        plan = layout.plan(
+            headers,
+            [[row.cells[i].text for row in rows] for i in range(len(headers))],
+            [column.kind not in _UNBROKEN for column in table.columns],
+            max((row.level for row in rows), default=0),
+        )
+    else:  # on screen: one table, as wide as its content, in a box that scrolls sideways when needed
+        plan = layout.TableLayout(layout.Orientation.PORTRAIT, (layout.Part(tuple(range(len(headers))), (), 1, 1),))
+    parts = []
+    for part in plan.parts:
+        caption = None
+        if part.of > 1:
+            caption = (
+                _words("render.first_part", locale, parts=part.of)
+                if part.number == 1
+                else _words("render.part", locale, title=title, part=part.number, parts=part.of)
+            )
+        parts.append(
             {
-                "key": table.key,
-                "title": i18n.text(table.title, locale),
-                "columns": [
-                    {"label": i18n.text(c.label, locale), "numeric": c.kind in _NUMERIC} for c in table.columns
-                ],
-                "rows": rows,
+                "caption": caption,
+                "widths": [f"{width:g}%" for width in part.widths],
+                "columns": [{"label": headers[i], "numeric": table.columns[i].kind in _NUMERIC} for i in part.columns],
+                "rows": [RowView(row.style, row.level, [row.cells[i] for i in part.columns]) for row in rows],
             }
         )
+    return {
+        "key": table.key,
+        "title": title,
+        "currency": None
+        if said.table is None
+        else _words("render.amounts_in", locale, currency=i18n.currency_name(said.table, locale)),
+        "wide": plan.orientation is layout.Orientation.LANDSCAPE,
+        "parts": parts,
+    }
+
+
+def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -> dict[str, Any]:
+    tables = [_table_view(table, locale, for_print=for_print) for table in report.tables]
     return {
         "lang": locale,
         "facility": facility_name,
         "title": i18n.text(report.title, locale),
-        "subject": report.subject,
+        "subject": _text(report.subject, locale),
         "period_label": _words("render.period", locale),
         "period": period_text(report, locale),
         "currency_label": _words("render.reporting_currency", locale),
         "currency": report.currency,
         "generated_label": _words("render.generated_at", locale),
-        "generated": i18n.moment(report.generated_at, locale),
+        "generated": generated_text(report, locale),
         "generated_iso": report.generated_at.isoformat(),
         "status_label": _words("render.status", locale),
         "status": _words("render.closed" if report.closed else "render.open", locale),
@@ -348,10 +488,15 @@ def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -
         "drill_down": _words("render.drill_down", locale),
         "notes_label": _words("render.notes", locale),
         "tables": tables,
+        # The first page's details go on the first table's page: a landscape one when that table is wide.
+        "header_wide": bool(tables) and tables[0]["wide"],
         "notes": [
             {"title": i18n.text(n.title, locale), "paragraphs": [_text(p, locale) for p in n.paragraphs]}
             for n in report.notes
         ],
+        "certification": _words("render.certification", locale),
+        "signatures": [i18n.text(role, locale) for role in report.signatures],
+        "sign_fields": [_words(f"render.sign.{field}", locale) for field in ("name", "function", "signature", "date")],
         "for_print": for_print,
         "stylesheet": STYLESHEET,
         "inline_css": None if for_print else Markup(_stylesheet_text()),  # noqa: S704 - the project's own file
@@ -426,7 +571,8 @@ def to_pdf(
     """The report as an A4 PDF. CPU-bound (WeasyPrint): callers on an event loop run it in a thread."""
     page = to_html(report, locale, facility_name=facility_name, for_print=True)
     document = HTML(string=page, base_url=ASSETS_DIR.as_uri() + "/", url_fetcher=fetcher or ProjectFetcher())
-    pdf: bytes = document.write_pdf()
+    # Tagged: a screen reader (and a test) can tell each table's header and body cells from the PDF itself.
+    pdf: bytes = document.write_pdf(pdf_tags=True)
     return pdf
 
 

@@ -38,10 +38,11 @@ class ReportFormat(StrEnum):
     PDF = "pdf"
 
 
+# Litestar adds "; charset=utf-8" to every text/* media type itself: naming it here would send it twice.
 MEDIA_TYPES = {
     ReportFormat.JSON: "application/json",
-    ReportFormat.CSV: "text/csv; charset=utf-8",
-    ReportFormat.HTML: "text/html; charset=utf-8",
+    ReportFormat.CSV: "text/csv",
+    ReportFormat.HTML: "text/html",
     ReportFormat.PDF: "application/pdf",
 }
 # What an Accept header may name, mapped to the format it asks for (application/json also by */*).
@@ -152,11 +153,19 @@ def check_as_of(as_of: date | None, today: date) -> date:
     return as_of
 
 
-def check_year(year: int | None) -> int:
+def check_year(year: int | None, today: date) -> int:
+    """The financial year of the statements: one that has begun (the year under way gives interim
+    statements up to today); a year still to come is refused like every other date after today."""
     if year is None:
         raise InvalidInput("year is required (the financial year, e.g. 2025)", field="year", rule="missing")
     if not YEAR_MIN <= year <= YEAR_MAX:
         raise InvalidInput(f"year must be between {YEAR_MIN} and {YEAR_MAX}", field="year", rule="out_of_range")
+    if year > today.year:
+        raise InvalidInput(
+            f"year {year} has not begun (today is {today.isoformat()}): a report describes what has happened",
+            field="year",
+            rule="not-in-future",
+        )
     return year
 
 
@@ -244,13 +253,17 @@ def ratio_string(ratio: Ratio) -> str | None:
 
 def css_string(text: str) -> str:
     """``text`` as a quoted CSS string in which every character but letters, digits and spaces is a
-    hexadecimal escape: nothing in it can close the string, the rule or the ``<style>`` element."""
+    hexadecimal escape: nothing in it can close the string, the rule or the ``<style>`` element.
+
+    Each escape ends with one space, which CSS reads as the escape's end and drops: without it, a space
+    after an escaped character would be taken for that end and lost ("Période : du" printed as
+    "Période :du")."""
     out = []
     for char in text:
         if (char.isascii() and char.isalnum()) or char == " ":
             out.append(char)
         else:
-            out.append(f"\\{ord(char):06x}")
+            out.append(f"\\{ord(char):x} ")
     return '"' + "".join(out) + '"'
 
 

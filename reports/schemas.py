@@ -20,14 +20,15 @@ class MoneyCellOut(_Out):
     entries: str | None = Field(description="GET this /api/v1/ledger/entries query for the entries behind it")
 
 
-# A cell: money; text (data, a translated label, a ratio as a decimal fraction, an ISO date); a count; empty.
+# A cell: money; text (data, a translated label, a name or country in the locale, a ratio as a decimal fraction,
+# an exchange rate as a decimal, an ISO date); a count; empty.
 CellOut = MoneyCellOut | str | int | None
 
 
 class ColumnOut(_Out):
     key: str
     label: str
-    kind: Literal["text", "count", "money", "percent", "date"]
+    kind: Literal["text", "count", "money", "percent", "rate", "date"]
 
 
 class RowOut(_Out):

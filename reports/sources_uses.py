@@ -32,7 +32,7 @@ from governance.models import Contributor
 from ledger import chart
 from proposals.models import Grant, Organisation
 from reports import figures
-from reports.document import Amount, Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table
+from reports.document import Amount, Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table, Territory
 from reports.figures import PostingSums, Selection
 from reports.i18n import register
 from reports.service import ReportContext
@@ -406,13 +406,16 @@ async def _by_contributor(ctx: ReportContext, postings: PostingSums, date_from: 
 
     in_period = grouped(period.contributions)
     to_date = grouped(inception.contributions)
-    names = {
-        contributor_id: name
-        for contributor_id, name in (await session.execute(select(col(Contributor.id), col(Contributor.name)))).all()
+    # Member states by their CLDR names in the reader's language; listed in the order of the recorded names.
+    names: dict[int | None, tuple[str, Cell]] = {
+        contributor_id: (name, Territory(member) if member else name)
+        for contributor_id, name, member in (
+            await session.execute(select(col(Contributor.id), col(Contributor.name), col(Contributor.member_code)))
+        ).all()
         if contributor_id in to_date
     }
     rows: list[Row] = []
-    for contributor_id, name in sorted(names.items(), key=lambda item: (item[1], item[0])):
+    for contributor_id, (_, name) in sorted(names.items(), key=lambda item: (item[1][0], item[0])):
         rows.append(
             Row(
                 (

@@ -38,6 +38,7 @@ from reports.document import (
     EntryQuery,
     Label,
     Note,
+    Rate,
     Ratio,
     Report,
     Row,
@@ -254,8 +255,9 @@ async def _year_ends(ctx: ReportContext, chart_: Chart, days: tuple[date, ...]) 
     }
 
 
-async def _cash_flows(ctx: ReportContext, chart_: Chart, year: int) -> dict[int, dict[CashFlow, int]]:
-    """The cash moved in ``year`` and the year before, by cash flow line.
+async def _cash_flows(ctx: ReportContext, chart_: Chart, years: Years) -> dict[int, dict[CashFlow, int]]:
+    """The cash moved in the current year (up to its end: today for interim statements) and the year
+    before, by cash flow line.
 
     The cash lines of the two years are summed by year, by their entry's business event (a reversal
     counts as the event it reverses) and by direction (a debit or a credit as the original entry posted
@@ -263,7 +265,8 @@ async def _cash_flows(ctx: ReportContext, chart_: Chart, year: int) -> dict[int,
     moved cash (manual entries, in practice a few a month) are read line by line: their financial lines
     balance in the reporting currency, so the non-cash ones, negated, add up to the cash movement, each
     standing for the cash it moved."""
-    first, last = date(year - 1, 1, 1), date(year, 12, 31)
+    year = years.current
+    first, last = date(year - 1, 1, 1), years.end
     cash_id = chart_.ids[chart.CASH]
     flows: dict[int, dict[CashFlow, int]] = {y: dict.fromkeys(CashFlow, 0) for y in (year - 1, year)}
     original = _ENTRIES.alias("original")
@@ -356,9 +359,9 @@ async def _approved_budget(ctx: ReportContext, year: int) -> _ApprovedBudget | N
     return _ApprovedBudget(year, approved.minor, approved.currency, int(decision.id or 0))
 
 
-async def _budgets(ctx: ReportContext, years: tuple[int, ...]) -> dict[int, Budget]:
+async def _budgets(ctx: ReportContext, years: Years) -> dict[int, Budget]:
     budgets: dict[int, Budget] = {}
-    for year in years:
+    for year in years.both():
         row = await _approved_budget(ctx, year)
         if row is None:
             continue
@@ -366,7 +369,7 @@ async def _budgets(ctx: ReportContext, years: tuple[int, ...]) -> dict[int, Budg
         if row.currency == ctx.currency:
             budgets[row.year] = Budget(row.year, approved, row.decision_id, None, None, row.amount)
             continue
-        rate = await _closing_rate(ctx, row.currency, date(row.year, 12, 31))
+        rate = await _closing_rate(ctx, row.currency, years.end_of(row.year))
         reporting = None if rate is None else convert_minor(row.amount, row.currency, rate[1], ctx.currency)
         budgets[row.year] = Budget(
             row.year,
@@ -419,16 +422,32 @@ async def _closing_rates(ctx: ReportContext, days: tuple[date, ...]) -> dict[str
 
 @dataclass(frozen=True, slots=True)
 class Years:
-    """The two columns: the current year and the prior year, each with its first and last day."""
+    """The two columns: the current year, up to ``end``, and the prior year. ``end`` is 31 December, or, for
+    the year under way, today: the statements are then interim."""
 
     current: int
+    end: date
+
+    @classmethod
+    def of(cls, year: int, today: date) -> Years:
+        if today < _first(year):
+            raise ValueError(f"the year {year} has not begun on {today.isoformat()}")  # the API refuses it first
+        return cls(year, min(_last(year), today))
 
     @property
     def prior(self) -> int:
         return self.current - 1
 
+    @property
+    def interim(self) -> bool:
+        return self.end < _last(self.current)
+
     def both(self) -> tuple[int, int]:
         return (self.current, self.prior)
+
+    def end_of(self, year: int) -> date:
+        """The last day of ``year``'s column: ``end`` for the current year, 31 December for earlier ones."""
+        return self.end if year == self.current else _last(year)
 
 
 def _first(year: int) -> date:
@@ -464,13 +483,22 @@ class Builder:
         return Amount(minor, self.ctx.currency, EntryQuery(accounts=accounts, **query))
 
     def columns(self, first: Label) -> tuple[Column, ...]:
+        current = "statements.column.interim" if self.years.interim else "statements.column.year"
         return (
             Column("item", first, ColumnKind.TEXT),
-            *(
-                Column(key, Label.of("statements.column.year", year=year), ColumnKind.MONEY)
-                for key, year in (("current", self.years.current), ("prior", self.years.prior))
-            ),
+            Column("current", Label.of(current, year=self.years.current), ColumnKind.MONEY),
+            Column("prior", Label.of("statements.column.year", year=self.years.prior), ColumnKind.MONEY),
         )
+
+    def title(self, key: str) -> Label:
+        """A statement's title with the day it is at or the period it covers ("as at 31 December 2025",
+        "for the year ended ...", or "for the period ended ..." while the year is under way)."""
+        return Label.of(self.interim(key), day=self.years.end)
+
+    def interim(self, key: str) -> str:
+        """The key of a label that names the year ("at 31 December", "for the year"), or of its variant for
+        the period of interim statements ("at the end of the period", "for the period")."""
+        return f"{key}_interim" if self.years.interim else key
 
     def row(self, key: str, figure: Callable[[int], Amount | None], style: RowStyle = RowStyle.LINE) -> Row:
         level = 1 if style == RowStyle.LINE else 0
@@ -482,12 +510,14 @@ class Builder:
 
     def balance(self, year: int, codes: tuple[str, ...], *, sign: int) -> Amount:
         """A balance at the year's end: debit positive (``sign`` 1) or credit positive (``sign`` -1)."""
-        return self.amount(sign * self.ends[_last(year)].sum(codes), accounts=codes, date_to=_last(year))
+        end = self.years.end_of(year)
+        return self.amount(sign * self.ends[end].sum(codes), accounts=codes, date_to=end)
 
     def flow(self, year: int, codes: tuple[str, ...], *, sign: int) -> Amount:
         """What the accounts moved during the year (the difference of two year-end balances)."""
-        minor = self.ends[_last(year)].sum(codes) - self.ends[_last(year - 1)].sum(codes)
-        return self.amount(sign * minor, accounts=codes, date_from=_first(year), date_to=_last(year))
+        end = self.years.end_of(year)
+        minor = self.ends[end].sum(codes) - self.ends[_last(year - 1)].sum(codes)
+        return self.amount(sign * minor, accounts=codes, date_from=_first(year), date_to=end)
 
     def surplus_accounts(self) -> tuple[str, ...]:
         return self.chart.of_type(AccountType.REVENUE) + self.chart.of_type(AccountType.EXPENSE)
@@ -527,7 +557,11 @@ class Builder:
         surplus = self.surplus_accounts()
         rows.append(self.row("statements.position.accumulated_surplus", lambda y: self.balance(y, surplus, sign=-1)))
         rows.append(
-            self.row("statements.position.total_net_assets", lambda y: self.net_assets(_last(y)), RowStyle.SUBTOTAL)
+            self.row(
+                "statements.position.total_net_assets",
+                lambda y: self.net_assets(self.years.end_of(y)),
+                RowStyle.SUBTOTAL,
+            )
         )
         everything = liabilities + self.net_asset_accounts()
         rows.append(
@@ -539,7 +573,7 @@ class Builder:
         )
         return Table(
             "financial_position",
-            Label("statements.position.title"),
+            self.title("statements.position.title"),
             self.columns(Label("statements.column.item")),
             tuple(rows),
         )
@@ -580,10 +614,10 @@ class Builder:
                 "statements.performance.total_expenses", lambda y: self.flow(y, expenses, sign=1), RowStyle.SUBTOTAL
             )
         )
-        rows.append(self.row("statements.performance.surplus", self.surplus, RowStyle.TOTAL))
+        rows.append(self.row(self.interim("statements.performance.surplus"), self.surplus, RowStyle.TOTAL))
         return Table(
             "financial_performance",
-            Label("statements.performance.title"),
+            self.title("statements.performance.title"),
             self.columns(Label("statements.column.item")),
             tuple(rows),
         )
@@ -595,20 +629,27 @@ class Builder:
         direct = self.chart.of_type(AccountType.NET_ASSETS)
         rows = (
             self.row("statements.changes.opening", lambda y: self.net_assets(_last(y - 1)), RowStyle.SUBTOTAL),
-            self.row("statements.performance.surplus", self.surplus),
+            self.row(self.interim("statements.performance.surplus"), self.surplus),
             self.row("statements.changes.direct", lambda y: self.flow(y, direct, sign=-1)),
-            self.row("statements.changes.closing", lambda y: self.net_assets(_last(y)), RowStyle.TOTAL),
+            self.row(
+                self.interim("statements.changes.closing"),
+                lambda y: self.net_assets(self.years.end_of(y)),
+                RowStyle.TOTAL,
+            ),
         )
         return Table(
             "changes_in_net_assets",
-            Label("statements.changes.title"),
+            self.title("statements.changes.title"),
             self.columns(Label("statements.column.item")),
             rows,
         )
 
     def cash_flow_amount(self, year: int, line: CashFlow) -> Amount:
         return self.amount(
-            self.flows[year][line], date_from=_first(year), date_to=_last(year), **CASH_FLOW_QUERIES[line]
+            self.flows[year][line],
+            date_from=_first(year),
+            date_to=self.years.end_of(year),
+            **CASH_FLOW_QUERIES[line],
         )
 
     def cash_flow(self) -> Table:
@@ -619,7 +660,7 @@ class Builder:
                 sum(self.flows[year][line] for line in lines),
                 accounts=cash,
                 date_from=_first(year),
-                date_to=_last(year),
+                date_to=self.years.end_of(year),
             )
 
         def line(flow: CashFlow) -> Row:
@@ -635,11 +676,11 @@ class Builder:
             line(CashFlow.FX_EFFECT),
             self.row("statements.cash.net_change", lambda y: self.flow(y, cash, sign=1), RowStyle.SUBTOTAL),
             self.row("statements.cash.opening", lambda y: self.balance(y - 1, cash, sign=1)),
-            self.row("statements.cash.closing", lambda y: self.balance(y, cash, sign=1), RowStyle.TOTAL),
+            self.row(self.interim("statements.cash.closing"), lambda y: self.balance(y, cash, sign=1), RowStyle.TOTAL),
         ]
         return Table(
             "cash_flow",
-            Label("statements.cash.title"),
+            self.title("statements.cash.title"),
             self.columns(Label("statements.column.item")),
             tuple(rows),
         )
@@ -648,8 +689,8 @@ class Builder:
         columns = (
             Column("item", Label("statements.budget.column.item"), ColumnKind.TEXT),
             Column("approved", Label("statements.budget.column.approved"), ColumnKind.MONEY),
-            Column("rate", Label("statements.budget.column.rate"), ColumnKind.TEXT),
-            Column("budget", Label.of("statements.budget.column.budget", currency=self.ctx.currency), ColumnKind.MONEY),
+            Column("rate", Label("statements.budget.column.rate"), ColumnKind.RATE),
+            Column("budget", Label("statements.budget.column.budget"), ColumnKind.MONEY),
             Column("actual", Label("statements.budget.column.actual"), ColumnKind.MONEY),
             Column("variance", Label("statements.budget.column.variance"), ColumnKind.MONEY),
             Column("used", Label("statements.budget.column.used"), ColumnKind.PERCENT),
@@ -665,7 +706,7 @@ class Builder:
                     (
                         Label.of("statements.budget.row", year=year),
                         None if budget is None else budget.approved,
-                        None if budget is None or budget.rate is None else str(budget.rate),
+                        None if budget is None or budget.rate is None else Rate(budget.rate),
                         None if planned is None else Amount(planned, self.ctx.currency),
                         actual,
                         None if planned is None else Amount(planned - actual.minor, self.ctx.currency, actual.entries),
@@ -673,20 +714,20 @@ class Builder:
                     )
                 )
             )
-        return Table("budget_comparison", Label("statements.budget.title"), columns, tuple(rows))
+        return Table("budget_comparison", self.title("statements.budget.title"), columns, tuple(rows))
 
     def exchange_rates(self) -> Table:
-        ends = tuple(_last(year) for year in self.years.both())
+        ends = tuple(self.years.end_of(year) for year in self.years.both())
         columns = [Column("currency", Label("statements.fx.column.currency"), ColumnKind.TEXT)]
         for key, year in (("current", self.years.current), ("prior", self.years.prior)):
-            columns.append(Column(f"{key}_rate", Label.of("statements.fx.column.rate", year=year), ColumnKind.TEXT))
+            columns.append(Column(f"{key}_rate", Label.of("statements.fx.column.rate", year=year), ColumnKind.RATE))
             columns.append(Column(f"{key}_date", Label.of("statements.fx.column.date", year=year), ColumnKind.DATE))
         rows = []
         for currency in sorted(self.rates):
             cells: list[Cell] = [currency]
             for day in ends:
                 found = self.rates[currency].get(day)
-                cells += [None, None] if found is None else [found[1], found[0]]
+                cells += [None, None] if found is None else [Rate(Decimal(found[1])), found[0]]
             rows.append(Row(tuple(cells)))
         return Table(
             "exchange_rates",
@@ -746,31 +787,52 @@ class Builder:
                             year=year,
                             currency=budget.approved.currency,
                             reporting=self.ctx.currency,
-                            rate=str(budget.rate),
-                            day=budget.rate_date.isoformat(),
+                            rate=Rate(budget.rate) if budget.rate is not None else "",
+                            day=budget.rate_date,
                         )
                     )
                 elif budget.reporting_minor is None:
                     budget_paragraphs.append(
-                        Label.of("statements.note.budget.no_rate", year=year, currency=budget.approved.currency)
+                        Label.of(
+                            "statements.note.budget.no_rate",
+                            year=year,
+                            currency=budget.approved.currency,
+                            day=self.years.end_of(year),
+                        )
                     )
-        return (policies, Note(Label("statements.note.budget.title"), tuple(budget_paragraphs)))
+        budget_note = Note(Label("statements.note.budget.title"), tuple(budget_paragraphs))
+        if not self.years.interim:
+            return (policies, budget_note)
+        interim = Note(
+            Label("statements.note.interim.title"),
+            (
+                Label.of(
+                    "statements.note.interim",
+                    year=self.years.current,
+                    start=_first(self.years.current),
+                    day=self.years.end,
+                    prior=self.years.prior,
+                ),
+            ),
+        )
+        return (interim, policies, budget_note)
 
 
 async def build(ctx: ReportContext, *, year: int) -> Report:
-    """The financial statements of ``year`` (1 January to 31 December) with ``year - 1`` beside them."""
-    years = Years(year)
+    """The financial statements of ``year`` (1 January to 31 December) with ``year - 1`` beside them. While
+    the year is under way (``ctx.today`` falls in it) they are interim: up to today, and they say so."""
+    years = Years.of(year, ctx.today)
     chart_ = await _chart(ctx)
-    ends = await _year_ends(ctx, chart_, (_last(year - 2), _last(year - 1), _last(year)))
-    flows = await _cash_flows(ctx, chart_, year)
-    budgets = await _budgets(ctx, years.both())
-    rates = await _closing_rates(ctx, (_last(year), _last(year - 1)))
+    ends = await _year_ends(ctx, chart_, (_last(year - 2), _last(year - 1), years.end))
+    flows = await _cash_flows(ctx, chart_, years)
+    budgets = await _budgets(ctx, years)
+    rates = await _closing_rates(ctx, (years.end, _last(year - 1)))
     builder = Builder(ctx, years, chart_, ends, flows, budgets, rates)
     return await ctx.report(
         NAME,
-        Label("statements.title"),
+        Label("statements.interim_title" if years.interim else "statements.title"),
         _first(year),
-        _last(year),
+        years.end,
         (
             builder.position(),
             builder.performance(),
@@ -781,7 +843,8 @@ async def build(ctx: ReportContext, *, year: int) -> Report:
             builder.commitments(),
         ),
         notes=builder.notes(),
-        parameters={"year": str(year)},
+        parameters={"year": str(year), "interim": "true" if years.interim else "false"},
+        signatures=(Label("statements.sign.prepared"), Label("statements.sign.reviewed")),
     )
 
 
@@ -795,13 +858,22 @@ def _words(en: str, es: str, fr: str) -> dict[str, str]:
 register(
     {
         "statements.title": _words("Financial statements", "Estados financieros", "États financiers"),
+        "statements.interim_title": _words(
+            "Interim financial statements", "Estados financieros intermedios", "États financiers intermédiaires"
+        ),
         "statements.column.item": _words("Item", "Partida", "Poste"),
         "statements.column.year": _words("{year}", "{year}", "{year}"),
+        "statements.column.interim": _words("{year} (interim)", "{year} (intermedio)", "{year} (intermédiaire)"),
         # statement of financial position
         "statements.position.title": _words(
-            "Statement of financial position at 31 December",
-            "Estado de situación financiera al 31 de diciembre",
-            "État de la situation financière au 31 décembre",
+            "Statement of financial position as at {day}",
+            "Estado de situación financiera al {day}",
+            "État de la situation financière au {day}",
+        ),
+        "statements.position.title_interim": _words(
+            "Statement of financial position as at {day}",
+            "Estado de situación financiera al {day}",
+            "État de la situation financière au {day}",
         ),
         "statements.position.assets": _words("Assets", "Activos", "Actifs"),
         "statements.position.cash": _words(
@@ -863,9 +935,14 @@ register(
         ),
         # statement of financial performance
         "statements.performance.title": _words(
-            "Statement of financial performance for the year ended 31 December",
-            "Estado de rendimiento financiero del ejercicio terminado el 31 de diciembre",
-            "État de la performance financière de l'exercice clos le 31 décembre",
+            "Statement of financial performance for the year ended {day}",
+            "Estado de rendimiento financiero del ejercicio terminado el {day}",
+            "État de la performance financière de l'exercice clos le {day}",
+        ),
+        "statements.performance.title_interim": _words(
+            "Statement of financial performance for the period ended {day}",
+            "Estado de rendimiento financiero del período terminado el {day}",
+            "État de la performance financière de la période close le {day}",
         ),
         "statements.performance.revenue": _words("Revenue", "Ingresos", "Produits"),
         "statements.performance.contributions": _words(
@@ -910,11 +987,19 @@ register(
         "statements.performance.surplus": _words(
             "Surplus/(deficit) for the year", "Superávit/(déficit) del ejercicio", "Excédent/(déficit) de l'exercice"
         ),
+        "statements.performance.surplus_interim": _words(
+            "Surplus/(deficit) for the period", "Superávit/(déficit) del período", "Excédent/(déficit) de la période"
+        ),
         # statement of changes in net assets
         "statements.changes.title": _words(
-            "Statement of changes in net assets for the year ended 31 December",
-            "Estado de cambios en los activos netos/patrimonio del ejercicio terminado el 31 de diciembre",
-            "État des variations de l'actif net de l'exercice clos le 31 décembre",
+            "Statement of changes in net assets for the year ended {day}",
+            "Estado de cambios en los activos netos/patrimonio del ejercicio terminado el {day}",
+            "État des variations de l'actif net de l'exercice clos le {day}",
+        ),
+        "statements.changes.title_interim": _words(
+            "Statement of changes in net assets for the period ended {day}",
+            "Estado de cambios en los activos netos/patrimonio del período terminado el {day}",
+            "État des variations de l'actif net de la période close le {day}",
         ),
         "statements.changes.opening": _words(
             "Net assets at 1 January", "Activos netos/patrimonio al 1 de enero", "Actif net au 1er janvier"
@@ -927,11 +1012,21 @@ register(
         "statements.changes.closing": _words(
             "Net assets at 31 December", "Activos netos/patrimonio al 31 de diciembre", "Actif net au 31 décembre"
         ),
+        "statements.changes.closing_interim": _words(
+            "Net assets at the end of the period",
+            "Activos netos/patrimonio al cierre del período",
+            "Actif net à la clôture de la période",
+        ),
         # cash flow statement
         "statements.cash.title": _words(
-            "Cash flow statement for the year ended 31 December",
-            "Estado de flujos de efectivo del ejercicio terminado el 31 de diciembre",
-            "Tableau des flux de trésorerie de l'exercice clos le 31 décembre",
+            "Cash flow statement for the year ended {day}",
+            "Estado de flujos de efectivo del ejercicio terminado el {day}",
+            "Tableau des flux de trésorerie de l'exercice clos le {day}",
+        ),
+        "statements.cash.title_interim": _words(
+            "Cash flow statement for the period ended {day}",
+            "Estado de flujos de efectivo del período terminado el {day}",
+            "Tableau des flux de trésorerie de la période close le {day}",
         ),
         "statements.cash.operating": _words(
             "Cash flows from operating activities",
@@ -991,11 +1086,23 @@ register(
         "statements.cash.closing": _words(
             "Cash at 31 December", "Efectivo al 31 de diciembre", "Trésorerie au 31 décembre"
         ),
+        "statements.cash.closing_interim": _words(
+            "Cash at the end of the period", "Efectivo al cierre del período", "Trésorerie à la clôture de la période"
+        ),
         # comparison of budget and actual amounts
         "statements.budget.title": _words(
-            "Statement of comparison of budget and actual amounts (secretariat budget)",
-            "Estado de comparación de los importes presupuestados y realizados (presupuesto de la secretaría)",
-            "État comparatif des montants budgétisés et des montants réels (budget du secrétariat)",
+            "Statement of comparison of budget and actual amounts (secretariat budget) for the year ended {day}",
+            "Estado de comparación de los importes presupuestados y realizados (presupuesto de la secretaría) del "
+            "ejercicio terminado el {day}",
+            "État comparatif des montants budgétisés et des montants réels (budget du secrétariat) de l'exercice "
+            "clos le {day}",
+        ),
+        "statements.budget.title_interim": _words(
+            "Statement of comparison of budget and actual amounts (secretariat budget) for the period ended {day}",
+            "Estado de comparación de los importes presupuestados y realizados (presupuesto de la secretaría) del "
+            "período terminado el {day}",
+            "État comparatif des montants budgétisés et des montants réels (budget du secrétariat) de la période "
+            "close le {day}",
         ),
         "statements.budget.column.item": _words("Budget year", "Ejercicio presupuestario", "Exercice budgétaire"),
         "statements.budget.column.approved": _words(
@@ -1004,9 +1111,7 @@ register(
             "Budget approuvé (monnaie d'approbation)",
         ),
         "statements.budget.column.rate": _words("Conversion rate", "Tipo de conversión", "Taux de conversion"),
-        "statements.budget.column.budget": _words(
-            "Final budget ({currency})", "Presupuesto final ({currency})", "Budget définitif ({currency})"
-        ),
+        "statements.budget.column.budget": _words("Final budget", "Presupuesto final", "Budget définitif"),
         "statements.budget.column.actual": _words(
             "Actual amounts (direct costs)", "Importes realizados (costos directos)", "Montants réels (coûts directs)"
         ),
@@ -1191,6 +1296,24 @@ register(
             "subvention signés et non encore comptabilisés en charges (fonds engagés moins subventions à payer) "
             "et subventions approuvées par des décisions de financement dont l'accord n'est pas encore signé.",
         ),
+        # interim statements
+        "statements.note.interim.title": _words(
+            "Interim financial statements", "Estados financieros intermedios", "États financiers intermédiaires"
+        ),
+        "statements.note.interim": _words(
+            "The year {year} has not ended: these statements cover {start} to {day}, the day they were generated, "
+            "and are provisional; they will change as the entries of the year are recorded. The column of the "
+            "prior year covers the whole of {prior}.",
+            "El ejercicio {year} no ha terminado: estos estados abarcan del {start} al {day}, fecha en que se "
+            "generaron, y son provisionales; cambiarán a medida que se registren los asientos del ejercicio. La "
+            "columna del ejercicio anterior abarca todo el año {prior}.",
+            "L'exercice {year} n'est pas clos : ces états couvrent la période du {start} au {day}, date à laquelle "
+            "ils ont été produits, et sont provisoires ; ils évolueront à mesure que les écritures de l'exercice "
+            "seront enregistrées. La colonne de l'exercice précédent couvre toute l'année {prior}.",
+        ),
+        # certification of the printed statements
+        "statements.sign.prepared": _words("Prepared by", "Preparado por", "Préparé par"),
+        "statements.sign.reviewed": _words("Reviewed by", "Revisado por", "Révisé par"),
         # notes: the budget's approval
         "statements.note.budget.title": _words(
             "Note 2: approval of the budget",
@@ -1212,11 +1335,11 @@ register(
         ),
         "statements.note.budget.no_rate": _words(
             "The {year} budget, approved in {currency}, cannot be converted: the ledger holds no {currency} rate "
-            "on or before 31 December {year}.",
+            "on or before {day}.",
             "El presupuesto de {year}, aprobado en {currency}, no puede convertirse: el libro mayor no tiene "
-            "ningún tipo de cambio de {currency} al 31 de diciembre de {year} o anterior.",
+            "ningún tipo de cambio de {currency} al {day} o anterior.",
             "Le budget {year}, approuvé en {currency}, ne peut être converti : le grand livre ne contient aucun "
-            "cours du {currency} au 31 décembre {year} ou antérieur.",
+            "cours du {currency} au {day} ou antérieur.",
         ),
         "statements.note.budget.none": _words(
             "No secretariat budget was approved for {year}.",

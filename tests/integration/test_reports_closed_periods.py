@@ -20,7 +20,7 @@ import pytest
 from fundapp.core.db import Database
 from fundapp.core.models import Role
 from reports import contributors, funds_available, portfolio, render, sources_uses, statements
-from reports.document import Amount, Report
+from reports.document import Amount, Name, Report
 from reports.service import ReportContext, report_context
 from tests.reports_support import FACILITY_NOW, RETURNED_PROPOSAL, SEED, Facility, proposal_content
 from tests.support import LEDGER, V1, accepted, line, posted
@@ -183,7 +183,11 @@ def later_activity(facility: Facility, *, revise_budget: bool = False) -> None:
         entry_date="2026-12-30",
         description="Bank charges, late advice",
     )
-    renamed = {"name_en": "Labour migration governance (renamed)"}
+    renamed = {
+        "name_en": "Labour migration governance (renamed)",
+        "name_es": "Gobernanza de la migración laboral (nuevo nombre)",
+        "name_fr": "Gouvernance de la migration de main-d'œuvre (nouveau nom)",
+    }
     accepted(api.client.patch(f"{V1}/windows/LMG", json=renamed, headers=admin.headers))
     window = {
         "code": "CLM",
@@ -253,8 +257,11 @@ def test_a_closed_period_s_reports_are_byte_identical_after_later_activity(facil
     states = second_open["portfolio-LMG-today"].table("by_state")
     submitted = next(r for r in states.rows if getattr(r.cells[0], "key", "") == "portfolio.state.submitted")
     assert submitted.cells[1] == 2  # the facility's own submitted proposal of 2026, and this one
-    assert "(renamed)" in second_open["portfolio-LMG-today"].subject
-    assert "(renamed)" not in second_closed["portfolio-LMG"].subject
+    # Renamed in every language: today's report says the new names, the closed one those it was printed with.
+    renamed_now, named_then = second_open["portfolio-LMG-today"].subject, second_closed["portfolio-LMG"].subject
+    assert isinstance(renamed_now, Name) and isinstance(named_then, Name)
+    assert "(renamed)" in renamed_now.en and "(nuevo nombre)" in renamed_now.es and "(nouveau nom)" in renamed_now.fr
+    assert not any("(" in words for words in (named_then.en, named_then.es, named_then.fr)), named_then
     # The window opened in 2027 is a column of today's table only.
     today = generate(facility, later, {"today": lambda ctx: funds_available.build(ctx, as_of=later.date())})
     assert "CLM" in [c.key for c in today["today"].table("funds").columns]

@@ -25,7 +25,7 @@ import pytest
 from fundapp.core.db import Database
 from fundapp.core.errors import NotFound
 from reports import contributors, funds_available, portfolio, sources_uses
-from reports.document import Amount, Cell, Label, Ratio, Report, Row, Table
+from reports.document import Amount, Cell, Label, Name, Ratio, Report, Row, Table, Territory
 from reports.service import ReportContext, report_context
 from tests.reports_support import FACILITY_NOW, Facility
 from tests.support import Actor, Api, accepted, assert_books_balanced
@@ -245,7 +245,7 @@ def test_sources_and_uses_per_window_contributor_and_organisation(facility: Faci
     )
     assert money(total.cells[windows.column("transfers_inception")]) == net_transfers
     for code, window_id in facility.window_ids.items():
-        line = next(r for r in windows.rows if isinstance(r.cells[0], str) and r.cells[0].startswith(code))
+        line = next(r for r in windows.rows if isinstance(r.cells[0], Name) and r.cells[0].code == code)
         assert money(line.cells[windows.column("contributions_inception")]) == posted(
             api, "1100", "5200", source_type="contribution", window_id=window_id
         )
@@ -258,8 +258,9 @@ def test_sources_and_uses_per_window_contributor_and_organisation(facility: Faci
     assert isinstance(pooled_deposits, Amount)
     assert drill_down(api, facility.auditor, pooled_deposits) == pooled_deposits.minor
 
-    by_contributor = [r for r in contributors.rows if isinstance(r.cells[0], str)]
+    by_contributor = [r for r in contributors.rows if isinstance(r.cells[0], str | Territory)]
     assert len(by_contributor) == 15  # twelve members and three donors, all of whom paid something
+    assert sum(isinstance(r.cells[0], Territory) for r in by_contributor) == 12  # members by their CLDR names
     assert sum(money(r.cells[2]) for r in by_contributor) == money(
         cell(summary, "sources_uses.contributions", "inception")
     )
@@ -395,7 +396,7 @@ def shares_by_fund(report: Report) -> dict[str, Row]:
     found = {}
     for line in table.rows[:-1]:
         fund = line.cells[0]
-        found["pooled" if isinstance(fund, Label) else str(fund).split(" ", 1)[0]] = line
+        found["pooled" if isinstance(fund, Label) else fund.code if isinstance(fund, Name) else str(fund)] = line
     return found
 
 
@@ -507,7 +508,8 @@ def test_contributor_report_equals_its_ledger_lines_and_pledges(facility: Facili
     api = facility.api
     mexico = facility.contributor_ids["MEX"]
     report = build(facility, contributors.build, mexico, as_of=YEAR_END)
-    assert report.subject == api.db.scalar("SELECT name FROM contributors WHERE id = :c", c=mexico)
+    # A member state is named by CLDR in the reader's language: the report holds its code.
+    assert report.subject == Territory(api.db.scalar("SELECT member_code FROM contributors WHERE id = :c", c=mexico))
     summary = report.table("summary")
 
     def line(key: str) -> int:
@@ -639,7 +641,10 @@ def test_window_portfolios_equal_the_domain_tables_and_the_ledger(facility: Faci
             "JOIN proposal_countries pc ON pc.proposal_id = g.proposal_id WHERE g.window_id = :w GROUP BY pc.country",
             w=window_id,
         )
-        by_country = {r.cells[0]: money(r.cells[2]) for r in report.table("by_country").rows[:-1]}
+        by_country = {
+            r.cells[0].code: money(r.cells[2])  # type: ignore[union-attr]
+            for r in report.table("by_country").rows[:-1]
+        }
         assert by_country == {country: int(total) for country, total in shares}, code
         everything["approved"] += amount
         everything["people"] += people

@@ -29,7 +29,7 @@ from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from reports import statements
-from reports.document import Amount, Label, Ratio, Report, Row, RowStyle, Table
+from reports.document import Amount, Label, Rate, Ratio, Report, Row, RowStyle, Table
 from reports.i18n import LOCALES, text
 from reports.service import report_context
 from tests.conftest import BACKENDS, PG_ADMIN_URL, _pg_admin_execute, _with_database, make_settings
@@ -361,7 +361,9 @@ def test_the_closing_rates_are_the_last_rates_of_each_year(world: World) -> None
                 c=currency,
                 d=date(year, 12, 31),
             )
-            assert [(value, on)] == [(r, d if isinstance(d, date) else date.fromisoformat(d)) for r, d in expected]
+            assert [(value, on)] == [
+                (Rate(Decimal(r)), d if isinstance(d, date) else date.fromisoformat(d)) for r, d in expected
+            ]
             assert on == date(year, 12, 31)  # the facility records a closing rate on the last day
 
 
@@ -376,9 +378,11 @@ def test_a_year_without_activity_shows_zeros_that_still_balance(world: World) ->
         assert (approved, rate, budget, variance, used) == (None, None, None, None, Ratio(None))
         assert minor(actual) == 0
     assert before.table("exchange_rates").rows == ()
-    # The year after: nothing posted in it, every balance carried over from the end of the facility.
+    # The year after, under way on the facility's clock (interim statements up to 20 January 2027): nothing
+    # posted in it, every balance carried over from the end of the facility.
     after = world.reports[YEAR + 1]
-    assert money(after.table("financial_performance"), "statements.performance.surplus") == 0
+    assert after.date_to == FACILITY_NOW.date() and after.parameters["interim"] == "true"
+    assert money(after.table("financial_performance"), "statements.performance.surplus_interim") == 0
     assert money(after.table("financial_position"), "statements.position.total_assets") == money(
         world.reports[YEAR].table("financial_position"), "statements.position.total_assets"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 from babel.dates import format_date
-from babel.numbers import format_currency
+from babel.numbers import parse_decimal
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
@@ -285,14 +285,41 @@ def test_html_escapes_every_name_and_keeps_the_drill_down_links() -> None:
     assert tree.xpath("string(//p[@class='subject'])") == MALICIOUS
 
 
+# The CLDR locale that writes each report locale: English as the United Nations write it (British).
+CLDR = {"en": "en_GB", "es": "es", "fr": "fr"}
+
+
+def figure_with_code(text: str, locale: str) -> tuple[Decimal, str]:
+    """A figure shown with its currency's ISO code (a column of several currencies): the number, the code."""
+    code = re.search(r"[A-Z]{3}", text)
+    assert code is not None, text
+    number = re.sub(r"\s*[A-Z]{3}\s*", "", text)  # the code and the space that sets it apart
+    return parse_decimal(number, locale=CLDR[locale], strict=True), code.group(0)
+
+
 @pytest.mark.parametrize("locale", ["en", "es", "fr"])
 def test_html_formats_figures_and_dates_with_babel(locale: str) -> None:
     tree = lxml.html.document_fromstring(render.to_html(report("Acme"), locale))
     assert tree.get("lang") == locale
     total = Decimal(TOTAL_MINOR).scaleb(-2)
-    assert tree.xpath("string(//tr[contains(@class, 'total')]/td[2])") == format_currency(total, "USD", locale=locale)
-    assert format_date(date(2025, 12, 31), format="medium", locale=locale) in tree.xpath("string(//dl)")
+    # The column holds USD and EUR: each figure says its currency's code.
+    shown = tree.xpath("string(//tr[contains(@class, 'total')]/td[2])")
+    assert figure_with_code(shown, locale) == (total, "USD")
+    line = tree.xpath("string(//tr[contains(@class, 'level-1')]/td[2])")
+    assert figure_with_code(line, locale) == (Decimal("-1250.00"), "EUR")
+    assert format_date(date(2025, 12, 31), format="long", locale=CLDR[locale]) in tree.xpath("string(//dl)")
     assert HEAD in tree.xpath("string(//dd[@class='hash'])")
+
+
+@pytest.mark.parametrize("locale", ["en", "es", "fr"])
+def test_a_table_in_one_currency_says_it_once(locale: str) -> None:
+    one = report()  # only the USD lines
+    tree = lxml.html.document_fromstring(render.to_html(one, locale))
+    shown = tree.xpath("string(//tr[contains(@class, 'total')]/td[2])")
+    assert parse_decimal(shown, locale=CLDR[locale], strict=True) == Decimal(TOTAL_MINOR).scaleb(-2)
+    said = tree.xpath("string(//section[@id='table-sources']/p[@class='currency'])")
+    assert "(USD)" in said
+    assert "USD" not in " ".join(tree.xpath("//tbody//td/text()"))
 
 
 @given(text=st.text(max_size=40))
@@ -300,8 +327,9 @@ def test_css_strings_cannot_be_closed(text: str) -> None:
     quoted = rules.css_string(text)
     inner = quoted[1:-1]
     assert quoted[0] == quoted[-1] == '"'
-    assert re.fullmatch(r"([A-Za-z0-9 ]|\\[0-9a-f]{6})*", inner)
-    decoded = re.sub(r"\\([0-9a-f]{6})", lambda m: chr(int(m.group(1), 16)), inner)
+    assert re.fullmatch(r"([A-Za-z0-9 ]|\\[0-9a-f]{1,6} )*", inner)
+    # CSS reads an escape's hexadecimal digits and drops the one space that ends it.
+    decoded = re.sub(r"\\([0-9a-f]{1,6}) ", lambda m: chr(int(m.group(1), 16)), inner)
     assert decoded == text
 
 
@@ -392,13 +420,14 @@ def test_pdf_page_one_has_the_title_a_babel_total_and_page_x_of_y(locale: str) -
     first = spaces_normalised(pdf.pages[0].extract_text())
     assert i18n.text(one.title, locale) in first
     assert "Test Facility" in first
-    total = format_currency(Decimal(TOTAL_MINOR).scaleb(-2), "USD", locale=locale)
+    total = render.display(Amount(TOTAL_MINOR, "USD"), locale)
+    assert figure_with_code(total, locale) == (Decimal(TOTAL_MINOR).scaleb(-2), "USD")
     assert spaces_normalised(total) in first
     pages = re.search(PAGE_OF[locale], first)
     assert pages is not None, first
     assert int(pages.group(1)) == len(pdf.pages) >= 2
     assert HEAD in first.replace(" ", "")
-    assert spaces_normalised(format_date(date(2025, 1, 1), format="medium", locale=locale)) in first
+    assert spaces_normalised(format_date(date(2025, 1, 1), format="long", locale=CLDR[locale])) in first
     assert fetcher.requested == [f"{ASSETS.as_uri()}/report.css"]
 
 
@@ -457,11 +486,12 @@ def test_periods_years_and_dates() -> None:
         rules.check_as_of(date(2026, 3, 17), today)
     assert [(e.field, e.rule) for e in refused.value.errors] == [("as_of", "not-in-future")]
     assert rules.check_as_of(None, today) == today
-    for year, rule in ((None, "missing"), (1899, "out_of_range"), (3000, "out_of_range")):
+    for year, rule in ((None, "missing"), (1899, "out_of_range"), (3000, "out_of_range"), (2027, "not-in-future")):
         with pytest.raises(InvalidInput) as refused:
-            rules.check_year(year)
+            rules.check_year(year, today)
         assert [(e.field, e.rule) for e in refused.value.errors] == [("year", rule)]
-    assert rules.check_year(2999) == 2999
+    assert rules.check_year(2026, today) == 2026  # the year under way: interim statements
+    assert rules.check_year(1900, today) == 1900
 
 
 def test_download_names_are_plain_ascii() -> None:
