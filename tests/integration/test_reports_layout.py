@@ -24,7 +24,6 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from litestar.testing import TestClient
 
 from fundapp import cli
 from fundapp.app import create_app
-from fundapp.core.clock import Clock, FrozenClock
+from fundapp.core.clock import FrozenClock
 from fundapp.core.models import Role
 from tests.conftest import TEST_ENV, make_settings
 from tests.pdf_support import (
@@ -46,7 +45,7 @@ from tests.pdf_support import (
     squeezed,
 )
 from tests.reports_support import FACILITY_NOW, FacilityFacts
-from tests.support import Actor, Api, DatabaseProbe
+from tests.support import Actor, Api, DatabaseProbe, demo_day
 
 LOCALES = ("en", "es", "fr")
 REPORTS = ("sources-and-uses", "contributor", "financial-statements", "funds-available", "window-portfolio")
@@ -177,11 +176,12 @@ def demo(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with pytest.MonkeyPatch.context() as env:
         for name, value in {**TEST_ENV, "FUNDAPP_DATABASE_URL": url, "FUNDAPP_VAR_DIR": str(folder / "var")}.items():
             env.setenv(name, value)
-        assert cli.main(["demo"]) == 0
+        clock = FrozenClock(demo_day())  # today, or FUNDAPP_TEST_DEMO_DAY: the demo's story ends before it
+        assert cli.main(["demo"], clock=clock) == 0
     probe = DatabaseProbe(settings)
-    today = datetime.now(UTC)
-    with TestClient(create_app(settings, clock=Clock()), base_url="http://testserver.local") as client:
-        reader = Api(client, probe, settings, FrozenClock(today)).create_user(Role.AUDITOR)
+    today = clock.now()
+    with TestClient(create_app(settings, clock=clock), base_url="http://testserver.local") as client:
+        reader = Api(client, probe, settings, clock).create_user(Role.AUDITOR)
         contributor = probe.scalar(
             "SELECT contributor_id FROM pledges GROUP BY contributor_id ORDER BY count(*) DESC, contributor_id LIMIT 1"
         )
