@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FUNDAPP_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install install-test migrate demo serve lint typecheck pytest bench clean
+.PHONY: run test install install-test migrate demo serve lint typecheck pytest bench clean catalogues
 
 run: install migrate demo serve
 
@@ -14,16 +14,34 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==24.3.1
 
+# Every package's catalogue of page strings (docs/pages.md, "Languages").
+LOCALE_DIRS := $(wildcard fundapp/core/web/locale */locale)
+PO_FILES := $(wildcard $(addsuffix /*/LC_MESSAGES/messages.po,$(LOCALE_DIRS)))
+
 # Re-install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+# Compile the catalogues (.po -> .mo) when one changes.
+$(VENV)/.catalogues: $(PO_FILES) | $(VENV)/.installed
+	for dir in $(LOCALE_DIRS); do $(BIN)/pybabel -q compile -d $$dir -D messages || exit 1; done
+	touch $@
+
+# Extract the pages' strings of every package into its catalogue (new entries to translate in each .po).
+catalogues: install
+	for dir in $(LOCALE_DIRS); do \
+		package=$${dir%/locale}; package=$${package%/web}; \
+		$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 --no-location --sort-output --omit-header \
+			-o $$dir/messages.pot $$package && \
+		$(BIN)/pybabel update --no-location --omit-header -i $$dir/messages.pot -d $$dir -D messages; \
+	done
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed $(VENV)/.catalogues
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.catalogues
 
 install-test: $(VENV)/.installed-test
 

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
@@ -20,13 +20,16 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath
+from litestar.static_files import create_static_files_router
 
 from fundapp.core import api as core_api
+from fundapp.core import web
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
 from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
+from fundapp.core.web import pages as core_pages
 from fundapp.wiring import register_hooks
 from governance import api as governance_api
 from governance.service import open_due_fee_years
@@ -39,7 +42,15 @@ from reports import pdf_pool
 VERSION = "0.1.0"
 
 # Reachable without credentials: liveness, the API description and the login form itself.
-PUBLIC_PATHS = ["^/health$", "^/schema(/|$)", f"^{core_api.API_PREFIX}/auth/login$"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/schema(/|$)",
+    f"^{core_api.API_PREFIX}/auth/login$",
+    "^/$",
+    f"^{web.LOGIN_PATH}$",
+    "^/language/",
+    "^/static/",
+]
 
 # The API description's viewer: Swagger UI, whose files the pinned ``swagger-ui-py`` package ships. The
 # service serves these few itself, so /schema works with no internet and loads nothing from a CDN.
@@ -74,6 +85,16 @@ def schema_viewer() -> SwaggerRenderPlugin:
         standalone_preset_js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-standalone-preset.js",
         favicon=f"<link rel='icon' type='image/png' href='{SCHEMA_ASSETS_PATH}/favicon-32x32.png'>",
     )
+
+
+def page_route_handlers() -> list[Any]:
+    """The web pages: the public ones (sign-in, language), the stylesheet, and every signed-in page under
+    one router whose guard checks each form's CSRF token (docs/pages.md)."""
+    return [
+        *core_pages.route_handlers,
+        create_static_files_router(path="/static", directories=[web.STATIC_DIR], name="static"),
+        Router(path="/", route_handlers=[*core_pages.page_handlers], guards=[web.page_csrf_guard]),
+    ]
 
 
 def domain_route_handlers() -> list[Any]:
@@ -167,7 +188,7 @@ def create_app(
     )
     cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
     app = Litestar(
-        route_handlers=[*domain_route_handlers(), schema_asset, *extra_route_handlers],
+        route_handlers=[*domain_route_handlers(), schema_asset, *page_route_handlers(), *extra_route_handlers],
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,

@@ -17,7 +17,16 @@ from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotAuthenticated, NotFound, RateLimited
 from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, User, UserRole
-from fundapp.core.schemas import INT32_MAX, TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
+from fundapp.core.schemas import (
+    INT32_MAX,
+    PasswordChange,
+    Preferences,
+    TokenCreate,
+    TokenCreated,
+    TokenPublic,
+    UserCreate,
+    UserPublic,
+)
 from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
 
 
@@ -41,6 +50,8 @@ async def user_public(session: AsyncSession, user: User) -> UserPublic:
         roles=await roles_for(session, user.id),
         member_code=user.member_code,
         organisation_id=user.organisation_id,
+        locale=user.locale,
+        time_zone=user.time_zone,
         created_at=user.created_at,
         disabled_at=user.disabled_at,
     )
@@ -339,3 +350,73 @@ async def revoke_token(session: AsyncSession, token_id: int, *, user: Principal,
         after={"revoked_at": now},
     )
     return TokenPublic.model_validate(token)
+
+
+# ---------------------------------------------------------------- one's own account
+
+
+async def change_password(
+    database: Database,
+    settings: Settings,
+    hashing: PasswordHashing,
+    data: PasswordChange,
+    *,
+    user: Principal,
+    client: str,
+    now: datetime,
+) -> None:
+    """Change the caller's password: the current one must be given (a wrong one counts as a failed login, so
+    a stolen session cannot try passwords faster than the login form); every other session and none of the
+    API tokens of the user end."""
+    await _throttle(database, settings, user.username, client, now)
+    async with database.session(write=False) as session:
+        found = await get_user(session, user.id)
+    if not await hashing.verify(found.password_hash, data.current_password):
+        await _record_failure(database, user.username, client, now)
+        raise InvalidInput("the current password is not right", field="current_password", rule="current-password")
+    if await hashing.verify(found.password_hash, data.new_password):
+        raise InvalidInput("the new password is the current one", field="new_password", rule="new-password-differs")
+    new_hash = await hashing.hash(data.new_password)
+    async with database.session(write=True) as session:
+        await session.execute(update(User).where(col(User.id) == user.id).values(password_hash=new_hash))
+        ended = (
+            await session.execute(
+                update(AuthSession)
+                .where(
+                    col(AuthSession.user_id) == user.id,
+                    col(AuthSession.revoked_at).is_(None),
+                    col(AuthSession.id) != (user.session_id or 0),
+                )
+                .values(revoked_at=now)
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        await audit.record(
+            session,
+            actor=actor_of(user),
+            action="user.password_change",
+            object_type="user",
+            object_id=user.id,
+            at=now,
+            after={"other_sessions_ended": ended},
+        )
+        await session.commit()
+
+
+async def set_preferences(session: AsyncSession, data: Preferences, *, user: Principal, now: datetime) -> UserPublic:
+    """The caller's language and time zone for the web pages (None: Accept-Language, and UTC)."""
+    found = await get_user(session, user.id)
+    before = {"locale": found.locale, "time_zone": found.time_zone}
+    found.locale, found.time_zone = data.locale, data.time_zone
+    session.add(found)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor_of(user),
+        action="user.preferences",
+        object_type="user",
+        object_id=user.id,
+        at=now,
+        before=before,
+        after={"locale": data.locale, "time_zone": data.time_zone},
+    )
+    return await user_public(session, found)

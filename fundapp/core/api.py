@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any, TypeVar
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
@@ -27,6 +27,8 @@ from fundapp.core.schemas import (
     LoginPublic,
     MePublic,
     Page,
+    PasswordChange,
+    Preferences,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -178,6 +180,28 @@ async def me(request: AnyRequest, db_session: NamedDependency[AsyncSession]) -> 
     return MePublic(**public.model_dump(), auth=user.via, csrf_token=user.csrf_token)
 
 
+@patch(f"{API_PREFIX}/me", guards=[require("me.read")], tags=["auth"])
+async def set_preferences(
+    request: AnyRequest, db_session: NamedDependency[AsyncSession], data: RequestBody[Preferences]
+) -> UserPublic:
+    """The caller's language (en, es, fr) and time zone (IANA) for the web pages; null for the defaults."""
+    return await accounts.set_preferences(db_session, data, user=current_user(request), now=clock_of(request).now())
+
+
+@post(f"{API_PREFIX}/me/password", guards=[require("me.read")], tags=["auth"], status_code=HTTP_204_NO_CONTENT)
+async def change_password(request: AnyRequest, data: RequestBody[PasswordChange]) -> None:
+    """Change the caller's password (the current one is asked for); the caller's other sessions end."""
+    await accounts.change_password(
+        request.app.state.db,
+        settings_of(request),
+        request.app.state.hashing,
+        data,
+        user=current_user(request),
+        client=client_of(request),
+        now=clock_of(request).now(),
+    )
+
+
 class UserController(Controller):
     path = f"{API_PREFIX}/users"
     tags = ["users"]
@@ -263,4 +287,4 @@ class AuditController(Controller):
         }
 
 
-route_handlers = [health, AuthController, me, UserController, AuditController]
+route_handlers = [health, AuthController, me, set_preferences, change_password, UserController, AuditController]

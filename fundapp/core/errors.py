@@ -8,6 +8,7 @@ else ever reaches a client: an unexpected exception is logged and answered with 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -138,7 +139,30 @@ def problem(
     return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# Pages answer their errors as pages (fundapp.core.web registers how): (is it a page?, render the error).
+PageErrors = tuple[
+    Callable[[Request[Any, Any, Any]], bool], Callable[[Request[Any, Any, Any], int, Any], Response[Any]]
+]
+_page_errors: list[PageErrors] = []
+
+
+def register_page_errors(handlers: PageErrors) -> None:
+    _page_errors[:] = [handlers]
+
+
+def _as_page(request: Request[Any, Any, Any], status: int, exc: BaseException | None) -> Response[Any] | None:
+    if _page_errors and _page_errors[0][0](request):
+        try:
+            return _page_errors[0][1](request, status, exc)
+        except Exception:  # an error page that fails must still answer: the problem+json below
+            log.exception("the error page for %s could not be rendered", request.url.path)
+    return None
+
+
 def _domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    page = _as_page(request, exc.status, exc)
+    if page is not None:
+        return page
     return problem(
         request,
         status=exc.status,
@@ -231,6 +255,9 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> 
     status = exc.status_code
     if status >= 500:
         return _internal_error_handler(request, exc)
+    page = _as_page(request, status, exc)
+    if page is not None:
+        return page
     slug, title = _HTTP_SLUGS.get(status, ("http-error", "Request refused"))
     detail = str(exc.detail) if exc.detail else None
     if status == 400 and _is_undecodable(exc):
@@ -241,6 +268,9 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> 
 
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    page = _as_page(request, HTTP_500_INTERNAL_SERVER_ERROR, None)
+    if page is not None:
+        return page
     return problem(
         request,
         status=HTTP_500_INTERNAL_SERVER_ERROR,

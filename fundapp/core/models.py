@@ -36,6 +36,9 @@ class User(SQLModel, table=True):
     organisation_id: int | None = Field(default=None, nullable=True, index=True)
     created_at: datetime = Field(sa_column=utc_column())
     disabled_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # The web pages' language (en, es, fr) and time zone (IANA); None: Accept-Language, and UTC.
+    locale: str | None = Field(default=None, sa_column=Column(String(5), nullable=True))
+    time_zone: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class UserRole(SQLModel, table=True):

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from functools import cache
+from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from fundapp.core.models import Role
@@ -121,6 +132,8 @@ class UserPublic(Output):
     roles: list[Role]
     member_code: str | None
     organisation_id: int | None
+    locale: str | None = None
+    time_zone: str | None = None
     created_at: datetime
     disabled_at: datetime | None
 
@@ -135,6 +148,36 @@ class LoginPublic(Output):
     csrf_token: str
     expires_at: datetime
     idle_timeout_seconds: int
+
+
+class PasswordChange(Input):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+    confirm_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+    @model_validator(mode="after")
+    def _confirmed(self) -> PasswordChange:
+        if self.confirm_password != self.new_password:
+            raise PydanticCustomError("passwords_match", "the confirmation differs from the new password")
+        return self
+
+
+def _known_zone(value: str | None) -> str | None:
+    if value is not None and value not in _time_zones():
+        raise PydanticCustomError("time_zone", "not a time zone of the IANA database (e.g. Europe/Geneva)")
+    return value
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class Preferences(Input):
+    locale: Literal["en", "es", "fr"] | None = Field(default=None, description="the pages' language")
+    time_zone: Annotated[str | None, AfterValidator(_known_zone)] = Field(
+        default=None, description="IANA time zone the pages show times in (default UTC)"
+    )
 
 
 class TokenCreate(Input):

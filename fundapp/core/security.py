@@ -34,6 +34,8 @@ from fundapp.core.errors import NotAuthenticated, PermissionDenied
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
 
 CSRF_HEADER = "X-CSRF-Token"
+# Web pages (fundapp.core.web) carry the session's CSRF token as a form field, checked by the pages' guard.
+PAGES_PREFIX = "/app"
 TOKEN_PREFIX = "fa_"  # noqa: S105 - a visible marker, not a secret
 # Sliding idle timeout: refresh last_seen at most this often, so reads do not all become writes.
 SESSION_TOUCH_INTERVAL = timedelta(seconds=60)
@@ -52,6 +54,10 @@ class Principal:
     session_id: int | None = None
     token_id: int | None = None
     csrf_token: str | None = None
+    # What the web pages show and speak: the user's name, chosen language and time zone (None: not chosen).
+    full_name: str = ""
+    locale: str | None = None
+    time_zone: str | None = None
 
     def has_role(self, *roles: Role) -> bool:
         return any(role in self.roles for role in roles)
@@ -207,7 +213,9 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
         cookie = connection.cookies.get(settings.session_cookie_name)
         if cookie:
             principal = await self._from_session(database, settings, cookie, now)
-            if connection.scope.get("method", "GET") not in SAFE_METHODS:
+            unsafe = connection.scope.get("method", "GET") not in SAFE_METHODS
+            page = connection.scope.get("path", "").startswith(PAGES_PREFIX + "/")
+            if unsafe and not page:
                 sent = connection.headers.get(CSRF_HEADER, "")
                 if not sent or not hmac.compare_digest(sent, principal.csrf_token or ""):
                     raise PermissionDenied(
@@ -270,6 +278,9 @@ def _credential_lookup(credentials: Table, *columns: str) -> Select[Any]:
             credentials.c.revoked_at,
             *(credentials.c[name] for name in columns),
             _USERS.c.username,
+            _USERS.c.full_name,
+            _USERS.c.locale,
+            _USERS.c.time_zone,
             _USERS.c.is_active,
             _USERS.c.member_code,
             _USERS.c.organisation_id,
@@ -300,13 +311,16 @@ def _principal(rows: Sequence[Row[Any]], **extra: Any) -> Principal:
     """The principal of a credential's rows (one per role of its user)."""
     user = rows[0]
     if not user.is_active:
-        raise NotAuthenticated("this account is disabled")
+        raise NotAuthenticated("this account is disabled", rule="account-disabled")
     return Principal(
         id=user.user_id,
         username=user.username,
         roles=roles_of(row.role for row in rows if row.role is not None),
         member_code=user.member_code,
         organisation_id=user.organisation_id,
+        full_name=user.full_name,
+        locale=user.locale,
+        time_zone=user.time_zone,
         **extra,
     )
 
