@@ -32,6 +32,7 @@ from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.web import pages as core_pages
 from fundapp.wiring import register_hooks
 from governance import api as governance_api
+from governance import pages as governance_pages
 from governance.service import open_due_fee_years
 from ledger import api as ledger_api
 from proposals import api as proposals_api
@@ -93,7 +94,11 @@ def page_route_handlers() -> list[Any]:
     return [
         *core_pages.route_handlers,
         create_static_files_router(path="/static", directories=[web.STATIC_DIR], name="static"),
-        Router(path="/", route_handlers=[*core_pages.page_handlers], guards=[web.page_csrf_guard]),
+        Router(
+            path="/",
+            route_handlers=[*core_pages.page_handlers, *governance_pages.page_handlers],
+            guards=[web.page_csrf_guard],
+        ),
     ]
 
 

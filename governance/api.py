@@ -51,6 +51,8 @@ from governance.schemas import (
     AssessmentRunPublic,
     BallotCast,
     BallotReceipt,
+    BallotWithdraw,
+    BallotWithdrawal,
     BankStatementCreate,
     BankStatementRecorded,
     ConditionMet,
@@ -542,6 +544,22 @@ class DecisionController(Controller):
             receipt=event.hash,
             cast_at=event.at,
             replaced=cast.replaced,
+        )
+
+    @post("/{decision_id:int}/ballots/withdraw", guards=PARTICIPATE, status_code=HTTP_200_OK)
+    async def withdraw(
+        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[BallotWithdraw]
+    ) -> BallotWithdrawal:
+        """Withdraw the delegate's member's ballot before the close (vote procedure); the withdrawal is an
+        event of the decision's chain."""
+        decisions = decisions_for(request, db_session)
+        event = await decisions.withdraw_ballot(in_id_range(decision_id), member_code=data.member_code)
+        return BallotWithdrawal(
+            decision_id=event.decision_id,
+            member_code=event.member_code or "",
+            seq=event.seq,
+            receipt=event.hash,
+            withdrawn_at=event.at,
         )
 
     @post(

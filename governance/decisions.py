@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, bindparam, func, insert, select, update
@@ -78,6 +79,22 @@ class FundingFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ProposalSummary:
+    """What the members read about a proposal put to them (the decision page): its summary, the countries
+    with their shares, the budget, and the documents attached (id, file name)."""
+
+    proposal_id: int
+    title: str
+    summary: str
+    organisation: str
+    requested: Money
+    duration_months: int
+    countries: tuple[tuple[str, Decimal], ...]  # (ISO alpha-3, share in percent)
+    budget: tuple[tuple[str, Money], ...]  # (harmonised category, amount)
+    attachments: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HookContext:
     session: AsyncSession
     settings: Settings
@@ -94,6 +111,10 @@ class FundingHandler(Protocol):
 
     async def refer(self, ctx: HookContext, proposal_id: int, justification: str) -> None:
         """Put the proposal under decision (the decision opened)."""
+        ...
+
+    async def summary(self, ctx: HookContext, proposal_id: int) -> ProposalSummary:
+        """What the members read about the proposal (NotFound when there is none)."""
         ...
 
     async def decided(
@@ -792,6 +813,56 @@ class Decisions:
         for statement in _BALLOT_WRITES[connection.dialect.name][replaced]:
             await connection.execute(statement, values)
         return Cast(event, replaced=replaced)
+
+    async def withdraw_ballot(self, decision_id: int, *, member_code: str | None = None) -> DecisionEvent:
+        """Withdraw the member's current ballot before the close (vote procedure): the member then has no
+        ballot, as if it had not voted; the withdrawal is an event of the chain (its receipt)."""
+        code = self._delegate_of(member_code)
+        decision = await self._open_for(decision_id, "withdrawal")
+        if decision.procedure != Procedure.VOTE.value:
+            raise Conflict(
+                f"decision {decision_id} is decided by {decision.procedure}, not by vote",
+                rule="procedure-vote",
+                procedure=decision.procedure,
+            )
+        await self._eligible(decision, code)
+        ballot = await self.ballot_of(decision_id, code)
+        if ballot is None:
+            raise Conflict(f"member {code} has no ballot to withdraw on decision {decision_id}", rule="no-ballot")
+        await self.session.delete(ballot)
+        return await self._append(decision, "ballot_withdrawn", member=code)
+
+    async def participation(self, decision: Decision, member_code: str | None) -> tuple[str | None, str]:
+        """Whether ``member_code``'s delegate may act on the decision now: (None, "") when it may, else the
+        refusal's rule and reason, from the same checks a ballot, objection or recusal runs (nothing written)."""
+        assert decision.id is not None
+        try:
+            if member_code is None:
+                raise PermissionDenied(
+                    "only a member state's delegate acts for a member on a decision", rule="delegate-only"
+                )
+            self._check_open(decision.id, decision.status, decision.closes_at, decision.closed_at, "ballot")
+            await self._eligible(decision, member_code)
+        except DomainError as refused:
+            return refused.rule or refused.slug, refused.detail
+        return None, ""
+
+    async def receipt_of(self, decision_id: int, member_code: str) -> DecisionEvent | None:
+        """The member's latest ballot event (its receipt), if its ballot stands."""
+        if await self.ballot_of(decision_id, member_code) is None:
+            return None
+        return (
+            await self.session.execute(
+                select(DecisionEvent)
+                .where(
+                    col(DecisionEvent.decision_id) == decision_id,
+                    col(DecisionEvent.member_code) == member_code,
+                    col(DecisionEvent.kind) == "ballot",
+                )
+                .order_by(col(DecisionEvent.seq).desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
 
     async def _recuse(self, decision: Decision, code: str, reason: str, *, automatic: bool) -> Recusal:
         assert decision.id is not None

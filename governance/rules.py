@@ -446,7 +446,7 @@ RECORD_FORMAT_1 = "fundapp-decision-record/1"
 # the members active when it closed.
 ROLL_AT_OPENING = "opening"
 ROLL_AT_CLOSE = "close"
-MEMBER_ACTIONS = ("ballot", "objection", "recusal")
+MEMBER_ACTIONS = ("ballot", "ballot_withdrawn", "objection", "recusal")
 
 
 def decision_event_hash(event: Mapping[str, object]) -> str:
@@ -531,6 +531,8 @@ def replay(events: Sequence[Mapping[str, object]]) -> Replayed:
             ballots.pop(member, None)
         elif kind == "ballot":
             ballots[member] = (str(event.get("choice")), str(event.get("at")))
+        elif kind == "ballot_withdrawn":
+            ballots.pop(member, None)
         elif kind == "objection":
             objectors.add(member)
         elif kind == "meeting":
@@ -568,6 +570,31 @@ def verify_chain(events: Sequence[Mapping[str, object]], decision_id: object = N
             return problems
         previous = str(event.get("hash"))
     return problems
+
+
+def find_receipt(record: Mapping[str, object], receipt: str) -> tuple[Mapping[str, object] | None, bool]:
+    """A ballot receipt (its event's hash) in a published record: the ballot event it names, and whether that
+    ballot is the one counted (its member's last ballot, not withdrawn nor replaced). (None, False) when no
+    ballot of the record has that hash."""
+    events = record.get("events")
+    if not isinstance(events, list):
+        return None, False
+    wanted = receipt.strip().lower()
+    found = next(
+        (e for e in events if isinstance(e, Mapping) and e.get("kind") == "ballot" and e.get("hash") == wanted), None
+    )
+    if found is None:
+        return None, False
+    member = found.get("member")
+    later = [
+        e
+        for e in events
+        if isinstance(e, Mapping)
+        and e.get("member") == member
+        and e.get("kind") in ("ballot", "ballot_withdrawn", "recusal")
+        and int(str(e.get("seq"))) > int(str(found.get("seq")))
+    ]
+    return found, not later
 
 
 def chain_head(events: Sequence[Mapping[str, object]]) -> str:

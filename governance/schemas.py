@@ -460,6 +460,18 @@ class BallotReceipt(Output):
     replaced: bool
 
 
+class BallotWithdraw(Input):
+    member_code: MemberCode | None = None
+
+
+class BallotWithdrawal(Output):
+    decision_id: int
+    member_code: str
+    seq: int
+    receipt: str
+    withdrawn_at: datetime
+
+
 class RecusalPublic(Output):
     member_code: str
     reason: str

@@ -5,13 +5,17 @@ rejected). Governance cannot import proposals, so this module registers itself w
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 from sqlalchemy import select
 from sqlmodel import col
 
 from fundapp.core.errors import Conflict, NotFound
-from governance.decisions import FundingFacts, HookContext, register_funding_handler
+from governance.decisions import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from ledger import Money
 from proposals.grants import Grants
-from proposals.models import Proposal, ProposalCountry
+from proposals.models import Attachment, Organisation, Proposal, ProposalCountry
 from proposals.service import Proposals
 from proposals.workflow import State
 
@@ -54,6 +58,41 @@ class ProposalFunding:
         if proposal is not None and proposal.state != State.UNDER_DECISION.value:
             service = Proposals(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now)
             await service.act(proposal_id, "refer", reason=justification)
+
+    async def summary(self, ctx: HookContext, proposal_id: int) -> ProposalSummary:
+        proposal = await ctx.session.get(Proposal, proposal_id)
+        if proposal is None:
+            raise NotFound(f"no proposal with id {proposal_id}")
+        content = json.loads(proposal.content)
+        currency = ctx.settings.reporting_currency
+        organisation = await ctx.session.get(Organisation, proposal.organisation_id)
+        countries = (
+            await ctx.session.execute(
+                select(col(ProposalCountry.country), col(ProposalCountry.share_bp))
+                .where(col(ProposalCountry.proposal_id) == proposal_id)
+                .order_by(col(ProposalCountry.share_bp).desc(), col(ProposalCountry.country))
+            )
+        ).all()
+        attachments = (
+            await ctx.session.execute(
+                select(col(Attachment.id), col(Attachment.filename))
+                .where(col(Attachment.proposal_id) == proposal_id)
+                .order_by(col(Attachment.id))
+            )
+        ).all()
+        return ProposalSummary(
+            proposal_id=proposal_id,
+            title=proposal.title,
+            summary=str(content.get("summary", "")),
+            organisation=organisation.name if organisation else "",
+            requested=Money.from_minor(proposal.requested, currency),
+            duration_months=int(content.get("duration_months", 0)),
+            countries=tuple((str(code), Decimal(share) / 100) for code, share in countries),
+            budget=tuple(
+                (str(line["category"]), Money.of(str(line["amount"]), currency)) for line in content.get("budget", [])
+            ),
+            attachments=tuple((int(a_id or 0), str(name)) for a_id, name in attachments),
+        )
 
     async def decided(
         self, ctx: HookContext, proposal_id: int, decision_id: int, *, adopted: bool, reason: str

@@ -24,7 +24,20 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"
 # Strings that are the same word in English and in the language (checked by hand, not copied).
 SAME_AS_ENGLISH = {
     "es": {"Auditor", "Error:", "Total", "Global", "No"},
-    "fr": {"Action", "Total", "Notes", "Principal", "Statut", "Page", "Note", "Global", "Suspension", "Transferts"},
+    "fr": {
+        "Action",
+        "Budget",
+        "Date",
+        "Documents",
+        "Note",
+        "Notes",
+        "Objections",
+        "Organisation",
+        "Page",
+        "Quorum",
+        "Total",
+        "Vote",
+    },
 }
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 

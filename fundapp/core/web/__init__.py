@@ -183,7 +183,11 @@ def fmt_number(value: int | Decimal) -> str:
 
 
 def zone_name() -> str:
-    return get_timezone_name(_zone(), width="long", locale=_babel_locale())
+    """The reader's time zone by name ("UTC", or CLDR's "Central European Time (Europe/Paris)")."""
+    zone = _zone()
+    if zone.key == "UTC":
+        return "UTC"
+    return f"{get_timezone_name(zone, width='long', locale=_babel_locale())} ({zone.key})"
 
 
 def _babel_locale() -> str:
@@ -397,10 +401,14 @@ async def form_of(request: AnyRequest) -> dict[str, str]:
 
 
 async def page_csrf_guard(connection: Any, _handler: Any) -> None:
-    """Every unsafe request to a page carries the session's CSRF token as the form field ``csrf_token``."""
+    """The pages' guard. It sets the request's language and time zone for everything the handler words (not
+    only the template), and checks that every unsafe request carries the session's CSRF token as the form
+    field ``csrf_token``."""
+    user = page_user(connection)
+    i18n.set_current(page_locale(connection, user))
+    _page_zone.set(page_zone(user))
     if connection.scope.get("method") in ("GET", "HEAD", "OPTIONS"):
         return
-    user = page_user(connection)
     data = await connection.form()
     sent = data.get("csrf_token")
     if (

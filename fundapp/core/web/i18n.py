@@ -82,6 +82,11 @@ def current() -> str:
     return _current.get()
 
 
+def set_current(locale: str) -> None:
+    """The language of the request being served (each request runs in a context of its own)."""
+    _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+
+
 @contextmanager
 def using(locale: str) -> Iterator[None]:
     """Render in ``locale`` for the length of the block."""

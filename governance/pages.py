@@ -1,0 +1,622 @@
+"""Governance's pages: the decisions of the member states (the register, a decision with its ballot, the
+result and the record), a delegate's dashboard and its member's statement.
+
+Each page calls the same services and permission predicates as its API twin (``governance/api.py``): a ballot
+through ``Decisions.cast``, a statement behind ``governance.member_statement``. What a delegate may do on a
+decision is asked of the service (``Decisions.participation``), which runs the checks a ballot runs, so a
+page never offers a button the service would refuse, and says why instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from babel.numbers import format_percent
+from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from fundapp.core import web
+from fundapp.core.errors import DomainError, FieldError, InvalidInput, NotFound
+from fundapp.core.models import Role
+from fundapp.core.security import Principal, current_user, ensure_permission, has_permission, require
+from fundapp.core.web import N_, NavItem, gettext, i18n
+from fundapp.core.web.pages import Panel, register_dashboard
+from governance import rules
+from governance.decisions import (
+    Decisions,
+    HookContext,
+    ProposalSummary,
+    close_due_decisions,
+    funding_handler,
+    terms_of,
+)
+from governance.models import Decision, DecisionEvent, DecisionStatus, Member, Procedure, Window
+from governance.schemas import BallotCast, ObjectionRaise, RecusalDeclare
+from governance.service import Governance
+from governance.statement import member_statement
+from governance.views import decision_record
+from ledger import Money, format_money
+
+HERE = Path(__file__).resolve().parent
+web.register_templates(HERE / "templates")
+i18n.register_catalogue(HERE / "locale")
+
+DECISIONS_PATH = f"{web.PAGE_PREFIX}/decisions"
+AnyRequest = web.AnyRequest
+Db = NamedDependency[AsyncSession]
+# How long a closed decision stays among the dashboard's recent results.
+RECENT = timedelta(days=60)
+
+
+def country_name(code: str | None) -> str:
+    """A member state's or country's CLDR name in the page's language (the code when CLDR has none)."""
+    if not code:
+        return ""
+    try:
+        return rules.country_names(code)[i18n.current()]
+    except KeyError:
+        return code
+
+
+def money(value: Money | None) -> str:
+    """Money as people read it in the page's language (Babel)."""
+    return "" if value is None else format_money(value, {"en": "en_GB"}.get(i18n.current(), i18n.current()))
+
+
+def money_out(value: Any) -> str:
+    """Money as the API answers it (``MoneyOut``: a decimal string and its currency), as people read it."""
+    return "" if value is None else money(Money.of(value.amount, value.currency))
+
+
+def percent(value: Decimal) -> str:
+    return format_percent(value, locale={"en": "en_GB"}.get(i18n.current(), i18n.current()))
+
+
+web.register_template_global("country_name", country_name)
+web.register_template_global("money", money)
+web.register_template_global("percent", percent)
+web.register_template_global("money_out", money_out)
+
+
+def _reads_decisions(user: Principal) -> bool:
+    return has_permission("governance.decisions.read", user)[0]
+
+
+web.register_nav(NavItem(N_("Decisions"), lambda _u: DECISIONS_PATH, _reads_decisions, order=10))
+web.register_nav(
+    NavItem(
+        N_("My member state"),
+        lambda u: f"{web.PAGE_PREFIX}/members/{u.member_code}",
+        lambda u: u.has_role(Role.MEMBER_DELEGATE) and u.member_code is not None,
+        order=20,
+    )
+)
+
+KIND_LABELS = {
+    "fund_proposal": N_("Funding of a proposal"),
+    "admit_member": N_("Admission of a member state"),
+    "set_tier": N_("Change of a member's tier"),
+    "fee_schedule": N_("Fee schedule"),
+    "admin_budget": N_("Secretariat budget"),
+    "window_allocation": N_("Allocation of pooled funds to a window"),
+    "policy": N_("Policy"),
+}
+PROCEDURE_LABELS = {
+    "vote": N_("Vote"),
+    "no_objection": N_("Written no-objection procedure"),
+    "consensus": N_("Consensus at a meeting"),
+}
+CHOICE_LABELS = {"yes": N_("Yes"), "no": N_("No"), "abstain": N_("Abstain")}
+STATUS_LABELS = {"draft": N_("draft"), "open": N_("open"), "closed": N_("closed")}
+RESULT_LABELS = {"adopted": N_("adopted"), "not_adopted": N_("not adopted")}
+CATEGORY_LABELS = {
+    "staff": N_("Staff"),
+    "travel": N_("Travel"),
+    "equipment": N_("Equipment"),
+    "contracts": N_("Contracts"),
+    "training": N_("Training"),
+    "operating_costs": N_("Operating costs"),
+    "monitoring_evaluation": N_("Monitoring and evaluation"),
+    "indirect_support_costs": N_("Indirect support costs"),
+}
+
+web.register_rule_messages(
+    {
+        "delegate-only": N_("Only a delegate of a member state acts for a member on a decision."),
+        "own-member-only": N_("A delegate acts only for its own member state."),
+        "not-on-roll": N_(
+            "Your member state is not on this decision's roll: only the members eligible when it opened take part."
+        ),
+        "recused": N_("Your member state is recused from this decision."),
+        "active-member": N_("Only active member states take part."),
+        "arrears": N_("Your member state's voting rights are suspended for arrears, as the charter provides."),
+        "decision-open": N_("This decision is not open: nothing is accepted after its close."),
+        "procedure-vote": N_("This decision is not decided by vote."),
+        "procedure-no-objection": N_("Objections are for the written no-objection procedure."),
+        "recused-once": N_("Your member state is already recused from this decision."),
+        "no-ballot": N_("Your member state has no ballot to withdraw."),
+        "governance.member_statement": N_("Only the member's own delegates, the secretariat and auditors read it."),
+        "choice": N_("Choose yes, no or abstain."),
+        "string_pattern_mismatch": N_("Choose one of the options offered."),
+    }
+)
+web.register_flash_messages(
+    {
+        "ballot-cast": N_("Your member's ballot was recorded: %(choice)s. Its receipt is %(receipt)s."),
+        "ballot-changed": N_("Your member's ballot was changed to %(choice)s. Its new receipt is %(receipt)s."),
+        "ballot-withdrawn": N_("Your member's ballot was withdrawn; your member has no ballot on this decision."),
+        "recused": N_("Your member state's recusal was recorded."),
+        "objected": N_("Your member state's objection was recorded."),
+    }
+)
+
+
+def decisions_for(request: AnyRequest, session: AsyncSession) -> Decisions:
+    return Decisions(session, settings=request.app.state.settings, user=current_user(request), now=web.now_of(request))
+
+
+async def _close_if_due(request: AnyRequest, decision_ids: list[int] | None = None) -> None:
+    """As the API does: reading a decision whose deadline passed closes it first."""
+    await close_due_decisions(request.app.state.db, request.app.state.settings, web.now_of(request), decision_ids)
+
+
+# ---------------------------------------------------------------- what a page shows of a decision
+
+
+@dataclass
+class Rules:
+    """A decision's procedure, quorum and threshold in words."""
+
+    procedure: str
+    quorum: str
+    threshold: str
+
+
+def rules_in_words(decision: Decision, eligible: int | None) -> Rules:
+    quorum = Decimal(decision.quorum)
+    needed = rules.quorum_needed(eligible, quorum) if eligible else None
+    share = percent(quorum)
+    if needed is None:
+        quorum_text = gettext("A quorum of %(share)s of the members on the roll, not recused.") % {"share": share}
+    else:
+        quorum_text = gettext(
+            "A quorum of %(share)s of the %(eligible)d members on the roll, not recused: %(needed)d of them."
+        ) % {"share": share, "eligible": eligible, "needed": needed}
+    if decision.procedure == Procedure.VOTE.value:
+        threshold = (
+            gettext("A qualified majority: at least two thirds of the yes and no votes are yes.")
+            if decision.majority == "qualified"
+            else gettext("A simple majority: more yes than no.")
+        )
+        threshold += " " + gettext("Abstentions count for the quorum only; a tie fails.")
+    elif decision.procedure == Procedure.NO_OBJECTION.value:
+        threshold = gettext(
+            "Adopted at the deadline unless a member on the roll objects; an objection turns it into a vote."
+        )
+    else:
+        threshold = gettext("Adopted at a meeting with a quorum present and no objection from those present.")
+    return Rules(gettext(PROCEDURE_LABELS.get(decision.procedure, decision.procedure)), quorum_text, threshold)
+
+
+async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decision) -> dict[str, Any]:
+    """What is decided, for the page: the terms of its kind in words and figures."""
+    terms = terms_of(decision)
+    keys = ("proposal", "budget", "countries", "score", "recommendation", "window", "member", "tier", "year")
+    view: dict[str, Any] = dict.fromkeys(keys) | {"kind": decision.kind, "available_before": None}
+    view["joined_on"] = view["available_after"] = None
+    amount = rules.terms_money(terms)
+    view["amount"] = money(amount)
+    if decision.kind == "fund_proposal":
+        ctx = HookContext(decisions.session, decisions.settings, decisions.user, decisions.now)
+        try:
+            summary: ProposalSummary | None = await funding_handler().summary(ctx, int(str(terms["proposal_id"])))
+        except DomainError:
+            summary = None
+        view["proposal"] = summary
+        if summary is not None:
+            view["budget"] = [(gettext(CATEGORY_LABELS.get(c, c)), money(m)) for c, m in summary.budget]
+            view["countries"] = [(country_name(code), f"{share.normalize():f} %") for code, share in summary.countries]
+        view["score"] = terms.get("consolidated_score")
+        view["recommendation"] = terms.get("tag_recommendation")
+        if decision.status != DecisionStatus.CLOSED.value and decision.window_id is not None and amount is not None:
+            available = Money.from_minor(await decisions.available(decision.window_id), amount.currency)
+            view["available_before"] = money(available)
+            view["available_after"] = money(available - amount)
+        view["window"] = await _window_name(decisions.session, decision.window_id)
+    elif decision.kind in ("admit_member", "set_tier"):
+        view["member"] = country_name(str(terms.get("member_code")))
+        view["tier"] = terms.get("tier")
+        view["joined_on"] = date.fromisoformat(str(terms["joined_on"])) if terms.get("joined_on") else None
+    elif decision.kind in ("fee_schedule", "admin_budget"):
+        view["year"] = terms.get("year")
+        view["tier"] = terms.get("tier")
+    elif decision.kind == "window_allocation":
+        view["window"] = await _window_name(decisions.session, decision.window_id)
+    return view
+
+
+async def _window_name(session: AsyncSession, window_id: int | None) -> str:
+    """A window as people name it: its code and its name in the page's language."""
+    window = await session.get(Window, window_id) if window_id else None
+    if window is None:
+        return ""
+    return f"{window.code} \u2013 {getattr(window, 'name_' + i18n.current(), window.name_en)}"
+
+
+async def decision_view(
+    request: AnyRequest, decisions: Decisions, decision: Decision, user: Principal
+) -> dict[str, Any]:
+    """Everything the decision page shows, asked of the services."""
+    assert decision.id is not None
+    roll = await decisions.roll(decision.id)
+    recusals = await decisions.recusals(decision.id)
+    recused = {r.member_code for r in recusals}
+    eligible = len([code for code in roll if code not in recused]) if roll else None
+    blocked, why = await decisions.participation(decision, user.member_code)
+    my_ballot = await decisions.ballot_of(decision.id, user.member_code) if user.member_code else None
+    receipt = await decisions.receipt_of(decision.id, user.member_code) if user.member_code else None
+    visible = decisions.results_visible(decision)
+    tally = None
+    if visible:
+        tally = json.loads(decision.tally) if decision.tally else await decisions.running_tally(decision)
+    record = await decision_record(decisions, decision) if decision.status == DecisionStatus.CLOSED.value else None
+    return {
+        "decision": decision,
+        "kind": gettext(KIND_LABELS.get(decision.kind, decision.kind)),
+        "status_label": gettext(STATUS_LABELS.get(decision.status, decision.status)),
+        "result": gettext(RESULT_LABELS[decision.result]) if decision.result in RESULT_LABELS else "",
+        "terms": await _terms_view(request, decisions, decision),
+        "rules": rules_in_words(decision, eligible),
+        "roll": sorted(((code, country_name(code)) for code in roll), key=lambda item: item[1]),
+        "on_roll": user.member_code in roll if user.member_code else False,
+        "recusals": [(country_name(r.member_code), r.reason, r.automatic) for r in recusals],
+        "my_member": country_name(user.member_code) if user.member_code else "",
+        "may_act": blocked is None,
+        "why_not": web.rule_message(blocked, why) if blocked else "",
+        "my_choice": my_ballot.choice if my_ballot else None,
+        "my_choice_label": gettext(CHOICE_LABELS[my_ballot.choice]) if my_ballot else "",
+        "receipt": receipt.hash if receipt else "",
+        "choices": [(value, gettext(label)) for value, label in CHOICE_LABELS.items()],
+        "tally": tally,
+        "roll_call": sorted(
+            (country_name(row["member"]), gettext(CHOICE_LABELS.get(str(row["choice"]), str(row["choice"]))))
+            for row in (record or {}).get("roll_call", [])
+        ),
+        "record": record,
+        "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
+        "open": decision.status == DecisionStatus.OPEN.value and decision.closes_at > decisions.now,
+    }
+
+
+# ---------------------------------------------------------------- the pages
+
+
+CHOICE_FIELD = Annotated[str | None, QueryParameter(max_length=100, required=False)]
+
+
+class DecisionPages(Controller):
+    path = DECISIONS_PATH
+    include_in_schema = False
+    guards = [require("governance.decisions.read")]
+
+    @get("/")
+    async def register(self, request: AnyRequest, db_session: Db) -> Response[str]:
+        """Open decisions (each with what the reader's member has done) and the closed ones, newest first."""
+        await _close_if_due(request)
+        user = current_user(request)
+        decisions = decisions_for(request, db_session)
+        rows = (
+            (await db_session.execute(select(Decision).where(col(Decision.status) != DecisionStatus.DRAFT.value)))
+            .scalars()
+            .all()
+        )
+        open_rows = sorted((d for d in rows if d.status == DecisionStatus.OPEN.value), key=lambda d: d.closes_at)
+        closed = sorted(
+            (d for d in rows if d.status == DecisionStatus.CLOSED.value),
+            key=lambda d: d.closed_at or d.closes_at,
+            reverse=True,
+        )
+        return web.render(
+            request,
+            "governance/decisions.html",
+            title=N_("Decisions of the member states"),
+            open_decisions=[await self._row(decisions, d, user) for d in open_rows],
+            closed_decisions=[await self._row(decisions, d, user) for d in closed],
+        )
+
+    @staticmethod
+    async def _row(decisions: Decisions, decision: Decision, user: Principal) -> dict[str, Any]:
+        assert decision.id is not None
+        ballot = await decisions.ballot_of(decision.id, user.member_code) if user.member_code else None
+        return {
+            "id": decision.id,
+            "title": decision.title,
+            "kind": gettext(KIND_LABELS.get(decision.kind, decision.kind)),
+            "procedure": gettext(PROCEDURE_LABELS.get(decision.procedure, decision.procedure)),
+            "closes_at": decision.closes_at,
+            "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
+            "result": gettext(RESULT_LABELS[decision.result]) if decision.result in RESULT_LABELS else "",
+            "result_key": decision.result or "",
+            "my_choice": gettext(CHOICE_LABELS[ballot.choice]) if ballot else "",
+        }
+
+    @get("/{decision_id:int}")
+    async def decision(
+        self, request: AnyRequest, db_session: Db, decision_id: FromPath[int], receipt: CHOICE_FIELD = None
+    ) -> Response[str]:
+        return await self._page(request, db_session, decision_id, check=receipt)
+
+    async def _page(
+        self,
+        request: AnyRequest,
+        db_session: AsyncSession,
+        decision_id: int,
+        *,
+        status: int = 200,
+        errors: list[FieldError] | None = None,
+        form: dict[str, str] | None = None,
+        check: str | None = None,
+    ) -> Response[str]:
+        await _close_if_due(request, [decision_id])
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.get(decision_id if 0 < decision_id < 2**31 else 0)
+        if decision.status == DecisionStatus.DRAFT.value:
+            raise NotFound(f"no decision with id {decision_id}")
+        view = await decision_view(request, decisions, decision, current_user(request))
+        checked = None
+        if check is not None and view["record"] is not None:
+            event, counted = rules.find_receipt(view["record"], check)
+            checked = {
+                "receipt": check.strip(),
+                "found": event is not None,
+                "counted": counted,
+                "member": country_name(str(event.get("member"))) if event else "",
+                "choice": gettext(CHOICE_LABELS.get(str(event.get("choice")), "")) if event else "",
+                "at": event.get("at") if event else "",
+            }
+        return web.render(
+            request,
+            "governance/decision.html",
+            status=status,
+            title=decision.title,
+            errors=errors or [],
+            form=form or {},
+            checked=checked,
+            **view,
+        )
+
+    async def _refused(
+        self, request: AnyRequest, db_session: AsyncSession, decision_id: int, error: DomainError, form: dict[str, str]
+    ) -> Response[str]:
+        await db_session.rollback()  # a refused form changes nothing
+        errors = error.errors or [FieldError("", error.rule or error.slug, error.detail)]
+        return await self._page(request, db_session, decision_id, status=error.status, errors=errors, form=form)
+
+    @post("/{decision_id:int}/ballot", status_code=303)
+    async def cast(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+        fields = await web.form_of(request)
+        try:
+            data = _validated(
+                BallotCast, {"choice": fields.get("choice", ""), "member_code": fields.get("member_code")}
+            )
+            # (a member_code in the form is the API's field: the service refuses any other member than one's own)
+            cast = await decisions_for(request, db_session).cast(decision_id, data.choice, member_code=data.member_code)
+        except DomainError as refused:
+            return await self._refused(request, db_session, decision_id, refused, fields)
+        flash = "ballot-changed" if cast.replaced else "ballot-cast"
+        with i18n.using(web.page_locale(request, current_user(request))):
+            choice = gettext(CHOICE_LABELS[data.choice])
+        return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash=flash, choice=choice, receipt=cast.event.hash)
+
+    @post("/{decision_id:int}/ballot/withdraw", status_code=303)
+    async def withdraw(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+        try:
+            await decisions_for(request, db_session).withdraw_ballot(decision_id)
+        except DomainError as refused:
+            return await self._refused(request, db_session, decision_id, refused, {})
+        return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="ballot-withdrawn")
+
+    @post("/{decision_id:int}/recusal", status_code=303)
+    async def recuse(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+        fields = await web.form_of(request)
+        try:
+            data = _validated(RecusalDeclare, {"reason": fields.get("reason", "").strip()}, prefix="recusal_")
+            await decisions_for(request, db_session).recuse(decision_id, data.reason)
+        except DomainError as refused:
+            return await self._refused(request, db_session, decision_id, refused, fields)
+        return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="recused")
+
+    @post("/{decision_id:int}/objection", status_code=303)
+    async def object(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+        fields = await web.form_of(request)
+        try:
+            data = _validated(ObjectionRaise, {"reason": fields.get("objection", "").strip()}, prefix="objection_")
+            await decisions_for(request, db_session).object(decision_id, data.reason)
+        except DomainError as refused:
+            return await self._refused(request, db_session, decision_id, refused, fields)
+        return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="objected")
+
+    @get("/{decision_id:int}/receipt.txt")
+    async def receipt(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[str]:
+        """The reader's member's receipt, to keep: what was cast, when, and how to check it in the record."""
+        user = current_user(request)
+        decisions = decisions_for(request, db_session)
+        event: DecisionEvent | None = (
+            await decisions.receipt_of(decision_id, user.member_code) if user.member_code else None
+        )
+        if event is None:
+            raise NotFound("your member has no ballot on this decision")
+        decision = await decisions.get(decision_id)
+        text = (
+            f"Decision {decision_id}: {decision.title}\n"
+            f"Member: {event.member_code}\nChoice: {event.choice}\nCast at: {event.at.isoformat()}\n"
+            f"Event: {event.seq}\nReceipt: {event.hash}\n\n"
+            "After the close, the published record lists this receipt as the hash of its ballot event:\n"
+            f"{DECISIONS_PATH}/{decision_id}?receipt={event.hash} checks it, and\n"
+            "`fundapp governance verify-record FILE` checks the downloaded record offline.\n"
+        )
+        return Response(
+            text,
+            media_type="text/plain",
+            headers={"Content-Disposition": f'attachment; filename="decision-{decision_id}-receipt.txt"'},
+        )
+
+    @get("/{decision_id:int}/record.json")
+    async def record(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+        """The published record, to verify offline (``fundapp governance verify-record FILE``)."""
+        await _close_if_due(request, [decision_id])
+        decisions = decisions_for(request, db_session)
+        decision = await decisions.get(decision_id)
+        decisions.ensure_record_published(decision)
+        return Response(
+            await decision_record(decisions, decision),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="decision-{decision_id}-record.json"'},
+        )
+
+
+def _validated(model: Any, data: dict[str, Any], *, prefix: str = "") -> Any:
+    """A form's answers through the API's own input model; its refusals named after the form's fields."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as refused:
+        errors = [
+            FieldError(prefix + ".".join(str(p) for p in e.get("loc", ())), str(e.get("type")), str(e["msg"]))
+            for e in refused.errors()
+        ]
+        raise InvalidInput(errors[0].message, errors=errors) from refused
+
+
+# ---------------------------------------------------------------- a member's statement
+
+
+class MemberPages(Controller):
+    path = f"{web.PAGE_PREFIX}/members"
+    include_in_schema = False
+
+    @get("/{code:str}")
+    async def statement(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> Response[str]:
+        """The member's fees, pledges, payments and arrears, in their currencies and the reporting currency."""
+        code = code.upper()
+        ensure_permission("governance.member_statement", current_user(request), code)
+        gov = Governance(
+            db_session, settings=request.app.state.settings, actor=_actor(request), now=web.now_of(request)
+        )
+        member = await db_session.get(Member, code)
+        if member is None:
+            raise NotFound(f"no member {code}")
+        statement = await member_statement(gov, code, as_of=gov.today)
+        arrears = (await gov.arrears(code)).get(code, [])
+        suspended, reason = gov.voting_rights(arrears)
+        return web.render(
+            request,
+            "governance/member.html",
+            title=country_name(code),
+            member=member,
+            member_name=country_name(code),
+            statement=statement,
+            arrears=arrears,
+            suspended=suspended,
+            suspension_rule=reason,
+            charter_suspends=request.app.state.settings.charter.arrears_suspend_voting,
+        )
+
+
+def _actor(request: AnyRequest) -> Any:
+    from fundapp.core.accounts import actor_of
+
+    return actor_of(current_user(request))
+
+
+# ---------------------------------------------------------------- the delegate's dashboard
+
+
+async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: Principal) -> list[Panel]:
+    """For a delegate: the decisions awaiting its member's ballot (with the time left), those closed
+    recently with their result, and its member's standing (tier, fees due, arrears, voting rights)."""
+    if not user.has_role(Role.MEMBER_DELEGATE) or user.member_code is None:
+        return []
+    await _close_if_due(request)
+    decisions = decisions_for(request, session)
+    now = decisions.now
+    rows = (
+        (await session.execute(select(Decision).where(col(Decision.status) != DecisionStatus.DRAFT.value)))
+        .scalars()
+        .all()
+    )
+    awaiting, since = [], now - RECENT  # recent: closed since then
+    for decision in sorted((d for d in rows if d.status == DecisionStatus.OPEN.value), key=lambda d: d.closes_at):
+        assert decision.id is not None
+        blocked, _why = await decisions.participation(decision, user.member_code)
+        if blocked is not None:
+            continue
+        ballot = await decisions.ballot_of(decision.id, user.member_code)
+        if ballot is None and decision.procedure != Procedure.CONSENSUS.value:
+            awaiting.append(
+                {
+                    "id": decision.id,
+                    "title": decision.title,
+                    "procedure": gettext(PROCEDURE_LABELS.get(decision.procedure, decision.procedure)),
+                    "closes_at": decision.closes_at,
+                    "time_left": web.fmt_time_left(decision.closes_at, now),
+                }
+            )
+    recent = [
+        {
+            "id": d.id,
+            "title": d.title,
+            "closed_at": d.closed_at,
+            "result": gettext(RESULT_LABELS[d.result]) if d.result in RESULT_LABELS else "",
+            "result_key": d.result or "",
+        }
+        for d in sorted(
+            (d for d in rows if d.status == DecisionStatus.CLOSED.value and (d.closed_at or d.closes_at) >= since),
+            key=lambda d: d.closed_at or d.closes_at,
+            reverse=True,
+        )
+    ]
+    gov = Governance(session, settings=request.app.state.settings, actor=_actor(request), now=now)
+    member = await session.get(Member, user.member_code)
+    arrears = (await gov.arrears(user.member_code)).get(user.member_code, [])
+    suspended, reason = gov.voting_rights(arrears)
+    statement = await member_statement(gov, user.member_code, as_of=gov.today)
+    standing = {
+        "code": user.member_code,
+        "name": country_name(user.member_code),
+        "tier": member.tier if member else "",
+        "due": statement.balance_due_reporting,
+        "overdue_years": [
+            {"year": a.year, "outstanding": money(Money.from_minor(a.outstanding, a.currency)), "days": a.days_overdue}
+            for a in arrears
+            if a.days_overdue > 0
+        ],
+        "due_years": [
+            {"year": a.year, "outstanding": money(Money.from_minor(a.outstanding, a.currency)), "due_on": a.due_on}
+            for a in arrears
+            if a.outstanding > 0 and a.days_overdue == 0
+        ],
+        "suspended": suspended,
+        "suspension_reason": reason,
+        "charter_suspends": request.app.state.settings.charter.arrears_suspend_voting,
+    }
+    return [
+        Panel("governance/panel_awaiting.html", {"awaiting": awaiting}),
+        Panel("governance/panel_recent.html", {"recent": recent}),
+        Panel("governance/panel_standing.html", {"standing": standing}),
+    ]
+
+
+register_dashboard(delegate_dashboard)
+
+page_handlers = [DecisionPages, MemberPages]
