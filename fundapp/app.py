@@ -38,6 +38,7 @@ from ledger import api as ledger_api
 from proposals import api as proposals_api
 from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
 from reports import api as reports_api
+from reports import pages as reports_pages
 from reports import pdf_pool
 
 VERSION = "0.1.0"
@@ -96,7 +97,7 @@ def page_route_handlers() -> list[Any]:
         create_static_files_router(path="/static", directories=[web.STATIC_DIR], name="static"),
         Router(
             path="/",
-            route_handlers=[*core_pages.page_handlers, *governance_pages.page_handlers],
+            route_handlers=[*core_pages.page_handlers, *governance_pages.page_handlers, *reports_pages.page_handlers],
             guards=[web.page_csrf_guard],
         ),
     ]

@@ -504,6 +504,20 @@ def _view(report: Report, locale: str, facility_name: str, *, for_print: bool) -
     }
 
 
+def screen_view(report: Report, locale: str, *, links: bool) -> dict[str, Any]:
+    """The report as a web page shows it inside the site's layout (``reports/pages.py``): the same words and
+    figures as its HTML and PDF; the drill-down links only for a reader who may follow them."""
+    view = _view(report, locale, DEFAULT_FACILITY_NAME, for_print=False)
+    if not links:
+        for table in view["tables"]:
+            for part in table["parts"]:
+                part["rows"] = [
+                    RowView(row.style, row.level, [CellView(c.text, c.numeric, None) for c in row.cells])
+                    for row in part["rows"]
+                ]
+    return view
+
+
 def _stylesheet_text() -> str:
     # Read per render (a few KiB): an edited stylesheet shows without a restart, and it is our own file.
     return (ASSETS_DIR / STYLESHEET).read_text(encoding="utf-8").replace("</", "<\\/")

@@ -451,7 +451,8 @@ _STATUS_TITLES = {
 def error_page(request: AnyRequest, status: int, exc: BaseException | None) -> Response[Any]:
     """An error as a page in the reader's language: 401 sends to the sign-in page (a disabled account gets
     a page saying so); 403 gives the reason; 500 never shows a trace."""
-    rule = exc.rule if isinstance(exc, DomainError) else None
+    # A refusal names its rule, or (a permission) its action: either may have words registered for it.
+    rule = (exc.rule or str(exc.extra.get("action") or "")) if isinstance(exc, DomainError) else None
     if status == 401 and rule != "account-disabled":
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"{LOGIN_PATH}?next={quote(safe_next(target))}", status_code=303)
