@@ -29,6 +29,7 @@ from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
 from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
+from fundapp.core.timing import ServerTiming
 from fundapp.core.web import pages as core_pages
 from fundapp.wiring import register_hooks
 from governance import api as governance_api
@@ -196,7 +197,7 @@ def create_app(
     app = Litestar(
         route_handlers=[*domain_route_handlers(), schema_asset, *page_route_handlers(), *extra_route_handlers],
         dependencies={"db_session": Provide(provide_db_session)},
-        middleware=[DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
+        middleware=[ServerTiming, DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,
         openapi_config=openapi,
         cors_config=cors,

@@ -66,7 +66,8 @@ def worker_count(text: str) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from fundapp.server import ServeOptions, serve
 
-    print(f"fundapp serving on http://{args.host}:{args.port}  (API docs: http://{args.host}:{args.port}/schema)")
+    base = f"http://{args.host}:{args.port}"
+    print(f"fundapp serving on {base}\n  sign in: {base}/login\n  API description: {base}/schema", flush=True)
     if args.workers > 1 and settings.database_url.startswith("sqlite"):
         print(
             "note: on SQLite one worker is better: its writers queue in the process; writers of several "

@@ -105,6 +105,7 @@ class DemoReport:
     def describe(self) -> str:
         lines = ["demo facility: " + ("; ".join(self.created) if self.created else "already loaded, nothing added"), ""]
         lines += [
+            "sign in at http://127.0.0.1:8000/login (make run serves there) with one of these accounts",
             f"demo logins (password for every account: {DEMO_PASSWORD})",
         ]
         for user in DEMO_USERS:

@@ -14,6 +14,7 @@ ballots of different decisions from queueing on one lock). Creating, opening and
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -232,6 +233,26 @@ _MEMBER_FACTS = (
         )
     )
     .where(_MEMBERS.c.code == bindparam("p_member_code"))
+)
+# The member's facts on many decisions at once (the dashboard, the register): one row per decision.
+_MEMBER_FACTS_MANY = (
+    select(
+        _DECISIONS.c.id.label("decision_id"),
+        _MEMBERS.c.status,
+        _RECUSALS.c.reason,
+        _BALLOTS.c.choice,
+        _ROLL.c.member_code.label("on_roll"),
+    )
+    .select_from(
+        _DECISIONS.join(_MEMBERS, _MEMBERS.c.code == bindparam("p_member_code"))
+        .outerjoin(
+            _RECUSALS,
+            and_(_RECUSALS.c.decision_id == _DECISIONS.c.id, _RECUSALS.c.member_code == _MEMBERS.c.code),
+        )
+        .outerjoin(_BALLOTS, and_(_BALLOTS.c.decision_id == _DECISIONS.c.id, _BALLOTS.c.member_code == _MEMBERS.c.code))
+        .outerjoin(_ROLL, and_(_ROLL.c.decision_id == _DECISIONS.c.id, _ROLL.c.member_code == _MEMBERS.c.code))
+    )
+    .where(_DECISIONS.c.id.in_(bindparam("p_ids", expanding=True)))
 )
 _ROLL_INSERT = insert(_ROLL)
 _EVENT_INSERT = insert(_EVENTS).values({name: _param(_EVENTS, name) for name in _EVENT_COLUMNS})
@@ -846,6 +867,34 @@ class Decisions:
         except DomainError as refused:
             return refused.rule or refused.slug, refused.detail
         return None, ""
+
+    async def participation_many(
+        self, decisions: Sequence[Decision], member_code: str | None
+    ) -> dict[int, tuple[str | None, str, str | None]]:
+        """``participation`` for many decisions at once, with the member's current ballot on each:
+        decision id -> (refusal rule or None, its reason, the member's choice or None). One statement reads
+        the member's facts on every decision; each is then checked as a ballot checks it."""
+        found: dict[int, tuple[str | None, str, str | None]] = {}
+        ids = [d.id for d in decisions if d.id is not None]
+        facts: dict[int, Any] = {}
+        if member_code is not None and ids:
+            rows = await self.session.execute(_MEMBER_FACTS_MANY, {"p_member_code": member_code, "p_ids": ids})
+            facts = {int(row.decision_id): row for row in rows}
+        for decision in decisions:
+            assert decision.id is not None
+            row = facts.get(decision.id)
+            try:
+                if member_code is None:
+                    raise PermissionDenied(
+                        "only a member state's delegate acts for a member on a decision", rule="delegate-only"
+                    )
+                self._check_open(decision.id, decision.status, decision.closes_at, decision.closed_at, "ballot")
+                await self._check_eligible(decision.id, member_code, row, decision.roll_size)
+            except DomainError as refused:
+                found[decision.id] = (refused.rule or refused.slug, refused.detail, row.choice if row else None)
+                continue
+            found[decision.id] = (None, "", row.choice if row else None)
+        return found
 
     async def receipt_of(self, decision_id: int, member_code: str) -> DecisionEvent | None:
         """The member's latest ballot event (its receipt), if its ballot stands."""

@@ -325,18 +325,18 @@ class DecisionPages(Controller):
             key=lambda d: d.closed_at or d.closes_at,
             reverse=True,
         )
+        choices = await decisions.participation_many([*open_rows, *closed], user.member_code)
         return web.render(
             request,
             "governance/decisions.html",
             title=N_("Decisions of the member states"),
-            open_decisions=[await self._row(decisions, d, user) for d in open_rows],
-            closed_decisions=[await self._row(decisions, d, user) for d in closed],
+            open_decisions=[self._row(decisions, d, choices[d.id or 0][2]) for d in open_rows],
+            closed_decisions=[self._row(decisions, d, choices[d.id or 0][2]) for d in closed],
         )
 
     @staticmethod
-    async def _row(decisions: Decisions, decision: Decision, user: Principal) -> dict[str, Any]:
+    def _row(decisions: Decisions, decision: Decision, choice: str | None) -> dict[str, Any]:
         assert decision.id is not None
-        ballot = await decisions.ballot_of(decision.id, user.member_code) if user.member_code else None
         return {
             "id": decision.id,
             "title": decision.title,
@@ -346,7 +346,7 @@ class DecisionPages(Controller):
             "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
             "result": gettext(RESULT_LABELS[decision.result]) if decision.result in RESULT_LABELS else "",
             "result_key": decision.result or "",
-            "my_choice": gettext(CHOICE_LABELS[ballot.choice]) if ballot else "",
+            "my_choice": gettext(CHOICE_LABELS[choice]) if choice else "",
         }
 
     @get("/{decision_id:int}")
@@ -556,13 +556,12 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
         .all()
     )
     awaiting, since = [], now - RECENT  # recent: closed since then
-    for decision in sorted((d for d in rows if d.status == DecisionStatus.OPEN.value), key=lambda d: d.closes_at):
+    open_rows = sorted((d for d in rows if d.status == DecisionStatus.OPEN.value), key=lambda d: d.closes_at)
+    part = await decisions.participation_many(open_rows, user.member_code)
+    for decision in open_rows:
         assert decision.id is not None
-        blocked, _why = await decisions.participation(decision, user.member_code)
-        if blocked is not None:
-            continue
-        ballot = await decisions.ballot_of(decision.id, user.member_code)
-        if ballot is None and decision.procedure != Procedure.CONSENSUS.value:
+        blocked, _why, choice = part[decision.id]
+        if blocked is None and choice is None and decision.procedure != Procedure.CONSENSUS.value:
             awaiting.append(
                 {
                     "id": decision.id,
