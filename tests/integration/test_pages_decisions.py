@@ -257,3 +257,44 @@ def test_the_decision_page_speaks_spanish_and_french(api: Api, world: tuple[Prop
         for word in words:
             assert word in text_of(page), (locale, word)
     assert available(api, None) == window
+
+
+def test_the_batched_participation_agrees_with_the_ballots_own_check(
+    api: Api, world: tuple[ProposalWorld, int]
+) -> None:
+    """The dashboard asks ``participation_many`` (one statement for every decision); a ballot asks
+    ``participation``'s checks one by one: for members voting, recused, not on a roll, of no member at all,
+    on open and closed decisions, both answer alike."""
+    from governance.decisions import Decisions
+    from governance.models import Decision
+    from tests.decision_support import create_decision
+    from tests.support import admit_member
+
+    people, funding_id = world
+    sign_in(api.client, people.delegates["SEN"])
+    post_form(api.client, f"/app/decisions/{funding_id}/ballot", choice="no")
+    sign_in(api.client, people.delegates["PHL"])
+    post_form(api.client, f"/app/decisions/{funding_id}/recusal", reason="Our minister chairs the partner board.")
+    policy = create_decision(api, people.admin, kind="policy", procedure="vote", open=True)["id"]
+    admit_member(api, people.admin, "GTM", "II")  # after both opened: on no roll
+    closed = create_decision(
+        api, people.admin, kind="policy", procedure="vote", open=True, closes_at=closes_in(api, minutes=5)
+    )
+    api.clock.advance(minutes=6)
+
+    async def compare(database: Any) -> list[tuple[Any, ...]]:
+        differences = []
+        async with database.session(write=False) as session:
+            service = Decisions(session, settings=api.settings, user=None, now=api.clock.now())
+            decisions = [await session.get(Decision, i) for i in (funding_id, policy, closed["id"])]
+            for code in ("MEX", "SEN", "PHL", "GTM", "ZZZ", None):
+                many = await service.participation_many(decisions, code)
+                for decision in decisions:
+                    one = await service.participation(decision, code)
+                    ballot = await service.ballot_of(decision.id, code) if code else None
+                    expected = (*one, ballot.choice if ballot else None)
+                    if many[decision.id][:1] != expected[:1] or many[decision.id][2] != expected[2]:
+                        differences.append((code, decision.id, many[decision.id], expected))
+        return differences
+
+    assert api.db.run(compare) == []
