@@ -225,7 +225,8 @@ async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decis
         if summary is not None:
             view["budget"] = [(gettext(CATEGORY_LABELS.get(c, c)), money(m)) for c, m in summary.budget]
             view["countries"] = [(country_name(code), f"{share.normalize():f} %") for code, share in summary.countries]
-        view["score"] = terms.get("consolidated_score")
+        score = terms.get("consolidated_score")
+        view["score"] = web.fmt_number(Decimal(str(score))) if score not in (None, "") else None
         view["recommendation"] = terms.get("tag_recommendation")
         if decision.status != DecisionStatus.CLOSED.value and decision.window_id is not None and amount is not None:
             available = Money.from_minor(await decisions.available(decision.window_id), amount.currency)
