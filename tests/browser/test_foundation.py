@@ -178,9 +178,7 @@ def test_a_refused_form_keeps_the_input_names_the_field_and_takes_the_focus(
     assert page.locator("#name").get_attribute("aria-invalid") == "true"
 
 
-def test_the_skip_link_is_the_first_stop_and_moves_the_focus_to_main(
-    site: Site, open_page: OpenPage, check_page: CheckPage
-) -> None:
+def test_the_skip_link_is_the_first_stop_and_moves_the_focus_to_main(site: Site, open_page: OpenPage) -> None:
     site.create_user(Role.AUDITOR, username="audrey")
     page = open_page("fr")
 
