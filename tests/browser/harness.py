@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Playwright, Response, sync_playwright
@@ -316,9 +317,11 @@ def assert_skip_link_first(page: Page) -> None:
 
 
 def sign_in(page: Page, username: str, password: str, *, path: str = "/login") -> Response | None:
-    """From the sign-in page, by keyboard only: the username, the password, Enter. Returns the response of
-    the page it leads to (the dashboard, or the form again with its error)."""
-    page.goto(path)
+    """From the sign-in page (opened unless the page shows it already), by keyboard only: the username, the
+    password, Enter. Returns the response of the page it leads to (the dashboard, or the form again with
+    its error)."""
+    if urlsplit(page.url).path != path:
+        page.goto(path)
     type_into(page, "#username", username)
     type_into(page, "#password", password)
     return press_to_navigate(page)

@@ -73,6 +73,9 @@ def test_a_keyboard_only_journey_signs_in_changes_the_preferences_and_signs_out(
     assert account is not None and account.status == 200 and path_of(page) == "/app/account"
     assert page.locator(".main-nav a[aria-current='page']").inner_text() == "My account"
     assert "Times are shown in Coordinated Universal Time." in footer(page)
+    # The token the services made on the site's clock, shown in the reader's time zone.
+    assert site.clock.now().isoformat() == "2026-03-16T09:00:00+00:00"
+    assert page.locator(".table tbody td").nth(2).inner_text() == "16 March 2026 09:00 UTC"
     check_page(page, "en", "account")
 
     choose(page, "#locale", "español")
@@ -86,6 +89,7 @@ def test_a_keyboard_only_journey_signs_in_changes_the_preferences_and_signs_out(
     assert site.scalar("SELECT locale FROM users WHERE username = 'audrey'") == "es"
     assert site.scalar("SELECT time_zone FROM users WHERE username = 'audrey'") == "America/Mexico_City"
     assert "Las horas se muestran en hora central." in footer(page)
+    assert page.locator(".table tbody td").nth(2).inner_text() == "16 de marzo de 2026 03:00 CST"
     check_page(page, "es", "account-saved")
 
     out = activate(page, ".sign-out button[type='submit']")
