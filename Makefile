@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FUNDAPP_VAR_DIR ?= $(CURDIR)/var
 
-.PHONY: run test install install-test migrate demo serve lint typecheck pytest bench clean catalogues
+.PHONY: run test install install-test chromium migrate demo serve lint typecheck pytest bench clean catalogues
 
 run: install migrate demo serve
 
@@ -43,7 +43,18 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed $(VENV)/.catalogues
 
 install: $(VENV)/.installed $(VENV)/.catalogues
 
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test chromium
+
+# Debian's Chromium for the browser tests (tests/browser; docs/pages.md, "Browser tests"), installed when this
+# runs as root with apt-get and no other Chromium is named; elsewhere those tests are skipped with a message
+# that says how to install it. Playwright's own browser download is never used.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ -z "$${FUNDAPP_TEST_CHROMIUM:-}" ] && [ "$$(id -u)" = 0 ] \
+		&& command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+			|| echo "note: chromium could not be installed; the browser tests will be skipped (docs/pages.md)"; \
+	fi
 
 migrate: install
 	$(BIN)/fundapp db upgrade

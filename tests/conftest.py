@@ -104,6 +104,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         _pg_admin_execute(f'DROP DATABASE IF EXISTS "{shared_database(session.config, kind)}" WITH (FORCE)')
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    # Where the browser tests left their screenshots (tests/browser; docs/pages.md, "Browser tests"): the run's
+    # temporary folder, which the workers' folders are in (pytest's own tmp_path_factory fixture reads it so).
+    factory: pytest.TempPathFactory | None = getattr(config, "_tmp_path_factory", None)
+    if factory is None or hasattr(config, "workerinput"):
+        return
+    folder = factory.getbasetemp() / "screenshots"
+    if folder.is_dir():
+        terminalreporter.write_line(f"browser tests' screenshots and axe-core results: {folder}")
+
+
 # The shared databases' kinds, in the order they are dropped (copies before what they were copied from).
 SHARED_DATABASES = ("facility", "tpl")
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -182,11 +183,19 @@ def fmt_number(value: int | Decimal) -> str:
     return format_decimal(value, locale=_babel_locale())
 
 
+# The names CLDR gives UTC itself ("Coordinated Universal Time"); Babel's get_timezone_name says "Unknown
+# Region (UTC) Time" for it.
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"})
+
+
 def zone_name() -> str:
-    """The reader's time zone by name ("UTC", or CLDR's "Central European Time (Europe/Paris)")."""
+    """The reader's time zone by name: CLDR's for UTC ("Coordinated Universal Time", "temps universel
+    coordonné"), else CLDR's with the IANA key ("Central European Time (Europe/Paris)")."""
     zone = _zone()
-    if zone.key == "UTC":
-        return "UTC"
+    if zone.key in _UTC_KEYS:
+        name = Locale.parse(_babel_locale()).time_zones.get("Etc/UTC", {}).get("long", {}).get("standard")
+        if name:
+            return str(name)
     return f"{get_timezone_name(zone, width='long', locale=_babel_locale())} ({zone.key})"
 
 
