@@ -21,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
+from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import api as core_api
 from fundapp.core import web
@@ -31,6 +32,7 @@ from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.timing import ServerTiming
 from fundapp.core.web import pages as core_pages
+from fundapp.models import import_all_models
 from fundapp.wiring import register_hooks
 from governance import api as governance_api
 from governance import pages as governance_pages
@@ -163,6 +165,10 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or Clock()
     register_hooks()
+    # Every table's mapper is configured before the first request: a service that builds a record without the
+    # ORM (model_construct, on the write path) must never be the first to touch a mapper (it fails then).
+    import_all_models()
+    configure_mappers()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:

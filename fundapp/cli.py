@@ -14,6 +14,7 @@ from typing import Any, TextIO, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
@@ -23,6 +24,7 @@ from fundapp.core.errors import DomainError
 from fundapp.core.models import Role
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing
+from fundapp.models import import_all_models
 from fundapp.wiring import register_hooks
 from reports.rules import REPORT_NAMES
 
@@ -444,6 +446,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     args = build_parser().parse_args(argv)
     args.clock = clock or Clock()
     register_hooks()
+    import_all_models()  # every table, so the mappers configure completely
+    configure_mappers()
     try:
         settings = load_settings() if getattr(args, "needs_settings", True) else None
         code: int = args.func(settings, args)
