@@ -1122,6 +1122,22 @@ DEMO_FINANCE_ENTRIES: tuple[tuple[str, date, str, tuple[tuple[str, str, str], ..
         ("demo-charges-2026-2", date(2026, 12, 31), "Bank charges", "5400", "1100", "2215.00", "USD"),
     )
 )
+# Prepared on the story's last day and waiting for the finance approver.
+DEMO_PENDING_ENTRY = (
+    "demo-charges-pending",
+    STORY_END,
+    "Bank charges",
+    (("5400", "310.00", "USD"), ("1100", "-310.00", "USD")),
+)
+# Why each kind of entry is made: what the finance approver reads before approving it.
+DEMO_ENTRY_REASONS = {
+    "Secretariat costs": "the secretariat's invoices for the quarter, paid from the trustee's account",
+    "Geneva office": "the Geneva office's rent and services for the quarter, paid in Swiss francs",
+    "Interest on cash": "interest credited by the trustee's bank on the statement",
+    "Interest on EUR cash": "interest credited on the euro account on the statement",
+    "Interest accrued": "interest earned to the year end, credited by the bank in January",
+    "Bank charges": "charges debited by the trustee's bank on the statement",
+}
 # The secretariat's budgets, adopted by vote of the members before each year (the next one's is in
 # _load_decisions): (story year, amount, story day of the vote's opening).
 DEMO_ADMIN_BUDGETS = ((2025, "400000.00", date(2024, 11, 4)), (2026, "430000.00", date(2025, 11, 3)))
@@ -1132,13 +1148,14 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
     interest and bank charges, and the revaluation of foreign-currency balances at the closing rates of every
     year end the story spans: what the financial statements show besides contributions and grants."""
     from governance.models import AdminBudget
-    from ledger.manual import post_manual, revalue_manual
-    from ledger.models import JournalEntry
+    from ledger.manual import revalue_manual
+    from ledger.models import EntryRequest
+    from ledger.requests import EntryRequests
 
     first_key = DEMO_FINANCE_ENTRIES[0][0]
     if (
         await session.execute(
-            select(func.count()).select_from(JournalEntry).where(col(JournalEntry.idempotency_key) == first_key)
+            select(func.count()).select_from(EntryRequest).where(col(EntryRequest.idempotency_key) == first_key)
         )
     ).scalar_one():
         report.existing.append("secretariat budgets, costs, interest and bank charges")
@@ -1170,19 +1187,36 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
         await Decisions(session, settings=settings, user=None, now=opened + timedelta(days=14, hours=1)).close(
             created.id or 0
         )
-    for key, story_day, what, lines in DEMO_FINANCE_ENTRIES:
+    # Each one prepared by the finance officer with its reason in the morning and approved by the finance
+    # approver in the afternoon (four eyes); the story's last one waits for its approval.
+    threshold = settings.charter.second_approver_threshold
+    for key, story_day, what, lines in (*DEMO_FINANCE_ENTRIES, DEMO_PENDING_ENTRY):
         day = t.day(story_day)
-        ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=DEMO_ACTOR, now=t.at(story_day))
-        await post_manual(
-            ledger,
+        ledger = Ledger(
+            session,
+            reporting_currency=settings.reporting_currency,
+            actor=accounts.actor_of(_principal(users["finance"])),
+            now=t.at(story_day),
+        )
+        prepared = await EntryRequests(ledger, threshold=threshold).prepare_entry(
             EntryDraft(
                 entry_date=day,
                 description=f"{what} to {day:%-d %B %Y}",
                 lines=tuple(Line(account, Money.of(amount, currency)) for account, amount, currency in lines),
                 source_type="manual",
-                idempotency_key=key,
             ),
+            f"{what}: {DEMO_ENTRY_REASONS[what]}",
+            idempotency_key=key,
         )
+        if key == DEMO_PENDING_ENTRY[0]:
+            break
+        checker = Ledger(
+            session,
+            reporting_currency=settings.reporting_currency,
+            actor=accounts.actor_of(_principal(users["approver"])),
+            now=t.at(story_day, 15),
+        )
+        await EntryRequests(checker, threshold=threshold).approve(prepared.request.id or 0)
     # Revalued at every year end the story spans and at its last day (a month end, as a month's close would).
     year_ends = [date(year, 12, 31) for year in range(t.first_day.year, t.last_day.year)]
     for closing in sorted({*year_ends, t.last_day}):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -10,7 +11,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.response import Stream
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -32,7 +33,8 @@ from fundapp.core.schemas import INT32_MAX
 from fundapp.core.security import current_user, require
 from ledger import manual, queries
 from ledger.export import hledger_journal
-from ledger.models import Book, FxRate, LedgerAccount, Period
+from ledger.models import Book, EntryRequest, FxRate, LedgerAccount, Period
+from ledger.requests import EntryRequests
 from ledger.schemas import (
     AccountIn,
     AccountOut,
@@ -40,11 +42,15 @@ from ledger.schemas import (
     EntryIn,
     EntryOut,
     EntryPage,
+    EntryRequestOut,
+    EntryRequestPage,
     FxRateIn,
     FxRateOut,
     MoneyOut,
     PeriodOut,
     PostingOut,
+    RequestLineOut,
+    RequestRejectIn,
     RevaluationIn,
     RevaluationOut,
     ReverseIn,
@@ -66,6 +72,53 @@ def ledger_for(request: AnyRequest, session: AsyncSession) -> Ledger:
         reporting_currency=settings_of(request).reporting_currency,
         actor=actor_of(current_user(request)),
         now=clock_of(request).now(),
+    )
+
+
+def requests_for(request: AnyRequest, session: AsyncSession) -> EntryRequests:
+    return EntryRequests(ledger_for(request, session), threshold=settings_of(request).charter.second_approver_threshold)
+
+
+def request_out(row: EntryRequest, reporting_currency: str, *, entry: EntryOut | None = None) -> EntryRequestOut:
+    payload = json.loads(row.payload)
+    lines = [
+        RequestLineOut(
+            account=line["account"],
+            amount=MoneyOut(amount=line["amount"], currency=line["currency"]),
+            reporting_amount=None
+            if line["reporting_amount"] is None
+            else MoneyOut(amount=line["reporting_amount"], currency=reporting_currency),
+            contributor_id=line["contributor_id"],
+            window_id=line["window_id"],
+            grant_id=line["grant_id"],
+        )
+        for line in payload.get("lines", ())
+    ]
+    assert row.id is not None
+    return EntryRequestOut(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        reason=row.reason,
+        size=MoneyOut.of(row.amount, reporting_currency),
+        approvals_needed=row.approvals_needed,
+        approvals=(row.first_approved_by is not None) + (row.approved_by is not None),
+        entry_date=date.fromisoformat(payload["entry_date"]),
+        description=payload.get("description"),
+        lines=lines,
+        reverses_id=row.reverses_id,
+        idempotency_key=row.idempotency_key,
+        prepared_by=row.prepared_by,
+        prepared_at=row.prepared_at,
+        first_approved_by=row.first_approved_by,
+        first_approved_at=row.first_approved_at,
+        approved_by=row.approved_by,
+        approved_at=row.approved_at,
+        rejected_by=row.rejected_by,
+        rejected_at=row.rejected_at,
+        rejection_reason=row.rejection_reason,
+        entry_id=row.entry_id,
+        entry=entry,
     )
 
 
@@ -171,17 +224,20 @@ class LedgerController(Controller):
 
     # ---------------------------------------------------------------- entries
 
-    @post("/entries", guards=[require("ledger.post")], status_code=HTTP_201_CREATED)
+    @post("/entries", guards=[require("ledger.prepare")], status_code=HTTP_202_ACCEPTED)
     async def post_entry(
         self, request: AnyRequest, db_session: Db, data: RequestBody[EntryIn], idempotency_key: IdempotencyKey = None
-    ) -> Response[EntryOut]:
-        """Post a manual journal entry. Lines are signed (debit positive); each book balances per currency
-        and in the reporting currency. A repeated Idempotency-Key with the same body returns the first entry (200)."""
-        ledger = ledger_for(request, db_session)
-        draft = manual.draft_from(data, idempotency_key=idempotency_key, reporting_currency=ledger.reporting_currency)
-        view = await manual.post_manual(ledger, draft)
-        status = HTTP_200_OK if view.replayed else HTTP_201_CREATED
-        return Response(entry_out(view, ledger.reporting_currency), status_code=status)
+    ) -> Response[EntryRequestOut]:
+        """Prepare a manual journal entry, with its reason: checked now as posting would check it (lines are
+        signed, debit positive; each book balances per currency and in the reporting currency) and posted when
+        a finance approver who did not prepare it approves it (two different approvers above the charter's
+        threshold). Answers 202 with the request. A repeated Idempotency-Key (yours) with the same body returns
+        the first request (200)."""
+        requests = requests_for(request, db_session)
+        draft = manual.draft_from(data, idempotency_key=None, reporting_currency=requests.ledger.reporting_currency)
+        prepared = await requests.prepare_entry(draft, data.reason, idempotency_key=idempotency_key)
+        status = HTTP_200_OK if prepared.replayed else HTTP_202_ACCEPTED
+        return Response(request_out(prepared.request, requests.ledger.reporting_currency), status_code=status)
 
     @get("/entries", guards=[require("ledger.read")])
     async def list_entries(
@@ -238,16 +294,70 @@ class LedgerController(Controller):
         ledger = ledger_for(request, db_session)
         return entry_out(await ledger.entry(entry_id), ledger.reporting_currency)
 
-    @post("/entries/{entry_id:int}/reverse", guards=[require("ledger.post")], status_code=HTTP_201_CREATED)
+    @post("/entries/{entry_id:int}/reverse", guards=[require("ledger.prepare")], status_code=HTTP_202_ACCEPTED)
     async def reverse_entry(
-        self, request: AnyRequest, db_session: Db, entry_id: FromPath[int], data: RequestBody[ReverseIn]
-    ) -> EntryOut:
-        """Post the entry that nets this one to zero (once per entry, in an open period)."""
-        ledger = ledger_for(request, db_session)
-        view = await manual.reverse_manual(
-            ledger, entry_id, entry_date=data.entry_date or ledger.now.date(), description=data.description
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        entry_id: FromPath[int],
+        data: RequestBody[ReverseIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[EntryRequestOut]:
+        """Prepare the entry that nets a manual entry or a revaluation to zero (once per entry, in an open
+        period), with its reason; posted when a finance approver approves it. An entry a domain owns (a
+        deposit, a transfer, a grant's agreement...) is corrected through that domain instead (409
+        domain-correction)."""
+        requests = requests_for(request, db_session)
+        prepared = await requests.prepare_reversal(
+            entry_id,
+            data.entry_date or requests.ledger.now.date(),
+            data.description,
+            data.reason,
+            idempotency_key=idempotency_key,
         )
-        return entry_out(view, ledger.reporting_currency)
+        status = HTTP_200_OK if prepared.replayed else HTTP_202_ACCEPTED
+        return Response(request_out(prepared.request, requests.ledger.reporting_currency), status_code=status)
+
+    # ---------------------------------------------------------------- four eyes
+
+    @get("/entry-requests", guards=[require("ledger.read")])
+    async def list_requests(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        status: Annotated[Literal["pending", "approved", "rejected"] | None, QueryParameter()] = None,
+    ) -> EntryRequestPage:
+        """Manual entries and reversals prepared, newest first (``status=pending``: what waits for approval)."""
+        requests = requests_for(request, db_session)
+        total, rows = await requests.list(status=status, limit=limit, offset=offset)
+        rc = requests.ledger.reporting_currency
+        return EntryRequestPage(items=[request_out(r, rc) for r in rows], total=total, limit=limit, offset=offset)
+
+    @get("/entry-requests/{request_id:int}", guards=[require("ledger.read")])
+    async def get_request(self, request: AnyRequest, db_session: Db, request_id: FromPath[int]) -> EntryRequestOut:
+        requests = requests_for(request, db_session)
+        return request_out(await requests.get(request_id), requests.ledger.reporting_currency)
+
+    @post("/entry-requests/{request_id:int}/approve", guards=[require("ledger.approve")], status_code=HTTP_200_OK)
+    async def approve_request(self, request: AnyRequest, db_session: Db, request_id: FromPath[int]) -> EntryRequestOut:
+        """Approve a prepared entry or reversal (a finance approver who did not prepare it). Above the charter's
+        threshold the first approval waits for a second, different approver; the last one posts it, and the
+        answer carries the entry."""
+        requests = requests_for(request, db_session)
+        row, entry = await requests.approve(request_id)
+        rc = requests.ledger.reporting_currency
+        return request_out(row, rc, entry=None if entry is None else entry_out(entry, rc))
+
+    @post("/entry-requests/{request_id:int}/reject", guards=[require("ledger.approve")], status_code=HTTP_200_OK)
+    async def reject_request(
+        self, request: AnyRequest, db_session: Db, request_id: FromPath[int], data: RequestBody[RequestRejectIn]
+    ) -> EntryRequestOut:
+        """Reject a prepared entry or reversal, with the reason (nothing is posted)."""
+        requests = requests_for(request, db_session)
+        row = await requests.reject(request_id, data.reason)
+        return request_out(row, requests.ledger.reporting_currency)
 
     # ---------------------------------------------------------------- balances
 

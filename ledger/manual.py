@@ -73,12 +73,6 @@ async def post_manual(ledger: Ledger, draft: EntryDraft) -> EntryView:
     return entry
 
 
-async def reverse_manual(ledger: Ledger, entry_id: int, *, entry_date: date, description: str | None) -> EntryView:
-    entry = await ledger.reverse(entry_id, entry_date=entry_date, description=description)
-    await _record(ledger, "ledger.entry.reverse", "journal_entry", entry_id, {"reversal": entry.id, "hash": entry.hash})
-    return entry
-
-
 async def close_period_manual(ledger: Ledger, period_id: str) -> Period:
     period = await ledger.close_period(period_id)
     await _record(

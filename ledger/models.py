@@ -11,7 +11,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import UTCDateTime
@@ -182,3 +194,53 @@ class ReferenceVersion(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(Integer(), primary_key=True, autoincrement=False))
     token: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class EntryRequest(SQLModel, table=True):
+    """A manual journal entry or a reversal, prepared by one finance officer with its reason and posted only
+    when a different finance approver approves it (two different approvers above the charter's threshold).
+    The database refuses an approver who prepared it (CHECK, on both backends)."""
+
+    __tablename__ = "entry_requests"
+    __table_args__ = (
+        CheckConstraint("prepared_by <> first_approved_by", name="maker_is_not_checker"),
+        CheckConstraint(
+            "prepared_by <> approved_by AND (first_approved_by IS NULL OR first_approved_by <> approved_by)",
+            name="checkers_differ",
+        ),
+        CheckConstraint("prepared_by <> rejected_by", name="maker_does_not_reject"),
+        CheckConstraint("approvals_needed IN (1, 2)", name="one_or_two_approvals"),
+        # A request's idempotency key is its preparer's own: another user's key is another request.
+        UniqueConstraint("prepared_by", "idempotency_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(16), nullable=False))  # "entry" or "reversal"
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    payload: str = Field(sa_column=Column(Text(), nullable=False))  # canonical JSON of what is to be posted
+    payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    reason: str = Field(sa_column=Column(Text(), nullable=False))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))  # reporting minor units: its size
+    approvals_needed: int = Field(nullable=False)
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    reverses_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True, index=True))
+    prepared_by: int = Field(sa_column=Column(Integer(), ForeignKey("users.id"), nullable=False))
+    prepared_at: datetime = Field(sa_column=Column(UTCDateTime(timezone=True), nullable=False))
+    first_approved_by: int | None = Field(
+        default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True)
+    )
+    first_approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(timezone=True)))
+    approved_by: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True))
+    approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(timezone=True)))
+    rejected_by: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True))
+    rejected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(timezone=True)))
+    rejection_reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    entry_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
+    )

@@ -9,7 +9,10 @@ FINANCE = (Role.FINANCE_OFFICER, Role.FINANCE_APPROVER)
 READERS = (*FINANCE, Role.SECRETARIAT_ADMIN, Role.AUDITOR)
 
 register_permission("ledger.read", roles_may(*READERS))
-register_permission("ledger.post", roles_may(*FINANCE))
+# Four eyes: a finance officer prepares a manual entry or a reversal, a finance approver who did not
+# prepare it approves (ledger.requests); no user holds both roles (fundapp.core.accounts).
+register_permission("ledger.prepare", roles_may(Role.FINANCE_OFFICER))
+register_permission("ledger.approve", roles_may(Role.FINANCE_APPROVER))
 register_permission("ledger.close_period", roles_may(*FINANCE))
 register_permission("ledger.rates", roles_may(*FINANCE))
 register_permission("ledger.revalue", roles_may(*FINANCE))

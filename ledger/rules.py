@@ -138,3 +138,34 @@ def sha256(text: str) -> str:
 def entry_hash(header: Mapping[str, Any], postings: Sequence[Mapping[str, Any]], prev_hash: str) -> str:
     """The chain link: covers the previous hash, the entry's header and every posting, canonically."""
     return sha256(canonical({"prev": prev_hash, "entry": dict(header), "postings": [dict(p) for p in postings]}))
+
+
+# ---------------------------------------------------------------- four eyes
+
+
+def approvals_needed(size: Decimal, threshold: Decimal) -> int:
+    """One approver, or two different ones when a money movement's size (major units) is above the
+    charter's threshold."""
+    return 2 if size > threshold else 1
+
+
+@dataclass(frozen=True, slots=True)
+class CheckerStep:
+    """One approval of something a person prepared: ``final`` when it is the last one needed (the movement
+    happens now), otherwise the first of two; or the rule that refuses this approver."""
+
+    final: bool = False
+    refused: str | None = None  # rule name
+    reason: str = ""
+
+
+def checker_step(*, needed: int, approver: int, prepared_by: int, first_approver: int | None) -> CheckerStep:
+    """Maker-checker as a pure function: the preparer never approves, and the second of two approvals
+    comes from another approver than the first."""
+    if approver == prepared_by:
+        return CheckerStep(refused="four-eyes", reason="who prepared it cannot approve it")
+    if first_approver is not None:
+        if approver == first_approver:
+            return CheckerStep(refused="two-approvers", reason="the second approval comes from another approver")
+        return CheckerStep(final=True)
+    return CheckerStep(final=needed == 1)

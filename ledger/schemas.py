@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -85,16 +85,29 @@ class LineIn(Input):
         return amount
 
 
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=2000),
+    Field(description="why the books are changed this way: what the approver reads before approving"),
+]
+
+
 class EntryIn(Input):
     entry_date: date
     description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
     lines: Annotated[list[LineIn], Field(min_length=2, max_length=500)]
     settle_fx: bool = Field(default=False, description="close a reporting difference with a realised FX line")
+    reason: Reason
 
 
 class ReverseIn(Input):
     entry_date: date | None = Field(default=None, description="defaults to today; must be in an open period")
     description: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    reason: Reason
+
+
+class RequestRejectIn(Input):
+    reason: Reason
 
 
 class PostingOut(Output):
@@ -123,6 +136,51 @@ class EntryOut(Output):
     prev_hash: str
     hash: str
     postings: list[PostingOut]
+
+
+class RequestLineOut(Output):
+    account: str
+    amount: MoneyOut
+    reporting_amount: MoneyOut | None
+    contributor_id: int | None
+    window_id: int | None
+    grant_id: int | None
+
+
+class EntryRequestOut(Output):
+    """A manual entry or a reversal waiting for its approval, or approved (with the entry it posted), or
+    rejected. ``lines`` is what will be posted (an entry request)."""
+
+    id: int
+    kind: Literal["entry", "reversal"]
+    status: Literal["pending", "approved", "rejected"]
+    reason: str
+    size: MoneyOut = Field(description="the debits in the reporting currency: what the threshold compares")
+    approvals_needed: int
+    approvals: int
+    entry_date: date
+    description: str | None
+    lines: list[RequestLineOut]
+    reverses_id: int | None
+    idempotency_key: str | None
+    prepared_by: int
+    prepared_at: datetime
+    first_approved_by: int | None
+    first_approved_at: datetime | None
+    approved_by: int | None
+    approved_at: datetime | None
+    rejected_by: int | None
+    rejected_at: datetime | None
+    rejection_reason: str
+    entry_id: int | None
+    entry: EntryOut | None = Field(default=None, description="the posted entry, in the answer of its approval")
+
+
+class EntryRequestPage(Output):
+    items: list[EntryRequestOut]
+    total: int
+    limit: int
+    offset: int
 
 
 class EntryPage(Output):

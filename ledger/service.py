@@ -828,6 +828,44 @@ class Ledger:
             await self._write(entries, postings)
         return ids
 
+    async def _reversible(self, original: JournalEntry, entry_date: date) -> None:
+        """Refuse a reversal of ``original`` dated ``entry_date`` that the ledger would not post."""
+        if original.reverses_id is not None:
+            raise ReversalOfReversal(
+                f"entry {original.id} reverses entry {original.reverses_id}; post a new entry instead",
+                field="entry_id",
+                rule="reversal-not-reversed",
+            )
+        already = (
+            await self.session.execute(select(col(JournalEntry.id)).where(col(JournalEntry.reverses_id) == original.id))
+        ).scalar_one_or_none()
+        if already is not None:
+            raise AlreadyReversed(
+                f"entry {original.id} was already reversed by entry {already}", field="entry_id", rule="reverse-once"
+            )
+        await self._open_period_for(entry_date)
+
+    async def check(self, draft: EntryDraft) -> int:
+        """Everything ``post`` would refuse in ``draft``, refused now, and nothing written: for an entry that
+        a second person will approve. Returns its size, the debits in the reporting currency (the financial
+        book's, or the budgetary book's when it has no financial line)."""
+        await self._lock_chain()
+        prepared = await self._prepare(draft)
+        books = {a.code: a.book for a in (await self.accounts()).values()}
+        debits: dict[str, int] = defaultdict(int)
+        for row in prepared.rows:
+            debits[books[row["account"]]] += max(0, int(row["reporting_amount"]))
+        return debits["financial"] or debits["budgetary"]
+
+    async def check_reversal(self, entry_id: int, entry_date: date) -> JournalEntry:
+        """Everything ``reverse`` would refuse, refused now, nothing written; returns the entry to reverse."""
+        await self._lock_chain()
+        original = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
+        if original is None:
+            raise EntryNotFound(f"no journal entry {entry_id}")
+        await self._reversible(original, entry_date)
+        return original
+
     async def reverse(
         self, entry_id: int, *, entry_date: date, description: str | None = None, idempotency_key: str | None = None
     ) -> EntryView:
@@ -849,20 +887,7 @@ class Ledger:
                     field="idempotency_key",
                     rule="idempotency-same-payload",
                 )
-        if original.reverses_id is not None:
-            raise ReversalOfReversal(
-                f"entry {entry_id} reverses entry {original.reverses_id}; post a new entry instead",
-                field="entry_id",
-                rule="reversal-not-reversed",
-            )
-        already = (
-            await self.session.execute(select(col(JournalEntry.id)).where(col(JournalEntry.reverses_id) == entry_id))
-        ).scalar_one_or_none()
-        if already is not None:
-            raise AlreadyReversed(
-                f"entry {entry_id} was already reversed by entry {already}", field="entry_id", rule="reverse-once"
-            )
-        await self._open_period_for(entry_date)
+        await self._reversible(original, entry_date)
         view = await self.entry(entry_id)
         accounts = await self.accounts()
         by_code = {a.code: a for a in accounts.values()}

@@ -81,7 +81,7 @@ def grant_world(api: Api, *, fund: str = "1000000.00") -> GrantWorld:
         officer=officer,
         officer2=api.create_user(Role.FINANCE_OFFICER),
         approvers=[api.create_user(Role.FINANCE_APPROVER) for _ in range(3)],
-        dual=api.create_user(Role.FINANCE_OFFICER, Role.FINANCE_APPROVER),
+        dual=api.legacy_dual_user(),
         window_id=int(accepted(api.client.get(f"{V1}/windows/SKL", headers=officer.headers))["id"]),
     )
     if fund:

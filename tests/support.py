@@ -145,6 +145,14 @@ class Api:
 
         return self.db.run(work)
 
+    def legacy_dual_user(self) -> Actor:
+        """A user holding both finance roles, as an account made before separation of duties could be: the
+        services refuse to make one (409 ``separation-of-duties``), so it is written here by SQL, to show that
+        maker-checker holds even for such an account."""
+        officer = self.create_user(Role.FINANCE_OFFICER)
+        self.db.execute("INSERT INTO user_roles (user_id, role) VALUES (:u, 'finance_approver')", u=officer.id)
+        return Actor(officer.id, officer.username, (Role.FINANCE_OFFICER, Role.FINANCE_APPROVER), officer.token)
+
     def bound_user(self, *roles: Role) -> Actor:
         """A user of ``roles`` whose bindings name real records: a delegate's member (MEX, admitted here if
         it is not a member yet) and a grantee's organisation (created here): a binding must exist."""
@@ -279,22 +287,53 @@ def post_entry(
     entry_date: str = "2026-03-10",
     description: str = "Manual entry",
     idempotency_key: str | None = None,
+    reason: str = "Test entry, documents on file",
     **extra: Any,
 ) -> httpx.Response:
-    """POST /ledger/entries as ``actor``; returns the raw response."""
+    """POST /ledger/entries as ``actor`` (prepares the entry for approval); returns the raw response."""
     headers = dict(actor.headers)
     if idempotency_key is not None:
         headers["Idempotency-Key"] = idempotency_key
-    body = {"entry_date": entry_date, "description": description, "lines": list(lines), **extra}
+    body = {"entry_date": entry_date, "description": description, "lines": list(lines), "reason": reason, **extra}
     return api.client.post(f"{LEDGER}/entries", json=body, headers=headers)
 
 
-def posted(api: Api, actor: Actor, *lines: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """Post an entry that must be accepted (201); returns the entry."""
-    response = post_entry(api, actor, *lines, **kwargs)
-    assert response.status_code == 201, response.text
-    entry: dict[str, Any] = response.json()
+def approvers(api: Api) -> tuple[Actor, Actor]:
+    """Two finance approvers, made once per test's Api (two approve above the charter's threshold)."""
+    found: tuple[Actor, Actor] | None = getattr(api, "_approvers", None)
+    if found is None:
+        found = (api.create_user(Role.FINANCE_APPROVER), api.create_user(Role.FINANCE_APPROVER))
+        api._approvers = found  # type: ignore[attr-defined]
+    return found
+
+
+def approved(api: Api, prepared: httpx.Response) -> dict[str, Any]:
+    """Approve a request that ``prepared`` answered (202) by as many approvers as it needs; returns the entry."""
+    assert prepared.status_code == 202, prepared.text
+    request = prepared.json()
+    response = None
+    for approver in approvers(api)[: request["approvals_needed"]]:
+        response = api.client.post(f"{LEDGER}/entry-requests/{request['id']}/approve", headers=approver.headers)
+        assert response.status_code == 200, response.text
+    assert response is not None
+    entry: dict[str, Any] = response.json()["entry"]
     return entry
+
+
+def posted(api: Api, actor: Actor, *lines: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Prepare an entry that must be accepted (202) and have it approved; returns the posted entry."""
+    return approved(api, post_entry(api, actor, *lines, **kwargs))
+
+
+def prepare_reversal(api: Api, actor: Actor, entry_id: int, **body: Any) -> httpx.Response:
+    """POST /ledger/entries/{id}/reverse as ``actor`` (prepares the reversal); returns the raw response."""
+    body.setdefault("reason", "Posted in error, see the bank statement")
+    return api.client.post(f"{LEDGER}/entries/{entry_id}/reverse", json=body, headers=actor.headers)
+
+
+def reversed_entry(api: Api, actor: Actor, entry_id: int, **body: Any) -> dict[str, Any]:
+    """Prepare and approve the reversal of ``entry_id``; returns the reversing entry."""
+    return approved(api, prepare_reversal(api, actor, entry_id, **body))
 
 
 def add_fx_rate(api: Api, actor: Actor, currency: str, rate_date: str, rate: str) -> dict[str, Any]:

@@ -15,12 +15,21 @@ from sqlmodel import col
 from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
-from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotAuthenticated, NotFound, RateLimited
-from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, User, UserRole
+from fundapp.core.errors import (
+    Conflict,
+    FieldError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
+from fundapp.core.models import ApiToken, AuthSession, LoginFailure, Role, RoleGrant, User, UserRole
 from fundapp.core.schemas import (
     INT32_MAX,
     PasswordChange,
     Preferences,
+    RoleGrantPublic,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -28,6 +37,32 @@ from fundapp.core.schemas import (
     UserPublic,
 )
 from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
+
+# ---------------------------------------------------------------- separation of duties (pure rules)
+
+# The roles that move money: given by one administrator, held only once a second one approves (ASVS 5.0
+# 2.3.5); the operator's CLI and the demo (no person in the request) give them directly, audited as the system.
+FINANCE_ROLES = frozenset({Role.FINANCE_OFFICER, Role.FINANCE_APPROVER})
+# Roles one user never holds together: who prepares a money movement never approves it.
+INCOMPATIBLE_ROLES: tuple[frozenset[Role], ...] = (frozenset({Role.FINANCE_OFFICER, Role.FINANCE_APPROVER}),)
+
+
+def duty_conflicts(roles: set[Role] | frozenset[Role]) -> list[frozenset[Role]]:
+    """The pairs of incompatible roles that ``roles`` holds together (none: the set is allowed)."""
+    return [pair for pair in INCOMPATIBLE_ROLES if pair <= roles]
+
+
+def refuse_duty_conflicts(
+    roles: set[Role] | frozenset[Role], *, held: set[Role] | frozenset[Role] = frozenset()
+) -> None:
+    """409 ``separation-of-duties`` naming ``roles`` when the user would hold incompatible roles."""
+    for pair in duty_conflicts(set(roles) | set(held)):
+        names = " and ".join(sorted(r.value for r in pair))
+        raise Conflict(
+            f"one user never holds both {names}: who prepares a money movement never approves it",
+            field="roles",
+            rule="separation-of-duties",
+        )
 
 
 def actor_of(user: Principal | None) -> audit.Actor:
@@ -39,9 +74,19 @@ async def roles_for(session: AsyncSession, user_id: int) -> list[Role]:
     return sorted(Role(r) for r in rows)
 
 
+async def pending_roles_for(session: AsyncSession, user_id: int) -> list[Role]:
+    rows = (
+        await session.execute(
+            select(col(RoleGrant.role)).where(col(RoleGrant.user_id) == user_id, col(RoleGrant.status) == "pending")
+        )
+    ).scalars()
+    return sorted(Role(r) for r in rows)
+
+
 async def user_public(session: AsyncSession, user: User) -> UserPublic:
     assert user.id is not None
     return UserPublic(
+        pending_roles=await pending_roles_for(session, user.id),
         id=user.id,
         username=user.username,
         full_name=user.full_name,
@@ -94,9 +139,19 @@ async def create_user(
     actor: Principal | None,
     now: datetime,
 ) -> UserPublic:
+    """A new account. Its finance roles are held at once when no person asks (the operator's CLI, the demo);
+    given by an administrator, each is a grant that a second administrator approves (``decide_role_grant``)."""
+    refuse_duty_conflicts(set(data.roles))
     taken = (await session.execute(select(col(User.id)).where(col(User.username) == data.username))).first()
     if taken is not None:
         raise Conflict(f"the username {data.username!r} is taken", field="username", rule="unique")
+    same_person = (await session.execute(select(col(User.username)).where(col(User.email) == data.email))).first()
+    if same_person is not None:
+        raise Conflict(
+            f"the address {data.email!r} is the account {same_person[0]!r}'s: one account per person",
+            field="email",
+            rule="one-account-per-person",
+        )
     await check_references(session, {"member_code": data.member_code, "organisation_id": data.organisation_id})
     user = User(
         username=data.username,
@@ -111,7 +166,12 @@ async def create_user(
     await session.flush()
     assert user.id is not None
     for role in data.roles:
-        session.add(UserRole(user_id=user.id, role=role.value))
+        if actor is not None and role in FINANCE_ROLES:
+            session.add(
+                RoleGrant(user_id=user.id, role=role.value, status="pending", requested_by=actor.id, requested_at=now)
+            )
+        else:
+            session.add(UserRole(user_id=user.id, role=role.value))
     await session.flush()
     public = await user_public(session, user)
     await audit.record(
@@ -122,6 +182,84 @@ async def create_user(
         object_id=user.id,
         at=now,
         after=public.model_dump(exclude={"created_at", "disabled_at"}),
+    )
+    return public
+
+
+async def role_grant_public(session: AsyncSession, grant: RoleGrant) -> RoleGrantPublic:
+    assert grant.id is not None
+    user = await get_user(session, grant.user_id)
+    return RoleGrantPublic(
+        id=grant.id,
+        user_id=grant.user_id,
+        username=user.username,
+        role=Role(grant.role),
+        status=grant.status,
+        requested_by=grant.requested_by,
+        requested_at=grant.requested_at,
+        decided_by=grant.decided_by,
+        decided_at=grant.decided_at,
+        reason=grant.reason,
+    )
+
+
+async def list_role_grants(
+    session: AsyncSession, *, status: str | None, limit: int, offset: int
+) -> tuple[list[RoleGrantPublic], int]:
+    where = [col(RoleGrant.status) == status] if status else []
+    total = int((await session.execute(select(func.count()).select_from(RoleGrant).where(*where))).scalar_one())
+    grants = (
+        await session.execute(
+            select(RoleGrant).where(*where).order_by(col(RoleGrant.id).desc()).limit(limit).offset(offset)
+        )
+    ).scalars()
+    return [await role_grant_public(session, g) for g in grants], total
+
+
+async def decide_role_grant(
+    session: AsyncSession, grant_id: int, *, approve: bool, reason: str, actor: Principal, now: datetime
+) -> RoleGrantPublic:
+    """A second administrator approves (the user holds the role from now) or rejects a finance role grant.
+    The administrator who asked for it, or the user it is for, is refused (403 ``four-eyes``); a grant that
+    would give a user incompatible roles is refused (409 ``separation-of-duties``)."""
+    grant = (
+        (
+            await session.execute(select(RoleGrant).where(col(RoleGrant.id) == grant_id).with_for_update())
+        ).scalar_one_or_none()
+        if 0 < grant_id <= INT32_MAX
+        else None
+    )
+    if grant is None:
+        raise NotFound(f"no role grant {grant_id}")
+    if grant.status != "pending":
+        raise Conflict(f"role grant {grant_id} is {grant.status}", field="status", rule="grant-pending")
+    if actor.id in (grant.requested_by, grant.user_id):
+        raise PermissionDenied(
+            "a finance role is approved by a second administrator, never by who asked for it or who receives it",
+            rule="four-eyes",
+        )
+    user = await get_user(session, grant.user_id)
+    if approve:
+        if not user.is_active:
+            raise Conflict(f"user {user.username!r} is disabled", field="user_id", rule="active-user")
+        refuse_duty_conflicts({Role(grant.role)}, held=set(await roles_for(session, grant.user_id)))
+        session.add(UserRole(user_id=grant.user_id, role=grant.role))
+    grant.status = "approved" if approve else "rejected"
+    grant.decided_by = actor.id
+    grant.decided_at = now
+    grant.reason = reason
+    session.add(grant)
+    await session.flush()
+    public = await role_grant_public(session, grant)
+    await audit.record(
+        session,
+        actor=actor_of(actor),
+        action=f"user.role_grant.{'approve' if approve else 'reject'}",
+        object_type="user",
+        object_id=grant.user_id,
+        at=now,
+        before={"role": grant.role, "status": "pending", "requested_by": grant.requested_by},
+        after={"role": grant.role, "status": grant.status, "reason": reason},
     )
     return public
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from litestar import Controller, Request, Response, get, patch, post
 from litestar.datastructures import Cookie
@@ -29,6 +29,8 @@ from fundapp.core.schemas import (
     Page,
     PasswordChange,
     Preferences,
+    RoleGrantDecision,
+    RoleGrantPublic,
     TokenCreate,
     TokenCreated,
     TokenPublic,
@@ -221,6 +223,54 @@ class UserController(Controller):
             db_session,
             data,
             hashing=request.app.state.hashing,
+            actor=current_user(request),
+            now=clock_of(request).now(),
+        )
+
+    @get("/role-grants", guards=[require("users.read")])
+    async def list_role_grants(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        status: Annotated[Literal["pending", "approved", "rejected"] | None, QueryParameter()] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[RoleGrantPublic]:
+        """Finance roles given by an administrator: pending ones wait for a second administrator."""
+        items, total = await accounts.list_role_grants(db_session, status=status, limit=limit, offset=offset)
+        return Page[RoleGrantPublic](items=items, total=total, limit=limit, offset=offset)
+
+    @post("/role-grants/{grant_id:int}/approve", guards=[require("users.manage")], status_code=HTTP_200_OK)
+    async def approve_role_grant(
+        self,
+        request: AnyRequest,
+        db_session: NamedDependency[AsyncSession],
+        grant_id: FromPath[int],
+        data: RequestBody[RoleGrantDecision | None] = None,
+    ) -> RoleGrantPublic:
+        """A second administrator approves a finance role: the user holds it from now."""
+        return await accounts.decide_role_grant(
+            db_session,
+            grant_id,
+            approve=True,
+            reason=data.reason if data else "",
+            actor=current_user(request),
+            now=clock_of(request).now(),
+        )
+
+    @post("/role-grants/{grant_id:int}/reject", guards=[require("users.manage")], status_code=HTTP_200_OK)
+    async def reject_role_grant(
+        self,
+        request: AnyRequest,
+        db_session: NamedDependency[AsyncSession],
+        grant_id: FromPath[int],
+        data: RequestBody[RoleGrantDecision | None] = None,
+    ) -> RoleGrantPublic:
+        """A second administrator rejects a finance role: the user never holds it."""
+        return await accounts.decide_role_grant(
+            db_session,
+            grant_id,
+            approve=False,
+            reason=data.reason if data else "",
             actor=current_user(request),
             now=clock_of(request).now(),
         )

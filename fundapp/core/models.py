@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import utc_column
@@ -27,7 +37,8 @@ class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     username: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     full_name: str = Field(sa_column=Column(String(200), nullable=False))
-    email: str = Field(sa_column=Column(String(254), nullable=False))
+    # One account per person: an address names one user (kept in lower case, so whatever its case).
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
     password_hash: str = Field(sa_column=Column(String(255), nullable=False))
     is_active: bool = Field(default=True, nullable=False)
     # A member_delegate acts for exactly one member state (ISO 3166-1 alpha-3).
@@ -46,6 +57,29 @@ class UserRole(SQLModel, table=True):
 
     user_id: int = Field(foreign_key="users.id", primary_key=True)
     role: str = Field(sa_column=Column(String(32), primary_key=True))
+
+
+class RoleGrant(SQLModel, table=True):
+    """A finance role given to a user by one administrator, held only once a second administrator approves
+    it (ASVS 5.0 2.3.5): until then the user does not have the role. The database refuses an administrator
+    who approves or rejects a grant it requested, or a grant of a role to its own requester."""
+
+    __tablename__ = "role_grants"
+    __table_args__ = (
+        CheckConstraint("requested_by <> decided_by", name="requester_is_not_decider"),
+        CheckConstraint("requested_by <> user_id AND decided_by <> user_id", name="not_to_oneself"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="known_status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer(), ForeignKey("users.id"), nullable=False, index=True))
+    role: str = Field(sa_column=Column(String(32), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    requested_by: int = Field(sa_column=Column(Integer(), ForeignKey("users.id"), nullable=False))
+    requested_at: datetime = Field(sa_column=utc_column())
+    decided_by: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True))
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
 
 
 class AuthSession(SQLModel, table=True):

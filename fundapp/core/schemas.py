@@ -82,7 +82,13 @@ class LoginInput(Input):
 class UserCreate(Input):
     username: Username
     full_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    email: Annotated[str, StringConstraints(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    # Kept in lower case: one account per address, whatever its case.
+    email: Annotated[
+        str,
+        StringConstraints(
+            min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", to_lower=True, strip_whitespace=True
+        ),
+    ]
     password: Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
     roles: Annotated[list[Role], Field(min_length=1)]
     # Validated even when absent, so the binding rule names the field it concerns.
@@ -130,12 +136,31 @@ class UserPublic(Output):
     email: str
     is_active: bool
     roles: list[Role]
+    # Finance roles given by an administrator and waiting for a second one's approval (not held yet).
+    pending_roles: list[Role] = []
     member_code: str | None
     organisation_id: int | None
     locale: str | None = None
     time_zone: str | None = None
     created_at: datetime
     disabled_at: datetime | None
+
+
+class RoleGrantPublic(Output):
+    id: int
+    user_id: int
+    username: str
+    role: Role
+    status: str
+    requested_by: int
+    requested_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    reason: str
+
+
+class RoleGrantDecision(Input):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
 class MePublic(UserPublic):

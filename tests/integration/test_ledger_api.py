@@ -24,6 +24,8 @@ from tests.support import (
     Api,
     add_fx_rate,
     admit_member,
+    approved,
+    approvers,
     assert_problem,
     assert_refused,
     broken_rules,
@@ -32,6 +34,8 @@ from tests.support import (
     line,
     post_entry,
     posted,
+    prepare_reversal,
+    reversed_entry,
 )
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -59,7 +63,8 @@ def close_period(api: Api, actor: Actor, period: str) -> Any:
 
 
 def reverse(api: Api, actor: Actor, entry_id: int, **body: str) -> Any:
-    return api.client.post(f"{LEDGER}/entries/{entry_id}/reverse", json=body, headers=actor.headers)
+    """Prepare a reversal (the raw answer: 202 when it waits for its approval, or the refusal)."""
+    return prepare_reversal(api, actor, entry_id, **body)
 
 
 def trial_balance(api: Api, actor: Actor, **params: str) -> dict[str, Any]:
@@ -299,17 +304,45 @@ def test_a_foreign_currency_needs_a_rate_on_or_before_the_entry_date(api: Api) -
 # ---------------------------------------------------------------- idempotency
 
 
-def test_the_same_idempotency_key_and_body_replays_the_first_entry(api: Api) -> None:
+def test_the_same_idempotency_key_and_body_replays_the_first_request(api: Api) -> None:
     fo = officer(api)
     first = post_entry(api, fo, *usd_sale(), idempotency_key="deposit-2026-0042")
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     assert first.json()["idempotency_key"] == "deposit-2026-0042"
     with nothing_changes(api):
         replay = post_entry(api, fo, *usd_sale(), idempotency_key="deposit-2026-0042")
         assert replay.status_code == 200, replay.text
-    assert replay.json()["id"] == first.json()["id"]
-    assert replay.json()["hash"] == first.json()["hash"]
+    assert replay.json() == first.json()
+    assert api.db.count("entry_requests") == 1
+    entry = approved(api, first)
+    replay = post_entry(api, fo, *usd_sale(), idempotency_key="deposit-2026-0042")
+    assert replay.status_code == 200, replay.text
+    assert (replay.json()["status"], replay.json()["entry_id"]) == ("approved", entry["id"])
     assert api.db.count("journal_entries") == 1
+
+
+def test_idempotency_keys_are_each_preparers_own(api: Api) -> None:
+    """Another officer's request with the same key is a request of its own, never the first one's answer."""
+    fo, other = officer(api), officer(api)
+    first = post_entry(api, fo, *usd_sale(), idempotency_key="deposit-2026-0042")
+    assert first.status_code == 202, first.text
+    second = post_entry(api, other, *usd_sale("7.00"), idempotency_key="deposit-2026-0042")
+    assert second.status_code == 202, second.text
+    assert second.json()["id"] != first.json()["id"]
+    assert second.json()["prepared_by"] == other.id
+    assert approved(api, second)["postings"][0]["amount"]["amount"] == "7.00"
+
+
+def test_an_entrys_system_key_is_out_of_every_requests_reach(api: Api) -> None:
+    """The entry an approval posts carries the system's key for its request, not the preparer's key, so no
+    request's key can take the key of a transfer, a deposit or another request's entry."""
+    fo = officer(api)
+    entry = posted(api, fo, *usd_sale(), idempotency_key="grant-disbursement:6")
+    request_id = api.db.scalar("SELECT id FROM entry_requests WHERE entry_id = :e", e=entry["id"])
+    assert entry["idempotency_key"] == f"entry-request:{request_id}"
+    assert entry["source_id"] == f"request:{request_id}"
+    clash = post_entry(api, fo, *usd_sale("3.00"), idempotency_key=f"entry-request:{request_id + 1}")
+    assert approved(api, clash)["idempotency_key"] == f"entry-request:{request_id + 1}"
 
 
 def test_a_reused_idempotency_key_with_another_body_is_refused(api: Api) -> None:
@@ -325,9 +358,13 @@ def test_a_reused_idempotency_key_with_another_body_is_refused(api: Api) -> None
         for lines, changes in others:
             response = post_entry(api, fo, *lines, idempotency_key="deposit-2026-0042", **changes)
             body = assert_refused(
-                response, 409, "idempotency-key-reused", field="idempotency_key", rule="idempotency-same-payload"
+                response, 409, "idempotency-key-reused", field="Idempotency-Key", rule="idempotency-same-payload"
             )
-            assert "entry 1" in body["detail"]
+            assert "request 1" in body["detail"]
+        response = post_entry(api, fo, *usd_sale(), idempotency_key="deposit-2026-0042", reason="Another reason")
+        assert_refused(
+            response, 409, "idempotency-key-reused", field="Idempotency-Key", rule="idempotency-same-payload"
+        )
     posted(api, fo, *usd_sale(), idempotency_key="deposit-2026-0043")
     assert api.db.count("journal_entries") == 2
 
@@ -399,9 +436,7 @@ def test_a_reversal_nets_the_original_to_zero_and_both_are_linked(api: Api) -> N
         entry_date="2026-03-05",
         description="Pledge, contributor 7",
     )
-    reversal = reverse(api, fo, original["id"], description="Pledge recorded twice")
-    assert reversal.status_code == 201, reversal.text
-    rev = reversal.json()
+    rev = reversed_entry(api, fo, original["id"], description="Pledge recorded twice")
     assert rev["reverses_id"] == original["id"]
     assert rev["entry_date"] == "2026-03-16"  # today, by default
     assert rev["source_type"] == "reversal"
@@ -430,7 +465,14 @@ def test_a_reversal_nets_the_original_to_zero_and_both_are_linked(api: Api) -> N
 def test_an_entry_is_reversed_only_once(api: Api) -> None:
     fo = officer(api)
     entry = posted(api, fo, *usd_sale())
-    assert reverse(api, fo, entry["id"]).status_code == 201
+    waiting = reverse(api, fo, entry["id"])
+    assert waiting.status_code == 202, waiting.text
+    with nothing_changes(api):
+        body = assert_refused(
+            reverse(api, fo, entry["id"]), 409, "conflict", field="entry_id", rule="one-pending-reversal"
+        )
+        assert f"request {waiting.json()['id']}" in body["detail"]
+    approved(api, waiting)
     with nothing_changes(api):
         response = reverse(api, fo, entry["id"])
         body = assert_refused(response, 409, "already-reversed")
@@ -440,7 +482,7 @@ def test_an_entry_is_reversed_only_once(api: Api) -> None:
 def test_a_reversal_is_never_reversed(api: Api) -> None:
     fo = officer(api)
     entry = posted(api, fo, *usd_sale())
-    reversal = reverse(api, fo, entry["id"]).json()
+    reversal = reversed_entry(api, fo, entry["id"])
     with nothing_changes(api):
         assert_refused(reverse(api, fo, reversal["id"]), 409, "reversal-of-reversal")
 
@@ -452,9 +494,8 @@ def test_a_reversal_into_a_closed_period_is_refused(api: Api) -> None:
     with nothing_changes(api):
         response = reverse(api, fo, entry["id"], entry_date="2026-02-20")
         assert_refused(response, 409, "period-closed", field="entry_date", rule="period-open")
-    reversal = reverse(api, fo, entry["id"], entry_date="2026-03-02")
-    assert reversal.status_code == 201, reversal.text
-    assert reversal.json()["period"] == "2026-03"
+    reversal = reversed_entry(api, fo, entry["id"], entry_date="2026-03-02")
+    assert reversal["period"] == "2026-03"
 
 
 def test_reversing_an_unknown_entry_is_not_found(api: Api) -> None:
@@ -472,7 +513,7 @@ def test_an_account_with_a_balance_does_not_close(api: Api) -> None:
             api.client.post(f"{LEDGER}/accounts/1200/close", headers=fo.headers), 409, "account-not-empty"
         )
         assert "EUR" in body["detail"]
-    assert reverse(api, fo, entry["id"]).status_code == 201
+    reversed_entry(api, fo, entry["id"])
     closed = api.client.post(f"{LEDGER}/accounts/1200/close", headers=fo.headers)
     assert closed.status_code == 200, closed.text
     assert closed.json()["is_open"] is False
@@ -522,10 +563,10 @@ def test_every_conflict_names_its_rule(api: Api, case: str) -> None:
     fo = officer(api)
     entry = posted(api, fo, *usd_sale())
     if case == "already-reversed":
-        reverse(api, fo, entry["id"])
+        reversed_entry(api, fo, entry["id"])
         response, rule = reverse(api, fo, entry["id"]), "reverse-once"
     elif case == "reversal-of-reversal":
-        response, rule = reverse(api, fo, reverse(api, fo, entry["id"]).json()["id"]), "reversal-not-reversed"
+        response, rule = reverse(api, fo, reversed_entry(api, fo, entry["id"])["id"]), "reversal-not-reversed"
     else:
         response, rule = api.client.post(f"{LEDGER}/accounts/1100/close", headers=fo.headers), "zero-balance-to-close"
     body = assert_problem(response, 409)
@@ -755,14 +796,11 @@ READS = [
 EXPORT = "/api/v1/exports/journal.hledger"
 
 
-def _writes(entry_id: int, n: int) -> list[tuple[str, dict[str, Any] | None]]:
+def _writes(entry_id: int, n: int, request_id: int = 1) -> list[tuple[str, dict[str, Any] | None]]:
     """Every ledger write, with a valid body; ``n`` keeps each caller's data distinct."""
     return [
-        (
-            "/entries",
-            {"entry_date": "2026-03-10", "description": f"write {n}", "lines": list(usd_sale(f"{n}.00"))},
-        ),
-        (f"/entries/{entry_id}/reverse", {}),
+        *_prepares(entry_id, n),
+        *_checks(request_id),
         ("/fx-rates", {"currency": "EUR", "rate_date": f"2026-03-{n:02d}", "rate": "1.0835"}),
         ("/revaluations", {"as_of": "2026-03-15"}),
         (f"/periods/2025-{n:02d}/close", None),
@@ -780,24 +818,70 @@ def _writes(entry_id: int, n: int) -> list[tuple[str, dict[str, Any] | None]]:
     ]
 
 
+def _prepares(entry_id: int, n: int) -> list[tuple[str, dict[str, Any]]]:
+    """What a finance officer prepares: a manual entry, a reversal."""
+    return [
+        (
+            "/entries",
+            {
+                "entry_date": "2026-03-10",
+                "description": f"write {n}",
+                "lines": list(usd_sale(f"{n}.00")),
+                "reason": "Bank statement line 4",
+            },
+        ),
+        (f"/entries/{entry_id}/reverse", {"reason": "Recorded twice"}),
+    ]
+
+
+def _checks(request_id: int) -> list[tuple[str, dict[str, Any] | None]]:
+    """What a finance approver does with a prepared request."""
+    return [
+        (f"/entry-requests/{request_id}/approve", None),
+        (f"/entry-requests/{request_id}/reject", {"reason": "No invoice attached"}),
+    ]
+
+
 def _seed(api: Api) -> tuple[Actor, int]:
     fo = officer(api)
     return fo, posted(api, fo, *usd_sale())["id"]
 
 
-@pytest.mark.parametrize("role", [Role.FINANCE_OFFICER, Role.FINANCE_APPROVER])
-def test_finance_roles_read_and_write_the_ledger(api: Api, role: Role) -> None:
+def test_finance_officers_read_the_ledger_and_prepare_but_never_approve(api: Api) -> None:
     _seed(api)
-    actor = api.create_user(role)
-    for path in READS:
+    actor = officer(api)
+    for path in [*READS, "/entry-requests", "/entry-requests/1"]:
         response = api.client.get(LEDGER + path, headers=actor.headers)
         assert response.status_code == 200, (path, response.text)
     assert api.client.get(EXPORT, headers=actor.headers).status_code == 200
     own = posted(api, actor, *usd_sale("5.00"))
-    for path, body in _writes(own["id"], 7):
+    writes = _writes(own["id"], 7)
+    for path, body in writes:
+        response = api.client.post(LEDGER + path, json=body, headers=actor.headers)
+        if path.startswith("/entry-requests/"):
+            assert_refused(response, 403, "permission-denied")
+        else:
+            assert response.status_code in (200, 201, 202), (path, response.text)
+    assert api.db.scalar("SELECT count(*) FROM entry_requests WHERE prepared_by = :u", u=actor.id) == 3
+    assert api.db.scalar("SELECT count(*) FROM entry_requests WHERE status = 'pending'") == 2
+
+
+def test_finance_approvers_read_the_ledger_and_approve_but_never_prepare(api: Api) -> None:
+    fo, entry_id = _seed(api)
+    actor = approvers(api)[0]
+    waiting = post_entry(api, fo, *usd_sale("9.00"))
+    for path in [*READS, "/entry-requests", f"/entry-requests/{waiting.json()['id']}"]:
+        response = api.client.get(LEDGER + path, headers=actor.headers)
+        assert response.status_code == 200, (path, response.text)
+    with nothing_changes(api):
+        for path, body in _prepares(entry_id, 8):
+            response = api.client.post(LEDGER + path, json=body, headers=actor.headers)
+            assert_refused(response, 403, "permission-denied")
+    approve = api.client.post(f"{LEDGER}/entry-requests/{waiting.json()['id']}/approve", headers=actor.headers)
+    assert approve.status_code == 200, approve.text
+    for path, body in _writes(entry_id, 9)[4:]:
         response = api.client.post(LEDGER + path, json=body, headers=actor.headers)
         assert response.status_code in (200, 201), (path, response.text)
-    assert api.db.scalar("SELECT count(*) FROM journal_entries WHERE posted_by = :u", u=actor.id) == 3
 
 
 @pytest.mark.parametrize("role", [Role.SECRETARIAT_ADMIN, Role.AUDITOR])

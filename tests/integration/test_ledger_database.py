@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from fundapp.core.models import Role
-from tests.support import LEDGER, Actor, Api, add_fx_rate, line, posted, run_fundapp
+from tests.support import LEDGER, Actor, Api, add_fx_rate, line, posted, reversed_entry, run_fundapp
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -40,8 +40,7 @@ def _history(api: Api) -> Actor:
         entry_date="2026-03-03",
     )
     posted(api, fo, line("8200", "270.88", window_id=1), line("8100", "-270.88", window_id=1), entry_date="2026-03-04")
-    response = api.client.post(f"{LEDGER}/entries/1/reverse", json={"entry_date": "2026-03-05"}, headers=fo.headers)
-    assert response.status_code == 201, response.text
+    reversed_entry(api, fo, 1, entry_date="2026-03-05")
     return fo
 
 

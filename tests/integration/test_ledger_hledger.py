@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from fundapp.core.models import Role
-from tests.support import LEDGER, Actor, Api, add_fx_rate, line, posted, run_fundapp
+from tests.support import LEDGER, Actor, Api, add_fx_rate, line, posted, reversed_entry, run_fundapp
 
 HLEDGER = shutil.which("hledger")
 pytestmark = [
@@ -182,8 +182,7 @@ def _build_ledger(api: Api, fo: Actor, currencies: tuple[str, ...]) -> None:
     )
 
     for entry_id in reversible[:3]:
-        response = api.client.post(f"{LEDGER}/entries/{entry_id}/reverse", json={}, headers=fo.headers)
-        assert response.status_code == 201, response.text
+        reversed_entry(api, fo, entry_id)
     for as_of in ("2026-02-28", "2026-03-15"):
         response = api.client.post(f"{LEDGER}/revaluations", json={"as_of": as_of}, headers=fo.headers)
         assert response.status_code == 201, response.text

@@ -25,7 +25,7 @@ from babel.numbers import NumberFormatError, format_percent, parse_decimal
 
 from tests.pdf_support import outside_printable_area, overlapping_characters, read, squeezed
 from tests.reports_support import FACILITY_NOW, Facility
-from tests.support import assert_problem, broken_rules
+from tests.support import assert_problem, broken_rules, line, posted
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -311,19 +311,14 @@ def test_statements_of_a_year_not_begun_are_refused(facility: Facility, year: st
 
 def test_statements_of_the_current_year_are_interim_up_to_today(facility: Facility) -> None:
     today = FACILITY_NOW.date()
-    client, officer = facility.api.client, facility.officer.headers
-    client.post(
-        "/api/v1/ledger/entries",
-        json={
-            "entry_date": "2027-01-15",
-            "description": "Secretariat direct costs, January 2027",
-            "lines": [
-                {"account": "5300", "amount": "1234.56", "currency": "USD"},
-                {"account": "1100", "amount": "-1234.56", "currency": "USD"},
-            ],
-        },
-        headers=officer,
-    ).raise_for_status()
+    posted(
+        facility.api,
+        facility.officer,
+        line("5300", "1234.56"),
+        line("1100", "-1234.56"),
+        entry_date="2027-01-15",
+        description="Secretariat direct costs, January 2027",
+    )
     for locale in LOCALES:
         body = report(facility, "/financial-statements", {"year": "2027"}, locale)
         assert (body["date_from"], body["date_to"]) == ("2027-01-01", today.isoformat())

@@ -21,6 +21,8 @@ from pypdf import PdfReader
 from reports import i18n
 from reports.schemas import ReportOut
 from tests.reports_support import Facility
+from tests.support import line as entry_line
+from tests.support import posted
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -184,18 +186,14 @@ def test_a_closed_period_is_the_same_bytes_before_and_after_later_entries(facili
     body = before["json"].json()
     assert (body["closed"], body["generated_at"]) == (True, None)
     journal_head = client.get("/api/v1/ledger/verify", headers=facility.auditor.headers).json()["head"]
-    client.post(
-        "/api/v1/ledger/entries",
-        json={
-            "entry_date": "2027-01-15",
-            "description": "Bank charges, January 2027",
-            "lines": [
-                {"account": "5400", "amount": "35.00", "currency": "USD"},
-                {"account": "1100", "amount": "-35.00", "currency": "USD"},
-            ],
-        },
-        headers=officer,
-    ).raise_for_status()
+    posted(
+        facility.api,
+        facility.officer,
+        entry_line("5400", "35.00"),
+        entry_line("1100", "-35.00"),
+        entry_date="2027-01-15",
+        description="Bank charges, January 2027",
+    )
     assert client.get("/api/v1/ledger/verify", headers=facility.auditor.headers).json()["head"] != journal_head
     for fmt, earlier in before.items():
         later = fetch(facility, path, params, fmt, "es")

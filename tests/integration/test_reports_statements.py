@@ -25,16 +25,18 @@ from litestar.testing import TestClient
 
 from fundapp import cli
 from fundapp.app import create_app
+from fundapp.core.audit import Actor as AuditActor
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
+from ledger.service import Ledger
 from reports import statements
 from reports.document import Amount, Label, Rate, Ratio, Report, Row, RowStyle, Table
 from reports.i18n import LOCALES, text
 from reports.service import report_context
 from tests.conftest import BACKENDS, PG_ADMIN_URL, _pg_admin_execute, _with_database, make_settings
 from tests.reports_support import BUDGETS, FACILITY_NOW, Facility, FacilityFacts
-from tests.support import V1, Api, DatabaseProbe, accepted, load_demo
+from tests.support import V1, Api, DatabaseProbe, accepted, approved, assert_refused, load_demo
 
 YEAR = 2026
 PRIOR = YEAR - 1
@@ -532,6 +534,18 @@ def test_the_demo_shows_every_statement_line_it_is_meant_to(
 # ---------------------------------------------------------------- reversals
 
 
+async def _reverse_in_the_ledger(settings: Settings, entry_id: int, day: date) -> None:
+    """The ledger's reversal of ``entry_id`` (what a domain's correction posts), as the system."""
+    database = Database(settings.database_url)
+    try:
+        async with database.session() as session:
+            ledger = Ledger(session, reporting_currency="USD", actor=AuditActor(None, "system"), now=FACILITY_NOW)
+            await ledger.reverse(entry_id, entry_date=day, description="reversed in a test")
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
 def test_a_reversal_counts_as_the_event_it_reverses_and_the_cash_flow_still_ties(facility: Facility) -> None:
     """A deposit and a direct cost of the year reversed through the API: each reversal's cash lines take
     back what its original added to the same cash flow lines (the receipt, the fee, the costs paid)."""
@@ -558,13 +572,13 @@ def test_a_reversal_counts_as_the_event_it_reverses_and_the_cash_flow_still_ties
         )
         for entry_id in (deposit, costs)
     }
-    for entry_id in (deposit, costs):
-        response = api.client.post(
-            f"{V1}/ledger/entries/{entry_id}/reverse",
-            json={"entry_date": f"{YEAR}-12-31", "description": "reversed in a test"},
-            headers=facility.officer.headers,
-        )
-        assert response.status_code == 201, response.text
+    body = {"entry_date": f"{YEAR}-12-31", "description": "reversed in a test", "reason": "A test of reversals"}
+    # The direct cost through the API's four eyes; a deposit is never reversed by itself through the API (its
+    # domain corrects it), so its reversal is the ledger's own, as a domain's correction posts it.
+    refused = api.client.post(f"{V1}/ledger/entries/{deposit}/reverse", json=body, headers=facility.officer.headers)
+    assert_refused(refused, 409, "conflict", field="entry_id", rule="domain-correction")
+    approved(api, api.client.post(f"{V1}/ledger/entries/{costs}/reverse", json=body, headers=facility.officer.headers))
+    asyncio.run(_reverse_in_the_ledger(api.settings, deposit, date(YEAR, 12, 31)))
     after = asyncio.run(_build_all(api.settings, (YEAR,)))[YEAR].table("cash_flow")
 
     received = sum(reporting for amount, reporting in lines[deposit] if amount > 0)

@@ -59,6 +59,8 @@ FACT_MOMENTS = (
     ("recusals", "declared_at"),
     ("audit_events", "occurred_at"),
     ("disbursements", "approved_at"),
+    ("entry_requests", "prepared_at"),
+    ("entry_requests", "approved_at"),
     ("grant_reports", "submitted_at"),
     ("grant_reports", "reviewed_at"),
     ("proposal_transitions", "at"),
@@ -135,7 +137,7 @@ def build_facility(url: str, var_dir: Path, today: datetime) -> Iterator[Facilit
     probe = DatabaseProbe(settings)
     try:
         with TestClient(app, base_url="http://testserver.local") as client:
-            tokens = {name: token_of(client, name) for name in ("auditor", "finance", "delegate.deu")}
+            tokens = {name: token_of(client, name) for name in ("auditor", "finance", "approver", "delegate.deu")}
             yield Facility(client, clock, probe, tokens)
     finally:
         probe.close()
@@ -247,9 +249,12 @@ def perform(f: Facility, op: Operation, n: int, donor: int) -> None:
             {"account": "5400", "amount": "1.00", "currency": "USD"},
             {"account": "1100", "amount": "-1.00", "currency": "USD"},
         ]
-        body = {"entry_date": day, "description": "bank charge", "lines": lines}
+        body = {"entry_date": day, "description": "bank charge", "lines": lines, "reason": "Bank charge of the day"}
         response = f.client.post(f"{V1}/ledger/entries", json=body, headers=f.headers("finance"))
-        ok = {201}
+        if response.status_code == 202:  # prepared: a second person approves it (four eyes)
+            request_id = response.json()["id"]
+            response = f.client.post(f"{V1}/ledger/entry-requests/{request_id}/approve", headers=f.headers("approver"))
+        ok = {200}
     elif op.kind == "report":
         response = f.get("/reports/sources-and-uses", date_to=day)
         ok = {200}
