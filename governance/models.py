@@ -183,7 +183,8 @@ class Contribution(SQLModel, table=True):
     applied: int = Field(sa_column=Column(BigInteger(), nullable=False))
     unapplied: int = Field(sa_column=Column(BigInteger(), nullable=False))
     fee: int = Field(sa_column=Column(BigInteger(), nullable=False))
-    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True, unique=True))
+    # "{sender's user id}/{client's key}" (fundapp.core.idempotency): one sender's keys never meet another's.
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(220), nullable=True, unique=True))
     payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
     reference: str = Field(default="", sa_column=Column(String(100), nullable=False))
     entry_id: int = Field(sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=False))

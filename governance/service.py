@@ -19,6 +19,7 @@ from sqlmodel import col
 from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound, refuse_future
+from fundapp.core.idempotency import scoped_key
 from fundapp.core.models import User
 from fundapp.core.rowsets import RowSet, row_set
 from fundapp.core.writes import PendingWrites, one_trip
@@ -664,7 +665,7 @@ class Governance:
                 {
                     "n": n,
                     "contributor_id": r.data.contributor_id,
-                    "idempotency_key": r.idempotency_key,
+                    "idempotency_key": scoped_key(self.actor.user_id, r.idempotency_key),
                     "instalment_id": r.data.instalment_id,
                     "assessment_id": r.data.assessment_id,
                     "currency": r.data.currency,
@@ -709,7 +710,8 @@ class Governance:
         data, idempotency_key = receipt
         key_field = "idempotency_key" if batch else "Idempotency-Key"
         payload_hash = sha256(canonical(data.model_dump(mode="json")))
-        earlier = since.keys.get(idempotency_key) if idempotency_key is not None else None
+        stored_key = scoped_key(self.actor.user_id, idempotency_key)
+        earlier = since.keys.get(stored_key) if stored_key is not None else None
         if earlier is not None or facts.existing_id is not None:
             first_hash, first = earlier if earlier is not None else (facts.existing_hash, int(facts.existing_id))
             if first_hash != payload_hash:
@@ -840,7 +842,7 @@ class Governance:
             "unapplied": unapplied.minor,
             "fee": fee.minor,
             "advance": advance,
-            "idempotency_key": idempotency_key,
+            "idempotency_key": stored_key,
             "payload_hash": payload_hash,
             "reference": data.reference,
             "entry_id": entry.id,

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
+from fundapp.core.idempotency import client_key
 from fundapp.core.security import Principal
 from governance import rules
 from governance.decisions import Decisions, event_public, terms_of, timestamp
@@ -150,7 +151,7 @@ async def contribution_public(gov: Governance, c: Contribution) -> ContributionP
         entry_id=c.entry_id,
         advance=c.advance,
         applied_entry_id=c.applied_entry_id,
-        idempotency_key=c.idempotency_key,
+        idempotency_key=client_key(c.idempotency_key),
     )
 
 

@@ -40,6 +40,7 @@ from sqlmodel import col
 from fundapp.core import audit
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
+from fundapp.core.idempotency import scoped_key
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
 from proposals import rules, workflow
@@ -330,13 +331,19 @@ class Grants:
 
     # ---------------------------------------------------------------- idempotency
 
+    def _scoped(self, key: str) -> str:
+        """A client's key is its sender's own (``fundapp.core.idempotency``)."""
+        stored = scoped_key(self.user.id if self.user is not None else None, key)
+        assert stored is not None
+        return stored
+
     async def _replay(self, grant_id: int, key: str | None, operation: str, payload: Any) -> tuple[str, int | None]:
         """The payload's hash, and the result of the first request with this key (None if it is new). The same
         key with another operation or body is refused."""
         payload_hash = hashlib.sha256(canonical_json({"operation": operation, "payload": payload}).encode()).hexdigest()
         if key is None:
             return payload_hash, None
-        found = await self.session.get(GrantRequest, (grant_id, key))
+        found = await self.session.get(GrantRequest, (grant_id, self._scoped(key)))
         if found is None:
             return payload_hash, None
         if found.operation != operation or found.payload_hash != payload_hash:
@@ -353,7 +360,7 @@ class Grants:
         self.session.add(
             GrantRequest(
                 grant_id=grant_id,
-                key=key,
+                key=self._scoped(key),
                 operation=operation,
                 payload_hash=payload_hash,
                 result_id=result,

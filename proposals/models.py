@@ -378,12 +378,12 @@ class Refund(SQLModel, table=True):
 
 class GrantRequest(SQLModel, table=True):
     """An Idempotency-Key used on a grant's money movement: the same key and body return the first result;
-    the same key with another operation or body is refused. Keys are scoped to their grant."""
+    the same key with another operation or body is refused. Keys are scoped to their grant and sender."""
 
     __tablename__ = "grant_requests"
 
     grant_id: int = Field(sa_column=Column(Integer(), ForeignKey("grants.id"), primary_key=True))
-    key: str = Field(sa_column=Column(String(200), primary_key=True))
+    key: str = Field(sa_column=Column(String(220), primary_key=True))  # "{user id}/{client's key}"
     operation: str = Field(sa_column=Column(String(40), nullable=False))
     payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
     # What the first request produced (a disbursement, a refund, the grant itself).
