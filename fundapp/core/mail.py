@@ -169,9 +169,9 @@ class SmtpMailer:
         message["Subject"] = email.subject
         message["Date"] = format_datetime(now)  # the facility's clock, as every date it writes
         message["Message-ID"] = make_msgid(domain=self.settings.smtp_from.rpartition("@")[2] or None)
-        message["Content-Language"] = email.locale
         message["X-Fundapp-Notification"] = email.key
         message.set_content(email.body)
+        message["Content-Language"] = email.locale  # after the content, which replaces every Content- header
         return message
 
     def _send(self, email: Email, now: datetime) -> None:
