@@ -33,9 +33,7 @@ OVERDUE_BODY = N_(
 )
 AWAITING_SUBJECT = N_("Transfer awaiting your approval: %(grant)s")
 AWAITING_BODY = N_(
-    "Dear %(name)s,\n\n"
-    "A transfer of %(amount)s for the grant “%(grant)s” awaits %(approval)s.\n\n"
-    "Review it: %(link)s\n"
+    "Dear %(name)s,\n\nA transfer of %(amount)s for the grant “%(grant)s” awaits %(approval)s.\n\nReview it: %(link)s\n"
 )
 FIRST_APPROVAL = N_("approval")
 SECOND_APPROVAL = N_("a second approval")
