@@ -32,6 +32,7 @@ from fundapp.core.errors import exception_handlers
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.timing import ServerTiming
 from fundapp.core.web import pages as core_pages
+from fundapp.jobs import Scheduler, jobs_for
 from fundapp.models import import_all_models
 from fundapp.wiring import register_hooks
 from governance import api as governance_api
@@ -174,9 +175,16 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         database = Database(settings.database_url)
         app.state.db = database
+        # Time-driven work and notifications (docs/operations.md): each serving process runs the scheduler,
+        # which is safe with several (every job runs once).
+        scheduler = Scheduler(jobs_for(database, settings, clock)) if settings.scheduler else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                await scheduler.stop()
             await database.dispose()
             # The PDF workers, if a render started them (waiting for a render in progress, off the loop).
             await anyio.to_thread.run_sync(pdf_pool.shutdown)

@@ -286,6 +286,31 @@ def cmd_open_fee_years(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the time-driven work and send the notifications (docs/operations.md): once, or until stopped."""
+    import signal
+
+    from fundapp.jobs import describe_settings, jobs_for, run_scheduler
+
+    async def work(database: Database) -> int:
+        jobs = jobs_for(database, settings, args.clock)
+        if args.once:
+            print((await jobs.tick()).describe())
+            return 0
+        print("fundapp worker: " + ", ".join(f"{k} {v}" for k, v in describe_settings(settings).items()), flush=True)
+        task = asyncio.ensure_future(run_scheduler(jobs, name=args.name))
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            print("fundapp worker: stopped", flush=True)
+        return 0
+
+    return _with_database(settings, work)
+
+
 def _iso_date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -412,6 +437,17 @@ def build_parser() -> argparse.ArgumentParser:
     governance.add_parser("close-due", help="close every decision whose deadline has passed").set_defaults(
         func=cmd_close_due
     )
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the time-driven work and send the e-mail notifications (also inside `fundapp serve`)",
+        description="Close the decisions whose deadline passed, open the fee years that began, mark what is "
+        "overdue and send the notifications, every FUNDAPP_SCHEDULER_INTERVAL_SECONDS: on PostgreSQL as a "
+        "worker of the job queue (procrastinate; run as many as you like), on SQLite in this process.",
+    )
+    worker.add_argument("--once", action="store_true", help="run everything that is due once, and exit")
+    worker.add_argument("--name", default="fundapp", help="the worker's name in the job queue's records")
+    worker.set_defaults(func=cmd_worker)
 
     report = sub.add_parser(
         "report",

@@ -1233,13 +1233,17 @@ async def close_due_decisions(
     database: Any, settings: Settings, now: datetime, decision_ids: list[int] | None = None
 ) -> list[Decision]:
     """Close every open decision whose deadline has passed (or those of ``decision_ids``), each in its
-    own transaction; used by the CLI, the scheduler and reads of a due decision."""
+    own transaction; used by the CLI, the scheduler and reads of a due decision. Returns those this call
+    closed (not those another process closed meanwhile)."""
     closed: list[Decision] = []
     async with database.session(write=False) as session:
         due = await Decisions(session, settings=settings, user=None, now=now).due()
     for decision_id in due if decision_ids is None else [d for d in decision_ids if d in due]:
         async with database.session(write=True) as session:
             decisions = Decisions(session, settings=settings, user=None, now=now)
+            # Under the decision's lock: another process (a second worker, a read) may have closed it since.
+            if (await decisions._locked(decision_id)).status != DecisionStatus.OPEN.value:
+                continue
             decision = await decisions.close(decision_id)
             await session.commit()
             closed.append(decision)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from fundapp.core.config import load_settings
 from fundapp.core.db import metadata
-from fundapp.models import import_all_models
+from fundapp.models import import_all_models, is_model_object
 
 import_all_models()
 config = context.config
@@ -31,6 +31,7 @@ def _configure(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         compare_server_default=True,
+        include_name=is_model_object,
     )
     with context.begin_transaction():
         context.run_migrations()

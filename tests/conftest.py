@@ -49,6 +49,8 @@ TEST_ENV = {
     "FUNDAPP_ARGON2_TIME_COST": "1",
     "FUNDAPP_ARGON2_MEMORY_KIB": "1024",
     "FUNDAPP_ARGON2_PARALLELISM": "1",
+    # The scheduler runs where a test starts it (tests/integration/test_jobs*.py), never behind another test.
+    "FUNDAPP_SCHEDULER": "off",
 }
 START = datetime(2026, 3, 16, 9, 0, tzinfo=UTC)
 _counter = itertools.count()

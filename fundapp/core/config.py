@@ -113,6 +113,19 @@ class Settings:
     argon2_parallelism: int = 4
     max_request_body_bytes: int = 1_048_576
     cors_allowed_origins: tuple[str, ...] = ()
+    # Time-driven work (docs/operations.md): the scheduler runs it every interval (a divisor of 60 below a
+    # minute, else whole minutes) in `fundapp serve` and `fundapp worker`; off, only `fundapp worker` does.
+    scheduler: bool = True
+    scheduler_interval_seconds: int = 60
+    # E-mail notifications through SMTP; no host: nothing is sent (nor recorded as sent).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "fundapp@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    # The service's address as its users reach it, for the links in e-mails.
+    public_url: str = "http://127.0.0.1:8000"
     charter: CharterSettings = field(default_factory=CharterSettings)
 
     @property
@@ -198,6 +211,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"{ENV_PREFIX}DEFAULT_LOCALE must be one of {settings.locales}")
     if not (len(settings.reporting_currency) == 3 and settings.reporting_currency.isupper()):
         raise SettingsError(f"{ENV_PREFIX}REPORTING_CURRENCY must be an ISO 4217 code")
+    interval = settings.scheduler_interval_seconds
+    if not (0 < interval < 60 and 60 % interval == 0) and not (interval >= 60 and interval % 60 == 0):
+        raise SettingsError(
+            f"{ENV_PREFIX}SCHEDULER_INTERVAL_SECONDS must divide a minute or be whole minutes, not {interval}"
+        )
     rate_fields = ("admin_agent_fee_rate", "indirect_support_cost_cap")
     for name in rate_fields:
         rate = getattr(charter, name)

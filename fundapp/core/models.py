@@ -150,3 +150,21 @@ class AuditEvent(SQLModel, table=True):
     after: str = Field(sa_column=Column(Text(), nullable=False))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class Notification(SQLModel, table=True):
+    """An e-mail notification, recorded once under its key (``decision-opened:7:user:12``...) before it goes
+    out, so a retry or a second worker never sends it again (docs/operations.md). ``sending`` while a worker
+    holds it; ``sent`` once the SMTP server accepted it."""
+
+    __tablename__ = "notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    user_id: int = Field(foreign_key="users.id", index=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False))
+    locale: str = Field(sa_column=Column(String(5), nullable=False))
+    subject: str = Field(sa_column=Column(String(300), nullable=False))
+    status: str = Field(sa_column=Column(String(10), nullable=False))
+    claimed_at: datetime = Field(sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
