@@ -1,8 +1,8 @@
 """jobs: the record of e-mail notifications sent (one row per key, so none goes twice), and on PostgreSQL the
 job queue's schema (procrastinate's, of the pinned version; docs/operations.md)
 
-Revision ID: 0014_jobs
-Revises: 0012_user_preferences
+Revision ID: 0016_jobs
+Revises: 0015_scoped_keys
 Create Date: 2026-12-03 13:30:00
 """
 
@@ -15,8 +15,8 @@ from sqlalchemy.util import await_only
 
 import fundapp.core.db
 
-revision: str = "0014_jobs"
-down_revision: str | None = "0012_user_preferences"
+revision: str = "0016_jobs"
+down_revision: str | None = "0015_scoped_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
