@@ -312,6 +312,7 @@ def test_a_deleted_entry_is_named_by_the_verification(
     _disable_guard(api, "postings", "delete")
     _disable_guard(api, "journal_entries", "delete")
     api.db.execute("DELETE FROM postings WHERE entry_id = 2")
+    api.db.execute("DELETE FROM entry_requests WHERE entry_id = 2")  # the request that posted it, too
     api.db.execute("DELETE FROM journal_entries WHERE id = 2")
     code, out, report = _verify_everywhere(api, monkeypatch, capsys)
     assert code == 1
