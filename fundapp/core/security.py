@@ -10,14 +10,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+import threading
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -33,6 +37,7 @@ from fundapp.core.db import SAFE_METHODS, Database
 from fundapp.core.errors import NotAuthenticated, PermissionDenied
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
 
+T = TypeVar("T")
 CSRF_HEADER = "X-CSRF-Token"
 # Web pages (fundapp.core.web) carry the session's CSRF token as a form field, checked by the pages' guard.
 PAGES_PREFIX = "/app"
@@ -67,7 +72,10 @@ class Principal:
 
 
 class PasswordHashing:
-    """Argon2id with the configured cost; the async methods run in a worker thread."""
+    """Argon2id with the configured cost; the async methods run in a worker thread, at most
+    ``argon2_max_concurrent`` at a time per process (each holds ``argon2_memory_kib`` while it runs: a burst
+    of logins otherwise ran one hash per request at once, 64 MiB each). The others wait their turn on the event
+    loop, holding no thread. ``running`` and ``most_running`` say how many ran at once, now and at most."""
 
     def __init__(self, settings: Settings) -> None:
         self._hasher = PasswordHasher(
@@ -75,14 +83,42 @@ class PasswordHashing:
             memory_cost=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         )
+        self.max_concurrent = settings.argon2_max_concurrent
+        # One limiter per event loop (a limiter belongs to the loop it waits on).
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._count_lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
         # Verified when the user does not exist, so timing does not reveal which usernames exist.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.max_concurrent)
+        return limiter
+
+    def _counted(self, work: Callable[[], T]) -> T:
+        with self._count_lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            return work()
+        finally:
+            with self._count_lock:
+                self.running -= 1
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(self._counted, work, limiter=self._limiter())
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+        return await self._in_thread(lambda: self._hasher.hash(password))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         def _verify() -> bool:
@@ -91,7 +127,7 @@ class PasswordHashing:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(_verify)
+        return await self._in_thread(_verify)
 
 
 def new_secret(prefix: str = "") -> str:
