@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
+import math
 import secrets
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ from fundapp.core.config import Settings
 from fundapp.core.db import SAFE_METHODS, Database
 from fundapp.core.errors import NotAuthenticated, PermissionDenied
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
+from fundapp.core.trouble import trouble_of
 
 T = TypeVar("T")
 CSRF_HEADER = "X-CSRF-Token"
@@ -274,9 +278,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("the bearer token has expired")
         principal = _principal(rows, via="token", token_id=found.id)
         if found.last_used_at is None or now - found.last_used_at > SESSION_TOUCH_INTERVAL:
-            async with database.session(write=True) as session:
-                await session.execute(update(ApiToken).where(col(ApiToken.id) == found.id).values(last_used_at=now))
-                await session.commit()
+            await _touch(database, update(ApiToken).where(col(ApiToken.id) == found.id).values(last_used_at=now))
         return principal
 
     async def _from_session(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
@@ -289,12 +291,32 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
         principal = _principal(rows, via="session", session_id=found.id, csrf_token=found.csrf_token)
         if now - found.last_seen_at > SESSION_TOUCH_INTERVAL:
-            async with database.session(write=True) as session:
-                await session.execute(
-                    update(AuthSession).where(col(AuthSession.id) == found.id).values(last_seen_at=now)
-                )
-                await session.commit()
+            await _touch(database, update(AuthSession).where(col(AuthSession.id) == found.id).values(last_seen_at=now))
         return principal
+
+
+_touch_failures = logging.getLogger("fundapp.security")
+# When a failed touch was last logged (monotonic seconds): at most one line a minute while the database refuses.
+_touch_logged_at = -math.inf
+
+
+async def _touch(database: Database, statement: Any) -> None:
+    """Note a credential's use (a token's ``last_used_at``, a session's ``last_seen_at``) in a transaction of its
+    own, best effort: reading needs no write, so when the database refuses the write (read-only, full, busy
+    with another writer) the request goes on as a read and the failure is logged, at most once a minute. A
+    session not touched meanwhile may then end at its idle timeout. Any other error is the request's."""
+    global _touch_logged_at
+    try:
+        async with database.session(write=True) as session:
+            await session.execute(statement)
+            await session.commit()
+    except Exception as error:
+        trouble = trouble_of(error)
+        if trouble is None:
+            raise
+        if time.monotonic() - _touch_logged_at >= 60:
+            _touch_logged_at = time.monotonic()
+            _touch_failures.warning("a credential's last use was not recorded (%s): %s", trouble.slug, error)
 
 
 # A credential (token or session) with its user and the user's roles, one row per role, in one statement
