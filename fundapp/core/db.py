@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import weakref
@@ -147,6 +148,7 @@ class _SQLiteCursor:
         connection = self._connection
         begin, connection.pending_begin = connection.pending_begin, None
         if begin is not None and connection.writes(begin):
+            connection.refuse_unwritable_files()
             # Left at the transaction's end: commit, rollback (which SQLAlchemy also runs after a failed
             # BEGIN, when the connection goes back to the pool) or close.
             await connection.enter_write_queue()
@@ -218,6 +220,7 @@ class _SQLiteConnection(aiosqlite.Connection):
     BEGIN to the end of that transaction."""
 
     pending_begin: str | None = None  # a BEGIN not sent yet: it goes with the next statement
+    files: tuple[str, ...] = ()  # the database file, its write-ahead log and its shared-memory index
     write_queue: _WriteQueue | None = None
     checkpointer: _Checkpointer | None = None
     _holding: asyncio.Lock | None = None
@@ -228,6 +231,17 @@ class _SQLiteConnection(aiosqlite.Connection):
     async def insert_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Several INSERTs, each with its rows, in one trip (see ``fundapp.core.writes``)."""
         await _SQLiteCursor(self).insert_many(statements)
+
+    def refuse_unwritable_files(self) -> None:
+        """Refuse a write transaction, as SQLite refuses a write to a read-only database, when the database
+        file, its log or its shared-memory index cannot be written (made read-only or immutable under a
+        running service). SQLite maps the index into memory: writing on while it cannot grow killed the
+        process with SIGBUS, with no log line. Three ``access`` calls, microseconds against a write's
+        milliseconds; a file made immutable between this check and the write can still do it (the process
+        then dies with the fatal error's traceback on stderr: ``faulthandler``, fundapp/server.py)."""
+        for path in self.files:
+            if not os.access(path, os.W_OK) and os.path.exists(path):
+                raise sqlite3.OperationalError(f"attempt to write a readonly database: {path} cannot be written")
 
     def writes(self, begin: str) -> bool:
         """A BEGIN that takes the write lock at once (the service's write transactions)."""
@@ -289,12 +303,14 @@ def _sqlite_connector(
     with the one-trip cursor."""
     args, kwargs = _sqlite_connect_args(url)
     write_queue = _WriteQueue(lock_timeout_s)  # one per engine, shared by its connections
+    files = _sqlite_files(url)
 
     async def connect() -> aiosqlite.Connection:
         connection = _SQLiteConnection(partial(sqlite3.connect, *args, **kwargs), iter_chunk_size=64)
         connection._thread.daemon = True  # as the dialect does: an unclosed connection never blocks exit
         connection.write_queue = write_queue
         connection.checkpointer = checkpointer
+        connection.files = files
         return await connection
 
     return connect
@@ -402,6 +418,16 @@ def _sqlite_connect_args(url: str) -> tuple[Sequence[Any], dict[str, Any]]:
     return args, dict(kwargs)
 
 
+def _sqlite_files(url: str) -> tuple[str, ...]:
+    """The database file of a SQLite URL with its write-ahead log and shared-memory index (none in memory)."""
+    database = make_url(url).database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return ()
+    return (database, database + "-wal", database + "-shm")
+
+
 def _configure_postgresql(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -498,6 +524,9 @@ class Database:
             return found
 
     def _sqlite_write_check(self) -> None:
+        for path in _sqlite_files(self.url):
+            if not os.access(path, os.W_OK) and os.path.exists(path):
+                raise sqlite3.OperationalError(f"attempt to write a readonly database: {path} cannot be written")
         args, kwargs = self._sqlite_args
         connection = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "timeout": 1.0})
         try:

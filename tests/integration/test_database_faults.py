@@ -338,3 +338,60 @@ def test_the_database_gone_mid_traffic_gets_503_with_retry_after_and_the_service
     assert_books_balanced(api, api.create_user(Role.AUDITOR))
     verified = fundapp_command(api, "ledger", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+# ---------------------------------------------------------------- SQLite's files made immutable under the service
+
+
+def chattr(flag: str, *paths: str) -> bool:
+    done = subprocess.run(["chattr", flag, *paths], capture_output=True, text=True)
+    return done.returncode == 0
+
+
+def test_sqlite_files_made_immutable_under_the_service_get_503_read_only_not_a_dead_process(
+    api: Api, backend: str, tmp_path: Path
+) -> None:
+    """Issue 19: the database's files made immutable (``chattr +i``) killed the service with SIGBUS (SQLite
+    maps its shared-memory index, which could then not grow) and no log line."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's files")
+    path = api.settings.database_url.removeprefix("sqlite+aiosqlite:///")
+    if not chattr("-i", path):
+        pytest.skip("chattr is not available here (it needs root and a file system that keeps the flag)")
+    admin = api.create_user(Role.SECRETARIAT_ADMIN)
+    officer = api.create_user(Role.FINANCE_OFFICER)
+    donor = add_contributor(api, admin, "Government of Norway", country="NOR")
+    today = datetime.now(UTC).date().isoformat()
+    port, log = free_port(), tmp_path / "serve.log"
+    process = start_serving(api, port, log)
+    files = [name for name in (path, path + "-wal", path + "-shm") if Path(name).exists()]
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+            def deposit(key: str) -> httpx.Response:
+                return client.post(
+                    CONTRIBUTIONS,
+                    json=deposit_body(donor, "5.00", today),
+                    headers={**officer.headers, "Idempotency-Key": key},
+                )
+
+            assert deposit("before").status_code == 201
+            created = api.db.count("contributions")
+            assert chattr("+i", *files)
+            for n in range(20):
+                refused = deposit(f"immutable-{n}")
+                body = assert_problem(refused, 503)
+                assert body["type"] == PROBLEM_TYPE + "database-read-only", body
+                assert int(refused.headers["Retry-After"]) > 0
+            assert client.get("/api/v1/contributors", headers=admin.headers).status_code == 200
+            assert assert_problem(client.get("/health/ready"), 503)["type"] == PROBLEM_TYPE + "database-read-only"
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert chattr("-i", *files)
+            assert client.get("/health/ready").status_code == 200
+            assert deposit("immutable-0").status_code == 201
+        assert api.db.count("contributions") == created + 1
+        assert "database-read-only" in log.read_text()  # each refusal is logged
+    finally:
+        chattr("-i", *files)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
