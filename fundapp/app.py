@@ -49,7 +49,7 @@ VERSION = "0.1.0"
 
 # Reachable without credentials: liveness, the API description and the login form itself.
 PUBLIC_PATHS = [
-    "^/health$",
+    "^/health(/live|/ready)?$",
     "^/schema(/|$)",
     f"^{core_api.API_PREFIX}/auth/login$",
     "^/$",
@@ -173,7 +173,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, lock_timeout_s=settings.database_lock_timeout_seconds)
         app.state.db = database
         # Time-driven work and notifications (docs/operations.md): each serving process runs the scheduler,
         # which is safe with several (every job runs once).

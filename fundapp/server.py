@@ -15,6 +15,7 @@ closes.
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing
 import os
 import signal
@@ -69,6 +70,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _worker(options: ServeOptions) -> None:
     import uvicorn
 
+    faulthandler.enable()
+
     config = uvicorn.Config(APP, **options.uvicorn_config())
     # The application is loaded before the socket joins the port's group: the kernel hands a worker
     # connections from the moment it listens, and they would wait in its queue while it imported.
@@ -84,6 +87,10 @@ def _worker(options: ServeOptions) -> None:
 def serve(options: ServeOptions) -> int:
     """Serve until interrupted; the exit code is 0 after a requested stop, a worker's code otherwise."""
     import uvicorn
+
+    # A fatal signal (SIGBUS, SIGSEGV: a fault under a C library, as SQLite's on a file it may not grow) writes
+    # the Python traceback of every thread to stderr before the process dies, instead of nothing at all.
+    faulthandler.enable()
 
     if options.workers <= 1 or not reuse_port_supported():
         uvicorn.run(APP, host=options.host, port=options.port, workers=options.workers, **options.uvicorn_config())

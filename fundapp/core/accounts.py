@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -330,37 +330,77 @@ class LoginResult:
     expires_at: datetime
 
 
-async def _throttle(database: Database, settings: Settings, username: str, client: str, now: datetime) -> None:
-    """Refuse with 429 while the account or the client has too many recent failures."""
+# Advisory-lock classes (PostgreSQL, two-key form) under which attempts on one account, and from one client, are
+# counted and claimed one at a time. SQLite needs none: the claim is a write transaction (BEGIN IMMEDIATE).
+LOGIN_ACCOUNT_LOCK = 7_270_010
+LOGIN_CLIENT_LOCK = 7_270_011
+# Both locks in one statement, always the account's first (every claim takes them in that order: no deadlock).
+_PG_LOGIN_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(:account_lock, hashtext(:username)), "
+    "pg_advisory_xact_lock(:client_lock, hashtext(:client))"
+).bindparams(account_lock=LOGIN_ACCOUNT_LOCK, client_lock=LOGIN_CLIENT_LOCK)
+
+
+def _retry_after(oldest: datetime, settings: Settings, now: datetime) -> int:
+    # The aggregate bypasses the column type: SQLite hands back a naive UTC timestamp.
+    oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+    reopens_at = oldest_at + timedelta(seconds=settings.login_window_seconds)
+    return max(1, math.ceil((reopens_at - now).total_seconds()))
+
+
+async def _claim_attempt(database: Database, settings: Settings, username: str, client: str, now: datetime) -> int:
+    """Count this attempt against the limits before any password is checked, or refuse it with 429.
+
+    The attempt is recorded as a failure at once, in the same transaction that counted the recent ones, and
+    claims are taken one at a time per account and per client (SQLite: the write lock; PostgreSQL: advisory
+    locks), so a burst of attempts sent together cannot all pass a count that none of them has added to yet.
+    A refused attempt hashes nothing. Returns the attempt's row: the caller deletes it when the password was
+    right (a successful login clears all the account's failures)."""
     since = now - timedelta(seconds=settings.login_window_seconds)
-    async with database.session(write=False) as session:
-        for column, value, limit in (
-            (LoginFailure.username, username, settings.login_max_failures_per_account),
-            (LoginFailure.client, client, settings.login_max_failures_per_client),
+    is_account = col(LoginFailure.username) == username
+    is_client = col(LoginFailure.client) == client
+    async with database.session(write=True) as session:
+        if database.dialect == "postgresql":
+            await session.execute(_PG_LOGIN_LOCKS, {"username": username, "client": client})
+        recent = (
+            await session.execute(
+                select(
+                    func.count().filter(is_account),
+                    func.min(col(LoginFailure.at)).filter(is_account),
+                    func.count().filter(is_client),
+                    func.min(col(LoginFailure.at)).filter(is_client),
+                ).where(col(LoginFailure.at) > since, or_(is_account, is_client))
+            )
+        ).one()
+        for scope, count, oldest, limit in (
+            ("account", recent[0], recent[1], settings.login_max_failures_per_account),
+            ("client", recent[2], recent[3], settings.login_max_failures_per_client),
         ):
-            oldest, count = (
-                await session.execute(
-                    select(func.min(col(LoginFailure.at)), func.count()).where(
-                        col(column) == value, col(LoginFailure.at) > since
-                    )
-                )
-            ).one()
             if count >= limit:
-                # The aggregate bypasses the column type: SQLite hands back a naive UTC timestamp.
-                oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
-                reopens_at = oldest_at + timedelta(seconds=settings.login_window_seconds)
-                retry_after = max(1, math.ceil((reopens_at - now).total_seconds()))
-                scope = "account" if column is LoginFailure.username else "client"
+                retry_after = _retry_after(oldest, settings, now)
                 raise RateLimited(
                     f"too many failed logins for this {scope}; try again in {retry_after} seconds",
                     retry_after=retry_after,
                 )
+        attempt = LoginFailure(username=username, client=client, at=now)
+        session.add(attempt)
+        await session.flush()
+        await session.commit()
+    assert attempt.id is not None
+    return attempt.id
+
+
+async def _forget_attempt(database: Database, attempt_id: int) -> None:
+    """The attempt's password was right: it is no failure."""
+    async with database.session(write=True) as session:
+        await session.execute(delete(LoginFailure).where(col(LoginFailure.id) == attempt_id))
+        await session.commit()
 
 
 async def _record_failure(database: Database, username: str, client: str, now: datetime) -> None:
-    """Kept in its own committed transaction: the failed request itself changes nothing else."""
+    """The failed attempt's audit event (its row was written by ``_claim_attempt``), in its own committed
+    transaction: the failed request itself changes nothing else."""
     async with database.session(write=True) as session:
-        session.add(LoginFailure(username=username, client=client, at=now))
         await audit.record(
             session,
             actor=audit.Actor(None, username[:100]),
@@ -384,7 +424,7 @@ async def login(
     now: datetime,
 ) -> LoginResult:
     username = username.lower()
-    await _throttle(database, settings, username, client, now)
+    await _claim_attempt(database, settings, username, client, now)
     async with database.session(write=False) as session:
         user = await find_user(session, username)
     valid = await hashing.verify(user.password_hash if user else None, password)
@@ -506,12 +546,13 @@ async def change_password(
     """Change the caller's password: the current one must be given (a wrong one counts as a failed login, so
     a stolen session cannot try passwords faster than the login form); every other session and none of the
     API tokens of the user end."""
-    await _throttle(database, settings, user.username, client, now)
+    attempt = await _claim_attempt(database, settings, user.username, client, now)
     async with database.session(write=False) as session:
         found = await get_user(session, user.id)
     if not await hashing.verify(found.password_hash, data.current_password):
         await _record_failure(database, user.username, client, now)
         raise InvalidInput("the current password is not right", field="current_password", rule="current-password")
+    await _forget_attempt(database, attempt)
     if await hashing.verify(found.password_hash, data.new_password):
         raise InvalidInput("the new password is the current one", field="new_password", rule="new-password-differs")
     new_hash = await hashing.hash(data.new_password)

@@ -10,7 +10,7 @@ from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -95,17 +95,30 @@ def client_of(request: AnyRequest) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@get("/health", exclude_from_auth=True, tags=["service"])
-async def health(request: AnyRequest) -> Response[Any]:
-    """Liveness and database reachability."""
+@get("/health/live", exclude_from_auth=True, tags=["service"])
+async def health_live() -> dict[str, str]:
+    """Liveness: the process runs and answers (asks nothing of the database). Restart it only when this fails."""
+    return {"status": "live"}
+
+
+@get(["/health/ready", "/health"], exclude_from_auth=True, tags=["service"])
+async def health_ready(request: AnyRequest) -> Response[Any]:
+    """Readiness: the database can be reached, read and written now (a cheap check that writes nothing).
+    503 with ``Retry-After`` and the trouble's problem type (``database-unavailable``, ``database-read-only``,
+    ``database-busy``, ``database-full``) otherwise. ``/health`` answers the same."""
     database: Database = request.app.state.db
-    try:
-        async with database.session(write=False) as session:
-            await session.execute(text("SELECT 1"))
-    except Exception:
-        log.warning("health check: the database does not answer", exc_info=True)
-        return problem(request, status=503, slug="unhealthy", title="The database does not answer")
-    return Response({"status": "ok", "database": database.dialect})
+    trouble = await database.trouble()
+    if trouble is not None:
+        return problem(
+            request,
+            status=503,
+            slug=trouble.slug,
+            title=trouble.title,
+            detail=trouble.detail,
+            headers={"Retry-After": str(trouble.retry_after)},
+            database=database.dialect,
+        )
+    return Response({"status": "ok", "ready": True, "database": database.dialect})
 
 
 class AuthController(Controller):
@@ -337,4 +350,13 @@ class AuditController(Controller):
         }
 
 
-route_handlers = [health, AuthController, me, set_preferences, change_password, UserController, AuditController]
+route_handlers = [
+    health_live,
+    health_ready,
+    AuthController,
+    me,
+    set_preferences,
+    change_password,
+    UserController,
+    AuditController,
+]

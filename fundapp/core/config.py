@@ -111,7 +111,12 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
+    # At most this many passwords are hashed or verified at the same moment per process (each takes
+    # argon2_memory_kib of memory and a core while it runs); the others wait their turn.
+    argon2_max_concurrent: int = 2
     max_request_body_bytes: int = 1_048_576
+    # SQLite: how long a writer waits for the write lock (held by another writer) before it is answered 503.
+    database_lock_timeout_seconds: int = 30
     cors_allowed_origins: tuple[str, ...] = ()
     # Time-driven work (docs/operations.md): the scheduler runs it every interval (a divisor of 60 below a
     # minute, else whole minutes) in `fundapp serve` and `fundapp worker`; off, only `fundapp worker` does.
@@ -207,6 +212,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
     if settings.is_production and not settings.cookie_secure:
         updates["cookie_secure"] = True
+    if settings.database_lock_timeout_seconds < 1:
+        raise SettingsError(f"{ENV_PREFIX}DATABASE_LOCK_TIMEOUT_SECONDS must be at least 1")
+    if settings.argon2_max_concurrent < 1:
+        raise SettingsError(f"{ENV_PREFIX}ARGON2_MAX_CONCURRENT must be at least 1")
     if settings.default_locale not in settings.locales:
         raise SettingsError(f"{ENV_PREFIX}DEFAULT_LOCALE must be one of {settings.locales}")
     if not (len(settings.reporting_currency) == 3 and settings.reporting_currency.isupper()):

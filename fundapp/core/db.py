@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import threading
 import weakref
@@ -18,12 +19,14 @@ from typing import Any
 
 import aiosqlite
 from litestar import Request
-from sqlalchemy import Column, DateTime, MetaData, event
+from sqlalchemy import Column, DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction, SessionTransactionOrigin
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+from fundapp.core.trouble import READ_ONLY, UNAVAILABLE, DatabaseUnreachable, Trouble, trouble_of
 
 # Stable constraint names, so migrations and models compare equal on every backend.
 SQLModel.metadata.naming_convention = {
@@ -42,6 +45,10 @@ SQLITE_LOCK_TIMEOUT_S = 30
 SQLITE_CHECKPOINT_INTERVAL_S = 0.5
 # Log pages after which a commit checkpoints by itself: the fallback when the checkpointer cannot keep up.
 SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+
+# How long connecting to PostgreSQL may take before the request is answered 503 (asyncpg's default: 60 s).
+PG_CONNECT_TIMEOUT_S = 10
+_PG_READ_ONLY = text("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')")
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +148,7 @@ class _SQLiteCursor:
         connection = self._connection
         begin, connection.pending_begin = connection.pending_begin, None
         if begin is not None and connection.writes(begin):
+            connection.refuse_unwritable_files()
             # Left at the transaction's end: commit, rollback (which SQLAlchemy also runs after a failed
             # BEGIN, when the connection goes back to the pool) or close.
             await connection.enter_write_queue()
@@ -194,7 +202,8 @@ class _WriteQueue:
     SQLite's lock free, except when another process holds it. One lock per event loop (an asyncio lock
     belongs to one loop)."""
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_s: float = SQLITE_LOCK_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def lock(self) -> asyncio.Lock:
@@ -211,6 +220,7 @@ class _SQLiteConnection(aiosqlite.Connection):
     BEGIN to the end of that transaction."""
 
     pending_begin: str | None = None  # a BEGIN not sent yet: it goes with the next statement
+    files: tuple[str, ...] = ()  # the database file, its write-ahead log and its shared-memory index
     write_queue: _WriteQueue | None = None
     checkpointer: _Checkpointer | None = None
     _holding: asyncio.Lock | None = None
@@ -222,6 +232,17 @@ class _SQLiteConnection(aiosqlite.Connection):
         """Several INSERTs, each with its rows, in one trip (see ``fundapp.core.writes``)."""
         await _SQLiteCursor(self).insert_many(statements)
 
+    def refuse_unwritable_files(self) -> None:
+        """Refuse a write transaction, as SQLite refuses a write to a read-only database, when the database
+        file, its log or its shared-memory index cannot be written (made read-only or immutable under a
+        running service). SQLite maps the index into memory: writing on while it cannot grow killed the
+        process with SIGBUS, with no log line. Three ``access`` calls, microseconds against a write's
+        milliseconds; a file made immutable between this check and the write can still do it (the process
+        then dies with the fatal error's traceback on stderr: ``faulthandler``, fundapp/server.py)."""
+        for path in self.files:
+            if not os.access(path, os.W_OK) and os.path.exists(path):
+                raise sqlite3.OperationalError(f"attempt to write a readonly database: {path} cannot be written")
+
     def writes(self, begin: str) -> bool:
         """A BEGIN that takes the write lock at once (the service's write transactions)."""
         return self.write_queue is not None and "IMMEDIATE" in begin.upper()
@@ -231,7 +252,7 @@ class _SQLiteConnection(aiosqlite.Connection):
             return
         lock = self.write_queue.lock()
         try:
-            await asyncio.wait_for(lock.acquire(), SQLITE_LOCK_TIMEOUT_S)
+            await asyncio.wait_for(lock.acquire(), self.write_queue.timeout_s)
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
         self._holding = lock
@@ -275,18 +296,21 @@ class _SQLiteConnection(aiosqlite.Connection):
             self.leave_write_queue()
 
 
-def _sqlite_connector(url: str, checkpointer: _Checkpointer | None) -> Callable[[], Awaitable[aiosqlite.Connection]]:
+def _sqlite_connector(
+    url: str, checkpointer: _Checkpointer | None, lock_timeout_s: float
+) -> Callable[[], Awaitable[aiosqlite.Connection]]:
     """The engine's ``async_creator``: the connection SQLAlchemy's aiosqlite dialect would open for ``url``,
     with the one-trip cursor."""
-    parsed = make_url(url)
-    args, kwargs = parsed.get_dialect(_is_async=True)().create_connect_args(parsed)
-    write_queue = _WriteQueue()  # one per engine, shared by its connections
+    args, kwargs = _sqlite_connect_args(url)
+    write_queue = _WriteQueue(lock_timeout_s)  # one per engine, shared by its connections
+    files = _sqlite_files(url)
 
     async def connect() -> aiosqlite.Connection:
         connection = _SQLiteConnection(partial(sqlite3.connect, *args, **kwargs), iter_chunk_size=64)
         connection._thread.daemon = True  # as the dialect does: an unclosed connection never blocks exit
         connection.write_queue = write_queue
         connection.checkpointer = checkpointer
+        connection.files = files
         return await connection
 
     return connect
@@ -303,8 +327,8 @@ class _Checkpointer:
     the committing writer still holds its place in the write queue, so no writer of this process appends
     meanwhile)."""
 
-    def __init__(self, path: str) -> None:
-        self._path = path
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
         # One condition guards both flags, so the thread cannot miss a stop that comes while it checkpoints.
         self._changed = threading.Condition()
         self._wanted = False  # commits since the last checkpoint
@@ -335,7 +359,7 @@ class _Checkpointer:
                     self._wanted = False
                 try:
                     if connection is None:
-                        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                        connection = self._connect()
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.Error as error:  # busy, or the file went away: the next commit asks again
                     log.debug("SQLite checkpoint skipped: %s", error)
@@ -357,7 +381,7 @@ class _Checkpointer:
             thread.join()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, lock_timeout_s: float) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -367,7 +391,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_LOCK_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout_s * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         # Up to 32 MiB of pages per connection (SQLite's default is 2 MiB): the indexes' hot pages stay in
@@ -386,31 +410,85 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         driver.pending_begin = f"BEGIN {mode}"
 
 
+def _sqlite_connect_args(url: str) -> tuple[Sequence[Any], dict[str, Any]]:
+    """What ``sqlite3.connect`` is given for ``url`` by SQLAlchemy's dialect (a ``file:`` URI with
+    ``uri=true`` and its ``mode`` included)."""
+    parsed = make_url(url)
+    args, kwargs = parsed.get_dialect(_is_async=True)().create_connect_args(parsed)
+    return args, dict(kwargs)
+
+
+def _sqlite_files(url: str) -> tuple[str, ...]:
+    """The database file of a SQLite URL with its write-ahead log and shared-memory index (none in memory)."""
+    database = make_url(url).database or ""
+    if database.startswith("file:"):
+        database = database.removeprefix("file:").split("?", 1)[0]
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return ()
+    return (database, database + "-wal", database + "-shm")
+
+
+def _configure_postgresql(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as error:  # refused, reset, unreachable, timed out: the server is not there
+            raise DatabaseUnreachable(f"cannot connect to the database: {error}") from error
+
+    @event.listens_for(sync_engine, "handle_error")
+    def _lost(context: Any) -> None:
+        # A connection that met an outage (the server shut down or restarted, the network dropped) is thrown
+        # away, and with it the pool's other connections made before it: the next request connects anew, so
+        # the service recovers by itself when the database is back.
+        if not context.is_disconnect and trouble_of(context.original_exception) is UNAVAILABLE:
+            context.is_disconnect = True
+
+
 class Database:
     """The engine and the session factories of one process."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, lock_timeout_s: float = SQLITE_LOCK_TIMEOUT_S
+    ) -> None:
+        """``lock_timeout_s``: how long a SQLite writer waits for the write lock before its request is answered
+        503 ``database-busy`` (``FUNDAPP_DATABASE_LOCK_TIMEOUT_SECONDS``)."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._checkpointer: _Checkpointer | None = None
         options: dict[str, Any] = {"echo": echo}
         if not self.is_sqlite:
             # No pre-ping: it is one more round trip on every checkout (three per request). Connections are
-            # recycled well within any server or proxy idle timeout instead, and a request that meets a
-            # dropped connection is rolled back whole and answered 500, never half-applied.
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+            # recycled well within any server or proxy idle timeout instead; a request that meets a dropped
+            # connection is rolled back whole and answered 503 (``fundapp.core.trouble``), and the pool drops
+            # its connections of before the outage (``_configure_postgresql``). Connecting gives up after
+            # PG_CONNECT_TIMEOUT_S, so an unreachable server is a prompt 503, not a request hanging for a minute.
+            options.update(
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_recycle=1800,
+                connect_args={"timeout": PG_CONNECT_TIMEOUT_S},
+            )
         else:
             database = make_url(url).database
-            if database and database != ":memory:":
-                self._checkpointer = _Checkpointer(database)
+            args, kwargs = _sqlite_connect_args(url)
+            self._sqlite_args = (args, kwargs)
+            read_only = make_url(url).query.get("mode") == "ro"
+            if database and database != ":memory:" and not read_only:
+                self._checkpointer = _Checkpointer(
+                    partial(sqlite3.connect, *args, **{**kwargs, "isolation_level": None, "check_same_thread": False})
+                )
                 # A Database nobody disposes (a test's, say) lets its thread end when it is collected.
                 weakref.finalize(self, self._checkpointer.stop_soon)
-            options.update(async_creator=_sqlite_connector(url, self._checkpointer))
+            options.update(async_creator=_sqlite_connector(url, self._checkpointer, lock_timeout_s))
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, lock_timeout_s)
             write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
+            _configure_postgresql(self.engine)
             write_engine = self.engine
         self._read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._write = async_sessionmaker(write_engine, class_=AsyncSession, expire_on_commit=False)
@@ -422,6 +500,44 @@ class Database:
     def session(self, *, write: bool = True) -> AsyncSession:
         """A new session; ``write=True`` takes SQLite's write lock when the transaction begins."""
         return (self._write if write else self._read)()
+
+    async def trouble(self) -> Trouble | None:
+        """Whether the database can be reached, read and written now (None), or its trouble: the readiness
+        check. Cheap and writes nothing. PostgreSQL: one statement asks whether transactions are read-only
+        (``default_transaction_read_only``, a standby). SQLite: a connection of its own (the service's writers
+        are not queued behind) takes the write lock (waiting at most a second for another writer), changes the
+        header's ``user_version`` to what it was and rolls back, so a read-only file, directory or URL
+        (``mode=ro``) is found without a byte written."""
+        try:
+            if self.is_sqlite:
+                await asyncio.to_thread(self._sqlite_write_check)
+                return None
+            async with self.engine.connect() as connection:
+                recovery, read_only = (await connection.execute(_PG_READ_ONLY)).one()
+            return READ_ONLY if recovery or read_only == "on" else None
+        except Exception as error:
+            found = trouble_of(error)
+            if found is None:
+                log.warning("readiness check: the database failed in an unexpected way", exc_info=True)
+                return UNAVAILABLE
+            log.warning("readiness check: %s: %s", found.slug, str(error).splitlines()[0] if str(error) else "")
+            return found
+
+    def _sqlite_write_check(self) -> None:
+        for path in _sqlite_files(self.url):
+            if not os.access(path, os.W_OK) and os.path.exists(path):
+                raise sqlite3.OperationalError(f"attempt to write a readonly database: {path} cannot be written")
+        args, kwargs = self._sqlite_args
+        connection = sqlite3.connect(*args, **{**kwargs, "isolation_level": None, "timeout": 1.0})
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                (version,) = connection.execute("PRAGMA user_version").fetchone()
+                connection.execute(f"PRAGMA user_version = {int(version)}")
+            finally:
+                connection.execute("ROLLBACK")
+        finally:
+            connection.close()
 
     async def dispose(self) -> None:
         if self._checkpointer is not None:

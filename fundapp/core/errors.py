@@ -17,6 +17,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from fundapp.core.trouble import Trouble, trouble_of
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "urn:fundapp:problem:"
 
@@ -266,7 +268,30 @@ def _http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> 
     return problem(request, status=status, slug=slug, title=title, detail=detail, headers=headers)
 
 
+def database_trouble_response(request: Request[Any, Any, Any], trouble: Trouble) -> Response[Any]:
+    """503 naming the database's trouble, with ``Retry-After`` (a page for the web pages)."""
+    headers = {"Retry-After": str(trouble.retry_after)}
+    page = _as_page(request, 503, None)
+    if page is not None:
+        page.headers.update(headers)
+        return page
+    return problem(request, status=503, slug=trouble.slug, title=trouble.title, detail=trouble.detail, headers=headers)
+
+
 def _internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    trouble = trouble_of(exc)
+    if trouble is not None:
+        # The request's transaction never committed: nothing of it was written. Logged without the traceback
+        # (an outage would fill the log with them): the error's own words say what the database said.
+        log.error(
+            "%s on %s %s: %s: %s",
+            trouble.slug,
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            str(exc).splitlines()[0] if str(exc) else "",
+        )
+        return database_trouble_response(request, trouble)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     page = _as_page(request, HTTP_500_INTERNAL_SERVER_ERROR, None)
     if page is not None:

@@ -10,14 +10,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import logging
+import math
 import secrets
+import threading
+import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -32,7 +39,9 @@ from fundapp.core.config import Settings
 from fundapp.core.db import SAFE_METHODS, Database
 from fundapp.core.errors import NotAuthenticated, PermissionDenied
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
+from fundapp.core.trouble import trouble_of
 
+T = TypeVar("T")
 CSRF_HEADER = "X-CSRF-Token"
 # Web pages (fundapp.core.web) carry the session's CSRF token as a form field, checked by the pages' guard.
 PAGES_PREFIX = "/app"
@@ -67,7 +76,10 @@ class Principal:
 
 
 class PasswordHashing:
-    """Argon2id with the configured cost; the async methods run in a worker thread."""
+    """Argon2id with the configured cost; the async methods run in a worker thread, at most
+    ``argon2_max_concurrent`` at a time per process (each holds ``argon2_memory_kib`` while it runs: a burst
+    of logins otherwise ran one hash per request at once, 64 MiB each). The others wait their turn on the event
+    loop, holding no thread. ``running`` and ``most_running`` say how many ran at once, now and at most."""
 
     def __init__(self, settings: Settings) -> None:
         self._hasher = PasswordHasher(
@@ -75,14 +87,42 @@ class PasswordHashing:
             memory_cost=settings.argon2_memory_kib,
             parallelism=settings.argon2_parallelism,
         )
+        self.max_concurrent = settings.argon2_max_concurrent
+        # One limiter per event loop (a limiter belongs to the loop it waits on).
+        self._limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._count_lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
         # Verified when the user does not exist, so timing does not reveal which usernames exist.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self.max_concurrent)
+        return limiter
+
+    def _counted(self, work: Callable[[], T]) -> T:
+        with self._count_lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            return work()
+        finally:
+            with self._count_lock:
+                self.running -= 1
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(self._counted, work, limiter=self._limiter())
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+        return await self._in_thread(lambda: self._hasher.hash(password))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         def _verify() -> bool:
@@ -91,7 +131,7 @@ class PasswordHashing:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 return False
 
-        return await anyio.to_thread.run_sync(_verify)
+        return await self._in_thread(_verify)
 
 
 def new_secret(prefix: str = "") -> str:
@@ -238,9 +278,7 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("the bearer token has expired")
         principal = _principal(rows, via="token", token_id=found.id)
         if found.last_used_at is None or now - found.last_used_at > SESSION_TOUCH_INTERVAL:
-            async with database.session(write=True) as session:
-                await session.execute(update(ApiToken).where(col(ApiToken.id) == found.id).values(last_used_at=now))
-                await session.commit()
+            await _touch(database, update(ApiToken).where(col(ApiToken.id) == found.id).values(last_used_at=now))
         return principal
 
     async def _from_session(self, database: Database, settings: Settings, token: str, now: datetime) -> Principal:
@@ -253,12 +291,32 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthenticated("the session has expired; log in again", rule="session-expired")
         principal = _principal(rows, via="session", session_id=found.id, csrf_token=found.csrf_token)
         if now - found.last_seen_at > SESSION_TOUCH_INTERVAL:
-            async with database.session(write=True) as session:
-                await session.execute(
-                    update(AuthSession).where(col(AuthSession.id) == found.id).values(last_seen_at=now)
-                )
-                await session.commit()
+            await _touch(database, update(AuthSession).where(col(AuthSession.id) == found.id).values(last_seen_at=now))
         return principal
+
+
+_touch_failures = logging.getLogger("fundapp.security")
+# When a failed touch was last logged (monotonic seconds): at most one line a minute while the database refuses.
+_touch_logged_at = -math.inf
+
+
+async def _touch(database: Database, statement: Any) -> None:
+    """Note a credential's use (a token's ``last_used_at``, a session's ``last_seen_at``) in a transaction of its
+    own, best effort: reading needs no write, so when the database refuses the write (read-only, full, busy
+    with another writer) the request goes on as a read and the failure is logged, at most once a minute. A
+    session not touched meanwhile may then end at its idle timeout. Any other error is the request's."""
+    global _touch_logged_at
+    try:
+        async with database.session(write=True) as session:
+            await session.execute(statement)
+            await session.commit()
+    except Exception as error:
+        trouble = trouble_of(error)
+        if trouble is None:
+            raise
+        if time.monotonic() - _touch_logged_at >= 60:
+            _touch_logged_at = time.monotonic()
+            _touch_failures.warning("a credential's last use was not recorded (%s): %s", trouble.slug, error)
 
 
 # A credential (token or session) with its user and the user's roles, one row per role, in one statement

@@ -61,6 +61,8 @@ def test_charter_settings_are_read_and_checked(tmp_path: Path) -> None:
         ("FUNDAPP_SECRET_KEY", "short", "at least 32"),
         ("FUNDAPP_REPORTING_CURRENCY", "usd", "REPORTING_CURRENCY"),
         ("FUNDAPP_CHARTER_ARREARS_SUSPEND_VOTING", "perhaps", "ARREARS_SUSPEND_VOTING"),
+        ("FUNDAPP_ARGON2_MAX_CONCURRENT", "0", "ARGON2_MAX_CONCURRENT must be at least 1"),
+        ("FUNDAPP_DATABASE_LOCK_TIMEOUT_SECONDS", "0", "DATABASE_LOCK_TIMEOUT_SECONDS must be at least 1"),
     ],
 )
 def test_malformed_settings_are_refused_by_name(tmp_path: Path, name: str, value: str, message: str) -> None:
