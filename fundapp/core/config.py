@@ -112,6 +112,9 @@ class Settings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     max_request_body_bytes: int = 1_048_576
+    # Attachments of one proposal: at most this many files and this many bytes in all (409 beyond).
+    max_attachments_per_proposal: int = 20
+    max_attachment_bytes_per_proposal: int = 50 * 1024 * 1024
     cors_allowed_origins: tuple[str, ...] = ()
     charter: CharterSettings = field(default_factory=CharterSettings)
 

@@ -105,6 +105,12 @@ class Conflict(DomainError):
     title = "Conflicts with the current state"
 
 
+class Gone(DomainError):
+    status = 410
+    slug = "gone"
+    title = "No longer available"
+
+
 class RateLimited(DomainError):
     status = 429
     slug = "rate-limited"
@@ -243,6 +249,7 @@ _HTTP_SLUGS = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     409: ("conflict", "Conflicts with the current state"),
+    410: ("gone", "No longer available"),
     413: ("body-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
@@ -298,6 +305,7 @@ __all__ = [
     "Conflict",
     "DomainError",
     "FieldError",
+    "Gone",
     "InvalidInput",
     "NotAuthenticated",
     "NotFound",
