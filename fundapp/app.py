@@ -6,6 +6,7 @@ import asyncio
 import html
 import importlib.resources
 import logging
+import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request, Response, Router, get
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
@@ -25,7 +27,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import api as core_api
-from fundapp.core import edge, web
+from fundapp.core import edge, openapi_doc, web
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
@@ -136,6 +138,27 @@ def schema_viewer() -> SwaggerRenderPlugin:
         standalone_preset_js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-standalone-preset.js",
         favicon=f"<link rel='icon' type='image/png' href='{SCHEMA_ASSETS_PATH}/favicon-32x32.png'>",
     )
+
+
+class DocumentedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, whose document is completed once (fundapp/core/openapi_doc.py): every
+    refusal as a problem, idempotent replays, the reports' bodies per format."""
+
+    __slots__ = ()
+
+    def provide_openapi_schema(self) -> dict[str, Any]:
+        if not self._openapi_schema:
+            from reports.schemas import ReportOut
+
+            report = ReportOut.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            self._openapi_schema = openapi_doc.complete(
+                super().provide_openapi_schema(), is_public=is_public_path, report_schema=("ReportOut", report)
+            )
+        return self._openapi_schema
+
+
+def is_public_path(path: str) -> bool:
+    return any(re.search(pattern, path) for pattern in PUBLIC_PATHS)
 
 
 def page_route_handlers() -> list[Any]:
@@ -259,6 +282,8 @@ def create_app(
         debug=False,
     )
     edge.install(app, session_cookie=settings.session_cookie_name, production=settings.is_production)
+    # The document served at /schema describes every answer (the plugin's class, not its state, changes).
+    app.plugins.get(OpenAPIPlugin).__class__ = DocumentedOpenAPIPlugin
     app.state.settings = settings
     app.state.clock = clock
     app.state.daily_work = DailyWork()
