@@ -13,6 +13,7 @@ from typing import Any
 
 import hypothesis
 import pytest
+import requests as requests_library
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from schemathesis.checks import not_a_server_error
@@ -63,27 +64,37 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api: Api, server:
         if (operation.method.upper(), operation.path) in EXCLUDED:
             continue
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @hypothesis.settings(
-                max_examples=examples,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            def run(case: Any) -> None:
-                nonlocal requests
-                requests += 1
-                try:
-                    case.call_and_validate(base_url=server, headers=headers, checks=CHECKS, timeout=30)
-                except (Exception, FailureGroup) as failure:  # collected, so one run reports them all
-                    failures.append(f"{case.method} {case.formatted_path} [{mode.value}]: {failure}"[:1500])
-
-            run()
+            requests += run_operation(operation, mode, examples, server, headers, failures)
         assert time.monotonic() - started < BUDGET_S, f"over the time budget after {operation.label}"
 
     elapsed = time.monotonic() - started
     print(f"schemathesis: {requests} requests, {len(operations)} operations, {elapsed:.1f} s, {len(failures)} failures")
     assert not failures, f"{len(failures)} failures:\n" + "\n\n".join(failures[:40])
+
+
+def run_operation(
+    operation: Any, mode: GenerationMode, examples: int, server: str, headers: dict[str, str], failures: list[str]
+) -> int:
+    """Up to ``examples`` generated requests for one operation; each failed check is added to ``failures``
+    (so one run reports them all); returns how many requests were sent."""
+    sent = 0
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis.settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: Any) -> None:
+        nonlocal sent
+        sent += 1
+        try:
+            case.call_and_validate(base_url=server, headers=headers, checks=CHECKS, timeout=30)
+        except (FailureGroup, AssertionError, requests_library.RequestException) as failure:
+            failures.append(f"{case.method} {case.formatted_path} [{mode.value}]: {failure}"[:1500])
+
+    run()
+    return sent
