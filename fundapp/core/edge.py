@@ -10,7 +10,7 @@ matches too: 404, 405, the static files and ``/schema``):
   (``headers-too-large``); each a problem+json that names the limit (``limit``, and ``errors[]`` with the
   field and rule).
 - **Headers** on every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
-  ``Referrer-Policy: no-referrer``, a ``Content-Security-Policy`` (pages: only the service's own scripts and
+  ``Referrer-Policy: same-origin``, a ``Content-Security-Policy`` (pages: only the service's own scripts and
   stylesheets, no inline script or style, and so for ``/schema``; anything else: ``default-src 'none'``),
   ``frame-ancestors 'none'`` in every policy, ``Cache-Control: no-store`` on the answer to a request that
   carries credentials (a bearer token or the session cookie) unless the route chose its own, and
@@ -48,7 +48,7 @@ HSTS = "max-age=63072000; includeSubDomains"
 COMMON_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),
 )
 
 

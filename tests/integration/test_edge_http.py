@@ -66,7 +66,7 @@ def assert_common_headers(response: object) -> None:
     headers = response.headers  # type: ignore[attr-defined]
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["x-frame-options"] == "DENY"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
@@ -134,3 +134,25 @@ def test_production_answers_say_strict_transport_security(database_url: str, tmp
         response = client.get("/health")
         assert response.headers["strict-transport-security"].startswith("max-age=")
         assert_common_headers(response)
+
+
+# ---------------------------------------------------------------- the same limits under a real server
+
+
+def test_limits_hold_under_uvicorn(api: Api) -> None:
+    import httpx
+
+    from tests.support import LiveServer
+
+    reader = api.create_user(Role.AUDITOR)
+    with LiveServer(create_app(api.settings, clock=api.clock)) as live, httpx.Client(base_url=live.url) as http:
+        body = assert_problem(http.get(f"{V1}/members?q={'x' * (MAX_QUERY_BYTES + 1)}", headers=reader.headers), 414)
+        assert body["limit"] == MAX_QUERY_BYTES
+        many = "&".join(f"p{n}=1" for n in range(MAX_QUERY_PARAMETERS + 1))
+        assert assert_problem(http.get(f"{V1}/members?{many}", headers=reader.headers), 414)["limit"] == 200
+        padded = {**reader.headers, "X-Padding": "p" * MAX_HEADER_BYTES}
+        assert assert_problem(http.get(f"{V1}/me", headers=padded), 431)["limit"] == MAX_HEADER_BYTES
+        answer = http.get(f"{V1}/me", headers=reader.headers)
+        assert answer.status_code == 200
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-frame-options"] == "DENY"
