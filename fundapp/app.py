@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import importlib.resources
 import logging
+import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -12,6 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request, Response, Router, get
+from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
@@ -24,7 +27,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import api as core_api
-from fundapp.core import web
+from fundapp.core import edge, openapi_doc, web
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
@@ -69,9 +72,29 @@ SCHEMA_ASSETS = {
 }
 
 
+# The viewer's start, a file of its own so that the page runs no inline script (its Content-Security-Policy
+# allows the service's scripts only): it reads the description from the page's JSON data block.
+SCHEMA_INITIALIZER = b"""window.addEventListener("DOMContentLoaded", function () {
+  var spec = JSON.parse(document.getElementById("openapi-description").textContent);
+  window.ui = SwaggerUIBundle({
+    spec: spec,
+    dom_id: "#swagger-container",
+    deepLinking: true,
+    showExtensions: true,
+    showCommonExtensions: true,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset]
+  });
+});
+"""
+GENERATED_SCHEMA_ASSETS = {"swagger-initializer.js": (SCHEMA_INITIALIZER, "text/javascript")}
+
+
 @get(f"{SCHEMA_ASSETS_PATH}/{{name:str}}", include_in_schema=False, sync_to_thread=False)
 def schema_asset(name: FromPath[str]) -> Response[bytes]:
     """One of the viewer's files (only those it needs), cached by the browser for a day."""
+    if name in GENERATED_SCHEMA_ASSETS:
+        body, media_type = GENERATED_SCHEMA_ASSETS[name]
+        return Response(body, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
     if name not in SCHEMA_ASSETS:
         raise NotFoundException()
     body = (importlib.resources.files("swagger_ui") / "static" / name).read_bytes()
@@ -82,15 +105,61 @@ def schema_asset(name: FromPath[str]) -> Response[bytes]:
     )
 
 
+class SchemaViewer(SwaggerRenderPlugin):
+    """Swagger UI with no inline script: the description is a JSON data block of the page (which no browser
+    runs), read by the initialiser, a file the service serves."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        title = html.escape(str(openapi_schema["info"]["title"]))
+        # "</" never appears inside the data block ("<\/" is the same JSON string).
+        spec = self.render_json(request, openapi_schema).replace(b"</", b"<\\/")
+        return b"".join(
+            [
+                b"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'/>",
+                f"<title>{title}</title>{self.favicon}".encode(),
+                b"<meta name='viewport' content='width=device-width, initial-scale=1'>",
+                f"<link href='{self.css_url}' rel='stylesheet'>".encode(),
+                f"<script src='{self.js_url}'></script>".encode(),
+                f"<script src='{self.standalone_preset_js_url}'></script>".encode(),
+                f"<script src='{SCHEMA_ASSETS_PATH}/swagger-initializer.js'></script>".encode(),
+                b"</head><body><div id='swagger-container'></div>",
+                b"<script type='application/json' id='openapi-description'>",
+                spec,
+                b"</script></body></html>",
+            ]
+        )
+
+
 def schema_viewer() -> SwaggerRenderPlugin:
     """Swagger UI at /schema, reading its scripts, stylesheet and icon from the service."""
-    return SwaggerRenderPlugin(
+    return SchemaViewer(
         path="/",
         js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-bundle.js",
         css_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui.css",
         standalone_preset_js_url=f"{SCHEMA_ASSETS_PATH}/swagger-ui-standalone-preset.js",
         favicon=f"<link rel='icon' type='image/png' href='{SCHEMA_ASSETS_PATH}/favicon-32x32.png'>",
     )
+
+
+class DocumentedOpenAPIPlugin(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, whose document is completed once (fundapp/core/openapi_doc.py): every
+    refusal as a problem, idempotent replays, the reports' bodies per format."""
+
+    __slots__ = ()
+
+    def provide_openapi_schema(self) -> dict[str, Any]:
+        if not self._openapi_schema:
+            from reports.schemas import ReportOut
+
+            report = ReportOut.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+            self._openapi_schema = openapi_doc.complete(
+                super().provide_openapi_schema(), is_public=is_public_path, report_schema=("ReportOut", report)
+            )
+        return self._openapi_schema
+
+
+def is_public_path(path: str) -> bool:
+    return any(re.search(pattern, path) for pattern in PUBLIC_PATHS)
 
 
 def page_route_handlers() -> list[Any]:
@@ -220,6 +289,9 @@ def create_app(
         before_request=before_request,
         debug=False,
     )
+    edge.install(app, session_cookie=settings.session_cookie_name, production=settings.is_production)
+    # The document served at /schema describes every answer (the plugin's class, not its state, changes).
+    app.plugins.get(OpenAPIPlugin).__class__ = DocumentedOpenAPIPlugin
     app.state.settings = settings
     app.state.clock = clock
     app.state.daily_work = DailyWork()

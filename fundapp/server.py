@@ -44,6 +44,9 @@ class ServeOptions:
             "log_level": self.log_level,
             "access_log": self.access_log,
             "proxy_headers": False,
+            # h11 (when it parses HTTP) buffers a request's head up to this; a head within it reaches the
+            # service, whose edge answers headers over 16 KiB with a 431 problem (fundapp/core/edge.py).
+            "h11_max_incomplete_event_size": 64 * 1024,
         }
 
 
@@ -65,6 +68,24 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class PortInUse(OSError):
+    """Something already listens on the address: another program, or another fundapp whose sockets also
+    allow ``SO_REUSEPORT`` (which the kernel would let this one join, splitting the connections between two
+    services)."""
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Bind the address once without ``SO_REUSEPORT``: that fails while any socket listens there, whatever its
+    options. The probe is closed before the workers bind theirs (they all set ``SO_REUSEPORT``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no user
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortInUse(error.errno, f"{host}:{port} is already in use ({error.strerror})") from error
 
 
 def _worker(options: ServeOptions) -> None:
@@ -95,6 +116,11 @@ def serve(options: ServeOptions) -> int:
     if options.workers <= 1 or not reuse_port_supported():
         uvicorn.run(APP, host=options.host, port=options.port, workers=options.workers, **options.uvicorn_config())
         return 0
+    try:
+        ensure_port_free(options.host, options.port)
+    except PortInUse as error:
+        print(f"fundapp: cannot listen on {options.host}:{options.port}: {error.strerror}", file=sys.stderr)
+        return 3
     context = multiprocessing.get_context("spawn")
     workers: list[BaseProcess] = [
         context.Process(target=_worker, args=(options,), name=f"fundapp-worker-{n}") for n in range(options.workers)

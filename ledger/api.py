@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -34,6 +35,7 @@ from fundapp.core.security import current_user, require
 from ledger import manual, queries
 from ledger.export import hledger_journal
 from ledger.models import Book, EntryRequest, FxRate, LedgerAccount, Period
+from ledger.money import MoneyError, exponent
 from ledger.requests import EntryRequests
 from ledger.schemas import (
     AccountIn,
@@ -64,6 +66,30 @@ from ledger.service import EntryView, Ledger
 
 PeriodId = Annotated[str, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 Db = NamedDependency[AsyncSession]
+# An account's code as the chart gives it (``AccountIn.code``): four digits, optionally a sub-account.
+ACCOUNT_CODE = re.compile(r"^[0-9]{4}(\.[0-9A-Z]{1,8})?$")
+
+
+def known_currency(currency: str | None, field: str = "currency") -> str | None:
+    """A currency query parameter must be an ISO 4217 code money can be shown in (422 ``unknown_currency``)."""
+    if currency is not None:
+        try:
+            exponent(currency)
+        except MoneyError as exc:
+            raise InvalidInput(f"{currency} is not an ISO 4217 currency", field=field, rule="unknown_currency") from exc
+    return currency
+
+
+def account_codes(codes: list[str] | None, field: str = "account") -> list[str]:
+    """Account codes of a query: each one shaped like a code of the chart (422 ``account_code``)."""
+    for code in codes or ():
+        if ACCOUNT_CODE.fullmatch(code) is None:
+            raise InvalidInput(
+                f"{code!r} is not an account code (four digits, optionally '.' and a sub-account)",
+                field=field,
+                rule="account_code",
+            )
+    return list(codes or ())
 
 
 def ledger_for(request: AnyRequest, session: AsyncSession) -> Ledger:
@@ -186,6 +212,7 @@ class LedgerController(Controller):
         date_to: Annotated[date | None, QueryParameter()] = None,
     ) -> StatementOut:
         """One account's lines in one currency, oldest first, with the running balance."""
+        known_currency(currency)
         ledger = ledger_for(request, db_session)
         if code not in await ledger.accounts():
             raise NotFound(f"no account with code {code!r}")
@@ -418,6 +445,8 @@ class LedgerController(Controller):
     ) -> list[BalanceRowOut]:
         """Balances grouped by any of account, currency, contributor, window, grant. Without ``currency`` in
         the grouping (or a currency filter), only the reporting-currency sum is meaningful."""
+        known_currency(currency)
+        account = account_codes(account)
         dims = list(dict.fromkeys(group_by.split(",")))
         rc = settings_of(request).reporting_currency
         rows = await queries.balances(

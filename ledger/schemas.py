@@ -6,7 +6,15 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from fundapp.core.errors import InvalidInput
@@ -14,8 +22,19 @@ from fundapp.core.schemas import Id, Input, Output
 from ledger.money import Money, MoneyError, PrecisionError, exponent
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _exact_text(value: object) -> object:
+    """An amount is exactly its digits: no surrounding space (inputs are otherwise trimmed), no sign but a
+    leading minus, no exponent or grouping; checked before any trimming."""
+    if isinstance(value, str) and value != value.strip():
+        raise PydanticCustomError("amount_format", "an amount has no surrounding spaces: {amount!r}", {"amount": value})
+    return value
+
+
 DecimalString = Annotated[
     str,
+    BeforeValidator(_exact_text),
     StringConstraints(pattern=r"^-?[0-9]{1,18}(\.[0-9]{1,18})?$"),
     Field(description='A decimal amount as a string, e.g. "1250.00"; never a JSON number.'),
 ]

@@ -32,6 +32,7 @@ from fundapp.core.api import (
 from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import Principal, current_user, ensure_permission, require
+from fundapp.core.uploads import single_file_hook
 from governance.models import Window
 from ledger import Money, MoneyOut, exponent
 from proposals import rules, workflow
@@ -400,6 +401,7 @@ class ProposalController(Controller):
         guards=[require("proposals.read")],
         status_code=HTTP_201_CREATED,
         request_max_body_size=MAX_ATTACHMENT_BYTES + 64 * 1024,
+        before_request=single_file_hook("data"),
     )
     async def attach(
         self,

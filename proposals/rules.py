@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from xml.etree import ElementTree
 
 from fundapp.core.errors import FieldError
 from ledger import Money, chart
@@ -168,8 +169,143 @@ PDF, DOCX, XLSX, PNG, JPEG = (
 EXTENSIONS = {PDF: ".pdf", DOCX: ".docx", XLSX: ".xlsx", PNG: ".png", JPEG: ".jpg"}
 
 
+class PackageRefused(Exception):
+    """An Office package that is not accepted, with the rule it breaks (``attachment-macro`` ...)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+# An Office package: at most this many parts and, as their headers declare them, this many bytes once
+# uncompressed (in all) and this ratio of any part's uncompressed to compressed size (a ZIP bomb exceeds one).
+MAX_PACKAGE_PARTS = 2000
+MAX_PACKAGE_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
+MAX_PART_COMPRESSION_RATIO = 200
+MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+CONTENT_TYPES = "[Content_Types].xml"
+_CT_NS = "{http://schemas.openxmlformats.org/package/2006/content-types}"
+# The main part of each accepted package and its content type (the macro-enabled ones differ: refused).
+MAIN_PARTS = {
+    "/word/document.xml": (DOCX, "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"),
+    "/xl/workbook.xml": (XLSX, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"),
+}
+# Parts that run code or carry programs: by extension anywhere in the package, and by content type.
+# (.bin is not one: printer settings are .bin parts of ordinary documents; vbaProject.bin is refused by name.)
+EXECUTABLE_EXTENSIONS = frozenset(
+    (
+        *(".exe", ".dll", ".com", ".scr", ".pif", ".cpl", ".msi", ".msp", ".ocx", ".sys", ".drv", ".so", ".dylib"),
+        *(".bat", ".cmd", ".ps1", ".psm1", ".vbs", ".vbe", ".js", ".jse", ".wsf", ".wsh", ".hta", ".lnk", ".reg"),
+        *(".jar", ".class", ".sh", ".bash", ".py", ".pl", ".rb", ".php", ".elf", ".app"),
+    )
+)
+_EXECUTABLE_TYPE = re.compile(
+    r"macroenabled|vbaproject|vbadata|activex|oleobject|ms-office\.vba|x-msdownload|x-dosexec|x-executable|"
+    r"x-sharedlib|x-sh\b|x-shellscript|javascript|ecmascript|java-archive|x-msi|vnd\.microsoft\.portable-executable",
+    re.IGNORECASE,
+)
+_MACRO_NAMES = re.compile(r"(^|/)(vbaProject|vbaData)\.(bin|xml)$", re.IGNORECASE)
+
+
+def _safe_part_name(name: str) -> bool:
+    """A part name inside the package: relative, with no parent step, drive, backslash or control character."""
+    if not name or name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
+        return False
+    if any(ord(c) < 32 or c == "\x7f" for c in name):
+        return False
+    return all(segment not in ("..", ".") for segment in name.split("/"))
+
+
+def _extension(name: str) -> str:
+    last = name.rsplit("/", 1)[-1]
+    return "." + last.rsplit(".", 1)[-1].lower() if "." in last else ""
+
+
+def inspect_office_package(data: bytes) -> str | None:
+    """DOCX or XLSX when ``data`` is an Office Open XML package that is safe to keep; None when it is no Office
+    package at all; :class:`PackageRefused` when it is one that carries macros, programs, names outside the
+    package, or more than the bounds (its declared sizes; nothing is decompressed but the content types)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            infos = package.infolist()
+            names = {info.filename for info in infos}
+            if CONTENT_TYPES not in names or not any(main[1:] in names for main in MAIN_PARTS):
+                return None
+            if len(infos) > MAX_PACKAGE_PARTS:
+                raise PackageRefused("attachment-parts", f"an Office file has at most {MAX_PACKAGE_PARTS} parts")
+            if sum(info.file_size for info in infos) > MAX_PACKAGE_UNCOMPRESSED_BYTES:
+                raise PackageRefused(
+                    "attachment-uncompressed-size",
+                    f"an Office file holds at most {MAX_PACKAGE_UNCOMPRESSED_BYTES // (1024 * 1024)} MiB uncompressed",
+                )
+            for info in infos:
+                if info.file_size > 1024 * 1024 and info.file_size > MAX_PART_COMPRESSION_RATIO * max(
+                    info.compress_size, 1
+                ):
+                    raise PackageRefused(
+                        "attachment-uncompressed-size",
+                        f"the part {info.filename!r} expands more than {MAX_PART_COMPRESSION_RATIO} times",
+                    )
+                if not _safe_part_name(info.filename):
+                    raise PackageRefused(
+                        "attachment-path", f"the part name {info.filename!r} points outside the package"
+                    )
+                if _MACRO_NAMES.search(info.filename):
+                    raise PackageRefused("attachment-macro", "Office files with macros are not accepted")
+                if _extension(info.filename) in EXECUTABLE_EXTENSIONS:
+                    raise PackageRefused(
+                        "attachment-executable", f"the part {info.filename!r} is a program or a script"
+                    )
+            types_info = package.getinfo(CONTENT_TYPES)
+            if types_info.file_size > MAX_CONTENT_TYPES_BYTES:
+                raise PackageRefused("attachment-type", "the package's content types are too large")
+            with package.open(types_info) as stream:
+                text = stream.read(MAX_CONTENT_TYPES_BYTES + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError, OSError):
+        return None
+    defaults, overrides = _content_types(text)
+    for content_type in [*defaults.values(), *overrides.values()]:
+        if _EXECUTABLE_TYPE.search(content_type):
+            rule = (
+                "attachment-macro" if re.search("macro|vba", content_type, re.IGNORECASE) else "attachment-executable"
+            )
+            raise PackageRefused(rule, f"the package declares content of type {content_type!r}")
+    media_type = None
+    for part, (kind, main_type) in MAIN_PARTS.items():
+        if part[1:] in names:
+            declared = overrides.get(part.lower())
+            if declared is None or declared.lower() != main_type:
+                raise PackageRefused(
+                    "attachment-type", f"the package's main part {part} is not declared as {main_type}"
+                )
+            media_type = media_type or kind
+    for name in names:
+        if name == CONTENT_TYPES or name.endswith("/"):
+            continue
+        if ("/" + name).lower() not in overrides and _extension(name)[1:] not in defaults:
+            raise PackageRefused("attachment-type", f"the part {name!r} has no declared content type")
+    return media_type
+
+
+def _content_types(text: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """``[Content_Types].xml``: (extension -> type, part name -> type), both keys lower case. No DTD."""
+    if len(text) > MAX_CONTENT_TYPES_BYTES or b"<!DOCTYPE" in text.upper() or b"<!ENTITY" in text.upper():
+        raise PackageRefused("attachment-type", "the package's content types are not plain XML")
+    try:
+        root = ElementTree.fromstring(text)  # noqa: S314 - no DTD (refused above), at most 1 MiB
+    except ElementTree.ParseError as exc:
+        raise PackageRefused("attachment-type", "the package's content types are not XML") from exc
+    if root.tag != f"{_CT_NS}Types":
+        raise PackageRefused("attachment-type", "the package's content types are not OPC content types")
+    defaults = {e.get("Extension", "").lower(): e.get("ContentType", "") for e in root.iter(f"{_CT_NS}Default")}
+    overrides = {e.get("PartName", "").lower(): e.get("ContentType", "") for e in root.iter(f"{_CT_NS}Override")}
+    return defaults, overrides
+
+
 def sniff(data: bytes) -> str | None:
-    """The file's real type from its content (magic bytes, and the package parts of Office files)."""
+    """The file's real type from its content (magic bytes, and for Office files the package's declared content
+    types); :class:`PackageRefused` for an Office package that may not be kept."""
     if data.startswith(b"%PDF-"):
         return PDF
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -177,15 +313,7 @@ def sniff(data: bytes) -> str | None:
     if data.startswith(b"\xff\xd8\xff"):
         return JPEG
     if data.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as package:
-                names = set(package.namelist())
-        except (zipfile.BadZipFile, ValueError):
-            return None
-        if "[Content_Types].xml" in names and "word/document.xml" in names:
-            return DOCX
-        if "[Content_Types].xml" in names and "xl/workbook.xml" in names:
-            return XLSX
+        return inspect_office_package(data)
     return None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,7 @@ from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from fundapp.core.errors import Conflict, FieldError, Gone, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role, User, UserRole
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from governance.models import Member, Window
@@ -53,6 +54,7 @@ from proposals.schemas import (
 )
 from proposals.workflow import Guard, State
 
+log = logging.getLogger("fundapp.proposals")
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 
 
@@ -551,13 +553,17 @@ class Proposals:
             )
         if not data:
             raise InvalidInput("the file is empty", field="file", rule="attachment-size")
-        media_type = rules.sniff(data)
+        try:
+            media_type = rules.sniff(data)
+        except rules.PackageRefused as refused:
+            raise InvalidInput(refused.message, field="file", rule=refused.rule) from None
         if media_type is None:
             raise InvalidInput(
                 "only PDF, DOCX, XLSX, PNG and JPEG files are accepted (checked by content)",
                 field="file",
                 rule="attachment-type",
             )
+        await self._within_quota(proposal_id, len(data))
         stored_name = secrets.token_hex(16)
         directory = self.attachments_dir()
         await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
@@ -586,6 +592,33 @@ class Proposals:
         )
         return row
 
+    async def _within_quota(self, proposal_id: int, size: int) -> None:
+        """A proposal holds at most ``max_attachments_per_proposal`` files and
+        ``max_attachment_bytes_per_proposal`` bytes (settings): 409 with the rule that one more breaks."""
+        count, total = (
+            await self.session.execute(
+                select(func.count(), func.coalesce(func.sum(col(Attachment.size)), 0)).where(
+                    col(Attachment.proposal_id) == proposal_id
+                )
+            )
+        ).one()
+        most, most_bytes = self.settings.max_attachments_per_proposal, self.settings.max_attachment_bytes_per_proposal
+        if count + 1 > most:
+            raise Conflict(
+                f"a proposal has at most {most} attachments; this one has {count}",
+                field="file",
+                rule="attachment-quota-count",
+                limit=most,
+            )
+        if int(total) + size > most_bytes:
+            raise Conflict(
+                f"a proposal's attachments hold at most {most_bytes} bytes in all; this one holds {int(total)} "
+                f"and the file has {size}",
+                field="file",
+                rule="attachment-quota-bytes",
+                limit=most_bytes,
+            )
+
     async def attachments(self, proposal_id: int) -> list[Attachment]:
         await self.full(proposal_id)
         return list(
@@ -604,7 +637,22 @@ class Proposals:
             await self.full(row.proposal_id)
         except (NotFound, PermissionDenied) as exc:
             raise NotFound(f"no attachment with id {attachment_id}") from exc
-        data = await anyio.Path(self.attachments_dir() / row.stored_name).read_bytes()
+        try:
+            data = await anyio.Path(self.attachments_dir() / row.stored_name).read_bytes()
+        except FileNotFoundError:
+            log.error(
+                "attachment %s of proposal %s: its stored file %s is missing from %s",
+                attachment_id,
+                row.proposal_id,
+                row.stored_name,
+                self.attachments_dir(),
+            )
+            raise Gone(
+                f"the file of attachment {attachment_id} is missing from the store; the secretariat has been told "
+                "(the error is logged)",
+                field="attachment_id",
+                rule="file-missing",
+            ) from None
         return row, data
 
     # ---------------------------------------------------------------- review

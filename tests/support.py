@@ -714,16 +714,36 @@ PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x0
 JPEG_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
 
 
+OFFICE_MAIN_TYPES = {
+    "word/document.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
+    "xl/workbook.xml": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+}
+
+
+def content_types_xml(defaults: dict[str, str], overrides: dict[str, str]) -> str:
+    """An OPC ``[Content_Types].xml``: Default per extension, Override per part name."""
+    ns = "http://schemas.openxmlformats.org/package/2006/content-types"
+    items = [f'<Default Extension="{e}" ContentType="{t}"/>' for e, t in defaults.items()]
+    items += [f'<Override PartName="/{p}" ContentType="{t}"/>' for p, t in overrides.items()]
+    return f'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="{ns}">{"".join(items)}</Types>'
+
+
 def office_bytes(*parts: str) -> bytes:
-    """A ZIP package with ``[Content_Types].xml`` and the given parts (``word/document.xml`` makes a DOCX,
-    ``xl/workbook.xml`` an XLSX; neither makes a plain ZIP)."""
+    """A ZIP package with the given parts (``word/document.xml`` makes a DOCX, ``xl/workbook.xml`` an XLSX;
+    neither makes a plain ZIP). ``[Content_Types].xml``, when named, declares every part as a real package
+    does (the main part by its Override, the others by extension)."""
     import io
     import zipfile
 
+    overrides = {p: OFFICE_MAIN_TYPES[p] for p in parts if p in OFFICE_MAIN_TYPES}
+    defaults = {"xml": "application/xml", "rels": "application/vnd.openxmlformats-package.relationships+xml"}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as package:
         for part in parts:
-            package.writestr(part, '<?xml version="1.0" encoding="UTF-8"?><root/>')
+            if part == "[Content_Types].xml":
+                package.writestr(part, content_types_xml(defaults, overrides))
+            else:
+                package.writestr(part, '<?xml version="1.0" encoding="UTF-8"?><root/>')
     return buffer.getvalue()
 
 

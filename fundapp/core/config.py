@@ -117,6 +117,9 @@ class Settings:
     max_request_body_bytes: int = 1_048_576
     # SQLite: how long a writer waits for the write lock (held by another writer) before it is answered 503.
     database_lock_timeout_seconds: int = 30
+    # Attachments of one proposal: at most this many files and this many bytes in all (409 beyond).
+    max_attachments_per_proposal: int = 20
+    max_attachment_bytes_per_proposal: int = 50 * 1024 * 1024
     cors_allowed_origins: tuple[str, ...] = ()
     # Time-driven work (docs/operations.md): the scheduler runs it every interval (a divisor of 60 below a
     # minute, else whole minutes) in `fundapp serve` and `fundapp worker`; off, only `fundapp worker` does.

@@ -107,6 +107,12 @@ class Conflict(DomainError):
     title = "Conflicts with the current state"
 
 
+class Gone(DomainError):
+    status = 410
+    slug = "gone"
+    title = "No longer available"
+
+
 class RateLimited(DomainError):
     status = 429
     slug = "rate-limited"
@@ -245,6 +251,7 @@ _HTTP_SLUGS = {
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     409: ("conflict", "Conflicts with the current state"),
+    410: ("gone", "No longer available"),
     413: ("body-too-large", "The request body is too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("rate-limited", "Too many requests"),
@@ -323,6 +330,7 @@ __all__ = [
     "Conflict",
     "DomainError",
     "FieldError",
+    "Gone",
     "InvalidInput",
     "NotAuthenticated",
     "NotFound",
@@ -341,11 +349,31 @@ class DatedInTheFuture(InvalidInput):
     title = "The date is after today"
 
 
+# The earliest date anything may be recorded at: no facility's fact predates it, and a date such as 0001-01-01
+# would open ledger periods (and fee years) in antiquity.
+EARLIEST_DATE = date(2000, 1, 1)
+
+
+class DatedTooEarly(InvalidInput):
+    """A date before :data:`EARLIEST_DATE` (docs/api.md, "Time")."""
+
+    slug = "dated-too-early"
+    title = "The date is before the earliest date the facility records"
+
+
 def refuse_future(value: date, today: date, *, field: str, what: str) -> None:
-    """The one time rule: ``value`` (the date of ``what``) may be today or earlier, never later.
+    """The one time rule: ``value`` (the date of ``what``) may be today or earlier, never later; and never
+    before :data:`EARLIEST_DATE`.
 
     ``today`` is the facility's clock (the request's, in UTC); the refusal names the field and the rule
-    ``not-in-future``."""
+    ``not-in-future`` (or ``not-before-earliest-date``)."""
+    if value < EARLIEST_DATE:
+        raise DatedTooEarly(
+            f"{what} is dated {value.isoformat()}, before {EARLIEST_DATE.isoformat()}, the earliest date the "
+            "facility records",
+            field=field,
+            rule="not-before-earliest-date",
+        )
     if value > today:
         raise DatedInTheFuture(
             f"{what} is dated {value.isoformat()}, after today ({today.isoformat()}): "

@@ -170,3 +170,26 @@ def test_a_port_taken_by_another_program_stops_the_service_with_an_error(environ
     assert result.returncode == 3
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "on SQLite one worker is better" in result.stderr  # the database of this test is SQLite
+
+
+def test_a_port_another_service_shares_with_so_reuseport_stops_the_service_with_an_error(
+    environment: dict[str, str],
+) -> None:
+    # Another fundapp (or any program) listening with SO_REUSEPORT: the kernel would let the workers join its
+    # port and split the connections between two services; the supervisor refuses to start instead.
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run(
+            [*FUNDAPP, "serve", "--workers", "2", "--port", str(port), "--log-level", "warning"],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 3, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "already in use" in result.stderr
