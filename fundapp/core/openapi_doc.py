@@ -7,7 +7,7 @@ rewrites the generated document once, when it is first asked for:
 - every refusal a route can answer is described as ``application/problem+json`` referring to the ``Problem``
   schema: 400 (unreadable body or request), 414 and 431 (the edge's limits), 422 (invalid fields) on every
   operation; 401 and 403 on every operation that needs credentials; 404 when the path names a record; 409,
-  413 and 415 on the unsafe methods with a body; 429 on the login; 503 on ``/health``; 410 on a download;
+  413 and 415 on the unsafe methods with a body; 429 on the login; 503 (the database in trouble) on all but ``/health/live``; 410 on a download;
 - an operation that takes ``Idempotency-Key`` answers a repeated key with 200 (the first result);
 - a report's body is described per format: ``application/json`` as the ``ReportOut`` object, CSV and HTML as
   text, PDF as binary; the IATI files as XML and the hledger export as text.
@@ -92,8 +92,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any], public: bool) -
         statuses |= {409, 413, 415}
     if path.endswith("/auth/login"):
         statuses |= {401, 429}  # wrong credentials, too many failures
-    if path == "/health":
-        statuses.add(503)
+    if path != "/health/live":
+        statuses.add(503)  # the database in trouble (docs/api.md, "Database trouble"); liveness asks it nothing
     if path.startswith("/api/v1/attachments/"):
         statuses.add(410)
     return statuses

@@ -41,7 +41,7 @@ def test_every_refusal_is_a_problem_referring_to_the_problem_schema(document: di
                 assert response["content"]["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"
                 }
-        public = path in ("/health", "/api/v1/auth/login")
+        public = path in ("/health", "/health/live", "/health/ready", "/api/v1/auth/login")
         assert ("403" in responses) is not public, (method, path)
         if "{" in path:
             assert "404" in responses, (method, path)
@@ -49,6 +49,9 @@ def test_every_refusal_is_a_problem_referring_to_the_problem_schema(document: di
             assert {"409", "413", "415"} <= set(responses), (method, path)
     assert "429" in document["paths"]["/api/v1/auth/login"]["post"]["responses"]
     assert "503" in document["paths"]["/health"]["get"]["responses"]
+    assert "503" in document["paths"]["/health/ready"]["get"]["responses"]
+    assert "503" in document["paths"]["/api/v1/contributions"]["post"]["responses"]
+    assert "503" not in document["paths"]["/health/live"]["get"]["responses"]
     assert "410" in document["paths"]["/api/v1/attachments/{attachment_id}"]["get"]["responses"]
 
 
