@@ -24,7 +24,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import api as core_api
-from fundapp.core import web
+from fundapp.core import audit, web
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
@@ -165,6 +165,7 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or Clock()
     register_hooks()
+    audit.use_chain_key(settings.chain_key_bytes)
     # Every table's mapper is configured before the first request: a service that builds a record without the
     # ORM (model_construct, on the write path) must never be the first to touch a mapper (it fails then).
     import_all_models()

@@ -450,6 +450,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     configure_mappers()
     try:
         settings = load_settings() if getattr(args, "needs_settings", True) else None
+        if settings is not None:
+            audit.use_chain_key(settings.chain_key_bytes)
         code: int = args.func(settings, args)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

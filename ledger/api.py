@@ -37,6 +37,7 @@ from ledger.schemas import (
     AccountIn,
     AccountOut,
     BalanceRowOut,
+    BreakOut,
     EntryIn,
     EntryOut,
     EntryPage,
@@ -394,6 +395,7 @@ class LedgerController(Controller):
             head=report.head,
             broken_entry=report.broken_entry,
             reason=report.reason,
+            breaks=[BreakOut(entry=b.at, reason=b.reason) for b in report.breaks],
         )
 
 
