@@ -98,6 +98,28 @@ def _safe_url(url: str) -> str:
     return f"{scheme}://{user}@{host}"
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.backup import BackupError, backup
+
+    try:
+        print(backup(settings.migration_url, Path(args.path)))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.backup import BackupError, restore
+
+    try:
+        print(restore(settings.migration_url, Path(args.path)))
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from fundapp import demo
 
@@ -370,6 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(func=cmd_db_upgrade)
 
     sub.add_parser("demo", help="load the demo facility (idempotent)").set_defaults(func=cmd_demo)
+
+    backup = sub.add_parser("backup", help="back the database up to a file while the service runs")
+    backup.add_argument("path", help="the file to write (PostgreSQL: pg_dump's custom format; SQLite: a database)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore a backup into a new, empty database")
+    restore.add_argument("path", help="a file written by fundapp backup")
+    restore.set_defaults(func=cmd_restore)
 
     users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
     create = users.add_parser("create", help="create a user (password from FUNDAPP_NEW_PASSWORD or a prompt)")
