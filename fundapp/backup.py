@@ -83,16 +83,17 @@ def backup(database_url: str, path: Path) -> str:
 
 
 def _pg_is_empty(url: URL) -> bool:
-    import asyncpg
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
 
     async def count_tables() -> int:
-        conn = await asyncpg.connect(
-            host=url.host, port=url.port, user=url.username, password=url.password, database=url.database
-        )
+        engine = create_async_engine(url)
         try:
-            return int(await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
+            async with engine.connect() as conn:
+                query = text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+                return int((await conn.execute(query)).scalar_one())
         finally:
-            await conn.close()
+            await engine.dispose()
 
     return asyncio.run(count_tables()) == 0
 
