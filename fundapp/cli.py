@@ -83,8 +83,28 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade_database(settings.database_url, args.revision)
-    print(f"database at {args.revision}: {_safe_url(settings.database_url)}")
+    # As the tables' owner (FUNDAPP_MIGRATION_DATABASE_URL), not as the service's role.
+    upgrade_database(settings.migration_url, args.revision)
+    print(f"database at {args.revision}: {_safe_url(settings.migration_url)}")
+    return 0
+
+
+def cmd_db_roles(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.roles import RolesError, set_up_roles
+
+    admin_url = args.admin_url or os.environ.get("FUNDAPP_ADMIN_DATABASE_URL") or settings.migration_url
+    try:
+        lines = set_up_roles(
+            admin_url,
+            owner=args.owner,
+            service=args.service,
+            owner_password=os.environ.get("FUNDAPP_OWNER_PASSWORD") or None,
+            service_password=os.environ.get("FUNDAPP_SERVICE_PASSWORD") or None,
+        )
+    except RolesError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 
@@ -390,6 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    roles = db.add_parser(
+        "roles",
+        help="PostgreSQL: create and grant the owner (migrations) and service roles (idempotent)",
+        description="Run as a superuser, before the first upgrade and after each. Passwords, if any, from "
+        "FUNDAPP_OWNER_PASSWORD and FUNDAPP_SERVICE_PASSWORD. Connects with --admin-url, else "
+        "FUNDAPP_ADMIN_DATABASE_URL, else the migration URL.",
+    )
+    roles.add_argument("--owner", default="fundapp_owner", help="the role that owns the tables and migrates them")
+    roles.add_argument("--service", default="fundapp_service", help="the role the service connects as")
+    roles.add_argument("--admin-url", help="a superuser's URL of the facility's database")
+    roles.set_defaults(func=cmd_db_roles)
 
     sub.add_parser("demo", help="load the demo facility (idempotent)").set_defaults(func=cmd_demo)
 
