@@ -29,6 +29,8 @@ from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
 from fundapp.core.errors import exception_handlers
+from fundapp.core.logs import RequestIdMiddleware
+from fundapp.core.metrics import Metrics, metrics_endpoint
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.timing import ServerTiming
 from fundapp.core.web import pages as core_pages
@@ -175,6 +177,7 @@ def create_app(
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
         database = Database(settings.database_url)
         app.state.db = database
+        metrics.database = database
         try:
             yield
         finally:
@@ -200,9 +203,16 @@ def create_app(
         ),
         security=[{"bearer": []}, {"session": []}],
     )
+    metrics = Metrics()
     cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
     app = Litestar(
-        route_handlers=[*domain_route_handlers(), schema_asset, *page_route_handlers(), *extra_route_handlers],
+        route_handlers=[
+            *domain_route_handlers(),
+            schema_asset,
+            metrics_endpoint,
+            *page_route_handlers(),
+            *extra_route_handlers,
+        ],
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[ServerTiming, DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,
@@ -214,6 +224,10 @@ def create_app(
         debug=False,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    # Outermost, around Litestar's own handling (unmatched paths and refused credentials included): every
+    # request gets its id for its log lines and the response, and is counted in the metrics.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler, observers=[metrics.observe])
     app.state.clock = clock
     app.state.daily_work = DailyWork()
     app.state.hashing = PasswordHashing(settings)

@@ -77,7 +77,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     options = ServeOptions(
-        host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, access_log=args.access_log
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        log_format=args.log_format,
     )
     return serve(options)
 
@@ -404,6 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
+    serve.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default=os.environ.get("FUNDAPP_LOG_FORMAT", "json"),
+        help="json: one JSON object per line with the request's id (default); text: for reading at a terminal",
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
