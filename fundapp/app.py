@@ -27,11 +27,13 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
 from fundapp.core import api as core_api
-from fundapp.core import edge, openapi_doc, web
+from fundapp.core import audit, edge, openapi_doc, web
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, load_settings
 from fundapp.core.db import Database, provide_db_session
 from fundapp.core.errors import exception_handlers
+from fundapp.core.logs import RequestIdMiddleware
+from fundapp.core.metrics import Metrics, metrics_endpoint
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.timing import ServerTiming
 from fundapp.core.web import pages as core_pages
@@ -235,6 +237,7 @@ def create_app(
     settings = settings or load_settings()
     clock = clock or Clock()
     register_hooks()
+    audit.use_chain_key(settings.chain_key_bytes)
     # Every table's mapper is configured before the first request: a service that builds a record without the
     # ORM (model_construct, on the write path) must never be the first to touch a mapper (it fails then).
     import_all_models()
@@ -249,6 +252,7 @@ def create_app(
         scheduler = Scheduler(jobs_for(database, settings, clock)) if settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
+        metrics.database = database
         try:
             yield
         finally:
@@ -276,9 +280,16 @@ def create_app(
         ),
         security=[{"bearer": []}, {"session": []}],
     )
+    metrics = Metrics()
     cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
     app = Litestar(
-        route_handlers=[*domain_route_handlers(), schema_asset, *page_route_handlers(), *extra_route_handlers],
+        route_handlers=[
+            *domain_route_handlers(),
+            schema_asset,
+            metrics_endpoint,
+            *page_route_handlers(),
+            *extra_route_handlers,
+        ],
         dependencies={"db_session": Provide(provide_db_session)},
         middleware=[ServerTiming, DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,
@@ -293,6 +304,10 @@ def create_app(
     # The document served at /schema describes every answer (the plugin's class, not its state, changes).
     app.plugins.get(OpenAPIPlugin).__class__ = DocumentedOpenAPIPlugin
     app.state.settings = settings
+    app.state.metrics = metrics
+    # Outermost, around Litestar's own handling (unmatched paths and refused credentials included): every
+    # request gets its id for its log lines and the response, and is counted in the metrics.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler, observers=[metrics.observe])
     app.state.clock = clock
     app.state.daily_work = DailyWork()
     app.state.hashing = PasswordHashing(settings)

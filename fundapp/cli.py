@@ -77,14 +77,39 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     options = ServeOptions(
-        host=args.host, port=args.port, workers=args.workers, log_level=args.log_level, access_log=args.access_log
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        log_format=args.log_format,
     )
     return serve(options)
 
 
 def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade_database(settings.database_url, args.revision)
-    print(f"database at {args.revision}: {_safe_url(settings.database_url)}")
+    # As the tables' owner (FUNDAPP_MIGRATION_DATABASE_URL), not as the service's role.
+    upgrade_database(settings.migration_url, args.revision)
+    print(f"database at {args.revision}: {_safe_url(settings.migration_url)}")
+    return 0
+
+
+def cmd_db_roles(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.roles import RolesError, set_up_roles
+
+    admin_url = args.admin_url or os.environ.get("FUNDAPP_ADMIN_DATABASE_URL") or settings.migration_url
+    try:
+        lines = set_up_roles(
+            admin_url,
+            owner=args.owner,
+            service=args.service,
+            owner_password=os.environ.get("FUNDAPP_OWNER_PASSWORD") or None,
+            service_password=os.environ.get("FUNDAPP_SERVICE_PASSWORD") or None,
+        )
+    except RolesError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
     return 0
 
 
@@ -96,6 +121,28 @@ def _safe_url(url: str) -> str:
     credentials, host = rest.rsplit("@", 1)
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}@{host}"
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.backup import BackupError, backup
+
+    try:
+        print(backup(settings.migration_url, Path(args.path)))
+    except BackupError as exc:
+        print(f"backup failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from fundapp.backup import BackupError, restore
+
+    try:
+        print(restore(settings.migration_url, Path(args.path)))
+    except BackupError as exc:
+        print(f"restore failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
@@ -387,14 +434,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log each request")
+    serve.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default=os.environ.get("FUNDAPP_LOG_FORMAT", "json"),
+        help="json: one JSON object per line with the request's id (default); text: for reading at a terminal",
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     upgrade = db.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
     upgrade.set_defaults(func=cmd_db_upgrade)
+    roles = db.add_parser(
+        "roles",
+        help="PostgreSQL: create and grant the owner (migrations) and service roles (idempotent)",
+        description="Run as a superuser, before the first upgrade and after each. Passwords, if any, from "
+        "FUNDAPP_OWNER_PASSWORD and FUNDAPP_SERVICE_PASSWORD. Connects with --admin-url, else "
+        "FUNDAPP_ADMIN_DATABASE_URL, else the migration URL.",
+    )
+    roles.add_argument("--owner", default="fundapp_owner", help="the role that owns the tables and migrates them")
+    roles.add_argument("--service", default="fundapp_service", help="the role the service connects as")
+    roles.add_argument("--admin-url", help="a superuser's URL of the facility's database")
+    roles.set_defaults(func=cmd_db_roles)
 
     sub.add_parser("demo", help="load the demo facility (idempotent)").set_defaults(func=cmd_demo)
+
+    backup = sub.add_parser("backup", help="back the database up to a file while the service runs")
+    backup.add_argument("path", help="the file to write (PostgreSQL: pg_dump's custom format; SQLite: a database)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="restore a backup into a new, empty database")
+    restore.add_argument("path", help="a file written by fundapp backup")
+    restore.set_defaults(func=cmd_restore)
 
     users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
     create = users.add_parser("create", help="create a user (password from FUNDAPP_NEW_PASSWORD or a prompt)")
@@ -486,6 +557,8 @@ def main(argv: Sequence[str] | None = None, *, clock: Clock | None = None) -> in
     configure_mappers()
     try:
         settings = load_settings() if getattr(args, "needs_settings", True) else None
+        if settings is not None:
+            audit.use_chain_key(settings.chain_key_bytes)
         code: int = args.func(settings, args)
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -37,17 +38,33 @@ class ServeOptions:
     workers: int = 1
     log_level: str = "info"
     access_log: bool = True
+    log_format: str = "json"
 
     def uvicorn_config(self) -> dict[str, Any]:
+        from fundapp.core.logs import log_config
+
+        config = log_config(self.log_level, json_lines=self.log_format == "json")
+        if not self.access_log:
+            config["loggers"]["fundapp.request"] = {"level": "WARNING"}
         return {
             "factory": True,
             "log_level": self.log_level,
-            "access_log": self.access_log,
+            # Each request's line is the service's own (fundapp.request: JSON with its request id), logged
+            # inside the request; uvicorn's access line would be logged outside it.
+            "access_log": False,
+            "log_config": config,
             "proxy_headers": False,
             # h11 (when it parses HTTP) buffers a request's head up to this; a head within it reaches the
             # service, whose edge answers headers over 16 KiB with a 431 problem (fundapp/core/edge.py).
             "h11_max_incomplete_event_size": 64 * 1024,
         }
+
+
+def prepare_multiprocess_metrics(workers: int) -> None:
+    """Several workers count in files of one fresh folder that every worker reads at a scrape (prometheus-
+    client's multiprocess mode; docs/operations.md, "Metrics"). Set before the workers start."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fundapp-metrics-")
 
 
 def reuse_port_supported() -> bool:
@@ -113,6 +130,7 @@ def serve(options: ServeOptions) -> int:
     # the Python traceback of every thread to stderr before the process dies, instead of nothing at all.
     faulthandler.enable()
 
+    prepare_multiprocess_metrics(options.workers)
     if options.workers <= 1 or not reuse_port_supported():
         uvicorn.run(APP, host=options.host, port=options.port, workers=options.workers, **options.uvicorn_config())
         return 0

@@ -41,6 +41,7 @@ from ledger.schemas import (
     AccountIn,
     AccountOut,
     BalanceRowOut,
+    BreakOut,
     EntryIn,
     EntryOut,
     EntryPage,
@@ -533,6 +534,7 @@ class LedgerController(Controller):
             head=report.head,
             broken_entry=report.broken_entry,
             reason=report.reason,
+            breaks=[BreakOut(entry=b.at, reason=b.reason) for b in report.breaks],
         )
 
 

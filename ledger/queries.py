@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fundapp.core.audit import ChainBreak, SealCheck
 from ledger import rules
 from ledger.models import Book, JournalEntry, LedgerAccount, Posting
 from ledger.service import EntryView, chain_timestamp, entry_views, hashable_posting
@@ -264,17 +265,25 @@ class ChainReport:
     head: str
     broken_entry: int | None = None
     reason: str | None = None
+    # Every break, in order (the first is ``broken_entry``/``reason``).
+    breaks: tuple[ChainBreak, ...] = ()
 
     def describe(self) -> str:
         if self.ok:
             return f"OK: {self.entries} journal entries verified; chain head {self.head}"
-        return f"BROKEN at journal entry {self.broken_entry}: {self.reason}"
+        lines = [f"BROKEN at journal entry {self.broken_entry}: {self.reason}"]
+        lines += [f"  also at journal entry {b.at}: {b.reason}" for b in self.breaks[1:]]
+        lines.append(f"{len(self.breaks)} breaks in {self.entries} journal entries")
+        return "\n".join(lines)
 
 
 async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainReport:
-    """Recompute every entry's hash from its stored rows; name the first entry that does not match."""
+    """Recompute every entry's hash from its stored rows and report every entry whose place, link, content or
+    seal is wrong, and a journal whose newest entries are gone (the chain's anchor names a later head)."""
     codes = {a_id: a.code for a_id, a in (await _accounts_by_id(session)).items()}
     prev_hash, expected, count, last = rules.GENESIS_HASH, 1, 0, 0
+    breaks: list[ChainBreak] = []
+    seals = await SealCheck.load(session, "journal", breaks)
     while True:
         entries = (
             (
@@ -286,7 +295,7 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
             .all()
         )
         if not entries:
-            return ChainReport(True, count, prev_hash)
+            break
         postings: dict[int, list[dict[str, Any]]] = {e.id: [] for e in entries}
         for p in (
             await session.execute(
@@ -311,9 +320,14 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
             )
         for e in entries:
             if e.id != expected:
-                return ChainReport(False, count, prev_hash, expected, f"entry {expected} is missing")
+                missing = (
+                    f"entry {expected} is missing"
+                    if e.id == expected + 1
+                    else f"entries {expected} to {e.id - 1} are missing"
+                )
+                breaks.append(ChainBreak(expected, missing))
             if e.prev_hash != prev_hash:
-                return ChainReport(False, count, prev_hash, e.id, "its link to the previous entry is broken")
+                breaks.append(ChainBreak(e.id, "its link to the previous entry is broken"))
             header = {
                 "id": e.id,
                 "entry_date": e.entry_date.isoformat(),
@@ -329,8 +343,14 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
                 "posted_at": chain_timestamp(e.posted_at),
             }
             if rules.entry_hash(header, postings.get(e.id, []), e.prev_hash) != e.hash:
-                return ChainReport(False, count, prev_hash, e.id, "its content or postings do not match its hash")
-            prev_hash, expected, count, last = e.hash, expected + 1, count + 1, e.id
+                breaks.append(ChainBreak(e.id, "its content or postings do not match its hash"))
+            seals.row(e.id, e.hash, e.seal)
+            prev_hash, expected, count, last = e.hash, e.id + 1, count + 1, e.id
+    seals.finish(last, prev_hash)
+    breaks.sort(key=lambda b: b.at)
+    if not breaks:
+        return ChainReport(True, count, prev_hash)
+    return ChainReport(False, count, prev_hash, breaks[0].at, breaks[0].reason, tuple(breaks))
 
 
 async def chain_head(session: AsyncSession) -> str:

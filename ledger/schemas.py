@@ -328,9 +328,16 @@ class PeriodOut(Output):
     closing_chain_head: str | None
 
 
+class BreakOut(Output):
+    entry: int
+    reason: str
+
+
 class VerifyOut(Output):
     ok: bool
     entries: int
     head: str
     broken_entry: int | None
     reason: str | None
+    # every break, in order (the first is broken_entry and reason)
+    breaks: list[BreakOut] = []

@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
 
-from fundapp.core.audit import Actor
+from fundapp.core.audit import Actor, seal
 from fundapp.core.db import transaction_scoped
 from fundapp.core.errors import FieldError, refuse_future
 from fundapp.core.writes import insert_rows, pending_writes
@@ -716,6 +716,8 @@ class Ledger:
             "posted_at": self.now,
             "prev_hash": prev_hash,
             "hash": digest,
+            "line_count": len(prepared.rows),
+            "seal": seal(digest),
         }
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:

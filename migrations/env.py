@@ -20,7 +20,10 @@ config = context.config
 
 def database_url() -> str:
     return (
-        config.attributes.get("database_url") or os.environ.get("FUNDAPP_DATABASE_URL") or load_settings().database_url
+        config.attributes.get("database_url")
+        or os.environ.get("FUNDAPP_MIGRATION_DATABASE_URL")
+        or os.environ.get("FUNDAPP_DATABASE_URL")
+        or load_settings().migration_url
     )
 
 

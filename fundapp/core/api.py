@@ -347,6 +347,7 @@ class AuditController(Controller):
             "head": report.head,
             "broken_seq": report.broken_seq,
             "reason": report.reason,
+            "breaks": [{"seq": b.at, "reason": b.reason} for b in report.breaks],
         }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.db import transaction_scoped
-from fundapp.core.models import AuditEvent
+from fundapp.core.models import AuditEvent, ChainAnchor
 from fundapp.core.writes import pending_writes
 
 GENESIS_HASH = "0" * 64
@@ -39,6 +40,74 @@ _HEAD = transaction_scoped("fundapp.audit.head")
 _PG_LOCK_AND_HEAD = text("SELECT seq, hash FROM fundapp_audit_head(:key)").bindparams(key=AUDIT_CHAIN_LOCK)
 _SQLITE_HEAD = select(AUDIT_TABLE.c.seq, AUDIT_TABLE.c.hash).order_by(AUDIT_TABLE.c.seq.desc()).limit(1)
 _INSERT = insert(AUDIT_TABLE)
+# The key of the chains' seals, set by the shell when the service or the CLI starts (``use_chain_key``).
+_chain_key: bytes | None = None
+
+
+def use_chain_key(key: bytes | None) -> None:
+    """The key that seals the audit log's and the journal's rows in this process (``Settings.chain_key_bytes``).
+    Without one, rows are written unsealed and the verifiers check hashes and links only."""
+    global _chain_key
+    _chain_key = key
+
+
+def seal(hash_: str) -> str | None:
+    """A row's seal: HMAC-SHA256 of its chain hash under the chain key (None without a key). The key is not in
+    the database, so someone who edits a row there and re-hashes the chain after it cannot seal the new hashes."""
+    if _chain_key is None:
+        return None
+    return hmac.new(_chain_key, hash_.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """One place where a chain is wrong: the row (seq or entry id) and why."""
+
+    at: int
+    reason: str
+
+
+class SealCheck:
+    """Checks common to both chains, beside their own walk: each row's seal (``row``), then the table's end
+    against the chain's anchor (``finish``), adding what is wrong to ``breaks``."""
+
+    def __init__(self, anchor: ChainAnchor | None, breaks: list[ChainBreak]) -> None:
+        self.anchor = anchor
+        self.breaks = breaks
+        self.unsealed_until = anchor.unsealed_until if anchor is not None else 0
+
+    @classmethod
+    async def load(cls, session: AsyncSession, name: str, breaks: list[ChainBreak]) -> SealCheck:
+        statement = select(ChainAnchor).where(col(ChainAnchor.name) == name)
+        return cls((await session.execute(statement)).scalar_one_or_none(), breaks)
+
+    def row(self, at: int, hash_: str, row_seal: str | None) -> None:
+        if _chain_key is None:
+            return
+        if row_seal is None:
+            if at > self.unsealed_until:
+                self.breaks.append(ChainBreak(at, "it carries no seal"))
+        elif not hmac.compare_digest(row_seal, seal(hash_) or ""):
+            self.breaks.append(ChainBreak(at, "its seal does not match its hash (re-hashed without the chain key)"))
+
+    def finish(self, last: int, head: str) -> None:
+        anchor = self.anchor
+        if anchor is None:
+            return
+        if anchor.count > last:
+            reason = (
+                f"the newest rows are missing: the chain's anchor records {anchor.count} with head {anchor.head}, "
+                f"the table ends at {last}"
+            )
+            self.breaks.append(ChainBreak(last + 1, reason))
+        elif anchor.count < last:
+            self.breaks.append(ChainBreak(anchor.count + 1, f"rows after {anchor.count} were written past the anchor"))
+        elif anchor.head != head:
+            reason = f"the newest row is not the one the chain's anchor records ({anchor.head})"
+            self.breaks.append(ChainBreak(last, reason))
+        sealed = _chain_key is not None and anchor.seal is not None
+        if sealed and not hmac.compare_digest(anchor.seal or "", seal(anchor.head) or ""):
+            self.breaks.append(ChainBreak(anchor.count, "the chain's anchor carries a seal that does not match"))
 
 
 def _json_default(value: Any) -> Any:
@@ -159,6 +228,7 @@ async def record(
         "prev_hash": prev_hash,
     }
     fields["hash"] = event_hash(**fields)
+    fields["seal"] = seal(fields["hash"])
     pending = pending_writes(session)
     if pending is None:
         # A Core INSERT: the event is written now, in this transaction, without the ORM's unit of work.
@@ -177,19 +247,27 @@ class ChainReport:
     head: str
     broken_seq: int | None = None
     reason: str | None = None
+    # Every break, in order (the first is ``broken_seq``/``reason``).
+    breaks: tuple[ChainBreak, ...] = ()
 
     def describe(self) -> str:
         if self.ok:
             return f"OK: {self.events} audit events verified; chain head {self.head}"
-        return f"BROKEN at audit event {self.broken_seq}: {self.reason}"
+        lines = [f"BROKEN at audit event {self.broken_seq}: {self.reason}"]
+        lines += [f"  also at audit event {b.at}: {b.reason}" for b in self.breaks[1:]]
+        lines.append(f"{len(self.breaks)} breaks in {self.events} audit events")
+        return "\n".join(lines)
 
 
 async def verify(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
-    """Recompute the whole chain in order; report the first event whose link or content is wrong."""
+    """Recompute the whole chain in order and report every event whose place, link, content or seal is wrong,
+    and a table whose newest events are gone (the chain's anchor, ``chain_anchors``, names a later head)."""
     prev_hash = GENESIS_HASH
     expected_seq = 1
-    count = 0
     last_seq = 0
+    count = 0
+    breaks: list[ChainBreak] = []
+    seals = await SealCheck.load(session, "audit", breaks)
     while True:
         events = (
             (
@@ -204,9 +282,14 @@ async def verify(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
             break
         for event in events:
             if event.seq != expected_seq:
-                return ChainReport(False, count, prev_hash, expected_seq, f"event {expected_seq} is missing")
+                missing = (
+                    f"event {expected_seq} is missing"
+                    if event.seq == expected_seq + 1
+                    else f"events {expected_seq} to {event.seq - 1} are missing"
+                )
+                breaks.append(ChainBreak(expected_seq, missing))
             if event.prev_hash != prev_hash:
-                return ChainReport(False, count, prev_hash, event.seq, "its link to the previous event is broken")
+                breaks.append(ChainBreak(event.seq, "its link to the previous event is broken"))
             recomputed = event_hash(
                 seq=event.seq,
                 occurred_at=event.occurred_at,
@@ -220,9 +303,15 @@ async def verify(session: AsyncSession, *, batch: int = 5000) -> ChainReport:
                 prev_hash=event.prev_hash,
             )
             if recomputed != event.hash:
-                return ChainReport(False, count, prev_hash, event.seq, "its content does not match its hash")
-            prev_hash = event.hash
-            expected_seq += 1
+                breaks.append(ChainBreak(event.seq, "its content does not match its hash"))
+            seals.row(event.seq, event.hash, event.seal)
             count += 1
+            prev_hash = event.hash
+            expected_seq = event.seq + 1
             last_seq = event.seq
-    return ChainReport(True, count, prev_hash)
+    seals.finish(last_seq, prev_hash)
+    breaks.sort(key=lambda b: b.at)
+    if not breaks:
+        return ChainReport(True, count, prev_hash)
+    first = breaks[0]
+    return ChainReport(False, count, prev_hash, first.at, first.reason, tuple(breaks))

@@ -7,6 +7,8 @@ same values.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
@@ -134,11 +136,30 @@ class Settings:
     smtp_starttls: bool = False
     # The service's address as its users reach it, for the links in e-mails.
     public_url: str = "http://127.0.0.1:8000"
+    # Keys the seals of the audit log's and the journal's hash chains (HMAC-SHA256; docs/operations.md, "Audit
+    # verification"). Kept outside the database; derived from the secret key when not given.
+    chain_key: str = ""
+    # Prometheus /metrics: a bearer token that may read them besides auditors (empty: auditors only).
+    metrics_token: str = ""
+    # A separate database URL for migrations (the tables' owner); the service's URL when empty.
+    migration_database_url: str = ""
     charter: CharterSettings = field(default_factory=CharterSettings)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def migration_url(self) -> str:
+        """The URL migrations connect with: the owner of the tables (FUNDAPP_MIGRATION_DATABASE_URL)."""
+        return self.migration_database_url or self.database_url
+
+    @property
+    def chain_key_bytes(self) -> bytes:
+        """The key of the hash chains' seals: FUNDAPP_CHAIN_KEY, or one derived from the secret key."""
+        if self.chain_key:
+            return self.chain_key.encode("utf-8")
+        return hmac.new(self.secret_key.encode("utf-8"), b"fundapp chain seal", hashlib.sha256).digest()
 
     @property
     def is_sqlite(self) -> bool:
@@ -213,6 +234,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         updates["secret_key"] = _development_secret(var_dir)
     elif len(settings.secret_key) < 32:
         raise SettingsError(f"{ENV_PREFIX}SECRET_KEY must be at least 32 characters")
+    if settings.chain_key and len(settings.chain_key) < 32:
+        raise SettingsError(f"{ENV_PREFIX}CHAIN_KEY must be at least 32 characters")
+    if settings.metrics_token and len(settings.metrics_token) < 32:
+        raise SettingsError(f"{ENV_PREFIX}METRICS_TOKEN must be at least 32 characters")
     if settings.is_production and not settings.cookie_secure:
         updates["cookie_secure"] = True
     if settings.database_lock_timeout_seconds < 1:

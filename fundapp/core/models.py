@@ -168,3 +168,21 @@ class Notification(SQLModel, table=True):
     status: str = Field(sa_column=Column(String(10), nullable=False))
     claimed_at: datetime = Field(sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # HMAC-SHA256 of ``hash`` under the chain key (a secret kept outside the database): a chain re-hashed by
+    # someone without the key no longer carries valid seals. NULL for events written before migration 0014.
+    seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+
+
+class ChainAnchor(SQLModel, table=True):
+    """The newest row of a hash chain (``audit`` or ``journal``), kept by a trigger on each insert: the chain
+    verifier sees the newest rows deleted when the table ends before its anchor."""
+
+    __tablename__ = "chain_anchors"
+
+    name: str = Field(sa_column=Column(String(16), primary_key=True))
+    # The chain's length (last seq / entry id) and newest hash when the anchor was last moved; its seal too.
+    count: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    head: str = Field(sa_column=Column(String(64), nullable=False))
+    seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    # Rows up to this one were written before seals existed (migration 0014): they carry none.
+    unsealed_until: int = Field(sa_column=Column(BigInteger(), nullable=False))

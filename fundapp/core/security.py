@@ -38,6 +38,7 @@ from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
 from fundapp.core.db import SAFE_METHODS, Database
 from fundapp.core.errors import NotAuthenticated, PermissionDenied
+from fundapp.core.metrics import METRICS_AUTH, METRICS_PATH
 from fundapp.core.models import ApiToken, AuthSession, Role, User, UserRole
 from fundapp.core.trouble import trouble_of
 
@@ -247,6 +248,12 @@ class AuthenticationMiddleware(AbstractAuthenticationMiddleware):
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+            if (
+                settings.metrics_token
+                and connection.scope.get("path") == METRICS_PATH
+                and hmac.compare_digest(token.strip().encode(), settings.metrics_token.encode())
+            ):
+                return AuthenticationResult(user=None, auth=METRICS_AUTH)
             principal = await self._from_token(database, settings, token.strip(), now)
             return AuthenticationResult(user=principal, auth="token")
 
