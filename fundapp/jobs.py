@@ -12,7 +12,7 @@ What runs the tick:
 - PostgreSQL: the job queue procrastinate. A periodic task defers one ``fundapp.tick`` job per interval; its
   table of periodic defers (unique per task and time) lets only one worker defer it and the queueing lock
   keeps at most one waiting, and a job is fetched by one worker (``FOR UPDATE SKIP LOCKED``). Its schema is
-  created by migration 0014.
+  created by migration 0016.
 - SQLite: the same tick in-process, every interval, in each serving process (SQLite is one machine's).
 
 Both run in ``fundapp serve`` (with ``FUNDAPP_SCHEDULER`` on, the default) and in ``fundapp worker``.

@@ -14,5 +14,5 @@ def import_all_models() -> None:
 
 def is_model_object(name: str | None, type_: str, parent_names: object) -> bool:
     """Alembic's ``include_name``: the job queue's tables on PostgreSQL (procrastinate's, created by migration
-    0014 from the pinned version's own schema) are the library's, not the models'."""
+    0016 from the pinned version's own schema) are the library's, not the models'."""
     return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))

@@ -142,7 +142,7 @@ class JournalEntry(SQLModel, table=True):
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     # How many postings the entry has: once it has them all it is sealed, and no posting joins it later
-    # (SQLite's trigger of migration 0014; PostgreSQL refuses a posting outside its entry's transaction).
+    # (SQLite's trigger of migration 0017; PostgreSQL refuses a posting outside its entry's transaction).
     line_count: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True))
     # HMAC-SHA256 of ``hash`` under the chain key (outside the database), as the audit log's events carry.
     seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))

@@ -150,6 +150,9 @@ class AuditEvent(SQLModel, table=True):
     after: str = Field(sa_column=Column(Text(), nullable=False))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # HMAC-SHA256 of ``hash`` under the chain key (a secret kept outside the database): a chain re-hashed by
+    # someone without the key no longer carries valid seals. NULL for events written before migration 0018.
+    seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class Notification(SQLModel, table=True):
@@ -168,9 +171,6 @@ class Notification(SQLModel, table=True):
     status: str = Field(sa_column=Column(String(10), nullable=False))
     claimed_at: datetime = Field(sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-    # HMAC-SHA256 of ``hash`` under the chain key (a secret kept outside the database): a chain re-hashed by
-    # someone without the key no longer carries valid seals. NULL for events written before migration 0014.
-    seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
 
 
 class ChainAnchor(SQLModel, table=True):
@@ -184,5 +184,5 @@ class ChainAnchor(SQLModel, table=True):
     count: int = Field(sa_column=Column(BigInteger(), nullable=False))
     head: str = Field(sa_column=Column(String(64), nullable=False))
     seal: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    # Rows up to this one were written before seals existed (migration 0014): they carry none.
+    # Rows up to this one were written before seals existed (migration 0018): they carry none.
     unsealed_until: int = Field(sa_column=Column(BigInteger(), nullable=False))

@@ -7,7 +7,8 @@ rewrites the generated document once, when it is first asked for:
 - every refusal a route can answer is described as ``application/problem+json`` referring to the ``Problem``
   schema: 400 (unreadable body or request), 414 and 431 (the edge's limits), 422 (invalid fields) on every
   operation; 401 and 403 on every operation that needs credentials; 404 when the path names a record; 409,
-  413 and 415 on the unsafe methods with a body; 429 on the login; 503 (the database in trouble) on all but ``/health/live``; 410 on a download;
+  413 and 415 on the unsafe methods with a body; 429 on the login; 503 (the database in trouble) on all but
+  ``/health/live``; 410 on a download;
 - an operation that takes ``Idempotency-Key`` answers a repeated key with 200 (the first result);
 - a report's body is described per format: ``application/json`` as the ``ReportOut`` object, CSV and HTML as
   text, PDF as binary; the IATI files as XML and the hledger export as text.

@@ -1,8 +1,8 @@
 """ledger: every entry records how many postings it has; on SQLite a trigger refuses a posting added to an entry
 that already has them all (PostgreSQL refuses a posting outside its entry's transaction, migration 0005/0006)
 
-Revision ID: 0014_ops_posting_guard
-Revises: 0012_user_preferences
+Revision ID: 0017_posting_guard
+Revises: 0016_jobs
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel types
 from alembic import op
 
-revision: str = "0014_ops_posting_guard"
-down_revision: str | None = "0012_user_preferences"
+revision: str = "0017_posting_guard"
+down_revision: str | None = "0016_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

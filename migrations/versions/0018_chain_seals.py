@@ -1,8 +1,8 @@
 """chains: every audit event and journal entry carries a seal (HMAC of its hash under a key kept outside the
 database), and each chain an anchor row (its length and newest hash) moved by a trigger on every insert
 
-Revision ID: 0014_ops_chain_seals
-Revises: 0014_ops_posting_guard
+Revision ID: 0018_chain_seals
+Revises: 0017_posting_guard
 Create Date: 2026-12-03 14:10:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401 - autogenerate renders sqlmodel types
 from alembic import op
 
-revision: str = "0014_ops_chain_seals"
-down_revision: str | None = "0014_ops_posting_guard"
+revision: str = "0018_chain_seals"
+down_revision: str | None = "0017_posting_guard"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
