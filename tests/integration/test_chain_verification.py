@@ -169,6 +169,7 @@ def test_the_newest_journal_entries_deleted_are_reported(
     _unguard(api, "postings")
     _unguard(api, "journal_entries")
     api.db.execute("DELETE FROM postings WHERE entry_id = 4")
+    api.db.execute("DELETE FROM entry_requests WHERE entry_id = 4")  # the request that posted it, too
     api.db.execute("DELETE FROM journal_entries WHERE id = 4")
     code, out, report = _ledger_everywhere(api, monkeypatch, capsys)
     assert code == 1
