@@ -116,6 +116,10 @@ PROCEDURE_LABELS = {
     "consensus": N_("Consensus at a meeting"),
 }
 CHOICE_LABELS = {"yes": N_("Yes"), "no": N_("No"), "abstain": N_("Abstain")}
+# The reasons the service writes for the recusals the charter makes (``Decisions.open``), in the reader's words.
+AUTOMATIC_RECUSAL_REASONS = {
+    "a country of the proposal (automatic recusal by charter)": N_("a country of the proposal, recused by the charter"),
+}
 STATUS_LABELS = {"draft": N_("draft"), "open": N_("open"), "closed": N_("closed")}
 RESULT_LABELS = {"adopted": N_("adopted"), "not_adopted": N_("not adopted")}
 CATEGORY_LABELS = {
@@ -188,8 +192,10 @@ def rules_in_words(decision: Decision, eligible: int | None) -> Rules:
     if needed is None:
         quorum_text = gettext("A quorum of %(share)s of the members on the roll, not recused.") % {"share": share}
     else:
-        quorum_text = gettext(
-            "A quorum of %(share)s of the %(eligible)d members on the roll, not recused: %(needed)d of them."
+        quorum_text = i18n.ngettext(
+            "A quorum of %(share)s of the %(eligible)d member on the roll, not recused: %(needed)d.",
+            "A quorum of %(share)s of the %(eligible)d members on the roll, not recused: %(needed)d of them.",
+            eligible,
         ) % {"share": share, "eligible": eligible, "needed": needed}
     if decision.procedure == Procedure.VOTE.value:
         threshold = (
@@ -279,7 +285,7 @@ async def decision_view(
         "rules": rules_in_words(decision, eligible),
         "roll": sorted(((code, country_name(code)) for code in roll), key=lambda item: item[1]),
         "on_roll": user.member_code in roll if user.member_code else False,
-        "recusals": [(country_name(r.member_code), r.reason, r.automatic) for r in recusals],
+        "recusals": [(country_name(r.member_code), _recusal_reason(r.reason, r.automatic)) for r in recusals],
         "my_member": country_name(user.member_code) if user.member_code else "",
         "may_act": blocked is None,
         "why_not": web.rule_message(blocked, why) if blocked else "",
@@ -296,6 +302,13 @@ async def decision_view(
         "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
         "open": decision.status == DecisionStatus.OPEN.value and decision.closes_at > decisions.now,
     }
+
+
+def _recusal_reason(reason: str, automatic: bool) -> str:
+    """A recusal's reason: a member's own as written; one the charter made, in the page's language."""
+    if automatic and reason in AUTOMATIC_RECUSAL_REASONS:
+        return gettext(AUTOMATIC_RECUSAL_REASONS[reason])
+    return reason
 
 
 # ---------------------------------------------------------------- the pages
@@ -344,6 +357,7 @@ class DecisionPages(Controller):
             "kind": gettext(KIND_LABELS.get(decision.kind, decision.kind)),
             "procedure": gettext(PROCEDURE_LABELS.get(decision.procedure, decision.procedure)),
             "closes_at": decision.closes_at,
+            "closed_at": decision.closed_at or decision.closes_at,
             "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
             "result": gettext(RESULT_LABELS[decision.result]) if decision.result in RESULT_LABELS else "",
             "result_key": decision.result or "",
