@@ -116,6 +116,15 @@ PROCEDURE_LABELS = {
     "consensus": N_("Consensus at a meeting"),
 }
 CHOICE_LABELS = {"yes": N_("Yes"), "no": N_("No"), "abstain": N_("Abstain")}
+# A statement line's kind (``governance.statement.KINDS``), in words; the line's own description is the
+# ledger's, in English.
+STATEMENT_KINDS = {
+    "assessment": N_("Annual fee"),
+    "pledge": N_("Pledge"),
+    "payment": N_("Payment"),
+    "revaluation": N_("Exchange revaluation"),
+    "correction": N_("Correction of an entry"),
+}
 # The reasons the service writes for the recusals the charter makes (``Decisions.open``), in the reader's words.
 AUTOMATIC_RECUSAL_REASONS = {
     "a country of the proposal (automatic recusal by charter)": N_("a country of the proposal, recused by the charter"),
@@ -541,6 +550,7 @@ class MemberPages(Controller):
             member=member,
             member_name=country_name(code),
             statement=statement,
+            kinds={kind: gettext(label) for kind, label in STATEMENT_KINDS.items()},
             arrears=arrears,
             suspended=suspended,
             suspension_rule=reason,

@@ -41,7 +41,18 @@ from tests.browser.harness import (
 )
 from tests.conftest import make_settings
 from tests.decision_support import closes_in, fund_window, open_funding, recommended_proposal
-from tests.support import PASSWORD, Actor, Api, ProposalWorld, admit_member, proposal_world
+from tests.support import (
+    PASSWORD,
+    V1,
+    Actor,
+    Api,
+    ProposalWorld,
+    accepted,
+    add_fx_rate,
+    admit_member,
+    proposal_world,
+    set_fee,
+)
 
 pytestmark = [pytest.mark.usefixtures("backend"), pytest.mark.timeout(120)]
 OpenPage = Callable[..., Page]
@@ -86,7 +97,46 @@ class Delegates:
 
 def build(api: Api) -> Delegates:
     people = proposal_world(api, reviewers=2)
-    fund_window(api, api.create_user(Role.FINANCE_OFFICER), "SKL", "900000.00")
+    officer = api.create_user(Role.FINANCE_OFFICER)
+    fund_window(api, officer, "SKL", "900000.00")
+    # The Philippines' statement has lines: the year's fees assessed, and a pledge half paid.
+    for tier, amount in (("I", "150000.00"), ("II", "25000.00")):
+        set_fee(api, people.admin, 2026, tier, amount)
+    accepted(api.client.post(f"{V1}/assessments", json={"year": 2026}, headers=officer.headers))
+    add_fx_rate(api, officer, "EUR", "2026-02-02", "1.080000")
+    philippines = int(api.db.scalar("SELECT id FROM contributors WHERE member_code = 'PHL'"))
+    pledge = accepted(
+        api.client.post(
+            f"{V1}/pledges",
+            json={
+                "contributor_id": philippines,
+                "currency": "EUR",
+                "amount": "40000.00",
+                "signed_on": "2026-02-02",
+                "window_code": "SKL",
+                "instalments": [
+                    {"due_on": "2026-03-02", "amount": "20000.00"},
+                    {"due_on": "2026-09-01", "amount": "20000.00"},
+                ],
+            },
+            headers=officer.headers,
+        ),
+        201,
+    )
+    accepted(
+        api.client.post(
+            f"{V1}/contributions",
+            json={
+                "contributor_id": philippines,
+                "value_date": "2026-03-05",
+                "currency": "EUR",
+                "amount": "20000.00",
+                "instalment_id": pledge["instalments"][0]["id"],
+            },
+            headers=officer.headers,
+        ),
+        201,
+    )
     proposal_id = recommended_proposal(api, people)
     decision = open_funding(api, people.admin, proposal_id, title=TITLE, closes_at=closes_in(api, minutes=20))
     admit_member(api, people.admin, "GTM", "II")
@@ -237,7 +287,8 @@ def test_a_delegate_of_a_country_of_the_proposal_sees_its_member_recused_and_no_
     reason = words(page.locator("main .reason").inner_text())
     assert reason == "Your member cannot take part: Your member state is recused from this decision."
     recused = words(page.locator("#how-title + dl").inner_text())
-    assert "Mexico: a country of the proposal" in recused and "Senegal: a country of the proposal" in recused
+    assert "Recused Mexico: a country of the proposal, recused by the charter" in recused
+    assert "Senegal: a country of the proposal, recused by the charter" in recused
     assert page.locator("input[name=choice]").count() == 0
     assert page.locator(f"form[action^='{delegates.path}/']").count() == 0
     check_page(page, "en", "decision-recused")
@@ -349,3 +400,84 @@ def test_a_refused_form_names_the_field_and_keeps_the_input(
     page.keyboard.press("Enter")
     page.wait_for_function("document.activeElement && document.activeElement.id === 'recusal_reason'")
     assert snapshot(site) == before
+
+
+# ---------------------------------------------------------------- every page a delegate sees, in three languages
+
+
+@pytest.mark.parametrize("lang", ["en", "es", "fr"])
+def test_every_delegate_page_passes_axe_in_each_language(
+    site: Site,
+    delegates: Delegates,
+    open_page: OpenPage,
+    check_page: CheckPage,
+    check_reflow: CheckReflow,
+    lang: str,
+) -> None:
+    page = open_page(lang)
+    page.goto("/login")
+    sign_in(page, delegates.voter.username, PASSWORD)
+    assert path_of(page) == "/app"
+    check_page(page, lang, "dashboard")
+    check_reflow(page, lang, "dashboard")
+
+    page.goto("/app/decisions")
+    check_page(page, lang, "decisions")
+    check_reflow(page, lang, "decisions")
+    page.goto(delegates.path)
+    check_page(page, lang, "decision-open")
+    check_reflow(page, lang, "decision-open")
+    refused = activate(page, f"form[action='{delegates.path}/ballot'] button[type=submit]")
+    assert refused is not None and refused.status == 422
+    check_page(page, lang, "ballot-refused")
+    choose_radio(page, "choice", "yes")
+    activate(page, f"form[action='{delegates.path}/ballot'] button[type=submit]")
+    receipt = page.locator("main .receipt").inner_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", receipt) and receipt in notice(page)
+    check_page(page, lang, "receipt")
+    check_reflow(page, lang, "receipt")
+
+    page.goto("/app/members/PHL")
+    check_page(page, lang, "statement")
+    check_reflow(page, lang, "statement")
+    page.goto("/app/reports")
+    check_page(page, lang, "reports")
+    contributor = page.locator("main a[href^='/app/reports/contributor?']").get_attribute("href")
+    for name, path in (
+        ("sources-and-uses", "/app/reports/sources-and-uses"),
+        ("funds-available", "/app/reports/funds-available"),
+        ("financial-statements", "/app/reports/financial-statements?year=2026"),
+        ("window-portfolio", "/app/reports/window-portfolio?window=SKL"),
+        ("contributor", contributor),
+    ):
+        shown = page.goto(str(path))
+        assert shown is not None and shown.status == 200, (name, path)
+        check_page(page, lang, f"report-{name}")
+    late = page.goto("/app/reports/sources-and-uses?date_to=2027-01-01")
+    assert late is not None and late.status == 422
+    check_page(page, lang, "report-refused")
+
+    forbidden = page.goto("/app/members/MEX")
+    assert forbidden is not None and forbidden.status == 403
+    assert page.locator("h1").inner_text() == NOT_ALLOWED[lang]
+    check_page(page, lang, "not-allowed")
+    missing = page.goto("/app/decisions/999999")
+    assert missing is not None and missing.status == 404
+    assert page.locator("h1").inner_text() == NOT_FOUND[lang]
+    check_page(page, lang, "not-found")
+
+    recused = open_page(lang)
+    recused.goto("/login")
+    sign_in(recused, delegates.recused.username, PASSWORD)
+    recused.goto(delegates.path)
+    check_page(recused, lang, "decision-recused")
+
+    site.clock.advance(minutes=20, seconds=1)  # the decision closes at the next read
+    page.goto(f"{delegates.path}?receipt={receipt}")
+    assert page.locator("main .notice").count() == 1
+    check_page(page, lang, "decision-closed")
+    check_reflow(page, lang, "decision-closed")
+    page.goto("/app")
+    check_page(page, lang, "dashboard-closed")
+    page.goto("/app/decisions")
+    check_page(page, lang, "decisions-closed")
