@@ -198,7 +198,7 @@ def rules_in_words(decision: Decision, eligible: int | None) -> Rules:
     quorum = Decimal(decision.quorum)
     needed = rules.quorum_needed(eligible, quorum) if eligible else None
     share = percent(quorum)
-    if needed is None:
+    if needed is None or eligible is None:
         quorum_text = gettext("A quorum of %(share)s of the members on the roll, not recused.") % {"share": share}
     else:
         quorum_text = i18n.ngettext(
