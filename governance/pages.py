@@ -81,6 +81,15 @@ def percent(value: Decimal) -> str:
     return format_percent(value, locale={"en": "en_GB"}.get(i18n.current(), i18n.current()))
 
 
+def share_of(points: Decimal) -> str:
+    """A share given in percentage points (``60.00``, ``33.33``) as the page's language writes it, with the
+    decimals it has."""
+    fraction = (points / 100).normalize()
+    return format_percent(
+        fraction, locale={"en": "en_GB"}.get(i18n.current(), i18n.current()), decimal_quantization=False
+    )
+
+
 web.register_template_global("country_name", country_name)
 web.register_template_global("money", money)
 web.register_template_global("percent", percent)
@@ -239,7 +248,7 @@ async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decis
         view["proposal"] = summary
         if summary is not None:
             view["budget"] = [(gettext(CATEGORY_LABELS.get(c, c)), money(m)) for c, m in summary.budget]
-            view["countries"] = [(country_name(code), f"{share.normalize():f} %") for code, share in summary.countries]
+            view["countries"] = [(country_name(code), share_of(share)) for code, share in summary.countries]
         score = terms.get("consolidated_score")
         view["score"] = web.fmt_number(Decimal(str(score))) if score not in (None, "") else None
         view["recommendation"] = terms.get("tag_recommendation")

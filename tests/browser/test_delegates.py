@@ -64,6 +64,8 @@ TITLE = "Fund: skills for returning migrants"
 TABLES = ("decision_events", "ballots", "recusals", "decisions")
 NOT_ALLOWED = {"en": "Not allowed", "es": "No permitido", "fr": "Non autorisé"}
 NOT_FOUND = {"en": "Page not found", "es": "Página no encontrada", "fr": "Page introuvable"}
+# Mexico's share of the proposal, as each language writes a percentage.
+MEXICOS_SHARE = {"en": "Mexico 60%", "es": "México 60 %", "fr": "Mexique 60 %"}
 
 
 @pytest.fixture
@@ -425,6 +427,7 @@ def test_every_delegate_page_passes_axe_in_each_language(
     check_page(page, lang, "decisions")
     check_reflow(page, lang, "decisions")
     page.goto(delegates.path)
+    assert MEXICOS_SHARE[lang] in main_text(page)
     check_page(page, lang, "decision-open")
     check_reflow(page, lang, "decision-open")
     refused = activate(page, f"form[action='{delegates.path}/ballot'] button[type=submit]")
