@@ -34,7 +34,7 @@ catalogues: install
 		package=$${dir%/locale}; package=$${package%/web}; \
 		$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 --no-location --sort-output --omit-header \
 			-o $$dir/messages.pot $$package && \
-		$(BIN)/pybabel update --no-wrap -i $$dir/messages.pot -d $$dir -D messages; \
+		$(BIN)/pybabel update --width 120 -i $$dir/messages.pot -d $$dir -D messages; \
 	done
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed $(VENV)/.catalogues

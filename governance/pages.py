@@ -81,6 +81,15 @@ def percent(value: Decimal) -> str:
     return format_percent(value, locale={"en": "en_GB"}.get(i18n.current(), i18n.current()))
 
 
+def share_of(points: Decimal) -> str:
+    """A share given in percentage points (``60.00``, ``33.33``) as the page's language writes it, with the
+    decimals it has."""
+    fraction = (points / 100).normalize()
+    return format_percent(
+        fraction, locale={"en": "en_GB"}.get(i18n.current(), i18n.current()), decimal_quantization=False
+    )
+
+
 web.register_template_global("country_name", country_name)
 web.register_template_global("money", money)
 web.register_template_global("percent", percent)
@@ -116,6 +125,19 @@ PROCEDURE_LABELS = {
     "consensus": N_("Consensus at a meeting"),
 }
 CHOICE_LABELS = {"yes": N_("Yes"), "no": N_("No"), "abstain": N_("Abstain")}
+# A statement line's kind (``governance.statement.KINDS``), in words; the line's own description is the
+# ledger's, in English.
+STATEMENT_KINDS = {
+    "assessment": N_("Annual fee"),
+    "pledge": N_("Pledge"),
+    "payment": N_("Payment"),
+    "revaluation": N_("Exchange revaluation"),
+    "correction": N_("Correction of an entry"),
+}
+# The reasons the service writes for the recusals the charter makes (``Decisions.open``), in the reader's words.
+AUTOMATIC_RECUSAL_REASONS = {
+    "a country of the proposal (automatic recusal by charter)": N_("a country of the proposal, recused by the charter"),
+}
 STATUS_LABELS = {"draft": N_("draft"), "open": N_("open"), "closed": N_("closed")}
 RESULT_LABELS = {"adopted": N_("adopted"), "not_adopted": N_("not adopted")}
 CATEGORY_LABELS = {
@@ -185,11 +207,13 @@ def rules_in_words(decision: Decision, eligible: int | None) -> Rules:
     quorum = Decimal(decision.quorum)
     needed = rules.quorum_needed(eligible, quorum) if eligible else None
     share = percent(quorum)
-    if needed is None:
+    if needed is None or eligible is None:
         quorum_text = gettext("A quorum of %(share)s of the members on the roll, not recused.") % {"share": share}
     else:
-        quorum_text = gettext(
-            "A quorum of %(share)s of the %(eligible)d members on the roll, not recused: %(needed)d of them."
+        quorum_text = i18n.ngettext(
+            "A quorum of %(share)s of the %(eligible)d member on the roll, not recused: %(needed)d.",
+            "A quorum of %(share)s of the %(eligible)d members on the roll, not recused: %(needed)d of them.",
+            eligible,
         ) % {"share": share, "eligible": eligible, "needed": needed}
     if decision.procedure == Procedure.VOTE.value:
         threshold = (
@@ -224,7 +248,7 @@ async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decis
         view["proposal"] = summary
         if summary is not None:
             view["budget"] = [(gettext(CATEGORY_LABELS.get(c, c)), money(m)) for c, m in summary.budget]
-            view["countries"] = [(country_name(code), f"{share.normalize():f} %") for code, share in summary.countries]
+            view["countries"] = [(country_name(code), share_of(share)) for code, share in summary.countries]
         score = terms.get("consolidated_score")
         view["score"] = web.fmt_number(Decimal(str(score))) if score not in (None, "") else None
         view["recommendation"] = terms.get("tag_recommendation")
@@ -279,7 +303,7 @@ async def decision_view(
         "rules": rules_in_words(decision, eligible),
         "roll": sorted(((code, country_name(code)) for code in roll), key=lambda item: item[1]),
         "on_roll": user.member_code in roll if user.member_code else False,
-        "recusals": [(country_name(r.member_code), r.reason, r.automatic) for r in recusals],
+        "recusals": [(country_name(r.member_code), _recusal_reason(r.reason, r.automatic)) for r in recusals],
         "my_member": country_name(user.member_code) if user.member_code else "",
         "may_act": blocked is None,
         "why_not": web.rule_message(blocked, why) if blocked else "",
@@ -296,6 +320,13 @@ async def decision_view(
         "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
         "open": decision.status == DecisionStatus.OPEN.value and decision.closes_at > decisions.now,
     }
+
+
+def _recusal_reason(reason: str, automatic: bool) -> str:
+    """A recusal's reason: a member's own as written; one the charter made, in the page's language."""
+    if automatic and reason in AUTOMATIC_RECUSAL_REASONS:
+        return gettext(AUTOMATIC_RECUSAL_REASONS[reason])
+    return reason
 
 
 # ---------------------------------------------------------------- the pages
@@ -344,6 +375,7 @@ class DecisionPages(Controller):
             "kind": gettext(KIND_LABELS.get(decision.kind, decision.kind)),
             "procedure": gettext(PROCEDURE_LABELS.get(decision.procedure, decision.procedure)),
             "closes_at": decision.closes_at,
+            "closed_at": decision.closed_at or decision.closes_at,
             "time_left": web.fmt_time_left(decision.closes_at, decisions.now),
             "result": gettext(RESULT_LABELS[decision.result]) if decision.result in RESULT_LABELS else "",
             "result_key": decision.result or "",
@@ -527,6 +559,7 @@ class MemberPages(Controller):
             member=member,
             member_name=country_name(code),
             statement=statement,
+            kinds={kind: gettext(label) for kind, label in STATEMENT_KINDS.items()},
             arrears=arrears,
             suspended=suspended,
             suspension_rule=reason,

@@ -146,7 +146,7 @@ def test_a_beneficiary_member_recused_by_the_charter_is_told_why_and_cannot_vote
 
     assert 'name="choice"' not in page
     assert "Your member cannot take part: Your member state is recused from this decision." in text_of(page)
-    assert "Mexico: a country of the proposal (automatic recusal by charter) (by the charter)" in text_of(page)
+    assert "Mexico: a country of the proposal, recused by the charter" in text_of(page)
     assert forged.status_code == 403 and "Your member state is recused from this decision." in text_of(forged.text)
     assert api.db.snapshot(*TABLES) == before
 

@@ -23,7 +23,7 @@ OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n"}}
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None}
 # Strings that are the same word in English and in the language (checked by hand, not copied).
 SAME_AS_ENGLISH = {
-    "es": {"Auditor", "Error:", "Total", "Global", "No"},
+    "es": {"Auditor", "Error:", "Total", "Global", "No", "%(member)s: %(reason)s"},
     "fr": {
         "Action",
         "Budget",
