@@ -76,6 +76,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 import httpx  # noqa: E402
 
 from bench.common import PG_DEFAULT_ADMIN_URL, bench_database, free_port, percentile, pg_admin  # noqa: E402
+from bench.voting import cpu_of, process_tree  # noqa: E402
 from fundapp.demo import DEMO_PASSWORD  # noqa: E402
 
 SECRET = "bench-load-" + "x" * 40
@@ -148,6 +149,42 @@ def server_line(url: str) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
     found = pg_admin(url, "SELECT current_setting('server_version'), current_setting('shared_buffers')")
     return f"PostgreSQL {found[0]}, shared_buffers={found[1]}"
+
+
+def backends(url: str) -> list[int]:
+    """The PostgreSQL server processes serving the database of ``url`` (a local server: their CPU time is read
+    from /proc); none on SQLite, which runs inside the service."""
+    if url.startswith("sqlite"):
+        return []
+    name = url.rsplit("/", 1)[1].split("?", 1)[0]
+    row = pg_admin(url, "SELECT array_agg(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    return [int(pid) for pid in (row[0] or [])] if row else []
+
+
+class CpuMeter:
+    """CPU seconds of the service (its processes) and of the database's server processes over a run: the
+    work a request costs, whatever else the machine is doing. A backend that ends during the run is lost
+    (asyncpg's pools keep theirs)."""
+
+    def __init__(self, server_pid: int, url: str) -> None:
+        self.server_pid, self.url = server_pid, url
+        self.service: dict[int, float] = {}
+        self.database: dict[int, float] = {}
+        self.client = 0.0
+
+    def start(self) -> None:
+        self.service = cpu_of(process_tree(self.server_pid))
+        self.database = cpu_of(backends(self.url))
+        self.client = time.process_time()
+
+    def stop(self) -> dict[str, float]:
+        service = cpu_of(process_tree(self.server_pid))
+        database = cpu_of(backends(self.url))
+        return {
+            "service_s": round(sum(v - self.service.get(pid, 0.0) for pid, v in service.items()), 2),
+            "database_s": round(sum(v - self.database.get(pid, 0.0) for pid, v in database.items()), 2),
+            "client_s": round(time.process_time() - self.client, 2),
+        }
 
 
 # ------------------------------------------------------------------------------------------ the service
@@ -411,7 +448,9 @@ async def fire(client: httpx.AsyncClient, call: Call, scheduled: float) -> Outco
     )
 
 
-async def drive(base: str, plan: Plan, rate: float, duration: float, seed: int) -> tuple[list[Outcome], float]:
+async def drive(
+    base: str, plan: Plan, rate: float, duration: float, request_s: float, seed: int
+) -> tuple[list[Outcome], float]:
     """Poisson arrivals at ``rate`` for ``duration`` seconds, each sent at its time. Returns the outcomes and
     the wall time from the first scheduled send to the last response."""
     rng = random.Random(seed)
@@ -423,7 +462,7 @@ async def drive(base: str, plan: Plan, rate: float, duration: float, seed: int) 
         t += rng.expovariate(rate)
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
     loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30.0), limits=limits) as client:
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(request_s), limits=limits) as client:
         start = loop.time() + 0.2
         tasks: list[asyncio.Task[Outcome]] = []
         for n, offset in enumerate(arrivals):
@@ -546,12 +585,21 @@ def measure(args: argparse.Namespace, backend: str, url: str, workdir: Path, *, 
         report["decisions"] = len(plan.decisions)
         if args.warmup > 0:
             log(f"warm-up: {args.warmup:g} s at {args.rates[0]:g}/s")
-            asyncio.run(drive(base, plan, args.rates[0], args.warmup, seed=args.seed + 999))
+            asyncio.run(drive(base, plan, args.rates[0], args.warmup, args.timeout, args.seed + 999))
         for n, rate in enumerate(args.rates):
             before = loadavg()
             log(f"{rate:g} requests/s for {args.duration:g} s (load average {before})")
-            outcomes, elapsed = asyncio.run(drive(base, plan, rate, args.duration, seed=args.seed + n))
+            meter = CpuMeter(server.pid, url)
+            meter.start()
+            outcomes, elapsed = asyncio.run(drive(base, plan, rate, args.duration, args.timeout, args.seed + n))
             result = figures(outcomes, rate, args.duration, elapsed)
+            cpu = meter.stop()
+            per_request = (cpu["service_s"] + cpu["database_s"]) * 1000 / max(1, result["requests"])
+            result["cpu"] = cpu | {
+                "ms_per_request": round(per_request, 1),
+                # What the service and its database could serve on this machine's cores with nothing else running.
+                "cpu_bound_rate": round((os.cpu_count() or 1) * 1000 / per_request, 1) if per_request else None,
+            }
             result["load_before"], result["load_after"] = before, loadavg()
             result["postings"] = count_postings(url)
             result["verdict"] = verdict(report["postings_before"], result) if backend == "postgresql" else ""
@@ -624,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default=DEMO_PASSWORD, help="their password (the demo's)")
     parser.add_argument("--delegates-per-member", type=int, default=2)
     parser.add_argument("--decisions", type=int, default=20, help="open decisions to vote on (20)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (30)")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--keep", action="store_true", help="keep the fresh database (prints where it is)")
     parser.add_argument("--json", action="store_true")
