@@ -30,15 +30,18 @@ deposit per contributor (at most 20) checks which contributors take a USD deposi
 **The traffic.** Requests arrive on a seeded Poisson schedule at ``--rate`` a second for ``--duration``
 seconds, each sent at its time whether or not earlier ones have answered (open loop), so a slow service
 makes requests pile up instead of slowing the client down; a request's latency runs from its scheduled
-time to the end of its response, so queueing on either side is counted (no coordinated omission). The
-client's own lag (scheduled time to the actual send) is reported: if it is large, the client, not the
-service, was the bottleneck. The mix (weights in ``MIX``): 56% API reads (funds available, the trial
-balance, the decision register and a decision, contributions and a contribution, grants and a grant),
-4% pages (a delegate's dashboard ``/app`` and a decision's page, with its session cookie), 20% ballots (a
-random delegate votes yes / no / abstain on a random open decision: a member changing its ballot before the
-close is allowed) and 20% deposits (``POST /api/v1/contributions``, USD, dated today, a unique
-``Idempotency-Key`` each, by the finance officer). ``--warmup`` seconds at the first rate come first,
-untimed.
+time to the end of its response, so queueing on either side is counted (no coordinated omission). At most
+``--connections`` requests are in flight (64); the others wait in the client, and one that waited longer
+than ``--timeout`` (30 s) is not sent and counts as an error ("expired unsent": the backlog of an
+overloaded service). The client's own lag (scheduled time to the moment its event loop started the
+request) is reported: if it is large, the client, not the service, fell behind.
+
+The mix (weights in ``MIX``): 56% API reads (funds available, the trial balance, the decision register and a
+decision, contributions and a contribution, grants and a grant), 4% pages (a delegate's dashboard ``/app`` and
+a decision's page, with its session cookie), 20% ballots (a random delegate votes yes / no / abstain on a
+random open decision: a member changing its ballot before the close is allowed) and 20% deposits (``POST
+/api/v1/contributions``, USD, dated today, a unique ``Idempotency-Key`` each, by the finance officer).
+``--warmup`` seconds at the first rate come first, untimed.
 
 **Reported** per rate and per route: count, p50, p99 and max of the latency, p50 and p99 of the server's own
 time (``Server-Timing: app;dur=``), errors (5xx, time-outs and connection errors) and refusals (4xx) by
@@ -46,7 +49,10 @@ status; overall: scheduled and achieved rate (responses per second of the run), 
 and the load average before and after (the machine may be shared). The header names the backend, the
 workers, and the postings in the ledger. Targets (2-core machine, PostgreSQL): 100 requests/s with p99 under
 250 ms and no error at demo size; 50 requests/s with p99 under 500 ms at ~1M postings. Progress to stderr,
-the table (or ``--json``) to stdout; nothing is asserted.
+the table (or ``--json``) to stdout; nothing is asserted. Also reported: the CPU seconds of the service's
+processes and of the database's server processes (local PostgreSQL, from /proc) over each run, per request,
+and the rate that CPU would allow on the machine's cores with nothing else running (the machine is often
+shared, and a saturated run says more about the other work on it than about the service).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -427,15 +434,22 @@ class Outcome:
     error: str = ""
 
 
-async def fire(client: httpx.AsyncClient, call: Call, scheduled: float) -> Outcome:
+async def fire(
+    client: httpx.AsyncClient, call: Call, scheduled: float, slots: asyncio.Semaphore, request_s: float
+) -> Outcome:
+    """Send ``call`` once one of the client's connections is free; a request that waited longer than
+    ``request_s`` for one is not sent and counts as an error (the backlog of an overloaded service)."""
     loop = asyncio.get_running_loop()
-    lag = loop.time() - scheduled
-    try:
-        response = await client.request(
-            call.method, call.path, headers=call.headers, json=call.body, params=call.params
-        )
-    except httpx.HTTPError as exc:
-        return Outcome(call.route, (loop.time() - scheduled) * 1000, lag * 1000, 0, error=type(exc).__name__)
+    lag = loop.time() - scheduled  # the client's own delay: its event loop, not the service
+    async with slots:
+        if loop.time() - scheduled > request_s:
+            return Outcome(call.route, (loop.time() - scheduled) * 1000, lag * 1000, 0, error="expired unsent")
+        try:
+            response = await client.request(
+                call.method, call.path, headers=call.headers, json=call.body, params=call.params
+            )
+        except httpx.HTTPError as exc:
+            return Outcome(call.route, (loop.time() - scheduled) * 1000, lag * 1000, 0, error=type(exc).__name__)
     found = TIMING.search(response.headers.get("server-timing", ""))
     error = "" if response.status_code < 400 else response.text[:200]
     return Outcome(
@@ -449,7 +463,7 @@ async def fire(client: httpx.AsyncClient, call: Call, scheduled: float) -> Outco
 
 
 async def drive(
-    base: str, plan: Plan, rate: float, duration: float, request_s: float, seed: int
+    base: str, plan: Plan, rate: float, duration: float, request_s: float, connections: int, seed: int
 ) -> tuple[list[Outcome], float]:
     """Poisson arrivals at ``rate`` for ``duration`` seconds, each sent at its time. Returns the outcomes and
     the wall time from the first scheduled send to the last response."""
@@ -460,7 +474,11 @@ async def drive(
     while t < duration:
         arrivals.append(t)
         t += rng.expovariate(rate)
-    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+    # At most ``connections`` requests in flight: the others wait on a semaphore, still timed from their
+    # scheduled send. (Waiting in httpx's own pool instead costs the client CPU in proportion to the queue,
+    # 10-14 ms a request at 100/s once a backlog forms, and the client, not the service, falls behind.)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    slots = asyncio.Semaphore(connections)
     loop = asyncio.get_running_loop()
     async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(request_s), limits=limits) as client:
         start = loop.time() + 0.2
@@ -470,7 +488,7 @@ async def drive(
             delay = start + offset - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(fire(client, call, start + offset)))
+            tasks.append(asyncio.create_task(fire(client, call, start + offset, slots, request_s)))
         outcomes = list(await asyncio.gather(*tasks))
         elapsed = loop.time() - start
     return outcomes, elapsed
@@ -547,7 +565,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.database_url:
         backend = "sqlite" if args.database_url.startswith("sqlite") else "postgresql"
         workdir = Path(tempfile.mkdtemp(prefix="fundapp-bench-load-"))
-        return measure(args, backend, args.database_url, workdir, fresh=False)
+        try:
+            return measure(args, backend, args.database_url, workdir, fresh=False)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
     with bench_database(args.backend, args.admin_url, "load", keep=args.keep) as bench:
         env = service_env(bench.url, bench.workdir)
         log(f"{args.backend}: fundapp db upgrade and fundapp demo")
@@ -585,13 +606,15 @@ def measure(args: argparse.Namespace, backend: str, url: str, workdir: Path, *, 
         report["decisions"] = len(plan.decisions)
         if args.warmup > 0:
             log(f"warm-up: {args.warmup:g} s at {args.rates[0]:g}/s")
-            asyncio.run(drive(base, plan, args.rates[0], args.warmup, args.timeout, args.seed + 999))
+            asyncio.run(drive(base, plan, args.rates[0], args.warmup, args.timeout, args.connections, args.seed + 999))
         for n, rate in enumerate(args.rates):
             before = loadavg()
             log(f"{rate:g} requests/s for {args.duration:g} s (load average {before})")
             meter = CpuMeter(server.pid, url)
             meter.start()
-            outcomes, elapsed = asyncio.run(drive(base, plan, rate, args.duration, args.timeout, args.seed + n))
+            outcomes, elapsed = asyncio.run(
+                drive(base, plan, rate, args.duration, args.timeout, args.connections, args.seed + n)
+            )
             result = figures(outcomes, rate, args.duration, elapsed)
             cpu = meter.stop()
             per_request = (cpu["service_s"] + cpu["database_s"]) * 1000 / max(1, result["requests"])
@@ -673,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delegates-per-member", type=int, default=2)
     parser.add_argument("--decisions", type=int, default=20, help="open decisions to vote on (20)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a request may take (30)")
+    parser.add_argument("--connections", type=int, default=64, help="the client's connections at most (64)")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--keep", action="store_true", help="keep the fresh database (prints where it is)")
     parser.add_argument("--json", action="store_true")
