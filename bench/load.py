@@ -649,7 +649,10 @@ def print_report(report: dict[str, Any]) -> None:
             f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, max {run['max_ms']:.1f} ms; "
             f"errors {run['errors']}, refusals (4xx) {run['refusals']}; client lag p99 {run['client_lag_p99_ms']} ms "
             f"(max {run['client_lag_max_ms']}); load average {run['load_before']} -> {run['load_after']}; "
-            f"{run['postings']:,} postings after" + (f"\n{run['verdict']}" if run["verdict"] else "")
+            f"{run['postings']:,} postings after\nCPU: service {run['cpu']['service_s']} s, database "
+            f"{run['cpu']['database_s']} s, client {run['cpu']['client_s']} s; {run['cpu']['ms_per_request']} ms of "
+            f"service + database CPU a request (the rate it allows on {os.cpu_count()} idle cores: "
+            f"{run['cpu']['cpu_bound_rate']}/s)" + (f"\n{run['verdict']}" if run["verdict"] else "")
         )
         header = ("route", "count", "p50 ms", "p99 ms", "max ms", "server p50", "server p99", "errors", "4xx")
         rows = [
