@@ -536,10 +536,10 @@ class Facility:
         await self.step(people)
 
         async def rates(session: AsyncSession) -> None:
-            ledger = self.ledger(session, first)
+            # Each rate on its day: nothing is recorded before it has happened.
             for currency, points in self.rates.points.items():
                 for day, rate in points:
-                    await ledger.add_rate(currency, day, rate, source="bench")
+                    await self.ledger(session, at(day, 9)).add_rate(currency, day, rate, source="bench")
 
         await self.step(rates)
 

@@ -89,6 +89,7 @@ from governance.views import (
     contributor_public,
     decision_public,
     decision_record,
+    decisions_public,
     member_public,
     pledge_public,
     window_public,
@@ -498,7 +499,7 @@ class DecisionController(Controller):
             db_session, Decision, conditions, col(Decision.id).desc(), limit=limit, offset=offset
         )
         decisions = decisions_for(request, db_session)
-        items = [await decision_public(decisions, d, current_user(request)) for d in rows]
+        items = await decisions_public(decisions, rows, current_user(request))
         return Page[DecisionPublic](items=items, total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.decisions.manage")], status_code=HTTP_201_CREATED)

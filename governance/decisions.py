@@ -366,6 +366,48 @@ class Decisions:
             ).scalar_one()
         )
 
+    # The same facts for a page of decisions, one statement each whatever the page's length (the register).
+
+    async def recusals_many(self, decision_ids: Sequence[int]) -> dict[int, list[Recusal]]:
+        found: dict[int, list[Recusal]] = {decision_id: [] for decision_id in decision_ids}
+        if decision_ids:
+            rows = await self.session.execute(
+                select(Recusal)
+                .where(col(Recusal.decision_id).in_(list(decision_ids)))
+                .order_by(col(Recusal.decision_id), col(Recusal.member_code))
+            )
+            for recusal in rows.scalars():
+                found[recusal.decision_id].append(recusal)
+        return found
+
+    async def ballots_of(self, decision_ids: Sequence[int], member_code: str) -> dict[int, Ballot]:
+        """The member's current ballot on each of the decisions that has one."""
+        if not decision_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Ballot).where(
+                col(Ballot.decision_id).in_(list(decision_ids)), col(Ballot.member_code) == member_code
+            )
+        )
+        return {ballot.decision_id: ballot for ballot in rows.scalars()}
+
+    async def ballots_cast_many(self, decision_ids: Sequence[int]) -> dict[int, int]:
+        found = dict.fromkeys(decision_ids, 0)
+        if decision_ids:
+            rows = await self.session.execute(
+                select(col(Ballot.decision_id), func.count())
+                .where(col(Ballot.decision_id).in_(list(decision_ids)))
+                .group_by(col(Ballot.decision_id))
+            )
+            found.update({int(decision_id): int(count) for decision_id, count in rows.all()})
+        return found
+
+    async def window_codes(self, window_ids: Sequence[int]) -> dict[int, str]:
+        if not window_ids:
+            return {}
+        rows = await self.session.execute(select(Window).where(col(Window.id).in_(list(window_ids))))
+        return {window.id: window.code for window in rows.scalars() if window.id is not None}
+
     def results_visible(self, decision: Decision) -> bool:
         """The one rule on secrecy: results and the record are published at the close, or while the
         decision is open when the charter makes them visible."""

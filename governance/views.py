@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -168,53 +169,70 @@ def contributor_public(c: Contributor) -> ContributorPublic:
 async def decision_public(decisions: Decisions, decision: Decision, viewer: Principal | None) -> DecisionPublic:
     """A decision as its readers see it: the running tally only after the close (or when the charter
     makes results visible), and the viewer's own member's ballot."""
-    assert decision.id is not None
-    terms = terms_of(decision)
-    tally: dict[str, Any] | None = None
-    if decisions.results_visible(decision):
-        tally = json.loads(decision.tally) if decision.tally else await decisions.running_tally(decision)
-    my_ballot = None
-    if viewer is not None and viewer.member_code:
-        ballot = await decisions.ballot_of(decision.id, viewer.member_code)
-        my_ballot = None if ballot is None else ballot.choice
+    return (await decisions_public(decisions, [decision], viewer))[0]
+
+
+async def decisions_public(
+    decisions: Decisions, found: Sequence[Decision], viewer: Principal | None
+) -> list[DecisionPublic]:
+    """``decision_public`` for each of ``found`` (a page of the register): their ballots cast, recusals,
+    the viewer's member's ballots and windows in one statement each, not in one each per decision."""
+    ids = [d.id for d in found if d.id is not None]
+    cast = await decisions.ballots_cast_many(ids)
+    recusals = await decisions.recusals_many(ids)
+    mine = await decisions.ballots_of(ids, viewer.member_code) if viewer is not None and viewer.member_code else {}
+    windows = await decisions.window_codes(sorted({d.window_id for d in found if d.window_id is not None}))
     reporting = decisions.settings.reporting_currency
-    tag = None
-    if decision.kind == "fund_proposal":
-        tag = TagLink(
-            consolidated_score=terms.get("consolidated_score"),
-            recommendation=terms.get("tag_recommendation"),
-            justification=decision.justification,
+    public: list[DecisionPublic] = []
+    for decision in found:
+        assert decision.id is not None
+        terms = terms_of(decision)
+        tally: dict[str, Any] | None = None
+        if decisions.results_visible(decision):
+            tally = json.loads(decision.tally) if decision.tally else await decisions.running_tally(decision)
+        ballot = mine.get(decision.id)
+        tag = None
+        if decision.kind == "fund_proposal":
+            tag = TagLink(
+                consolidated_score=terms.get("consolidated_score"),
+                recommendation=terms.get("tag_recommendation"),
+                justification=decision.justification,
+            )
+        public.append(
+            DecisionPublic(
+                id=decision.id,
+                kind=decision.kind,
+                subject=decision.subject,
+                title=decision.title,
+                text=decision.text,
+                terms=terms,
+                procedure=decision.procedure,
+                quorum=decision.quorum,
+                majority=decision.majority,
+                status=decision.status,
+                opens_at=decision.opens_at,
+                closes_at=decision.closes_at,
+                closed_at=decision.closed_at,
+                result=decision.result,
+                result_reason=decision.result_reason,
+                justification=decision.justification,
+                amount=None if decision.amount is None else MoneyOut.of(decision.amount, reporting),
+                window_code=None if decision.window_id is None else windows.get(decision.window_id),
+                tag=tag,
+                tally=tally,
+                ballots_cast=cast[decision.id] if decision.status != "draft" else None,
+                my_ballot=None if ballot is None else ballot.choice,
+                recusals=[
+                    RecusalPublic(
+                        member_code=r.member_code, reason=r.reason, automatic=r.automatic, declared_at=r.declared_at
+                    )
+                    for r in recusals[decision.id]
+                ],
+                chain_head=decision.chain_head,
+                entry_id=decision.entry_id,
+            )
         )
-    return DecisionPublic(
-        id=decision.id,
-        kind=decision.kind,
-        subject=decision.subject,
-        title=decision.title,
-        text=decision.text,
-        terms=terms,
-        procedure=decision.procedure,
-        quorum=decision.quorum,
-        majority=decision.majority,
-        status=decision.status,
-        opens_at=decision.opens_at,
-        closes_at=decision.closes_at,
-        closed_at=decision.closed_at,
-        result=decision.result,
-        result_reason=decision.result_reason,
-        justification=decision.justification,
-        amount=None if decision.amount is None else MoneyOut.of(decision.amount, reporting),
-        window_code=await decisions.window_code(decision.window_id),
-        tag=tag,
-        tally=tally,
-        ballots_cast=await decisions.ballots_cast(decision.id) if decision.status != "draft" else None,
-        my_ballot=my_ballot,
-        recusals=[
-            RecusalPublic(member_code=r.member_code, reason=r.reason, automatic=r.automatic, declared_at=r.declared_at)
-            for r in await decisions.recusals(decision.id)
-        ],
-        chain_head=decision.chain_head,
-        entry_id=decision.entry_id,
-    )
+    return public
 
 
 async def decision_record(decisions: Decisions, decision: Decision) -> dict[str, Any]:

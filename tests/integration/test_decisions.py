@@ -356,6 +356,36 @@ def test_the_register_filters_by_kind_status_and_subject(api: Api, world: Propos
     assert_problem(api.client.get(f"{DECISIONS}/", headers=world.grantee.headers), 403)
 
 
+def test_the_register_shows_each_decision_as_its_own_page_does(api: Api, world: ProposalWorld) -> None:
+    """The register reads a page's ballots, recusals, the viewer's ballots and windows in one statement
+    each (not per decision): every item equals the decision read alone, for a delegate and the secretariat."""
+    ids = [create_decision(api, world.admin, kind="policy", procedure="vote", open=True)["id"] for _ in range(3)]
+    draft = create_decision(api, world.admin, kind="admin_budget", year=2027, amount="250000.00")["id"]
+    cast(api, world.delegates["MEX"], ids[0], "yes")
+    cast(api, world.delegates["SEN"], ids[0], "no")
+    cast(api, world.delegates["SEN"], ids[2], "abstain")
+    accepted(
+        api.client.post(
+            f"{DECISIONS}/{ids[1]}/recusals",
+            json={"reason": "Conflict of interest."},
+            headers=world.delegates["PHL"].headers,
+        ),
+        201,
+    )
+    for reader in (world.delegates["MEX"], world.delegates["SEN"], world.admin):
+        page = accepted(api.client.get(f"{DECISIONS}/", headers=reader.headers))
+        listed = {item["id"]: item for item in page["items"]}
+        for decision_id in [*ids, draft]:
+            assert listed[decision_id] == get_decision(api, reader, decision_id)
+    sen = {
+        item["id"]: item
+        for item in accepted(api.client.get(f"{DECISIONS}/", headers=world.delegates["SEN"].headers))["items"]
+    }
+    assert [sen[d]["my_ballot"] for d in ids] == ["no", None, "abstain"]
+    assert [sen[d]["ballots_cast"] for d in ids] == [2, 0, 1] and sen[draft]["ballots_cast"] is None
+    assert [r["member_code"] for r in sen[ids[1]]["recusals"]] == ["PHL"]
+
+
 # ---------------------------------------------------------------- the verifiable record
 
 
