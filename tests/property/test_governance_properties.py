@@ -38,6 +38,7 @@ from fundapp.core.audit import Actor
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from fundapp.core.errors import Conflict
+from fundapp.core.idempotency import client_key
 from governance import rules
 from governance.models import Assessment, Contribution, Pledge, PledgeInstalment
 from governance.schemas import (
@@ -515,6 +516,7 @@ class Runner:
         assert len(contributions) == len(m.sent), "one contribution per deposit (retries post nothing)"
         for c, sent in zip(contributions, m.sent, strict=True):
             got = {k: getattr(c, k) for k in sent}
+            got["idempotency_key"] = client_key(c.idempotency_key)  # stored under its sender's scope
             assert got == sent, f"contribution {c.id}: recorded {got}, expected {sent}"
 
         # Pledges: the instalments sum exactly to the pledge, as sent.
