@@ -260,7 +260,7 @@ class EntryRequests:
         request = await self._locked(request_id)
         rejector = self._user_id
         if rejector == request.prepared_by:
-            raise PermissionDenied("who prepared it cannot reject it", field="request", rule="four-eyes")
+            raise PermissionDenied("who prepared it cannot reject it", field="request", rule="maker-checker")
         request.status = RequestStatus.REJECTED.value
         request.rejected_by, request.rejected_at = rejector, self.ledger.now
         request.rejection_reason = reason

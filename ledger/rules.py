@@ -160,12 +160,13 @@ class CheckerStep:
 
 
 def checker_step(*, needed: int, approver: int, prepared_by: int, first_approver: int | None) -> CheckerStep:
-    """Maker-checker as a pure function: the preparer never approves, and the second of two approvals
+    """Maker-checker as a pure function, for every money movement a person prepares (journal entries and
+    reversals here, transfers in proposals): the preparer never approves, and the second of two approvals
     comes from another approver than the first."""
     if approver == prepared_by:
-        return CheckerStep(refused="four-eyes", reason="who prepared it cannot approve it")
+        return CheckerStep(refused="maker-checker", reason="who prepared it cannot approve it")
     if first_approver is not None:
         if approver == first_approver:
-            return CheckerStep(refused="two-approvers", reason="the second approval comes from another approver")
+            return CheckerStep(refused="second-approver", reason="the second approval comes from another approver")
         return CheckerStep(final=True)
     return CheckerStep(final=needed == 1)

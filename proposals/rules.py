@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 
 from fundapp.core.errors import FieldError
 from ledger import Money, chart
+from ledger import rules as ledger_rules
 from proposals.schemas import BudgetCategory, ProposalContent
 
 # ---------------------------------------------------------------- submission
@@ -401,8 +402,8 @@ def tranche_state(status: str, paid: int, amount: int) -> str:
 
 def approvals_needed(amount: Money, threshold: Decimal) -> int:
     """One approver, or two different ones when the transfer is above the charter's threshold (major units
-    of the grant's currency)."""
-    return 2 if amount.amount > threshold else 1
+    of the grant's currency): the ledger's rule for every money movement a person prepares."""
+    return ledger_rules.approvals_needed(amount.amount, threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,13 +423,15 @@ def approval_step(
     """Maker-checker as a pure function: who may approve a disbursement in this status, and what follows."""
     if status not in {"prepared", "awaiting_second_approval"}:
         return ApprovalStep(refused="disbursement-open", reason=f"the disbursement is {status}")
-    if approver == prepared_by:
-        return ApprovalStep(refused="maker-checker", reason="the person who prepared a disbursement cannot approve it")
-    if status == "awaiting_second_approval":
-        if approver == first_approver:
-            return ApprovalStep(refused="second-approver", reason="the second approval comes from another approver")
-        return ApprovalStep(status="approved", pays=True)
-    if needed == 2:
+    step = ledger_rules.checker_step(
+        needed=needed,
+        approver=approver,
+        prepared_by=prepared_by,
+        first_approver=first_approver if status == "awaiting_second_approval" else None,
+    )
+    if step.refused is not None:
+        return ApprovalStep(refused=step.refused, reason=step.reason)
+    if not step.final:
         return ApprovalStep(status="awaiting_second_approval")
     return ApprovalStep(status="approved", pays=True)
 

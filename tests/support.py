@@ -150,8 +150,12 @@ class Api:
         services refuse to make one (409 ``separation-of-duties``), so it is written here by SQL, to show that
         maker-checker holds even for such an account."""
         officer = self.create_user(Role.FINANCE_OFFICER)
-        self.db.execute("INSERT INTO user_roles (user_id, role) VALUES (:u, 'finance_approver')", u=officer.id)
+        self.add_role_by_sql(officer.id, Role.FINANCE_APPROVER)
         return Actor(officer.id, officer.username, (Role.FINANCE_OFFICER, Role.FINANCE_APPROVER), officer.token)
+
+    def add_role_by_sql(self, user_id: int, role: Role) -> None:
+        """A role written beside a user's others by SQL, past the services' separation of duties."""
+        self.db.execute("INSERT INTO user_roles (user_id, role) VALUES (:u, :r)", u=user_id, r=role.value)
 
     def bound_user(self, *roles: Role) -> Actor:
         """A user of ``roles`` whose bindings name real records: a delegate's member (MEX, admitted here if

@@ -217,6 +217,19 @@ async def change_password(request: AnyRequest, data: RequestBody[PasswordChange]
     )
 
 
+async def _decide_role_grant(
+    request: AnyRequest, session: AsyncSession, grant_id: int, data: RoleGrantDecision | None, *, approve: bool
+) -> RoleGrantPublic:
+    return await accounts.decide_role_grant(
+        session,
+        grant_id,
+        approve=approve,
+        reason=data.reason if data else "",
+        actor=current_user(request),
+        now=clock_of(request).now(),
+    )
+
+
 class UserController(Controller):
     path = f"{API_PREFIX}/users"
     tags = ["users"]
@@ -261,14 +274,7 @@ class UserController(Controller):
         data: RequestBody[RoleGrantDecision | None] = None,
     ) -> RoleGrantPublic:
         """A second administrator approves a finance role: the user holds it from now."""
-        return await accounts.decide_role_grant(
-            db_session,
-            grant_id,
-            approve=True,
-            reason=data.reason if data else "",
-            actor=current_user(request),
-            now=clock_of(request).now(),
-        )
+        return await _decide_role_grant(request, db_session, grant_id, data, approve=True)
 
     @post("/role-grants/{grant_id:int}/reject", guards=[require("users.manage")], status_code=HTTP_200_OK)
     async def reject_role_grant(
@@ -279,14 +285,7 @@ class UserController(Controller):
         data: RequestBody[RoleGrantDecision | None] = None,
     ) -> RoleGrantPublic:
         """A second administrator rejects a finance role: the user never holds it."""
-        return await accounts.decide_role_grant(
-            db_session,
-            grant_id,
-            approve=False,
-            reason=data.reason if data else "",
-            actor=current_user(request),
-            now=clock_of(request).now(),
-        )
+        return await _decide_role_grant(request, db_session, grant_id, data, approve=False)
 
     @get("/{user_id:int}", guards=[require("users.read")])
     async def get_user(self, db_session: NamedDependency[AsyncSession], user_id: FromPath[int]) -> UserPublic:

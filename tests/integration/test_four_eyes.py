@@ -91,7 +91,9 @@ def test_above_the_threshold_two_different_approvers_post_it(api: Api) -> None:
     assert halfway["first_approved_by"] == first.id
     assert api.db.count("journal_entries") == 0
     state = ledger_state(api)
-    assert_refused(approve(api, request["id"], first), 403, "permission-denied", field="request", rule="two-approvers")
+    assert_refused(
+        approve(api, request["id"], first), 403, "permission-denied", field="request", rule="second-approver"
+    )
     assert ledger_state(api) == state
     done = accepted(approve(api, request["id"], second))
     assert (done["status"], done["approved_by"], done["approvals"]) == ("approved", second.id, 2)
@@ -210,7 +212,7 @@ def test_the_service_refuses_the_preparer_as_approver_whatever_the_roles(api: Ap
 
     with pytest.raises(PermissionDenied) as refused:
         api.db.run(approve_as_preparer)
-    assert refused.value.errors[0].rule == "four-eyes"
+    assert refused.value.errors[0].rule == "maker-checker"
     assert api.db.count("journal_entries") == 0
 
 

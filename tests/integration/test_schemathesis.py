@@ -53,7 +53,7 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api: Api, server:
     # One token that reaches every operation: the approver's role is written beside the officer's by SQL (the
     # services never give both to one user; this run checks answers' shapes, not duties).
     admin = api.create_user(Role.SECRETARIAT_ADMIN, Role.FINANCE_OFFICER, Role.AUDITOR)
-    api.db.execute("INSERT INTO user_roles (user_id, role) VALUES (:u, 'finance_approver')", u=admin.id)
+    api.add_role_by_sql(admin.id, Role.FINANCE_APPROVER)
     headers = {"Authorization": f"Bearer {admin.token}"}
     schema = schemathesis.openapi.from_url(f"{server}/schema/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
