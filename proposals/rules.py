@@ -423,11 +423,12 @@ def approval_step(
     """Maker-checker as a pure function: who may approve a disbursement in this status, and what follows."""
     if status not in {"prepared", "awaiting_second_approval"}:
         return ApprovalStep(refused="disbursement-open", reason=f"the disbursement is {status}")
+    second = status == "awaiting_second_approval"  # this approval is the last one, whoever gave the first
     step = ledger_rules.checker_step(
-        needed=needed,
+        needed=1 if second else needed,
         approver=approver,
         prepared_by=prepared_by,
-        first_approver=first_approver if status == "awaiting_second_approval" else None,
+        first_approver=first_approver if second else None,
     )
     if step.refused is not None:
         return ApprovalStep(refused=step.refused, reason=step.reason)
