@@ -23,8 +23,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-# Tables the service reads but never writes: the chains' anchors move only by their SECURITY DEFINER triggers.
-READ_ONLY = ("chain_anchors", "alembic_version")
+# Tables the service reads but never writes: the chains' anchors and the posting totals move only by their
+# SECURITY DEFINER triggers.
+READ_ONLY = ("chain_anchors", "posting_totals", "posting_month_totals", "alembic_version")
 
 
 class RolesError(RuntimeError):

@@ -20,7 +20,7 @@ from babel.numbers import format_percent
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -42,9 +42,9 @@ from governance.decisions import (
 from governance.models import Decision, DecisionEvent, DecisionStatus, Member, Procedure, Window
 from governance.schemas import BallotCast, ObjectionRaise, RecusalDeclare
 from governance.service import Governance
-from governance.statement import member_statement
+from governance.statement import member_balance_due, member_statement
 from governance.views import decision_record
-from ledger import Money, format_money
+from ledger import Money, MoneyOut, format_money
 
 HERE = Path(__file__).resolve().parent
 web.register_templates(HERE / "templates")
@@ -584,12 +584,14 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
     await _close_if_due(request)
     decisions = decisions_for(request, session)
     now = decisions.now
-    rows = (
-        (await session.execute(select(Decision).where(col(Decision.status) != DecisionStatus.DRAFT.value)))
-        .scalars()
-        .all()
-    )
     awaiting, since = [], now - RECENT  # recent: closed since then
+    # The open decisions and those closed recently (not every decision ever taken: a dashboard reads a few rows).
+    closed_recently = and_(
+        col(Decision.status) == DecisionStatus.CLOSED.value,
+        func.coalesce(col(Decision.closed_at), col(Decision.closes_at)) >= since,
+    )
+    wanted = or_(col(Decision.status) == DecisionStatus.OPEN.value, closed_recently)
+    rows = (await session.execute(select(Decision).where(wanted))).scalars().all()
     open_rows = sorted((d for d in rows if d.status == DecisionStatus.OPEN.value), key=lambda d: d.closes_at)
     part = await decisions.participation_many(open_rows, user.member_code)
     for decision in open_rows:
@@ -623,12 +625,12 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
     member = await session.get(Member, user.member_code)
     arrears = (await gov.arrears(user.member_code)).get(user.member_code, [])
     suspended, reason = gov.voting_rights(arrears)
-    statement = await member_statement(gov, user.member_code, as_of=gov.today)
+    due = await member_balance_due(gov, user.member_code, as_of=gov.today)
     standing = {
         "code": user.member_code,
         "name": country_name(user.member_code),
         "tier": member.tier if member else "",
-        "due": statement.balance_due_reporting,
+        "due": MoneyOut.of(due, gov.settings.reporting_currency),
         "overdue_years": [
             {"year": a.year, "outstanding": money(Money.from_minor(a.outstanding, a.currency)), "days": a.days_overdue}
             for a in arrears

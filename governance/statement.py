@@ -13,7 +13,7 @@ from governance.models import Assessment, Pledge
 from governance.schemas import CurrencyBalance, MemberStatement, StatementLine
 from governance.service import Governance
 from governance.views import assessment_public, pledge_public
-from ledger import MoneyOut, chart, postings_for
+from ledger import MoneyOut, balances, chart, postings_for
 
 RECEIVABLE_ACCOUNTS = (chart.CONTRIBUTIONS_RECEIVABLE, chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE)
 FX_ACCOUNTS = (chart.FX_GAIN_REALISED, chart.FX_GAIN_UNREALISED, chart.FX_LOSS_REALISED, chart.FX_LOSS_UNREALISED)
@@ -25,6 +25,17 @@ KINDS = {
     "reversal": "correction",
     "pledge-condition": "pledge",
 }
+
+
+async def member_balance_due(gov: Governance, code: str, *, as_of: date) -> int:
+    """The statement's balance due (minor units of the reporting currency) in one sum, without its lines: what
+    :func:`member_statement` adds up from the same postings (its receivable, unapplied and advance accounts)."""
+    await gov.member(code)
+    contributor = await gov.member_contributor(code)
+    (total,) = await balances(
+        gov.session, group_by=(), accounts=RECEIVABLE_ACCOUNTS, contributor_id=contributor.id, as_of=as_of
+    )
+    return int(total["reporting_amount"])
 
 
 async def member_statement(gov: Governance, code: str, *, as_of: date) -> MemberStatement:

@@ -526,7 +526,7 @@ class LedgerController(Controller):
 
     @get("/verify", guards=[require("ledger.read")])
     async def verify(self, db_session: Db) -> VerifyOut:
-        """Recompute the journal's hash chain; names the first broken entry."""
+        """Recompute the journal's hash chain (names the first broken entry) and the posting totals."""
         report = await queries.verify_chain(db_session)
         return VerifyOut(
             ok=report.ok,
@@ -535,6 +535,7 @@ class LedgerController(Controller):
             broken_entry=report.broken_entry,
             reason=report.reason,
             breaks=[BreakOut(entry=b.at, reason=b.reason) for b in report.breaks],
+            totals=list(report.totals),
         )
 
 

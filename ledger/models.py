@@ -191,6 +191,44 @@ class Posting(SQLModel, table=True):
     grant_id: int | None = Field(default=None, sa_column=Column(Integer(), nullable=True, index=True))
 
 
+# The window of a posting total with no window (the pooled fund); window ids start at 1.
+POOLED_KEY = 0
+
+
+class PostingTotal(SQLModel, table=True):
+    """The sums of the postings per account, day, currency, window and source type (the entry's), kept by a
+    trigger on every insert into postings (migration 0019; on PostgreSQL the service's role may only read
+    them). A balance between two dates that needs no other dimension reads whole months from
+    :class:`PostingMonthTotal` and the leftover days from here (``ledger.queries.totals_between``) instead of
+    every posting; ``ledger.queries.verify_chain`` checks both against the postings."""
+
+    __tablename__ = "posting_totals"
+
+    entry_date: date = Field(sa_column=Column(Date(), primary_key=True))
+    account_id: int = Field(sa_column=Column(Integer(), ForeignKey("ledger_accounts.id"), primary_key=True))
+    currency: str = Field(sa_column=Column(String(3), primary_key=True))
+    window_key: int = Field(sa_column=Column(Integer(), primary_key=True))  # POOLED_KEY: no window
+    source_type: str = Field(sa_column=Column(String(40), primary_key=True))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    reporting_amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    postings: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
+class PostingMonthTotal(SQLModel, table=True):
+    """:class:`PostingTotal` per month (``month``: its first day), kept by the same trigger."""
+
+    __tablename__ = "posting_month_totals"
+
+    month: date = Field(sa_column=Column(Date(), primary_key=True))
+    account_id: int = Field(sa_column=Column(Integer(), ForeignKey("ledger_accounts.id"), primary_key=True))
+    currency: str = Field(sa_column=Column(String(3), primary_key=True))
+    window_key: int = Field(sa_column=Column(Integer(), primary_key=True))  # POOLED_KEY: no window
+    source_type: str = Field(sa_column=Column(String(40), primary_key=True))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    reporting_amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    postings: int = Field(sa_column=Column(BigInteger(), nullable=False))
+
+
 class ReferenceVersion(SQLModel, table=True):
     """One row whose token changes (triggers, both backends) with every change to accounts, periods or
     rates: a process may keep those tables in memory for as long as the token it read is current."""

@@ -3,18 +3,18 @@ chain verification. Postings carry their entry date, so balances as of a date ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, Subquery, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.audit import ChainBreak, SealCheck
 from ledger import rules
-from ledger.models import Book, JournalEntry, LedgerAccount, Posting
+from ledger.models import POOLED_KEY, Book, JournalEntry, LedgerAccount, Posting, PostingMonthTotal, PostingTotal
 from ledger.service import EntryView, chain_timestamp, entry_views, hashable_posting
 
 DIMENSIONS = {
@@ -41,22 +41,41 @@ async def _accounts_by_id(session: AsyncSession) -> dict[int, LedgerAccount]:
     return {a.id: a for a in (await session.execute(select(LedgerAccount))).scalars() if a.id is not None}
 
 
+def totals_between(
+    date_from: date | None, date_to: date | None, where: Callable[[Any], Sequence[Any]] = lambda table: ()
+) -> Subquery | None:
+    """The posting totals of the days ``date_from`` (None: since inception) to ``date_to`` (None: to the end) as
+    one set of rows (account_id, currency, window_key, source_type, amount, reporting_amount, postings): whole
+    months from the month totals, the other days from the day totals (``rules.totals_spans``). ``where`` gives
+    the conditions of each part, on its table (both have the columns above). None: no day in the range."""
+    spans = rules.totals_spans(date_from, date_to or date.max)
+    if spans is None:
+        return None
+
+    def part(table: Any, *conditions: Any) -> Select[Any]:
+        columns = ("account_id", "currency", "window_key", "source_type", "amount", "reporting_amount", "postings")
+        return select(*(getattr(table, name) for name in columns)).where(*where(table), *conditions)
+
+    parts = []
+    if spans.months_to is not None:
+        month = col(PostingMonthTotal.month)
+        since = () if spans.months_from is None else (month >= spans.months_from,)
+        parts.append(part(PostingMonthTotal, month <= spans.months_to, *since))
+    for first, last in spans.days:
+        parts.append(part(PostingTotal, col(PostingTotal.entry_date).between(first, last)))
+    return (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("totals")
+
+
 async def trial_balance(session: AsyncSession, *, book: Book, as_of: date | None = None) -> list[TrialBalanceRow]:
-    """Every account of ``book`` with a non-zero balance, per currency, as of a date (inclusive)."""
+    """Every account of ``book`` with a non-zero balance, per currency, as of a date (inclusive), summed from
+    the posting totals."""
     accounts = await _accounts_by_id(session)
     ids = [a_id for a_id, a in accounts.items() if a.book == book.value]
-    query = (
-        select(
-            col(Posting.account_id),
-            col(Posting.currency),
-            func.sum(col(Posting.amount)),
-            func.sum(col(Posting.reporting_amount)),
-        )
-        .where(col(Posting.account_id).in_(ids))
-        .group_by(col(Posting.account_id), col(Posting.currency))
-    )
-    if as_of is not None:
-        query = query.where(col(Posting.entry_date) <= as_of)
+    totals = totals_between(None, as_of, lambda table: [table.account_id.in_(ids)])
+    assert totals is not None  # since inception: never empty
+    query = select(
+        totals.c.account_id, totals.c.currency, func.sum(totals.c.amount), func.sum(totals.c.reporting_amount)
+    ).group_by(totals.c.account_id, totals.c.currency)
     rows = []
     for account_id, currency, amount, reporting in (await session.execute(query)).all():
         if not amount and not reporting:
@@ -65,6 +84,10 @@ async def trial_balance(session: AsyncSession, *, book: Book, as_of: date | None
         rows.append(TrialBalanceRow(a.code, a.name, a.type, a.normal_side, currency, int(amount), int(reporting)))
     rows.sort(key=lambda r: (r.account, r.currency))
     return rows
+
+
+# The dimensions the posting totals keep: a balance grouped and filtered by these alone reads them.
+TOTALS_DIMENSIONS = ("account", "currency", "window")
 
 
 async def balances(
@@ -79,8 +102,14 @@ async def balances(
     window_id: int | None = None,
     grant_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Sums of amount and reporting amount grouped by any of account, currency, contributor, window, grant."""
+    """Sums of amount and reporting amount grouped by any of account, currency, contributor, window, grant.
+    Without a contributor or a grant (grouped or filtered) the sums are read from the posting totals."""
     by_id = await _accounts_by_id(session)
+    wanted = {a_id for a_id, a in by_id.items() if a.code in set(accounts)}
+    if contributor_id is None and grant_id is None and set(group_by) <= set(TOTALS_DIMENSIONS):
+        ids = wanted if accounts else None
+        summed = await _balances_from_totals(session, group_by, as_of, date_from, ids, currency, window_id)
+        return _balance_items(by_id, group_by, summed, totals=True)
     columns = [DIMENSIONS[g] for g in group_by]
     query = select(*columns, func.sum(col(Posting.amount)), func.sum(col(Posting.reporting_amount)), func.count())
     if columns:
@@ -90,7 +119,6 @@ async def balances(
     if date_from is not None:
         query = query.where(col(Posting.entry_date) >= date_from)
     if accounts:
-        wanted = {a.id for a in by_id.values() if a.code in set(accounts)}
         query = query.where(col(Posting.account_id).in_(wanted))
     for column, value in (
         (Posting.currency, currency),
@@ -100,15 +128,57 @@ async def balances(
     ):
         if value is not None:
             query = query.where(col(column) == value)
+    return _balance_items(by_id, group_by, list((await session.execute(query)).all()), totals=False)
+
+
+async def _balances_from_totals(
+    session: AsyncSession,
+    group_by: Sequence[str],
+    as_of: date | None,
+    date_from: date | None,
+    account_ids: set[int] | None,
+    currency: str | None,
+    window_id: int | None,
+) -> list[Any]:
+    def where(table: Any) -> list[Any]:
+        conditions = [] if account_ids is None else [table.account_id.in_(account_ids)]
+        if currency is not None:
+            conditions.append(table.currency == currency)
+        if window_id is not None:
+            conditions.append(table.window_key == window_id)
+        return conditions
+
+    totals = totals_between(date_from, as_of, where)
+    if totals is None:
+        return [] if group_by else [(None, None, 0)]
+    columns = [
+        {"account": totals.c.account_id, "currency": totals.c.currency, "window": totals.c.window_key}[g]
+        for g in group_by
+    ]
+    query = select(
+        *columns, func.sum(totals.c.amount), func.sum(totals.c.reporting_amount), func.sum(totals.c.postings)
+    )
+    if columns:
+        query = query.group_by(*columns)
+    return list((await session.execute(query)).all())
+
+
+def _balance_items(
+    by_id: dict[int, LedgerAccount], group_by: Sequence[str], rows: list[Any], *, totals: bool
+) -> list[dict[str, Any]]:
     results = []
-    for row in (await session.execute(query)).all():
+    for row in rows:
         values: tuple[Any, ...] = tuple(row)
         item: dict[str, Any] = {}
         for name, key in zip(group_by, values[: len(group_by)], strict=True):
-            item[name] = by_id[key].code if name == "account" else key
+            if name == "account":
+                key = by_id[key].code
+            elif name == "window" and totals and key == POOLED_KEY:
+                key = None
+            item[name] = key
         item["amount"] = int(values[-3] or 0)
         item["reporting_amount"] = int(values[-2] or 0)
-        item["postings"] = int(values[-1])
+        item["postings"] = int(values[-1] or 0)
         results.append(item)
     results.sort(key=lambda r: tuple(str(r[g]) for g in group_by))
     return results
@@ -267,13 +337,18 @@ class ChainReport:
     reason: str | None = None
     # Every break, in order (the first is ``broken_entry``/``reason``).
     breaks: tuple[ChainBreak, ...] = ()
+    # Where the posting totals disagree with the postings they sum.
+    totals: tuple[str, ...] = ()
 
     def describe(self) -> str:
         if self.ok:
             return f"OK: {self.entries} journal entries verified; chain head {self.head}"
-        lines = [f"BROKEN at journal entry {self.broken_entry}: {self.reason}"]
-        lines += [f"  also at journal entry {b.at}: {b.reason}" for b in self.breaks[1:]]
-        lines.append(f"{len(self.breaks)} breaks in {self.entries} journal entries")
+        lines = []
+        if self.breaks:
+            lines.append(f"BROKEN at journal entry {self.broken_entry}: {self.reason}")
+            lines += [f"  also at journal entry {b.at}: {b.reason}" for b in self.breaks[1:]]
+            lines.append(f"{len(self.breaks)} breaks in {self.entries} journal entries")
+        lines += [f"TOTALS WRONG: {problem}" for problem in self.totals]
         return "\n".join(lines)
 
 
@@ -348,9 +423,57 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
             prev_hash, expected, count, last = e.hash, e.id + 1, count + 1, e.id
     seals.finish(last, prev_hash)
     breaks.sort(key=lambda b: b.at)
+    totals = tuple(await _totals_problems(session, codes))
     if not breaks:
-        return ChainReport(True, count, prev_hash)
-    return ChainReport(False, count, prev_hash, breaks[0].at, breaks[0].reason, tuple(breaks))
+        return ChainReport(not totals, count, prev_hash, totals=totals)
+    return ChainReport(False, count, prev_hash, breaks[0].at, breaks[0].reason, tuple(breaks), totals)
+
+
+_TotalsKey = tuple[int, date, str, int, str]  # account id, day (or month), currency, window key, source type
+
+
+async def _totals_problems(session: AsyncSession, codes: dict[int, str]) -> list[str]:
+    """Where the posting totals (per day, then per month) disagree with the postings they sum, one line per
+    account, day or month, currency, window and source type."""
+    window = func.coalesce(col(Posting.window_id), POOLED_KEY)
+    source = col(JournalEntry.source_type)
+    key = (col(Posting.account_id), col(Posting.entry_date), col(Posting.currency), window, source)
+    summed = (
+        select(*key, func.sum(col(Posting.amount)), func.sum(col(Posting.reporting_amount)), func.count())
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .group_by(*key)
+    )
+    days: dict[_TotalsKey, tuple[int, int, int]] = {
+        (a, d, c, w, s): (int(amount), int(reporting), int(n))
+        for a, d, c, w, s, amount, reporting, n in (await session.execute(summed)).all()
+    }
+    months: dict[_TotalsKey, tuple[int, int, int]] = {}
+    for (a, d, c, w, s), (amount, reporting, n) in days.items():
+        month = (a, d.replace(day=1), c, w, s)
+        before = months.get(month, (0, 0, 0))
+        months[month] = (before[0] + amount, before[1] + reporting, before[2] + n)
+    problems = []
+    tables: tuple[tuple[Any, str, dict[_TotalsKey, tuple[int, int, int]], str], ...] = (
+        (PostingTotal, "entry_date", days, "on"),
+        (PostingMonthTotal, "month", months, "in the month of"),
+    )
+    for table, day_column, actual, when in tables:
+        names = ("account_id", day_column, "currency", "window_key", "source_type", "amount", "reporting_amount")
+        rows = await session.execute(select(*(getattr(table, name) for name in names), table.postings))
+        kept = {(r[0], r[1], r[2], r[3], r[4]): (int(r[5]), int(r[6]), int(r[7])) for r in rows.all()}
+        for k in sorted(k for k in actual.keys() | kept.keys() if actual.get(k) != kept.get(k)):
+            account_id, day, currency, window_key, source_type = k
+            problems.append(
+                f"account {codes.get(account_id, f'#{account_id}')} {when} {day.isoformat()} ({currency}, "
+                f"{'pooled' if window_key == POOLED_KEY else f'window {window_key}'}, {source_type}): "
+                f"the totals say {_sums(kept.get(k))}, the postings {_sums(actual.get(k))}"
+            )
+    return problems
+
+
+def _sums(values: tuple[int, int, int] | None) -> str:
+    amount, reporting, postings = values or (0, 0, 0)
+    return f"{amount} ({reporting} reporting) in {postings} postings"
 
 
 async def chain_head(session: AsyncSession) -> str:

@@ -7,6 +7,7 @@
   reporting currency.
 - ``revaluation``: the unrealised gain or loss of each monetary balance at a closing rate.
 - hashing of entries and payloads in one canonical form.
+- ``totals_spans``: which whole months and which days make up a date range, for the posting totals.
 """
 
 from __future__ import annotations
@@ -33,6 +34,53 @@ def period_of(day: date) -> str:
 def period_bounds(period_id: str) -> tuple[date, date]:
     year, month = (int(part) for part in period_id.split("-"))
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class TotalsSpans:
+    """A date range as the posting totals read it: whole months (their first days, ``months_from`` to
+    ``months_to`` inclusive; ``months_from`` None: since inception; no months when ``months_to`` is None) and the
+    leftover days (at most two runs, each inside one month)."""
+
+    months_from: date | None
+    months_to: date | None
+    days: tuple[tuple[date, date], ...]
+
+
+def _month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _month_end(day: date) -> date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def _previous_month(first: date) -> date:
+    return date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+
+
+def totals_spans(date_from: date | None, date_to: date) -> TotalsSpans | None:
+    """The days ``date_from`` (None: since inception) to ``date_to`` inclusive as whole months and leftover days,
+    each day in exactly one of them (None: the range is empty)."""
+    if date_from is not None and date_from > date_to:
+        return None
+    last_whole = _month_start(date_to) if date_to == _month_end(date_to) else _previous_month(_month_start(date_to))
+    if date_from is None or date_from.day == 1:
+        first_whole = date_from
+    else:  # the first day of the next month
+        first_whole = date(date_from.year + (date_from.month == 12), date_from.month % 12 + 1, 1)
+    if first_whole is not None and first_whole > last_whole:
+        # No whole month: the days, split at the month's end when the range runs into the next month.
+        assert date_from is not None
+        if _month_start(date_from) == _month_start(date_to):
+            return TotalsSpans(None, None, ((date_from, date_to),))
+        return TotalsSpans(None, None, ((date_from, _month_end(date_from)), (_month_start(date_to), date_to)))
+    days: list[tuple[date, date]] = []
+    if date_from is not None and first_whole is not None and date_from < first_whole:
+        days.append((date_from, _month_end(date_from)))
+    if date_to != _month_end(date_to):
+        days.append((_month_start(date_to), date_to))
+    return TotalsSpans(first_whole, last_whole, tuple(days))
 
 
 # Wide enough for any BIGINT amount times any stored rate: conversions below are exact until rounded.

@@ -341,3 +341,5 @@ class VerifyOut(Output):
     reason: str | None
     # every break, in order (the first is broken_entry and reason)
     breaks: list[BreakOut] = []
+    # where the posting totals (the balances' summary) disagree with the postings
+    totals: list[str] = []

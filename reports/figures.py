@@ -15,7 +15,7 @@ created or changed later may alter it (``docs/reports.md``, "Closed periods are 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -26,8 +26,9 @@ from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
 from governance.models import Decision, DecisionKind, DecisionResult, Window
-from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledger.models import POOLED_KEY, JournalEntry, LedgerAccount, Posting
 from ledger.money import Money, allocate
+from ledger.queries import totals_between
 from proposals.models import GrantReport
 from reports.document import Amount, EntryQuery, Name, Ratio
 
@@ -96,9 +97,55 @@ def _conditions(selection: Selection) -> list[Any]:
     return conditions
 
 
+# The groups the posting totals keep (per account, day or month, currency, window and source type).
+TOTALS_GROUPS = ("account", "source_type", "window")
+
+
+def _totals_conditions(selection: Selection) -> Callable[[Any], list[Any]]:
+    """The selection's conditions on either table of posting totals (its dates are the parts' own)."""
+
+    def where(table: Any) -> list[Any]:
+        accounts = select(col(LedgerAccount.id)).where(col(LedgerAccount.code).in_(selection.accounts))
+        conditions = [table.account_id.in_(accounts)]
+        if selection.window_id is not None:
+            conditions.append(table.window_key == selection.window_id)
+        if selection.pooled:
+            conditions.append(table.window_key == POOLED_KEY)
+        if selection.source_type is not None:
+            conditions.append(table.source_type == selection.source_type)
+        return conditions
+
+    return where
+
+
+async def _totals_sums(session: AsyncSession, selection: Selection, by: Sequence[str]) -> dict[tuple[Any, ...], int]:
+    totals = totals_between(selection.date_from, selection.date_to, _totals_conditions(selection))
+    if totals is None:
+        return {}
+    groups = {"account": col(LedgerAccount.code), "source_type": totals.c.source_type, "window": totals.c.window_key}
+    columns = [groups[name] for name in by]
+    query = select(*columns, func.sum(totals.c.reporting_amount)).select_from(totals)
+    if "account" in by:
+        query = query.join(LedgerAccount, col(LedgerAccount.id) == totals.c.account_id)
+    if columns:
+        query = query.group_by(*columns)
+    window = by.index("window") if "window" in by else None
+    found: dict[tuple[Any, ...], int] = {}
+    for row in (await session.execute(query)).all():
+        *keys, amount = tuple(row)
+        if window is not None and keys[window] == POOLED_KEY:
+            keys[window] = None
+        if amount is not None:
+            found[tuple(keys)] = int(amount)
+    return found
+
+
 async def sums(session: AsyncSession, selection: Selection, by: Sequence[str] = ()) -> dict[tuple[Any, ...], int]:
     """The reporting-currency sum of the selection's postings, per value of the ``by`` groups (account,
-    source_type, contributor, window, grant); one key ``()`` without groups. Groups without postings are absent."""
+    source_type, contributor, window, grant); one key ``()`` without groups. Groups without postings are absent.
+    A selection that names no contributor and no grant is summed from the posting totals."""
+    if selection.contributor_id is None and selection.grant_id is None and set(by) <= set(TOTALS_GROUPS):
+        return await _totals_sums(session, selection, by)
     columns = [GROUPS[name] for name in by]
     query = (
         select(*columns, func.sum(col(Posting.reporting_amount)))

@@ -79,6 +79,8 @@ REFUSED = [
     "DROP TRIGGER audit_events_append_only ON audit_events",
     "SET session_replication_role = replica",
     "UPDATE chain_anchors SET count = 0",
+    "UPDATE posting_totals SET amount = 0",
+    "DELETE FROM posting_totals",
 ]
 
 

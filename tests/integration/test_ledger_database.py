@@ -232,7 +232,15 @@ def test_an_untouched_ledger_verifies(
     code, out, report = _verify_everywhere(api, monkeypatch, capsys)
     assert code == 0
     assert out.strip() == f"OK: 4 journal entries verified; chain head {head}"
-    assert report == {"ok": True, "entries": 4, "head": head, "broken_entry": None, "reason": None, "breaks": []}
+    assert report == {
+        "ok": True,
+        "entries": 4,
+        "head": head,
+        "broken_entry": None,
+        "reason": None,
+        "breaks": [],
+        "totals": [],
+    }
 
 
 def test_an_empty_ledger_verifies(

@@ -25,7 +25,17 @@ from tests.decision_support import (
     open_funding,
     recommended_proposal,
 )
-from tests.support import PASSWORD, Actor, Api, ProposalWorld, accepted, proposal_world
+from tests.support import (
+    PASSWORD,
+    Actor,
+    Api,
+    ProposalWorld,
+    accepted,
+    add_fx_rate,
+    admit_member,
+    proposal_world,
+    set_fee,
+)
 
 pytestmark = pytest.mark.usefixtures("backend")
 TABLES = ("decision_events", "ballots", "recusals", "decisions")
@@ -298,3 +308,33 @@ def test_the_batched_participation_agrees_with_the_ballots_own_check(
         return differences
 
     assert api.db.run(compare) == []
+
+
+def test_the_dashboards_balance_due_is_the_statements(api: Api) -> None:
+    """The dashboard sums the member's balance due in one statement; the statement adds up its lines: after a
+    fee assessed and paid in part, and a payment in another currency kept as unapplied credit, both agree."""
+    admin, officer = api.create_user(Role.SECRETARIAT_ADMIN), api.create_user(Role.FINANCE_OFFICER)
+    set_fee(api, admin, 2026, "II", "25000.00")
+    senegal = admit_member(api, admin, "SEN", "II")["contributor_id"]
+    fee = accepted(api.client.post("/api/v1/assessments", json={"year": 2026}, headers=officer.headers))
+    add_fx_rate(api, officer, "EUR", "2026-03-01", "1.080000")
+    paid = {
+        "contributor_id": senegal,
+        "assessment_id": fee["created"][0]["id"],
+        "value_date": "2026-03-10",
+        "currency": "USD",
+        "amount": "10000.00",
+    }
+    credit = {"contributor_id": senegal, "value_date": "2026-03-11", "currency": "EUR", "amount": "900.00"}
+    for payment in (paid, credit):
+        accepted(api.client.post("/api/v1/contributions", json=payment, headers=officer.headers), 201)
+    delegate = api.create_user(Role.MEMBER_DELEGATE, member_code="SEN")
+    statement = accepted(api.client.get("/api/v1/members/SEN/statement", headers=delegate.headers))
+    due = statement["balance_due_reporting"]
+    assert due["amount"] not in ("0.00", "25000.00")  # paid in part
+
+    sign_in(api.client, delegate)
+    standing = text_of(api.client.get("/app").text)
+    shown = re.search(r"Balance due US\$([\d,.]+) ", standing)
+    assert shown is not None, standing
+    assert shown.group(1).replace(",", "") == due["amount"] == "14028.00"  # 25,000 - 10,000 - 900 x 1.08

@@ -243,3 +243,42 @@ def test_consecutive_periods_tile_the_calendar(day: date) -> None:
 
 def test_period_bounds_of_the_last_month_of_the_calendar() -> None:
     assert rules.period_bounds(rules.period_of(date.max)) == (date(9999, 12, 1), date.max)
+
+
+# ---------------------------------------------------------------- the posting totals' spans
+
+FIRST_DAY = date(2020, 1, 1)
+
+
+def _days_of(spans: rules.TotalsSpans, first: date) -> list[date]:
+    """Every day the spans cover: the whole months (from ``first``'s month when since inception), then the runs
+    of days."""
+    days: list[date] = []
+    if spans.months_to is not None:
+        day = spans.months_from or first.replace(day=1)
+        assert day.day == 1 and spans.months_to.day == 1
+        while day.replace(day=1) <= spans.months_to:
+            days.append(day)
+            day += timedelta(days=1)
+    for start, end in spans.days:
+        assert start <= end and start.replace(day=1) == end.replace(day=1)  # each run inside one month
+        days += [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return days
+
+
+@given(
+    st.one_of(st.none(), st.dates(FIRST_DAY, date(2030, 12, 31))),
+    st.dates(FIRST_DAY, date(2030, 12, 31)),
+)
+def test_the_totals_spans_cover_each_day_of_the_range_once(date_from: date | None, date_to: date) -> None:
+    spans = rules.totals_spans(date_from, date_to)
+    start = date_from or FIRST_DAY
+    if start > date_to:
+        assert spans is None
+        return
+    assert spans is not None
+    covered = _days_of(spans, FIRST_DAY)
+    covered = [day for day in covered if day >= FIRST_DAY]  # since inception: from the first day here
+    assert sorted(covered) == [start + timedelta(days=i) for i in range((date_to - start).days + 1)]
+    assert len(set(covered)) == len(covered)
+    assert len(spans.days) <= 2
