@@ -182,7 +182,7 @@ async def in_transaction(db: Database, settings: Settings, now: datetime, work: 
 
 async def build_facility(db: Database, settings: Settings, rng: random.Random, deposits: int) -> Facility:
     facility = Facility(contributors={c: [] for c in MIX}, open={c: deque() for c in MIX})
-    now = datetime(2025, 1, 2, 9, tzinfo=UTC)
+    now = datetime(2027, 1, 1, 9, tzinfo=UTC)  # the facility as built by the end of its history
 
     # Monthly rates: a random walk per currency, on the first of each month.
     async def rates(gov: Governance) -> int:

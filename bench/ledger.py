@@ -80,6 +80,8 @@ TARGET_HLEDGER_RATIO = 10.0  # service at least this many times faster than hled
 POSTINGS_CHECKPOINTS = (100_000, 1_000_000)
 START = date(2025, 1, 1)
 MONTHS = 24
+# The facility's clock: the end of its history (every entry and rate is dated by then), whatever the day.
+NOW = datetime(2027, 1, 1, 12, tzinfo=UTC)
 
 # Units of USD per unit of currency at the start, and the decimals quoted.
 BASE_RATES = {
@@ -577,7 +579,7 @@ async def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, An
     report: dict[str, Any] = {}
     try:
         async with db.session() as session:
-            ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=datetime.now(UTC))
+            ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=NOW)
             for currency, points in rates.items():
                 for day, rate in points:
                     await ledger.add_rate(currency, day, rate, source="bench: monthly random walk")
@@ -612,7 +614,7 @@ async def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, An
                 cpu = await bulk_cpu.start()
                 t0 = time.perf_counter()
                 async with db.session() as session:
-                    ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=datetime.now(UTC))
+                    ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=NOW)
                     await ledger.post_batch(drafts)
                     await session.commit()
                 seconds = time.perf_counter() - t0
@@ -667,7 +669,7 @@ async def run(args: argparse.Namespace, url: str, workdir: Path) -> dict[str, An
             draft = generator.next(last_month + timedelta(days=i * 28 // max(1, args.single)))
             t0 = time.perf_counter()
             async with db.session() as session:
-                ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=datetime.now(UTC))
+                ledger = Ledger(session, reporting_currency=REPORTING, actor=ACTOR, now=NOW)
                 await ledger.post(draft)
                 await session.commit()
             latencies.append(time.perf_counter() - t0)

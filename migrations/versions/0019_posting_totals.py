@@ -21,28 +21,33 @@ depends_on: str | Sequence[str] | None = None
 # The key is (account, day, currency, window, source type); a posting without a window is counted under window 0
 # (window ids start at 1), so that the key has no NULL and one upsert finds its row on both databases.
 
-# PostgreSQL: once per statement, the statement's new postings summed by key. SECURITY DEFINER: the service's
-# role may read the totals but not write them (docs/operations.md, "Database roles").
+# PostgreSQL: once per statement, the statement's new postings summed by key into both tables in one statement.
+# Each posting's source type is a lookup of its entry by primary key, never a join: the function's plan is made
+# once per connection, and a join planned for a bulk statement (a hash join reading every entry) would then
+# serve every later one-entry post. SECURITY DEFINER: the service's role may read the totals but not write them
+# (docs/operations.md, "Database roles").
 PG_ADD_TOTALS = """
 CREATE OR REPLACE FUNCTION fundapp_add_posting_totals() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
-    INSERT INTO posting_totals (account_id, entry_date, currency, window_key, source_type, amount, reporting_amount, postings)
-    SELECT n.account_id, n.entry_date, n.currency, coalesce(n.window_id, 0), e.source_type,
-           sum(n.amount), sum(n.reporting_amount), count(*)
-      FROM new_postings n JOIN journal_entries e ON e.id = n.entry_id
-     GROUP BY n.account_id, n.entry_date, n.currency, coalesce(n.window_id, 0), e.source_type
-     ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (entry_date, account_id, currency, window_key, source_type) DO UPDATE SET
-        amount = posting_totals.amount + excluded.amount,
-        reporting_amount = posting_totals.reporting_amount + excluded.reporting_amount,
-        postings = posting_totals.postings + excluded.postings;
-    INSERT INTO posting_month_totals (account_id, month, currency, window_key, source_type, amount, reporting_amount, postings)
-    SELECT n.account_id, date_trunc('month', n.entry_date)::date, n.currency, coalesce(n.window_id, 0), e.source_type,
-           sum(n.amount), sum(n.reporting_amount), count(*)
-      FROM new_postings n JOIN journal_entries e ON e.id = n.entry_id
-     GROUP BY n.account_id, date_trunc('month', n.entry_date)::date, n.currency, coalesce(n.window_id, 0), e.source_type
-     ORDER BY 1, 2, 3, 4, 5
+    WITH s AS MATERIALIZED (
+        SELECT n.account_id, n.entry_date, n.currency, coalesce(n.window_id, 0) AS window_key,
+               (SELECT e.source_type FROM journal_entries e WHERE e.id = n.entry_id) AS source_type,
+               n.amount, n.reporting_amount
+          FROM new_postings n
+    ), days AS (
+        INSERT INTO posting_totals (entry_date, account_id, currency, window_key, source_type, amount, reporting_amount, postings)
+        SELECT entry_date, account_id, currency, window_key, source_type, sum(amount), sum(reporting_amount), count(*)
+          FROM s GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+        ON CONFLICT (entry_date, account_id, currency, window_key, source_type) DO UPDATE SET
+            amount = posting_totals.amount + excluded.amount,
+            reporting_amount = posting_totals.reporting_amount + excluded.reporting_amount,
+            postings = posting_totals.postings + excluded.postings
+    )
+    INSERT INTO posting_month_totals (month, account_id, currency, window_key, source_type, amount, reporting_amount, postings)
+    SELECT date_trunc('month', entry_date)::date, account_id, currency, window_key, source_type,
+           sum(amount), sum(reporting_amount), count(*)
+      FROM s GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
     ON CONFLICT (month, account_id, currency, window_key, source_type) DO UPDATE SET
         amount = posting_month_totals.amount + excluded.amount,
         reporting_amount = posting_month_totals.reporting_amount + excluded.reporting_amount,
