@@ -191,6 +191,8 @@ class PostingSums:
     # (account, source_type) -> per (contributor_id, window_id, grant_id), the sum of each span (None: no
     # posting in it); kept by account and source type, which nearly every selection names
     groups: Mapping[tuple[str, str], Sequence[tuple[int | None, int | None, int | None, tuple[int | None, ...]]]]
+    # False: read from the posting totals (:func:`totals_pass`), which keep no contributor and no grant
+    per_contributor_and_grant: bool = True
 
     def _spans(self, selection: Selection) -> range | None:
         """The spans that make up the selection's dates (None: no day at all)."""
@@ -207,6 +209,10 @@ class PostingSums:
         """What :func:`sums` returns for the selection, grouped ``by`` the same names."""
         if not self.accounts.issuperset(selection.accounts):
             raise ValueError(f"{selection} reads accounts outside this pass ({sorted(self.accounts)})")
+        if not self.per_contributor_and_grant and (
+            selection.contributor_id is not None or selection.grant_id is not None or {"contributor", "grant"} & set(by)
+        ):
+            raise ValueError(f"{selection} by {by}: this pass keeps no contributor and no grant")
         spans = self._spans(selection)
         if spans is None:
             return {}
@@ -277,6 +283,25 @@ async def posting_sums(
             (contributor_id, window_id, grant_id, tuple(None if value is None else int(value) for value in values))
         )
     return PostingSums(frozenset(accounts), until, days, groups)
+
+
+async def totals_pass(session: AsyncSession, accounts: Sequence[str], until: date) -> PostingSums:
+    """What :func:`posting_sums` gives for ``accounts`` from inception to ``until`` (no cuts), read in one
+    statement from the posting totals, for selections that name no contributor and no grant."""
+    ids = select(col(LedgerAccount.id)).where(col(LedgerAccount.code).in_(accounts))
+    totals = totals_between(None, until, lambda table: [table.account_id.in_(ids)])
+    assert totals is not None  # since inception: never empty
+    query = (
+        select(col(LedgerAccount.code), totals.c.source_type, totals.c.window_key, func.sum(totals.c.reporting_amount))
+        .select_from(totals)
+        .join(LedgerAccount, col(LedgerAccount.id) == totals.c.account_id)
+        .group_by(col(LedgerAccount.code), totals.c.source_type, totals.c.window_key)
+    )
+    groups: dict[tuple[str, str], list[tuple[int | None, int | None, int | None, tuple[int | None, ...]]]] = {}
+    for code, source_type, window_key, amount in (await session.execute(query)).all():
+        window_id = None if window_key == POOLED_KEY else int(window_key)
+        groups.setdefault((code, source_type), []).append((None, window_id, None, (int(amount),)))
+    return PostingSums(frozenset(accounts), until, (), groups, per_contributor_and_grant=False)
 
 
 def figure(minor: int, currency: str, selection: Selection, *, sign: int = 1) -> Amount:

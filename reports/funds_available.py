@@ -158,6 +158,16 @@ register(
 )
 
 L = Label.of
+# The accounts of the report's lines (the direct costs are a year's, read apart).
+ACCOUNTS = (
+    chart.CONTRIBUTIONS_RECEIVABLE,
+    chart.RESOURCES_RECEIVED,
+    chart.AVAILABLE,
+    chart.ALLOCATED,
+    chart.COMMITTED,
+    chart.DISBURSED,
+    chart.INVESTMENT_INCOME,
+)
 
 
 async def build(ctx: ReportContext, *, as_of: date) -> Report:
@@ -165,9 +175,12 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     windows = await figures.windows_as_of(session, as_of)
     funds: list[int | None] = [wid for wid, _ in windows] + [None]
 
+    # Every line below but the direct costs, from one read of the posting totals.
+    read = await figures.totals_pass(session, ACCOUNTS, as_of)
+
     async def line(selection: Selection, *, sign: int = 1) -> tuple[list[Amount], list[int]]:
         """One amount per fund (windows, pooled) and the total: the selection's sums by window."""
-        by_window = {k[0]: v for k, v in (await figures.sums(session, selection, ("window",))).items()}
+        by_window = {k[0]: v for k, v in read.sums(selection, ("window",)).items()}
         values = [sign * by_window.get(fund, 0) for fund in funds]
         cells = [
             figures.figure(by_window.get(fund, 0), currency, selection.for_window(fund), sign=sign) for fund in funds
@@ -186,7 +199,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     approved, approved_values = await line(s(chart.ALLOCATED))
     committed, committed_values = await line(s(chart.COMMITTED))
     transferred, transferred_values = await line(s(chart.DISBURSED))
-    income = await figures.amount(session, currency, s(chart.INVESTMENT_INCOME), sign=-1)
+    income = read.amount(currency, s(chart.INVESTMENT_INCOME), sign=-1)
     year_start = date(as_of.year, 1, 1)
     direct_costs = await figures.amount(
         session, currency, Selection((chart.SECRETARIAT_DIRECT_COSTS,), as_of, year_start)

@@ -1,4 +1,5 @@
-"""The one-pass read behind sources and uses (``reports.figures.posting_sums``), on the generated facility,
+"""The one-pass read behind sources and uses (``reports.figures.posting_sums``) and the reads of the posting
+totals (``figures.sums`` without a contributor or a grant, ``figures.totals_pass``), on the generated facility,
 on SQLite and PostgreSQL.
 
 The report reads the postings of its accounts once, cut into spans of days, and sums every figure from that
@@ -135,3 +136,57 @@ def test_a_selection_off_the_spans_is_refused_and_an_empty_one_is_empty(facility
         postings.sums(Selection(("1100", "2100"), UNTIL))
     assert postings.sums(Selection(("1100",), date(2025, 6, 30), date(2025, 7, 1)), ("window",)) == {}
     assert postings.total(Selection(("1100",), date(2025, 6, 30), date(2025, 7, 1))) == 0
+
+
+# Ranges that start and end inside months, on month bounds, and inside one month: the posting totals read them
+# as whole months and runs of days.
+TOTALS_RANGES = [
+    (None, date(2025, 3, 14)),
+    (None, date(2025, 12, 31)),
+    (date(2025, 3, 15), date(2026, 2, 10)),
+    (date(2025, 7, 1), date(2025, 9, 30)),
+    (date(2025, 7, 3), date(2025, 7, 28)),
+    (date(2025, 6, 20), date(2025, 7, 10)),
+]
+TOTALS_SHAPES: list[dict[str, Any]] = [
+    {"accounts": ("1100", "5200"), "source_type": "contribution"},
+    {"accounts": ("1100", "5200"), "source_type": "contribution", "pooled": True},
+    {"accounts": ("1100", "1210"), "source_type": "revaluation"},
+    {"accounts": ("4200",)},
+    {"accounts": ("8100", "8500")},
+    {"accounts": ("8500",), "source_type": "grant_refund", "pooled": True},
+]
+TOTALS_GROUPINGS: list[tuple[str, ...]] = [(), ("window",), ("account", "source_type"), ("account", "window")]
+
+
+def test_the_posting_totals_sum_any_range_as_the_ledger(facility: Facility) -> None:
+    """``figures.sums`` reads a selection without a contributor or a grant from the posting totals, and
+    ``figures.totals_pass`` reads a whole report's accounts from them at once: both as the postings say."""
+    irr = facility.window_ids["IRR"]
+    shapes = [*TOTALS_SHAPES, {"accounts": ("1100", "5200"), "window_id": irr}]
+
+    async def work(database: Database) -> list[tuple[Selection, tuple[str, ...], dict[tuple[Any, ...], int], Any]]:
+        found = []
+        async with database.session(write=False) as session:
+            for shape, (date_from, date_to), by in itertools.product(shapes, TOTALS_RANGES, TOTALS_GROUPINGS):
+                selection = Selection(date_to=date_to, date_from=date_from, **shape)
+                found.append((selection, by, await figures.sums(session, selection, by), None))
+            for date_to in (date(2025, 3, 14), UNTIL):
+                passed = await figures.totals_pass(session, ACCOUNTS, date_to)
+                for shape, by in itertools.product(shapes, TOTALS_GROUPINGS):
+                    selection = Selection(date_to=date_to, **shape)
+                    found.append((selection, by, passed.sums(selection, by), passed))
+        return found
+
+    results = facility.api.db.run(work)
+    nonzero = 0
+    for selection, by, got, _ in results:
+        expected = raw_sums(facility, selection, by)
+        assert got == expected, (selection, by)
+        nonzero += any(expected.values())
+    assert nonzero > len(results) // 2
+    passed = results[-1][3]
+    with pytest.raises(ValueError, match="no contributor and no grant"):
+        passed.sums(Selection(("1100",), UNTIL, contributor_id=facility.contributor_ids["Government of Norway"]))
+    with pytest.raises(ValueError, match="no contributor and no grant"):
+        passed.sums(Selection(("8500",), UNTIL), ("grant",))
