@@ -91,7 +91,9 @@ from governance.views import (
     decision_record,
     decisions_public,
     member_public,
+    members_public,
     pledge_public,
+    pledges_public,
     window_public,
 )
 from ledger import MoneyOut
@@ -133,7 +135,7 @@ class MemberController(Controller):
             conditions.append(col(Member.status) == status)
         total, members = await paginate(db_session, Member, conditions, col(Member.code), limit=limit, offset=offset)
         arrears = await gov.arrears()
-        items = [await member_public(gov, m, arrears.get(m.code, [])) for m in members]
+        items = await members_public(gov, members, arrears)
         return Page[MemberPublic](items=items, total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.members.manage")], status_code=HTTP_201_CREATED)
@@ -352,9 +354,7 @@ class PledgeController(Controller):
         if window is not None:
             conditions.append(col(Pledge.window_id) == (await gov.window(window, field_name="window")).id)
         total, rows = await paginate(db_session, Pledge, conditions, col(Pledge.id), limit=limit, offset=offset)
-        return Page[PledgePublic](
-            items=[await pledge_public(gov, p) for p in rows], total=total, limit=limit, offset=offset
-        )
+        return Page[PledgePublic](items=await pledges_public(gov, rows), total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.pledges.manage")], status_code=HTTP_201_CREATED)
     async def sign(self, request: AnyRequest, db_session: Db, data: RequestBody[PledgeCreate]) -> PledgePublic:

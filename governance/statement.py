@@ -12,7 +12,7 @@ from sqlmodel import col
 from governance.models import Assessment, Pledge
 from governance.schemas import CurrencyBalance, MemberStatement, StatementLine
 from governance.service import Governance
-from governance.views import assessment_public, pledge_public
+from governance.views import assessment_public, pledges_public
 from ledger import MoneyOut, balances, chart, postings_for
 
 RECEIVABLE_ACCOUNTS = (chart.CONTRIBUTIONS_RECEIVABLE, chart.UNAPPLIED_CONTRIBUTIONS, chart.RECEIVED_IN_ADVANCE)
@@ -112,5 +112,5 @@ async def member_statement(gov: Governance, code: str, *, as_of: date) -> Member
         fx_effects=MoneyOut.of(fx_effect, rc),
         balance_due_reporting=MoneyOut.of(due, rc),
         assessments=[assessment_public(a, paid.get(a.id or 0, 0)) for a in assessments],
-        pledges=[await pledge_public(gov, p, as_of=as_of) for p in pledges],
+        pledges=await pledges_public(gov, pledges, as_of=as_of),
     )

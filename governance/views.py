@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -35,27 +36,48 @@ from ledger import MoneyOut
 async def member_public(
     gov: Governance, member: Member, arrears: list[rules.YearArrears] | None = None
 ) -> MemberPublic:
-    contributor = await gov.member_contributor(member.code)
-    assert contributor.id is not None
+    """One member as the API shows it: :func:`members_public` of that one member."""
     if arrears is None:
         arrears = (await gov.arrears(member.code)).get(member.code, [])
-    suspended, reason = gov.voting_rights(arrears)
-    charter = gov.settings.charter
-    return MemberPublic(
-        code=member.code,
-        names=rules.country_names(member.code),
-        tier=member.tier,
-        status=member.status,
-        joined_on=member.joined_on,
-        contributor_id=contributor.id,
-        delegates=await gov.delegates(member.code),
-        voting_rights=VotingRights(
-            suspended=suspended,
-            reason=reason,
-            rule_on=charter.arrears_suspend_voting,
-            years_before_suspension=charter.arrears_years_before_suspension,
-        ),
+    (public,) = await members_public(gov, [member], {member.code: arrears})
+    return public
+
+
+async def members_public(
+    gov: Governance, members: Sequence[Member], arrears: Mapping[str, list[rules.YearArrears]]
+) -> list[MemberPublic]:
+    """Members as the API shows them, with their contributor, active delegates and voting rights (from
+    ``arrears``, per member): two statements for any number of members."""
+    codes = [m.code for m in members]
+    if not codes:
+        return []
+    found = await gov.session.execute(
+        select(col(Contributor.member_code), col(Contributor.id)).where(col(Contributor.member_code).in_(codes))
     )
+    contributors = {code: contributor_id for code, contributor_id in found.all() if contributor_id is not None}
+    delegates = await gov.delegates_of(codes)
+    charter = gov.settings.charter
+    items = []
+    for member in members:
+        suspended, reason = gov.voting_rights(arrears.get(member.code, []))
+        items.append(
+            MemberPublic(
+                code=member.code,
+                names=rules.country_names(member.code),
+                tier=member.tier,
+                status=member.status,
+                joined_on=member.joined_on,
+                contributor_id=contributors[member.code],
+                delegates=delegates.get(member.code, []),
+                voting_rights=VotingRights(
+                    suspended=suspended,
+                    reason=reason,
+                    rule_on=charter.arrears_suspend_voting,
+                    years_before_suspension=charter.arrears_years_before_suspension,
+                ),
+            )
+        )
+    return items
 
 
 def window_public(window: Window) -> WindowPublic:
@@ -90,27 +112,51 @@ def assessment_public(a: Assessment, paid: int) -> AssessmentPublic:
 
 
 async def pledge_public(gov: Governance, pledge: Pledge, *, as_of: date | None = None) -> PledgePublic:
-    assert pledge.id is not None
-    instalments = (
-        (
-            await gov.session.execute(
-                select(PledgeInstalment)
-                .where(col(PledgeInstalment.pledge_id) == pledge.id)
-                .order_by(col(PledgeInstalment.number))
-            )
+    """One pledge as the API shows it: :func:`pledges_public` of that one pledge."""
+    (public,) = await pledges_public(gov, [pledge], as_of=as_of)
+    return public
+
+
+async def pledges_public(
+    gov: Governance, pledges: Sequence[Pledge], *, as_of: date | None = None
+) -> list[PledgePublic]:
+    """Pledges as the API shows them, with their instalments and what was paid on each (by ``as_of``): three
+    statements for any number of pledges (instalments, payments, windows), so a list reads no row twice."""
+    ids = [p.id for p in pledges if p.id is not None]
+    if not ids:
+        return []
+    instalments: dict[int, list[PledgeInstalment]] = defaultdict(list)
+    for i in (
+        await gov.session.execute(
+            select(PledgeInstalment)
+            .where(col(PledgeInstalment.pledge_id).in_(ids))
+            .order_by(col(PledgeInstalment.pledge_id), col(PledgeInstalment.number))
         )
-        .scalars()
-        .all()
+    ).scalars():
+        instalments[i.pledge_id].append(i)
+    paid = await gov.paid_by_instalment(
+        [i.id for rows in instalments.values() for i in rows if i.id is not None], as_of=as_of
     )
-    paid = await gov.paid_by_instalment([i.id for i in instalments if i.id is not None], as_of=as_of)
-    window = await gov.session.get(Window, pledge.window_id) if pledge.window_id else None
-    total_paid = sum(paid.values())
+    window_ids = {p.window_id for p in pledges if p.window_id is not None}
+    codes: dict[int, str] = {}
+    if window_ids:
+        query = select(col(Window.id), col(Window.code)).where(col(Window.id).in_(window_ids))
+        found = await gov.session.execute(query)
+        codes = {window_id: code for window_id, code in found.all() if window_id is not None}
+    return [_pledge_public(p, instalments.get(p.id or 0, []), paid, codes) for p in pledges]
+
+
+def _pledge_public(
+    pledge: Pledge, instalments: Sequence[PledgeInstalment], paid: Mapping[int, int], codes: Mapping[int, str]
+) -> PledgePublic:
+    assert pledge.id is not None
+    total_paid = sum(paid.get(i.id or 0, 0) for i in instalments)
     c = pledge.currency
     return PledgePublic(
         id=pledge.id,
         contributor_id=pledge.contributor_id,
         amount=MoneyOut.of(pledge.amount, c),
-        window_code=window.code if window else None,
+        window_code=codes.get(pledge.window_id) if pledge.window_id else None,
         signed_on=pledge.signed_on,
         conditional=pledge.conditional,
         condition=pledge.condition,
