@@ -99,6 +99,8 @@ from bench.contributions import MEMBERS, apportion, text_amount  # noqa: E402
 from fundapp.cli import upgrade_database  # noqa: E402
 from fundapp.core import accounts  # noqa: E402
 from fundapp.core.audit import Actor  # noqa: E402
+from fundapp.core.chain import canonical_json as canonical  # noqa: E402
+from fundapp.core.chain import digest  # noqa: E402
 from fundapp.core.config import Settings  # noqa: E402
 from fundapp.core.db import Database  # noqa: E402
 from fundapp.core.models import Role  # noqa: E402
@@ -119,7 +121,7 @@ from governance.service import Governance  # noqa: E402
 from ledger import Book, Ledger, Line, Money, chart, trial_balance  # noqa: E402
 from ledger.models import LedgerAccount, Posting  # noqa: E402
 from ledger.money import exponent, percentage  # noqa: E402
-from ledger.rules import canonical, convert_minor, sha256  # noqa: E402
+from ledger.rules import convert_minor  # noqa: E402
 from ledger.service import EntryDraft  # noqa: E402
 from proposals.grants import Grants  # noqa: E402
 from proposals.models import (  # noqa: E402
@@ -957,7 +959,7 @@ class Facility:
                     "unapplied": unapplied.minor,
                     "fee": fee.minor,
                     "idempotency_key": f"bench-deposit-{contribution_id}",
-                    "payload_hash": sha256(canonical(body)),
+                    "payload_hash": digest(body),
                     "reference": reference,
                     "entry_id": entry_id,
                     "recorded_by": self.officer.id,

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
 from fundapp.core import audit
+from fundapp.core.chain import canonical_json
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role
@@ -609,7 +610,7 @@ class Decisions:
             subject=subject,
             title=data.title,
             text=data.text,
-            terms=audit.canonical_json(terms),
+            terms=canonical_json(terms),
             procedure=procedure,
             quorum=str(rule.quorum),
             majority=rule.majority,
@@ -741,7 +742,7 @@ class Decisions:
             member_code=member,
             choice=choice,
             reason=reason,
-            data=audit.canonical_json(data or {}),
+            data=canonical_json(data or {}),
             at=self.now,
             cast_by=self.actor.user_id,
             prev_hash=head or rules.GENESIS,
@@ -1132,7 +1133,7 @@ class Decisions:
         decision.closed_at = self.now
         decision.result = result
         decision.result_reason = reason
-        decision.tally = audit.canonical_json(tally.as_dict())
+        decision.tally = canonical_json(tally.as_dict())
         decision.entry_id = entry_id
         self.session.add(decision)
         await self.session.flush()

@@ -5,7 +5,6 @@ No I/O here: these are the functions the property tests exercise.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,7 +15,7 @@ from typing import Any
 from babel import Locale
 from babel.core import get_global
 
-from fundapp.core.audit import canonical_json
+from fundapp.core.chain import GENESIS_HASH, digest
 from ledger import Line, chart, convert_minor, percentage
 from ledger.money import Money, MoneyError, exponent, from_json, quantize, to_json
 
@@ -436,7 +435,8 @@ def terms_in_one_shape(terms: Mapping[str, object]) -> dict[str, object]:
 
 # ---------------------------------------------------------------- decisions: the verifiable record
 
-GENESIS = "0" * 64
+# The link before a decision's first event (the chains' one genesis hash).
+GENESIS = GENESIS_HASH
 EVENT_FIELDS = ("decision_id", "seq", "kind", "member", "choice", "reason", "data", "at", "prev_hash")
 # The record's format: 2 publishes the roll (and the electorate counted, recused members left out); files of
 # format 1, published before rolls were recorded, listed as electorate the members active at the close.
@@ -451,8 +451,7 @@ MEMBER_ACTIONS = ("ballot", "ballot_withdrawn", "objection", "recusal")
 
 def decision_event_hash(event: Mapping[str, object]) -> str:
     """SHA-256 of the canonical event (the fields of EVENT_FIELDS; ``at`` as published) and its link."""
-    content = canonical_json({name: event.get(name) for name in EVENT_FIELDS})
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+    return digest({name: event.get(name) for name in EVENT_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core import audit
+from fundapp.core.chain import digest
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound, refuse_future
 from fundapp.core.idempotency import scoped_key
@@ -50,7 +51,6 @@ from governance.schemas import (
     WindowUpdate,
 )
 from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_json, to_money
-from ledger.rules import canonical, sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +715,7 @@ class Governance:
     ) -> Recorded | int:
         data, idempotency_key = receipt
         key_field = "idempotency_key" if batch else "Idempotency-Key"
-        payload_hash = sha256(canonical(data.model_dump(mode="json")))
+        payload_hash = digest(data.model_dump(mode="json"))
         stored_key = scoped_key(self.actor.user_id, idempotency_key)
         earlier = since.keys.get(stored_key) if stored_key is not None else None
         if earlier is not None or facts.existing_id is not None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.audit import ChainBreak, SealCheck
+from fundapp.core.chain import GENESIS_HASH
 from ledger import rules
 from ledger.models import POOLED_KEY, Book, JournalEntry, LedgerAccount, Posting, PostingMonthTotal, PostingTotal
 from ledger.service import EntryView, chain_timestamp, entry_views, hashable_posting
@@ -356,7 +357,7 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
     """Recompute every entry's hash from its stored rows and report every entry whose place, link, content or
     seal is wrong, and a journal whose newest entries are gone (the chain's anchor names a later head)."""
     codes = {a_id: a.code for a_id, a in (await _accounts_by_id(session)).items()}
-    prev_hash, expected, count, last = rules.GENESIS_HASH, 1, 0, 0
+    prev_hash, expected, count, last = GENESIS_HASH, 1, 0, 0
     breaks: list[ChainBreak] = []
     seals = await SealCheck.load(session, "journal", breaks)
     while True:
@@ -480,7 +481,7 @@ async def chain_head(session: AsyncSession) -> str:
     found = (
         await session.execute(select(col(JournalEntry.hash)).order_by(col(JournalEntry.id).desc()).limit(1))
     ).scalar_one_or_none()
-    return found or rules.GENESIS_HASH
+    return found or GENESIS_HASH
 
 
 @dataclass(frozen=True, slots=True)

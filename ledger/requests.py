@@ -20,11 +20,12 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from fundapp.core import audit
+from fundapp.core.chain import digest
 from fundapp.core.errors import Conflict, NotFound, PermissionDenied
 from ledger.errors import IdempotencyConflict
 from ledger.models import EntryRequest, RequestStatus
 from ledger.money import Money
-from ledger.rules import approvals_needed, canonical, checker_step, sha256
+from ledger.rules import approvals_needed, checker_step
 from ledger.service import EntryDraft, EntryView, Ledger, Line
 
 # Entries a person may ask to reverse through the ledger; every other source belongs to a domain.
@@ -134,7 +135,7 @@ class EntryRequests:
     async def prepare_entry(self, draft: EntryDraft, reason: str, *, idempotency_key: str | None) -> Prepared:
         """A manual entry, checked as posting would check it, waiting for its approval."""
         payload = draft_payload(draft)
-        payload_hash = sha256(canonical({"kind": "entry", "payload": payload, "reason": reason}))
+        payload_hash = digest({"kind": "entry", "payload": payload, "reason": reason})
         earlier = await self._replay(idempotency_key, payload_hash)
         if earlier is not None:
             return Prepared(earlier, replayed=True)
@@ -146,7 +147,7 @@ class EntryRequests:
     ) -> Prepared:
         """A reversal of a manual entry or a revaluation, checked as posting it would be, waiting for approval."""
         payload = {"entry_id": entry_id, "entry_date": entry_date.isoformat(), "description": description}
-        payload_hash = sha256(canonical({"kind": "reversal", "payload": payload, "reason": reason}))
+        payload_hash = digest({"kind": "reversal", "payload": payload, "reason": reason})
         earlier = await self._replay(idempotency_key, payload_hash)
         if earlier is not None:
             return Prepared(earlier, replayed=True)

@@ -6,15 +6,13 @@
 - ``imbalances``: what keeps an entry from balancing, per book and currency and per book in the
   reporting currency.
 - ``revaluation``: the unrealised gain or loss of each monetary balance at a closing rate.
-- hashing of entries and payloads in one canonical form.
+- the journal's chain link (``entry_hash``), in the canonical form of ``fundapp.core.chain``.
 - ``totals_spans``: which whole months and which days make up a date range, for the posting totals.
 """
 
 from __future__ import annotations
 
 import calendar
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,9 +20,8 @@ from datetime import date
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
+from fundapp.core.chain import digest
 from ledger.money import exponent, quantize
-
-GENESIS_HASH = "0" * 64
 
 
 def period_of(day: date) -> str:
@@ -175,17 +172,9 @@ def revaluation(
     return adjustments
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def entry_hash(header: Mapping[str, Any], postings: Sequence[Mapping[str, Any]], prev_hash: str) -> str:
     """The chain link: covers the previous hash, the entry's header and every posting, canonically."""
-    return sha256(canonical({"prev": prev_hash, "entry": dict(header), "postings": [dict(p) for p in postings]}))
+    return digest({"prev": prev_hash, "entry": dict(header), "postings": [dict(p) for p in postings]})
 
 
 # ---------------------------------------------------------------- four eyes

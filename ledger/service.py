@@ -38,6 +38,7 @@ from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
 
 from fundapp.core.audit import Actor, seal
+from fundapp.core.chain import GENESIS_HASH, digest
 from fundapp.core.db import transaction_scoped
 from fundapp.core.errors import FieldError, refuse_future
 from fundapp.core.writes import insert_rows, pending_writes
@@ -260,7 +261,7 @@ async def chain_head_up_to(session: AsyncSession, period_id: str) -> str:
             .limit(1)
         )
     ).scalar_one_or_none()
-    return found or rules.GENESIS_HASH
+    return found or GENESIS_HASH
 
 
 class Ledger:
@@ -460,7 +461,7 @@ class Ledger:
         if _CHAIN in self.session.info:
             return
         if last_id is None or last_hash is None:
-            self.session.info[_CHAIN] = _ChainState(0, rules.GENESIS_HASH, reference)
+            self.session.info[_CHAIN] = _ChainState(0, GENESIS_HASH, reference)
         else:
             self.session.info[_CHAIN] = _ChainState(int(last_id), str(last_hash), reference)
 
@@ -733,7 +734,7 @@ class Ledger:
 
     async def post(self, draft: EntryDraft) -> EntryView:
         """Post one balanced entry; the same idempotency key with the same payload returns the first entry."""
-        payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
+        payload_hash = digest(_draft_payload(draft))
         last_id, prev_hash = await self._lock_chain()
         replay = await self._replay(draft, payload_hash)
         if replay is not None:
@@ -795,7 +796,7 @@ class Ledger:
             )
             known.update({str(k): (str(h), int(i)) for k, h, i in rows.all()})
         for n, draft in enumerate(drafts):
-            payload_hash = rules.sha256(rules.canonical(_draft_payload(draft)))
+            payload_hash = digest(_draft_payload(draft))
             key = draft.idempotency_key
             if key is not None:
                 if key in seen_keys:
@@ -919,7 +920,7 @@ class Ledger:
                     "grant_id": p.grant_id,
                 }
             )
-        payload_hash = rules.sha256(rules.canonical({"reverses": entry_id, "entry_date": entry_date.isoformat()}))
+        payload_hash = digest({"reverses": entry_id, "entry_date": entry_date.isoformat()})
         return await self._insert_one(
             _Prepared(draft, rows), payload_hash, last_id + 1, prev_hash, reverses_id=entry_id
         )

@@ -25,7 +25,6 @@ Postings (docs/chart-of-accounts.md, "Grants"):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core import audit
+from fundapp.core.chain import canonical_json, digest
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
 from fundapp.core.idempotency import scoped_key
@@ -94,10 +94,6 @@ class Done(Generic[T]):
 
     value: T
     replayed: bool = False
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class Grants:
@@ -340,7 +336,7 @@ class Grants:
     async def _replay(self, grant_id: int, key: str | None, operation: str, payload: Any) -> tuple[str, int | None]:
         """The payload's hash, and the result of the first request with this key (None if it is new). The same
         key with another operation or body is refused."""
-        payload_hash = hashlib.sha256(canonical_json({"operation": operation, "payload": payload}).encode()).hexdigest()
+        payload_hash = digest({"operation": operation, "payload": payload})
         if key is None:
             return payload_hash, None
         found = await self.session.get(GrantRequest, (grant_id, self._scoped(key)))

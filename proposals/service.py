@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core import audit
+from fundapp.core.chain import canonical_json
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, Gone, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role, User, UserRole
@@ -56,10 +57,6 @@ from proposals.workflow import Guard, State
 
 log = logging.getLogger("fundapp.proposals")
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def rubric_of(call: Call) -> list[tuple[str, int]]:
@@ -136,7 +133,7 @@ class Proposals:
             max_grant=high.minor,
             eligible_types=",".join(sorted(t.value for t in data.eligible_types)),
             eligible_countries=",".join(sorted(data.eligible_countries)),
-            rubric=canonical([c.model_dump() for c in data.rubric]),
+            rubric=canonical_json([c.model_dump() for c in data.rubric]),
             reviews_required=data.reviews_required,
             created_at=self.now,
         )
@@ -239,7 +236,7 @@ class Proposals:
 
     async def _set_content(self, proposal: Proposal, content: ProposalContent) -> None:
         assert proposal.id is not None
-        proposal.content = canonical(content.model_dump(mode="json"))
+        proposal.content = canonical_json(content.model_dump(mode="json"))
         proposal.title = content.title
         proposal.requested = to_money(content.requested_amount, self.currency).minor
         proposal.gender_marker = content.gender_marker
@@ -760,7 +757,7 @@ class Proposals:
             proposal_id=proposal.id,
             reviewer_id=assignment.reviewer_id,
             version=proposal.version,
-            scores=canonical({k: v.model_dump() for k, v in data.scores.items()}),
+            scores=canonical_json({k: v.model_dump() for k, v in data.scores.items()}),
             weighted_score=f"{score.numerator}/{score.denominator}",
             recommendation=data.recommendation,
             comment=data.comment,

@@ -16,23 +16,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from sqlalchemy import FromClause, Table, bindparam, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from fundapp.core.chain import GENESIS_HASH, canonical_json, digest
 from fundapp.core.db import transaction_scoped
 from fundapp.core.models import AuditEvent, ChainAnchor
 from fundapp.core.writes import pending_writes
 
-GENESIS_HASH = "0" * 64
 # Arbitrary constant naming the audit chain's advisory lock on PostgreSQL.
 AUDIT_CHAIN_LOCK = 7_270_001
 AUDIT_TABLE: Table = AuditEvent.metadata.tables["audit_events"]
@@ -110,21 +107,6 @@ class SealCheck:
             self.breaks.append(ChainBreak(anchor.count, "the chain's anchor carries a seal that does not match"))
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal | Enum):
-        return str(value.value if isinstance(value, Enum) else value)
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(value) if isinstance(value, set | frozenset) else list(value)
-    return str(value)
-
-
-def canonical_json(value: Any) -> str:
-    """One text for one value: sorted keys, no spaces, UTF-8 kept, non-JSON types as strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
-
-
 def timestamp(value: datetime) -> str:
     """UTC with microseconds, the text every hashed record stores its times in."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -143,7 +125,7 @@ def event_hash(
     after: str,
     prev_hash: str,
 ) -> str:
-    content = canonical_json(
+    return digest(
         {
             "seq": seq,
             "occurred_at": timestamp(occurred_at),
@@ -157,7 +139,6 @@ def event_hash(
             "prev_hash": prev_hash,
         }
     )
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
