@@ -30,16 +30,6 @@ class CurrencyNotAllowed(LedgerRuleError):
     title = "The account does not take this currency"
 
 
-class ExcessPrecision(LedgerRuleError):
-    slug = "excess-precision"
-    title = "More decimals than the currency has"
-
-
-class InvalidAmount(LedgerRuleError):
-    slug = "invalid-amount"
-    title = "The amount is not a valid decimal amount"
-
-
 class MissingRate(LedgerRuleError):
     slug = "missing-fx-rate"
     title = "No exchange rate for this currency and date"
@@ -87,7 +77,3 @@ class AccountNotEmpty(Conflict):
 
 class EntryNotFound(NotFound):
     slug = "entry-not-found"
-
-
-class PeriodNotFound(NotFound):
-    slug = "period-not-found"
