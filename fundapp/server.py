@@ -18,6 +18,7 @@ from __future__ import annotations
 import faulthandler
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -60,11 +61,15 @@ class ServeOptions:
         }
 
 
-def prepare_multiprocess_metrics(workers: int) -> None:
+def prepare_multiprocess_metrics(workers: int) -> str | None:
     """Several workers count in files of one fresh folder that every worker reads at a scrape (prometheus-
-    client's multiprocess mode; docs/operations.md, "Metrics"). Set before the workers start."""
+    client's multiprocess mode; docs/operations.md, "Metrics"). Set before the workers start. Returns the folder
+    when this made it (the service removes it when it stops), None otherwise."""
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fundapp-metrics-")
+        folder = tempfile.mkdtemp(prefix="fundapp-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        return folder
+    return None
 
 
 def reuse_port_supported() -> bool:
@@ -124,13 +129,23 @@ def _worker(options: ServeOptions) -> None:
 
 def serve(options: ServeOptions) -> int:
     """Serve until interrupted; the exit code is 0 after a requested stop, a worker's code otherwise."""
-    import uvicorn
 
     # A fatal signal (SIGBUS, SIGSEGV: a fault under a C library, as SQLite's on a file it may not grow) writes
     # the Python traceback of every thread to stderr before the process dies, instead of nothing at all.
     faulthandler.enable()
 
-    prepare_multiprocess_metrics(options.workers)
+    metrics = prepare_multiprocess_metrics(options.workers)
+    try:
+        return _serve(options)
+    finally:
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def _serve(options: ServeOptions) -> int:
+    import uvicorn
+
     if options.workers <= 1 or not reuse_port_supported():
         uvicorn.run(APP, host=options.host, port=options.port, workers=options.workers, **options.uvicorn_config())
         return 0

@@ -35,7 +35,10 @@ def environment(tmp_path: Path) -> dict[str, str]:
         "FUNDAPP_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
         "FUNDAPP_SECRET_KEY": "serve-test-" + "k" * 40,
         "FUNDAPP_VAR_DIR": str(tmp_path / "var"),
+        # The service's temporary folders (the workers' metrics) go here, where the tests can see them.
+        "TMPDIR": str(tmp_path / "tmp"),
     }
+    (tmp_path / "tmp").mkdir()
     subprocess.run([*FUNDAPP, "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120)
     return env
 
@@ -146,6 +149,17 @@ def test_connections_are_spread_over_the_workers_and_a_stop_ends_them_all(
     while time.monotonic() < deadline and any(running(pid) for pid in workers):
         time.sleep(0.1)
     assert not [pid for pid in workers if running(pid)]
+
+
+def test_the_workers_metrics_folder_is_made_at_the_start_and_removed_at_the_stop(
+    served: tuple[subprocess.Popen[bytes], int], environment: dict[str, str]
+) -> None:
+    process, _port = served
+    folders = list(Path(environment["TMPDIR"]).glob("fundapp-metrics-*"))
+    assert len(folders) == 1 and folders[0].is_dir()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert not folders[0].exists()
 
 
 def running(pid: int) -> bool:
