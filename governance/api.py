@@ -76,7 +76,6 @@ from governance.schemas import (
     RecusalPublic,
     TierFeePublic,
     TierFeeSet,
-    VotingRights,
     WindowCreate,
     WindowPublic,
     WindowUpdate,
@@ -94,6 +93,7 @@ from governance.views import (
     members_public,
     pledge_public,
     pledges_public,
+    voting_rights_public,
     window_public,
 )
 from ledger import MoneyOut
@@ -186,9 +186,7 @@ async def arrears(
     gov = governance_for(request, db_session)
     as_of = as_of or gov.today
     result = []
-    charter = gov.settings.charter
     for code, years in sorted((await gov.arrears(as_of=as_of)).items()):
-        suspended, reason = gov.voting_rights(years)
         result.append(
             MemberArrears(
                 member_code=code,
@@ -204,12 +202,7 @@ async def arrears(
                     for y in years
                 ],
                 years_overdue=rules.years_in_arrears(years),
-                voting_rights=VotingRights(
-                    suspended=suspended,
-                    reason=reason,
-                    rule_on=charter.arrears_suspend_voting,
-                    years_before_suspension=charter.arrears_years_before_suspension,
-                ),
+                voting_rights=voting_rights_public(gov, years),
             )
         )
     return result

@@ -56,10 +56,8 @@ async def members_public(
     )
     contributors = {code: contributor_id for code, contributor_id in found.all() if contributor_id is not None}
     delegates = await gov.delegates_of(codes)
-    charter = gov.settings.charter
     items = []
     for member in members:
-        suspended, reason = gov.voting_rights(arrears.get(member.code, []))
         items.append(
             MemberPublic(
                 code=member.code,
@@ -69,15 +67,22 @@ async def members_public(
                 joined_on=member.joined_on,
                 contributor_id=contributors[member.code],
                 delegates=delegates.get(member.code, []),
-                voting_rights=VotingRights(
-                    suspended=suspended,
-                    reason=reason,
-                    rule_on=charter.arrears_suspend_voting,
-                    years_before_suspension=charter.arrears_years_before_suspension,
-                ),
+                voting_rights=voting_rights_public(gov, arrears.get(member.code, [])),
             )
         )
     return items
+
+
+def voting_rights_public(gov: Governance, arrears: list[rules.YearArrears]) -> VotingRights:
+    """Whether a member with these arrears may vote, and the charter's rule, as the API shows it."""
+    suspended, reason = gov.voting_rights(arrears)
+    charter = gov.settings.charter
+    return VotingRights(
+        suspended=suspended,
+        reason=reason,
+        rule_on=charter.arrears_suspend_voting,
+        years_before_suspension=charter.arrears_years_before_suspension,
+    )
 
 
 def window_public(window: Window) -> WindowPublic:
