@@ -80,7 +80,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
+import uvloop  # noqa: E402
 
 from bench.common import PG_DEFAULT_ADMIN_URL, bench_database, free_port, percentile, pg_admin  # noqa: E402
 from bench.voting import cpu_of, process_tree  # noqa: E402
@@ -435,7 +437,7 @@ class Outcome:
 
 
 async def fire(
-    client: httpx.AsyncClient, call: Call, scheduled: float, slots: asyncio.Semaphore, request_s: float
+    session: aiohttp.ClientSession, call: Call, scheduled: float, slots: asyncio.Semaphore, request_s: float
 ) -> Outcome:
     """Send ``call`` once one of the client's connections is free; a request that waited longer than
     ``request_s`` for one is not sent and counts as an error (the backlog of an overloaded service)."""
@@ -445,20 +447,23 @@ async def fire(
         if loop.time() - scheduled > request_s:
             return Outcome(call.route, (loop.time() - scheduled) * 1000, lag * 1000, 0, error="expired unsent")
         try:
-            response = await client.request(
+            async with session.request(
                 call.method, call.path, headers=call.headers, json=call.body, params=call.params
-            )
-        except httpx.HTTPError as exc:
+            ) as response:
+                status = response.status
+                body = await response.read()
+                text = body.decode(errors="replace") if status >= 400 else ""
+                timing = response.headers.get("server-timing", "")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return Outcome(call.route, (loop.time() - scheduled) * 1000, lag * 1000, 0, error=type(exc).__name__)
-    found = TIMING.search(response.headers.get("server-timing", ""))
-    error = "" if response.status_code < 400 else response.text[:200]
+    found = TIMING.search(timing)
     return Outcome(
         call.route,
         (loop.time() - scheduled) * 1000,
         lag * 1000,
-        response.status_code,
+        status,
         float(found.group(1)) if found else None,
-        error,
+        text[:200],
     )
 
 
@@ -474,24 +479,32 @@ async def drive(
     while t < duration:
         arrivals.append(t)
         t += rng.expovariate(rate)
+    calls = [make_call(rng.choices(names, weights)[0], plan, rng, seed * 1_000_000 + n) for n in range(len(arrivals))]
     # At most ``connections`` requests in flight: the others wait on a semaphore, still timed from their
-    # scheduled send. (Waiting in httpx's own pool instead costs the client CPU in proportion to the queue,
-    # 10-14 ms a request at 100/s once a backlog forms, and the client, not the service, falls behind.)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    # scheduled send. The client is aiohttp on uvloop (its C parser): httpx cost 3 ms of the client's CPU a
+    # request at 50/s and 11 ms at 100/s once a backlog formed, on the same two cores as the service, and the
+    # client, not the service, fell behind (docs/performance.md, "Mixed load").
     slots = asyncio.Semaphore(connections)
     loop = asyncio.get_running_loop()
-    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(request_s), limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
+    timeout = aiohttp.ClientTimeout(total=request_s)
+    async with aiohttp.ClientSession(base_url=base, connector=connector, timeout=timeout) as session:
         start = loop.time() + 0.2
         tasks: list[asyncio.Task[Outcome]] = []
-        for n, offset in enumerate(arrivals):
-            call = make_call(rng.choices(names, weights)[0], plan, rng, seed * 1_000_000 + n)
+        for call, offset in zip(calls, arrivals, strict=True):
             delay = start + offset - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(fire(client, call, start + offset, slots, request_s)))
+            tasks.append(asyncio.create_task(fire(session, call, start + offset, slots, request_s)))
         outcomes = list(await asyncio.gather(*tasks))
         elapsed = loop.time() - start
     return outcomes, elapsed
+
+
+def drive_fast(*args: Any) -> tuple[list[Outcome], float]:
+    """``drive`` on uvloop's event loop (the client's cost per request is part of what the machine spends)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(drive(*args))
 
 
 def summarise(values: list[float]) -> dict[str, float]:
@@ -606,14 +619,14 @@ def measure(args: argparse.Namespace, backend: str, url: str, workdir: Path, *, 
         report["decisions"] = len(plan.decisions)
         if args.warmup > 0:
             log(f"warm-up: {args.warmup:g} s at {args.rates[0]:g}/s")
-            asyncio.run(drive(base, plan, args.rates[0], args.warmup, args.timeout, args.connections, args.seed + 999))
+            drive_fast(base, plan, args.rates[0], args.warmup, args.timeout, args.connections, args.seed + 999)
         for n, rate in enumerate(args.rates):
             before = loadavg()
             log(f"{rate:g} requests/s for {args.duration:g} s (load average {before})")
             meter = CpuMeter(server.pid, url)
             meter.start()
-            outcomes, elapsed = asyncio.run(
-                drive(base, plan, rate, args.duration, args.timeout, args.connections, args.seed + n)
+            outcomes, elapsed = drive_fast(
+                base, plan, rate, args.duration, args.timeout, args.connections, args.seed + n
             )
             result = figures(outcomes, rate, args.duration, elapsed)
             cpu = meter.stop()
