@@ -234,10 +234,42 @@ def create_app(
     clock: Clock | None = None,
     extra_route_handlers: Sequence[Any] = (),
 ) -> Litestar:
+    """The service: the routes, middleware and schema built from ``settings``' :func:`shape_of`, then bound to
+    ``settings`` and ``clock`` (:func:`bind`)."""
     settings = settings or load_settings()
-    clock = clock or Clock()
-    register_hooks()
+    app = build_app(settings, extra_route_handlers)
+    bind(app, settings, clock or Clock())
+    return app
+
+
+def shape_of(settings: Settings) -> tuple[Any, ...]:
+    """The settings that :func:`build_app` builds into the routes, middleware and API description. Every other
+    setting is read at run time from ``app.state.settings``."""
+    return (
+        settings.session_cookie_name,
+        tuple(settings.cors_allowed_origins),
+        settings.max_request_body_bytes,
+        settings.is_production,
+    )
+
+
+def bind(app: Litestar, settings: Settings, clock: Clock) -> None:
+    """What one run of the app uses: its settings (the database among them, opened by the lifespan at start),
+    its clock, its metrics, the day's work and the password hashing. An app built for settings of the same
+    :func:`shape_of` can be bound again between runs (the tests build one app per shape and process: building
+    the routes costs more than most tests)."""
+    if shape_of(settings) != app.state.shape:
+        raise ValueError("these settings need an app of their own (create_app): they change its routes or middleware")
     audit.use_chain_key(settings.chain_key_bytes)
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.metrics = Metrics()
+    app.state.daily_work = DailyWork()
+    app.state.hashing = PasswordHashing(settings)
+
+
+def build_app(settings: Settings, extra_route_handlers: Sequence[Any] = ()) -> Litestar:
+    register_hooks()
     # Every table's mapper is configured before the first request: a service that builds a record without the
     # ORM (model_construct, on the write path) must never be the first to touch a mapper (it fails then).
     import_all_models()
@@ -245,14 +277,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        settings: Settings = app.state.settings
         database = Database(settings.database_url, lock_timeout_s=settings.database_lock_timeout_seconds)
         app.state.db = database
         # Time-driven work and notifications (docs/operations.md): each serving process runs the scheduler,
         # which is safe with several (every job runs once).
-        scheduler = Scheduler(jobs_for(database, settings, clock)) if settings.scheduler else None
+        scheduler = Scheduler(jobs_for(database, settings, app.state.clock)) if settings.scheduler else None
         if scheduler is not None:
             scheduler.start()
-        metrics.database = database
+        app.state.metrics.database = database
         try:
             yield
         finally:
@@ -280,7 +313,6 @@ def create_app(
         ),
         security=[{"bearer": []}, {"session": []}],
     )
-    metrics = Metrics()
     cors = CORSConfig(allow_origins=list(settings.cors_allowed_origins)) if settings.cors_allowed_origins else None
     app = Litestar(
         route_handlers=[
@@ -303,13 +335,13 @@ def create_app(
     edge.install(app, session_cookie=settings.session_cookie_name, production=settings.is_production)
     # The document served at /schema describes every answer (the plugin's class, not its state, changes).
     app.plugins.get(OpenAPIPlugin).__class__ = DocumentedOpenAPIPlugin
-    app.state.settings = settings
-    app.state.metrics = metrics
+    app.state.shape = shape_of(settings)
+
+    def observe(method: str, route: str, status: int, seconds: float) -> None:
+        app.state.metrics.observe(method, route, status, seconds)
+
     # Outermost, around Litestar's own handling (unmatched paths and refused credentials included): every
-    # request gets its id for its log lines and the response, and is counted in the metrics.
-    app.asgi_handler = RequestIdMiddleware(app.asgi_handler, observers=[metrics.observe])
-    app.state.clock = clock
-    app.state.daily_work = DailyWork()
-    app.state.hashing = PasswordHashing(settings)
+    # request gets its id for its log lines and the response, and is counted in the metrics of the run.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler, observers=[observe])
     logging.getLogger("fundapp").setLevel(logging.INFO)
     return app

@@ -29,7 +29,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from fundapp.app import create_app
+from fundapp.app import bind, create_app, shape_of
 from fundapp.cli import upgrade_database
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings, load_settings
@@ -214,9 +214,20 @@ def clock() -> FrozenClock:
     return FrozenClock(START)
 
 
+# One app per settings' shape in each process, bound to each test's settings and clock: building the routes
+# took about as long as the rest of an average test's set-up (fundapp.app.bind).
+_APPS: dict[tuple[object, ...], Litestar] = {}
+
+
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock) -> Litestar:
-    return create_app(settings, clock=clock)
+    shape = shape_of(settings)
+    built = _APPS.get(shape)
+    if built is None:
+        built = _APPS[shape] = create_app(settings, clock=clock)
+    else:
+        bind(built, settings, clock)
+    return built
 
 
 @pytest.fixture
