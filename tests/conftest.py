@@ -11,12 +11,14 @@ dropped by the process that started it, after every worker has finished (``pytes
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import os
 import pickle
 import shutil
 import socket
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -96,6 +98,19 @@ def build_once(request: pytest.FixtureRequest, name: str, build: Callable[[Path]
         value = build(folder)
         built.write_bytes(pickle.dumps(value))
         return value
+
+
+# The longest files first (pytest-xdist hands whole files to its workers in this order): a long file that
+# starts last keeps the run going after the other workers have finished.
+LONG_FIRST = ("tests/browser/", "tests/property/", "tests/integration/test_schemathesis.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        where = item.nodeid
+        return next((n for n, prefix in enumerate(LONG_FIRST) if where.startswith(prefix)), len(LONG_FIRST))
+
+    items.sort(key=rank)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -224,7 +239,10 @@ def app(settings: Settings, clock: FrozenClock) -> Litestar:
     shape = shape_of(settings)
     built = _APPS.get(shape)
     if built is None:
-        built = _APPS[shape] = create_app(settings, clock=clock)
+        # Litestar sets up its log handler when an app is built, on the sys.stderr of that moment: the
+        # process's own, not the stream pytest captures one test's output in (closed when that test ends).
+        with contextlib.redirect_stderr(sys.__stderr__):
+            built = _APPS[shape] = create_app(settings, clock=clock)
     else:
         bind(built, settings, clock)
     return built
