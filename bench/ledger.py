@@ -66,7 +66,8 @@ from ledger.export import hledger_journal  # noqa: E402
 from ledger.models import Book, JournalEntry, Posting  # noqa: E402
 from ledger.money import Money, exponent, percentage  # noqa: E402
 from ledger.queries import trial_balance  # noqa: E402
-from ledger.service import EntryDraft, Ledger, Line  # noqa: E402
+from ledger.service import Ledger  # noqa: E402
+from ledger.types import EntryDraft, Line  # noqa: E402
 
 REPORTING = "USD"
 ACTOR = Actor(None, "bench")

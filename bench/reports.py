@@ -122,7 +122,7 @@ from ledger import Book, Ledger, Line, Money, chart, trial_balance  # noqa: E402
 from ledger.models import LedgerAccount, Posting  # noqa: E402
 from ledger.money import exponent, percentage  # noqa: E402
 from ledger.rules import convert_minor  # noqa: E402
-from ledger.service import EntryDraft  # noqa: E402
+from ledger.types import EntryDraft  # noqa: E402
 from proposals.grants import Grants  # noqa: E402
 from proposals.models import (  # noqa: E402
     Disbursement,

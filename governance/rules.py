@@ -16,8 +16,7 @@ from babel import Locale
 from babel.core import get_global
 
 from fundapp.core.chain import GENESIS_HASH, digest
-from ledger import Line, chart, convert_minor, percentage
-from ledger.money import Money, MoneyError, exponent, from_json, quantize, to_json
+from ledger import Line, Money, MoneyError, chart, convert_minor, exponent, from_json, percentage, quantize, to_json
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
 _DEPRECATED_ALPHA3 = frozenset({"BUR", "ZAR", "DDR", "FXX", "TMP", "YMD"})

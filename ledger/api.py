@@ -63,7 +63,8 @@ from ledger.schemas import (
     TrialBalanceRowOut,
     VerifyOut,
 )
-from ledger.service import EntryView, Ledger
+from ledger.service import Ledger
+from ledger.types import EntryView
 
 PeriodId = Annotated[str, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 Db = NamedDependency[AsyncSession]

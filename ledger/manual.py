@@ -17,7 +17,8 @@ from ledger.errors import LedgerRuleError
 from ledger.models import FxRate, LedgerAccount, Period
 from ledger.money import Money, PrecisionError, exponent
 from ledger.schemas import AccountIn, EntryIn, FxRateIn
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import Ledger
+from ledger.types import EntryDraft, EntryView, Line
 
 
 def _reporting(value: str | None, currency: str, index: int) -> Money | None:

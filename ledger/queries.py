@@ -3,7 +3,8 @@ chain verification. Postings carry their entry date, so balances as of a date ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -16,7 +17,7 @@ from fundapp.core.audit import ChainBreak, SealCheck
 from fundapp.core.chain import GENESIS_HASH
 from ledger import rules
 from ledger.models import POOLED_KEY, Book, JournalEntry, LedgerAccount, Posting, PostingMonthTotal, PostingTotal
-from ledger.service import EntryView, chain_timestamp, entry_views, hashable_posting
+from ledger.types import EntryView, PostingView
 
 DIMENSIONS = {
     "account": col(Posting.account_id),
@@ -381,7 +382,7 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
             )
         ).scalars():
             postings.setdefault(p.entry_id, []).append(
-                hashable_posting(
+                rules.hashable_posting(
                     {
                         "line_no": p.line_no,
                         "account": codes.get(p.account_id, f"#{p.account_id}"),
@@ -416,7 +417,7 @@ async def verify_chain(session: AsyncSession, *, batch: int = 2000) -> ChainRepo
                 "reverses_id": e.reverses_id,
                 "posted_by": e.posted_by,
                 "posted_by_label": e.posted_by_label,
-                "posted_at": chain_timestamp(e.posted_at),
+                "posted_at": rules.chain_timestamp(e.posted_at),
             }
             if rules.entry_hash(header, postings.get(e.id, []), e.prev_hash) != e.hash:
                 breaks.append(ChainBreak(e.id, "its content or postings do not match its hash"))
@@ -536,4 +537,60 @@ async def postings_for(
             p.reporting_amount,
         )
         for p, description, source_type in rows.all()
+    ]
+
+
+async def entry_views(session: AsyncSession, entries: Iterable[JournalEntry]) -> list[EntryView]:
+    """Entries with their postings and both reversal links, in the order given."""
+    entries = list(entries)
+    if not entries:
+        return []
+    ids = [e.id for e in entries]
+    codes = dict((await session.execute(select(col(LedgerAccount.id), col(LedgerAccount.code)))).all())
+    postings: dict[int, list[PostingView]] = defaultdict(list)
+    for p in (
+        await session.execute(
+            select(Posting).where(col(Posting.entry_id).in_(ids)).order_by(col(Posting.entry_id), col(Posting.line_no))
+        )
+    ).scalars():
+        postings[p.entry_id].append(
+            PostingView(
+                p.line_no,
+                codes[p.account_id],
+                p.currency,
+                p.amount,
+                p.reporting_amount,
+                p.contributor_id,
+                p.window_id,
+                p.grant_id,
+            )
+        )
+    reversed_by = dict(
+        (
+            await session.execute(
+                select(col(JournalEntry.reverses_id), col(JournalEntry.id)).where(
+                    col(JournalEntry.reverses_id).in_(ids)
+                )
+            )
+        ).all()
+    )
+    return [
+        EntryView(
+            id=e.id,
+            entry_date=e.entry_date,
+            period_id=e.period_id,
+            description=e.description,
+            source_type=e.source_type,
+            source_id=e.source_id,
+            idempotency_key=e.idempotency_key,
+            reverses_id=e.reverses_id,
+            reversed_by_id=reversed_by.get(e.id),
+            posted_by=e.posted_by,
+            posted_by_label=e.posted_by_label,
+            posted_at=e.posted_at,
+            prev_hash=e.prev_hash,
+            hash=e.hash,
+            postings=tuple(postings[e.id]),
+        )
+        for e in entries
     ]

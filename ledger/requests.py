@@ -26,7 +26,8 @@ from ledger.errors import IdempotencyConflict
 from ledger.models import EntryRequest, RequestStatus
 from ledger.money import Money
 from ledger.rules import approvals_needed, checker_step
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import Ledger
+from ledger.types import EntryDraft, EntryView, Line
 
 # Entries a person may ask to reverse through the ledger; every other source belongs to a domain.
 REVERSIBLE_SOURCES = frozenset({"manual", "revaluation"})

@@ -8,20 +8,26 @@
 - ``revaluation``: the unrealised gain or loss of each monetary balance at a closing rate.
 - the journal's chain link (``entry_hash``), in the canonical form of ``fundapp.core.chain``.
 - ``totals_spans``: which whole months and which days make up a date range, for the posting totals.
+- a draft's checks, as named validators (``check_entry_shape``, ``check_line_accounts``, ``LINE_CHECKS``,
+  ``check_converted``, ``fx_settlement``): what the posting service refuses before it writes.
 """
 
 from __future__ import annotations
 
 import calendar
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
 from fundapp.core.chain import digest
-from ledger.money import exponent, quantize
+from fundapp.core.errors import FieldError
+from ledger import chart
+from ledger.errors import ClosedAccount, CurrencyNotAllowed, EmptyEntry, LedgerRuleError, UnbalancedEntry
+from ledger.money import Money, exponent, quantize
+from ledger.types import MAX_LINE_MINOR, ChartAccount, EntryDraft, Line
 
 
 def period_of(day: date) -> str:
@@ -207,3 +213,169 @@ def checker_step(*, needed: int, approver: int, prepared_by: int, first_approver
             return CheckerStep(refused="second-approver", reason="the second approval comes from another approver")
         return CheckerStep(final=True)
     return CheckerStep(final=needed == 1)
+
+
+def chain_timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def hashable_posting(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: row[k]
+        for k in (
+            "line_no",
+            "account",
+            "currency",
+            "amount",
+            "reporting_amount",
+            "contributor_id",
+            "window_id",
+            "grant_id",
+        )
+    }
+
+
+# ------------------------------------------------------------------------------------------ a draft's checks
+# What ``Ledger`` checks before it writes a draft, as named pure validators (facts in, a refusal or a list of
+# field errors out). The service reads the facts (the period, the accounts, the day's rates) and calls them
+# in this order: ``check_entry_shape``, ``check_line_accounts``, the ``LINE_CHECKS`` of every line (their
+# errors reported together), ``check_converted`` on each converted line, and ``fx_settlement`` on the whole.
+
+LineCheck = Callable[[Line, str, str], FieldError | None]
+
+
+def check_entry_shape(draft: EntryDraft, prefix: str = "") -> None:
+    """At least two lines and a description."""
+    if len(draft.lines) < 2:
+        raise EmptyEntry("an entry needs at least two lines", field=f"{prefix}lines", rule="min-two-lines")
+    if not draft.description.strip():
+        raise LedgerRuleError("the description is empty", field=f"{prefix}description", rule="required")
+
+
+def check_line_accounts(
+    draft: EntryDraft, accounts: Sequence[ChartAccount], reporting_currency: str, prefix: str = ""
+) -> None:
+    """Each line's account is open and takes the line's currency (the first line that fails is named)."""
+    for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
+        where = f"{prefix}lines.{i}"
+        if not account.is_open:
+            raise ClosedAccount(f"account {account.code} is closed", field=f"{where}.account", rule="account-open")
+        if not account.allows(line.amount.currency, reporting_currency):
+            raise CurrencyNotAllowed(
+                f"account {account.code} does not take {line.amount.currency}"
+                + (f" (it is kept in {reporting_currency})" if account.currencies == "REPORTING" else ""),
+                field=f"{where}.currency",
+                rule="account-currency",
+            )
+
+
+def reporting_amount_in_reporting_currency(line: Line, where: str, reporting_currency: str) -> FieldError | None:
+    given = line.reporting_amount
+    if given is not None and given.currency != reporting_currency:
+        return FieldError(
+            f"{where}.reporting_amount", "reporting-currency", f"reporting amounts are in {reporting_currency}"
+        )
+    return None
+
+
+def amount_within_range(line: Line, where: str, reporting_currency: str) -> FieldError | None:
+    given = line.reporting_amount
+    if abs(line.amount.minor) > MAX_LINE_MINOR or (given is not None and abs(given.minor) > MAX_LINE_MINOR):
+        return FieldError(
+            f"{where}.amount", "amount-within-range", f"a line may carry at most {MAX_LINE_MINOR} minor units"
+        )
+    return None
+
+
+def moves_money(line: Line, where: str, reporting_currency: str) -> FieldError | None:
+    given = line.reporting_amount
+    if line.amount.is_zero and (given is None or given.is_zero):
+        return FieldError(f"{where}.amount", "non-zero", "a line must move money")
+    return None
+
+
+def reporting_equals_amount(line: Line, where: str, reporting_currency: str) -> FieldError | None:
+    given = line.reporting_amount
+    if line.amount.currency == reporting_currency and given is not None and given != line.amount:
+        return FieldError(
+            f"{where}.reporting_amount",
+            "reporting-equals-amount",
+            "a line in the reporting currency has the same reporting amount",
+        )
+    return None
+
+
+LINE_CHECKS: tuple[LineCheck, ...] = (
+    reporting_amount_in_reporting_currency,
+    amount_within_range,
+    moves_money,
+    reporting_equals_amount,
+)
+
+
+def check_lines(draft: EntryDraft, reporting_currency: str, prefix: str = "") -> None:
+    """Every line against every ``LINE_CHECKS`` rule; all the errors found are refused together."""
+    errors = [
+        error
+        for i, line in enumerate(draft.lines)
+        for check in LINE_CHECKS
+        if (error := check(line, f"{prefix}lines.{i}", reporting_currency)) is not None
+    ]
+    if errors:
+        raise LedgerRuleError("the entry has invalid lines", errors=errors)
+
+
+def check_converted(reporting_minor: int, index: int, reporting_currency: str, prefix: str = "") -> None:
+    """A line converted at the day's rate stays within the range a line may carry."""
+    if abs(reporting_minor) > MAX_LINE_MINOR:
+        raise LedgerRuleError(
+            f"the line converts to more than {MAX_LINE_MINOR} minor units of {reporting_currency}",
+            field=f"{prefix}lines.{index}.amount",
+            rule="amount-within-range",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FxSettlement:
+    """The line that closes a settlement's difference in the reporting currency: ``reporting`` minor units
+    on ``account`` (the realised gain or loss), in ``currency`` with an amount of zero."""
+
+    account: str
+    currency: str
+    reporting: int
+    line: Line
+
+
+def fx_settlement(
+    draft: EntryDraft, figures: Sequence[LineFigures], reporting_currency: str, prefix: str = ""
+) -> FxSettlement | None:
+    """None when the lines balance; the closing line of a settlement whose only difference is in the
+    reporting currency of the financial book; otherwise the refusal naming every difference."""
+    problems = imbalances(figures, reporting_currency)
+    if not problems:
+        return None
+    if draft.settle_fx and all(p.in_reporting and p.book == "financial" for p in problems):
+        difference = problems[0].difference
+        # Debits exceed credits in the reporting currency: a realised gain closes the gap, and vice versa.
+        code = chart.FX_GAIN_REALISED if difference > 0 else chart.FX_LOSS_REALISED
+        currency = next((f.currency for f in figures if f.currency != reporting_currency), reporting_currency)
+        # The gain or loss belongs to what was settled: the first line given at its carrying value.
+        settled = next((line for line in draft.lines if line.reporting_amount is not None), None)
+        line = Line(
+            code,
+            Money.zero(currency),
+            contributor_id=settled.contributor_id if settled else None,
+            window_id=settled.window_id if settled else None,
+            grant_id=settled.grant_id if settled else None,
+        )
+        return FxSettlement(code, currency, -difference, line)
+    raise UnbalancedEntry(
+        "the entry does not balance: "
+        + "; ".join(
+            f"{p.book} book off by {Money.from_minor(p.difference, p.currency)}"
+            + (" in the reporting currency" if p.in_reporting else "")
+            for p in problems
+        ),
+        field=f"{prefix}lines",
+        rule="balanced",
+    )

@@ -22,12 +22,13 @@ What one post needs to read is kept where it stays true:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import itertools
 from collections import OrderedDict, defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,7 @@ from sqlmodel import col
 from fundapp.core.audit import Actor, seal
 from fundapp.core.chain import GENESIS_HASH, digest
 from fundapp.core.db import transaction_scoped
-from fundapp.core.errors import FieldError, refuse_future
+from fundapp.core.errors import refuse_future
 from fundapp.core.writes import insert_rows, pending_writes
 from ledger import chart, rules
 from ledger.errors import (
@@ -48,16 +49,12 @@ from ledger.errors import (
     AlreadyReversed,
     ClosedAccount,
     ClosedPeriod,
-    CurrencyNotAllowed,
-    EmptyEntry,
     EntryNotFound,
     IdempotencyConflict,
-    LedgerRuleError,
     MissingRate,
     PeriodNotEnded,
     PeriodOrder,
     ReversalOfReversal,
-    UnbalancedEntry,
     UnknownAccount,
 )
 from ledger.models import (
@@ -68,9 +65,10 @@ from ledger.models import (
     PeriodStatus,
     Posting,
     ReferenceVersion,
-    currency_allowed,
 )
 from ledger.money import Money
+from ledger.queries import entry_views
+from ledger.types import ChartAccount, EntryDraft, EntryView, Line, PostingView
 
 INT64_MAX = 2**63 - 1
 # Hot paths read through the tables (Core), not ORM entities: one post runs a handful of these.
@@ -81,9 +79,6 @@ JOURNAL_TABLE: Table = JournalEntry.metadata.tables["journal_entries"]
 POSTINGS_TABLE: Table = Posting.metadata.tables["postings"]
 REFERENCE_TABLE: Table = ReferenceVersion.metadata.tables["ledger_reference_version"]
 _FX_LATER = FxRate.metadata.tables["ledger_fx_rates"].alias("later")
-# The largest amount one line may carry, in minor units: far beyond any real transfer, and small enough
-# that sums over millions of postings stay within a signed 64-bit integer on every backend.
-MAX_LINE_MINOR = 10**15
 # Arbitrary constant naming the journal chain's advisory lock on PostgreSQL.
 JOURNAL_CHAIN_LOCK = 7_270_002
 
@@ -113,82 +108,6 @@ def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool
     return select(func.coalesce(func.sum(p.amount), 0), func.coalesce(func.sum(p.reporting_amount), 0)).where(
         *conditions
     )
-
-
-@dataclass(frozen=True, slots=True)
-class ChartAccount:
-    """A snapshot of one account of the chart, as a unit of work reads it."""
-
-    id: int
-    code: str
-    name: str
-    book: str
-    type: str
-    normal_side: str
-    currencies: str
-    is_monetary: bool
-    is_open: bool
-
-    def allows(self, currency: str, reporting_currency: str) -> bool:
-        return currency_allowed(self.currencies, currency, reporting_currency)
-
-
-@dataclass(frozen=True, slots=True)
-class Line:
-    """One line of a draft entry. ``reporting_amount`` is computed from the day's rate when omitted."""
-
-    account: str
-    amount: Money
-    reporting_amount: Money | None = None
-    contributor_id: int | None = None
-    window_id: int | None = None
-    grant_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryDraft:
-    entry_date: date
-    description: str
-    lines: tuple[Line, ...]
-    source_type: str = "manual"
-    source_id: str | None = None
-    idempotency_key: str | None = None
-    # Close a reporting-currency difference with a realised FX gain or loss line (settlements).
-    settle_fx: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PostingView:
-    line_no: int
-    account: str
-    currency: str
-    amount: int
-    reporting_amount: int
-    contributor_id: int | None
-    window_id: int | None
-    grant_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryView:
-    """A posted entry as the other domains and the API see it."""
-
-    id: int
-    entry_date: date
-    period_id: str
-    description: str
-    source_type: str
-    source_id: str | None
-    idempotency_key: str | None
-    reverses_id: int | None
-    reversed_by_id: int | None
-    posted_by: int | None
-    posted_by_label: str
-    posted_at: datetime
-    prev_hash: str
-    hash: str
-    postings: tuple[PostingView, ...]
-    replayed: bool = False
 
 
 @dataclass
@@ -530,60 +449,36 @@ class Ledger:
     # ------------------------------------------------------------ validation
 
     async def _prepare(self, draft: EntryDraft, *, prefix: str = "") -> _Prepared:
-        """Validate a draft and compute its posting rows; raises before anything is written."""
-        if len(draft.lines) < 2:
-            raise EmptyEntry("an entry needs at least two lines", field=f"{prefix}lines", rule="min-two-lines")
-        if not draft.description.strip():
-            raise LedgerRuleError("the description is empty", field=f"{prefix}description", rule="required")
+        """Validate a draft and compute its posting rows; raises before anything is written. The checks are
+        ``ledger.rules``' pure validators; this reads the facts they need (the period, the accounts, the rates)."""
+        rules.check_entry_shape(draft, prefix)
         await self._open_period_for(draft.entry_date, field_name=f"{prefix}entry_date")
         accounts = [
             await self.account(line.account, field_name=f"{prefix}lines.{i}.account")
             for i, line in enumerate(draft.lines)
         ]
-        errors: list[FieldError] = []
+        rules.check_line_accounts(draft, accounts, self.reporting_currency, prefix)
+        rules.check_lines(draft, self.reporting_currency, prefix)
+        reporting = await self._reporting_amounts(draft, prefix)
+        rows: list[dict[str, Any]] = []
         for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
-            where = f"{prefix}lines.{i}"
-            if not account.is_open:
-                raise ClosedAccount(f"account {account.code} is closed", field=f"{where}.account", rule="account-open")
-            if not account.allows(line.amount.currency, self.reporting_currency):
-                raise CurrencyNotAllowed(
-                    f"account {account.code} does not take {line.amount.currency}"
-                    + (f" (it is kept in {self.reporting_currency})" if account.currencies == "REPORTING" else ""),
-                    field=f"{where}.currency",
-                    rule="account-currency",
-                )
-            given = line.reporting_amount
-            if given is not None and given.currency != self.reporting_currency:
-                errors.append(
-                    FieldError(
-                        f"{where}.reporting_amount",
-                        "reporting-currency",
-                        f"reporting amounts are in {self.reporting_currency}",
-                    )
-                )
-            if abs(line.amount.minor) > MAX_LINE_MINOR or (given is not None and abs(given.minor) > MAX_LINE_MINOR):
-                errors.append(
-                    FieldError(
-                        f"{where}.amount",
-                        "amount-within-range",
-                        f"a line may carry at most {MAX_LINE_MINOR} minor units",
-                    )
-                )
-            if line.amount.is_zero and (given is None or given.is_zero):
-                errors.append(FieldError(f"{where}.amount", "non-zero", "a line must move money"))
-            if line.amount.currency == self.reporting_currency and given is not None and given != line.amount:
-                errors.append(
-                    FieldError(
-                        f"{where}.reporting_amount",
-                        "reporting-equals-amount",
-                        "a line in the reporting currency has the same reporting amount",
-                    )
-                )
-        if errors:
-            raise LedgerRuleError("the entry has invalid lines", errors=errors)
+            rules.check_converted(reporting[i], i, self.reporting_currency, prefix)
+            rows.append(self._row(i + 1, account, line.amount.currency, line.amount.minor, reporting[i], line))
+        figures = [
+            rules.LineFigures(a.book, r["currency"], r["amount"], r["reporting_amount"])
+            for a, r in zip(accounts, rows, strict=True)
+        ]
+        settlement = rules.fx_settlement(draft, figures, self.reporting_currency, prefix)
+        if settlement is not None:
+            fx_account = await self.account(settlement.account)
+            rows.append(
+                self._row(len(rows) + 1, fx_account, settlement.currency, 0, settlement.reporting, settlement.line)
+            )
+        return _Prepared(draft, rows)
 
-        # Reporting amounts: explicit ones as given; the rest converted per currency at the day's rate,
-        # rounded so each currency's converted lines sum to the rounded conversion of their total.
+    async def _reporting_amounts(self, draft: EntryDraft, prefix: str) -> list[int]:
+        """Each line's reporting amount: as given, or converted per currency at the day's rate, rounded so each
+        currency's converted lines sum to the rounded conversion of their total."""
         reporting: list[int | None] = [
             None if line.reporting_amount is None else line.reporting_amount.minor for line in draft.lines
         ]
@@ -598,56 +493,7 @@ class Ledger:
             )
             for i, value in zip(indexes, converted, strict=True):
                 reporting[i] = value
-
-        rows: list[dict[str, Any]] = []
-        for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
-            line_reporting = reporting[i]
-            assert line_reporting is not None
-            if abs(line_reporting) > MAX_LINE_MINOR:
-                raise LedgerRuleError(
-                    f"the line converts to more than {MAX_LINE_MINOR} minor units of {self.reporting_currency}",
-                    field=f"{prefix}lines.{i}.amount",
-                    rule="amount-within-range",
-                )
-            rows.append(self._row(i + 1, account, line.amount.currency, line.amount.minor, line_reporting, line))
-
-        figures = [
-            rules.LineFigures(a.book, r["currency"], r["amount"], r["reporting_amount"])
-            for a, r in zip(accounts, rows, strict=True)
-        ]
-        problems = rules.imbalances(figures, self.reporting_currency)
-        only_reporting = problems and all(p.in_reporting for p in problems)
-        if only_reporting and draft.settle_fx and all(p.book == "financial" for p in problems):
-            difference = problems[0].difference
-            # Debits exceed credits in the reporting currency: a realised gain closes the gap, and vice versa.
-            code = chart.FX_GAIN_REALISED if difference > 0 else chart.FX_LOSS_REALISED
-            fx_account = await self.account(code)
-            currency = next(
-                (r["currency"] for r in rows if r["currency"] != self.reporting_currency), self.reporting_currency
-            )
-            # The gain or loss belongs to what was settled: the first line given at its carrying value.
-            settled = next((line for line in draft.lines if line.reporting_amount is not None), None)
-            fx_line = Line(
-                code,
-                Money.zero(currency),
-                contributor_id=settled.contributor_id if settled else None,
-                window_id=settled.window_id if settled else None,
-                grant_id=settled.grant_id if settled else None,
-            )
-            rows.append(self._row(len(rows) + 1, fx_account, currency, 0, -difference, fx_line))
-            problems = []
-        if problems:
-            raise UnbalancedEntry(
-                "the entry does not balance: "
-                + "; ".join(
-                    f"{p.book} book off by {Money.from_minor(p.difference, p.currency)}"
-                    + (" in the reporting currency" if p.in_reporting else "")
-                    for p in problems
-                ),
-                field=f"{prefix}lines",
-                rule="balanced",
-            )
-        return _Prepared(draft, rows)
+        return [value for value in reporting if value is not None]
 
     def _row(
         self, line_no: int, account: ChartAccount, currency: str, amount: int, reporting: int, line: Line
@@ -707,9 +553,9 @@ class Ledger:
             "reverses_id": reverses_id,
             "posted_by": self.actor.user_id,
             "posted_by_label": self.actor.label,
-            "posted_at": chain_timestamp(self.now),
+            "posted_at": rules.chain_timestamp(self.now),
         }
-        hashed_postings = [hashable_posting(r) for r in prepared.rows]
+        hashed_postings = [rules.hashable_posting(r) for r in prepared.rows]
         digest = rules.entry_hash(header, hashed_postings, prev_hash)
         return {
             **header,
@@ -1097,88 +943,10 @@ class Ledger:
 
 
 def _replayed(view: EntryView) -> EntryView:
-    values = {name: getattr(view, name) for name in EntryView.__dataclass_fields__}
-    values["replayed"] = True
-    return EntryView(**values)
-
-
-def chain_timestamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def hashable_posting(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: row[k]
-        for k in (
-            "line_no",
-            "account",
-            "currency",
-            "amount",
-            "reporting_amount",
-            "contributor_id",
-            "window_id",
-            "grant_id",
-        )
-    }
+    return dataclasses.replace(view, replayed=True)
 
 
 def _posting_row(entry_id: int, entry_date: date, row: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in row.items() if k != "account"}
     values.update(entry_id=entry_id, entry_date=entry_date)
     return values
-
-
-async def entry_views(session: AsyncSession, entries: Iterable[JournalEntry]) -> list[EntryView]:
-    """Entries with their postings and both reversal links, in the order given."""
-    entries = list(entries)
-    if not entries:
-        return []
-    ids = [e.id for e in entries]
-    codes = dict((await session.execute(select(col(LedgerAccount.id), col(LedgerAccount.code)))).all())
-    postings: dict[int, list[PostingView]] = defaultdict(list)
-    for p in (
-        await session.execute(
-            select(Posting).where(col(Posting.entry_id).in_(ids)).order_by(col(Posting.entry_id), col(Posting.line_no))
-        )
-    ).scalars():
-        postings[p.entry_id].append(
-            PostingView(
-                p.line_no,
-                codes[p.account_id],
-                p.currency,
-                p.amount,
-                p.reporting_amount,
-                p.contributor_id,
-                p.window_id,
-                p.grant_id,
-            )
-        )
-    reversed_by = dict(
-        (
-            await session.execute(
-                select(col(JournalEntry.reverses_id), col(JournalEntry.id)).where(
-                    col(JournalEntry.reverses_id).in_(ids)
-                )
-            )
-        ).all()
-    )
-    return [
-        EntryView(
-            id=e.id,
-            entry_date=e.entry_date,
-            period_id=e.period_id,
-            description=e.description,
-            source_type=e.source_type,
-            source_id=e.source_id,
-            idempotency_key=e.idempotency_key,
-            reverses_id=e.reverses_id,
-            reversed_by_id=reversed_by.get(e.id),
-            posted_by=e.posted_by,
-            posted_by_label=e.posted_by_label,
-            posted_at=e.posted_at,
-            prev_hash=e.prev_hash,
-            hash=e.hash,
-            postings=tuple(postings[e.id]),
-        )
-        for e in entries
-    ]

@@ -33,7 +33,7 @@ from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import Principal, current_user, ensure_permission, require
 from fundapp.core.uploads import single_file_hook
-from governance.models import Window
+from governance import Window
 from ledger import Money, MoneyOut, exponent
 from proposals import rules, workflow
 from proposals.grants import Grants

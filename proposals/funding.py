@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from fundapp.core.errors import Conflict, NotFound
-from governance.decisions import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from governance import FundingFacts, HookContext, ProposalSummary, register_funding_handler
 from ledger import Money
 from proposals.grants import Grants
 from proposals.models import Attachment, Organisation, Proposal, ProposalCountry

@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
-from governance.schemas import CountryCode
+from governance import CountryCode
 from ledger import DecimalString, MoneyOut
 from proposals.models import DueDiligence, OrganisationType
 

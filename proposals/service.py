@@ -26,7 +26,7 @@ from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, Gone, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role, User, UserRole
 from fundapp.core.security import Principal, ensure_permission, has_permission
-from governance.models import Member, Window
+from governance import Member, Window
 from ledger import Money, money_in, to_money
 from proposals import rules, workflow
 from proposals.models import (

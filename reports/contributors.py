@@ -23,9 +23,9 @@ from sqlmodel import col
 
 from fundapp.core.errors import NotFound
 from fundapp.core.schemas import INT32_MAX
-from governance.models import Contribution, Contributor, Pledge, PledgeInstalment, Window
+from governance import Contribution, Contributor, Pledge, PledgeInstalment, Window
 from ledger import chart
-from proposals.models import Grant
+from proposals import Grant
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table, Territory
 from reports.figures import Selection

@@ -25,11 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core.models import AuditEvent
-from governance.models import Decision, DecisionKind, DecisionResult, Window
-from ledger.models import POOLED_KEY, JournalEntry, LedgerAccount, Posting
-from ledger.money import Money, allocate
-from ledger.queries import totals_between
-from proposals.models import GrantReport
+from governance import Decision, DecisionKind, DecisionResult, Window
+from ledger import POOLED_KEY, JournalEntry, LedgerAccount, Money, Posting, allocate, totals_between
+from proposals import GrantReport
 from reports.document import Amount, EntryQuery, Name, Ratio
 
 # The dimensions a sum may be grouped by, and the columns that hold them.

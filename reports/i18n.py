@@ -20,8 +20,8 @@ from babel import Locale
 from babel.dates import format_date, format_time
 from babel.numbers import NumberPattern, format_currency, format_decimal, get_currency_name
 
-from governance.rules import iso_alpha3
-from ledger.money import exponent
+from governance import iso_alpha3
+from ledger import exponent
 from reports.document import Amount, Label, Name, Rate, Ratio, Territory
 
 LOCALES = ("en", "es", "fr")

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from governance.models import (
+from governance import (
     AdminBudget,
     Contribution,
     Contributor,
@@ -36,12 +36,11 @@ from governance.models import (
     DecisionResult,
     Window,
     WindowStatus,
+    country_names,
+    iso_alpha3,
 )
-from governance.rules import country_names, iso_alpha3
-from ledger import chart
-from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.money import Money, allocate
-from proposals.models import (
+from ledger import JournalEntry, LedgerAccount, Money, Posting, allocate, chart
+from proposals import (
     Disbursement,
     Grant,
     GrantStatus,

@@ -21,7 +21,7 @@ from fundapp.core import web
 from fundapp.core.errors import DomainError, FieldError, NotFound
 from fundapp.core.security import Principal, current_user, ensure_permission, has_permission, require
 from fundapp.core.web import N_, NavItem, gettext, i18n
-from governance.models import Contributor, Window
+from governance import Contributor, Window
 from reports import contributors, render
 from reports.api import build_report, read_snapshot
 from reports.service import report_context

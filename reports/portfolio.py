@@ -22,10 +22,9 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from fundapp.core.errors import NotFound
-from governance.models import Window
-from ledger import chart
-from ledger.money import Money
-from proposals.models import Grant, Proposal, ProposalCountry, ProposalVersion, Transition
+from governance import Window
+from ledger import Money, chart
+from proposals import Grant, Proposal, ProposalCountry, ProposalVersion, Transition
 from reports import figures
 from reports.document import Cell, Column, ColumnKind, Label, Name, Report, Row, RowStyle, Table, Territory
 from reports.figures import Selection

@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fundapp.core.config import Settings
-from ledger import chain_head_up_to, queries, rules
-from ledger.models import Period, PeriodStatus
+from ledger import Period, PeriodStatus, chain_head_up_to, queries, rules
 from reports.document import Label, Report, Table
 
 

@@ -28,9 +28,9 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlmodel import col
 
-from governance.models import Contributor
+from governance import Contributor
 from ledger import chart
-from proposals.models import Grant, Organisation
+from proposals import Grant, Organisation
 from reports import figures
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Report, Row, RowStyle, Table, Territory
 from reports.figures import PostingSums, Selection

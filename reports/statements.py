@@ -26,10 +26,19 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import col
 
-from governance import rules
-from governance.models import AdminBudget
-from ledger import chart, convert_minor
-from ledger.models import AccountType, Book, FxRate, JournalEntry, LedgerAccount, Period, PeriodStatus, Posting
+from governance import AdminBudget, rules
+from ledger import (
+    AccountType,
+    Book,
+    FxRate,
+    JournalEntry,
+    LedgerAccount,
+    Period,
+    PeriodStatus,
+    Posting,
+    chart,
+    convert_minor,
+)
 from reports.document import (
     Amount,
     Cell,

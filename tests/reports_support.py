@@ -85,7 +85,7 @@ from governance.schemas import (
 from governance.service import Governance
 from ledger import Ledger, Line, Money, chart, manual
 from ledger.money import exponent
-from ledger.service import EntryDraft
+from ledger.types import EntryDraft
 from proposals.grants import Grants
 from proposals.models import Grant, GrantReport
 from proposals.schemas import (

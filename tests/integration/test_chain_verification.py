@@ -17,7 +17,7 @@ from fundapp.core.db import Database
 from fundapp.core.models import AuditEvent, Role
 from ledger import rules
 from ledger.models import JournalEntry
-from ledger.service import chain_timestamp, hashable_posting
+from ledger.rules import chain_timestamp, hashable_posting
 from tests.integration.test_audit import _make_history
 from tests.support import LEDGER, Api, line, posted, run_fundapp
 

@@ -35,7 +35,8 @@ from ledger.errors import ClosedPeriod, LedgerRuleError
 from ledger.models import Book
 from ledger.money import Money
 from ledger.queries import trial_balance, verify_chain
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import Ledger
+from ledger.types import EntryDraft, EntryView, Line
 
 T = TypeVar("T")
 REPORTING = "USD"

@@ -26,7 +26,8 @@ from ledger import chart
 from ledger.errors import ClosedAccount, ClosedPeriod
 from ledger.money import Money
 from ledger.queries import verify_chain
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import Ledger
+from ledger.types import EntryDraft, EntryView, Line
 from tests.support import DatabaseProbe
 
 T = TypeVar("T")

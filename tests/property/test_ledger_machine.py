@@ -55,7 +55,8 @@ from ledger.errors import (
 from ledger.models import Book, JournalEntry, LedgerAccount, Posting
 from ledger.money import Money
 from ledger.queries import balances, trial_balance, verify_chain
-from ledger.service import EntryDraft, EntryView, Ledger, Line
+from ledger.service import Ledger
+from ledger.types import EntryDraft, EntryView, Line
 from tests import conftest
 
 T = TypeVar("T")

@@ -6,16 +6,20 @@ even like ledger.money), so the oracle shares no code with the implementation.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger import rules
-from ledger.money import exponent
+from ledger.errors import LedgerRuleError, UnbalancedEntry
+from ledger.money import Money, exponent
+from ledger.types import EntryDraft, Line
 
 CURRENCIES = ["USD", "EUR", "JPY", "KWD", "GBP", "CHF", "SEK"]
 BOOKS = ["financial", "budgetary"]
@@ -282,3 +286,97 @@ def test_the_totals_spans_cover_each_day_of_the_range_once(date_from: date | Non
     assert sorted(covered) == [start + timedelta(days=i) for i in range((date_to - start).days + 1)]
     assert len(set(covered)) == len(covered)
     assert len(spans.days) <= 2
+
+
+# -- a draft's checks (no database: the validators the posting service calls) -----------------------------
+
+REPORTING = "USD"
+
+
+def money(minor: int, currency: str) -> Money:
+    return Money.from_minor(minor, currency)
+
+
+@st.composite
+def settlement_drafts(draft_: st.DrawFn) -> tuple[EntryDraft, list[rules.LineFigures]]:
+    """A settlement: a foreign-currency receivable carried at one value and paid at another, balanced in its
+    currency and off by ``gap`` in the reporting currency of the financial book."""
+    currency = draft_(st.sampled_from([c for c in CURRENCIES if c != REPORTING]))
+    amount = draft_(st.integers(min_value=1, max_value=10**12))
+    carried = draft_(st.integers(min_value=1, max_value=10**12))
+    paid = draft_(st.integers(min_value=1, max_value=10**12))
+    contributor = draft_(st.one_of(st.none(), st.integers(min_value=1, max_value=99)))
+    lines = (
+        Line("1100", money(amount, currency), money(paid, REPORTING)),
+        Line("1200", money(-amount, currency), money(-carried, REPORTING), contributor_id=contributor),
+    )
+    draft = EntryDraft(date(2026, 3, 16), "settlement", lines, settle_fx=True)
+    figures = [
+        rules.LineFigures("financial", currency, amount, paid),
+        rules.LineFigures("financial", currency, -amount, -carried),
+    ]
+    return draft, figures
+
+
+@given(settlement_drafts())
+def test_an_fx_settlement_closes_exactly_the_reporting_gap_and_belongs_to_what_was_settled(
+    case: tuple[EntryDraft, list[rules.LineFigures]],
+) -> None:
+    draft, figures = case
+    settlement = rules.fx_settlement(draft, figures, REPORTING)
+    gap = sum(f.reporting_amount for f in figures)
+    if gap == 0:
+        assert settlement is None
+        return
+    assert settlement is not None
+    assert settlement.account == (rules.chart.FX_GAIN_REALISED if gap > 0 else rules.chart.FX_LOSS_REALISED)
+    closing = rules.LineFigures("financial", settlement.currency, 0, settlement.reporting)
+    assert rules.imbalances([*figures, closing], REPORTING) == []
+    assert settlement.line.amount.is_zero and settlement.line.contributor_id == draft.lines[0].contributor_id
+
+
+@given(settlement_drafts())
+def test_without_settle_fx_a_reporting_gap_is_refused_naming_the_book(
+    case: tuple[EntryDraft, list[rules.LineFigures]],
+) -> None:
+    draft, figures = case
+    draft = dataclasses.replace(draft, settle_fx=False)
+    if sum(f.reporting_amount for f in figures) == 0:
+        assert rules.fx_settlement(draft, figures, REPORTING) is None
+        return
+    with pytest.raises(UnbalancedEntry, match=r"financial book off by .* in the reporting currency"):
+        rules.fx_settlement(draft, figures, REPORTING)
+
+
+line_amounts = st.one_of(st.just(0), minor_amounts, st.integers(min_value=10**15 + 1, max_value=10**16))
+
+
+@given(
+    st.lists(
+        st.tuples(line_amounts, st.one_of(st.none(), line_amounts), st.sampled_from([REPORTING, "EUR"])),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_the_line_checks_refuse_together_exactly_the_lines_that_break_a_rule(
+    specs: list[tuple[int, int | None, str]],
+) -> None:
+    lines = tuple(
+        Line("1100", money(amount, currency), None if stated is None else money(stated, REPORTING))
+        for amount, stated, currency in specs
+    )
+    draft = EntryDraft(date(2026, 3, 16), "lines", lines)
+    expected = set()
+    for i, (amount, stated, currency) in enumerate(specs):
+        if abs(amount) > 10**15 or (stated is not None and abs(stated) > 10**15):
+            expected.add((f"lines.{i}.amount", "amount-within-range"))
+        if amount == 0 and not stated:
+            expected.add((f"lines.{i}.amount", "non-zero"))
+        if currency == REPORTING and stated is not None and stated != amount:
+            expected.add((f"lines.{i}.reporting_amount", "reporting-equals-amount"))
+    if not expected:
+        rules.check_lines(draft, REPORTING)
+        return
+    with pytest.raises(LedgerRuleError) as refused:
+        rules.check_lines(draft, REPORTING)
+    assert {(e.field, e.rule) for e in refused.value.errors} == expected
