@@ -18,7 +18,6 @@ import os
 import pickle
 import shutil
 import socket
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -232,6 +231,7 @@ def clock() -> FrozenClock:
 # One app per settings' shape in each process, bound to each test's settings and clock: building the routes
 # took about as long as the rest of an average test's set-up (fundapp.app.bind).
 _APPS: dict[tuple[object, ...], Litestar] = {}
+_LOG_SINK = open(os.devnull, "w")  # noqa: SIM115 - open for the process's life
 
 
 @pytest.fixture
@@ -239,9 +239,10 @@ def app(settings: Settings, clock: FrozenClock) -> Litestar:
     shape = shape_of(settings)
     built = _APPS.get(shape)
     if built is None:
-        # Litestar sets up its log handler when an app is built, on the sys.stderr of that moment: the
-        # process's own, not the stream pytest captures one test's output in (closed when that test ends).
-        with contextlib.redirect_stderr(sys.__stderr__):
+        # Litestar sets up its log handler when an app is built, on the sys.stderr of that moment, and this app
+        # outlives the test that built it (whose captured stream is closed when it ends): the handler writes
+        # to a sink of the process instead. Pytest's own log capture still reports each test's records.
+        with contextlib.redirect_stderr(_LOG_SINK):
             built = _APPS[shape] = create_app(settings, clock=clock)
     else:
         bind(built, settings, clock)
