@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import itertools
+import logging
 import os
 import pickle
 import shutil
@@ -26,6 +28,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import hypothesis
+import litestar.logging.standard as litestar_logging
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -232,6 +235,10 @@ def clock() -> FrozenClock:
 # took about as long as the rest of an average test's set-up (fundapp.app.bind).
 _APPS: dict[tuple[object, ...], Litestar] = {}
 _LOG_SINK = open(os.devnull, "w")  # noqa: SIM115 - open for the process's life
+# Every app the tests build (here or in a test) logs through Litestar's queue handler, whose stream handler
+# takes the sys.stderr of the moment: one test's captured stream, closed when that test ends while a built
+# app lives on. In the tests that handler writes to the sink; pytest's log capture reports each test's records.
+litestar_logging.StreamHandler = functools.partial(logging.StreamHandler, _LOG_SINK)  # type: ignore[misc,assignment]
 
 
 @pytest.fixture
