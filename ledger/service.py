@@ -479,12 +479,10 @@ class Ledger:
     async def _reporting_amounts(self, draft: EntryDraft, prefix: str) -> list[int]:
         """Each line's reporting amount: as given, or converted per currency at the day's rate, rounded so each
         currency's converted lines sum to the rounded conversion of their total."""
-        reporting: list[int | None] = [
-            None if line.reporting_amount is None else line.reporting_amount.minor for line in draft.lines
-        ]
+        reporting = [0 if line.reporting_amount is None else line.reporting_amount.minor for line in draft.lines]
         auto_by_currency: dict[str, list[int]] = defaultdict(list)
         for i, line in enumerate(draft.lines):
-            if reporting[i] is None:
+            if line.reporting_amount is None:
                 auto_by_currency[line.amount.currency].append(i)
         for currency, indexes in auto_by_currency.items():
             rate = await self.rate(currency, draft.entry_date, field_name=f"{prefix}lines.{indexes[0]}.currency")
@@ -493,7 +491,7 @@ class Ledger:
             )
             for i, value in zip(indexes, converted, strict=True):
                 reporting[i] = value
-        return [value for value in reporting if value is not None]
+        return reporting
 
     def _row(
         self, line_no: int, account: ChartAccount, currency: str, amount: int, reporting: int, line: Line

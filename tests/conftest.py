@@ -11,7 +11,6 @@ dropped by the process that started it, after every worker has finished (``pytes
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import functools
 import itertools
@@ -246,11 +245,7 @@ def app(settings: Settings, clock: FrozenClock) -> Litestar:
     shape = shape_of(settings)
     built = _APPS.get(shape)
     if built is None:
-        # Litestar sets up its log handler when an app is built, on the sys.stderr of that moment, and this app
-        # outlives the test that built it (whose captured stream is closed when it ends): the handler writes
-        # to a sink of the process instead. Pytest's own log capture still reports each test's records.
-        with contextlib.redirect_stderr(_LOG_SINK):
-            built = _APPS[shape] = create_app(settings, clock=clock)
+        built = _APPS[shape] = create_app(settings, clock=clock)
     else:
         bind(built, settings, clock)
     return built
