@@ -14,7 +14,8 @@ targets) counts under each, so those tables have no total.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -192,7 +193,25 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
     if window is None or window.id is None:
         raise NotFound(f"no window with code {window_code!r}", field="window_code", rule="window-exists")
     window_id = window.id
-    by_state = await proposals_by_state(ctx, window_id, as_of)
+    state_table = _state_table(await proposals_by_state(ctx, window_id, as_of), currency)
+    grants = await _grants(ctx, window_id, as_of)
+    figures_table = await _figures_table(ctx, window_id, as_of, grants)
+    tallies = await _tallies(ctx, window_id, as_of, grants)
+    tables = (state_table, figures_table, *_grant_tables(tallies, currency), _beneficiaries_table(tallies.people))
+    named = dict(await figures.windows_as_of(session, as_of))
+    return await ctx.report(
+        NAME,
+        L("portfolio.title"),
+        None,
+        as_of,
+        tables,
+        subject=named.get(window_id, Name(window.name_en, window.name_es, window.name_fr, window.code)),
+        parameters={"window": window.code, "as_of": as_of.isoformat()},
+    )
+
+
+def _state_table(by_state: dict[str, tuple[int, int]], currency: str) -> Table:
+    """The window's proposals by state, with what they requested, and their total."""
     state_rows = [
         Row((L(f"portfolio.state.{state}"), *_count_money(by_state[state], currency)))
         for state in STATES
@@ -200,6 +219,35 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
     ]
     totals = (sum(c for c, _ in by_state.values()), sum(r for _, r in by_state.values()))
     state_rows.append(Row((L("common.total"), *_count_money(totals, currency)), RowStyle.TOTAL))
+    return Table(
+        "by_state",
+        L("portfolio.by_state"),
+        (
+            Column("state", L("portfolio.state"), ColumnKind.TEXT),
+            Column("proposals", L("portfolio.proposals"), ColumnKind.COUNT),
+            Column("requested", L("portfolio.requested"), ColumnKind.MONEY),
+        ),
+        tuple(state_rows),
+    )
+
+
+async def _grants(ctx: ReportContext, window_id: int, as_of: date) -> list[tuple[Grant, Proposal]]:
+    """The window's grants started by ``as_of``, each with its proposal, in the order they were made."""
+    rows = await ctx.session.execute(
+        select(Grant, Proposal)
+        .join(Proposal, col(Proposal.id) == col(Grant.proposal_id))
+        .where(col(Grant.window_id) == window_id, col(Grant.start_date) <= as_of)
+        .order_by(col(Grant.id))
+    )
+    return [(grant, proposal) for grant, proposal in rows.all()]
+
+
+async def _figures_table(
+    ctx: ReportContext, window_id: int, as_of: date, grants: Sequence[tuple[Grant, Proposal]]
+) -> Table:
+    """Approved, committed, disbursed, pending transfer, the grantees' reported expenditure and the delivery
+    rate (expenditure over disbursed)."""
+    session, currency = ctx.session, ctx.currency
 
     def s(account: str, source_type: str | None = None) -> Selection:
         return Selection((account,), as_of, window_id=window_id, source_type=source_type)
@@ -208,16 +256,7 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
     committed = await figures.amount(session, currency, s(chart.COMMITTED, "grant_agreement"))
     disbursed = await figures.amount(session, currency, s(chart.DISBURSED))
     pending = await figures.amount(session, currency, s(chart.COMMITTED))
-    grants = (
-        await session.execute(
-            select(Grant, Proposal)
-            .join(Proposal, col(Proposal.id) == col(Grant.proposal_id))
-            .where(col(Grant.window_id) == window_id, col(Grant.start_date) <= as_of)
-            .order_by(col(Grant.id))
-        )
-    ).all()
-    grant_ids = [g.id or 0 for g, _ in grants]
-    spent = await figures.reported_expenditure(session, grant_ids, as_of)
+    spent = await figures.reported_expenditure(session, [g.id or 0 for g, _ in grants], as_of)
     expenditure = sum(spent.values())
     money_rows = (
         Row((L("portfolio.approved"), approved)),
@@ -227,27 +266,43 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         Row((L("portfolio.expenditure"), figures.plain(expenditure, currency))),
         Row((L("portfolio.delivery"), figures.delivery_rate(expenditure, disbursed.minor))),
     )
+    return Table(
+        "figures",
+        L("portfolio.figures"),
+        (
+            Column("item", L("common.item"), ColumnKind.TEXT),
+            Column("amount", L("common.amount"), ColumnKind.MONEY),
+        ),
+        money_rows,
+    )
+
+
+@dataclass
+class _Tallies:
+    """The window's grants counted by country, gender marker, GCM objective and SDG target, each as [grants,
+    approved, net transferred]; and the planned beneficiaries by (sex, age group)."""
+
+    by_country: dict[str, list[int]] = field(default_factory=dict)
+    by_marker: dict[int, list[int]] = field(default_factory=dict)
+    by_objective: dict[int, list[int]] = field(default_factory=dict)
+    by_target: dict[str, list[int]] = field(default_factory=dict)
+    people: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+async def _tallies(
+    ctx: ReportContext, window_id: int, as_of: date, grants: Sequence[tuple[Grant, Proposal]]
+) -> _Tallies:
+    """Each grant tallied with its net transfers: split across its countries by their shares, counted whole
+    under its marker, each objective and each target, its planned beneficiaries added up."""
+    session, currency = ctx.session, ctx.currency
     transferred = {
         k[0]: v
         for k, v in (
             await figures.sums(session, Selection((chart.DISBURSED,), as_of, window_id=window_id), ("grant",))
         ).items()
     }
-    countries: dict[int, list[tuple[str, int]]] = {}
-    for proposal_id, country, share in (
-        await session.execute(
-            select(col(ProposalCountry.proposal_id), col(ProposalCountry.country), col(ProposalCountry.share_bp))
-            .where(col(ProposalCountry.proposal_id).in_([p.id for _, p in grants]))
-            .order_by(col(ProposalCountry.country))
-        )
-    ).all():
-        countries.setdefault(int(proposal_id), []).append((str(country), int(share)))
-
-    by_country: dict[str, list[int]] = {}
-    by_marker: dict[int, list[int]] = {}
-    by_objective: dict[int, list[int]] = {}
-    by_target: dict[str, list[int]] = {}
-    people: dict[tuple[str, str], int] = {}
+    countries = await _countries(ctx, [p.id for _, p in grants])
+    found = _Tallies()
     for grant, proposal in grants:
         moved = transferred.get(grant.id, 0)
         its_countries = countries.get(proposal.id or 0, [])
@@ -255,63 +310,55 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         amount_parts = figures.pro_rata(grant.amount, currency, weights)
         moved_parts = figures.pro_rata(moved, currency, weights)
         for n, (country, _share) in enumerate(its_countries):
-            _tally(by_country, country, amount_parts.get(n, 0), moved_parts.get(n, 0))
+            _tally(found.by_country, country, amount_parts.get(n, 0), moved_parts.get(n, 0))
         content: dict[str, Any] = json.loads(proposal.content)
-        _tally(by_marker, int(content.get("gender_marker", proposal.gender_marker)), grant.amount, moved)
+        _tally(found.by_marker, int(content.get("gender_marker", proposal.gender_marker)), grant.amount, moved)
         for objective in sorted(set(content.get("gcm_objectives", []))):
-            _tally(by_objective, int(objective), grant.amount, moved)
+            _tally(found.by_objective, int(objective), grant.amount, moved)
         for target in sorted(set(content.get("sdg_targets", []))):
-            _tally(by_target, str(target), grant.amount, moved)
+            _tally(found.by_target, str(target), grant.amount, moved)
         for group in content.get("beneficiaries", []):
             key = (str(group["sex"]), str(group["age_group"]))
-            people[key] = people.get(key, 0) + int(group["count"])
+            found.people[key] = found.people.get(key, 0) + int(group["count"])
+    return found
+
+
+async def _countries(ctx: ReportContext, proposal_ids: list[int | None]) -> dict[int, list[tuple[str, int]]]:
+    """Per proposal, its countries and their shares (basis points), by country code."""
+    countries: dict[int, list[tuple[str, int]]] = {}
+    for proposal_id, country, share in (
+        await ctx.session.execute(
+            select(col(ProposalCountry.proposal_id), col(ProposalCountry.country), col(ProposalCountry.share_bp))
+            .where(col(ProposalCountry.proposal_id).in_(proposal_ids))
+            .order_by(col(ProposalCountry.country))
+        )
+    ).all():
+        countries.setdefault(int(proposal_id), []).append((str(country), int(share)))
+    return countries
+
+
+def _grant_tables(t: _Tallies, currency: str) -> tuple[Table, ...]:
+    """The grants by country and by gender marker (with totals), by GCM objective and by SDG target."""
+    by_country, by_marker, by_objective, by_target = (t.by_country, t.by_marker, t.by_objective, t.by_target)
 
     def tallied(label: Cell, values: list[int]) -> Row:
-        return Row((label, values[0], figures.plain(values[1], currency), figures.plain(values[2], currency)))
+        return _tallied_row(label, values, currency)
 
-    def total_row(values: Iterable[list[int]]) -> Row:
-        listed = list(values)
-        return Row(
-            (
-                L("common.total"),
-                sum(v[0] for v in listed),
-                figures.plain(sum(v[1] for v in listed), currency),
-                figures.plain(sum(v[2] for v in listed), currency),
-            ),
-            RowStyle.TOTAL,
-        )
-
-    tables = (
-        Table(
-            "by_state",
-            L("portfolio.by_state"),
-            (
-                Column("state", L("portfolio.state"), ColumnKind.TEXT),
-                Column("proposals", L("portfolio.proposals"), ColumnKind.COUNT),
-                Column("requested", L("portfolio.requested"), ColumnKind.MONEY),
-            ),
-            tuple(state_rows),
-        ),
-        Table(
-            "figures",
-            L("portfolio.figures"),
-            (
-                Column("item", L("common.item"), ColumnKind.TEXT),
-                Column("amount", L("common.amount"), ColumnKind.MONEY),
-            ),
-            money_rows,
-        ),
+    return (
         _grant_table(
             "by_country",
             Column("country", L("portfolio.country"), ColumnKind.TEXT),
-            [*(tallied(Territory(c), by_country[c]) for c in sorted(by_country)), total_row(by_country.values())],
+            [
+                *(tallied(Territory(c), by_country[c]) for c in sorted(by_country)),
+                _total_row(by_country.values(), currency),
+            ],
         ),
         _grant_table(
             "by_marker",
             Column("marker", L("portfolio.marker"), ColumnKind.TEXT),
             [
                 *(tallied(L(f"portfolio.marker.{m}"), by_marker[m]) for m in sorted(by_marker)),
-                total_row(by_marker.values()),
+                _total_row(by_marker.values(), currency),
             ],
         ),
         _grant_table(
@@ -322,31 +369,42 @@ async def build(ctx: ReportContext, window_code: str, *, as_of: date) -> Report:
         _grant_table(
             "by_target",
             Column("target", L("portfolio.target"), ColumnKind.TEXT),
-            [tallied(t, by_target[t]) for t in sorted(by_target, key=target_order)],
-        ),
-        Table(
-            "beneficiaries",
-            L("portfolio.beneficiaries"),
-            (
-                Column("sex", L("portfolio.sex"), ColumnKind.TEXT),
-                Column("age", L("portfolio.age"), ColumnKind.TEXT),
-                Column("people", L("portfolio.people"), ColumnKind.COUNT),
-            ),
-            (
-                *(Row((L(f"portfolio.sex.{sex}"), age, people[(sex, age)])) for sex, age in sorted(people)),
-                Row((L("common.total"), None, sum(people.values())), RowStyle.TOTAL),
-            ),
+            [tallied(target, by_target[target]) for target in sorted(by_target, key=target_order)],
         ),
     )
-    named = dict(await figures.windows_as_of(session, as_of))
-    return await ctx.report(
-        NAME,
-        L("portfolio.title"),
-        None,
-        as_of,
-        tables,
-        subject=named.get(window_id, Name(window.name_en, window.name_es, window.name_fr, window.code)),
-        parameters={"window": window.code, "as_of": as_of.isoformat()},
+
+
+def _tallied_row(label: Cell, values: list[int], currency: str) -> Row:
+    return Row((label, values[0], figures.plain(values[1], currency), figures.plain(values[2], currency)))
+
+
+def _total_row(values: Iterable[list[int]], currency: str) -> Row:
+    listed = list(values)
+    return Row(
+        (
+            L("common.total"),
+            sum(v[0] for v in listed),
+            figures.plain(sum(v[1] for v in listed), currency),
+            figures.plain(sum(v[2] for v in listed), currency),
+        ),
+        RowStyle.TOTAL,
+    )
+
+
+def _beneficiaries_table(people: dict[tuple[str, str], int]) -> Table:
+    """The planned beneficiaries by sex and age group, and their total."""
+    return Table(
+        "beneficiaries",
+        L("portfolio.beneficiaries"),
+        (
+            Column("sex", L("portfolio.sex"), ColumnKind.TEXT),
+            Column("age", L("portfolio.age"), ColumnKind.TEXT),
+            Column("people", L("portfolio.people"), ColumnKind.COUNT),
+        ),
+        (
+            *(Row((L(f"portfolio.sex.{sex}"), age, people[(sex, age)])) for sex, age in sorted(people)),
+            Row((L("common.total"), None, sum(people.values())), RowStyle.TOTAL),
+        ),
     )
 
 
