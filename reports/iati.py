@@ -623,15 +623,43 @@ def _grant_activity(
     _texts(activity, "title", [(grant.title, None)])
     summary = str(content.get("summary") or "") or grant.title
     _texts(activity, "description", [(summary, None)], type=DESCRIPTION_GENERAL)
-
     recipient_codes = [c.country for c in countries]
     grantee = Party(organisation.name, grantee_type(organisation.type, organisation.country, recipient_codes))
+    _grant_participants(activity, ctx, grantee)
+    _grant_dates(activity, grant, ctx.today)
+    _recipient_countries(activity, countries)
+    _sector(activity)
+    _tags(activity, content)
+    marker = proposal.gender_marker if proposal is not None else content.get("gender_marker")
+    if marker is not None:
+        _sub(
+            activity,
+            "policy-marker",
+            vocabulary=POLICY_VOCABULARY_DAC,
+            code=POLICY_GENDER_EQUALITY,
+            significance=str(int(marker)),
+        )
+    _sub(activity, "default-finance-type", code=FINANCE_STANDARD_GRANT)
+    _grant_budgets(activity, grant)
+    provider = _facility(ctx)
+    _planned_disbursements(activity, grant, tranches, provider, grantee)
+    flows = _commitment_flows(grant, identifier, provider, grantee, released)
+    flows += _transfer_flows(identifier, provider, grantee, disbursements, refunds)
+    _transactions(activity, flows)
+    _sub(activity, "related-activity", ref=window_identifier(org_id, window.code), type=RELATED_PARENT)
+
+
+def _grant_participants(activity: ET.Element, ctx: ReportContext, grantee: Party) -> None:
+    """The facility funds and extends the grant; the grantee implements it."""
     facility = ctx.settings.facility_name
     for role in (ROLE_FUNDING, ROLE_EXTENDING):
-        _texts(activity, "participating-org", [(facility, None)], ref=org_id, role=role, type=MULTILATERAL)
+        _texts(activity, "participating-org", [(facility, None)], ref=_org_id(ctx), role=role, type=MULTILATERAL)
     _texts(activity, "participating-org", [(grantee.name, None)], role=ROLE_IMPLEMENTING, type=grantee.type)
 
-    _sub(activity, "activity-status", code=grant_status(grant, ctx.today))
+
+def _grant_dates(activity: ET.Element, grant: Grant, today: date) -> None:
+    """The grant's status, its planned start and end, and its actual start (signed) and end (closed)."""
+    _sub(activity, "activity-status", code=grant_status(grant, today))
     _sub(activity, "activity-date", type=PLANNED_START, iso_date=grant.start_date.isoformat())
     if grant.agreement_signed_on is not None:
         _sub(activity, "activity-date", type=ACTUAL_START, iso_date=grant.agreement_signed_on.isoformat())
@@ -639,6 +667,9 @@ def _grant_activity(
     if grant.closed_on is not None:
         _sub(activity, "activity-date", type=ACTUAL_END, iso_date=grant.closed_on.isoformat())
 
+
+def _recipient_countries(activity: ET.Element, countries: Sequence[ProposalCountry]) -> None:
+    """Each recipient country by its ISO alpha-2 code (when known) with its share and its names."""
     alpha2 = iso_alpha3()
     for country in countries:
         names = country_names(country.country) if country.country in alpha2 else {}
@@ -652,19 +683,9 @@ def _grant_activity(
             if lang in names:
                 _narrative(element, names[lang], lang)
 
-    _sector(activity)
-    _tags(activity, content)
-    marker = proposal.gender_marker if proposal is not None else content.get("gender_marker")
-    if marker is not None:
-        _sub(
-            activity,
-            "policy-marker",
-            vocabulary=POLICY_VOCABULARY_DAC,
-            code=POLICY_GENDER_EQUALITY,
-            significance=str(int(marker)),
-        )
-    _sub(activity, "default-finance-type", code=FINANCE_STANDARD_GRANT)
 
+def _grant_budgets(activity: ET.Element, grant: Grant) -> None:
+    """The grant's amount by calendar year: committed once its agreement is signed, indicative before."""
     signed = grant.agreement_signed_on is not None
     for start, end, minor in budget_years(grant.start_date, grant.end_date, grant.amount, grant.currency):
         budget = _sub(
@@ -673,7 +694,12 @@ def _grant_activity(
         _sub(budget, "period-start", iso_date=start.isoformat())
         _sub(budget, "period-end", iso_date=end.isoformat())
         _value(budget, minor, grant.currency, start)
-    provider = _facility(ctx)
+
+
+def _planned_disbursements(
+    activity: ET.Element, grant: Grant, tranches: Sequence[Tranche], provider: Party, grantee: Party
+) -> None:
+    """Each tranche as a planned disbursement on its planned date."""
     for tranche in tranches:
         planned = _sub(activity, "planned-disbursement", type=BUDGET_ORIGINAL)
         _sub(planned, "period-start", iso_date=tranche.planned_date.isoformat())
@@ -682,6 +708,11 @@ def _grant_activity(
         _party(planned, "provider-org", provider, "provider-activity-id")
         _party(planned, "receiver-org", grantee, "receiver-activity-id")
 
+
+def _commitment_flows(
+    grant: Grant, identifier: str, provider: Party, grantee: Party, released: tuple[date, int] | None
+) -> list[Flow]:
+    """The commitment made when the agreement was signed and the part released at the grant's closure."""
     flows: list[Flow] = []
     if grant.agreement_signed_on is not None:
         reference = f" ({grant.agreement_reference})" if grant.agreement_reference else ""
@@ -711,6 +742,18 @@ def _grant_activity(
                 f"{identifier}-CLOSURE",
             )
         )
+    return flows
+
+
+def _transfer_flows(
+    identifier: str,
+    provider: Party,
+    grantee: Party,
+    disbursements: Sequence[tuple[Disbursement, date]],
+    refunds: Sequence[Refund],
+) -> list[Flow]:
+    """The transfers to the grantee (on the dates they were paid) and the refunds it made."""
+    flows: list[Flow] = []
     for disbursement, on in disbursements:
         reference = f" ({disbursement.reference})" if disbursement.reference else ""
         flows.append(
@@ -739,8 +782,7 @@ def _grant_activity(
                 f"{identifier}-R{refund.id}",
             )
         )
-    _transactions(activity, flows)
-    _sub(activity, "related-activity", ref=window_identifier(org_id, window.code), type=RELATED_PARENT)
+    return flows
 
 
 def _tags(activity: ET.Element, content: dict[str, Any]) -> None:
