@@ -40,16 +40,29 @@ from sqlmodel import col
 
 import proposals.funding  # noqa: F401 - registers the funding decision handler, as the service does
 from bench.contributions import MEMBERS, apportion, text_amount
+from bench.plans import (
+    BulkPlan,
+    DepositFacts,
+    Instalment,
+    TransferFacts,
+    at,
+    closure_plan,
+    condition_met_plan,
+    deposit_plan,
+    manual_plan,
+    pledge_plan,
+    recognition_plan,
+    refund_plan,
+    transfer_plan,
+)
 from fundapp.core import accounts
 from fundapp.core.audit import Actor
 from fundapp.core.chain import canonical_json as canonical
-from fundapp.core.chain import digest
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from fundapp.core.models import Role
 from fundapp.core.schemas import TokenCreate, UserCreate
 from fundapp.core.security import PasswordHashing, Principal
-from governance import rules as governance_rules
 from governance.decisions import Decisions
 from governance.models import Assessment, Contribution, Pledge, PledgeInstalment, Window
 from governance.schemas import (
@@ -62,7 +75,7 @@ from governance.schemas import (
 from governance.service import Governance
 from ledger import Book, Ledger, Line, Money, chart, trial_balance
 from ledger.models import LedgerAccount, Posting
-from ledger.money import exponent, percentage
+from ledger.money import exponent
 from ledger.rules import convert_minor
 from ledger.types import EntryDraft
 from proposals.grants import Grants
@@ -145,10 +158,6 @@ def log(message: str) -> None:
 def add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
-
-
-def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
 
 
 def usd_units(usd: float, currency: str) -> int:
@@ -265,6 +274,17 @@ class Batch:
 
     def row(self, table: str, values: dict[str, Any]) -> None:
         self.rows[table].append(values)
+
+    def add(self, plan: BulkPlan, then: Callable[[int], None] | None = None) -> None:
+        """A planned entry, its rows written once its id is known, then ``then`` told the id."""
+
+        def posted(entry_id: int) -> None:
+            for table, values in plan.rows_for(entry_id):
+                self.row(table, values)
+            if then is not None:
+                then(entry_id)
+
+        self.post(plan.draft, posted)
 
     def __len__(self) -> int:
         return len(self.drafts)
@@ -691,65 +711,32 @@ class Facility:
         interval: int,
     ) -> None:
         rng = self.rng
-        step = 10 ** exponent(currency)
         total = each * parts
-        amounts = apportion(total, parts, step)
+        amounts = apportion(total, parts, 10 ** exponent(currency))
         pledge_id = self.ids.next("pledges")
         first_due = day + timedelta(days=rng.randint(20, 45))
         dues = [first_due + timedelta(days=interval * k) for k in range(parts)]
         money = Money.from_minor(total, currency)
-        credit = chart.DEFERRED_REVENUE if conditional else chart.CONTRIBUTION_REVENUE
-        dims: dict[str, Any] = {"contributor_id": contributor, "window_id": window}
         reporting = self.rates.usd(total, currency, day)
         key = (contributor, window, currency)
         self.receivable[key][0] += total
         self.receivable[key][1] += reporting
-        reference = f"CA-{day.year}-{pledge_id:05d}"
         instalments = []
         for number, (due, amount) in enumerate(zip(dues, amounts, strict=True), start=1):
             instalment = Due("instalment", self.ids.next("pledge_instalments"), contributor, currency, window, amount)
-            instalments.append(instalment)
+            instalments.append(Instalment(instalment.id, number, due, amount))
             self.schedule_payment(instalment, due, number == parts)
-
-        def posted(entry_id: int, instalments: list[Due] = instalments) -> None:
-            self.batch.row(
-                "pledges",
-                {
-                    "id": pledge_id,
-                    "contributor_id": contributor,
-                    "amount": total,
-                    "currency": currency,
-                    "window_id": window,
-                    "signed_on": day,
-                    "conditional": conditional,
-                    "condition": "subject to parliamentary appropriation" if conditional else "",
-                    "condition_met_on": None,
-                    "reference": reference,
-                    "entry_id": entry_id,
-                    "condition_entry_id": None,
-                    "created_at": at(day, 10),
-                },
+        self.batch.add(
+            pledge_plan(
+                pledge_id=pledge_id,
+                day=day,
+                contributor=contributor,
+                contributor_name=self.names[contributor],
+                window=window,
+                money=money,
+                conditional=conditional,
+                instalments=instalments,
             )
-            for number, (instalment, due) in enumerate(zip(instalments, dues, strict=True), start=1):
-                self.batch.row(
-                    "pledge_instalments",
-                    {
-                        "id": instalment.id,
-                        "pledge_id": pledge_id,
-                        "number": number,
-                        "due_on": due,
-                        "amount": instalment.amount,
-                    },
-                )
-
-        self.batch.post(
-            EntryDraft(
-                entry_date=day,
-                description=f"Pledge of {self.names[contributor]}" + (" (conditional)" if conditional else ""),
-                lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, money, **dims), Line(credit, -money, **dims)),
-                source_type="pledge",
-            ),
-            posted,
         )
         self.counts.pledges += 1
         self.counts.instalments += parts
@@ -761,27 +748,16 @@ class Facility:
     def condition_met(
         self, day: date, pledge_id: int, contributor: int, window: int | None, money: Money, reporting: int
     ) -> None:
-        dims: dict[str, Any] = {"contributor_id": contributor, "window_id": window}
-        usd = Money.from_minor(reporting, REPORTING)
-
         def posted(entry_id: int) -> None:
             self.pending_pledge_updates.append(
                 {"b_id": pledge_id, "condition_met_on": day, "condition_entry_id": entry_id}
             )
 
-        self.batch.post(
-            EntryDraft(
-                entry_date=day,
-                description=f"Condition met on pledge {pledge_id}",
-                lines=(
-                    Line(chart.DEFERRED_REVENUE, money, usd, **dims),
-                    Line(chart.CONTRIBUTION_REVENUE, -money, -usd, **dims),
-                ),
-                source_type="pledge-condition",
-                source_id=str(pledge_id),
-            ),
-            posted,
+        usd = Money.from_minor(reporting, REPORTING)
+        plan = condition_met_plan(
+            pledge_id=pledge_id, day=day, contributor=contributor, window=window, money=money, reporting=usd
         )
+        self.batch.add(plan, posted)
 
     def schedule_payment(self, due: Due, due_on: date, last: bool) -> None:
         """How an instalment (or fee) is paid: most at once near the due date, some in parts, some over-paid
@@ -831,89 +807,35 @@ class Facility:
             )
 
     def deposit(self, day: date, due: Due, amount: int, kind: str) -> None:
-        """A deposit as ``Governance.record_contribution`` posts and records it."""
+        """A deposit as ``Governance.record_contribution`` posts and records it (``plans.deposit_plan``)."""
         contributor, currency = due.contributor, due.currency
         window = due.window if due.kind == "instalment" else None
-        money = Money.from_minor(amount, currency)
-        outstanding = due.amount - due.applied if due.kind != "none" else 0
-        split = governance_rules.split_deposit(amount, outstanding)
-        applied = Money.from_minor(split.applied, currency)
-        unapplied = Money.from_minor(split.unapplied, currency)
-        fee = (
-            percentage(applied, self.settings.charter.admin_agent_fee_rate)
-            if applied.is_positive
-            else Money.zero(currency)
-        )
-        dims: dict[str, Any] = {"contributor_id": contributor, "window_id": window}
-        lines = [Line(chart.CASH, money, **dims)]
         key = (contributor, window, currency)
-        if applied.is_positive:
-            carried_amount, carried_reporting = self.receivable[key]
-            share = governance_rules.carrying_share(carried_reporting, carried_amount, applied.minor, REPORTING)
-            self.receivable[key][0] -= applied.minor
-            self.receivable[key][1] -= share
-            lines.append(Line(chart.CONTRIBUTIONS_RECEIVABLE, -applied, Money.from_minor(-share, REPORTING), **dims))
-        if unapplied.is_positive:
-            lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor))
-        if fee.is_positive:
-            lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
-        net = applied - fee
-        if net.is_positive:
-            net_reporting = Money.from_minor(self.rates.usd(net.minor, currency, day), REPORTING)
-            if net_reporting.is_positive:
-                lines += [
-                    Line(chart.AVAILABLE, net_reporting, window_id=window),
-                    Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
-                ]
-                self.available[window] += net_reporting.minor
-        due.applied += applied.minor
-        self.first_paid.setdefault(contributor, day)
-        contribution_id = self.ids.next("contributions")
-        reference = f"TT-{contribution_id:07d}"
-        body = {
-            "contributor_id": contributor,
-            "value_date": day.isoformat(),
-            "amount": money.to_str(),
-            "currency": currency,
-            "instalment_id": due.id if due.kind == "instalment" else None,
-            "assessment_id": due.id if due.kind == "assessment" else None,
-            "reference": reference,
-        }
-
-        def posted(entry_id: int) -> None:
-            self.batch.row(
-                "contributions",
-                {
-                    "id": contribution_id,
-                    "contributor_id": contributor,
-                    "value_date": day,
-                    "amount": amount,
-                    "currency": currency,
-                    "instalment_id": body["instalment_id"],
-                    "assessment_id": body["assessment_id"],
-                    "window_id": window,
-                    "applied": applied.minor,
-                    "unapplied": unapplied.minor,
-                    "fee": fee.minor,
-                    "idempotency_key": f"bench-deposit-{contribution_id}",
-                    "payload_hash": digest(body),
-                    "reference": reference,
-                    "entry_id": entry_id,
-                    "recorded_by": self.officer.id,
-                    "created_at": at(day, 11),
-                },
+        plan = deposit_plan(
+            DepositFacts(
+                contribution_id=self.ids.next("contributions"),
+                day=day,
+                contributor=contributor,
+                contributor_name=self.names[contributor],
+                window=window,
+                money=Money.from_minor(amount, currency),
+                outstanding=due.amount - due.applied if due.kind != "none" else 0,
+                carrying=(self.receivable[key][0], self.receivable[key][1]),
+                fee_rate=self.settings.charter.admin_agent_fee_rate,
+                rate=self.rates.rate(currency, day),
+                reporting_currency=REPORTING,
+                instalment_id=due.id if due.kind == "instalment" else None,
+                assessment_id=due.id if due.kind == "assessment" else None,
+                recorded_by=self.officer.id,
             )
-
-        self.batch.post(
-            EntryDraft(
-                entry_date=day,
-                description=f"Contribution from {self.names[contributor]} ({reference})",
-                lines=tuple(lines),
-                source_type="contribution",
-                settle_fx=True,
-            ),
-            posted,
         )
+        if plan.applied:
+            self.receivable[key][0] -= plan.applied
+            self.receivable[key][1] -= plan.settled_reporting
+        self.available[window] += plan.available
+        due.applied += plan.applied
+        self.first_paid.setdefault(contributor, day)
+        self.batch.add(plan)
         self.counts.deposits[kind] += 1
 
     def assess(self, day: date) -> None:
@@ -1327,59 +1249,29 @@ class Facility:
 
     def transfer(self, day: date, grant: GrantState, tranche: TrancheState, amount: int) -> None:
         """A disbursement prepared by the finance officer and approved by an approver (two above the
-        charter's threshold), as ``Grants.approve_disbursement`` posts it."""
+        charter's threshold), as ``Grants.approve_disbursement`` posts it (``plans.transfer_plan``)."""
         if grant.is_closed or tranche.status not in ("recognised",) or amount > tranche.amount - tranche.paid:
             return
         disbursement_id = self.ids.next("disbursements")
-        money = Money.from_minor(amount, REPORTING)
-        reference = f"T-{grant.id}-{tranche.number}-{disbursement_id}"
         second = amount > int(self.settings.charter.second_approver_threshold * 100)
         tranche.paid += amount
         if tranche.paid == tranche.amount:
             tranche.status = "paid"
         grant.transferred += amount
         self.month_charges[(day.year, day.month)] += self.rng.randint(15, 60) * 100
-
-        def posted(entry_id: int) -> None:
-            self.batch.row(
-                "disbursements",
-                {
-                    "id": disbursement_id,
-                    "grant_id": grant.id,
-                    "tranche_id": tranche.id,
-                    "amount": amount,
-                    "currency": REPORTING,
-                    "status": "approved",
-                    "reference": reference,
-                    "prepared_by": self.officer.id,
-                    "prepared_at": at(day, 9),
-                    "approved_by": self.principals["approver"].id,
-                    "approved_at": at(day, 15),
-                    "second_approved_by": self.principals["approver2"].id if second else None,
-                    "second_approved_at": at(day, 16) if second else None,
-                    "rejected_by": None,
-                    "rejected_at": None,
-                    "rejection_reason": "",
-                    "entry_id": entry_id,
-                },
-            )
-
-        self.batch.post(
-            EntryDraft(
-                entry_date=day,
-                description=f"Grant {grant.id} tranche {tranche.number} transfer ({reference})",
-                lines=(
-                    Line(chart.GRANTS_PAYABLE, money, window_id=grant.window, grant_id=grant.id),
-                    Line(chart.CASH, -money, window_id=grant.window, grant_id=grant.id),
-                    Line(chart.DISBURSED, money, window_id=grant.window, grant_id=grant.id),
-                    Line(chart.COMMITTED, -money, window_id=grant.window, grant_id=grant.id),
-                ),
-                source_type="grant_disbursement",
-                source_id=str(disbursement_id),
-                idempotency_key=f"grant-disbursement:{disbursement_id}",
-            ),
-            posted,
+        facts = TransferFacts(
+            disbursement_id=disbursement_id,
+            day=day,
+            grant=grant.id,
+            window=grant.window,
+            tranche_id=tranche.id,
+            tranche_number=tranche.number,
+            money=Money.from_minor(amount, REPORTING),
+            prepared_by=self.officer.id,
+            approved_by=self.principals["approver"].id,
+            second_approved_by=self.principals["approver2"].id if second else None,
         )
+        self.batch.add(transfer_plan(facts))
         self.counts.disbursements += 1
         if grant.refund_planned and grant.transferred >= grant.amount // 2:
             grant.refund_planned = False
@@ -1417,7 +1309,6 @@ class Facility:
         pending = [t for t in grant.tranches if t.condition == "progress_report" and t.status == "pending"]
         if pending:
             tranche = pending[0]
-            money = Money.from_minor(tranche.amount, REPORTING)
 
             def posted(entry_id: int) -> None:
                 tranche.recognised_entry_id = entry_id
@@ -1426,22 +1317,16 @@ class Facility:
             tranche.recognised_on = day
             tranche.met_by_report_id = report.id
             grant.recognised += tranche.amount
-            self.batch.post(
-                EntryDraft(
-                    entry_date=day,
-                    description=(
-                        f"Grant {grant.id} tranche {tranche.number} recognised: report {report.number} accepted"
-                    ),
-                    lines=(
-                        Line(chart.TRANSFERS_TO_PARTNERS, money, window_id=grant.window, grant_id=grant.id),
-                        Line(chart.GRANTS_PAYABLE, -money, window_id=grant.window, grant_id=grant.id),
-                    ),
-                    source_type="grant_tranche",
-                    source_id=str(tranche.id),
-                    idempotency_key=f"grant-tranche:{tranche.id}",
-                ),
-                posted,
+            plan = recognition_plan(
+                day=day,
+                grant=grant.id,
+                window=grant.window,
+                tranche_id=tranche.id,
+                tranche_number=tranche.number,
+                report_number=report.number,
+                money=Money.from_minor(tranche.amount, REPORTING),
             )
+            self.batch.add(plan, posted)
             self.counts.tranches_recognised += 1
             self.plan_transfers(grant, tranche, day + timedelta(days=rng.randint(7, 25)))
         if report.kind == "final":
@@ -1450,71 +1335,31 @@ class Facility:
                 self.at_day(closes, lambda d: self.close(d, grant))
 
     def refund(self, day: date, grant: GrantState) -> None:
+        """Part of the net transferred returned by the grantee (``plans.refund_plan``)."""
         net = grant.net_transferred
         if grant.is_closed or net <= 0:
             return
         amount = max(100, net * self.rng.randint(3, 15) // 100 // 100 * 100)
         refund_id = self.ids.next("grant_refunds")
-        money = Money.from_minor(amount, REPORTING)
         grant.refunded += amount
         grant.recognised -= amount
         self.available[grant.window] += amount
-
-        def posted(entry_id: int) -> None:
-            self.batch.row(
-                "grant_refunds",
-                {
-                    "id": refund_id,
-                    "grant_id": grant.id,
-                    "amount": amount,
-                    "currency": REPORTING,
-                    "received_on": day,
-                    "reference": "unspent balance",
-                    "entry_id": entry_id,
-                    "recorded_by": self.officer.id,
-                    "recorded_at": at(day, 14),
-                },
-            )
-
-        self.batch.post(
-            EntryDraft(
-                entry_date=day,
-                description=f"Grant {grant.id} refund from the grantee (unspent balance)",
-                lines=(
-                    Line(chart.CASH, money, window_id=grant.window, grant_id=grant.id),
-                    Line(chart.TRANSFERS_TO_PARTNERS, -money, window_id=grant.window, grant_id=grant.id),
-                    Line(chart.AVAILABLE, money, window_id=grant.window),
-                    Line(chart.DISBURSED, -money, window_id=grant.window, grant_id=grant.id),
-                ),
-                source_type="grant_refund",
-                source_id=str(refund_id),
-                idempotency_key=f"grant-refund:{refund_id}",
-            ),
-            posted,
+        money = Money.from_minor(amount, REPORTING)
+        plan = refund_plan(
+            refund_id=refund_id, day=day, grant=grant.id, window=grant.window, money=money, recorded_by=self.officer.id
         )
+        self.batch.add(plan)
         self.counts.refunds += 1
 
     def close(self, day: date, grant: GrantState) -> None:
-        """``Grants.close``: the unused commitment back to the window, recognised tranches not paid reversed."""
+        """``Grants.close`` (``plans.closure_plan``): the unused commitment back to the window, recognised
+        tranches not paid reversed."""
         if grant.is_closed:
             return
         committed = grant.amount - grant.transferred
         payable = sum(t.amount - t.paid for t in grant.tranches if t.status in ("recognised",))
-        lines: list[Line] = []
-        if committed:
-            released = Money.from_minor(committed, REPORTING)
-            lines += [
-                Line(chart.AVAILABLE, released, window_id=grant.window),
-                Line(chart.COMMITTED, -released, window_id=grant.window, grant_id=grant.id),
-            ]
-            self.available[grant.window] += committed
-        if payable:
-            unpaid = Money.from_minor(payable, REPORTING)
-            lines += [
-                Line(chart.GRANTS_PAYABLE, unpaid, window_id=grant.window, grant_id=grant.id),
-                Line(chart.TRANSFERS_TO_PARTNERS, -unpaid, window_id=grant.window, grant_id=grant.id),
-            ]
-        grant.closed = {
+        self.available[grant.window] += committed
+        closed = {
             "b_id": grant.id,
             "status": "closed",
             "closed_on": day,
@@ -1522,35 +1367,28 @@ class Facility:
             "status_reason": "Completed; final report accepted.",
             "updated_at": at(day, 12),
         }
+        grant.closed = closed
         for tranche in grant.tranches:
             if tranche.status in ("pending", "recognised"):
                 tranche.status = "released"
-        if lines:
-            closed = grant.closed
+        plan = closure_plan(
+            day=day,
+            grant=grant.id,
+            window=grant.window,
+            released=Money.from_minor(committed, REPORTING),
+            unpaid=Money.from_minor(payable, REPORTING),
+        )
+        if plan is not None:
 
             def posted(entry_id: int) -> None:
                 closed["close_entry_id"] = entry_id
 
-            self.batch.post(
-                EntryDraft(
-                    entry_date=day,
-                    description=f"Grant {grant.id} closed: unused commitment released to the window",
-                    lines=tuple(lines),
-                    source_type="grant_closure",
-                    source_id=str(grant.id),
-                    idempotency_key=f"grant:{grant.id}:closure",
-                ),
-                posted,
-            )
+            self.batch.add(plan, posted)
         self.counts.closures += 1
-
-    # ---------------------------------------------------------------- the secretariat's month
 
     def manual(self, day: date, description: str, *lines: Line) -> None:
         self.counts.manual_entries += 1
-        self.batch.post(
-            EntryDraft(day, description, tuple(lines), "manual", None, f"bench-manual-{self.counts.manual_entries}")
-        )
+        self.batch.add(manual_plan(day, description, self.counts.manual_entries, *lines))
 
     def month_end(self, day: date) -> None:
         rng = self.rng
