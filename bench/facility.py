@@ -18,6 +18,7 @@ rows, and both trial balances are zero.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -164,7 +165,7 @@ def usd_units(usd: float, currency: str) -> int:
     """A round amount in minor units of ``currency`` worth about ``usd`` US dollars."""
     local = usd if currency == REPORTING else usd / float(BASE_RATES[currency][0])
     step = 1000 if local > 100_000 else (100 if local > 5_000 else 10)
-    return max(step, round(local / step) * step) * 10 ** exponent(currency)
+    return int(max(step, round(local / step) * step) * 10 ** exponent(currency))
 
 
 def weighted(rng: random.Random, weights: dict[str, int]) -> str:
@@ -455,123 +456,123 @@ class Facility:
 
     # ---------------------------------------------------------------- set-up through the services
 
+    @property
+    def first_day(self) -> datetime:
+        """When the facility's frame is set up: before its history starts."""
+        return at(self.timeline.start - timedelta(days=20), 9)
+
     async def setup(self) -> None:
-        start = self.timeline.start
-        first = at(start - timedelta(days=20), 9)
+        """Users and a token, rates, members, fees and donors, organisations and calls, through the services;
+        then the highest ids, after which the bulk rows' ids start."""
+        for work in (self.people, self.add_rates, self.governance, self.proposals_frame, self.highest_ids):
+            await self.step(work)
+
+    async def people(self, session: AsyncSession) -> None:
+        first = self.first_day
         hashing = PasswordHashing(self.settings)
-
-        async def people(session: AsyncSession) -> None:
-            for username, role in (
-                ("admin", Role.SECRETARIAT_ADMIN),
-                ("officer", Role.FINANCE_OFFICER),
-                ("approver", Role.FINANCE_APPROVER),
-                ("approver2", Role.FINANCE_APPROVER),
-                ("auditor", Role.AUDITOR),
-            ):
-                user = await accounts.create_user(
-                    session,
-                    UserCreate(
-                        username=username,
-                        full_name=username.title(),
-                        email=f"{username}@facility.example.org",
-                        password="bench-password-2026",
-                        roles=[role],
-                    ),
-                    hashing=hashing,
-                    actor=None,
-                    now=first,
-                )
-                assert user.id is not None
-                self.principals[username] = Principal(id=user.id, username=username, roles=frozenset({role}))
-            created = await accounts.create_token(
+        for username, role in (
+            ("admin", Role.SECRETARIAT_ADMIN),
+            ("officer", Role.FINANCE_OFFICER),
+            ("approver", Role.FINANCE_APPROVER),
+            ("approver2", Role.FINANCE_APPROVER),
+            ("auditor", Role.AUDITOR),
+        ):
+            user = await accounts.create_user(
                 session,
-                TokenCreate(name="reports bench"),
-                user=self.principals["auditor"],
-                settings=self.settings,
-                now=datetime.now(UTC),
+                UserCreate(
+                    username=username,
+                    full_name=username.title(),
+                    email=f"{username}@facility.example.org",
+                    password="bench-password-2026",
+                    roles=[role],
+                ),
+                hashing=hashing,
+                actor=None,
+                now=first,
             )
-            self.token = created.token
+            assert user.id is not None
+            self.principals[username] = Principal(id=user.id, username=username, roles=frozenset({role}))
+        created = await accounts.create_token(
+            session,
+            TokenCreate(name="reports bench"),
+            user=self.principals["auditor"],
+            settings=self.settings,
+            now=datetime.now(UTC),
+        )
+        self.token = created.token
 
-        await self.step(people)
+    async def add_rates(self, session: AsyncSession) -> None:
+        # Each rate on its day: nothing is recorded before it has happened.
+        for currency, points in self.rates.points.items():
+            for day, rate in points:
+                await self.ledger(session, at(day, 9)).add_rate(currency, day, rate, source="bench")
 
-        async def rates(session: AsyncSession) -> None:
-            # Each rate on its day: nothing is recorded before it has happened.
-            for currency, points in self.rates.points.items():
-                for day, rate in points:
-                    await self.ledger(session, at(day, 9)).add_rate(currency, day, rate, source="bench")
+    async def governance(self, session: AsyncSession) -> None:
+        start, first = self.timeline.start, self.first_day
+        gov = self.gov(session, first)
+        for code, tier in MEMBERS:
+            await gov.admit_member(
+                MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": start - timedelta(days=400)})
+            )
+            contributor = await gov.member_contributor(code)
+            assert contributor.id is not None
+            self.members[code] = contributor.id
+            self.names[contributor.id] = contributor.name
+        for year in range(start.year, self.timeline.end.year + 1):
+            for tier, amount in (("I", "250000.00"), ("II", "100000.00")):
+                body = {"year": year, "tier": tier, "amount": amount, "currency": REPORTING}
+                await gov.set_fee(TierFeeSet.model_validate(body))
+        kinds = ("government",) * 5 + ("multilateral", "foundation", "foundation", "private_sector")
+        for n in range(DONORS):
+            currency = weighted(self.rng, DONOR_CURRENCIES)
+            name = f"{self.rng.choice(('Government', 'Agency', 'Fund', 'Foundation'))} donor {n + 1:03d}"
+            donor = await gov.add_contributor(
+                ContributorCreate.model_validate({"kind": self.rng.choice(kinds), "name": f"{name} ({currency})"})
+            )
+            assert donor.id is not None
+            self.donors.append(Donor(donor.id, donor.name, currency, self.rng.lognormvariate(9.6, 0.9)))
+            self.names[donor.id] = donor.name
+        for window in (await session.execute(select(Window))).scalars():
+            assert window.id is not None
+            self.windows[window.code] = window.id
+            self.window_codes[window.id] = window.code
 
-        await self.step(rates)
-
-        async def governance(session: AsyncSession) -> None:
-            gov = self.gov(session, first)
-            for code, tier in MEMBERS:
-                await gov.admit_member(
-                    MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": start - timedelta(days=400)})
+    async def proposals_frame(self, session: AsyncSession) -> None:
+        start, first = self.timeline.start, self.first_day
+        admin = Proposals(session, settings=self.settings, user=self.principals["admin"], now=first)
+        for n in range(ORGANISATIONS):
+            name = f"{self.rng.choice(ORG_WORDS[0])} {self.rng.choice(ORG_WORDS[1])} {n + 1:03d}"
+            organisation = await admin.create_organisation(
+                OrganisationCreate.model_validate(
+                    {"name": name, "type": ORG_KINDS[n % len(ORG_KINDS)], "country": self.rng.choice(RECIPIENTS)}
                 )
-                contributor = await gov.member_contributor(code)
-                assert contributor.id is not None
-                self.members[code] = contributor.id
-                self.names[contributor.id] = contributor.name
-            for year in range(start.year, self.timeline.end.year + 1):
-                for tier, amount in (("I", "250000.00"), ("II", "100000.00")):
-                    body = {"year": year, "tier": tier, "amount": amount, "currency": REPORTING}
-                    await gov.set_fee(TierFeeSet.model_validate(body))
-            kinds = ("government",) * 5 + ("multilateral", "foundation", "foundation", "private_sector")
-            for n in range(DONORS):
-                currency = weighted(self.rng, DONOR_CURRENCIES)
-                name = f"{self.rng.choice(('Government', 'Agency', 'Fund', 'Foundation'))} donor {n + 1:03d}"
-                donor = await gov.add_contributor(
-                    ContributorCreate.model_validate({"kind": self.rng.choice(kinds), "name": f"{name} ({currency})"})
+            )
+            assert organisation.id is not None
+            await admin.set_due_diligence(organisation.id, DueDiligenceSet.model_validate({"status": "cleared"}))
+            self.organisations.append(organisation.id)
+        for code, window_id in self.windows.items():
+            call = await admin.create_call(
+                CallCreate.model_validate(
+                    {
+                        "window_code": code,
+                        "title": f"{code}: open call",
+                        "opens_at": at(start - timedelta(days=15)).isoformat(),
+                        "closes_at": at(self.timeline.end + timedelta(days=365)).isoformat(),
+                        "envelope": "500000000.00",
+                        "min_grant": "50000.00",
+                        "max_grant": "2000000.00",
+                        "rubric": [{"key": "relevance", "label": "Relevance", "weight": 1}],
+                        "reviews_required": 2,
+                    }
                 )
-                assert donor.id is not None
-                self.donors.append(Donor(donor.id, donor.name, currency, self.rng.lognormvariate(9.6, 0.9)))
-                self.names[donor.id] = donor.name
-            for window in (await session.execute(select(Window))).scalars():
-                assert window.id is not None
-                self.windows[window.code] = window.id
-                self.window_codes[window.id] = window.code
+            )
+            assert call.id is not None
+            self.calls[window_id] = call.id
 
-        await self.step(governance)
-
-        async def proposals_frame(session: AsyncSession) -> None:
-            admin = Proposals(session, settings=self.settings, user=self.principals["admin"], now=first)
-            for n in range(ORGANISATIONS):
-                name = f"{self.rng.choice(ORG_WORDS[0])} {self.rng.choice(ORG_WORDS[1])} {n + 1:03d}"
-                organisation = await admin.create_organisation(
-                    OrganisationCreate.model_validate(
-                        {"name": name, "type": ORG_KINDS[n % len(ORG_KINDS)], "country": self.rng.choice(RECIPIENTS)}
-                    )
-                )
-                assert organisation.id is not None
-                await admin.set_due_diligence(organisation.id, DueDiligenceSet.model_validate({"status": "cleared"}))
-                self.organisations.append(organisation.id)
-            for code, window_id in self.windows.items():
-                call = await admin.create_call(
-                    CallCreate.model_validate(
-                        {
-                            "window_code": code,
-                            "title": f"{code}: open call",
-                            "opens_at": at(start - timedelta(days=15)).isoformat(),
-                            "closes_at": at(self.timeline.end + timedelta(days=365)).isoformat(),
-                            "envelope": "500000000.00",
-                            "min_grant": "50000.00",
-                            "max_grant": "2000000.00",
-                            "rubric": [{"key": "relevance", "label": "Relevance", "weight": 1}],
-                            "reviews_required": 2,
-                        }
-                    )
-                )
-                assert call.id is not None
-                self.calls[window_id] = call.id
-
-        await self.step(proposals_frame)
-
-        async def highest_ids(session: AsyncSession) -> None:
-            for table in EXPLICIT_IDS:
-                found = (await session.execute(text(f"SELECT max(id) FROM {table}"))).scalar_one()
-                self.ids.start(table, int(found or 0))
-
-        await self.step(highest_ids)
+    async def highest_ids(self, session: AsyncSession) -> None:
+        for table in EXPLICIT_IDS:
+            found = (await session.execute(text(f"SELECT max(id) FROM {table}"))).scalar_one()
+            self.ids.start(table, int(found or 0))
 
     # ---------------------------------------------------------------- the plan
 
@@ -607,8 +608,15 @@ class Facility:
             conditional = rng.random() < 0.05
             self.at_day(
                 signed,
-                lambda day, c=contributor, cur=currency, w=window, p=parts, e=each, cond=conditional: self.pledge(
-                    day, c, cur, w, p, e, cond, interval
+                functools.partial(
+                    self.pledge,
+                    contributor=contributor,
+                    currency=currency,
+                    window=window,
+                    parts=parts,
+                    each=each,
+                    conditional=conditional,
+                    interval=interval,
                 ),
             )
         # Grants: decided on Thursdays, a steady number a week.
@@ -639,7 +647,7 @@ class Facility:
                 self.at_day(assessed_on, self.assess)
             budget_day = date(year - 1, 12, 4) if year > tl.start.year else tl.start + timedelta(days=5)
             if tl.start <= budget_day <= tl.end:
-                self.at_day(budget_day, lambda day, y=year: self.budget(day, y))
+                self.at_day(budget_day, functools.partial(self.budget, year=year))
         for year_end in tl.year_ends:
             self.at_day(year_end, self.revalue)
 
@@ -791,9 +799,8 @@ class Facility:
             if day > end:
                 self.open_dues.append(due)
                 return
-            self.at_day(
-                day, lambda d, a=amount, k=kind if n == len(parts) - 1 else "partial": self.deposit(d, due, a, k)
-            )
+            last_part = kind if n == len(parts) - 1 else "partial"
+            self.at_day(day, functools.partial(self.deposit, due=due, amount=amount, kind=last_part))
             day += timedelta(days=rng.randint(10, 40))
         if rng.random() < 0.02:  # now and then, money ahead of any agreement: unapplied credit
             self.at_day(
@@ -1231,7 +1238,7 @@ class Facility:
             if accepted <= self.timeline.end:
                 self.at_day(
                     max(accepted, signed + timedelta(days=1)),
-                    lambda d, g=grant, r=report, s=submitted: self.accept_report(d, g, r, s),
+                    functools.partial(self.accept_report, grant=grant, report=report, submitted=submitted),
                 )
         grant.refund_planned = rng.random() < 0.08
 
@@ -1244,7 +1251,7 @@ class Facility:
         for amount in amounts:
             if day > self.timeline.end:
                 return
-            self.at_day(day, lambda d, a=amount: self.transfer(d, grant, tranche, a))
+            self.at_day(day, functools.partial(self.transfer, grant=grant, tranche=tranche, amount=amount))
             day += timedelta(days=rng.randint(20, 70))
 
     def transfer(self, day: date, grant: GrantState, tranche: TrancheState, amount: int) -> None:
@@ -1461,7 +1468,7 @@ class Facility:
             )
             self.receivable.clear()
             for contributor, window, currency, amount, reporting in rows.all():
-                self.receivable[(int(contributor), window, str(currency))] = [int(amount), int(reporting)]
+                self.receivable[(int(contributor or 0), window, str(currency))] = [int(amount), int(reporting)]
 
     def pdf_day(self, rows: int) -> date:
         """The first month end by which sources and uses from inception has about ``rows`` rows: its summary,
@@ -1624,43 +1631,8 @@ async def service_checks(facility: Facility) -> dict[str, Any]:
             return f"refund {done_refund.value.id} of grant {refundable.id}"
 
         await attempt("refund on a bulk grant", refund)
-    # The closure of a grant whose final report was accepted in bulk: the service's balances must be the
-    # bulk model's (commitment = amount - transfers; payable = recognised - paid).
     touched = {refundable.id if refundable else None, payable[0].id if payable else None}
-    finished = [g for g in grants if any(r.kind == "final" and r.values for r in g.reports) and g.id not in touched]
-    closable = max(
-        finished,
-        key=lambda g: g.amount - g.transferred + sum(t.amount - t.paid for t in g.tranches if t.status == "recognised"),
-        default=None,
-    )
-    if closable is not None:
-        expected_release = closable.amount - closable.transferred
-        expected_payable = sum(t.amount - t.paid for t in closable.tranches if t.status == "recognised")
-
-        async def close(session: AsyncSession) -> str:
-            closed = await Grants(session, settings=settings, user=facility.principals["admin"], now=now).close(
-                closable.id, GrantAction(reason="Service check: final report accepted."), idempotency_key=None
-            )
-            lines = (
-                await session.execute(
-                    select(col(LedgerAccount.code), func.sum(col(Posting.amount)))
-                    .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
-                    .where(col(Posting.entry_id) == closed.value.close_entry_id)
-                    .group_by(col(LedgerAccount.code))
-                )
-            ).all()
-            posted = dict(lines)
-            if (
-                posted.get(chart.AVAILABLE, 0) != expected_release
-                or posted.get(chart.GRANTS_PAYABLE, 0) != expected_payable
-            ):
-                raise AssertionError(
-                    f"closure of grant {closable.id} posted {posted}; the bulk model expected release "
-                    f"{expected_release} and payable {expected_payable}"
-                )
-            return f"grant {closable.id} closed (released {expected_release}, payable {expected_payable})"
-
-        await attempt("closure after a bulk final report", close)
+    await check_closure(facility, attempt, [g for g in grants if g.id not in touched], now)
     awaiting = next((g for g in facility.grants.values() if g.signed_on is None), None)
     if awaiting is not None:
 
@@ -1672,6 +1644,50 @@ async def service_checks(facility: Facility) -> dict[str, Any]:
 
         await attempt("agreement of a grant awaiting it", sign)
     return {"done": done, "problems": problems}
+
+
+Attempt = Callable[[str, Callable[[AsyncSession], Awaitable[Any]]], Awaitable[None]]
+
+
+async def check_closure(facility: Facility, attempt: Attempt, grants: list[GrantState], now: datetime) -> None:
+    """The closure of a grant whose final report was accepted in bulk, by the service: its balances must be the
+    bulk model's (commitment = amount - transfers; payable = recognised - paid)."""
+    settings = facility.settings
+    finished = [g for g in grants if any(r.kind == "final" and r.values for r in g.reports)]
+    closable = max(
+        finished,
+        key=lambda g: g.amount - g.transferred + sum(t.amount - t.paid for t in g.tranches if t.status == "recognised"),
+        default=None,
+    )
+    if closable is None:
+        return
+    expected_release = closable.amount - closable.transferred
+    expected_payable = sum(t.amount - t.paid for t in closable.tranches if t.status == "recognised")
+
+    async def close(session: AsyncSession) -> str:
+        closed = await Grants(session, settings=settings, user=facility.principals["admin"], now=now).close(
+            closable.id, GrantAction(reason="Service check: final report accepted."), idempotency_key=None
+        )
+        lines = (
+            await session.execute(
+                select(col(LedgerAccount.code), func.sum(col(Posting.amount)))
+                .join(LedgerAccount, col(LedgerAccount.id) == col(Posting.account_id))
+                .where(col(Posting.entry_id) == closed.value.close_entry_id)
+                .group_by(col(LedgerAccount.code))
+            )
+        ).all()
+        posted = dict(lines)
+        if (
+            posted.get(chart.AVAILABLE, 0) != expected_release
+            or posted.get(chart.GRANTS_PAYABLE, 0) != expected_payable
+        ):
+            raise AssertionError(
+                f"closure of grant {closable.id} posted {posted}; the bulk model expected release "
+                f"{expected_release} and payable {expected_payable}"
+            )
+        return f"grant {closable.id} closed (released {expected_release}, payable {expected_payable})"
+
+    await attempt("closure after a bulk final report", close)
 
 
 async def ledger_checks(db: Database) -> dict[str, Any]:

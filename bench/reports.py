@@ -46,6 +46,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import os
@@ -284,7 +285,7 @@ PDF_ROWS = 1350
 async def time_pdf(db: Database, settings: Settings, build: Builder, runs: int) -> dict[str, Any]:
     """The PDF built and rendered in this process (WeasyPrint on this thread), each run timed; one run
     only when it has fewer pages than the target."""
-    attempts = []
+    attempts: list[dict[str, float]] = []
     pages = 0
     for _ in range(runs):
         if attempts and pages < TARGET_PDF_PAGES:
@@ -514,7 +515,7 @@ async def biggest(db: Database) -> dict[str, Any]:
         name = (
             await session.execute(select(col(Contributor.name)).where(col(Contributor.id) == contributor))
         ).scalar_one()
-    return {"biggest_contributor": int(contributor), "contributor_name": name, "biggest_window": window}
+    return {"biggest_contributor": int(contributor or 0), "contributor_name": name, "biggest_window": window}
 
 
 async def build_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -584,7 +585,7 @@ async def build_and_measure(url: str, workdir: Path, args: argparse.Namespace) -
         while True:
             log(f"PDF of sources and uses from inception to {day} ({args.pdf_runs} run(s))")
             pdf = await time_pdf(
-                db, settings, lambda ctx, d=day: sources_uses.build(ctx, date_from=None, date_to=d), args.pdf_runs
+                db, settings, functools.partial(sources_uses.build, date_from=None, date_to=day), args.pdf_runs
             )
             if pdf["pages"] >= TARGET_PDF_PAGES or day >= today:
                 break
