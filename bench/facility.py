@@ -55,6 +55,7 @@ from bench.plans import (
     recognition_plan,
     refund_plan,
     transfer_plan,
+    transition_rows,
 )
 from fundapp.core import accounts
 from fundapp.core.audit import Actor
@@ -1100,26 +1101,13 @@ class Facility:
             ],
         )
         steps = [
-            ("submit", "draft", "submitted", submitted),
-            ("screen", "submitted", "screening", submitted + timedelta(days=3)),
-            ("pass", "screening", "in_review", submitted + timedelta(days=6)),
-            ("recommend", "in_review", "recommended", submitted + timedelta(days=35)),
+            ("submit", submitted, ""),
+            ("screen", submitted + timedelta(days=3), ""),
+            ("pass", submitted + timedelta(days=6), ""),
+            ("recommend", submitted + timedelta(days=35), "Recommended by the TAG."),
         ]
-        await session.execute(
-            insert(Transition.__table__),  # type: ignore[attr-defined]
-            [
-                {
-                    "proposal_id": proposal["id"],
-                    "action": action,
-                    "from_state": before,
-                    "to_state": after,
-                    "reason": "" if action != "recommend" else "Recommended by the TAG.",
-                    "actor_id": self.principals["admin"].id,
-                    "at": moment,
-                }
-                for action, before, after, moment in steps
-            ],
-        )
+        transitions = transition_rows(proposal["id"], steps, self.principals["admin"].id)
+        await session.execute(insert(Transition.__table__), transitions)  # type: ignore[attr-defined]
         self.counts.proposals["funded"] += 1
         # Now and then a proposal that goes nowhere: the portfolio counts them by state.
         if self.rng.random() < 0.35:
@@ -1127,21 +1115,14 @@ class Facility:
 
     async def insert_unfunded(self, session: AsyncSession, model: dict[str, Any], created: datetime) -> None:
         rng = self.rng
-        paths = {
-            "draft": [],
-            "submitted": [("submit", "draft", "submitted")],
-            "screening": [("submit", "draft", "submitted"), ("screen", "submitted", "screening")],
-            "in_review": [
-                ("submit", "draft", "submitted"),
-                ("screen", "submitted", "screening"),
-                ("pass", "screening", "in_review"),
-            ],
-            "rejected": [
-                ("submit", "draft", "submitted"),
-                ("screen", "submitted", "screening"),
-                ("reject", "screening", "rejected"),
-            ],
-            "withdrawn": [("submit", "draft", "submitted"), ("withdraw", "submitted", "withdrawn")],
+        # The state each unfunded proposal is left in, and the actions that took it there.
+        paths: dict[str, tuple[str, ...]] = {
+            "draft": (),
+            "submitted": ("submit",),
+            "screening": ("submit", "screen"),
+            "in_review": ("submit", "screen", "pass"),
+            "rejected": ("submit", "screen", "reject"),
+            "withdrawn": ("submit", "withdraw"),
         }
         state = rng.choice(list(paths))
         proposal_id = self.ids.next("proposals")
@@ -1165,21 +1146,12 @@ class Facility:
                     }
                 ],
             )
-            await session.execute(
-                insert(Transition.__table__),  # type: ignore[attr-defined]
-                [
-                    {
-                        "proposal_id": proposal_id,
-                        "action": action,
-                        "from_state": before,
-                        "to_state": after,
-                        "reason": "Outside the call's priorities." if action == "reject" else "",
-                        "actor_id": self.principals["admin"].id,
-                        "at": moment + timedelta(days=4 * n),
-                    }
-                    for n, (action, before, after) in enumerate(paths[state])
-                ],
-            )
+            actions = [
+                (action, moment + timedelta(days=4 * n), "Outside the call's priorities." if action == "reject" else "")
+                for n, action in enumerate(paths[state])
+            ]
+            transitions = transition_rows(proposal_id, actions, self.principals["admin"].id)
+            await session.execute(insert(Transition.__table__), transitions)  # type: ignore[attr-defined]
         self.counts.proposals[state] += 1
 
     async def _countries_of(self, model: dict[str, Any]) -> list[dict[str, Any]]:

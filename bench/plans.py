@@ -12,6 +12,7 @@ types and idempotency keys).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,6 +24,7 @@ from ledger import Line, Money, chart
 from ledger.money import percentage
 from ledger.rules import convert_minor
 from ledger.types import EntryDraft
+from proposals import workflow
 
 
 def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
@@ -358,6 +360,35 @@ def closure_plan(*, day: date, grant: int, window: int, released: Money, unpaid:
         idempotency_key=f"grant:{grant}:closure",
     )
     return BulkPlan(draft)
+
+
+# ---------------------------------------------------------------- proposals
+
+
+def transition_rows(
+    proposal_id: int, actions: Sequence[tuple[str, datetime, str]], actor_id: int
+) -> list[dict[str, Any]]:
+    """The transitions that ``actions`` (action, when, reason) take a proposal through from draft, each step
+    as the workflow's table (``proposals/workflow.py``) has it; a step the table does not allow is an error."""
+    rows: list[dict[str, Any]] = []
+    state = workflow.State.DRAFT.value
+    for action, moment, reason in actions:
+        step = workflow.step(state, action)
+        if step is None:
+            raise ValueError(f"the workflow has no {action!r} from {state!r}")
+        rows.append(
+            {
+                "proposal_id": proposal_id,
+                "action": action,
+                "from_state": state,
+                "to_state": step.to.value,
+                "reason": reason,
+                "actor_id": actor_id,
+                "at": moment,
+            }
+        )
+        state = step.to.value
+    return rows
 
 
 # ---------------------------------------------------------------- the secretariat's month

@@ -5,9 +5,10 @@ rows behind an entry get its id when written."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from bench.plans import (
     recognition_plan,
     refund_plan,
     transfer_plan,
+    transition_rows,
 )
 from governance import rules as governance_rules
 from ledger import Money, chart
@@ -119,3 +121,17 @@ def test_a_closure_posts_what_is_left_or_nothing(released: int, unpaid: int) -> 
     assert plan is not None and not balances(plan)
     posted = Counter({line.account: line.amount.minor for line in plan.draft.lines})
     assert posted[chart.AVAILABLE] == released and posted[chart.GRANTS_PAYABLE] == unpaid
+
+
+def test_proposal_transitions_follow_the_workflow_table() -> None:
+    when = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    actions = [(a, when, "") for a in ("submit", "screen", "pass", "recommend")]
+    rows = transition_rows(12, actions, 1)
+    assert [(r["from_state"], r["to_state"]) for r in rows] == [
+        ("draft", "submitted"),
+        ("submitted", "screening"),
+        ("screening", "in_review"),
+        ("in_review", "recommended"),
+    ]
+    with pytest.raises(ValueError, match="no 'pass' from 'draft'"):
+        transition_rows(12, [("pass", when, "")], 1)
