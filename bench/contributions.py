@@ -181,25 +181,10 @@ async def in_transaction(db: Database, settings: Settings, now: datetime, work: 
         return result
 
 
-async def build_facility(db: Database, settings: Settings, rng: random.Random, deposits: int) -> Facility:
-    facility = Facility(contributors={c: [] for c in MIX}, open={c: deque() for c in MIX})
-    now = datetime(2027, 1, 1, 9, tzinfo=UTC)  # the facility as built by the end of its history
-
-    # Monthly rates: a random walk per currency, on the first of each month.
-    async def rates(gov: Governance) -> int:
-        ledger = Ledger(gov.session, reporting_currency=REPORTING, actor=ACTOR, now=now)
-        count = 0
-        for currency, (base, places) in BASE_RATES.items():
-            value, quantum = float(base), Decimal(1).scaleb(-places)
-            for month in range(MONTHS + 1):
-                await ledger.add_rate(currency, add_months(START, month), Decimal(repr(value)).quantize(quantum))
-                value *= 1 + rng.gauss(0, 0.015)
-                count += 1
-        return count
-
-    facility.rates = await in_transaction(db, settings, now, rates)
-
-    # Members, the fee schedule and the assessments of 2025 and 2026 (USD).
+async def admit_members_and_assess(
+    db: Database, settings: Settings, rng: random.Random, now: datetime, facility: Facility
+) -> None:
+    """The members, the fee schedule and the assessments of 2025 and 2026 (USD)."""
     for code, tier in MEMBERS:
         joined = date(2023, 1, 1) if rng.random() < 0.8 else date(2025, rng.randint(2, 9), rng.randint(1, 28))
 
@@ -219,6 +204,27 @@ async def build_facility(db: Database, settings: Settings, rng: random.Random, d
         for a in created:
             facility.open["USD"].append(Receivable("assessment", a.id, a.contributor_id, "USD", a.due_on, a.amount))
             facility.assessments += 1
+
+
+async def build_facility(db: Database, settings: Settings, rng: random.Random, deposits: int) -> Facility:
+    facility = Facility(contributors={c: [] for c in MIX}, open={c: deque() for c in MIX})
+    now = datetime(2027, 1, 1, 9, tzinfo=UTC)  # the facility as built by the end of its history
+
+    # Monthly rates: a random walk per currency, on the first of each month.
+    async def rates(gov: Governance) -> int:
+        ledger = Ledger(gov.session, reporting_currency=REPORTING, actor=ACTOR, now=now)
+        count = 0
+        for currency, (base, places) in BASE_RATES.items():
+            value, quantum = float(base), Decimal(1).scaleb(-places)
+            for month in range(MONTHS + 1):
+                await ledger.add_rate(currency, add_months(START, month), Decimal(repr(value)).quantize(quantum))
+                value *= 1 + rng.gauss(0, 0.015)
+                count += 1
+        return count
+
+    facility.rates = await in_transaction(db, settings, now, rates)
+
+    await admit_members_and_assess(db, settings, rng, now, facility)
 
     # Donors, each paying in one currency of the mix.
     donor_currencies = [c for c, w in MIX.items() for _ in range(round(DONORS * w / 100))]
