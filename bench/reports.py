@@ -72,7 +72,6 @@ from sqlalchemy import bindparam, func, select, text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
     bench_database,
@@ -95,9 +94,7 @@ from fundapp.wiring import register_hooks  # noqa: E402
 from governance.models import Contributor, Window  # noqa: E402
 from ledger import chart  # noqa: E402
 from ledger.models import LedgerAccount, Posting  # noqa: E402
-from proposals.models import (  # noqa: E402
-    Grant,
-)
+from proposals.models import Grant  # noqa: E402
 from reports import contributors as contributor_report  # noqa: E402
 from reports import funds_available, portfolio, render, sources_uses, statements  # noqa: E402
 from reports.document import Report  # noqa: E402
@@ -109,6 +106,9 @@ TARGET_JSON_S = 2.0
 TARGET_PDF_S = 15.0
 TARGET_PDF_PAGES = 50
 TARGET_P99_MS = 100.0
+
+
+# ------------------------------------------------------------------------------------------ the reports' checks
 
 
 async def ledger_sum(session: AsyncSession, codes: tuple[str, ...], day: date, window_id: int | None = None) -> int:
