@@ -31,7 +31,7 @@ def pg_admin(admin_url: str, sql: str, params: tuple[Any, ...] | None = None) ->
 
     sync_url = pg_url(admin_url, urlsplit(admin_url).path.lstrip("/"), driver="postgresql")
     with psycopg.connect(sync_url, autocommit=True) as conn:
-        cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+        cursor = conn.execute(sql, params)
         return cursor.fetchone() if cursor.description else None
 
 

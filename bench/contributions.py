@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import io
 import json
 import os
@@ -134,7 +135,7 @@ def text_amount(minor: int, currency: str) -> str:
 def usd_to_minor(usd: float, currency: str) -> int:
     """A round amount in ``currency`` worth about ``usd`` US dollars (whole units)."""
     local = usd if currency == REPORTING else usd / float(BASE_RATES[currency][0])
-    return max(1, round(local)) * 10 ** exponent(currency)
+    return int(max(1, round(local)) * 10 ** exponent(currency))
 
 
 def apportion(total: int, parts: int, step: int) -> list[int]:
@@ -180,6 +181,31 @@ async def in_transaction(db: Database, settings: Settings, now: datetime, work: 
         return result
 
 
+async def admit_members_and_assess(
+    db: Database, settings: Settings, rng: random.Random, now: datetime, facility: Facility
+) -> None:
+    """The members, the fee schedule and the assessments of 2025 and 2026 (USD)."""
+    for code, tier in MEMBERS:
+        joined = date(2023, 1, 1) if rng.random() < 0.8 else date(2025, rng.randint(2, 9), rng.randint(1, 28))
+
+        async def admit(gov: Governance, code: str = code, tier: str = tier, joined: date = joined) -> int:
+            await gov.admit_member(MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": joined}))
+            contributor = await gov.member_contributor(code)
+            assert contributor.id is not None
+            return contributor.id
+
+        facility.contributors["USD"].append(await in_transaction(db, settings, now, admit))
+    for year in (2025, 2026):
+        for tier, amount in (("I", "250000.00"), ("II", "100000.00")):
+            fee = TierFeeSet.model_validate({"year": year, "tier": tier, "amount": amount, "currency": "USD"})
+            await in_transaction(db, settings, now, functools.partial(Governance.set_fee, data=fee))
+        assessed_at = datetime(year, 1, 15, 9, tzinfo=UTC)
+        created, _, _ = await in_transaction(db, settings, assessed_at, functools.partial(Governance.assess, year=year))
+        for a in created:
+            facility.open["USD"].append(Receivable("assessment", a.id, a.contributor_id, "USD", a.due_on, a.amount))
+            facility.assessments += 1
+
+
 async def build_facility(db: Database, settings: Settings, rng: random.Random, deposits: int) -> Facility:
     facility = Facility(contributors={c: [] for c in MIX}, open={c: deque() for c in MIX})
     now = datetime(2027, 1, 1, 9, tzinfo=UTC)  # the facility as built by the end of its history
@@ -198,32 +224,13 @@ async def build_facility(db: Database, settings: Settings, rng: random.Random, d
 
     facility.rates = await in_transaction(db, settings, now, rates)
 
-    # Members, the fee schedule and the assessments of 2025 and 2026 (USD).
-    for code, tier in MEMBERS:
-        joined = date(2023, 1, 1) if rng.random() < 0.8 else date(2025, rng.randint(2, 9), rng.randint(1, 28))
-
-        async def admit(gov: Governance, code: str = code, tier: str = tier, joined: date = joined) -> int:
-            await gov.admit_member(MemberCreate.model_validate({"code": code, "tier": tier, "joined_on": joined}))
-            contributor = await gov.member_contributor(code)
-            assert contributor.id is not None
-            return contributor.id
-
-        facility.contributors["USD"].append(await in_transaction(db, settings, now, admit))
-    for year in (2025, 2026):
-        for tier, amount in (("I", "250000.00"), ("II", "100000.00")):
-            body = {"year": year, "tier": tier, "amount": amount, "currency": "USD"}
-            await in_transaction(db, settings, now, lambda gov, body=body: gov.set_fee(TierFeeSet.model_validate(body)))
-        assessed_at = datetime(year, 1, 15, 9, tzinfo=UTC)
-        created, _, _ = await in_transaction(db, settings, assessed_at, lambda gov, year=year: gov.assess(year))
-        for a in created:
-            facility.open["USD"].append(Receivable("assessment", a.id, a.contributor_id, "USD", a.due_on, a.amount))
-            facility.assessments += 1
+    await admit_members_and_assess(db, settings, rng, now, facility)
 
     # Donors, each paying in one currency of the mix.
     donor_currencies = [c for c, w in MIX.items() for _ in range(round(DONORS * w / 100))]
     kinds = ["government"] * 6 + ["multilateral", "foundation", "private_sector"]
     for n, currency in enumerate(donor_currencies):
-        body = {"kind": rng.choice(kinds), "name": f"Donor {n + 1:02d} ({currency})"}
+        body: dict[str, Any] = {"kind": rng.choice(kinds), "name": f"Donor {n + 1:02d} ({currency})"}
 
         async def add(gov: Governance, body: dict[str, Any] = body) -> int:
             contributor = await gov.add_contributor(ContributorCreate.model_validate(body))
@@ -538,11 +545,7 @@ async def checks(db: Database, n: int) -> dict[str, Any]:
             result[f"{book.value}_trial_balance_s"] = time.perf_counter() - started
         contributions = int((await session.execute(select(func.count()).select_from(Contribution))).scalar_one())
         keys = int(
-            (
-                await session.execute(
-                    select(func.count(func.distinct(Contribution.idempotency_key)))  # type: ignore[arg-type]
-                )
-            ).scalar_one()
+            (await session.execute(select(func.count(func.distinct(Contribution.idempotency_key))))).scalar_one()
         )
         result["contributions"] = contributions
         result["all_recorded_once"] = contributions == n and keys == n

@@ -19,7 +19,7 @@ from sqlalchemy.orm import configure_mappers
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings, SettingsError, load_settings
-from fundapp.core.db import Database
+from fundapp.core.db import Database, read_snapshot
 from fundapp.core.errors import DomainError
 from fundapp.core.models import Role
 from fundapp.core.schemas import UserCreate
@@ -395,7 +395,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
     async def work(database: Database) -> bytes:
         async with database.session(write=False) as session:
-            await reports_api.read_snapshot(session)
+            await read_snapshot(session)
             ctx = await report_context(session, settings, args.clock.now())
             built = await reports_api.build_named(
                 ctx,

@@ -3,23 +3,27 @@
 Every report route takes ``format`` (json, csv, html, pdf) and ``locale`` (en, es, fr). Without
 ``format``, the Accept header chooses among application/json, text/csv, text/html and application/pdf
 (by its q-values; JSON otherwise); without ``locale``, Accept-Language does (English otherwise). PDFs are
-rendered in a small pool of worker processes (``reports/pdf_pool.py``), so the event loop keeps answering
-other requests.
+rendered where ``FUNDAPP_PDF_RENDERING`` says: by default in a small pool of worker processes
+(``reports/pdf_pool.py``), so the event loop keeps answering other requests; or in a worker thread of the
+service (``thread``).
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import reports.permissions  # noqa: F401 - registers the reports' actions
 from fundapp.core.api import API_PREFIX, AnyRequest, clock_of, settings_of
+from fundapp.core.config import Settings
+from fundapp.core.db import read_snapshot
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.security import current_user, ensure_permission, require
 from reports import (
@@ -66,27 +70,25 @@ class Output:
         self.locale = rules.choose_locale(locale, request.headers.get("accept-language"))
 
 
-async def read_snapshot(session: AsyncSession) -> None:
-    """Read the whole report from one snapshot of the database, so every figure is of the ledger state
-    whose head it prints. PostgreSQL needs REPEATABLE READ for that (READ COMMITTED takes a snapshot per
-    statement); a SQLite read transaction is one snapshot already. Call before the session's first query."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared report query
-        # to a generic plan that ignores the dates and dimensions given (measured: 5 ms -> 445 ms for one
-        # sum at 1M postings). A report runs a few statements, so planning each for its values is cheap.
-        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-
-
 async def context_of(request: AnyRequest, session: AsyncSession) -> ReportContext:
     return await report_context(session, settings_of(request), clock_of(request).now())
 
 
+async def pdf_of(report: Report, locale: str, settings: Settings) -> bytes:
+    """The report as PDF, rendered where ``settings.pdf_rendering`` says: in the process pool (the event loop
+    stays free; the workers at ``settings.pdf_worker_niceness``) or in a worker thread of this process."""
+    if settings.pdf_rendering == "thread":
+        work = functools.partial(render.to_pdf, report, locale, facility_name=settings.facility_name)
+        return await anyio.to_thread.run_sync(work)
+    return await pdf_pool.render_pdf(report, locale, settings.facility_name, niceness=settings.pdf_worker_niceness)
+
+
 async def respond(request: AnyRequest, report: Report, out: Output, qualifier: str = "") -> Response[bytes]:
     """The report's bytes with its media type; its generation time and chain head also in headers."""
-    facility = settings_of(request).facility_name
+    settings = settings_of(request)
+    facility = settings.facility_name
     if out.format is ReportFormat.PDF:
-        body = await pdf_pool.render_pdf(report, out.locale, facility)
+        body = await pdf_of(report, out.locale, settings)
     else:
         body = render.encode(report, out.format, out.locale, facility_name=facility)
     headers = {

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from fundapp.core import web
+from fundapp.core.db import read_snapshot
 from fundapp.core.errors import DomainError, FieldError, NotFound
 from fundapp.core.security import Principal, current_user, ensure_permission, has_permission, require
 from fundapp.core.web import N_, NavItem, gettext, i18n
 from governance import Contributor, Window
 from reports import contributors, render
-from reports.api import build_report, read_snapshot
+from reports.api import build_report
 from reports.service import report_context
 
 HERE = Path(__file__).resolve().parent

@@ -31,9 +31,10 @@ from reports.document import Report
 
 # One worker on a 2-core machine leaves a core to the event loop; never more than two.
 MAX_WORKERS = max(1, min(2, (os.cpu_count() or 1) - 1))
-# Added to the workers' nice value (0: the service's priority). Measured with bench/reports.py: at +10 the
-# small reads' p99 during a render was no better, and on a busy machine a 55-page PDF took 2 to 4 times
-# as long (docs/performance.md, Reports).
+# Added to the workers' nice value when a pool starts and no niceness is given (0: the service's priority);
+# the service gives FUNDAPP_PDF_WORKER_NICENESS. Measured with bench/reports.py: at +10 the small reads' p99
+# during a render was no better, and on a busy machine a 55-page PDF took 2 to 4 times as long
+# (docs/performance.md, Reports).
 WORKER_NICENESS = 0
 
 _lock = threading.Lock()
@@ -60,8 +61,9 @@ def _worker_pid() -> int:
     return os.getpid()
 
 
-def pool() -> ProcessPoolExecutor:
-    """The process's PDF pool, made on first use."""
+def pool(niceness: int | None = None) -> ProcessPoolExecutor:
+    """The process's PDF pool, made on first use, its workers' nice value raised by ``niceness``
+    (:data:`WORKER_NICENESS` if not given); a pool already running keeps the priority it was made with."""
     global _pool
     with _lock:
         if _pool is None:
@@ -69,14 +71,15 @@ def pool() -> ProcessPoolExecutor:
                 max_workers=MAX_WORKERS,
                 mp_context=multiprocessing.get_context("forkserver"),
                 initializer=_start_worker,
-                initargs=(WORKER_NICENESS,),
+                initargs=(WORKER_NICENESS if niceness is None else niceness,),
             )
         return _pool
 
 
-async def render_pdf(report: Report, locale: str, facility_name: str) -> bytes:
-    """The report as an A4 PDF, rendered in a worker process; the caller's event loop stays free."""
-    executor = pool()
+async def render_pdf(report: Report, locale: str, facility_name: str, *, niceness: int | None = None) -> bytes:
+    """The report as an A4 PDF, rendered in a worker process; the caller's event loop stays free. ``niceness``
+    is the workers' priority if this call starts the pool (see :func:`pool`)."""
+    executor = pool(niceness)
     loop = asyncio.get_running_loop()
     try:
         words = {key: dict(translations) for key, translations in i18n.catalogue().items()}

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "FUNDAPP_"
+# Where PDF reports are rendered (Settings.pdf_rendering).
+PDF_RENDERINGS = ("pool", "thread")
 
 
 class SettingsError(RuntimeError):
@@ -143,6 +145,11 @@ class Settings:
     metrics_token: str = ""
     # A separate database URL for migrations (the tables' owner); the service's URL when empty.
     migration_database_url: str = ""
+    # Where the API renders a PDF report: "pool" (worker processes of reports/pdf_pool.py, so the event loop
+    # keeps answering) or "thread" (WeasyPrint in a worker thread of the service process); and the value added
+    # to the pool's workers' nice value when the pool starts (0: the service's priority).
+    pdf_rendering: str = "pool"
+    pdf_worker_niceness: int = 0
     charter: CharterSettings = field(default_factory=CharterSettings)
 
     @property
@@ -244,6 +251,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         raise SettingsError(f"{ENV_PREFIX}DATABASE_LOCK_TIMEOUT_SECONDS must be at least 1")
     if settings.argon2_max_concurrent < 1:
         raise SettingsError(f"{ENV_PREFIX}ARGON2_MAX_CONCURRENT must be at least 1")
+    if settings.pdf_rendering not in PDF_RENDERINGS:
+        raise SettingsError(f"{ENV_PREFIX}PDF_RENDERING must be one of {', '.join(PDF_RENDERINGS)}")
+    if not 0 <= settings.pdf_worker_niceness <= 19:
+        raise SettingsError(f"{ENV_PREFIX}PDF_WORKER_NICENESS must be from 0 to 19")
     if settings.default_locale not in settings.locales:
         raise SettingsError(f"{ENV_PREFIX}DEFAULT_LOCALE must be one of {settings.locales}")
     if not (len(settings.reporting_currency) == 3 and settings.reporting_currency.isupper()):

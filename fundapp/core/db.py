@@ -73,6 +73,19 @@ def _forget_transaction_scoped(session: Session, transaction: SessionTransaction
             session.info.pop(key, None)
 
 
+async def read_snapshot(session: AsyncSession) -> None:
+    """Make the session's transaction read from one snapshot of the database, so every figure a report
+    prints is of the ledger state whose head it prints. PostgreSQL needs REPEATABLE READ for that (READ
+    COMMITTED takes a snapshot per statement); a SQLite read transaction is one snapshot already. Call before
+    the session's first query."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        # asyncpg prepares every statement; after five runs PostgreSQL may switch a prepared report query
+        # to a generic plan that ignores the dates and dimensions given (measured: 5 ms -> 445 ms for one
+        # sum at 1M postings). A report runs a few statements, so planning each for its values is cheap.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC timestamps on every backend (SQLite would otherwise drop the zone)."""
 

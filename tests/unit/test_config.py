@@ -68,3 +68,16 @@ def test_charter_settings_are_read_and_checked(tmp_path: Path) -> None:
 def test_malformed_settings_are_refused_by_name(tmp_path: Path, name: str, value: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings({"FUNDAPP_VAR_DIR": str(tmp_path), name: value})
+
+
+def test_the_pdf_rendering_settings_are_read_and_checked(tmp_path: Path) -> None:
+    defaults = load_settings({"FUNDAPP_VAR_DIR": str(tmp_path)})
+    assert (defaults.pdf_rendering, defaults.pdf_worker_niceness) == ("pool", 0)
+    settings = load_settings(
+        {"FUNDAPP_VAR_DIR": str(tmp_path), "FUNDAPP_PDF_RENDERING": "thread", "FUNDAPP_PDF_WORKER_NICENESS": "10"}
+    )
+    assert (settings.pdf_rendering, settings.pdf_worker_niceness) == ("thread", 10)
+    with pytest.raises(SettingsError, match="PDF_RENDERING must be one of pool, thread"):
+        load_settings({"FUNDAPP_VAR_DIR": str(tmp_path), "FUNDAPP_PDF_RENDERING": "inline"})
+    with pytest.raises(SettingsError, match="PDF_WORKER_NICENESS must be from 0 to 19"):
+        load_settings({"FUNDAPP_VAR_DIR": str(tmp_path), "FUNDAPP_PDF_WORKER_NICENESS": "20"})

@@ -143,3 +143,28 @@ def test_the_workers_run_at_the_priority_the_pool_was_made_with(workers: None, m
 
     worker = asyncio.run(pid())
     assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 3)
+
+
+def test_the_pool_is_made_with_the_niceness_given(workers: None) -> None:
+    pdf_pool.shutdown()
+
+    async def pid() -> int:
+        await pdf_pool.render_pdf(synthetic_report(), "en", "Facility", niceness=2)
+        return await pdf_pool.worker_pid()
+
+    worker = asyncio.run(pid())
+    assert os.getpriority(os.PRIO_PROCESS, worker) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 2)
+
+
+@pytest.mark.parametrize("rendering", ["pool", "thread"])
+def test_the_api_renders_a_pdf_where_the_settings_say(workers: None, rendering: str) -> None:
+    from fundapp.core.config import Settings
+    from reports.api import pdf_of
+
+    pdf_pool.shutdown()
+    settings = Settings(pdf_rendering=rendering, facility_name="Facilité de financement des migrations")
+    pdf = asyncio.run(pdf_of(synthetic_report(), "fr", settings))
+    first_page = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "Situation du fonds commun" in first_page
+    # In a thread of this process, no pool is started.
+    assert (pdf_pool._pool is not None) == (rendering == "pool")
