@@ -161,7 +161,7 @@ async def _write(session: AsyncSession, world: World, call: Call) -> None:
             Proposal(
                 id=n,
                 organisation_id=item.organisation_id,
-                call_id=call.id,
+                call_id=call.id or 0,
                 window_id=call.window_id,
                 state=item.state.value,
                 title=f"P{n}",
@@ -241,9 +241,14 @@ async def _check_user(session: AsyncSession, user: Principal) -> None:
     allowed = {g.id or 0 for g in grants if GRANTS.allows(user, GrantFacts(g.organisation_id))[0]}
     assert await _selected(session, col(Grant.id), GRANTS, user) == allowed, user
     # A user the route refuses (no role of any clause) lists nothing.
-    for pair, column in ((PROPOSAL_SUMMARY, Proposal.id), (REVIEWS, Review.id), (GRANTS, Grant.id)):
-        if not pair.allows(user, None)[0]:
-            assert await _selected(session, col(column), pair, user) == set()
+    lists: list[tuple[Visibility[Any], Any]] = [
+        (PROPOSAL_SUMMARY, Proposal.id),
+        (REVIEWS, Review.id),
+        (GRANTS, Grant.id),
+    ]
+    for listed, column in lists:
+        if not listed.allows(user, None)[0]:
+            assert await _selected(session, col(column), listed, user) == set()
 
 
 async def _example(engine: AsyncEngine, call: Call, world: World) -> None:
