@@ -14,7 +14,7 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
-from sqlalchemy import false, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -31,14 +31,13 @@ from fundapp.core.api import (
 )
 from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
-from fundapp.core.security import Principal, current_user, ensure_permission, require
+from fundapp.core.security import current_user, ensure_permission, require
 from fundapp.core.uploads import single_file_hook
 from governance import Window
 from ledger import Money, MoneyOut, exponent
 from proposals import rules, workflow
 from proposals.grants import Grants
 from proposals.models import (
-    Assignment,
     Call,
     Disbursement,
     Grant,
@@ -52,7 +51,7 @@ from proposals.models import (
 )
 
 # Importing the permissions module registers the proposals' actions.
-from proposals.permissions import DECIDED_OR_DECIDING, GRANT_READERS, OVERSIGHT
+from proposals.permissions import GRANTS, OVERSIGHT, PROPOSAL_SUMMARY
 from proposals.schemas import (
     ActionInput,
     AgreementIn,
@@ -265,32 +264,6 @@ class OrganisationController(Controller):
 # ---------------------------------------------------------------- proposals
 
 
-async def _visible_ids(service: Proposals, user: Principal, conditions: list[Any]) -> Any:
-    """The proposals this user may list (the same rules as reading one)."""
-    if user.has_role(*OVERSIGHT):
-        return conditions  # the secretariat and auditors read every proposal
-    visible: list[Any] = []
-    if user.has_role(workflow.R.GRANTEE):
-        visible.append(col(Proposal.organisation_id) == (user.organisation_id or 0))
-    if user.has_role(workflow.R.TAG_REVIEWER):
-        visible.append(
-            col(Proposal.id).in_(
-                select(col(Assignment.proposal_id)).where(
-                    col(Assignment.reviewer_id) == user.id,
-                    col(Assignment.status).in_(["assigned", "declared", "reviewed"]),
-                )
-            )
-        )
-    if user.has_role(workflow.R.MEMBER_DELEGATE):
-        visible.append(col(Proposal.state).in_([s.value for s in DECIDED_OR_DECIDING]))
-        visible.append(
-            col(Proposal.id).in_(
-                select(col(ProposalCountry.proposal_id)).where(col(ProposalCountry.country) == (user.member_code or ""))
-            )
-        )
-    return [*conditions, or_(*visible) if visible else false()]
-
-
 class ProposalController(Controller):
     path = f"{API_PREFIX}/proposals"
     tags = ["proposals"]
@@ -327,7 +300,8 @@ class ProposalController(Controller):
             )
         if organisation_id is not None:
             conditions.append(col(Proposal.organisation_id) == organisation_id)
-        conditions = await _visible_ids(service, current_user(request), conditions)
+        # The proposals this user may list: the rows of the pair whose predicate reads one (its summary).
+        conditions.append(PROPOSAL_SUMMARY.where(current_user(request)))
         total, rows = await paginate(db_session, Proposal, conditions, col(Proposal.id), limit=limit, offset=offset)
         items = []
         for proposal in rows:
@@ -707,8 +681,7 @@ class GrantController(Controller):
                     )
                 )
             )
-        if not user.has_role(*GRANT_READERS):
-            conditions.append(col(Grant.organisation_id) == (user.organisation_id or 0))
+        conditions.append(GRANTS.where(user))  # the rows of the pair whose predicate reads one grant
         total, rows = await paginate(db_session, Grant, conditions, col(Grant.id), limit=limit, offset=offset)
         counts = await service.overdue_counts([g.id for g in rows if g.id is not None])
         return Page[GrantSummary](

@@ -43,7 +43,7 @@ from proposals.models import (
     Review,
     Transition,
 )
-from proposals.permissions import ProposalFacts
+from proposals.permissions import REVIEWS, ProposalFacts, ReviewFacts
 from proposals.schemas import (
     CallCreate,
     ConflictDeclaration,
@@ -192,24 +192,7 @@ class Proposals:
     # ---------------------------------------------------------------- visibility
 
     async def facts(self, proposal: Proposal) -> ProposalFacts:
-        assert proposal.id is not None
-        countries = frozenset(
-            (
-                await self.session.execute(
-                    select(col(ProposalCountry.country)).where(col(ProposalCountry.proposal_id) == proposal.id)
-                )
-            ).scalars()
-        )
-        assignment = None
-        if self.user is not None and self.user.has_role(Role.TAG_REVIEWER):
-            assignment = (
-                await self.session.execute(
-                    select(col(Assignment.status)).where(
-                        col(Assignment.proposal_id) == proposal.id, col(Assignment.reviewer_id) == self.user.id
-                    )
-                )
-            ).scalar_one_or_none()
-        return ProposalFacts(proposal.organisation_id, proposal.state, countries, assignment)
+        return await proposal_facts(self.session, self.user, proposal)
 
     async def visible(self, proposal_id: int) -> Visible:
         """The proposal if the user may see it (fully, or its summary); otherwise 404, so that ids of
@@ -783,13 +766,13 @@ class Proposals:
     async def reviews(self, proposal_id: int) -> list[Review]:
         seen = await self.visible(proposal_id)
         user = self._require_user()
-        if not user.has_role(*(Role.SECRETARIAT_ADMIN, Role.AUDITOR)):
-            if user.has_role(Role.TAG_REVIEWER) and seen.facts.assignment in {"declared", "reviewed"}:
-                return [r for r in await self._reviews(proposal_id) if r.reviewer_id == user.id]
+        # Whether the user reads any review of this proposal: the pair's predicate, asked of a review of its own.
+        if not REVIEWS.allows(user, ReviewFacts(user.id, seen.facts.assignment))[0]:
             raise PermissionDenied(
                 "reviews are read by the secretariat, auditors and their own reviewer", rule="read-reviews"
             )
-        return await self._reviews(proposal_id)
+        query = select(Review).where(col(Review.proposal_id) == proposal_id, REVIEWS.where(user))
+        return list((await self.session.execute(query.order_by(col(Review.id)))).scalars())
 
     async def _reviews(self, proposal_id: int) -> list[Review]:
         return list(
@@ -819,6 +802,29 @@ class Proposals:
 
     def requested_money(self, proposal: Proposal) -> Money:
         return Money.from_minor(proposal.requested, self.currency)
+
+
+async def proposal_facts(session: AsyncSession, user: Principal | None, proposal: Proposal) -> ProposalFacts:
+    """What access to ``proposal`` depends on, as ``user`` asks (its assignment only if it reviews): the facts
+    the pairs of ``proposals.permissions`` judge one proposal by."""
+    assert proposal.id is not None
+    countries = frozenset(
+        (
+            await session.execute(
+                select(col(ProposalCountry.country)).where(col(ProposalCountry.proposal_id) == proposal.id)
+            )
+        ).scalars()
+    )
+    assignment = None
+    if user is not None and user.has_role(Role.TAG_REVIEWER):
+        assignment = (
+            await session.execute(
+                select(col(Assignment.status)).where(
+                    col(Assignment.proposal_id) == proposal.id, col(Assignment.reviewer_id) == user.id
+                )
+            )
+        ).scalar_one_or_none()
+    return ProposalFacts(proposal.organisation_id, proposal.state, countries, assignment)
 
 
 async def organisation_reference(session: AsyncSession, organisation_id: Any) -> str | None:
