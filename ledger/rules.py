@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 from typing import Any
 
 from fundapp.core.chain import digest
-from fundapp.core.errors import FieldError, refuse_future
+from fundapp.core.errors import Conflict, FieldError, PermissionDenied, refuse_future
 from ledger import chart
 from ledger.errors import (
     AlreadyReversed,
@@ -41,7 +42,7 @@ from ledger.errors import (
     UnbalancedEntry,
     UnknownAccount,
 )
-from ledger.models import PeriodStatus
+from ledger.models import PeriodStatus, RequestStatus
 from ledger.money import Money, exponent, quantize
 from ledger.types import MAX_LINE_MINOR, ChartAccount, EntryDraft, Line, PostingView
 
@@ -876,3 +877,243 @@ def plan_period_close(facts: CloseFacts, *, now: datetime, closed_by: int | None
         facts.status is None,
         closed | {"closing_chain_head": at_end},
     )
+
+
+# ---------------------------------------------------------------- four eyes: requests for manual entries and reversals
+
+# Entries a person may ask to reverse through the ledger; every other source belongs to a domain.
+REVERSIBLE_SOURCES = frozenset({"manual", "revaluation"})
+# Where each domain's entries are corrected instead (shown in the refusal).
+DOMAIN_CORRECTIONS = {
+    "contribution": "contributions are corrected through governance (a payment recorded against the right target)",
+    "assessment": "an assessed fee is set by the fee schedule and the assessment",
+    "pledge": "a pledge is corrected by a new agreement or its condition",
+    "grant_agreement": "a grant's agreement is corrected through the grant (its closure releases the commitment)",
+    "grant_disbursement": "a transfer is corrected by a refund from the grantee (POST /grants/{id}/refunds)",
+    "grant_refund": "a refund belongs to its grant",
+    "grant_closure": "a closure belongs to its grant",
+    "grant_tranche": "a recognised tranche belongs to its grant",
+    "funding_decision": "a funding decision's allocation is changed by a decision of the members",
+    "window_allocation": "an allocation of pooled funds is changed by a decision of the members",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAudit:
+    """An audit event to record: its object's id is the service's to give when the row has none yet."""
+
+    action: str
+    object_type: str
+    after: Mapping[str, Any]
+    object_id: object = None
+
+
+def draft_payload(draft: EntryDraft) -> dict[str, Any]:
+    """What is to be posted, as canonical JSON values (money as decimal strings with their currency)."""
+    return {
+        "entry_date": draft.entry_date.isoformat(),
+        "description": draft.description,
+        "settle_fx": draft.settle_fx,
+        "lines": [
+            {
+                "account": line.account,
+                "amount": line.amount.to_str(),
+                "currency": line.amount.currency,
+                "reporting_amount": None if line.reporting_amount is None else line.reporting_amount.to_str(),
+                "contributor_id": line.contributor_id,
+                "window_id": line.window_id,
+                "grant_id": line.grant_id,
+            }
+            for line in draft.lines
+        ],
+    }
+
+
+def draft_of(payload: dict[str, Any], reporting_currency: str, *, request_id: int) -> EntryDraft:
+    return EntryDraft(
+        entry_date=date.fromisoformat(payload["entry_date"]),
+        description=payload["description"],
+        lines=tuple(
+            Line(
+                line["account"],
+                Money.of(line["amount"], line["currency"]),
+                None if line["reporting_amount"] is None else Money.of(line["reporting_amount"], reporting_currency),
+                contributor_id=line["contributor_id"],
+                window_id=line["window_id"],
+                grant_id=line["grant_id"],
+            )
+            for line in payload["lines"]
+        ),
+        source_type="manual",
+        source_id=f"request:{request_id}",
+        # The system's own key space: no request's key can take this form (request keys are scoped).
+        idempotency_key=f"entry-request:{request_id}",
+        settle_fx=payload["settle_fx"],
+    )
+
+
+def require_person(user_id: int | None) -> int:
+    """Requests are prepared, approved and rejected by people, never by the system."""
+    if user_id is None:
+        raise PermissionDenied("a request is prepared and approved by people", rule="person-required")
+    return user_id
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """A new request's row and the audit event of its preparation."""
+
+    values: Mapping[str, Any]
+    audit: PlannedAudit
+
+
+def plan_request(
+    *,
+    kind: str,
+    payload: Mapping[str, Any],
+    payload_hash: str,
+    reason: str,
+    size: int,
+    idempotency_key: str | None,
+    reverses_id: int | None,
+    prepared_by: int | None,
+    now: datetime,
+    threshold: Decimal,
+    reporting_currency: str,
+) -> RequestPlan:
+    """A request waiting for approval: one approver, or two above the charter's threshold."""
+    values = {
+        "kind": kind,
+        "status": RequestStatus.PENDING.value,
+        "payload": json.dumps(payload, sort_keys=True),
+        "payload_hash": payload_hash,
+        "reason": reason,
+        "amount": size,
+        "approvals_needed": approvals_needed(Money.from_minor(size, reporting_currency).amount, threshold),
+        "idempotency_key": idempotency_key,
+        "reverses_id": reverses_id,
+        "prepared_by": require_person(prepared_by),
+        "prepared_at": now,
+    }
+    after = {"kind": kind, "reason": reason, "size": size}
+    return RequestPlan(values, PlannedAudit("ledger.request.prepare", "entry_request", after))
+
+
+def check_reversal_request(entry_id: int, source_type: str, pending_request: int | None) -> None:
+    """Only manual entries and revaluations are reversed by request, one request at a time."""
+    if source_type not in REVERSIBLE_SOURCES:
+        where = DOMAIN_CORRECTIONS.get(source_type, f"its domain ({source_type})")
+        raise Conflict(
+            f"entry {entry_id} belongs to {source_type}: never reversed by itself; {where}",
+            field="entry_id",
+            rule="domain-correction",
+            source_type=source_type,
+        )
+    if pending_request is not None:
+        raise Conflict(
+            f"request {pending_request} to reverse entry {entry_id} is already waiting for approval",
+            field="entry_id",
+            rule="one-pending-reversal",
+        )
+
+
+def reversal_size(postings: Iterable[PostingView]) -> int:
+    """A reversal's size: the debits of the entry it reverses, in the reporting currency."""
+    return sum(p.reporting_amount for p in postings if p.reporting_amount > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """A request as approving or rejecting it needs it."""
+
+    id: int
+    kind: str
+    status: str
+    payload: str
+    amount: int
+    approvals_needed: int
+    prepared_by: int
+    first_approved_by: int | None
+
+
+def check_pending(request: RequestFacts) -> None:
+    if request.status != RequestStatus.PENDING.value:
+        raise Conflict(f"request {request.id} is {request.status}", field="status", rule="request-pending")
+
+
+@dataclass(frozen=True, slots=True)
+class ReversalOrder:
+    """The reversal an approved request posts."""
+
+    entry_id: int
+    entry_date: date
+    description: str | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPlan:
+    """One approval: the request's new values; a first approval's audit event (``posts`` None), or what the last
+    approval posts (an entry's draft or a reversal), whose audit ``approved`` gives once it is posted."""
+
+    updates: Mapping[str, Any]
+    audit: PlannedAudit | None = None
+    posts: EntryDraft | ReversalOrder | None = None
+
+
+def plan_approval(request: RequestFacts, approver: int | None, now: datetime, reporting_currency: str) -> ApprovalPlan:
+    """Approve: a different person than who prepared it (and than the first approver when two are needed); the
+    last approval posts the entry or the reversal, exactly as prepared."""
+    check_pending(request)
+    person = require_person(approver)
+    step = checker_step(
+        needed=request.approvals_needed,
+        approver=person,
+        prepared_by=request.prepared_by,
+        first_approver=request.first_approved_by,
+    )
+    if step.refused is not None:
+        raise PermissionDenied(step.reason, field="request", rule=step.refused)
+    if not step.final:
+        audit = PlannedAudit("ledger.request.first_approval", "entry_request", {"size": request.amount}, request.id)
+        return ApprovalPlan({"first_approved_by": person, "first_approved_at": now}, audit)
+    payload = json.loads(request.payload)
+    posts: EntryDraft | ReversalOrder
+    if request.kind == "entry":
+        posts = draft_of(payload, reporting_currency, request_id=request.id)
+    else:
+        posts = ReversalOrder(
+            int(payload["entry_id"]),
+            date.fromisoformat(payload["entry_date"]),
+            payload["description"],
+            f"entry-request:{request.id}",
+        )
+    updates = {"status": RequestStatus.APPROVED.value, "approved_by": person, "approved_at": now}
+    return ApprovalPlan(updates, None, posts)
+
+
+def approved(
+    plan: ApprovalPlan, request_id: int, entry_id: int, entry_hash: str
+) -> tuple[dict[str, Any], PlannedAudit]:
+    """The last approval's values and audit event, once its entry ``entry_id`` is posted."""
+    after = {"entry_id": entry_id, "hash": entry_hash}
+    return dict(plan.updates) | {"entry_id": entry_id}, PlannedAudit(
+        "ledger.request.approve", "entry_request", after, request_id
+    )
+
+
+def plan_rejection(
+    request: RequestFacts, rejector: int | None, reason: str, now: datetime
+) -> tuple[dict[str, Any], PlannedAudit]:
+    """Reject: by someone other than who prepared it; the request's new values and the audit event."""
+    check_pending(request)
+    person = require_person(rejector)
+    if person == request.prepared_by:
+        raise PermissionDenied("who prepared it cannot reject it", field="request", rule="maker-checker")
+    updates = {
+        "status": RequestStatus.REJECTED.value,
+        "rejected_by": person,
+        "rejected_at": now,
+        "rejection_reason": reason,
+    }
+    return updates, PlannedAudit("ledger.request.reject", "entry_request", {"reason": reason}, request.id)
