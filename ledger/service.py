@@ -4,9 +4,15 @@ Other domains call ``Ledger(session, ...)`` inside their own transaction: ``post
 ``reverse``, ``close_period``, ``revalue``, ``add_rate``. Every refusal raises one of ``ledger.errors``
 before anything is written.
 
+Every command has one shape: a facts reader here (``_entry_facts``, ``_reversal_facts``,
+``_revaluation_facts``, ``_close_facts``: plain values, read under the lock), a pure planner in
+``ledger.rules`` (``plan_entry``, ``plan_reversal``, ``plan_revaluation``, ``plan_period_close``) that
+refuses or returns what to write, and one write (``_write``: the entries and postings in one trip, or handed
+to the caller's ``one_trip`` block).
+
 Writers serialise on the journal's chain head (SQLite: the write transaction; PostgreSQL: a
-transaction-scoped advisory lock taken first), so idempotency checks and chain links are race-free and
-entry ids are gap-free.
+transaction-scoped advisory lock taken first; ``fundapp.core.locks`` knows which), so idempotency checks and
+chain links are race-free and entry ids are gap-free.
 
 What one post needs to read is kept where it stays true:
 
@@ -161,6 +167,8 @@ class Ledger:
 
     @property
     def is_postgresql(self) -> bool:
+        """Whether the session's database is PostgreSQL (for callers that still ask; ``fundapp.core.locks``
+        answers it, and takes the locks and reads the heads that depend on it)."""
         return is_postgresql(self.session)
 
     def _shared(self) -> _Reference | None:
