@@ -10,7 +10,7 @@ records and the books never disagree. Only manual entries and revaluations are r
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -21,79 +21,19 @@ from sqlmodel import col
 
 from fundapp.core import audit
 from fundapp.core.chain import digest
-from fundapp.core.errors import Conflict, NotFound, PermissionDenied
+from fundapp.core.errors import NotFound
+from ledger import rules
 from ledger.errors import IdempotencyConflict
 from ledger.models import EntryRequest, RequestStatus
-from ledger.money import Money
-from ledger.rules import approvals_needed, checker_step
+from ledger.rules import draft_payload
 from ledger.service import Ledger
-from ledger.types import EntryDraft, EntryView, Line
-
-# Entries a person may ask to reverse through the ledger; every other source belongs to a domain.
-REVERSIBLE_SOURCES = frozenset({"manual", "revaluation"})
-# Where each domain's entries are corrected instead (shown in the refusal).
-DOMAIN_CORRECTIONS = {
-    "contribution": "contributions are corrected through governance (a payment recorded against the right target)",
-    "assessment": "an assessed fee is set by the fee schedule and the assessment",
-    "pledge": "a pledge is corrected by a new agreement or its condition",
-    "grant_agreement": "a grant's agreement is corrected through the grant (its closure releases the commitment)",
-    "grant_disbursement": "a transfer is corrected by a refund from the grantee (POST /grants/{id}/refunds)",
-    "grant_refund": "a refund belongs to its grant",
-    "grant_closure": "a closure belongs to its grant",
-    "grant_tranche": "a recognised tranche belongs to its grant",
-    "funding_decision": "a funding decision's allocation is changed by a decision of the members",
-    "window_allocation": "an allocation of pooled funds is changed by a decision of the members",
-}
+from ledger.types import EntryDraft, EntryView
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     request: EntryRequest
     replayed: bool = False
-
-
-def draft_payload(draft: EntryDraft) -> dict[str, Any]:
-    """What is to be posted, as canonical JSON values (money as decimal strings with their currency)."""
-    return {
-        "entry_date": draft.entry_date.isoformat(),
-        "description": draft.description,
-        "settle_fx": draft.settle_fx,
-        "lines": [
-            {
-                "account": line.account,
-                "amount": line.amount.to_str(),
-                "currency": line.amount.currency,
-                "reporting_amount": None if line.reporting_amount is None else line.reporting_amount.to_str(),
-                "contributor_id": line.contributor_id,
-                "window_id": line.window_id,
-                "grant_id": line.grant_id,
-            }
-            for line in draft.lines
-        ],
-    }
-
-
-def draft_of(payload: dict[str, Any], reporting_currency: str, *, request_id: int) -> EntryDraft:
-    return EntryDraft(
-        entry_date=date.fromisoformat(payload["entry_date"]),
-        description=payload["description"],
-        lines=tuple(
-            Line(
-                line["account"],
-                Money.of(line["amount"], line["currency"]),
-                None if line["reporting_amount"] is None else Money.of(line["reporting_amount"], reporting_currency),
-                contributor_id=line["contributor_id"],
-                window_id=line["window_id"],
-                grant_id=line["grant_id"],
-            )
-            for line in payload["lines"]
-        ),
-        source_type="manual",
-        source_id=f"request:{request_id}",
-        # The system's own key space: no request's key can take this form (request keys are scoped).
-        idempotency_key=f"entry-request:{request_id}",
-        settle_fx=payload["settle_fx"],
-    )
 
 
 class EntryRequests:
@@ -106,13 +46,7 @@ class EntryRequests:
 
     @property
     def _user_id(self) -> int:
-        user_id = self.ledger.actor.user_id
-        if user_id is None:
-            raise PermissionDenied("a request is prepared and approved by people", rule="person-required")
-        return user_id
-
-    def _approvals_needed(self, size: int) -> int:
-        return approvals_needed(Money.from_minor(size, self.ledger.reporting_currency).amount, self.threshold)
+        return rules.require_person(self.ledger.actor.user_id)
 
     async def _replay(self, key: str | None, payload_hash: str) -> EntryRequest | None:
         """The request this preparer made earlier with ``key`` (keys are each preparer's own)."""
@@ -153,14 +87,6 @@ class EntryRequests:
         if earlier is not None:
             return Prepared(earlier, replayed=True)
         original = await self.ledger.check_reversal(entry_id, entry_date)
-        if original.source_type not in REVERSIBLE_SOURCES:
-            where = DOMAIN_CORRECTIONS.get(original.source_type, f"its domain ({original.source_type})")
-            raise Conflict(
-                f"entry {entry_id} belongs to {original.source_type}: never reversed by itself; {where}",
-                field="entry_id",
-                rule="domain-correction",
-                source_type=original.source_type,
-            )
         pending = (
             await self.session.execute(
                 select(col(EntryRequest.id)).where(
@@ -168,14 +94,8 @@ class EntryRequests:
                 )
             )
         ).first()
-        if pending is not None:
-            raise Conflict(
-                f"request {pending[0]} to reverse entry {entry_id} is already waiting for approval",
-                field="entry_id",
-                rule="one-pending-reversal",
-            )
-        view = await self.ledger.entry(entry_id)
-        size = sum(p.reporting_amount for p in view.postings if p.reporting_amount > 0)
+        rules.check_reversal_request(entry_id, original.source_type, None if pending is None else pending[0])
+        size = rules.reversal_size((await self.ledger.entry(entry_id)).postings)
         return Prepared(await self._save("reversal", payload, payload_hash, reason, size, idempotency_key, entry_id))
 
     async def _save(
@@ -188,22 +108,23 @@ class EntryRequests:
         idempotency_key: str | None,
         reverses_id: int | None,
     ) -> EntryRequest:
-        request = EntryRequest(
+        plan = rules.plan_request(
             kind=kind,
-            status=RequestStatus.PENDING.value,
-            payload=json.dumps(payload, sort_keys=True),
+            payload=payload,
             payload_hash=payload_hash,
             reason=reason,
-            amount=size,
-            approvals_needed=self._approvals_needed(size),
+            size=size,
             idempotency_key=idempotency_key,
             reverses_id=reverses_id,
-            prepared_by=self._user_id,
-            prepared_at=self.ledger.now,
+            prepared_by=self.ledger.actor.user_id,
+            now=self.ledger.now,
+            threshold=self.threshold,
+            reporting_currency=self.ledger.reporting_currency,
         )
+        request = EntryRequest(**plan.values)
         self.session.add(request)
         await self.session.flush()
-        await self._audit("ledger.request.prepare", request, {"kind": kind, "reason": reason, "size": size})
+        await self._audit(plan.audit, request)
         return request
 
     async def get(self, request_id: int) -> EntryRequest:
@@ -212,63 +133,57 @@ class EntryRequests:
             raise NotFound(f"no entry request {request_id}")
         return found
 
-    async def _locked(self, request_id: int) -> EntryRequest:
+    async def _locked(self, request_id: int) -> tuple[EntryRequest, rules.RequestFacts]:
         await self.ledger.lock()  # every posting's lock: two approvals of one request are ordered
         request = await self.get(request_id)
         await self.session.refresh(request)
-        if request.status != RequestStatus.PENDING.value:
-            raise Conflict(f"request {request_id} is {request.status}", field="status", rule="request-pending")
-        return request
+        assert request.id is not None
+        facts = rules.RequestFacts(
+            id=request.id,
+            kind=request.kind,
+            status=request.status,
+            payload=request.payload,
+            amount=request.amount,
+            approvals_needed=request.approvals_needed,
+            prepared_by=request.prepared_by,
+            first_approved_by=request.first_approved_by,
+        )
+        return request, facts
+
+    async def _update(self, request: EntryRequest, updates: Mapping[str, Any], audit_event: rules.PlannedAudit) -> None:
+        for name, value in updates.items():
+            setattr(request, name, value)
+        self.session.add(request)
+        await self.session.flush()
+        await self._audit(audit_event, request)
 
     async def approve(self, request_id: int) -> tuple[EntryRequest, EntryView | None]:
         """Approve: a different person than who prepared it (and than the first approver when two are needed);
         the last approval posts the entry or the reversal."""
-        request = await self._locked(request_id)
-        approver = self._user_id
-        step = checker_step(
-            needed=request.approvals_needed,
-            approver=approver,
-            prepared_by=request.prepared_by,
-            first_approver=request.first_approved_by,
-        )
-        if step.refused is not None:
-            raise PermissionDenied(step.reason, field="request", rule=step.refused)
-        if not step.final:
-            request.first_approved_by, request.first_approved_at = approver, self.ledger.now
-            self.session.add(request)
-            await self.session.flush()
-            await self._audit("ledger.request.first_approval", request, {"size": request.amount})
+        request, facts = await self._locked(request_id)
+        plan = rules.plan_approval(facts, self.ledger.actor.user_id, self.ledger.now, self.ledger.reporting_currency)
+        if plan.posts is None:
+            assert plan.audit is not None
+            await self._update(request, plan.updates, plan.audit)
             return request, None
-        payload = json.loads(request.payload)
-        assert request.id is not None
-        if request.kind == "entry":
-            entry = await self.ledger.post(draft_of(payload, self.ledger.reporting_currency, request_id=request.id))
-        else:
+        if isinstance(plan.posts, rules.ReversalOrder):
+            order = plan.posts
             entry = await self.ledger.reverse(
-                int(payload["entry_id"]),
-                entry_date=date.fromisoformat(payload["entry_date"]),
-                description=payload["description"],
-                idempotency_key=f"entry-request:{request.id}",
+                order.entry_id,
+                entry_date=order.entry_date,
+                description=order.description,
+                idempotency_key=order.idempotency_key,
             )
-        request.status = RequestStatus.APPROVED.value
-        request.approved_by, request.approved_at = approver, self.ledger.now
-        request.entry_id = entry.id
-        self.session.add(request)
-        await self.session.flush()
-        await self._audit("ledger.request.approve", request, {"entry_id": entry.id, "hash": entry.hash})
+        else:
+            entry = await self.ledger.post(plan.posts)
+        updates, audit_event = rules.approved(plan, facts.id, entry.id, entry.hash)
+        await self._update(request, updates, audit_event)
         return request, entry
 
     async def reject(self, request_id: int, reason: str) -> EntryRequest:
-        request = await self._locked(request_id)
-        rejector = self._user_id
-        if rejector == request.prepared_by:
-            raise PermissionDenied("who prepared it cannot reject it", field="request", rule="maker-checker")
-        request.status = RequestStatus.REJECTED.value
-        request.rejected_by, request.rejected_at = rejector, self.ledger.now
-        request.rejection_reason = reason
-        self.session.add(request)
-        await self.session.flush()
-        await self._audit("ledger.request.reject", request, {"reason": reason})
+        request, facts = await self._locked(request_id)
+        updates, audit_event = rules.plan_rejection(facts, self.ledger.actor.user_id, reason, self.ledger.now)
+        await self._update(request, updates, audit_event)
         return request
 
     async def list(self, *, status: str | None, limit: int, offset: int) -> tuple[int, list[EntryRequest]]:
@@ -286,13 +201,13 @@ class EntryRequests:
         ).scalars()
         return int(total), list(rows)
 
-    async def _audit(self, action: str, request: EntryRequest, after: dict[str, Any]) -> None:
+    async def _audit(self, event: rules.PlannedAudit, request: EntryRequest) -> None:
         await audit.record(
             self.session,
             actor=self.ledger.actor,
-            action=action,
-            object_type="entry_request",
-            object_id=request.id,
+            action=event.action,
+            object_type=event.object_type,
+            object_id=request.id if event.object_id is None else event.object_id,
             at=self.ledger.now,
-            after=after,
+            after=dict(event.after),
         )

@@ -4,9 +4,15 @@ Other domains call ``Ledger(session, ...)`` inside their own transaction: ``post
 ``reverse``, ``close_period``, ``revalue``, ``add_rate``. Every refusal raises one of ``ledger.errors``
 before anything is written.
 
+Every command has one shape: a facts reader here (``_entry_facts``, ``_reversal_facts``,
+``_revaluation_facts``, ``_close_facts``: plain values, read under the lock), a pure planner in
+``ledger.rules`` (``plan_entry``, ``plan_reversal``, ``plan_revaluation``, ``plan_period_close``) that
+refuses or returns what to write, and one write (``_write``: the entries and postings in one trip, or handed
+to the caller's ``one_trip`` block).
+
 Writers serialise on the journal's chain head (SQLite: the write transaction; PostgreSQL: a
-transaction-scoped advisory lock taken first), so idempotency checks and chain links are race-free and
-entry ids are gap-free.
+transaction-scoped advisory lock taken first; ``fundapp.core.locks`` knows which), so idempotency checks and
+chain links are race-free and entry ids are gap-free.
 
 What one post needs to read is kept where it stays true:
 
@@ -25,7 +31,7 @@ import bisect
 import dataclasses
 import functools
 import itertools
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,24 +45,13 @@ from sqlalchemy.sql.expression import FromClause
 from sqlmodel import col
 
 from fundapp.core.audit import Actor, seal
-from fundapp.core.chain import GENESIS_HASH, digest
+from fundapp.core.chain import GENESIS_HASH
 from fundapp.core.db import transaction_scoped
 from fundapp.core.errors import refuse_future
+from fundapp.core.locks import ChainHead, head_source, is_postgresql, lock_and_read_head
 from fundapp.core.writes import insert_rows, pending_writes
-from ledger import chart, rules
-from ledger.errors import (
-    AccountNotEmpty,
-    AlreadyReversed,
-    ClosedAccount,
-    ClosedPeriod,
-    EntryNotFound,
-    IdempotencyConflict,
-    MissingRate,
-    PeriodNotEnded,
-    PeriodOrder,
-    ReversalOfReversal,
-    UnknownAccount,
-)
+from ledger import rules
+from ledger.errors import AccountNotEmpty, ClosedAccount, EntryNotFound, IdempotencyConflict
 from ledger.models import (
     FxRate,
     JournalEntry,
@@ -66,9 +61,8 @@ from ledger.models import (
     Posting,
     ReferenceVersion,
 )
-from ledger.money import Money
 from ledger.queries import entry_views
-from ledger.types import ChartAccount, EntryDraft, EntryView, Line, PostingView
+from ledger.types import ChartAccount, EntryDraft, EntryView, PostingView
 
 INT64_MAX = 2**63 - 1
 # Hot paths read through the tables (Core), not ORM entities: one post runs a handful of these.
@@ -84,12 +78,14 @@ JOURNAL_CHAIN_LOCK = 7_270_002
 
 # The head and the reference version in one statement (SQLite: the write lock is already held).
 _LAST_ENTRY = select(JOURNAL_TABLE.c.id, JOURNAL_TABLE.c.hash).order_by(JOURNAL_TABLE.c.id.desc()).limit(1).subquery()
-_SQLITE_HEAD = select(
+_HEAD_SERIALISED = select(
     _LAST_ENTRY.c.id,
     _LAST_ENTRY.c.hash,
     select(REFERENCE_TABLE.c.token).where(REFERENCE_TABLE.c.id == 1).scalar_subquery().label("reference"),
 ).select_from(select(literal(1).label("one")).subquery().outerjoin(_LAST_ENTRY, literal(True)))
-_PG_HEAD = text("SELECT id, hash, reference FROM fundapp_ledger_head(:k)").bindparams(k=JOURNAL_CHAIN_LOCK)
+_HEAD_LOCKING = text("SELECT id, hash, reference FROM fundapp_ledger_head(:k)").bindparams(k=JOURNAL_CHAIN_LOCK)
+# The core reads it under the writers' lock, as each database takes it (fundapp.core.locks).
+JOURNAL_HEAD = ChainHead(serialised=_HEAD_SERIALISED, locking=_HEAD_LOCKING, name="ledger_head")
 _ACCOUNT_FIELDS = ("id", "code", "name", "book", "type", "normal_side", "currencies", "is_monetary", "is_open")
 _SELECT_ACCOUNTS = select(*(ACCOUNTS_TABLE.c[name] for name in _ACCOUNT_FIELDS))
 _SELECT_PERIODS = select(PERIODS_TABLE.c.id, PERIODS_TABLE.c.status)
@@ -108,12 +104,6 @@ def _balance_statement(contributor: bool, window: bool, grant: bool, as_of: bool
     return select(func.coalesce(func.sum(p.amount), 0), func.coalesce(func.sum(p.reporting_amount), 0)).where(
         *conditions
     )
-
-
-@dataclass
-class _Prepared:
-    draft: EntryDraft
-    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 _CHAIN = transaction_scoped("fundapp.ledger.chain")
@@ -146,29 +136,6 @@ _REFERENCES: OrderedDict[str, _Reference] = OrderedDict()
 _REFERENCES_KEPT = 32
 
 
-def _draft_payload(draft: EntryDraft) -> dict[str, Any]:
-    """What an idempotency key promises: the same key must come with exactly this."""
-    return {
-        "entry_date": draft.entry_date.isoformat(),
-        "description": draft.description,
-        "source_type": draft.source_type,
-        "source_id": draft.source_id,
-        "settle_fx": draft.settle_fx,
-        "lines": [
-            {
-                "account": line.account,
-                "currency": line.amount.currency,
-                "amount": line.amount.minor,
-                "reporting_amount": None if line.reporting_amount is None else line.reporting_amount.minor,
-                "contributor_id": line.contributor_id,
-                "window_id": line.window_id,
-                "grant_id": line.grant_id,
-            }
-            for line in draft.lines
-        ],
-    }
-
-
 async def chain_head_up_to(session: AsyncSession, period_id: str) -> str:
     """The hash of the last entry dated in ``period_id`` or before: the ledger state behind that month's
     close (the genesis hash when there is none)."""
@@ -195,15 +162,14 @@ class Ledger:
         self._periods: dict[str, Period] = {}
         self._rate_spans: dict[str, list[RateSpan]] = {}
         self._database: str | None = None
-        self._is_postgresql: bool | None = None
 
     # ------------------------------------------------------------ reference data
 
     @property
     def is_postgresql(self) -> bool:
-        if self._is_postgresql is None:
-            self._is_postgresql = self.session.get_bind().dialect.name == "postgresql"
-        return self._is_postgresql
+        """Whether the session's database is PostgreSQL (for callers that still ask; ``fundapp.core.locks``
+        answers it, and takes the locks and reads the heads that depend on it)."""
+        return is_postgresql(self.session)
 
     def _shared(self) -> _Reference | None:
         """The process's copy of accounts, periods and rates, when this transaction may use it: it holds the
@@ -245,13 +211,14 @@ class Ledger:
         self._reference_changed()
 
     async def account(self, code: str, *, field_name: str = "account") -> ChartAccount:
-        found = (await self.accounts()).get(code)
-        if found is None:
-            raise UnknownAccount(f"no account with code {code!r}", field=field_name, rule="account-exists")
-        return found
+        return rules.account_of(await self.accounts(), code, field_name)
 
     async def rate(self, currency: str, on: date, *, field_name: str = "currency") -> Decimal:
         """The latest rate on or before ``on`` (1 for the reporting currency)."""
+        return rules.require_rate(currency, on, await self._known_rate(currency, on), field_name)
+
+    async def _known_rate(self, currency: str, on: date) -> Decimal | None:
+        """The latest rate on or before ``on`` (1 for the reporting currency), None when there is none."""
         if currency == self.reporting_currency:
             return Decimal(1)
         # A rate holds from its date until the next rate's date: cache that span, so a batch spread over
@@ -276,11 +243,7 @@ class Ledger:
             )
         ).first()
         if found is None:
-            raise MissingRate(
-                f"no {currency} rate on or before {on.isoformat()}; add one under /ledger/fx-rates",
-                field=field_name,
-                rule="fx-rate-known",
-            )
+            return None
         span = (found[0], found[2] or date.max, Decimal(found[1]))
         # A new list rather than an insert: another task may be reading the shared one.
         updated = list(spans)
@@ -294,20 +257,20 @@ class Ledger:
         found = await self.session.get(Period, period_id)
         if found is None and create:
             closed_through = await self._closed_through()
-            if closed_through is not None and period_id <= closed_through:
-                # A month nobody used before the books were closed past it stays closed.
-                raise ClosedPeriod(
-                    f"the books are closed through {closed_through}; {period_id} cannot be opened",
-                    field="entry_date",
-                    rule="period-open",
-                )
-            starts_on, ends_on = rules.period_bounds(period_id)
-            found = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
-            self.session.add(found)
-            await self.session.flush()
-            self._reference_changed()
+            rules.check_month_open(rules.PeriodFacts(period_id, None, closed_through))
+            found = await self._open_period(period_id)
         if found is not None:
             self._periods[period_id] = found
+        return found
+
+    async def _open_period(self, period_id: str) -> Period:
+        """Write a month nobody used yet, open (a plan's ``opens_period``)."""
+        starts_on, ends_on = rules.period_bounds(period_id)
+        found = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
+        self.session.add(found)
+        await self.session.flush()
+        self._reference_changed()
+        self._periods[period_id] = found
         return found
 
     async def _closed_through(self) -> str | None:
@@ -319,10 +282,10 @@ class Ledger:
         ).scalar_one_or_none()
         return None if found is None else str(found)
 
-    async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
-        """The open period of ``day``, the date something is posted at: today or earlier (the facility's
-        clock), in a month that is not closed."""
-        refuse_future(day, self.now.date(), field=field_name, what="the entry")
+    async def _period_facts(self, day: date) -> rules.PeriodFacts:
+        """The month of ``day`` as a command sees it: from the shared copy when this transaction may use it,
+        otherwise (this transaction changed periods, through any Ledger: the session's own rows are the truth)
+        or for a month the copy does not know, from the database, with the latest closed month then."""
         period_id = rules.period_of(day)
         status = None
         shared = self._shared()
@@ -331,16 +294,20 @@ class Ledger:
                 shared.periods = {str(k): str(v) for k, v in (await self.session.execute(_SELECT_PERIODS)).all()}
             status = shared.periods.get(period_id)
         if status is None:
-            # Not shared (this transaction changed periods, through any Ledger: the session's own rows are
-            # the truth), or a month nobody used yet (period() creates it, or refuses).
-            period = await self.period(period_id)
-            assert period is not None
+            period = await self.period(period_id, create=False)
+            if period is None:
+                return rules.PeriodFacts(period_id, None, await self._closed_through())
             status = period.status
-        if status == PeriodStatus.CLOSED.value:
-            raise ClosedPeriod(
-                f"period {period_id} is closed; date the entry in an open period", field=field_name, rule="period-open"
-            )
-        return period_id
+        return rules.PeriodFacts(period_id, status)
+
+    async def _open_period_for(self, day: date, *, field_name: str = "entry_date") -> str:
+        """The open period of ``day``, the date something is posted at: today or earlier (the facility's
+        clock), in a month that is not closed (opened now when nobody used it yet)."""
+        facts = await self._period_facts(day)
+        opens = rules.check_period_open(day, self.now.date(), facts, field_name)
+        if opens is not None:
+            await self._open_period(opens)
+        return facts.period_id
 
     # ------------------------------------------------------------ the chain
 
@@ -351,7 +318,7 @@ class Ledger:
         transaction answer from what it has read and written since."""
         state: _ChainState | None = self.session.info.get(_CHAIN)
         if state is None:
-            head = (await self.session.execute(_PG_HEAD if self.is_postgresql else _SQLITE_HEAD)).one()
+            head = await lock_and_read_head(self.session, JOURNAL_HEAD)
             self.remember_head(head.id, head.hash, head.reference)
             state = self.session.info[_CHAIN]
         return state.last_id, state.hash
@@ -372,7 +339,7 @@ class Ledger:
         transaction's BEGIN IMMEDIATE, sent with that statement, holds the writer lock already. Give what it
         returned to ``remember_head``. None on PostgreSQL: a statement reads a snapshot taken before any
         lock it takes itself, so there ``lock()`` must come first, in a statement of its own."""
-        return None if self.is_postgresql else _SQLITE_HEAD.subquery("ledger_head")
+        return head_source(self.session, JOURNAL_HEAD)
 
     def remember_head(self, last_id: int | None, last_hash: str | None, reference: str | None) -> None:
         """The head a caller read through ``head_source`` in this transaction (unless the transaction knows
@@ -448,65 +415,25 @@ class Ledger:
 
     # ------------------------------------------------------------ validation
 
-    async def _prepare(self, draft: EntryDraft, *, prefix: str = "") -> _Prepared:
-        """Validate a draft and compute its posting rows; raises before anything is written. The checks are
-        ``ledger.rules``' pure validators; this reads the facts they need (the period, the accounts, the rates)."""
-        rules.check_entry_shape(draft, prefix)
-        await self._open_period_for(draft.entry_date, field_name=f"{prefix}entry_date")
-        accounts = [
-            await self.account(line.account, field_name=f"{prefix}lines.{i}.account")
-            for i, line in enumerate(draft.lines)
-        ]
-        rules.check_line_accounts(draft, accounts, self.reporting_currency, prefix)
-        rules.check_lines(draft, self.reporting_currency, prefix)
-        reporting = await self._reporting_amounts(draft, prefix)
-        rows: list[dict[str, Any]] = []
-        for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
-            rules.check_converted(reporting[i], i, self.reporting_currency, prefix)
-            rows.append(self._row(i + 1, account, line.amount.currency, line.amount.minor, reporting[i], line))
-        figures = [
-            rules.LineFigures(a.book, r["currency"], r["amount"], r["reporting_amount"])
-            for a, r in zip(accounts, rows, strict=True)
-        ]
-        settlement = rules.fx_settlement(draft, figures, self.reporting_currency, prefix)
-        if settlement is not None:
-            fx_account = await self.account(settlement.account)
-            rows.append(
-                self._row(len(rows) + 1, fx_account, settlement.currency, 0, settlement.reporting, settlement.line)
-            )
-        return _Prepared(draft, rows)
+    async def _entry_facts(self, draft: EntryDraft, prefix: str = "") -> rules.EntryFacts:
+        """What ``rules.plan_entry`` needs of ``draft``: its month, the chart and the day's rates (from the
+        caches of the module's notes)."""
+        rates = {c: await self._known_rate(c, draft.entry_date) for c in rules.converted_currencies(draft)}
+        return rules.EntryFacts(
+            today=self.now.date(),
+            reporting_currency=self.reporting_currency,
+            period=await self._period_facts(draft.entry_date),
+            accounts=await self.accounts(),
+            rates=rates,
+        )
 
-    async def _reporting_amounts(self, draft: EntryDraft, prefix: str) -> list[int]:
-        """Each line's reporting amount: as given, or converted per currency at the day's rate, rounded so each
-        currency's converted lines sum to the rounded conversion of their total."""
-        reporting = [0 if line.reporting_amount is None else line.reporting_amount.minor for line in draft.lines]
-        auto_by_currency: dict[str, list[int]] = defaultdict(list)
-        for i, line in enumerate(draft.lines):
-            if line.reporting_amount is None:
-                auto_by_currency[line.amount.currency].append(i)
-        for currency, indexes in auto_by_currency.items():
-            rate = await self.rate(currency, draft.entry_date, field_name=f"{prefix}lines.{indexes[0]}.currency")
-            converted = rules.reporting_amounts(
-                [draft.lines[i].amount.minor for i in indexes], currency, rate, self.reporting_currency
-            )
-            for i, value in zip(indexes, converted, strict=True):
-                reporting[i] = value
-        return reporting
-
-    def _row(
-        self, line_no: int, account: ChartAccount, currency: str, amount: int, reporting: int, line: Line
-    ) -> dict[str, Any]:
-        return {
-            "line_no": line_no,
-            "account_id": account.id,
-            "account": account.code,
-            "currency": currency,
-            "amount": amount,
-            "reporting_amount": reporting,
-            "contributor_id": line.contributor_id,
-            "window_id": line.window_id,
-            "grant_id": line.grant_id,
-        }
+    async def _plan(self, draft: EntryDraft, *, prefix: str = "") -> rules.EntryPlan:
+        """Validate a draft and plan its posting rows (``rules.plan_entry``); raises before anything is written.
+        A month nobody used yet is opened now, so the next draft of a batch finds it."""
+        plan = rules.plan_entry(draft, await self._entry_facts(draft, prefix), prefix)
+        if plan.opens_period is not None:
+            await self._open_period(plan.opens_period)
+        return plan
 
     async def _replay(
         self, draft: EntryDraft, payload_hash: str, *, field_name: str = "idempotency_key"
@@ -535,35 +462,12 @@ class Ledger:
 
     # ------------------------------------------------------------ writing
 
-    def _entry_values(
-        self, entry_id: int, prev_hash: str, prepared: _Prepared, payload_hash: str, *, reverses_id: int | None = None
-    ) -> dict[str, Any]:
-        draft = prepared.draft
-        header = {
-            "id": entry_id,
-            "entry_date": draft.entry_date.isoformat(),
-            "period_id": rules.period_of(draft.entry_date),
-            "description": draft.description,
-            "source_type": draft.source_type,
-            "source_id": draft.source_id,
-            "idempotency_key": draft.idempotency_key,
-            "payload_hash": payload_hash,
-            "reverses_id": reverses_id,
-            "posted_by": self.actor.user_id,
-            "posted_by_label": self.actor.label,
-            "posted_at": rules.chain_timestamp(self.now),
-        }
-        hashed_postings = [rules.hashable_posting(r) for r in prepared.rows]
-        digest = rules.entry_hash(header, hashed_postings, prev_hash)
-        return {
-            **header,
-            "entry_date": draft.entry_date,
-            "posted_at": self.now,
-            "prev_hash": prev_hash,
-            "hash": digest,
-            "line_count": len(prepared.rows),
-            "seal": seal(digest),
-        }
+    def _journal_row(self, entry_id: int, prev_hash: str, plan: rules.EntryPlan, payload_hash: str) -> dict[str, Any]:
+        row = rules.journal_row(
+            plan, entry_id, prev_hash, payload_hash, posted_by=self.actor.user_id, label=self.actor.label, now=self.now
+        )
+        row["seal"] = seal(row["hash"])
+        return row
 
     async def _write(self, entries: list[dict[str, Any]], postings: list[dict[str, Any]]) -> None:
         # Entries and postings in one trip (PostgreSQL: one statement, whose end checks the postings' guard
@@ -578,29 +482,27 @@ class Ledger:
 
     async def post(self, draft: EntryDraft) -> EntryView:
         """Post one balanced entry; the same idempotency key with the same payload returns the first entry."""
-        payload_hash = digest(_draft_payload(draft))
+        payload_hash = rules.draft_payload_hash(draft)
         last_id, prev_hash = await self._lock_chain()
         replay = await self._replay(draft, payload_hash)
         if replay is not None:
             return replay
-        prepared = await self._prepare(draft)
-        return await self._insert_one(prepared, payload_hash, last_id + 1, prev_hash)
+        plan = await self._plan(draft)
+        return await self._insert_one(plan, payload_hash, last_id + 1, prev_hash)
 
-    async def _insert_one(
-        self, prepared: _Prepared, payload_hash: str, entry_id: int, prev_hash: str, *, reverses_id: int | None = None
-    ) -> EntryView:
-        values = self._entry_values(entry_id, prev_hash, prepared, payload_hash, reverses_id=reverses_id)
-        await self._write([values], [_posting_row(entry_id, prepared.draft.entry_date, r) for r in prepared.rows])
+    async def _insert_one(self, plan: rules.EntryPlan, payload_hash: str, entry_id: int, prev_hash: str) -> EntryView:
+        values = self._journal_row(entry_id, prev_hash, plan, payload_hash)
+        await self._write([values], rules.journal_postings(entry_id, plan))
         # Everything the view shows was just written: answer from it rather than read it back.
         return EntryView(
             id=entry_id,
-            entry_date=prepared.draft.entry_date,
+            entry_date=plan.draft.entry_date,
             period_id=values["period_id"],
             description=values["description"],
             source_type=values["source_type"],
             source_id=values["source_id"],
             idempotency_key=values["idempotency_key"],
-            reverses_id=reverses_id,
+            reverses_id=plan.reverses_id,
             reversed_by_id=None,
             posted_by=values["posted_by"],
             posted_by_label=values["posted_by_label"],
@@ -618,18 +520,12 @@ class Ledger:
                     r["window_id"],
                     r["grant_id"],
                 )
-                for r in prepared.rows
+                for r in plan.rows
             ),
         )
 
-    async def post_batch(self, drafts: Sequence[EntryDraft]) -> list[int]:
-        """Post many entries in one transaction (imports, benchmarks): all or nothing, same rules."""
-        last_id, prev_hash = await self._lock_chain()
-        entries: list[dict[str, Any]] = []
-        postings: list[dict[str, Any]] = []
-        ids: list[int] = []
-        seen_keys: dict[str, tuple[str, int]] = {}
-        # One lookup for every key the batch carries, instead of one per draft.
+    async def _known_keys(self, drafts: Sequence[EntryDraft]) -> dict[str, tuple[str, int]]:
+        """(payload hash, entry id) of every idempotency key the drafts carry that was posted before."""
         keys = [d.idempotency_key for d in drafts if d.idempotency_key is not None]
         known: dict[str, tuple[str, int]] = {}
         for chunk in range(0, len(keys), 500):
@@ -639,154 +535,107 @@ class Ledger:
                 )
             )
             known.update({str(k): (str(h), int(i)) for k, h, i in rows.all()})
+        return known
+
+    async def post_batch(self, drafts: Sequence[EntryDraft]) -> list[int]:
+        """Post many entries in one transaction (imports, benchmarks): all or nothing, same rules."""
+        last_id, prev_hash = await self._lock_chain()
+        entries: list[dict[str, Any]] = []
+        postings: list[dict[str, Any]] = []
+        ids: list[int] = []
+        seen_keys: dict[str, tuple[str, int]] = {}
+        # One lookup for every key the batch carries, instead of one per draft.
+        known = await self._known_keys(drafts)
         for n, draft in enumerate(drafts):
-            payload_hash = digest(_draft_payload(draft))
+            payload_hash = rules.draft_payload_hash(draft)
             key = draft.idempotency_key
             if key is not None:
-                if key in seen_keys:
-                    first_hash, first_id = seen_keys[key]
-                    if first_hash != payload_hash:
-                        raise IdempotencyConflict(
-                            f"the batch uses the key {key!r} twice with different payloads",
-                            field=f"entries.{n}.idempotency_key",
-                            rule="idempotency-same-payload",
-                        )
-                    ids.append(first_id)  # one id per draft, the repeat naming the first
-                    continue
-                if key in known:
-                    first_hash, first_id = known[key]
-                    if first_hash != payload_hash:
-                        raise IdempotencyConflict(
-                            f"the idempotency key {key!r} was used for entry {first_id} with a different payload",
-                            field=f"entries.{n}.idempotency_key",
-                            rule="idempotency-same-payload",
-                        )
-                    ids.append(first_id)
+                first_id = rules.batch_replay(key, payload_hash, seen_keys, known, f"entries.{n}.idempotency_key")
+                if first_id is not None:
+                    ids.append(first_id)  # one id per draft, a repeat naming the first
                     continue
                 seen_keys[key] = (payload_hash, last_id + 1)
-            prepared = await self._prepare(draft, prefix=f"entries.{n}.")
+            plan = await self._plan(draft, prefix=f"entries.{n}.")
             last_id += 1
-            values = self._entry_values(last_id, prev_hash, prepared, payload_hash)
+            values = self._journal_row(last_id, prev_hash, plan, payload_hash)
             prev_hash = values["hash"]
             entries.append(values)
-            postings.extend(_posting_row(last_id, draft.entry_date, r) for r in prepared.rows)
+            postings.extend(rules.journal_postings(last_id, plan))
             ids.append(last_id)
         if entries:
             await self._write(entries, postings)
         return ids
 
-    async def _reversible(self, original: JournalEntry, entry_date: date) -> None:
-        """Refuse a reversal of ``original`` dated ``entry_date`` that the ledger would not post."""
-        if original.reverses_id is not None:
-            raise ReversalOfReversal(
-                f"entry {original.id} reverses entry {original.reverses_id}; post a new entry instead",
-                field="entry_id",
-                rule="reversal-not-reversed",
-            )
-        already = (
-            await self.session.execute(select(col(JournalEntry.id)).where(col(JournalEntry.reverses_id) == original.id))
-        ).scalar_one_or_none()
-        if already is not None:
-            raise AlreadyReversed(
-                f"entry {original.id} was already reversed by entry {already}", field="entry_id", rule="reverse-once"
-            )
-        await self._open_period_for(entry_date)
+    async def _reversal_facts(
+        self, entry_id: int, entry_date: date, idempotency_key: str | None = None
+    ) -> tuple[rules.ReversalFacts, JournalEntry | None]:
+        """What reversing ``entry_id`` needs (``rules.plan_reversal``), and the entry's row."""
+        row = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
+        period = rules.PeriodFacts(rules.period_of(entry_date), None)
+        if row is None:  # refused first: nothing else is read
+            return rules.ReversalFacts(entry_id, None, None, None, period, self.now.date(), {}), None
+        keyed = None
+        if idempotency_key is not None:
+            found = (
+                await self.session.execute(
+                    select(col(JournalEntry.id), col(JournalEntry.reverses_id)).where(
+                        col(JournalEntry.idempotency_key) == idempotency_key
+                    )
+                )
+            ).first()
+            keyed = None if found is None else (int(found[0]), found[1])
+        view = (await entry_views(self.session, [row]))[0]
+        original = rules.OriginalEntry(view.id, view.description, view.source_type, view.reverses_id, view.postings)
+        facts = rules.ReversalFacts(
+            entry_id=entry_id,
+            original=original,
+            reversed_by=view.reversed_by_id,
+            keyed=keyed,
+            period=await self._period_facts(entry_date),
+            today=self.now.date(),
+            accounts=await self.accounts(),
+        )
+        return facts, row
 
     async def check(self, draft: EntryDraft) -> int:
         """Everything ``post`` would refuse in ``draft``, refused now, and nothing written: for an entry that
         a second person will approve. Returns its size, the debits in the reporting currency (the financial
         book's, or the budgetary book's when it has no financial line)."""
         await self._lock_chain()
-        prepared = await self._prepare(draft)
+        plan = await self._plan(draft)
         books = {a.code: a.book for a in (await self.accounts()).values()}
-        debits: dict[str, int] = defaultdict(int)
-        for row in prepared.rows:
-            debits[books[row["account"]]] += max(0, int(row["reporting_amount"]))
-        return debits["financial"] or debits["budgetary"]
+        return rules.entry_size(plan.rows, books)
 
     async def check_reversal(self, entry_id: int, entry_date: date) -> JournalEntry:
         """Everything ``reverse`` would refuse, refused now, nothing written; returns the entry to reverse."""
         await self._lock_chain()
-        original = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
-        if original is None:
-            raise EntryNotFound(f"no journal entry {entry_id}")
-        await self._reversible(original, entry_date)
-        return original
+        facts, row = await self._reversal_facts(entry_id, entry_date)
+        _, opens = rules.check_reversible(facts, entry_date)
+        if opens is not None:
+            await self._open_period(opens)
+        assert row is not None
+        return row
 
     async def reverse(
         self, entry_id: int, *, entry_date: date, description: str | None = None, idempotency_key: str | None = None
     ) -> EntryView:
         """Post the entry that nets ``entry_id`` to zero (once), dated in an open period."""
         last_id, prev_hash = await self._lock_chain()
-        original = await self.session.get(JournalEntry, entry_id) if 0 < entry_id <= INT64_MAX else None
-        if original is None:
-            raise EntryNotFound(f"no journal entry {entry_id}")
-        draft_key = idempotency_key
-        if draft_key is not None:
-            keyed = (
-                await self.session.execute(select(JournalEntry).where(col(JournalEntry.idempotency_key) == draft_key))
-            ).scalar_one_or_none()
-            if keyed is not None:
-                if keyed.reverses_id == entry_id:
-                    return _replayed(await self.entry(keyed.id))
-                raise IdempotencyConflict(
-                    f"the idempotency key {draft_key!r} was used for entry {keyed.id}",
-                    field="idempotency_key",
-                    rule="idempotency-same-payload",
-                )
-        await self._reversible(original, entry_date)
-        view = await self.entry(entry_id)
-        accounts = await self.accounts()
-        by_code = {a.code: a for a in accounts.values()}
-        draft = EntryDraft(
-            entry_date=entry_date,
-            description=description or f"Reversal of entry {entry_id}: {original.description}"[:500],
-            lines=(),
-            source_type="reversal",
-            source_id=str(entry_id),
-            idempotency_key=draft_key,
-        )
-        rows = []
-        for p in view.postings:
-            account = by_code[p.account]
-            if not account.is_open:
-                raise ClosedAccount(f"account {account.code} is closed", field="entry_id", rule="account-open")
-            rows.append(
-                {
-                    "line_no": p.line_no,
-                    "account_id": account.id,
-                    "account": p.account,
-                    "currency": p.currency,
-                    "amount": -p.amount,
-                    "reporting_amount": -p.reporting_amount,
-                    "contributor_id": p.contributor_id,
-                    "window_id": p.window_id,
-                    "grant_id": p.grant_id,
-                }
-            )
-        payload_hash = digest({"reverses": entry_id, "entry_date": entry_date.isoformat()})
-        return await self._insert_one(
-            _Prepared(draft, rows), payload_hash, last_id + 1, prev_hash, reverses_id=entry_id
-        )
+        facts, _ = await self._reversal_facts(entry_id, entry_date, idempotency_key)
+        plan = rules.plan_reversal(facts, entry_date, description, idempotency_key)
+        if isinstance(plan, rules.Replay):
+            return _replayed(await self.entry(plan.entry_id))
+        if plan.opens_period is not None:
+            await self._open_period(plan.opens_period)
+        payload_hash = rules.reversal_payload_hash(entry_id, entry_date)
+        return await self._insert_one(plan, payload_hash, last_id + 1, prev_hash)
 
     # ------------------------------------------------------------ periods, rates, revaluation, accounts
 
-    async def close_period(self, period_id: str) -> Period:
-        """Close a month (and so freeze its reports) once it has ended. Months close in order."""
-        ends_on = rules.period_bounds(period_id)[1]
-        if ends_on >= self.now.date():
-            raise PeriodNotEnded(
-                f"period {period_id} ends on {ends_on.isoformat()}; it can be closed from the day after",
-                field="period",
-                rule="period-ended",
-            )
+    async def _close_facts(self, period_id: str) -> rules.CloseFacts:
+        """What closing ``period_id`` needs (``rules.plan_period_close``), read under the chain lock."""
         _, head_hash = await self._lock_chain()
         existing = await self.session.get(Period, period_id)
-        if existing is not None and existing.status == PeriodStatus.CLOSED.value:
-            raise ClosedPeriod(f"period {period_id} is already closed", field="period", rule="period-open")
-        closed_through = await self._closed_through()
-        if closed_through is not None and period_id < closed_through:
-            raise ClosedPeriod(f"the books are closed through {closed_through}", field="period", rule="period-open")
         earlier_open = (
             await self.session.execute(
                 select(col(Period.id))
@@ -795,45 +644,38 @@ class Ledger:
                 .limit(1)
             )
         ).scalar_one_or_none()
-        if earlier_open is not None:
-            raise PeriodOrder(
-                f"period {earlier_open} is still open; close it first", field="period", rule="close-in-order"
-            )
-        # Months between the first period and this one that nobody used close with it, so no month
-        # before a closed one can ever be opened.
         first = (await self.session.execute(select(func.min(col(Period.id))))).scalar_one_or_none()
-        month = str(first) if first is not None and str(first) < period_id else period_id
-        while month < period_id:
-            if await self.session.get(Period, month) is None:
-                starts_on, ends_on = rules.period_bounds(month)
-                self.session.add(
-                    Period(
-                        id=month,
-                        starts_on=starts_on,
-                        ends_on=ends_on,
-                        status=PeriodStatus.CLOSED.value,
-                        closed_at=self.now,
-                        closed_by=self.actor.user_id,
-                        closing_chain_head=head_hash,
-                    )
-                )
-            month = rules.next_period(month)
-        period = existing or Period(
-            id=period_id,
-            starts_on=rules.period_bounds(period_id)[0],
-            ends_on=rules.period_bounds(period_id)[1],
-            status=PeriodStatus.OPEN.value,
-        )
+        months = (await self.session.execute(select(col(Period.id)).where(col(Period.id) < period_id))).scalars()
         later_postings = (
             await self.session.execute(
                 select(func.count()).select_from(JournalEntry).where(col(JournalEntry.period_id) > period_id)
             )
         ).scalar_one()
-        period.status = PeriodStatus.CLOSED.value
-        period.closed_at = self.now
-        period.closed_by = self.actor.user_id
-        # The chain head at close names the ledger state behind this period's reports.
-        period.closing_chain_head = head_hash if not later_postings else await chain_head_up_to(self.session, period_id)
+        return rules.CloseFacts(
+            period_id=period_id,
+            today=self.now.date(),
+            status=None if existing is None else existing.status,
+            closed_through=await self._closed_through(),
+            earlier_open=None if earlier_open is None else str(earlier_open),
+            first=None if first is None else str(first),
+            existing=frozenset(str(m) for m in months),
+            head=head_hash,
+            head_at_end=await chain_head_up_to(self.session, period_id) if later_postings else None,
+        )
+
+    async def close_period(self, period_id: str) -> Period:
+        """Close a month (and so freeze its reports) once it has ended. Months close in order."""
+        rules.check_period_ended(period_id, self.now.date())  # before the lock: nothing to read
+        plan = rules.plan_period_close(await self._close_facts(period_id), now=self.now, closed_by=self.actor.user_id)
+        for month in plan.unused_months:
+            starts_on, ends_on = rules.period_bounds(month)
+            self.session.add(Period(id=month, starts_on=starts_on, ends_on=ends_on, **plan.unused_closed))
+        period = await self.session.get(Period, period_id)
+        if period is None:
+            starts_on, ends_on = rules.period_bounds(period_id)
+            period = Period(id=period_id, starts_on=starts_on, ends_on=ends_on, status=PeriodStatus.OPEN.value)
+        for name, value in plan.closed.items():
+            setattr(period, name, value)
         self.session.add(period)
         await self.session.flush()
         self._reference_changed()
@@ -850,12 +692,11 @@ class Ledger:
         self._reference_changed()
         return row
 
-    async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:
-        """Bring every foreign-currency monetary balance to the rate of ``as_of``; post the unrealised
-        gain or loss (one entry, reporting-only lines), or nothing when no balance moved."""
-        # The lock first: balances read before it could miss a concurrent entry or a period's close.
+    async def _revaluation_facts(self, as_of: date) -> rules.RevaluationFacts:
+        """What revaluing at ``as_of`` needs (``rules.plan_revaluation``), read under the chain lock: balances
+        read before it could miss a concurrent entry or a period's close."""
         await self._lock_chain()
-        await self._open_period_for(as_of, field_name="as_of")
+        period = await self._period_facts(as_of)
         accounts = await self.accounts()
         monetary_ids = [a.id for a in accounts.values() if a.is_monetary and a.book == "financial"]
         key_columns = (
@@ -877,32 +718,17 @@ class Ledger:
             )
         ).all()
         balances = {rules.RevaluationKey(int(r[0]), str(r[1]), r[2], r[3], r[4]): (int(r[5]), int(r[6])) for r in rows}
-        rates = {c: await self.rate(c, as_of) for c in {k.currency for k in balances}}
-        adjustments = rules.revaluation(balances, rates, self.reporting_currency)
-        if not adjustments:
-            return None
+        rates = {c: await self._known_rate(c, as_of) for c in sorted({k.currency for k in balances})}
         by_id = {a.id: a for a in accounts.values()}
-        lines: list[Line] = []
-        for key, diff in sorted(adjustments.items(), key=lambda kv: (kv[0].account_id, kv[0].currency, str(kv[0]))):
-            account = by_id[key.account_id]
-            dims = {"contributor_id": key.contributor_id, "window_id": key.window_id, "grant_id": key.grant_id}
-            # A gain on an asset (or a fall of a liability) is a credit to unrealised gains, and vice versa.
-            offset = chart.FX_GAIN_UNREALISED if diff > 0 else chart.FX_LOSS_UNREALISED
-            lines.append(
-                Line(account.code, Money.zero(key.currency), Money.from_minor(diff, self.reporting_currency), **dims)
-            )
-            lines.append(
-                Line(offset, Money.zero(key.currency), Money.from_minor(-diff, self.reporting_currency), **dims)
-            )
-        draft = EntryDraft(
-            entry_date=as_of,
-            description=f"FX revaluation at {as_of.isoformat()} closing rates",
-            lines=tuple(lines),
-            source_type="revaluation",
-            source_id=as_of.isoformat(),
-            idempotency_key=idempotency_key,
-        )
-        return await self.post(draft)
+        return rules.RevaluationFacts(self.now.date(), self.reporting_currency, period, by_id, balances, rates)
+
+    async def revalue(self, as_of: date, *, idempotency_key: str | None = None) -> EntryView | None:
+        """Bring every foreign-currency monetary balance to the rate of ``as_of``; post the unrealised
+        gain or loss (one entry, reporting-only lines), or nothing when no balance moved."""
+        plan = rules.plan_revaluation(await self._revaluation_facts(as_of), as_of, idempotency_key)
+        if plan.opens_period is not None:
+            await self._open_period(plan.opens_period)
+        return None if plan.draft is None else await self.post(plan.draft)
 
     async def close_account(self, code: str) -> LedgerAccount:
         # The lock first: no entry can be posted to the account between its balance check and its closing.
@@ -942,9 +768,3 @@ class Ledger:
 
 def _replayed(view: EntryView) -> EntryView:
     return dataclasses.replace(view, replayed=True)
-
-
-def _posting_row(entry_id: int, entry_date: date, row: dict[str, Any]) -> dict[str, Any]:
-    values = {k: v for k, v in row.items() if k != "account"}
-    values.update(entry_id=entry_id, entry_date=entry_date)
-    return values
