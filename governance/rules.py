@@ -5,18 +5,38 @@ No I/O here: these are the functions the property tests exercise.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.core import get_global
 
 from fundapp.core.chain import GENESIS_HASH, digest
-from ledger import Line, Money, MoneyError, chart, convert_minor, exponent, from_json, percentage, quantize, to_json
+from fundapp.core.errors import Conflict, InvalidInput, NotFound, refuse_future
+from fundapp.core.idempotency import scoped_key
+from fundapp.core.plans import EntryId, Event, Plan
+from ledger import (
+    EntryDraft,
+    Line,
+    Money,
+    MoneyError,
+    chart,
+    convert_minor,
+    exponent,
+    from_json,
+    percentage,
+    quantize,
+    to_json,
+    to_money,
+)
+
+if TYPE_CHECKING:
+    from governance.schemas import ContributionCreate
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
 _DEPRECATED_ALPHA3 = frozenset({"BUR", "ZAR", "DDR", "FXX", "TMP", "YMD"})
@@ -208,6 +228,313 @@ def carrying_share(carrying_reporting: int, balance: int, settled: int, reportin
         return carrying_reporting
     exact = Decimal(carrying_reporting) * Decimal(settled) / Decimal(balance)
     return quantize(exact.scaleb(-exponent(reporting_currency)), reporting_currency)
+
+
+# ---------------------------------------------------------------- deposits: facts in, a plan out
+
+CONTRIBUTIONS = "contributions"
+
+
+@dataclass(frozen=True, slots=True)
+class DepositFacts:
+    """What recording one receipt reads (``Governance``'s facts reader reads every receipt's in one
+    statement): the contributor's name (None: no such contributor), a contribution already recorded under
+    the receipt's key (its id and body's hash), and for a settled instalment (assessed fee) what is due, by
+    whom, in which currency, for which window (the fee's year and entry: none while it is a notice), what is
+    applied to it already, and the receivable's carrying value (amount, reporting amount) in the receipt's
+    currency. ``rate`` is the receipt's currency's rate on its value date, or ``missing_rate`` the ledger's
+    refusal when none is known (raised only if the plan needs the rate)."""
+
+    contributor_name: str | None
+    existing_id: int | None = None
+    existing_hash: str | None = None
+    instalment_due: int | None = None
+    pledge_owner_id: int | None = None
+    pledge_currency: str | None = None
+    window_id: int | None = None
+    assessment_due: int | None = None
+    assessment_owner_id: int | None = None
+    assessment_currency: str | None = None
+    assessment_year: int | None = None
+    assessment_entry_id: int | None = None
+    applied: int = 0
+    carried_amount: int = 0
+    carried_reporting: int = 0
+    rate: Decimal | None = None
+    missing_rate: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositPolicy:
+    """What a deposit's plan takes besides its facts: the facility's settings, who records it and when, and
+    whether the receipt is one of a bank statement's (its key's field is then ``idempotency_key``)."""
+
+    reporting_currency: str
+    fee_rate: Decimal
+    now: datetime
+    user_id: int | None
+    batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DepositReplay:
+    """A receipt whose key was recorded with the same body: the contribution it recorded, and whether that
+    was earlier in the same call (its row not yet written)."""
+
+    contribution_id: int
+    in_this_call: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DepositPlan:
+    """A receipt to record: the ledger entry, the contribution's row (its ``entry_id`` an ``EntryId``) and
+    the audit event; ``payload_hash`` is the body's, kept with the key."""
+
+    entry: EntryDraft
+    contribution: Mapping[str, Any]
+    event: Event
+    payload_hash: str
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(entries=(self.entry,), rows={CONTRIBUTIONS: (self.contribution,)}, events=(self.event,))
+
+
+@dataclass
+class DepositsSoFar:
+    """What the receipts planned so far in one call changed, which the facts read before them do not show:
+    amounts applied per instalment or assessment, receivables' carrying values (amount, reporting amount)
+    per contributor, window and currency, and idempotency keys used (with the body's hash and the
+    contribution's id). ``ids`` are the ids the call may give new contributions, in order."""
+
+    ids: tuple[int, ...]
+    used: int = 0
+    applied: Counter[tuple[str, int]] = field(default_factory=Counter)
+    carried: dict[tuple[int, int | None, str], tuple[int, int]] = field(default_factory=dict)
+    keys: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, planned: DepositPlan) -> None:
+        """Count ``planned`` in (after the service handed it to the writer)."""
+        row = planned.contribution
+        self.used += 1
+        if row["instalment_id"] is not None:
+            self.applied[("instalment", row["instalment_id"])] += row["applied"]
+        if row["assessment_id"] is not None:
+            self.applied[("assessment", row["assessment_id"])] += row["applied"]
+        for line in planned.entry.lines:
+            if line.account == chart.CONTRIBUTIONS_RECEIVABLE:
+                assert line.contributor_id is not None and line.reporting_amount is not None
+                key = (line.contributor_id, line.window_id, line.amount.currency)
+                amount, reporting = self.carried.get(key, (0, 0))
+                self.carried[key] = (amount + line.amount.minor, reporting + line.reporting_amount.minor)
+        if row["idempotency_key"] is not None:
+            self.keys[row["idempotency_key"]] = (planned.payload_hash, row["id"])
+
+
+def deposit_settles(data: ContributionCreate) -> str | None:
+    """What a payment settles: "instalment", "assessment" (the schema allows one at most) or None."""
+    if data.instalment_id is not None:
+        return "instalment"
+    return "assessment" if data.assessment_id is not None else None
+
+
+def plan_deposit(
+    facts: DepositFacts,
+    data: ContributionCreate,
+    idempotency_key: str | None,
+    so_far: DepositsSoFar,
+    policy: DepositPolicy,
+) -> DepositPlan | DepositReplay:
+    """Record money received: cash in its currency, the receivable settled at its carrying value (the
+    ledger closes any FX difference), the administrative-agent fee on what it settles, and the net made
+    available in the budgetary book at the day's rate; money that settles nothing is the contributor's
+    unapplied credit, and money paid for a fee notice is held as received in advance. A key recorded with
+    the same body is a replay; the refusals name the field and rule the API reports."""
+    payload_hash = digest(data.model_dump(mode="json"))
+    stored_key = scoped_key(policy.user_id, idempotency_key)
+    replay = _deposit_replay(facts, so_far, stored_key, idempotency_key, payload_hash, policy.batch)
+    if replay is not None:
+        return replay
+    if facts.contributor_name is None:
+        raise NotFound(
+            f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
+        )
+    refuse_future(data.value_date, policy.now.date(), field="value_date", what="the payment")
+    money = to_money(data.amount, data.currency)
+    outstanding, window_id, advance = _deposit_target(facts, data, money, so_far)
+    split = split_deposit(money.minor, outstanding)
+    applied = Money.from_minor(split.applied, money.currency)
+    unapplied = Money.from_minor(split.unapplied, money.currency)
+    # The administrative-agent fee is charged on what the deposit settles; unapplied credit is not yet revenue,
+    # nor is money paid in advance of its fee year (charged when the year opens and the fee is posted).
+    fee = percentage(applied, policy.fee_rate) if applied.is_positive and not advance else Money.zero(money.currency)
+    lines = _deposit_lines(
+        facts, data.contributor_id, window_id, advance, money, applied, unapplied, fee, so_far, policy
+    )
+    entry = EntryDraft(
+        entry_date=data.value_date,
+        description=f"Contribution from {facts.contributor_name}" + (f" ({data.reference})" if data.reference else ""),
+        lines=lines,
+        source_type="contribution",
+        settle_fx=True,
+    )
+    values: dict[str, Any] = {
+        "id": so_far.ids[so_far.used],
+        "contributor_id": data.contributor_id,
+        "value_date": data.value_date,
+        "amount": money.minor,
+        "currency": money.currency,
+        "instalment_id": data.instalment_id,
+        "assessment_id": data.assessment_id,
+        "window_id": window_id,
+        "applied": applied.minor,
+        "unapplied": unapplied.minor,
+        "fee": fee.minor,
+        "advance": advance,
+        "idempotency_key": stored_key,
+        "payload_hash": payload_hash,
+        "reference": data.reference,
+        "entry_id": EntryId(0),
+        "recorded_by": policy.user_id,
+        "created_at": policy.now,
+    }
+    after = {
+        "contributor_id": data.contributor_id,
+        "amount": to_json(money),
+        "applied": to_json(applied),
+        "unapplied": to_json(unapplied),
+        "fee": to_json(fee),
+        "entry_id": EntryId(0),
+    }
+    return DepositPlan(
+        entry, values, Event("contribution.record", "contribution", values["id"], after=after), payload_hash
+    )
+
+
+def _deposit_replay(
+    facts: DepositFacts,
+    so_far: DepositsSoFar,
+    stored_key: str | None,
+    idempotency_key: str | None,
+    payload_hash: str,
+    batch: bool,
+) -> DepositReplay | None:
+    """The contribution a key recorded before (in this call or an earlier one) with the same body; a
+    refusal when it came with another body; None for a new key."""
+    earlier = so_far.keys.get(stored_key) if stored_key is not None else None
+    if earlier is None and facts.existing_id is None:
+        return None
+    first_hash, first_id = earlier if earlier is not None else (facts.existing_hash, int(facts.existing_id or 0))
+    if first_hash != payload_hash:
+        raise Conflict(
+            f"the idempotency key {idempotency_key!r} was used for contribution {first_id} with a different body",
+            field="idempotency_key" if batch else "Idempotency-Key",
+            rule="idempotency-same-payload",
+        )
+    return DepositReplay(first_id, in_this_call=earlier is not None)
+
+
+def _deposit_target(
+    facts: DepositFacts, data: ContributionCreate, money: Money, so_far: DepositsSoFar
+) -> tuple[int, int | None, bool]:
+    """What the receipt's target (an instalment, an assessed fee, or none) still has outstanding, its window,
+    and whether the money is paid in advance of its fee year; refuses a target the receipt cannot settle."""
+    settles = deposit_settles(data)
+    if settles == "instalment":
+        if facts.instalment_due is None:
+            raise NotFound(
+                f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
+            )
+        _check_settles(
+            facts.pledge_owner_id, facts.pledge_currency, data.contributor_id, money, "instalment_id", "pledge"
+        )
+        applied_before = facts.applied + so_far.applied[("instalment", data.instalment_id or 0)]
+        return facts.instalment_due - applied_before, facts.window_id, False
+    if settles == "assessment":
+        if facts.assessment_due is None:
+            raise NotFound(
+                f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
+            )
+        _check_settles(
+            facts.assessment_owner_id,
+            facts.assessment_currency,
+            data.contributor_id,
+            money,
+            "assessment_id",
+            "assessed fee",
+        )
+        applied_before = facts.applied + so_far.applied[("assessment", data.assessment_id or 0)]
+        # A notice: its fee year has not begun (else the year's opening would have posted it).
+        advance = facts.assessment_entry_id is None
+        if advance and data.value_date >= date(int(facts.assessment_year or 0), 1, 1):
+            raise Conflict(
+                f"the {facts.assessment_year} fees are posted when the year opens; "
+                "run fundapp governance open-fee-years first",
+                field="assessment_id",
+                rule="fee-year-opened",
+            )
+        return facts.assessment_due - applied_before, None, advance
+    return 0, None, False
+
+
+def _check_settles(
+    owner_id: int | None, currency: str | None, contributor_id: int, money: Money, field_name: str, what: str
+) -> None:
+    if owner_id != contributor_id:
+        raise InvalidInput(
+            f"that {what} belongs to another contributor", field=field_name, rule="settles-own-receivable"
+        )
+    if currency != money.currency:
+        raise InvalidInput(
+            f"the {what} is in {currency}; a payment in {money.currency} cannot settle it "
+            "(record it without a target to keep it as unapplied credit)",
+            field="currency",
+            rule="settlement-currency",
+        )
+
+
+def _deposit_lines(
+    facts: DepositFacts,
+    contributor_id: int,
+    window_id: int | None,
+    advance: bool,
+    money: Money,
+    applied: Money,
+    unapplied: Money,
+    fee: Money,
+    so_far: DepositsSoFar,
+    policy: DepositPolicy,
+) -> tuple[Line, ...]:
+    """The deposit's ledger lines (the ledger converts those without a reporting amount at the day's rate)."""
+    rc = policy.reporting_currency
+    dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
+    lines = [Line(chart.CASH, money, **dims)]
+    if applied.is_positive and advance:
+        lines.append(Line(chart.RECEIVED_IN_ADVANCE, -applied, contributor_id=contributor_id))
+    elif applied.is_positive:
+        # The receivable's carrying value, read with the facts and moved by the receipts before this one.
+        carried_amount, carried_reporting = so_far.carried.get((contributor_id, window_id, money.currency), (0, 0))
+        share = carrying_share(
+            carried_reporting + facts.carried_reporting, carried_amount + facts.carried_amount, applied.minor, rc
+        )
+        lines.append(Line(chart.CONTRIBUTIONS_RECEIVABLE, -applied, Money.from_minor(-share, rc), **dims))
+    if unapplied.is_positive:
+        lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor_id))
+    if fee.is_positive:
+        lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
+    net = applied - fee
+    if net.is_positive and not advance:
+        if facts.rate is None:
+            assert facts.missing_rate is not None, "the facts carry a rate or the refusal of one"
+            raise facts.missing_rate
+        net_reporting = Money.from_minor(convert_minor(net.minor, net.currency, facts.rate, rc), rc)
+        # A net worth less than half a reporting minor unit makes nothing available.
+        if net_reporting.is_positive:
+            lines += [
+                Line(chart.AVAILABLE, net_reporting, window_id=window_id),
+                Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
+            ]
+    return tuple(lines)
 
 
 # ---------------------------------------------------------------- arrears

@@ -1,0 +1,125 @@
+"""One writer for every money command: a plan, worked out before, written in one trip.
+
+A money command has three steps. Its facts reader reads what the command needs (one statement or a few;
+the only place besides the core that knows dialects and speed tricks). Its planner, a pure function of the
+domain's ``rules.py``, turns the facts and the input into a ``Plan``, or refuses. ``write_plan`` writes it:
+
+- ``entries``: ledger entry drafts, handed in order to a ``Poster`` (the ledger's ``Ledger`` is one: its
+  ``post(draft)`` checks and posts a draft, returning the entry with its ``id``). The core imports no
+  domain, so a draft is whatever the poster takes;
+- ``rows``: new rows, by table name (a table of the shared metadata), inserted as given;
+- ``events``: audit events, recorded in order as the plan's actor at the plan's time.
+
+A row or an event may hold ``EntryId(n)`` where the id of the plan's ``n``-th entry goes (the planner does
+not know it: the journal gives it when the entry is posted); the writer puts the id in its place, at the
+top level of a row or of an event's ``before``/``after``, or one dict or list further down.
+
+Everything goes to the database in one trip when the caller's ``one_trip`` block ends
+(``fundapp.core.writes``), or at the end of ``write_plan`` when the caller has none open: the posters and
+``audit.record`` hand their rows to the same block. Several plans (a bank statement's receipts) are
+written in one trip by writing each inside one block. Nothing is written if anything refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from fundapp.core import audit
+from fundapp.core.writes import one_trip, pending_writes
+
+
+@dataclass(frozen=True, slots=True)
+class EntryId:
+    """Stands in a plan's row or event for the id of the plan's ``n``-th entry, known once it is posted."""
+
+    n: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An audit event to record (``audit.record``'s fields other than the actor and the time)."""
+
+    action: str
+    object_type: str
+    object_id: object
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a command writes: ledger entry drafts, new rows by table name, audit events."""
+
+    entries: tuple[Any, ...] = ()
+    rows: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    events: tuple[Event, ...] = ()
+
+
+class Poster(Protocol):
+    """Posts one ledger entry draft in the caller's transaction (``Ledger`` is one)."""
+
+    async def post(self, draft: Any, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What ``write_plan`` wrote: the poster's answer for each entry, and the rows with their entry ids."""
+
+    entries: tuple[Any, ...]
+    rows: Mapping[str, tuple[dict[str, Any], ...]]
+
+    def row(self, table: str, n: int = 0) -> dict[str, Any]:
+        return self.rows[table][n]
+
+
+async def write_plan(
+    session: AsyncSession, plan: Plan, *, poster: Poster | None, actor: audit.Actor, at: datetime
+) -> Written:
+    """Write ``plan`` in the session's transaction: in the caller's open ``one_trip`` block, or in one of
+    its own. ``poster`` posts the plan's entries (it may be None for a plan without any)."""
+    async with AsyncExitStack() as stack:
+        pending = pending_writes(session)
+        if pending is None:
+            pending = await stack.enter_async_context(one_trip(session))
+        posted: list[Any] = []
+        for draft in plan.entries:
+            if poster is None:
+                raise ValueError("a plan with ledger entries needs a poster")
+            posted.append(await poster.post(draft))
+        ids = [entry.id for entry in posted]
+        rows = {table: tuple(_filled(row, ids) for row in table_rows) for table, table_rows in plan.rows.items()}
+        for table, table_rows in rows.items():
+            pending.add(SQLModel.metadata.tables[table], table_rows)
+        for event in plan.events:
+            await audit.record(
+                session,
+                actor=actor,
+                action=event.action,
+                object_type=event.object_type,
+                object_id=_fill(event.object_id, ids),
+                at=at,
+                before=None if event.before is None else _filled(event.before, ids),
+                after=None if event.after is None else _filled(event.after, ids),
+            )
+    return Written(tuple(posted), rows)
+
+
+def _filled(values: Mapping[str, Any], ids: Sequence[int]) -> dict[str, Any]:
+    return {name: _fill(value, ids) for name, value in values.items()}
+
+
+def _fill(value: Any, ids: Sequence[int]) -> Any:
+    if isinstance(value, EntryId):
+        return ids[value.n]
+    if isinstance(value, Mapping):
+        return {name: ids[v.n] if isinstance(v, EntryId) else v for name, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(ids[v.n] if isinstance(v, EntryId) else v for v in value)
+    return value
