@@ -62,10 +62,10 @@ def _facts(
     rate: Decimal = Decimal("1.1"),
 ) -> rules.DepositFacts:
     carried = due  # the receivable holds what is due, at some carrying value
-    common = {"contributor_name": "Donor", "applied": applied, "carried_amount": carried, "rate": rate}
+    common = rules.DepositFacts(contributor_name="Donor", applied=applied, carried_amount=carried, rate=rate)
     if target == "instalment":
-        return rules.DepositFacts(
-            **common,
+        return replace(
+            common,
             instalment_due=due,
             pledge_owner_id=owner,
             pledge_currency=currency,
@@ -73,8 +73,8 @@ def _facts(
             carried_reporting=carried * 2,
         )
     if target == "assessment":
-        return rules.DepositFacts(
-            **common,
+        return replace(
+            common,
             assessment_due=due,
             assessment_owner_id=owner,
             assessment_currency=currency,
