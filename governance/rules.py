@@ -36,7 +36,7 @@ from ledger import (
 )
 
 if TYPE_CHECKING:
-    from governance.schemas import ContributionCreate
+    from governance.schemas import ContributionCreate, PledgeCreate
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
 _DEPRECATED_ALPHA3 = frozenset({"BUR", "ZAR", "DDR", "FXX", "TMP", "YMD"})
@@ -535,6 +535,134 @@ def _deposit_lines(
                 Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
             ]
     return tuple(lines)
+
+
+# ---------------------------------------------------------------- pledges: facts in, a plan out
+
+PLEDGES = "pledges"
+INSTALMENTS = "pledge_instalments"
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeFacts:
+    """What signing a pledge reads: the contributor's name (None: no such contributor), the window named by
+    the pledge (its id, whether it is open; None: no such window, or none named) and the new pledge's id."""
+
+    contributor_name: str | None
+    window_id: int | None
+    window_open: bool
+    pledge_id: int
+
+
+def plan_pledge(facts: PledgeFacts, data: PledgeCreate, *, now: datetime) -> Plan:
+    """A pledge signed: the receivable and the revenue (deferred while it is conditional), the pledge and its
+    instalments, and the audit event. Refusals in the order the API has always checked them."""
+    refuse_future(data.signed_on, now.date(), field="signed_on", what="the pledge")
+    if facts.contributor_name is None:
+        raise NotFound(
+            f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
+        )
+    if data.window_code is not None:
+        if facts.window_id is None:
+            raise NotFound(f"no window with code {data.window_code!r}", field="window_code", rule="window-exists")
+        if not facts.window_open:
+            raise InvalidInput(
+                f"window {data.window_code} is closed to new pledges", field="window_code", rule="window-open"
+            )
+    window_id = facts.window_id if data.window_code is not None else None
+    amount = to_money(data.amount, data.currency)
+    credit = chart.DEFERRED_REVENUE if data.conditional else chart.CONTRIBUTION_REVENUE
+    dims: dict[str, Any] = {"contributor_id": data.contributor_id, "window_id": window_id}
+    entry = EntryDraft(
+        entry_date=data.signed_on,
+        description=f"Pledge of {facts.contributor_name}" + (" (conditional)" if data.conditional else ""),
+        lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, amount, **dims), Line(credit, -amount, **dims)),
+        source_type="pledge",
+    )
+    pledge = {
+        "id": facts.pledge_id,
+        "contributor_id": data.contributor_id,
+        "amount": amount.minor,
+        "currency": amount.currency,
+        "window_id": window_id,
+        "signed_on": data.signed_on,
+        "conditional": data.conditional,
+        "condition": data.condition,
+        "condition_met_on": None,
+        "reference": data.reference,
+        "entry_id": EntryId(0),
+        "condition_entry_id": None,
+        "created_at": now,
+    }
+    instalments = tuple(
+        {
+            "pledge_id": facts.pledge_id,
+            "number": number,
+            "due_on": instalment.due_on,
+            "amount": to_money(instalment.amount, data.currency).minor,
+        }
+        for number, instalment in enumerate(data.instalments, start=1)
+    )
+    after = {
+        "contributor_id": data.contributor_id,
+        "amount": to_json(amount),
+        "window": data.window_code,
+        "conditional": data.conditional,
+        "entry_id": EntryId(0),
+    }
+    return Plan(
+        entries=(entry,),
+        rows={PLEDGES: (pledge,), INSTALMENTS: instalments},
+        events=(Event("pledge.sign", "pledge", facts.pledge_id, after=after),),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFacts:
+    """What recognising a conditional pledge reads: the pledge's id, signature date, whether it is
+    conditional and when its condition was met (None: not yet), its dimensions, and its deferred revenue
+    as posted (amount and currency, reporting amount)."""
+
+    pledge_id: int
+    conditional: bool
+    signed_on: date
+    condition_met_on: date | None
+    contributor_id: int
+    window_id: int | None
+    deferred: Money | None = None  # read for a conditional pledge only
+    deferred_reporting: int = 0
+
+
+def plan_condition_met(facts: ConditionFacts, met_on: date, *, now: datetime, reporting_currency: str) -> Plan:
+    """A conditional pledge recognised as revenue at the reporting value it was deferred at."""
+    if not facts.conditional:
+        raise Conflict("this pledge has no condition", rule="conditional-only")
+    refuse_future(met_on, now.date(), field="met_on", what="the condition met")
+    if met_on < facts.signed_on:
+        raise InvalidInput(
+            f"the pledge was signed on {facts.signed_on}; its condition cannot be met before",
+            field="met_on",
+            rule="met-after-signing",
+        )
+    if facts.condition_met_on is not None:
+        raise Conflict(f"the condition was recorded as met on {facts.condition_met_on}", rule="once")
+    amount = facts.deferred
+    assert amount is not None, "a conditional pledge's facts carry its deferred revenue"
+    reporting = Money.from_minor(facts.deferred_reporting, reporting_currency)
+    dims: dict[str, Any] = {"contributor_id": facts.contributor_id, "window_id": facts.window_id}
+    entry = EntryDraft(
+        entry_date=met_on,
+        description=f"Condition met on pledge {facts.pledge_id}",
+        lines=(
+            Line(chart.DEFERRED_REVENUE, amount, reporting, **dims),
+            Line(chart.CONTRIBUTION_REVENUE, -amount, -reporting, **dims),
+        ),
+        source_type="pledge-condition",
+        source_id=str(facts.pledge_id),
+    )
+    change = {"id": facts.pledge_id, "condition_met_on": met_on, "condition_entry_id": EntryId(0)}
+    event = Event("pledge.condition_met", "pledge", facts.pledge_id, after={"met_on": met_on, "entry_id": EntryId(0)})
+    return Plan(entries=(entry,), updates={PLEDGES: (change,)}, events=(event,))
 
 
 # ---------------------------------------------------------------- arrears

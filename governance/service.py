@@ -14,11 +14,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from fundapp.core import audit, heads
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound, refuse_future
+from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.ids import id_pool, next_id
 from fundapp.core.models import User
@@ -509,65 +510,33 @@ class Governance:
         return contributor
 
     async def pledge(self, data: PledgeCreate) -> Pledge:
-        refuse_future(data.signed_on, self.today, field="signed_on", what="the pledge")
-        contributor = await self.contributor(data.contributor_id)
-        window_id = None
-        if data.window_code is not None:
-            window = await self.window(data.window_code)
-            if window.status != WindowStatus.OPEN.value:
-                raise InvalidInput(
-                    f"window {window.code} is closed to new pledges", field="window_code", rule="window-open"
-                )
-            window_id = window.id
-        amount = to_money(data.amount, data.currency)
-        credit = chart.DEFERRED_REVENUE if data.conditional else chart.CONTRIBUTION_REVENUE
-        dims: dict[str, Any] = {"contributor_id": contributor.id, "window_id": window_id}
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.signed_on,
-                description=f"Pledge of {contributor.name}" + (" (conditional)" if data.conditional else ""),
-                lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, amount, **dims), Line(credit, -amount, **dims)),
-                source_type="pledge",
-            )
+        facts = await self._pledge_facts(data)
+        written = await write_plan(
+            self.session,
+            rules.plan_pledge(facts, data, now=self.now),
+            poster=self.ledger,
+            actor=self.actor,
+            at=self.now,
         )
-        pledge = Pledge(
-            contributor_id=data.contributor_id,
-            amount=amount.minor,
-            currency=amount.currency,
-            window_id=window_id,
-            signed_on=data.signed_on,
-            conditional=data.conditional,
-            condition=data.condition,
-            reference=data.reference,
-            entry_id=entry.id,
-            created_at=self.now,
+        return Pledge.model_construct(**written.row(rules.PLEDGES))
+
+    async def _pledge_facts(self, data: PledgeCreate) -> rules.PledgeFacts:
+        """The contributor's name, the named window (id and status) and an id for the pledge, in one statement."""
+        pledges: Table = Pledge.metadata.tables["pledges"]
+        window = select(col(Window.id), col(Window.status)).where(col(Window.code) == data.window_code).subquery()
+        statement = select(
+            select(col(Contributor.name)).where(col(Contributor.id) == data.contributor_id).scalar_subquery(),
+            select(window.c.id).scalar_subquery(),
+            select(window.c.status).scalar_subquery(),
+            next_id(self.session.get_bind().dialect.name, pledges),
         )
-        self.session.add(pledge)
-        await self.session.flush()
-        assert pledge.id is not None
-        for number, instalment in enumerate(data.instalments, start=1):
-            self.session.add(
-                PledgeInstalment(
-                    pledge_id=pledge.id,
-                    number=number,
-                    due_on=instalment.due_on,
-                    amount=to_money(instalment.amount, data.currency).minor,
-                )
-            )
-        await self.session.flush()
-        await self._audit(
-            "pledge.sign",
-            "pledge",
-            pledge.id,
-            after={
-                "contributor_id": data.contributor_id,
-                "amount": to_json(amount),
-                "window": data.window_code,
-                "conditional": data.conditional,
-                "entry_id": entry.id,
-            },
+        name, window_id, status, pledge_id = (await self.session.execute(statement)).one()
+        return rules.PledgeFacts(
+            contributor_name=name,
+            window_id=_int_or_none(window_id),
+            window_open=status == WindowStatus.OPEN.value,
+            pledge_id=int(pledge_id),
         )
-        return pledge
 
     async def get_pledge(self, pledge_id: int) -> Pledge:
         found = await self.session.get(Pledge, pledge_id)
@@ -578,39 +547,32 @@ class Governance:
     async def condition_met(self, pledge_id: int, met_on: date) -> Pledge:
         """Recognise a conditional pledge as revenue, at the reporting value it was deferred at."""
         pledge = await self.get_pledge(pledge_id)
-        if not pledge.conditional:
-            raise Conflict("this pledge has no condition", rule="conditional-only")
-        refuse_future(met_on, self.today, field="met_on", what="the condition met")
-        if met_on < pledge.signed_on:
-            raise InvalidInput(
-                f"the pledge was signed on {pledge.signed_on}; its condition cannot be met before",
-                field="met_on",
-                rule="met-after-signing",
+        assert pledge.id is not None
+        deferred, deferred_reporting = None, 0
+        if pledge.conditional:
+            original = await self.ledger.entry(pledge.entry_id)
+            posting = next(p for p in original.postings if p.account == chart.DEFERRED_REVENUE)
+            deferred, deferred_reporting = (
+                Money.from_minor(-posting.amount, posting.currency),
+                -posting.reporting_amount,
             )
-        if pledge.condition_met_on is not None:
-            raise Conflict(f"the condition was recorded as met on {pledge.condition_met_on}", rule="once")
-        original = await self.ledger.entry(pledge.entry_id)
-        deferred = next(p for p in original.postings if p.account == chart.DEFERRED_REVENUE)
-        amount = Money.from_minor(-deferred.amount, deferred.currency)
-        reporting = Money.from_minor(-deferred.reporting_amount, self.settings.reporting_currency)
-        dims: dict[str, Any] = {"contributor_id": pledge.contributor_id, "window_id": pledge.window_id}
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=met_on,
-                description=f"Condition met on pledge {pledge.id}",
-                lines=(
-                    Line(chart.DEFERRED_REVENUE, amount, reporting, **dims),
-                    Line(chart.CONTRIBUTION_REVENUE, -amount, -reporting, **dims),
-                ),
-                source_type="pledge-condition",
-                source_id=str(pledge.id),
-            )
+        facts = rules.ConditionFacts(
+            pledge_id=pledge.id,
+            conditional=pledge.conditional,
+            signed_on=pledge.signed_on,
+            condition_met_on=pledge.condition_met_on,
+            contributor_id=pledge.contributor_id,
+            window_id=pledge.window_id,
+            deferred=deferred,
+            deferred_reporting=deferred_reporting,
         )
-        pledge.condition_met_on = met_on
-        pledge.condition_entry_id = entry.id
-        self.session.add(pledge)
-        await self.session.flush()
-        await self._audit("pledge.condition_met", "pledge", pledge.id, after={"met_on": met_on, "entry_id": entry.id})
+        plan = rules.plan_condition_met(
+            facts, met_on, now=self.now, reporting_currency=self.settings.reporting_currency
+        )
+        written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+        # The pledge as written (the change went to the database, not through the session's unit of work).
+        for name, value in written.updates[rules.PLEDGES][0].items():
+            set_committed_value(pledge, name, value)
         return pledge
 
     # ---------------------------------------------------------------- contributions

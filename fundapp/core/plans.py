@@ -8,6 +8,9 @@ domain's ``rules.py``, turns the facts and the input into a ``Plan``, or refuses
   ``post(draft)`` checks and posts a draft, returning the entry with its ``id``). The core imports no
   domain, so a draft is whatever the poster takes;
 - ``rows``: new rows, by table name (a table of the shared metadata), inserted as given;
+- ``updates``: changes to rows, by table name, each the row's ``id`` and the new values of some columns;
+  they are sent after the trip (they may name the entries and rows it inserts), so a plan with updates is
+  written in a trip of its own, not inside a caller's ``one_trip`` block;
 - ``events``: audit events, recorded in order as the plan's actor at the plan's time.
 
 A row or an event may hold ``EntryId(n)`` where the id of the plan's ``n``-th entry goes (the planner does
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -59,6 +63,7 @@ class Plan:
 
     entries: tuple[Any, ...] = ()
     rows: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    updates: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     events: tuple[Event, ...] = ()
 
 
@@ -70,10 +75,12 @@ class Poster(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Written:
-    """What ``write_plan`` wrote: the poster's answer for each entry, and the rows with their entry ids."""
+    """What ``write_plan`` wrote: the poster's answer for each entry, the rows and the updates with their
+    entry ids."""
 
     entries: tuple[Any, ...]
     rows: Mapping[str, tuple[dict[str, Any], ...]]
+    updates: Mapping[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
 
     def row(self, table: str, n: int = 0) -> dict[str, Any]:
         return self.rows[table][n]
@@ -88,6 +95,8 @@ async def write_plan(
         pending = pending_writes(session)
         if pending is None:
             pending = await stack.enter_async_context(one_trip(session))
+        elif plan.updates:
+            raise RuntimeError("a plan with updates is written in a trip of its own")
         posted: list[Any] = []
         for draft in plan.entries:
             if poster is None:
@@ -108,7 +117,25 @@ async def write_plan(
                 before=None if event.before is None else _filled(event.before, ids),
                 after=None if event.after is None else _filled(event.after, ids),
             )
-    return Written(tuple(posted), rows)
+    updates = {table: tuple(_filled(row, ids) for row in table_rows) for table, table_rows in plan.updates.items()}
+    for table, changes in updates.items():
+        await _update(session, SQLModel.metadata.tables[table], changes)
+    return Written(tuple(posted), rows, updates)
+
+
+async def _update(session: AsyncSession, table: Table, changes: Sequence[Mapping[str, Any]]) -> None:
+    """Each change's columns set on the row of its ``id`` (one statement per shape of change)."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for change in changes:
+        columns = tuple(name for name in change if name != "id")
+        shapes.setdefault(columns, []).append({"row_id": change["id"], **{f"new_{n}": change[n] for n in columns}})
+    for columns, parameters in shapes.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("row_id"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        await session.execute(statement, parameters)
 
 
 def _filled(values: Mapping[str, Any], ids: Sequence[int]) -> dict[str, Any]:
