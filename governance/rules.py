@@ -665,6 +665,116 @@ def plan_condition_met(facts: ConditionFacts, met_on: date, *, now: datetime, re
     return Plan(entries=(entry,), updates={PLEDGES: (change,)}, events=(event,))
 
 
+# ---------------------------------------------------------------- assessments: facts in, a plan out
+
+ASSESSMENTS = "assessments"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberToAssess:
+    """An active member as an assessment sees it."""
+
+    code: str
+    tier: str
+    joined_on: date
+    contributor_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentFacts:
+    """What assessing a year reads: the active members (by code), those assessed for the year already, and
+    the year's annual fee of each tier that has one."""
+
+    year: int
+    members: tuple[MemberToAssess, ...]
+    assessed: frozenset[str]
+    fees: Mapping[str, Money]
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentPlan:
+    """The assessment of a year: what to write, and the members assessed now, already, or not due."""
+
+    plan: Plan
+    created: tuple[str, ...]
+    already: tuple[str, ...]
+    not_due: tuple[str, ...]
+
+
+def fee_entry(
+    member_code: str, contributor_id: int, year: int, tier: str, months: int, fee: Money, on: date
+) -> EntryDraft:
+    """An assessed fee posted: the member's receivable and the facility's revenue, dated ``on``."""
+    return EntryDraft(
+        entry_date=on,
+        description=f"{year} fee of {member_code} (tier {tier}, {months} months)",
+        lines=(
+            Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=contributor_id),
+            Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=contributor_id),
+        ),
+        source_type="assessment",
+        source_id=f"{member_code}-{year}",
+        idempotency_key=f"assessment:{member_code}:{year}",
+    )
+
+
+def plan_assessment(facts: AssessmentFacts, *, today: date, due_days: int) -> AssessmentPlan:
+    """Each active member's fee for the year (once), pro-rated by whole months. A fee of the current or a
+    past year is posted at once (dated today); a fee of a year that has not begun is a notice, posted when
+    its year opens. Refuses a year whose fee is not set for a tier that owes one."""
+    year = facts.year
+    notice = is_fee_notice(year, today)
+    due_on = fee_due_on(year, today, due_days)
+    entries: list[EntryDraft] = []
+    rows: list[dict[str, Any]] = []
+    already: list[str] = []
+    not_due: list[str] = []
+    for member in facts.members:
+        if member.code in facts.assessed:
+            already.append(member.code)
+            continue
+        months = months_of_membership(member.joined_on, year)
+        if months == 0:
+            not_due.append(member.code)
+            continue
+        annual = facts.fees.get(member.tier)
+        if annual is None:
+            raise InvalidInput(
+                f"no fee is set for tier {member.tier} in {year}; set it under /tiers first",
+                field="year",
+                rule="fee-schedule-set",
+            )
+        fee = prorated_fee(annual, months)
+        if not fee.is_positive:
+            # A fee that rounds to nothing is not due (and a zero receivable is not an entry).
+            not_due.append(member.code)
+            continue
+        row: dict[str, Any] = {
+            "member_code": member.code,
+            "contributor_id": member.contributor_id,
+            "year": year,
+            "tier": member.tier,
+            "months": months,
+            "amount": fee.minor,
+            "currency": fee.currency,
+            "assessed_on": today,
+            "due_on": due_on,
+            "entry_id": None,
+            "recognised_on": None,
+        }
+        if not notice:
+            row.update(entry_id=EntryId(len(entries)), recognised_on=today)
+            entries.append(fee_entry(member.code, member.contributor_id, year, member.tier, months, fee, today))
+        rows.append(row)
+    created = tuple(str(row["member_code"]) for row in rows)
+    events: tuple[Event, ...] = ()
+    if created:
+        after = {"members": list(created), "recognised": not notice}
+        events = (Event("assessment.notice" if notice else "assessment.run", "assessment_year", year, after=after),)
+    plan = Plan(entries=tuple(entries), rows={ASSESSMENTS: tuple(rows)} if rows else {}, events=events)
+    return AssessmentPlan(plan, created, tuple(already), tuple(not_due))
+
+
 # ---------------------------------------------------------------- arrears
 
 

@@ -52,7 +52,7 @@ from governance.schemas import (
     WindowCreate,
     WindowUpdate,
 )
-from ledger import EntryDraft, Ledger, LedgerRuleError, Line, Money, chart, to_json, to_money
+from ledger import EntryDraft, Ledger, LedgerRuleError, Money, chart, to_json, to_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,87 +315,53 @@ class Governance:
         posted on 1 January of its year (``open_fee_years``), so next year's fees never land in this year's
         revenue (docs/governance.md, "Fee years")."""
         await self.ledger.lock()
-        members = (
-            (
-                await self.session.execute(
-                    select(Member).where(col(Member.status) == MemberStatus.ACTIVE.value).order_by(col(Member.code))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        done = set(
-            (
-                await self.session.execute(select(col(Assessment.member_code)).where(col(Assessment.year) == year))
-            ).scalars()
-        )
-        notice = rules.is_fee_notice(year, self.today)
-        due_on = rules.fee_due_on(year, self.today, self.settings.charter.fee_due_days)
+        facts = await self._assessment_facts(year)
+        planned = rules.plan_assessment(facts, today=self.today, due_days=self.settings.charter.fee_due_days)
+        await write_plan(self.session, planned.plan, poster=self.ledger, actor=self.actor, at=self.now)
         created: list[Assessment] = []
-        already: list[str] = []
-        not_due: list[str] = []
-        for member in members:
-            if member.code in done:
-                already.append(member.code)
-                continue
-            months = rules.months_of_membership(member.joined_on, year)
-            if months == 0:
-                not_due.append(member.code)
-                continue
-            schedule = await self.session.get(TierFee, (year, member.tier))
-            if schedule is None:
-                raise InvalidInput(
-                    f"no fee is set for tier {member.tier} in {year}; set it under /tiers first",
-                    field="year",
-                    rule="fee-schedule-set",
-                )
-            fee = rules.prorated_fee(Money.from_minor(schedule.amount, schedule.currency), months)
-            if not fee.is_positive:
-                # A fee that rounds to nothing is not due (and a zero receivable is not an entry).
-                not_due.append(member.code)
-                continue
-            contributor = await self.member_contributor(member.code)
-            assert contributor.id is not None
-            assessment = Assessment(
-                member_code=member.code,
-                contributor_id=contributor.id,
-                year=year,
-                tier=member.tier,
-                months=months,
-                amount=fee.minor,
-                currency=fee.currency,
-                assessed_on=self.today,
-                due_on=due_on,
+        if planned.created:
+            created = list(
+                (
+                    await self.session.execute(
+                        select(Assessment)
+                        .where(col(Assessment.year) == year, col(Assessment.member_code).in_(planned.created))
+                        .order_by(col(Assessment.member_code))
+                    )
+                ).scalars()
             )
-            if not notice:
-                await self._recognise(assessment, self.today)
-            self.session.add(assessment)
-            created.append(assessment)
-        await self.session.flush()
-        if created:
-            await self._audit(
-                "assessment.notice" if notice else "assessment.run",
-                "assessment_year",
-                year,
-                after={"members": [a.member_code for a in created], "recognised": not notice},
-            )
-        return created, already, not_due
+        return created, list(planned.already), list(planned.not_due)
+
+    async def _assessment_facts(self, year: int) -> rules.AssessmentFacts:
+        """The active members (with their contributor), the year's assessed members and its fees."""
+        members = await self.session.execute(
+            select(col(Member.code), col(Member.tier), col(Member.joined_on), col(Contributor.id))
+            .join(Contributor, col(Contributor.member_code) == col(Member.code))
+            .where(col(Member.status) == MemberStatus.ACTIVE.value)
+            .order_by(col(Member.code))
+        )
+        assessed = await self.session.execute(select(col(Assessment.member_code)).where(col(Assessment.year) == year))
+        fees = await self.session.execute(
+            select(col(TierFee.tier), col(TierFee.amount), col(TierFee.currency)).where(col(TierFee.year) == year)
+        )
+        return rules.AssessmentFacts(
+            year=year,
+            members=tuple(rules.MemberToAssess(str(c), str(t), j, int(i or 0)) for c, t, j, i in members.all()),
+            assessed=frozenset(str(code) for code in assessed.scalars()),
+            fees={str(tier): Money.from_minor(int(amount), str(currency)) for tier, amount, currency in fees.all()},
+        )
 
     async def _recognise(self, assessment: Assessment, on: date) -> None:
         """Post an assessed fee: the member's receivable and the facility's revenue, dated ``on``."""
         fee = Money.from_minor(assessment.amount, assessment.currency)
         entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=on,
-                description=f"{assessment.year} fee of {assessment.member_code} "
-                f"(tier {assessment.tier}, {assessment.months} months)",
-                lines=(
-                    Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=assessment.contributor_id),
-                    Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=assessment.contributor_id),
-                ),
-                source_type="assessment",
-                source_id=f"{assessment.member_code}-{assessment.year}",
-                idempotency_key=f"assessment:{assessment.member_code}:{assessment.year}",
+            rules.fee_entry(
+                assessment.member_code,
+                assessment.contributor_id,
+                assessment.year,
+                assessment.tier,
+                assessment.months,
+                fee,
+                on,
             )
         )
         assessment.entry_id, assessment.recognised_on = entry.id, on

@@ -20,7 +20,10 @@ top level of a row or of an event's ``before``/``after``, or one dict or list fu
 Everything goes to the database in one trip when the caller's ``one_trip`` block ends
 (``fundapp.core.writes``), or at the end of ``write_plan`` when the caller has none open: the posters and
 ``audit.record`` hand their rows to the same block. Several plans (a bank statement's receipts) are
-written in one trip by writing each inside one block. Nothing is written if anything refuses.
+written in one trip by writing each inside one block. A plan of several entries is written in a trip of
+its own, its entries posted before it (the poster may read the journal between two of them: an
+idempotency key's first use). Nothing is written if anything refuses: the caller's transaction rolls
+back whatever was sent before the refusal.
 """
 
 from __future__ import annotations
@@ -91,17 +94,21 @@ async def write_plan(
 ) -> Written:
     """Write ``plan`` in the session's transaction: in the caller's open ``one_trip`` block, or in one of
     its own. ``poster`` posts the plan's entries (it may be None for a plan without any)."""
+    if plan.entries and poster is None:
+        raise ValueError("a plan with ledger entries needs a poster")
+    pending = pending_writes(session)
+    if pending is not None and (plan.updates or len(plan.entries) > 1):
+        raise RuntimeError("a plan with updates or several entries is written in a trip of its own")
+    posted: list[Any] = []
+    if len(plan.entries) > 1:
+        # The poster may read the journal between two entries (an idempotency key's first use), which it
+        # cannot do once it has handed an entry to a trip: several entries are posted before the trip.
+        posted = [await poster.post(draft) for draft in plan.entries]  # type: ignore[union-attr]
     async with AsyncExitStack() as stack:
-        pending = pending_writes(session)
         if pending is None:
             pending = await stack.enter_async_context(one_trip(session))
-        elif plan.updates:
-            raise RuntimeError("a plan with updates is written in a trip of its own")
-        posted: list[Any] = []
-        for draft in plan.entries:
-            if poster is None:
-                raise ValueError("a plan with ledger entries needs a poster")
-            posted.append(await poster.post(draft))
+        if len(plan.entries) == 1:
+            posted = [await poster.post(plan.entries[0])]  # type: ignore[union-attr]
         ids = [entry.id for entry in posted]
         rows = {table: tuple(_filled(row, ids) for row in table_rows) for table, table_rows in plan.rows.items()}
         for table, table_rows in rows.items():
