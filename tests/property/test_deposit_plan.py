@@ -4,7 +4,8 @@ Hypothesis generates the facts a deposit reads (what an instalment or an assesse
 owner and currency, the receivable's carrying value, the day's rate) and a receipt; the plan must keep the
 whole amount (applied + unapplied), balance its entry in every currency, charge the administrative-agent
 fee only on what it applies (never on money paid in advance of its fee year), and refuse what the service
-refused, naming the same field and rule. A batch's later receipts see what the earlier ones applied.
+refused, naming the same field and rule. A batch's later receipts see what the earlier ones applied. A
+pledge's plan balances, its instalments sum to it, and it refuses in the order the service always did.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from fundapp.core.errors import DomainError
 from fundapp.core.plans import EntryId
 from governance import rules
-from governance.schemas import ContributionCreate
+from governance.schemas import ContributionCreate, PledgeCreate
 from ledger import Money, chart, percentage
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
@@ -228,3 +229,65 @@ def test_a_missing_rate_is_refused_only_when_the_plan_needs_one(amount: int, due
     assert raised.value is refusal
     unapplied = replace(_facts(None, currency, 0), rate=None, missing_rate=refusal)
     assert _plan(unapplied, _receipt(amount, currency)).contribution["unapplied"] == amount
+
+
+# ---------------------------------------------------------------- pledges
+
+
+def _pledge(
+    minor: int, currency: str, parts: int, *, window: str | None = None, conditional: bool = False
+) -> PledgeCreate:
+    each, rest = divmod(minor, parts)
+    amounts = [each] * (parts - 1) + [each + rest]
+    return PledgeCreate.model_validate(
+        {
+            "contributor_id": CONTRIBUTOR,
+            "currency": currency,
+            "amount": str(Money.from_minor(minor, currency).amount),
+            "signed_on": TODAY.isoformat(),
+            "window_code": window,
+            "conditional": conditional,
+            "condition": "a condition" if conditional else "",
+            "instalments": [
+                {"due_on": TODAY.isoformat(), "amount": str(Money.from_minor(a, currency).amount)} for a in amounts
+            ],
+        }
+    )
+
+
+@given(minor=st.integers(120, 10**12), currency=currencies, parts=st.integers(1, 12), conditional=st.booleans())
+def test_a_pledge_balances_and_its_instalments_sum_to_it(
+    minor: int, currency: str, parts: int, conditional: bool
+) -> None:
+    facts = rules.PledgeFacts(contributor_name="Donor", window_id=None, window_open=False, pledge_id=31)
+    plan = rules.plan_pledge(facts, _pledge(minor, currency, parts, conditional=conditional), now=NOW)
+    (entry,) = plan.entries
+    assert sum(line.amount.minor for line in entry.lines) == 0
+    assert {line.account for line in entry.lines} == {
+        chart.CONTRIBUTIONS_RECEIVABLE,
+        chart.DEFERRED_REVENUE if conditional else chart.CONTRIBUTION_REVENUE,
+    }
+    (pledge,) = plan.rows[rules.PLEDGES]
+    instalments = plan.rows[rules.INSTALMENTS]
+    assert pledge["amount"] == minor == sum(i["amount"] for i in instalments)
+    assert [i["number"] for i in instalments] == list(range(1, parts + 1))
+    assert all(i["pledge_id"] == 31 == pledge["id"] for i in instalments)
+
+
+@given(
+    minor=st.integers(120, 10**12),
+    currency=currencies,
+    name=st.sampled_from([None, "Donor"]),
+    window=st.sampled_from(["missing", "closed"]),
+)
+def test_a_pledge_refuses_an_unknown_contributor_then_an_unknown_or_closed_window(
+    minor: int, currency: str, name: str | None, window: str
+) -> None:
+    facts = rules.PledgeFacts(
+        contributor_name=name, window_id=None if window == "missing" else 4, window_open=False, pledge_id=1
+    )
+    with pytest.raises(DomainError) as raised:
+        rules.plan_pledge(facts, _pledge(minor, currency, 2, window="W1"), now=NOW)
+    expected = {"missing": "window-exists", "closed": "window-open"}[window]
+    found = (raised.value.errors[0].field, raised.value.errors[0].rule)
+    assert found == (("contributor_id", "contributor-exists") if name is None else ("window_code", expected))
