@@ -24,11 +24,20 @@ written in one trip by writing each inside one block. A plan of several entries 
 its own, its entries posted before it (the poster may read the journal between two of them: an
 idempotency key's first use). Nothing is written if anything refuses: the caller's transaction rolls
 back whatever was sent before the refusal.
+
+A service method is then three lines (``governance.service``: deposits, bank statements, pledges,
+conditions met, assessments)::
+
+    facts = await self._pledge_facts(data)                       # the facts reader
+    plan = rules.plan_pledge(facts, data, now=self.now)          # pure: a Plan, or a refusal
+    written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+
+``written.row("pledges")`` is the row as written (its entry id filled in), to build the answer from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,8 +103,7 @@ async def write_plan(
 ) -> Written:
     """Write ``plan`` in the session's transaction: in the caller's open ``one_trip`` block, or in one of
     its own. ``poster`` posts the plan's entries (it may be None for a plan without any)."""
-    if plan.entries and poster is None:
-        raise ValueError("a plan with ledger entries needs a poster")
+    post = _poster_of(plan, poster)
     pending = pending_writes(session)
     if pending is not None and (plan.updates or len(plan.entries) > 1):
         raise RuntimeError("a plan with updates or several entries is written in a trip of its own")
@@ -103,12 +111,12 @@ async def write_plan(
     if len(plan.entries) > 1:
         # The poster may read the journal between two entries (an idempotency key's first use), which it
         # cannot do once it has handed an entry to a trip: several entries are posted before the trip.
-        posted = [await poster.post(draft) for draft in plan.entries]  # type: ignore[union-attr]
+        posted = [await post(draft) for draft in plan.entries]
     async with AsyncExitStack() as stack:
         if pending is None:
             pending = await stack.enter_async_context(one_trip(session))
         if len(plan.entries) == 1:
-            posted = [await poster.post(plan.entries[0])]  # type: ignore[union-attr]
+            posted = [await post(plan.entries[0])]
         ids = [entry.id for entry in posted]
         rows = {table: tuple(_filled(row, ids) for row in table_rows) for table, table_rows in plan.rows.items()}
         for table, table_rows in rows.items():
@@ -128,6 +136,18 @@ async def write_plan(
     for table, changes in updates.items():
         await _update(session, SQLModel.metadata.tables[table], changes)
     return Written(tuple(posted), rows, updates)
+
+
+def _poster_of(plan: Plan, poster: Poster | None) -> Callable[[Any], Awaitable[Any]]:
+    if poster is not None:
+        return poster.post
+    if plan.entries:
+        raise ValueError("a plan with ledger entries needs a poster")
+    return _no_post
+
+
+async def _no_post(draft: Any) -> Any:
+    raise AssertionError("a plan without entries posts nothing")
 
 
 async def _update(session: AsyncSession, table: Table, changes: Sequence[Mapping[str, Any]]) -> None:
