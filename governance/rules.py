@@ -775,6 +775,57 @@ def plan_assessment(facts: AssessmentFacts, *, today: date, due_days: int) -> As
     return AssessmentPlan(plan, created, tuple(already), tuple(not_due))
 
 
+def plan_fee_opening(
+    assessment_id: int, member_code: str, contributor_id: int, year: int, tier: str, months: int, fee: Money
+) -> Plan:
+    """A fee notice posted when its year opens: the fee's entry dated 1 January, and the notice's entry and
+    recognition date."""
+    on = date(year, 1, 1)
+    change = {"id": assessment_id, "entry_id": EntryId(0), "recognised_on": on}
+    return Plan(
+        entries=(fee_entry(member_code, contributor_id, year, tier, months, fee, on),),
+        updates={ASSESSMENTS: (change,)},
+    )
+
+
+def plan_advance_applied(
+    *,
+    contribution_id: int,
+    contributor_id: int,
+    applied: Money,
+    held: tuple[int, int],
+    receivable: tuple[int, int],
+    fee_rate: Decimal,
+    rate: Decimal,
+    reporting_currency: str,
+    on: date,
+) -> Plan:
+    """Money received in advance applied to its fee, now posted (``advance_application``'s lines): the entry,
+    the contribution's entry and fee, and the audit event."""
+    applied_plan = advance_application(
+        applied=applied,
+        held=held,
+        receivable=receivable,
+        fee_rate=fee_rate,
+        rate=rate,
+        reporting_currency=reporting_currency,
+        contributor_id=contributor_id,
+    )
+    entry = EntryDraft(
+        entry_date=on,
+        description=f"Payment in advance applied to the {on.year} fee (contribution {contribution_id})",
+        lines=applied_plan.lines,
+        source_type="contribution",
+        source_id=str(contribution_id),
+        idempotency_key=f"advance-applied:{contribution_id}",
+        settle_fx=True,
+    )
+    change = {"id": contribution_id, "applied_entry_id": EntryId(0), "fee": applied_plan.fee.minor}
+    after = {"applied": to_json(applied_plan.applied), "fee": to_json(applied_plan.fee), "entry_id": EntryId(0)}
+    event = Event("contribution.advance_applied", "contribution", contribution_id, after=after)
+    return Plan(entries=(entry,), updates={CONTRIBUTIONS: (change,)}, events=(event,))
+
+
 # ---------------------------------------------------------------- arrears
 
 

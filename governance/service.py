@@ -6,7 +6,7 @@ transaction, and every change writes an audit event.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.ids import id_pool, next_id
 from fundapp.core.models import User
-from fundapp.core.plans import write_plan
+from fundapp.core.plans import Event, Plan, write_plan
 from fundapp.core.rowsets import RowSet, row_set
 from fundapp.core.writes import one_trip
 from governance import rules
@@ -52,7 +52,7 @@ from governance.schemas import (
     WindowCreate,
     WindowUpdate,
 )
-from ledger import EntryDraft, Ledger, LedgerRuleError, Money, chart, to_json, to_money
+from ledger import Ledger, LedgerRuleError, Money, chart, to_json, to_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,22 +350,6 @@ class Governance:
             fees={str(tier): Money.from_minor(int(amount), str(currency)) for tier, amount, currency in fees.all()},
         )
 
-    async def _recognise(self, assessment: Assessment, on: date) -> None:
-        """Post an assessed fee: the member's receivable and the facility's revenue, dated ``on``."""
-        fee = Money.from_minor(assessment.amount, assessment.currency)
-        entry = await self.ledger.post(
-            rules.fee_entry(
-                assessment.member_code,
-                assessment.contributor_id,
-                assessment.year,
-                assessment.tier,
-                assessment.months,
-                fee,
-                on,
-            )
-        )
-        assessment.entry_id, assessment.recognised_on = entry.id, on
-
     async def open_fee_years(self) -> list[int]:
         """Post the fee notices of every year that has begun (dated 1 January of their year) and apply what
         was paid for them in advance; returns the years opened. Idempotent and safe to race: it holds the
@@ -399,66 +383,58 @@ class Governance:
         ).scalars():
             advances[contribution.assessment_id].append(contribution)
         for assessment in notices:
-            first_day = date(assessment.year, 1, 1)
-            await self._recognise(assessment, first_day)
-            self.session.add(assessment)
-            for contribution in advances[assessment.id]:
-                await self._apply_advance(contribution, first_day)
-        await self.session.flush()
+            await self._open_fee(assessment, advances[assessment.id])
         years = sorted({a.year for a in notices})
-        for year in years:
-            opened = [a for a in notices if a.year == year]
-            await self._audit(
+        events = tuple(
+            Event(
                 "assessment.year_opened",
                 "assessment_year",
                 year,
                 after={
-                    "members": [a.member_code for a in opened],
-                    "advances_applied": sum(len(advances[a.id]) for a in opened),
+                    "members": [a.member_code for a in notices if a.year == year],
+                    "advances_applied": sum(len(advances[a.id]) for a in notices if a.year == year),
                 },
             )
+            for year in years
+        )
+        await write_plan(self.session, Plan(events=events), poster=None, actor=self.actor, at=self.now)
         return years
 
-    async def _apply_advance(self, contribution: Contribution, on: date) -> None:
-        """Apply money received in advance to its fee, now posted: the liability (2450, at its carrying
-        value) settles the receivable (at its carrying value; the realised difference to FX), the
-        administrative-agent fee is charged, and the net is made available in the budgetary book."""
-        rc = self.settings.reporting_currency
-        applied = Money.from_minor(contribution.applied, contribution.currency)
-        held = await self.ledger.balance(
-            chart.RECEIVED_IN_ADVANCE, contribution.currency, contributor_id=contribution.contributor_id
+    async def _open_fee(self, assessment: Assessment, advances: Sequence[Contribution]) -> None:
+        """Post one fee notice, then apply what was paid for it in advance, each a plan written before the
+        next reads its balances (each application settles the receivable the ones before it left)."""
+        assert assessment.id is not None
+        fee = Money.from_minor(assessment.amount, assessment.currency)
+        plan = rules.plan_fee_opening(
+            assessment.id,
+            assessment.member_code,
+            assessment.contributor_id,
+            assessment.year,
+            assessment.tier,
+            assessment.months,
+            fee,
         )
-        receivable = await self.ledger.balance(
-            chart.CONTRIBUTIONS_RECEIVABLE, contribution.currency, contributor_id=contribution.contributor_id
-        )
-        plan = rules.advance_application(
-            applied=applied,
-            held=held,
-            receivable=receivable,
-            fee_rate=self.settings.charter.admin_agent_fee_rate,
-            rate=await self.ledger.rate(contribution.currency, on),
-            reporting_currency=rc,
-            contributor_id=contribution.contributor_id,
-        )
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=on,
-                description=f"Payment in advance applied to the {on.year} fee (contribution {contribution.id})",
-                lines=plan.lines,
-                source_type="contribution",
-                source_id=str(contribution.id),
-                idempotency_key=f"advance-applied:{contribution.id}",
-                settle_fx=True,
+        written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+        _as_written(assessment, written.updates[rules.ASSESSMENTS][0])
+        on = date(assessment.year, 1, 1)
+        for contribution in advances:
+            assert contribution.id is not None
+            dims: dict[str, Any] = {"contributor_id": contribution.contributor_id}
+            held = await self.ledger.balance(chart.RECEIVED_IN_ADVANCE, contribution.currency, **dims)
+            receivable = await self.ledger.balance(chart.CONTRIBUTIONS_RECEIVABLE, contribution.currency, **dims)
+            plan = rules.plan_advance_applied(
+                contribution_id=contribution.id,
+                contributor_id=contribution.contributor_id,
+                applied=Money.from_minor(contribution.applied, contribution.currency),
+                held=held,
+                receivable=receivable,
+                fee_rate=self.settings.charter.admin_agent_fee_rate,
+                rate=await self.ledger.rate(contribution.currency, on),
+                reporting_currency=self.settings.reporting_currency,
+                on=on,
             )
-        )
-        contribution.applied_entry_id, contribution.fee = entry.id, plan.fee.minor
-        self.session.add(contribution)
-        await self._audit(
-            "contribution.advance_applied",
-            "contribution",
-            contribution.id,
-            after={"applied": to_json(plan.applied), "fee": to_json(plan.fee), "entry_id": entry.id},
-        )
+            written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+            _as_written(contribution, written.updates[rules.CONTRIBUTIONS][0])
 
     # ---------------------------------------------------------------- contributors and pledges
 
@@ -536,9 +512,7 @@ class Governance:
             facts, met_on, now=self.now, reporting_currency=self.settings.reporting_currency
         )
         written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
-        # The pledge as written (the change went to the database, not through the session's unit of work).
-        for name, value in written.updates[rules.PLEDGES][0].items():
-            set_committed_value(pledge, name, value)
+        _as_written(pledge, written.updates[rules.PLEDGES][0])
         return pledge
 
     # ---------------------------------------------------------------- contributions
@@ -734,6 +708,13 @@ _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
 _DEPOSIT_FACTS: dict[tuple[str, str | None], tuple[Select[Any], RowSet]] = {}
 # The shape of the facts for any number of receipts, settling anything.
 ANY_RECEIPTS = "any"
+
+
+def _as_written(row: Any, change: Mapping[str, Any]) -> None:
+    """The session's copy of a row changed by a plan (the change went to the database, not through the
+    session's unit of work), as written."""
+    for name, value in change.items():
+        set_committed_value(row, name, value)
 
 
 def _int_or_none(value: Any) -> int | None:
