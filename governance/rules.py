@@ -1,4 +1,5 @@
-"""Pure governance rules of the first half: countries, tier fees, pro-rating, settlement, arrears.
+"""Pure governance rules of the first half: countries, tier fees, pro-rating, settlement, arrears, and
+the planners of its money commands (facts and input in, a ``fundapp.core.plans.Plan`` or a refusal out).
 
 No I/O here: these are the functions the property tests exercise.
 """

@@ -1,6 +1,13 @@
 """Governance services, first half: the only code that writes members, windows, fees, contributors,
 assessments, pledges and contributions. Every money movement is posted to the ledger in the same
 transaction, and every change writes an audit event.
+
+The money commands (deposits and bank statements, pledges and conditions met, assessments and the
+opening of fee years) have one shape: a facts reader here (the only code of this module that knows
+dialects: ``_deposit_facts``/``_deposit_statement``, ``_pledge_facts``), a pure planner in
+``governance.rules`` (``plan_deposit``, ``plan_pledge``, ``plan_condition_met``, ``plan_assessment``,
+``plan_fee_opening``, ``plan_advance_applied``), and the core's writer (``fundapp.core.plans.write_plan``).
+Ids, chain heads and locks come from the core (``fundapp.core.ids``, ``fundapp.core.heads``).
 """
 
 from __future__ import annotations
