@@ -1,22 +1,43 @@
-"""Pure governance rules of the first half: countries, tier fees, pro-rating, settlement, arrears.
+"""Pure governance rules of the first half: countries, tier fees, pro-rating, settlement, arrears, and
+the planners of its money commands (facts and input in, a ``fundapp.core.plans.Plan`` or a refusal out).
 
 No I/O here: these are the functions the property tests exercise.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale
 from babel.core import get_global
 
 from fundapp.core.chain import GENESIS_HASH, digest
-from ledger import Line, Money, MoneyError, chart, convert_minor, exponent, from_json, percentage, quantize, to_json
+from fundapp.core.errors import Conflict, InvalidInput, NotFound, refuse_future
+from fundapp.core.idempotency import scoped_key
+from fundapp.core.plans import EntryId, Event, Plan
+from ledger import (
+    EntryDraft,
+    Line,
+    Money,
+    MoneyError,
+    chart,
+    convert_minor,
+    exponent,
+    from_json,
+    percentage,
+    quantize,
+    to_json,
+    to_money,
+)
+
+if TYPE_CHECKING:
+    from governance.schemas import ContributionCreate, PledgeCreate
 
 # CLDR aliases that are not current ISO 3166-1 alpha-3 codes, and reserved alpha-2 targets.
 _DEPRECATED_ALPHA3 = frozenset({"BUR", "ZAR", "DDR", "FXX", "TMP", "YMD"})
@@ -208,6 +229,602 @@ def carrying_share(carrying_reporting: int, balance: int, settled: int, reportin
         return carrying_reporting
     exact = Decimal(carrying_reporting) * Decimal(settled) / Decimal(balance)
     return quantize(exact.scaleb(-exponent(reporting_currency)), reporting_currency)
+
+
+# ---------------------------------------------------------------- deposits: facts in, a plan out
+
+CONTRIBUTIONS = "contributions"
+
+
+@dataclass(frozen=True, slots=True)
+class DepositFacts:
+    """What recording one receipt reads (``Governance``'s facts reader reads every receipt's in one
+    statement): the contributor's name (None: no such contributor), a contribution already recorded under
+    the receipt's key (its id and body's hash), and for a settled instalment (assessed fee) what is due, by
+    whom, in which currency, for which window (the fee's year and entry: none while it is a notice), what is
+    applied to it already, and the receivable's carrying value (amount, reporting amount) in the receipt's
+    currency. ``rate`` is the receipt's currency's rate on its value date, or ``missing_rate`` the ledger's
+    refusal when none is known (raised only if the plan needs the rate)."""
+
+    contributor_name: str | None
+    existing_id: int | None = None
+    existing_hash: str | None = None
+    instalment_due: int | None = None
+    pledge_owner_id: int | None = None
+    pledge_currency: str | None = None
+    window_id: int | None = None
+    assessment_due: int | None = None
+    assessment_owner_id: int | None = None
+    assessment_currency: str | None = None
+    assessment_year: int | None = None
+    assessment_entry_id: int | None = None
+    applied: int = 0
+    carried_amount: int = 0
+    carried_reporting: int = 0
+    rate: Decimal | None = None
+    missing_rate: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositPolicy:
+    """What a deposit's plan takes besides its facts: the facility's settings, who records it and when, and
+    whether the receipt is one of a bank statement's (its key's field is then ``idempotency_key``)."""
+
+    reporting_currency: str
+    fee_rate: Decimal
+    now: datetime
+    user_id: int | None
+    batch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DepositReplay:
+    """A receipt whose key was recorded with the same body: the contribution it recorded, and whether that
+    was earlier in the same call (its row not yet written)."""
+
+    contribution_id: int
+    in_this_call: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DepositPlan:
+    """A receipt to record: the ledger entry, the contribution's row (its ``entry_id`` an ``EntryId``) and
+    the audit event; ``payload_hash`` is the body's, kept with the key."""
+
+    entry: EntryDraft
+    contribution: Mapping[str, Any]
+    event: Event
+    payload_hash: str
+
+    @property
+    def plan(self) -> Plan:
+        return Plan(entries=(self.entry,), rows={CONTRIBUTIONS: (self.contribution,)}, events=(self.event,))
+
+
+@dataclass
+class DepositsSoFar:
+    """What the receipts planned so far in one call changed, which the facts read before them do not show:
+    amounts applied per instalment or assessment, receivables' carrying values (amount, reporting amount)
+    per contributor, window and currency, and idempotency keys used (with the body's hash and the
+    contribution's id). ``ids`` are the ids the call may give new contributions, in order."""
+
+    ids: tuple[int, ...]
+    used: int = 0
+    applied: Counter[tuple[str, int]] = field(default_factory=Counter)
+    carried: dict[tuple[int, int | None, str], tuple[int, int]] = field(default_factory=dict)
+    keys: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, planned: DepositPlan) -> None:
+        """Count ``planned`` in (after the service handed it to the writer)."""
+        row = planned.contribution
+        self.used += 1
+        if row["instalment_id"] is not None:
+            self.applied[("instalment", row["instalment_id"])] += row["applied"]
+        if row["assessment_id"] is not None:
+            self.applied[("assessment", row["assessment_id"])] += row["applied"]
+        for line in planned.entry.lines:
+            if line.account == chart.CONTRIBUTIONS_RECEIVABLE:
+                assert line.contributor_id is not None and line.reporting_amount is not None
+                key = (line.contributor_id, line.window_id, line.amount.currency)
+                amount, reporting = self.carried.get(key, (0, 0))
+                self.carried[key] = (amount + line.amount.minor, reporting + line.reporting_amount.minor)
+        if row["idempotency_key"] is not None:
+            self.keys[row["idempotency_key"]] = (planned.payload_hash, row["id"])
+
+
+def deposit_settles(data: ContributionCreate) -> str | None:
+    """What a payment settles: "instalment", "assessment" (the schema allows one at most) or None."""
+    if data.instalment_id is not None:
+        return "instalment"
+    return "assessment" if data.assessment_id is not None else None
+
+
+def plan_deposit(
+    facts: DepositFacts,
+    data: ContributionCreate,
+    idempotency_key: str | None,
+    so_far: DepositsSoFar,
+    policy: DepositPolicy,
+) -> DepositPlan | DepositReplay:
+    """Record money received: cash in its currency, the receivable settled at its carrying value (the
+    ledger closes any FX difference), the administrative-agent fee on what it settles, and the net made
+    available in the budgetary book at the day's rate; money that settles nothing is the contributor's
+    unapplied credit, and money paid for a fee notice is held as received in advance. A key recorded with
+    the same body is a replay; the refusals name the field and rule the API reports."""
+    payload_hash = digest(data.model_dump(mode="json"))
+    stored_key = scoped_key(policy.user_id, idempotency_key)
+    replay = _deposit_replay(facts, so_far, stored_key, idempotency_key, payload_hash, policy.batch)
+    if replay is not None:
+        return replay
+    if facts.contributor_name is None:
+        raise NotFound(
+            f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
+        )
+    refuse_future(data.value_date, policy.now.date(), field="value_date", what="the payment")
+    money = to_money(data.amount, data.currency)
+    outstanding, window_id, advance = _deposit_target(facts, data, money, so_far)
+    split = split_deposit(money.minor, outstanding)
+    applied = Money.from_minor(split.applied, money.currency)
+    unapplied = Money.from_minor(split.unapplied, money.currency)
+    # The administrative-agent fee is charged on what the deposit settles; unapplied credit is not yet revenue,
+    # nor is money paid in advance of its fee year (charged when the year opens and the fee is posted).
+    fee = percentage(applied, policy.fee_rate) if applied.is_positive and not advance else Money.zero(money.currency)
+    lines = _deposit_lines(
+        facts, data.contributor_id, window_id, advance, money, applied, unapplied, fee, so_far, policy
+    )
+    entry = EntryDraft(
+        entry_date=data.value_date,
+        description=f"Contribution from {facts.contributor_name}" + (f" ({data.reference})" if data.reference else ""),
+        lines=lines,
+        source_type="contribution",
+        settle_fx=True,
+    )
+    values: dict[str, Any] = {
+        "id": so_far.ids[so_far.used],
+        "contributor_id": data.contributor_id,
+        "value_date": data.value_date,
+        "amount": money.minor,
+        "currency": money.currency,
+        "instalment_id": data.instalment_id,
+        "assessment_id": data.assessment_id,
+        "window_id": window_id,
+        "applied": applied.minor,
+        "unapplied": unapplied.minor,
+        "fee": fee.minor,
+        "advance": advance,
+        "idempotency_key": stored_key,
+        "payload_hash": payload_hash,
+        "reference": data.reference,
+        "entry_id": EntryId(0),
+        "recorded_by": policy.user_id,
+        "created_at": policy.now,
+    }
+    after = {
+        "contributor_id": data.contributor_id,
+        "amount": to_json(money),
+        "applied": to_json(applied),
+        "unapplied": to_json(unapplied),
+        "fee": to_json(fee),
+        "entry_id": EntryId(0),
+    }
+    return DepositPlan(
+        entry, values, Event("contribution.record", "contribution", values["id"], after=after), payload_hash
+    )
+
+
+def _deposit_replay(
+    facts: DepositFacts,
+    so_far: DepositsSoFar,
+    stored_key: str | None,
+    idempotency_key: str | None,
+    payload_hash: str,
+    batch: bool,
+) -> DepositReplay | None:
+    """The contribution a key recorded before (in this call or an earlier one) with the same body; a
+    refusal when it came with another body; None for a new key."""
+    earlier = so_far.keys.get(stored_key) if stored_key is not None else None
+    if earlier is None and facts.existing_id is None:
+        return None
+    first_hash, first_id = earlier if earlier is not None else (facts.existing_hash, int(facts.existing_id or 0))
+    if first_hash != payload_hash:
+        raise Conflict(
+            f"the idempotency key {idempotency_key!r} was used for contribution {first_id} with a different body",
+            field="idempotency_key" if batch else "Idempotency-Key",
+            rule="idempotency-same-payload",
+        )
+    return DepositReplay(first_id, in_this_call=earlier is not None)
+
+
+def _deposit_target(
+    facts: DepositFacts, data: ContributionCreate, money: Money, so_far: DepositsSoFar
+) -> tuple[int, int | None, bool]:
+    """What the receipt's target (an instalment, an assessed fee, or none) still has outstanding, its window,
+    and whether the money is paid in advance of its fee year; refuses a target the receipt cannot settle."""
+    settles = deposit_settles(data)
+    if settles == "instalment":
+        if facts.instalment_due is None:
+            raise NotFound(
+                f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
+            )
+        _check_settles(
+            facts.pledge_owner_id, facts.pledge_currency, data.contributor_id, money, "instalment_id", "pledge"
+        )
+        applied_before = facts.applied + so_far.applied[("instalment", data.instalment_id or 0)]
+        return facts.instalment_due - applied_before, facts.window_id, False
+    if settles == "assessment":
+        if facts.assessment_due is None:
+            raise NotFound(
+                f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
+            )
+        _check_settles(
+            facts.assessment_owner_id,
+            facts.assessment_currency,
+            data.contributor_id,
+            money,
+            "assessment_id",
+            "assessed fee",
+        )
+        applied_before = facts.applied + so_far.applied[("assessment", data.assessment_id or 0)]
+        # A notice: its fee year has not begun (else the year's opening would have posted it).
+        advance = facts.assessment_entry_id is None
+        if advance and data.value_date >= date(int(facts.assessment_year or 0), 1, 1):
+            raise Conflict(
+                f"the {facts.assessment_year} fees are posted when the year opens; "
+                "run fundapp governance open-fee-years first",
+                field="assessment_id",
+                rule="fee-year-opened",
+            )
+        return facts.assessment_due - applied_before, None, advance
+    return 0, None, False
+
+
+def _check_settles(
+    owner_id: int | None, currency: str | None, contributor_id: int, money: Money, field_name: str, what: str
+) -> None:
+    if owner_id != contributor_id:
+        raise InvalidInput(
+            f"that {what} belongs to another contributor", field=field_name, rule="settles-own-receivable"
+        )
+    if currency != money.currency:
+        raise InvalidInput(
+            f"the {what} is in {currency}; a payment in {money.currency} cannot settle it "
+            "(record it without a target to keep it as unapplied credit)",
+            field="currency",
+            rule="settlement-currency",
+        )
+
+
+def _deposit_lines(
+    facts: DepositFacts,
+    contributor_id: int,
+    window_id: int | None,
+    advance: bool,
+    money: Money,
+    applied: Money,
+    unapplied: Money,
+    fee: Money,
+    so_far: DepositsSoFar,
+    policy: DepositPolicy,
+) -> tuple[Line, ...]:
+    """The deposit's ledger lines (the ledger converts those without a reporting amount at the day's rate)."""
+    rc = policy.reporting_currency
+    dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
+    lines = [Line(chart.CASH, money, **dims)]
+    if applied.is_positive and advance:
+        lines.append(Line(chart.RECEIVED_IN_ADVANCE, -applied, contributor_id=contributor_id))
+    elif applied.is_positive:
+        # The receivable's carrying value, read with the facts and moved by the receipts before this one.
+        carried_amount, carried_reporting = so_far.carried.get((contributor_id, window_id, money.currency), (0, 0))
+        share = carrying_share(
+            carried_reporting + facts.carried_reporting, carried_amount + facts.carried_amount, applied.minor, rc
+        )
+        lines.append(Line(chart.CONTRIBUTIONS_RECEIVABLE, -applied, Money.from_minor(-share, rc), **dims))
+    if unapplied.is_positive:
+        lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor_id))
+    if fee.is_positive:
+        lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
+    net = applied - fee
+    if net.is_positive and not advance:
+        if facts.rate is None:
+            assert facts.missing_rate is not None, "the facts carry a rate or the refusal of one"
+            raise facts.missing_rate
+        net_reporting = Money.from_minor(convert_minor(net.minor, net.currency, facts.rate, rc), rc)
+        # A net worth less than half a reporting minor unit makes nothing available.
+        if net_reporting.is_positive:
+            lines += [
+                Line(chart.AVAILABLE, net_reporting, window_id=window_id),
+                Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
+            ]
+    return tuple(lines)
+
+
+# ---------------------------------------------------------------- pledges: facts in, a plan out
+
+PLEDGES = "pledges"
+INSTALMENTS = "pledge_instalments"
+
+
+@dataclass(frozen=True, slots=True)
+class PledgeFacts:
+    """What signing a pledge reads: the contributor's name (None: no such contributor), the window named by
+    the pledge (its id, whether it is open; None: no such window, or none named) and the new pledge's id."""
+
+    contributor_name: str | None
+    window_id: int | None
+    window_open: bool
+    pledge_id: int
+
+
+def plan_pledge(facts: PledgeFacts, data: PledgeCreate, *, now: datetime) -> Plan:
+    """A pledge signed: the receivable and the revenue (deferred while it is conditional), the pledge and its
+    instalments, and the audit event. Refusals in the order the API has always checked them."""
+    refuse_future(data.signed_on, now.date(), field="signed_on", what="the pledge")
+    if facts.contributor_name is None:
+        raise NotFound(
+            f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
+        )
+    if data.window_code is not None:
+        if facts.window_id is None:
+            raise NotFound(f"no window with code {data.window_code!r}", field="window_code", rule="window-exists")
+        if not facts.window_open:
+            raise InvalidInput(
+                f"window {data.window_code} is closed to new pledges", field="window_code", rule="window-open"
+            )
+    window_id = facts.window_id if data.window_code is not None else None
+    amount = to_money(data.amount, data.currency)
+    credit = chart.DEFERRED_REVENUE if data.conditional else chart.CONTRIBUTION_REVENUE
+    dims: dict[str, Any] = {"contributor_id": data.contributor_id, "window_id": window_id}
+    entry = EntryDraft(
+        entry_date=data.signed_on,
+        description=f"Pledge of {facts.contributor_name}" + (" (conditional)" if data.conditional else ""),
+        lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, amount, **dims), Line(credit, -amount, **dims)),
+        source_type="pledge",
+    )
+    pledge = {
+        "id": facts.pledge_id,
+        "contributor_id": data.contributor_id,
+        "amount": amount.minor,
+        "currency": amount.currency,
+        "window_id": window_id,
+        "signed_on": data.signed_on,
+        "conditional": data.conditional,
+        "condition": data.condition,
+        "condition_met_on": None,
+        "reference": data.reference,
+        "entry_id": EntryId(0),
+        "condition_entry_id": None,
+        "created_at": now,
+    }
+    instalments = tuple(
+        {
+            "pledge_id": facts.pledge_id,
+            "number": number,
+            "due_on": instalment.due_on,
+            "amount": to_money(instalment.amount, data.currency).minor,
+        }
+        for number, instalment in enumerate(data.instalments, start=1)
+    )
+    after = {
+        "contributor_id": data.contributor_id,
+        "amount": to_json(amount),
+        "window": data.window_code,
+        "conditional": data.conditional,
+        "entry_id": EntryId(0),
+    }
+    return Plan(
+        entries=(entry,),
+        rows={PLEDGES: (pledge,), INSTALMENTS: instalments},
+        events=(Event("pledge.sign", "pledge", facts.pledge_id, after=after),),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionFacts:
+    """What recognising a conditional pledge reads: the pledge's id, signature date, whether it is
+    conditional and when its condition was met (None: not yet), its dimensions, and its deferred revenue
+    as posted (amount and currency, reporting amount)."""
+
+    pledge_id: int
+    conditional: bool
+    signed_on: date
+    condition_met_on: date | None
+    contributor_id: int
+    window_id: int | None
+    deferred: Money | None = None  # read for a conditional pledge only
+    deferred_reporting: int = 0
+
+
+def plan_condition_met(facts: ConditionFacts, met_on: date, *, now: datetime, reporting_currency: str) -> Plan:
+    """A conditional pledge recognised as revenue at the reporting value it was deferred at."""
+    if not facts.conditional:
+        raise Conflict("this pledge has no condition", rule="conditional-only")
+    refuse_future(met_on, now.date(), field="met_on", what="the condition met")
+    if met_on < facts.signed_on:
+        raise InvalidInput(
+            f"the pledge was signed on {facts.signed_on}; its condition cannot be met before",
+            field="met_on",
+            rule="met-after-signing",
+        )
+    if facts.condition_met_on is not None:
+        raise Conflict(f"the condition was recorded as met on {facts.condition_met_on}", rule="once")
+    amount = facts.deferred
+    assert amount is not None, "a conditional pledge's facts carry its deferred revenue"
+    reporting = Money.from_minor(facts.deferred_reporting, reporting_currency)
+    dims: dict[str, Any] = {"contributor_id": facts.contributor_id, "window_id": facts.window_id}
+    entry = EntryDraft(
+        entry_date=met_on,
+        description=f"Condition met on pledge {facts.pledge_id}",
+        lines=(
+            Line(chart.DEFERRED_REVENUE, amount, reporting, **dims),
+            Line(chart.CONTRIBUTION_REVENUE, -amount, -reporting, **dims),
+        ),
+        source_type="pledge-condition",
+        source_id=str(facts.pledge_id),
+    )
+    change = {"id": facts.pledge_id, "condition_met_on": met_on, "condition_entry_id": EntryId(0)}
+    event = Event("pledge.condition_met", "pledge", facts.pledge_id, after={"met_on": met_on, "entry_id": EntryId(0)})
+    return Plan(entries=(entry,), updates={PLEDGES: (change,)}, events=(event,))
+
+
+# ---------------------------------------------------------------- assessments: facts in, a plan out
+
+ASSESSMENTS = "assessments"
+
+
+@dataclass(frozen=True, slots=True)
+class MemberToAssess:
+    """An active member as an assessment sees it."""
+
+    code: str
+    tier: str
+    joined_on: date
+    contributor_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentFacts:
+    """What assessing a year reads: the active members (by code), those assessed for the year already, and
+    the year's annual fee of each tier that has one."""
+
+    year: int
+    members: tuple[MemberToAssess, ...]
+    assessed: frozenset[str]
+    fees: Mapping[str, Money]
+
+
+@dataclass(frozen=True, slots=True)
+class AssessmentPlan:
+    """The assessment of a year: what to write, and the members assessed now, already, or not due."""
+
+    plan: Plan
+    created: tuple[str, ...]
+    already: tuple[str, ...]
+    not_due: tuple[str, ...]
+
+
+def fee_entry(
+    member_code: str, contributor_id: int, year: int, tier: str, months: int, fee: Money, on: date
+) -> EntryDraft:
+    """An assessed fee posted: the member's receivable and the facility's revenue, dated ``on``."""
+    return EntryDraft(
+        entry_date=on,
+        description=f"{year} fee of {member_code} (tier {tier}, {months} months)",
+        lines=(
+            Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=contributor_id),
+            Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=contributor_id),
+        ),
+        source_type="assessment",
+        source_id=f"{member_code}-{year}",
+        idempotency_key=f"assessment:{member_code}:{year}",
+    )
+
+
+def plan_assessment(facts: AssessmentFacts, *, today: date, due_days: int) -> AssessmentPlan:
+    """Each active member's fee for the year (once), pro-rated by whole months. A fee of the current or a
+    past year is posted at once (dated today); a fee of a year that has not begun is a notice, posted when
+    its year opens. Refuses a year whose fee is not set for a tier that owes one."""
+    year = facts.year
+    notice = is_fee_notice(year, today)
+    due_on = fee_due_on(year, today, due_days)
+    entries: list[EntryDraft] = []
+    rows: list[dict[str, Any]] = []
+    already: list[str] = []
+    not_due: list[str] = []
+    for member in facts.members:
+        if member.code in facts.assessed:
+            already.append(member.code)
+            continue
+        months = months_of_membership(member.joined_on, year)
+        if months == 0:
+            not_due.append(member.code)
+            continue
+        annual = facts.fees.get(member.tier)
+        if annual is None:
+            raise InvalidInput(
+                f"no fee is set for tier {member.tier} in {year}; set it under /tiers first",
+                field="year",
+                rule="fee-schedule-set",
+            )
+        fee = prorated_fee(annual, months)
+        if not fee.is_positive:
+            # A fee that rounds to nothing is not due (and a zero receivable is not an entry).
+            not_due.append(member.code)
+            continue
+        row: dict[str, Any] = {
+            "member_code": member.code,
+            "contributor_id": member.contributor_id,
+            "year": year,
+            "tier": member.tier,
+            "months": months,
+            "amount": fee.minor,
+            "currency": fee.currency,
+            "assessed_on": today,
+            "due_on": due_on,
+            "entry_id": None,
+            "recognised_on": None,
+        }
+        if not notice:
+            row.update(entry_id=EntryId(len(entries)), recognised_on=today)
+            entries.append(fee_entry(member.code, member.contributor_id, year, member.tier, months, fee, today))
+        rows.append(row)
+    created = tuple(str(row["member_code"]) for row in rows)
+    events: tuple[Event, ...] = ()
+    if created:
+        after = {"members": list(created), "recognised": not notice}
+        events = (Event("assessment.notice" if notice else "assessment.run", "assessment_year", year, after=after),)
+    plan = Plan(entries=tuple(entries), rows={ASSESSMENTS: tuple(rows)} if rows else {}, events=events)
+    return AssessmentPlan(plan, created, tuple(already), tuple(not_due))
+
+
+def plan_fee_opening(
+    assessment_id: int, member_code: str, contributor_id: int, year: int, tier: str, months: int, fee: Money
+) -> Plan:
+    """A fee notice posted when its year opens: the fee's entry dated 1 January, and the notice's entry and
+    recognition date."""
+    on = date(year, 1, 1)
+    change = {"id": assessment_id, "entry_id": EntryId(0), "recognised_on": on}
+    return Plan(
+        entries=(fee_entry(member_code, contributor_id, year, tier, months, fee, on),),
+        updates={ASSESSMENTS: (change,)},
+    )
+
+
+def plan_advance_applied(
+    *,
+    contribution_id: int,
+    contributor_id: int,
+    applied: Money,
+    held: tuple[int, int],
+    receivable: tuple[int, int],
+    fee_rate: Decimal,
+    rate: Decimal,
+    reporting_currency: str,
+    on: date,
+) -> Plan:
+    """Money received in advance applied to its fee, now posted (``advance_application``'s lines): the entry,
+    the contribution's entry and fee, and the audit event."""
+    applied_plan = advance_application(
+        applied=applied,
+        held=held,
+        receivable=receivable,
+        fee_rate=fee_rate,
+        rate=rate,
+        reporting_currency=reporting_currency,
+        contributor_id=contributor_id,
+    )
+    entry = EntryDraft(
+        entry_date=on,
+        description=f"Payment in advance applied to the {on.year} fee (contribution {contribution_id})",
+        lines=applied_plan.lines,
+        source_type="contribution",
+        source_id=str(contribution_id),
+        idempotency_key=f"advance-applied:{contribution_id}",
+        settle_fx=True,
+    )
+    change = {"id": contribution_id, "applied_entry_id": EntryId(0), "fee": applied_plan.fee.minor}
+    after = {"applied": to_json(applied_plan.applied), "fee": to_json(applied_plan.fee), "entry_id": EntryId(0)}
+    event = Event("contribution.advance_applied", "contribution", contribution_id, after=after)
+    return Plan(entries=(entry,), updates={CONTRIBUTIONS: (change,)}, events=(event,))
 
 
 # ---------------------------------------------------------------- arrears

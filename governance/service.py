@@ -1,29 +1,38 @@
 """Governance services, first half: the only code that writes members, windows, fees, contributors,
 assessments, pledges and contributions. Every money movement is posted to the ledger in the same
 transaction, and every change writes an audit event.
+
+The money commands (deposits and bank statements, pledges and conditions met, assessments and the
+opening of fee years) have one shape: a facts reader here (the only code of this module that knows
+dialects: ``_deposit_facts``/``_deposit_statement``, ``_pledge_facts``), a pure planner in
+``governance.rules`` (``plan_deposit``, ``plan_pledge``, ``plan_condition_met``, ``plan_assessment``,
+``plan_fee_opening``, ``plan_advance_applied``), and the core's writer (``fundapp.core.plans.write_plan``).
+Ids, chain heads and locks come from the core (``fundapp.core.ids``, ``fundapp.core.heads``).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import count
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, null, select, true
+from sqlalchemy import BigInteger, Integer, Row, Select, String, Table, func, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
-from fundapp.core import audit
-from fundapp.core.chain import digest
+from fundapp.core import audit, heads
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound, refuse_future
+from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fundapp.core.idempotency import scoped_key
+from fundapp.core.ids import id_pool, next_id
 from fundapp.core.models import User
+from fundapp.core.plans import Event, Plan, write_plan
 from fundapp.core.rowsets import RowSet, row_set
-from fundapp.core.writes import PendingWrites, one_trip
+from fundapp.core.writes import one_trip
 from governance import rules
 from governance.models import (
     Assessment,
@@ -50,7 +59,7 @@ from governance.schemas import (
     WindowCreate,
     WindowUpdate,
 )
-from ledger import EntryDraft, EntryView, Ledger, Line, Money, chart, convert_minor, percentage, to_json, to_money
+from ledger import Ledger, LedgerRuleError, Money, chart, to_json, to_money
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,34 +75,6 @@ class Receipt(NamedTuple):
 
     data: ContributionCreate
     idempotency_key: str | None
-
-
-@dataclass
-class _BatchChanges:
-    """What the receipts recorded so far in one call changed, which the facts read before them do not show:
-    amounts applied per instalment or assessment, receivables' carrying values (amount, reporting amount)
-    per contributor, window and currency, and idempotency keys used (with the body's hash)."""
-
-    applied: Counter[tuple[str, int]] = field(default_factory=Counter)
-    carried: defaultdict[tuple[int, int | None, str], tuple[int, int]] = field(
-        default_factory=lambda: defaultdict(lambda: (0, 0))
-    )
-    keys: dict[str, tuple[str, Recorded]] = field(default_factory=dict)
-
-    def record(self, recorded: Recorded, payload_hash: str, entry: EntryView) -> None:
-        contribution = recorded.contribution
-        if contribution.instalment_id is not None:
-            self.applied[("instalment", contribution.instalment_id)] += contribution.applied
-        if contribution.assessment_id is not None:
-            self.applied[("assessment", contribution.assessment_id)] += contribution.applied
-        for posting in entry.postings:
-            if posting.account == chart.CONTRIBUTIONS_RECEIVABLE:
-                assert posting.contributor_id is not None
-                key = (posting.contributor_id, posting.window_id, posting.currency)
-                amount, reporting = self.carried[key]
-                self.carried[key] = (amount + posting.amount, reporting + posting.reporting_amount)
-        if contribution.idempotency_key is not None:
-            self.keys[contribution.idempotency_key] = (payload_hash, recorded)
 
 
 class Governance:
@@ -341,90 +322,40 @@ class Governance:
         posted on 1 January of its year (``open_fee_years``), so next year's fees never land in this year's
         revenue (docs/governance.md, "Fee years")."""
         await self.ledger.lock()
-        members = (
-            (
-                await self.session.execute(
-                    select(Member).where(col(Member.status) == MemberStatus.ACTIVE.value).order_by(col(Member.code))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        done = set(
-            (
-                await self.session.execute(select(col(Assessment.member_code)).where(col(Assessment.year) == year))
-            ).scalars()
-        )
-        notice = rules.is_fee_notice(year, self.today)
-        due_on = rules.fee_due_on(year, self.today, self.settings.charter.fee_due_days)
+        facts = await self._assessment_facts(year)
+        planned = rules.plan_assessment(facts, today=self.today, due_days=self.settings.charter.fee_due_days)
+        await write_plan(self.session, planned.plan, poster=self.ledger, actor=self.actor, at=self.now)
         created: list[Assessment] = []
-        already: list[str] = []
-        not_due: list[str] = []
-        for member in members:
-            if member.code in done:
-                already.append(member.code)
-                continue
-            months = rules.months_of_membership(member.joined_on, year)
-            if months == 0:
-                not_due.append(member.code)
-                continue
-            schedule = await self.session.get(TierFee, (year, member.tier))
-            if schedule is None:
-                raise InvalidInput(
-                    f"no fee is set for tier {member.tier} in {year}; set it under /tiers first",
-                    field="year",
-                    rule="fee-schedule-set",
-                )
-            fee = rules.prorated_fee(Money.from_minor(schedule.amount, schedule.currency), months)
-            if not fee.is_positive:
-                # A fee that rounds to nothing is not due (and a zero receivable is not an entry).
-                not_due.append(member.code)
-                continue
-            contributor = await self.member_contributor(member.code)
-            assert contributor.id is not None
-            assessment = Assessment(
-                member_code=member.code,
-                contributor_id=contributor.id,
-                year=year,
-                tier=member.tier,
-                months=months,
-                amount=fee.minor,
-                currency=fee.currency,
-                assessed_on=self.today,
-                due_on=due_on,
+        if planned.created:
+            created = list(
+                (
+                    await self.session.execute(
+                        select(Assessment)
+                        .where(col(Assessment.year) == year, col(Assessment.member_code).in_(planned.created))
+                        .order_by(col(Assessment.member_code))
+                    )
+                ).scalars()
             )
-            if not notice:
-                await self._recognise(assessment, self.today)
-            self.session.add(assessment)
-            created.append(assessment)
-        await self.session.flush()
-        if created:
-            await self._audit(
-                "assessment.notice" if notice else "assessment.run",
-                "assessment_year",
-                year,
-                after={"members": [a.member_code for a in created], "recognised": not notice},
-            )
-        return created, already, not_due
+        return created, list(planned.already), list(planned.not_due)
 
-    async def _recognise(self, assessment: Assessment, on: date) -> None:
-        """Post an assessed fee: the member's receivable and the facility's revenue, dated ``on``."""
-        fee = Money.from_minor(assessment.amount, assessment.currency)
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=on,
-                description=f"{assessment.year} fee of {assessment.member_code} "
-                f"(tier {assessment.tier}, {assessment.months} months)",
-                lines=(
-                    Line(chart.CONTRIBUTIONS_RECEIVABLE, fee, contributor_id=assessment.contributor_id),
-                    Line(chart.CONTRIBUTION_REVENUE, -fee, contributor_id=assessment.contributor_id),
-                ),
-                source_type="assessment",
-                source_id=f"{assessment.member_code}-{assessment.year}",
-                idempotency_key=f"assessment:{assessment.member_code}:{assessment.year}",
-            )
+    async def _assessment_facts(self, year: int) -> rules.AssessmentFacts:
+        """The active members (with their contributor), the year's assessed members and its fees."""
+        members = await self.session.execute(
+            select(col(Member.code), col(Member.tier), col(Member.joined_on), col(Contributor.id))
+            .join(Contributor, col(Contributor.member_code) == col(Member.code))
+            .where(col(Member.status) == MemberStatus.ACTIVE.value)
+            .order_by(col(Member.code))
         )
-        assessment.entry_id, assessment.recognised_on = entry.id, on
+        assessed = await self.session.execute(select(col(Assessment.member_code)).where(col(Assessment.year) == year))
+        fees = await self.session.execute(
+            select(col(TierFee.tier), col(TierFee.amount), col(TierFee.currency)).where(col(TierFee.year) == year)
+        )
+        return rules.AssessmentFacts(
+            year=year,
+            members=tuple(rules.MemberToAssess(str(c), str(t), j, int(i or 0)) for c, t, j, i in members.all()),
+            assessed=frozenset(str(code) for code in assessed.scalars()),
+            fees={str(tier): Money.from_minor(int(amount), str(currency)) for tier, amount, currency in fees.all()},
+        )
 
     async def open_fee_years(self) -> list[int]:
         """Post the fee notices of every year that has begun (dated 1 January of their year) and apply what
@@ -459,66 +390,58 @@ class Governance:
         ).scalars():
             advances[contribution.assessment_id].append(contribution)
         for assessment in notices:
-            first_day = date(assessment.year, 1, 1)
-            await self._recognise(assessment, first_day)
-            self.session.add(assessment)
-            for contribution in advances[assessment.id]:
-                await self._apply_advance(contribution, first_day)
-        await self.session.flush()
+            await self._open_fee(assessment, advances[assessment.id])
         years = sorted({a.year for a in notices})
-        for year in years:
-            opened = [a for a in notices if a.year == year]
-            await self._audit(
+        events = tuple(
+            Event(
                 "assessment.year_opened",
                 "assessment_year",
                 year,
                 after={
-                    "members": [a.member_code for a in opened],
-                    "advances_applied": sum(len(advances[a.id]) for a in opened),
+                    "members": [a.member_code for a in notices if a.year == year],
+                    "advances_applied": sum(len(advances[a.id]) for a in notices if a.year == year),
                 },
             )
+            for year in years
+        )
+        await write_plan(self.session, Plan(events=events), poster=None, actor=self.actor, at=self.now)
         return years
 
-    async def _apply_advance(self, contribution: Contribution, on: date) -> None:
-        """Apply money received in advance to its fee, now posted: the liability (2450, at its carrying
-        value) settles the receivable (at its carrying value; the realised difference to FX), the
-        administrative-agent fee is charged, and the net is made available in the budgetary book."""
-        rc = self.settings.reporting_currency
-        applied = Money.from_minor(contribution.applied, contribution.currency)
-        held = await self.ledger.balance(
-            chart.RECEIVED_IN_ADVANCE, contribution.currency, contributor_id=contribution.contributor_id
+    async def _open_fee(self, assessment: Assessment, advances: Sequence[Contribution]) -> None:
+        """Post one fee notice, then apply what was paid for it in advance, each a plan written before the
+        next reads its balances (each application settles the receivable the ones before it left)."""
+        assert assessment.id is not None
+        fee = Money.from_minor(assessment.amount, assessment.currency)
+        plan = rules.plan_fee_opening(
+            assessment.id,
+            assessment.member_code,
+            assessment.contributor_id,
+            assessment.year,
+            assessment.tier,
+            assessment.months,
+            fee,
         )
-        receivable = await self.ledger.balance(
-            chart.CONTRIBUTIONS_RECEIVABLE, contribution.currency, contributor_id=contribution.contributor_id
-        )
-        plan = rules.advance_application(
-            applied=applied,
-            held=held,
-            receivable=receivable,
-            fee_rate=self.settings.charter.admin_agent_fee_rate,
-            rate=await self.ledger.rate(contribution.currency, on),
-            reporting_currency=rc,
-            contributor_id=contribution.contributor_id,
-        )
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=on,
-                description=f"Payment in advance applied to the {on.year} fee (contribution {contribution.id})",
-                lines=plan.lines,
-                source_type="contribution",
-                source_id=str(contribution.id),
-                idempotency_key=f"advance-applied:{contribution.id}",
-                settle_fx=True,
+        written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+        _as_written(assessment, written.updates[rules.ASSESSMENTS][0])
+        on = date(assessment.year, 1, 1)
+        for contribution in advances:
+            assert contribution.id is not None
+            dims: dict[str, Any] = {"contributor_id": contribution.contributor_id}
+            held = await self.ledger.balance(chart.RECEIVED_IN_ADVANCE, contribution.currency, **dims)
+            receivable = await self.ledger.balance(chart.CONTRIBUTIONS_RECEIVABLE, contribution.currency, **dims)
+            plan = rules.plan_advance_applied(
+                contribution_id=contribution.id,
+                contributor_id=contribution.contributor_id,
+                applied=Money.from_minor(contribution.applied, contribution.currency),
+                held=held,
+                receivable=receivable,
+                fee_rate=self.settings.charter.admin_agent_fee_rate,
+                rate=await self.ledger.rate(contribution.currency, on),
+                reporting_currency=self.settings.reporting_currency,
+                on=on,
             )
-        )
-        contribution.applied_entry_id, contribution.fee = entry.id, plan.fee.minor
-        self.session.add(contribution)
-        await self._audit(
-            "contribution.advance_applied",
-            "contribution",
-            contribution.id,
-            after={"applied": to_json(plan.applied), "fee": to_json(plan.fee), "entry_id": entry.id},
-        )
+            written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+            _as_written(contribution, written.updates[rules.CONTRIBUTIONS][0])
 
     # ---------------------------------------------------------------- contributors and pledges
 
@@ -536,65 +459,33 @@ class Governance:
         return contributor
 
     async def pledge(self, data: PledgeCreate) -> Pledge:
-        refuse_future(data.signed_on, self.today, field="signed_on", what="the pledge")
-        contributor = await self.contributor(data.contributor_id)
-        window_id = None
-        if data.window_code is not None:
-            window = await self.window(data.window_code)
-            if window.status != WindowStatus.OPEN.value:
-                raise InvalidInput(
-                    f"window {window.code} is closed to new pledges", field="window_code", rule="window-open"
-                )
-            window_id = window.id
-        amount = to_money(data.amount, data.currency)
-        credit = chart.DEFERRED_REVENUE if data.conditional else chart.CONTRIBUTION_REVENUE
-        dims: dict[str, Any] = {"contributor_id": contributor.id, "window_id": window_id}
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.signed_on,
-                description=f"Pledge of {contributor.name}" + (" (conditional)" if data.conditional else ""),
-                lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, amount, **dims), Line(credit, -amount, **dims)),
-                source_type="pledge",
-            )
+        facts = await self._pledge_facts(data)
+        written = await write_plan(
+            self.session,
+            rules.plan_pledge(facts, data, now=self.now),
+            poster=self.ledger,
+            actor=self.actor,
+            at=self.now,
         )
-        pledge = Pledge(
-            contributor_id=data.contributor_id,
-            amount=amount.minor,
-            currency=amount.currency,
-            window_id=window_id,
-            signed_on=data.signed_on,
-            conditional=data.conditional,
-            condition=data.condition,
-            reference=data.reference,
-            entry_id=entry.id,
-            created_at=self.now,
+        return Pledge.model_construct(**written.row(rules.PLEDGES))
+
+    async def _pledge_facts(self, data: PledgeCreate) -> rules.PledgeFacts:
+        """The contributor's name, the named window (id and status) and an id for the pledge, in one statement."""
+        pledges: Table = Pledge.metadata.tables["pledges"]
+        window = select(col(Window.id), col(Window.status)).where(col(Window.code) == data.window_code).subquery()
+        statement = select(
+            select(col(Contributor.name)).where(col(Contributor.id) == data.contributor_id).scalar_subquery(),
+            select(window.c.id).scalar_subquery(),
+            select(window.c.status).scalar_subquery(),
+            next_id(self.session.get_bind().dialect.name, pledges),
         )
-        self.session.add(pledge)
-        await self.session.flush()
-        assert pledge.id is not None
-        for number, instalment in enumerate(data.instalments, start=1):
-            self.session.add(
-                PledgeInstalment(
-                    pledge_id=pledge.id,
-                    number=number,
-                    due_on=instalment.due_on,
-                    amount=to_money(instalment.amount, data.currency).minor,
-                )
-            )
-        await self.session.flush()
-        await self._audit(
-            "pledge.sign",
-            "pledge",
-            pledge.id,
-            after={
-                "contributor_id": data.contributor_id,
-                "amount": to_json(amount),
-                "window": data.window_code,
-                "conditional": data.conditional,
-                "entry_id": entry.id,
-            },
+        name, window_id, status, pledge_id = (await self.session.execute(statement)).one()
+        return rules.PledgeFacts(
+            contributor_name=name,
+            window_id=_int_or_none(window_id),
+            window_open=status == WindowStatus.OPEN.value,
+            pledge_id=int(pledge_id),
         )
-        return pledge
 
     async def get_pledge(self, pledge_id: int) -> Pledge:
         found = await self.session.get(Pledge, pledge_id)
@@ -605,39 +496,30 @@ class Governance:
     async def condition_met(self, pledge_id: int, met_on: date) -> Pledge:
         """Recognise a conditional pledge as revenue, at the reporting value it was deferred at."""
         pledge = await self.get_pledge(pledge_id)
-        if not pledge.conditional:
-            raise Conflict("this pledge has no condition", rule="conditional-only")
-        refuse_future(met_on, self.today, field="met_on", what="the condition met")
-        if met_on < pledge.signed_on:
-            raise InvalidInput(
-                f"the pledge was signed on {pledge.signed_on}; its condition cannot be met before",
-                field="met_on",
-                rule="met-after-signing",
+        assert pledge.id is not None
+        deferred, deferred_reporting = None, 0
+        if pledge.conditional:
+            original = await self.ledger.entry(pledge.entry_id)
+            posting = next(p for p in original.postings if p.account == chart.DEFERRED_REVENUE)
+            deferred, deferred_reporting = (
+                Money.from_minor(-posting.amount, posting.currency),
+                -posting.reporting_amount,
             )
-        if pledge.condition_met_on is not None:
-            raise Conflict(f"the condition was recorded as met on {pledge.condition_met_on}", rule="once")
-        original = await self.ledger.entry(pledge.entry_id)
-        deferred = next(p for p in original.postings if p.account == chart.DEFERRED_REVENUE)
-        amount = Money.from_minor(-deferred.amount, deferred.currency)
-        reporting = Money.from_minor(-deferred.reporting_amount, self.settings.reporting_currency)
-        dims: dict[str, Any] = {"contributor_id": pledge.contributor_id, "window_id": pledge.window_id}
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=met_on,
-                description=f"Condition met on pledge {pledge.id}",
-                lines=(
-                    Line(chart.DEFERRED_REVENUE, amount, reporting, **dims),
-                    Line(chart.CONTRIBUTION_REVENUE, -amount, -reporting, **dims),
-                ),
-                source_type="pledge-condition",
-                source_id=str(pledge.id),
-            )
+        facts = rules.ConditionFacts(
+            pledge_id=pledge.id,
+            conditional=pledge.conditional,
+            signed_on=pledge.signed_on,
+            condition_met_on=pledge.condition_met_on,
+            contributor_id=pledge.contributor_id,
+            window_id=pledge.window_id,
+            deferred=deferred,
+            deferred_reporting=deferred_reporting,
         )
-        pledge.condition_met_on = met_on
-        pledge.condition_entry_id = entry.id
-        self.session.add(pledge)
-        await self.session.flush()
-        await self._audit("pledge.condition_met", "pledge", pledge.id, after={"met_on": met_on, "entry_id": entry.id})
+        plan = rules.plan_condition_met(
+            facts, met_on, now=self.now, reporting_currency=self.settings.reporting_currency
+        )
+        written = await write_plan(self.session, plan, poster=self.ledger, actor=self.actor, at=self.now)
+        _as_written(pledge, written.updates[rules.PLEDGES][0])
         return pledge
 
     # ---------------------------------------------------------------- contributions
@@ -658,40 +540,24 @@ class Governance:
 
     async def _record_receipts(self, receipts: Sequence[Receipt], *, batch: bool) -> list[Recorded]:
         # The facts of every receipt are read in one statement, under the ledger's writer lock, so the
-        # idempotency checks and the balances are race-free. Each receipt then sees what the receipts before
-        # it in the same call changed (applied amounts, the receivable's carrying value, keys used), kept
-        # here because their rows go to the database together at the end.
-        postgresql = self.ledger.is_postgresql
-        if postgresql:
-            await self.ledger.lock()
-        shape = _settles(receipts[0].data) if len(receipts) == 1 else ANY_RECEIPTS
-        facts_statement, items = self._deposit_facts(shape)
-        parameters = items.parameters(
-            [
-                {
-                    "n": n,
-                    "contributor_id": r.data.contributor_id,
-                    "idempotency_key": scoped_key(self.actor.user_id, r.idempotency_key),
-                    "instalment_id": r.data.instalment_id,
-                    "assessment_id": r.data.assessment_id,
-                    "currency": r.data.currency,
-                }
-                for n, r in enumerate(receipts)
-            ]
+        # idempotency checks and the balances are race-free. Each receipt's plan then sees what the receipts
+        # before it in the same call changed (``so_far``: applied amounts, the receivable's carrying value,
+        # keys used), since their rows go to the database together at the end.
+        facts, ids = await self._deposit_facts(receipts)
+        policy = rules.DepositPolicy(
+            reporting_currency=self.settings.reporting_currency,
+            fee_rate=self.settings.charter.admin_agent_fee_rate,
+            now=self.now,
+            user_id=self.actor.user_id,
+            batch=batch,
         )
-        rows = sorted((await self.session.execute(facts_statement, parameters)).all(), key=lambda row: int(row.n))
-        first = rows[0]
-        if not postgresql:
-            self.ledger.remember_head(first.ledger_id, first.ledger_hash, first.ledger_reference)
-        audit.remember_head(self.session, first.audit_seq, first.audit_hash)
-        # PostgreSQL gave each row a value of the sequence; SQLite gives a new row max(id) + 1.
-        new_ids = iter(sorted(int(row.next_id) for row in rows)) if postgresql else count(int(first.next_id))
-        since = _BatchChanges()
+        so_far = rules.DepositsSoFar(ids)
+        recorded: dict[int, Recorded] = {}
         results: list[Recorded | int] = []  # an int is a replay of a contribution recorded before the call
-        async with one_trip(self.session) as pending:
-            for n, (receipt, facts) in enumerate(zip(receipts, rows, strict=True)):
+        async with one_trip(self.session):
+            for n, (receipt, receipt_facts) in enumerate(zip(receipts, facts, strict=True)):
                 try:
-                    results.append(await self._record_receipt(receipt, facts, since, new_ids, pending, batch=batch))
+                    results.append(await self._record_receipt(receipt, receipt_facts, so_far, policy, recorded))
                 except DomainError as error:
                     if batch:
                         error.name_within(f"receipts.{n}.")
@@ -706,303 +572,78 @@ class Governance:
     async def _record_receipt(
         self,
         receipt: Receipt,
-        facts: Row[Any],
-        since: _BatchChanges,
-        new_ids: Iterator[int],
-        pending: PendingWrites,
-        *,
-        batch: bool,
+        facts: rules.DepositFacts,
+        so_far: rules.DepositsSoFar,
+        policy: rules.DepositPolicy,
+        recorded: dict[int, Recorded],
     ) -> Recorded | int:
-        data, idempotency_key = receipt
-        key_field = "idempotency_key" if batch else "Idempotency-Key"
-        payload_hash = digest(data.model_dump(mode="json"))
-        stored_key = scoped_key(self.actor.user_id, idempotency_key)
-        earlier = since.keys.get(stored_key) if stored_key is not None else None
-        if earlier is not None or facts.existing_id is not None:
-            first_hash, first = earlier if earlier is not None else (facts.existing_hash, int(facts.existing_id))
-            if first_hash != payload_hash:
-                first_id = first.contribution.id if isinstance(first, Recorded) else first
-                raise Conflict(
-                    f"the idempotency key {idempotency_key!r} was used for contribution {first_id} "
-                    "with a different body",
-                    field=key_field,
-                    rule="idempotency-same-payload",
-                )
-            return Recorded(first.contribution, replayed=True) if isinstance(first, Recorded) else first
-        if facts.contributor_name is None:
-            raise NotFound(
-                f"no contributor with id {data.contributor_id}", field="contributor_id", rule="contributor-exists"
-            )
-        refuse_future(data.value_date, self.today, field="value_date", what="the payment")
-        contributor_id: int = data.contributor_id
-        money = to_money(data.amount, data.currency)
-        outstanding, window_id, advance = 0, None, False
-        settles = _settles(data)
-        if settles == "instalment":
-            assert data.instalment_id is not None
-            if facts.instalment_due is None:
-                raise NotFound(
-                    f"no instalment with id {data.instalment_id}", field="instalment_id", rule="instalment-exists"
-                )
-            self._check_settles(
-                facts.pledge_owner_id, facts.pledge_currency, contributor_id, money, "instalment_id", "pledge"
-            )
-            window_id = facts.window_id
-            applied_before = int(facts.applied) + since.applied[("instalment", data.instalment_id)]
-            outstanding = int(facts.instalment_due) - applied_before
-        elif settles == "assessment":
-            assert data.assessment_id is not None
-            if facts.assessment_due is None:
-                raise NotFound(
-                    f"no assessment with id {data.assessment_id}", field="assessment_id", rule="assessment-exists"
-                )
-            self._check_settles(
-                facts.assessment_owner_id,
-                facts.assessment_currency,
-                contributor_id,
-                money,
-                "assessment_id",
-                "assessed fee",
-            )
-            applied_before = int(facts.applied) + since.applied[("assessment", data.assessment_id)]
-            outstanding = int(facts.assessment_due) - applied_before
-            if facts.assessment_entry_id is None:
-                # A notice: its fee year has not begun (else the year's opening would have posted it).
-                advance = True
-                if data.value_date >= date(int(facts.assessment_year), 1, 1):
-                    raise Conflict(
-                        f"the {facts.assessment_year} fees are posted when the year opens; "
-                        "run fundapp governance open-fee-years first",
-                        field="assessment_id",
-                        rule="fee-year-opened",
-                    )
-        split = rules.split_deposit(money.minor, outstanding)
-        applied = Money.from_minor(split.applied, money.currency)
-        unapplied = Money.from_minor(split.unapplied, money.currency)
-        # The administrative-agent fee is charged on what the deposit settles; unapplied credit is not yet revenue,
-        # nor is money paid in advance of its fee year (charged when the year opens and the fee is posted).
-        fee = (
-            percentage(applied, self.settings.charter.admin_agent_fee_rate)
-            if applied.is_positive and not advance
-            else Money.zero(money.currency)
-        )
-        dims: dict[str, Any] = {"contributor_id": contributor_id, "window_id": window_id}
-        lines = [Line(chart.CASH, money, **dims)]
-        if applied.is_positive and advance:
-            lines.append(Line(chart.RECEIVED_IN_ADVANCE, -applied, contributor_id=contributor_id))
-        elif applied.is_positive:
-            # The receivable's carrying value, read with the facts (money.currency is data.currency).
-            receivable = (contributor_id, window_id, money.currency)
-            carried_amount, carried_reporting = since.carried[receivable]
-            carried_amount += int(facts.carried_amount)
-            carried_reporting += int(facts.carried_reporting)
-            share = rules.carrying_share(
-                carried_reporting, carried_amount, applied.minor, self.settings.reporting_currency
-            )
-            lines.append(
-                Line(
-                    chart.CONTRIBUTIONS_RECEIVABLE,
-                    -applied,
-                    Money.from_minor(-share, self.settings.reporting_currency),
-                    **dims,
-                )
-            )
-        if unapplied.is_positive:
-            lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=contributor_id))
-        if fee.is_positive:
-            lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
-        net = applied - fee
-        if net.is_positive and not advance:
-            rate = await self.ledger.rate(net.currency, data.value_date)
-            net_reporting = Money.from_minor(
-                convert_minor(net.minor, net.currency, rate, self.settings.reporting_currency),
-                self.settings.reporting_currency,
-            )
-            # A net worth less than half a reporting minor unit makes nothing available.
-            if net_reporting.is_positive:
-                lines += [
-                    Line(chart.AVAILABLE, net_reporting, window_id=window_id),
-                    Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
-                ]
-        # The entry, its postings, the contribution and its audit event are handed to the caller's one_trip.
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.value_date,
-                description=f"Contribution from {facts.contributor_name}"
-                + (f" ({data.reference})" if data.reference else ""),
-                lines=tuple(lines),
-                source_type="contribution",
-                settle_fx=True,
-            )
-        )
-        values: dict[str, Any] = {
-            "id": next(new_ids),
-            "contributor_id": contributor_id,
-            "value_date": data.value_date,
-            "amount": money.minor,
-            "currency": money.currency,
-            "instalment_id": data.instalment_id,
-            "assessment_id": data.assessment_id,
-            "window_id": window_id,
-            "applied": applied.minor,
-            "unapplied": unapplied.minor,
-            "fee": fee.minor,
-            "advance": advance,
-            "idempotency_key": stored_key,
-            "payload_hash": payload_hash,
-            "reference": data.reference,
-            "entry_id": entry.id,
-            "recorded_by": self.actor.user_id,
-            "created_at": self.now,
-        }
-        pending.add(_CONTRIBUTIONS, [values])
+        """Plan one receipt and hand the plan to the caller's one trip; a replay of a contribution recorded
+        before the call is its id (read after the trip)."""
+        planned = rules.plan_deposit(facts, receipt.data, receipt.idempotency_key, so_far, policy)
+        if isinstance(planned, rules.DepositReplay):
+            if planned.in_this_call:
+                return Recorded(recorded[planned.contribution_id].contribution, replayed=True)
+            return planned.contribution_id
+        written = await write_plan(self.session, planned.plan, poster=self.ledger, actor=self.actor, at=self.now)
+        so_far.add(planned)
         # The record returned is built from what is written.
-        contribution = Contribution.model_construct(**values)
-        await self._audit(
-            "contribution.record",
-            "contribution",
-            contribution.id,
-            after={
-                "contributor_id": contributor_id,
-                "amount": to_json(money),
-                "applied": to_json(applied),
-                "unapplied": to_json(unapplied),
-                "fee": to_json(fee),
-                "entry_id": entry.id,
-            },
-        )
-        recorded = Recorded(contribution)
-        since.record(recorded, payload_hash, entry)
-        return recorded
-
-    def _deposit_facts(self, shape: str | None) -> tuple[Select[Any], RowSet]:
-        """What recording receipts reads, in one statement with a row per receipt (column ``n``, its place):
-        the contributor's name, a contribution already recorded under the idempotency key, an id for the
-        new one, the audit chain's head (and, on PostgreSQL, its lock; there the ledger's lock is taken
-        before, in a statement of its own), on SQLite the ledger's head, and for a settled instalment
-        (assessed fee) what is due, by whom, in which currency, for which window, what is already applied
-        to it, and the receivable's carrying value in the receipt's currency for that contributor and
-        window. ``shape`` is what one receipt settles ("instalment", "assessment" or None: only that part
-        is read, with the receipt's values as parameters) or ``ANY_RECEIPTS`` (any number of receipts,
-        settling anything). Built once per dialect and shape."""
-        dialect = self.session.get_bind().dialect.name
-        found = _DEPOSIT_FACTS.get((dialect, shape))
-        if found is not None:
-            return found
-        items = row_set(
-            dialect,
-            "receipts",
-            [
-                ("n", Integer()),
-                ("contributor_id", BigInteger()),
-                ("idempotency_key", String()),
-                ("instalment_id", BigInteger()),
-                ("assessment_id", BigInteger()),
-                ("currency", String()),
-            ],
-            one=shape != ANY_RECEIPTS,
-        )
-        with_instalments = shape in ("instalment", ANY_RECEIPTS)
-        with_assessments = shape in ("assessment", ANY_RECEIPTS)
-        receipt = items.source.c
-        contributors: Table = Contributor.metadata.tables["contributors"]
-        instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
-        pledges: Table = Pledge.metadata.tables["pledges"]
-        assessments: Table = Assessment.metadata.tables["assessments"]
-        existing = _CONTRIBUTIONS.alias("existing")
-        head = audit.head_source(dialect)
-        joined = items.source.outerjoin(contributors, contributors.c.id == receipt.contributor_id).outerjoin(
-            existing, existing.c.idempotency_key == receipt.idempotency_key
-        )
-        if with_instalments:
-            joined = joined.outerjoin(instalments, instalments.c.id == receipt.instalment_id).outerjoin(
-                pledges, pledges.c.id == instalments.c.pledge_id
-            )
-        if with_assessments:
-            joined = joined.outerjoin(assessments, assessments.c.id == receipt.assessment_id)
-        joined = joined.outerjoin(head, true())
-        columns: list[Any] = [
-            receipt.n.label("n"),
-            contributors.c.name.label("contributor_name"),
-            existing.c.id.label("existing_id"),
-            existing.c.payload_hash.label("existing_hash"),
-            head.c.seq.label("audit_seq"),
-            head.c.hash.label("audit_hash"),
-        ]
-        if dialect == "postgresql":
-            # A value of the sequence per receipt: taken even when nothing is recorded (ids may have gaps).
-            columns.append(func.nextval(func.pg_get_serial_sequence("contributions", "id")).label("next_id"))
-        else:
-            # Writers hold SQLite's write lock from BEGIN IMMEDIATE, and SQLite gives a new row max(id) + 1.
-            columns.append(
-                select(func.coalesce(func.max(_CONTRIBUTIONS.c.id), 0) + 1).scalar_subquery().label("next_id")
-            )
-            ledger_head = self.ledger.head_source()
-            assert ledger_head is not None
-            joined = joined.outerjoin(ledger_head, true())
-            columns += [
-                ledger_head.c.id.label("ledger_id"),
-                ledger_head.c.hash.label("ledger_hash"),
-                ledger_head.c.reference.label("ledger_reference"),
-            ]
-        settled: list[tuple[Any, Any]] = []
-        if with_instalments:
-            settled.append((_CONTRIBUTIONS.c.instalment_id, receipt.instalment_id))
-        if with_assessments:
-            settled.append((_CONTRIBUTIONS.c.assessment_id, receipt.assessment_id))
-        applied = sum(
-            (
-                select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0)).where(column == target).scalar_subquery()
-                for column, target in settled
-            ),
-            start=literal(0),
-        )
-        carried: tuple[Any, Any] = (literal(0), literal(0))
-        if settled:
-            # An assessed fee's receivable has no window; an instalment's has its pledge's (NULL when pooled).
-            carried = self.ledger.balance_columns(
-                chart.CONTRIBUTIONS_RECEIVABLE,
-                receipt.currency,
-                contributor_id=receipt.contributor_id,
-                window_id=pledges.c.window_id if with_instalments else None,
-                never_null=("contributor_id",),
-            )
-
-        def part(present: bool, column: Any, label: str) -> Any:
-            return (column if present else null()).label(label)
-
-        columns += [
-            part(with_instalments, instalments.c.amount, "instalment_due"),
-            part(with_instalments, pledges.c.contributor_id, "pledge_owner_id"),
-            part(with_instalments, pledges.c.currency, "pledge_currency"),
-            part(with_instalments, pledges.c.window_id, "window_id"),
-            part(with_assessments, assessments.c.amount, "assessment_due"),
-            part(with_assessments, assessments.c.contributor_id, "assessment_owner_id"),
-            part(with_assessments, assessments.c.currency, "assessment_currency"),
-            part(with_assessments, assessments.c.year, "assessment_year"),
-            part(with_assessments, assessments.c.entry_id, "assessment_entry_id"),
-            applied.label("applied"),
-            carried[0].label("carried_amount"),
-            carried[1].label("carried_reporting"),
-        ]
-        found = _DEPOSIT_FACTS[(dialect, shape)] = (select(*columns).select_from(joined), items)
+        found = Recorded(Contribution.model_construct(**written.row(rules.CONTRIBUTIONS)))
+        recorded[found.contribution.id or 0] = found
         return found
 
-    @staticmethod
-    def _check_settles(
-        owner_id: int, currency: str, contributor_id: int, money: Money, field_name: str, what: str
-    ) -> None:
-        if owner_id != contributor_id:
-            raise InvalidInput(
-                f"that {what} belongs to another contributor", field=field_name, rule="settles-own-receivable"
-            )
-        if currency != money.currency:
-            raise InvalidInput(
-                f"the {what} is in {currency}; a payment in {money.currency} cannot settle it "
-                "(record it without a target to keep it as unapplied credit)",
-                field="currency",
-                rule="settlement-currency",
-            )
+    async def _deposit_facts(self, receipts: Sequence[Receipt]) -> tuple[list[rules.DepositFacts], tuple[int, ...]]:
+        """The facts of each receipt (``rules.DepositFacts``) and the ids new contributions may take, read in
+        one statement (``_deposit_statement``) after the ledger's lock where it must come first, and the
+        rates of the receipts' currencies on their value dates (the ledger keeps them per span)."""
+        await heads.lock_first(self.ledger)
+        dialect = self.session.get_bind().dialect.name
+        shape = rules.deposit_settles(receipts[0].data) if len(receipts) == 1 else ANY_RECEIPTS
+        statement, items = _deposit_statement(dialect, shape, self.ledger)
+        parameters = items.parameters(
+            [
+                {
+                    "n": n,
+                    "contributor_id": r.data.contributor_id,
+                    "idempotency_key": scoped_key(self.actor.user_id, r.idempotency_key),
+                    "instalment_id": r.data.instalment_id,
+                    "assessment_id": r.data.assessment_id,
+                    "currency": r.data.currency,
+                }
+                for n, r in enumerate(receipts)
+            ]
+        )
+        rows = sorted((await self.session.execute(statement, parameters)).all(), key=lambda row: int(row.n))
+        heads.remember_heads(self.session, self.ledger, rows[0])
+        facts = [await self._one_deposit_facts(row, receipt.data) for row, receipt in zip(rows, receipts, strict=True)]
+        return facts, id_pool(dialect, [row.next_id for row in rows])
+
+    async def _one_deposit_facts(self, row: Row[Any], data: ContributionCreate) -> rules.DepositFacts:
+        rate: Decimal | None = None
+        missing_rate: LedgerRuleError | None = None
+        if row.existing_id is None and row.contributor_name is not None:
+            try:
+                rate = await self.ledger.rate(data.currency, data.value_date)
+            except LedgerRuleError as refusal:
+                missing_rate = refusal
+        return rules.DepositFacts(
+            contributor_name=row.contributor_name,
+            existing_id=_int_or_none(row.existing_id),
+            existing_hash=row.existing_hash,
+            instalment_due=_int_or_none(row.instalment_due),
+            pledge_owner_id=_int_or_none(row.pledge_owner_id),
+            pledge_currency=row.pledge_currency,
+            window_id=_int_or_none(row.window_id),
+            assessment_due=_int_or_none(row.assessment_due),
+            assessment_owner_id=_int_or_none(row.assessment_owner_id),
+            assessment_currency=row.assessment_currency,
+            assessment_year=_int_or_none(row.assessment_year),
+            assessment_entry_id=_int_or_none(row.assessment_entry_id),
+            applied=int(row.applied),
+            carried_amount=int(row.carried_amount),
+            carried_reporting=int(row.carried_reporting),
+            rate=rate,
+            missing_rate=missing_rate,
+        )
 
     # ---------------------------------------------------------------- arrears
 
@@ -1065,13 +706,6 @@ async def member_reference(session: AsyncSession, code: Any) -> str | None:
     return None
 
 
-def _settles(data: ContributionCreate) -> str | None:
-    """What a payment settles: "instalment", "assessment" (the schema allows one at most) or None."""
-    if data.instalment_id is not None:
-        return "instalment"
-    return "assessment" if data.assessment_id is not None else None
-
-
 def _value_date_until(as_of: date | None) -> list[Any]:
     return [] if as_of is None else [col(Contribution.value_date) <= as_of]
 
@@ -1081,6 +715,126 @@ _CONTRIBUTIONS: Table = Contribution.metadata.tables["contributions"]
 _DEPOSIT_FACTS: dict[tuple[str, str | None], tuple[Select[Any], RowSet]] = {}
 # The shape of the facts for any number of receipts, settling anything.
 ANY_RECEIPTS = "any"
+
+
+def _as_written(row: Any, change: Mapping[str, Any]) -> None:
+    """The session's copy of a row changed by a plan (the change went to the database, not through the
+    session's unit of work), as written."""
+    for name, value in change.items():
+        set_committed_value(row, name, value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _deposit_statement(dialect: str, shape: str | None, ledger: Ledger) -> tuple[Select[Any], RowSet]:
+    """What recording receipts reads, in one statement with a row per receipt (column ``n``, its place):
+    the contributor's name, a contribution already recorded under the idempotency key, an id for the
+    new one, the audit chain's head and, where the statement can read it, the journal's
+    (``fundapp.core.heads``), and for a settled instalment (assessed fee) what is due, by whom, in which
+    currency, for which window, what is already applied to it, and the receivable's carrying value in the
+    receipt's currency for that contributor and window. ``shape`` is what one receipt settles
+    ("instalment", "assessment" or None: only that part is read, with the receipt's values as parameters)
+    or ``ANY_RECEIPTS`` (any number of receipts, settling anything). Built once per dialect and shape."""
+    found = _DEPOSIT_FACTS.get((dialect, shape))
+    if found is not None:
+        return found
+    items = row_set(
+        dialect,
+        "receipts",
+        [
+            ("n", Integer()),
+            ("contributor_id", BigInteger()),
+            ("idempotency_key", String()),
+            ("instalment_id", BigInteger()),
+            ("assessment_id", BigInteger()),
+            ("currency", String()),
+        ],
+        one=shape != ANY_RECEIPTS,
+    )
+    with_instalments = shape in ("instalment", ANY_RECEIPTS)
+    with_assessments = shape in ("assessment", ANY_RECEIPTS)
+    receipt = items.source.c
+    contributors: Table = Contributor.metadata.tables["contributors"]
+    instalments: Table = PledgeInstalment.metadata.tables["pledge_instalments"]
+    pledges: Table = Pledge.metadata.tables["pledges"]
+    assessments: Table = Assessment.metadata.tables["assessments"]
+    existing = _CONTRIBUTIONS.alias("existing")
+    chain_heads = heads.read_heads(dialect, ledger)
+    joined = items.source.outerjoin(contributors, contributors.c.id == receipt.contributor_id).outerjoin(
+        existing, existing.c.idempotency_key == receipt.idempotency_key
+    )
+    if with_instalments:
+        joined = joined.outerjoin(instalments, instalments.c.id == receipt.instalment_id).outerjoin(
+            pledges, pledges.c.id == instalments.c.pledge_id
+        )
+    if with_assessments:
+        joined = joined.outerjoin(assessments, assessments.c.id == receipt.assessment_id)
+    columns: list[Any] = [
+        receipt.n.label("n"),
+        contributors.c.name.label("contributor_name"),
+        existing.c.id.label("existing_id"),
+        existing.c.payload_hash.label("existing_hash"),
+        # On PostgreSQL a value of the sequence per receipt, taken even when nothing is recorded.
+        next_id(dialect, _CONTRIBUTIONS).label("next_id"),
+        *chain_heads.columns,
+        *_settled_columns(ledger, receipt, with_instalments, with_assessments, instalments, pledges, assessments),
+    ]
+    found = _DEPOSIT_FACTS[(dialect, shape)] = (select(*columns).select_from(chain_heads.join(joined)), items)
+    return found
+
+
+def _settled_columns(
+    ledger: Ledger,
+    receipt: Any,
+    with_instalments: bool,
+    with_assessments: bool,
+    instalments: Table,
+    pledges: Table,
+    assessments: Table,
+) -> list[Any]:
+    """The columns of ``_deposit_statement`` about what a receipt settles (NULL for what it cannot)."""
+    settled: list[tuple[Any, Any]] = []
+    if with_instalments:
+        settled.append((_CONTRIBUTIONS.c.instalment_id, receipt.instalment_id))
+    if with_assessments:
+        settled.append((_CONTRIBUTIONS.c.assessment_id, receipt.assessment_id))
+    applied = sum(
+        (
+            select(func.coalesce(func.sum(_CONTRIBUTIONS.c.applied), 0)).where(column == target).scalar_subquery()
+            for column, target in settled
+        ),
+        start=literal(0),
+    )
+    carried: tuple[Any, Any] = (literal(0), literal(0))
+    if settled:
+        # An assessed fee's receivable has no window; an instalment's has its pledge's (NULL when pooled).
+        carried = ledger.balance_columns(
+            chart.CONTRIBUTIONS_RECEIVABLE,
+            receipt.currency,
+            contributor_id=receipt.contributor_id,
+            window_id=pledges.c.window_id if with_instalments else None,
+            never_null=("contributor_id",),
+        )
+
+    def part(present: bool, column: Any, label: str) -> Any:
+        return (column if present else null()).label(label)
+
+    return [
+        part(with_instalments, instalments.c.amount, "instalment_due"),
+        part(with_instalments, pledges.c.contributor_id, "pledge_owner_id"),
+        part(with_instalments, pledges.c.currency, "pledge_currency"),
+        part(with_instalments, pledges.c.window_id, "window_id"),
+        part(with_assessments, assessments.c.amount, "assessment_due"),
+        part(with_assessments, assessments.c.contributor_id, "assessment_owner_id"),
+        part(with_assessments, assessments.c.currency, "assessment_currency"),
+        part(with_assessments, assessments.c.year, "assessment_year"),
+        part(with_assessments, assessments.c.entry_id, "assessment_entry_id"),
+        applied.label("applied"),
+        carried[0].label("carried_amount"),
+        carried[1].label("carried_reporting"),
+    ]
 
 
 async def open_due_fee_years(database: Any, settings: Settings, now: datetime) -> list[int]:
