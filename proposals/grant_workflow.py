@@ -77,9 +77,13 @@ class Workflow(Generic[S]):
         return frozenset(s.state for s in self.steps if s.action == action)
 
     @property
+    def every_state(self) -> frozenset[S]:
+        return frozenset(self.states)
+
+    @property
     def terminal(self) -> frozenset[S]:
         """The states no step leaves."""
-        return frozenset(self.states) - frozenset(s.state for s in self.steps)
+        return self.every_state - frozenset(s.state for s in self.steps)
 
     def allowed_actions(self, state: str, roles: frozenset[Role]) -> list[str]:
         """The actions these roles could take from ``state`` (guards aside)."""
@@ -116,6 +120,7 @@ DOING = {
     "refund": "a refund",
     "report": "reporting",
     "close": "closing",
+    "recognise_tranche": "recognising a tranche",
 }
 
 
