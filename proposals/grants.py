@@ -11,6 +11,12 @@ database backs this up: a tranche's ``paid`` cannot exceed its amount, an approv
 (CHECK constraints), and each transfer's journal entry carries an idempotency key derived from the
 disbursement, so it can be posted once only.
 
+Every state change goes through the workflows of ``proposals/grant_workflow.py`` (``gw.advance``). Each money
+command has one shape: the service reads its facts under the locks (plain values: ``rules.GrantBook``,
+``rules.TrancheFacts``, balances), a pure planner of ``proposals/rules.py`` decides (``plan_agreement``,
+``plan_recognition``, ``plan_transfer``, ``plan_refund``, ``plan_closure``; ``plan_grant`` at creation) and
+``_write`` writes its plan: the entry, the rows, the audit events.
+
 Postings (docs/chart-of-accounts.md, "Grants"):
 
 - adoption (posted by the decision, not here): 8300 allocated Dr / 8200 available Cr;
