@@ -11,6 +11,12 @@ database backs this up: a tranche's ``paid`` cannot exceed its amount, an approv
 (CHECK constraints), and each transfer's journal entry carries an idempotency key derived from the
 disbursement, so it can be posted once only.
 
+Every state change goes through the workflows of ``proposals/grant_workflow.py`` (``gw.advance``). Each money
+command has one shape: the service reads its facts under the locks (plain values: ``rules.GrantBook``,
+``rules.TrancheFacts``, balances), a pure planner of ``proposals/rules.py`` decides (``plan_agreement``,
+``plan_recognition``, ``plan_transfer``, ``plan_refund``, ``plan_closure``; ``plan_grant`` at creation) and
+``_write`` writes its plan: the entry, the rows, the audit events.
+
 Postings (docs/chart-of-accounts.md, "Grants"):
 
 - adoption (posted by the decision, not here): 8300 allocated Dr / 8200 available Cr;
@@ -26,7 +32,7 @@ Postings (docs/chart-of-accounts.md, "Grants"):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import InvalidOperation
@@ -34,31 +40,28 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
 from fundapp.core import audit
 from fundapp.core.chain import canonical_json, digest
 from fundapp.core.config import Settings
-from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.security import Principal, ensure_permission, has_permission
-from ledger import EntryDraft, Ledger, Line, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
-from proposals import rules, workflow
+from ledger import Ledger, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
+from proposals import grant_workflow as gw
+from proposals import rules
 from proposals.models import (
     Disbursement,
-    DisbursementStatus,
-    DueDiligence,
     Grant,
     GrantReport,
     GrantRequest,
-    GrantStatus,
     Organisation,
     Proposal,
     Refund,
     ReportKind,
     ReportStatus,
     Tranche,
-    TrancheStatus,
 )
 from proposals.permissions import GrantFacts
 from proposals.schemas import (
@@ -84,8 +87,6 @@ STATEMENT_ACCOUNTS = (
     chart.TRANSFERS_TO_PARTNERS,
     chart.GRANTS_PAYABLE,
 )
-MOVES_MONEY = frozenset({GrantStatus.ACTIVE.value})
-SIGNED = frozenset({GrantStatus.ACTIVE.value, GrantStatus.SUSPENDED.value})
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,108 +167,48 @@ class Grants:
     async def create_from_decision(
         self, proposal_id: int, *, decision_id: int | None = None, decided_on: date | None = None
     ) -> Grant:
-        """Create the grant an adopted funding decision makes, in the decision's transaction: organisation,
-        window, amount and currency from the proposal, the indirect support cost rate of its budget, start on
-        the decision's date and end after the proposal's duration, the proposal's tranches, and the report
-        schedule of the charter. Posts nothing: the decision posts the allocation (8200 -> 8300) itself."""
-        proposal = await self.session.get(Proposal, proposal_id)
-        if proposal is None or proposal.id is None:
-            raise NotFound(f"no proposal with id {proposal_id}", field="proposal_id", rule="proposal-exists")
-        if proposal.state not in {workflow.State.APPROVED.value, workflow.State.UNDER_DECISION.value}:
-            raise Conflict(
-                f"proposal {proposal_id} is {proposal.state}; a grant is made from a proposal under decision or "
-                "approved",
-                field="proposal_id",
-                rule="proposal-approved",
-            )
-        existing = (
-            await self.session.execute(select(col(Grant.id)).where(col(Grant.proposal_id) == proposal_id))
-        ).scalar_one_or_none()
-        if existing is not None:
-            raise Conflict(
-                f"proposal {proposal_id} already has grant {existing}",
-                field="proposal_id",
-                rule="one-grant-per-proposal",
-            )
-        content = ProposalContent.model_validate_json(proposal.content)
-        amount = Money.from_minor(proposal.requested, self.currency)
-        tranches = [(t, Money.of(t.amount, self.currency)) for t in content.tranches]
-        if sum(m.minor for _, m in tranches) != amount.minor or any(not m.is_positive for _, m in tranches):
-            raise Conflict(
-                "the proposal's tranches do not sum to its amount", field="proposal_id", rule="tranches-sum-to-amount"
-            )
-        start = decided_on or self.today
-        end = rules.add_months(start, content.duration_months)
-        rate = rules.isc_rate([(b.category.value, Money.of(b.amount, self.currency).minor) for b in content.budget])
-        grant = Grant(
-            proposal_id=proposal.id,
-            decision_id=decision_id,
-            organisation_id=proposal.organisation_id,
-            window_id=proposal.window_id,
-            title=proposal.title,
-            amount=amount.minor,
+        """Create the grant an adopted funding decision makes, in the decision's transaction
+        (``rules.plan_grant``): start on the decision's date. Posts nothing: the decision posts the
+        allocation (8200 -> 8300) itself."""
+        proposal = await self._proposal_facts(proposal_id)
+        charter = self.settings.charter
+        plan = rules.plan_grant(
+            proposal,
             currency=self.currency,
-            isc_rate=str(rate),
-            start_date=start,
-            end_date=end,
-            status=GrantStatus.AWAITING_AGREEMENT.value,
-            created_at=self.now,
-            updated_at=self.now,
+            decision_id=decision_id,
+            start=decided_on or self.today,
+            terms=rules.ReportTerms(
+                charter.grant_report_interval_months, charter.grant_report_due_days, charter.grant_final_report_due_days
+            ),
+            now=self.now,
         )
+        grant = Grant(**plan.grant)
         self.session.add(grant)
         await self.session.flush()
         assert grant.id is not None
-        ordered = sorted(enumerate(tranches), key=lambda item: (item[1][0].planned_date, item[0]))
-        for number, (_, (tranche, money)) in enumerate(ordered, start=1):
-            self.session.add(
-                Tranche(
-                    grant_id=grant.id,
-                    number=number,
-                    amount=money.minor,
-                    planned_date=tranche.planned_date,
-                    condition=tranche.condition.value,
-                    status=TrancheStatus.PENDING.value,
-                )
-            )
-        charter = self.settings.charter
-        schedule = rules.report_schedule(
-            start,
-            end,
-            interval_months=charter.grant_report_interval_months,
-            due_days=charter.grant_report_due_days,
-            final_due_days=charter.grant_final_report_due_days,
-        )
-        for scheduled in schedule:
-            self.session.add(
-                GrantReport(
-                    grant_id=grant.id,
-                    number=scheduled.number,
-                    kind=scheduled.kind,
-                    period_start=scheduled.period_start,
-                    period_end=scheduled.period_end,
-                    due_on=scheduled.due_on,
-                    status=ReportStatus.DUE.value,
-                )
-            )
+        self.session.add_all([Tranche(grant_id=grant.id, **values) for values in plan.tranches])
+        self.session.add_all([GrantReport(grant_id=grant.id, **values) for values in plan.reports])
         await self.session.flush()
-        await self._audit(
-            "grant.create",
-            grant.id,
-            proposal_id=proposal_id,
-            decision_id=decision_id,
-            organisation_id=grant.organisation_id,
-            window_id=grant.window_id,
-            amount=to_json(amount),
-            isc_rate=grant.isc_rate,
-            start_date=start,
-            end_date=end,
-            tranches=[
-                {"amount": to_json(m), "planned_date": t.planned_date, "condition": t.condition.value}
-                for _, (t, m) in ordered
-            ],
-            reports=[{"kind": s.kind, "due_on": s.due_on} for s in schedule],
-        )
+        await self._audit("grant.create", grant.id, **plan.after)
         return grant
+
+    async def _proposal_facts(self, proposal_id: int) -> rules.ProposalFacts:
+        proposal = await self.session.get(Proposal, proposal_id)
+        if proposal is None or proposal.id is None:
+            raise NotFound(f"no proposal with id {proposal_id}", field="proposal_id", rule="proposal-exists")
+        existing = (
+            await self.session.execute(select(col(Grant.id)).where(col(Grant.proposal_id) == proposal_id))
+        ).scalar_one_or_none()
+        return rules.ProposalFacts(
+            id=proposal.id,
+            state=proposal.state,
+            organisation_id=proposal.organisation_id,
+            window_id=proposal.window_id,
+            title=proposal.title,
+            requested=proposal.requested,
+            content=self.content_of(proposal),
+            grant_id=existing,
+        )
 
     # ---------------------------------------------------------------- reading and locking
 
@@ -365,131 +306,111 @@ class Grants:
         )
         await self.session.flush()
 
-    # ---------------------------------------------------------------- checks
+    # ---------------------------------------------------------------- facts and the one write
 
-    def _require_status(self, grant: Grant, allowed: frozenset[str], doing: str) -> None:
-        if grant.status not in allowed:
-            raise Conflict(
-                f"grant {grant.id} is {grant.status}; {doing} needs it to be {' or '.join(sorted(allowed))}",
-                field="status",
-                rule="grant-closed" if grant.status == GrantStatus.CLOSED.value else "grant-active",
-                grant_status=grant.status,
-            )
+    @staticmethod
+    def _book(grant: Grant) -> rules.GrantBook:
+        assert grant.id is not None
+        return rules.GrantBook(grant.id, grant.window_id, grant.currency, grant.status, grant.amount, grant.start_date)
+
+    @staticmethod
+    def _tranche_facts(tranches: Iterable[Tranche]) -> list[rules.TrancheFacts]:
+        return [rules.TrancheFacts(t.id or 0, t.number, t.amount, t.paid, t.status, t.condition) for t in tranches]
 
     async def _require_cleared(self, grant: Grant) -> None:
         organisation = await self.organisation(grant.organisation_id)
-        if organisation.due_diligence != DueDiligence.CLEARED.value:
-            raise Conflict(
-                f"the due diligence of {organisation.name} is {organisation.due_diligence}; money moves only to a "
-                "cleared organisation",
-                field="organisation",
-                rule="due-diligence-cleared",
-            )
-
-    @staticmethod
-    def _line(account: str, amount: Money, grant: Grant) -> Line:
-        """A line under the grant's dimensions (its window and itself)."""
-        return Line(account, amount, window_id=grant.window_id, grant_id=grant.id)
+        rules.require_cleared(organisation.name, organisation.due_diligence)
 
     async def _balance(self, account: str, grant: Grant) -> int:
         amount, _ = await self.ledger.balance(account, grant.currency, window_id=grant.window_id, grant_id=grant.id)
         return amount
 
+    async def _next_id(self, table: str) -> int:
+        """The id the next row of ``table`` will have, for a plan that names it before it is written: a value
+        of its sequence on PostgreSQL; max(id) + 1 on SQLite, whose writers hold the database's write lock."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "postgresql":
+            query = select(func.nextval(func.pg_get_serial_sequence(table, "id")))
+        else:
+            column = _WRITTEN[table].__table__.c.id  # type: ignore[attr-defined]
+            query = select(func.coalesce(func.max(column), 0) + 1)
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def _write(self, plan: rules.GrantPlan) -> int | None:
+        """Write a plan in one go: post its entry, set its rows (the locked ones, from the session), then
+        record its audit events. Returns the entry's id (None when the plan posts nothing)."""
+        entry_id = (await self.ledger.post(plan.entry)).id if plan.entry is not None else None
+
+        def resolved(values: Mapping[str, Any]) -> dict[str, Any]:
+            return {k: entry_id if v is rules.ENTRY_ID else v for k, v in values.items()}
+
+        for write in plan.rows:
+            model = _WRITTEN[write.table]
+            if write.id is None:
+                self.session.add(model(**resolved(write.values)))
+                continue
+            row = await self.session.get(model, write.id)
+            assert row is not None
+            for name, value in resolved(write.values).items():
+                setattr(row, name, value)
+            self.session.add(row)
+        await self.session.flush()
+        for event in plan.events:
+            await self._audit(
+                event.action,
+                event.object_id,
+                object_type=event.object_type,
+                before=dict(event.before) if event.before is not None else None,
+                **resolved(event.after),
+            )
+        return entry_id
+
     # ---------------------------------------------------------------- agreement
 
     async def sign_agreement(self, grant_id: int, data: AgreementIn, *, idempotency_key: str | None) -> Done[Grant]:
         """Record the signed agreement: the grant is committed (8300 -> 8400) and its tranches without a
-        condition are recognised (5100 / 2100)."""
+        condition are recognised (5100 / 2100) (``rules.plan_agreement``)."""
         ensure_permission("grants.manage", self.user)
         await self.visible(grant_id)
         grant = await self._lock_grant(grant_id)
         payload_hash, first = await self._replay(grant_id, idempotency_key, "agreement", data.model_dump(mode="json"))
         if first is not None:
             return Done(grant, replayed=True)
-        self._require_status(grant, frozenset({GrantStatus.AWAITING_AGREEMENT.value}), "recording the agreement")
-        refuse_future(data.signed_on, self.today, field="signed_on", what="the agreement")
-        if data.signed_on < grant.start_date:
-            raise InvalidInput(
-                f"the agreement follows the funding decision of {grant.start_date}",
-                field="signed_on",
-                rule="after-decision",
-            )
         allocated = await self._balance(chart.ALLOCATED, grant)
-        if allocated != grant.amount:
-            raise Conflict(
-                f"the ledger holds {Money.from_minor(allocated, grant.currency)} allocated to this grant, not its "
-                f"{Money.from_minor(grant.amount, grant.currency)}: the funding decision's allocation is missing",
-                field="grant",
-                rule="allocated-by-decision",
-            )
         tranches = await self._lock_tranches(grant_id)
-        unconditional = [t for t in tranches if t.condition == TrancheCondition.NONE.value]
-        recognised = sum(t.amount for t in unconditional)
-        amount = Money.from_minor(grant.amount, grant.currency)
-        lines = [self._line(chart.COMMITTED, amount, grant), self._line(chart.ALLOCATED, -amount, grant)]
-        if recognised:
-            payable = Money.from_minor(recognised, grant.currency)
-            lines += [
-                self._line(chart.TRANSFERS_TO_PARTNERS, payable, grant),
-                self._line(chart.GRANTS_PAYABLE, -payable, grant),
-            ]
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.signed_on,
-                description=f"Grant {grant.id} agreement signed ({data.reference})"[:500],
-                lines=tuple(lines),
-                source_type="grant_agreement",
-                source_id=str(grant.id),
-                idempotency_key=f"grant:{grant.id}:agreement",
-            )
-        )
-        for tranche in unconditional:
-            tranche.status = TrancheStatus.RECOGNISED.value
-            tranche.recognised_on = data.signed_on
-            tranche.recognised_entry_id = entry.id
-            self.session.add(tranche)
-        grant.status = GrantStatus.ACTIVE.value
-        grant.agreement_signed_on = data.signed_on
-        grant.agreement_reference = data.reference
-        grant.agreement_entry_id = entry.id
-        grant.updated_at = self.now
-        self.session.add(grant)
-        await self.session.flush()
-        await self._audit(
-            "grant.agreement",
-            grant.id,
-            before={"status": GrantStatus.AWAITING_AGREEMENT.value},
-            status=grant.status,
+        plan = rules.plan_agreement(
+            self._book(grant),
+            self._tranche_facts(tranches),
+            allocated=allocated,
             signed_on=data.signed_on,
             reference=data.reference,
-            entry_id=entry.id,
-            recognised_tranches=[t.number for t in unconditional],
+            today=self.today,
+            now=self.now,
         )
-        await self._remember(grant.id or 0, idempotency_key, "agreement", payload_hash, grant.id or 0)
+        await self._write(plan)
+        await self._remember(grant_id, idempotency_key, "agreement", payload_hash, grant_id)
         return Done(grant)
 
     # ---------------------------------------------------------------- suspension
 
     async def suspend(self, grant_id: int, data: GrantAction) -> Grant:
-        return await self._set_status(grant_id, data, GrantStatus.ACTIVE, GrantStatus.SUSPENDED, "suspend")
+        return await self._set_status(grant_id, data, "suspend")
 
     async def resume(self, grant_id: int, data: GrantAction) -> Grant:
-        return await self._set_status(grant_id, data, GrantStatus.SUSPENDED, GrantStatus.ACTIVE, "resume")
+        return await self._set_status(grant_id, data, "resume")
 
-    async def _set_status(
-        self, grant_id: int, data: GrantAction, source: GrantStatus, target: GrantStatus, action: str
-    ) -> Grant:
+    async def _set_status(self, grant_id: int, data: GrantAction, action: str) -> Grant:
         ensure_permission("grants.manage", self.user)
         await self.visible(grant_id)
         grant = await self._lock_grant(grant_id)
-        self._require_status(grant, frozenset({source.value}), f"to {action} it")
+        step = gw.advance(gw.GRANT, grant.status, action, grant_id)
         if not data.reason.strip():
             raise InvalidInput(f"{action} needs a written reason", field="reason", rule="reason-required")
-        grant.status, grant.status_reason, grant.updated_at = target.value, data.reason, self.now
+        grant.status, grant.status_reason, grant.updated_at = step.to, data.reason, self.now
         self.session.add(grant)
         await self.session.flush()
         await self._audit(
-            f"grant.{action}", grant_id, before={"status": source.value}, status=target.value, reason=data.reason
+            f"grant.{action}", grant_id, before={"status": step.state}, status=step.to, reason=data.reason
         )
         return grant
 
@@ -509,12 +430,13 @@ class Grants:
         )
         if first is not None:
             return Done(await self.disbursement(first), replayed=True)
-        self._require_status(grant, MOVES_MONEY, "a disbursement")
+        gw.advance(gw.GRANT, grant.status, "prepare_disbursement", grant_id)
         await self._require_cleared(grant)
         tranche = next((t for t in await self._lock_tranches(grant_id) if t.number == data.tranche), None)
         if tranche is None or tranche.id is None:
             raise NotFound(f"grant {grant_id} has no tranche {data.tranche}", field="tranche", rule="tranche-exists")
-        self._require_recognised(tranche)
+        subject = gw.TrancheSubject(tranche.number, tranche.condition == TrancheCondition.PROGRESS_REPORT)
+        gw.advance(gw.TRANCHE, tranche.status, "disburse", subject)
         unpaid = tranche.amount - tranche.paid
         amount = (
             self._money(data.amount, "amount", currency=grant.currency)
@@ -534,7 +456,7 @@ class Grants:
             tranche_id=tranche.id,
             amount=amount.minor,
             currency=grant.currency,
-            status=DisbursementStatus.PREPARED.value,
+            status=gw.DISBURSEMENT.initial,
             reference=data.reference,
             prepared_by=user.id,
             prepared_at=self.now,
@@ -553,18 +475,6 @@ class Grants:
         )
         await self._remember(grant_id, idempotency_key, "disbursement", payload_hash, row.id)
         return Done(row)
-
-    def _require_recognised(self, tranche: Tranche) -> None:
-        if tranche.status == TrancheStatus.RECOGNISED.value:
-            return
-        if tranche.status == TrancheStatus.PENDING.value:
-            condition = (
-                "waits for an accepted progress report"
-                if tranche.condition == TrancheCondition.PROGRESS_REPORT.value
-                else "waits for the signed agreement"
-            )
-            raise Conflict(f"tranche {tranche.number} {condition}", field="tranche", rule="condition-met")
-        raise Conflict(f"tranche {tranche.number} is {tranche.status}", field="tranche", rule="tranche-unpaid")
 
     def approvals_needed(self, row: Disbursement) -> int:
         return rules.approvals_needed(
@@ -605,70 +515,29 @@ class Grants:
         )
         if first is not None:
             return Done(row, replayed=True)
-        step = rules.approval_step(
+        organisation = await self.organisation(grant.organisation_id)
+        facts = rules.TransferFacts(
+            id=disbursement_id,
             status=row.status,
-            needed=self.approvals_needed(row),
-            approver=user.id,
+            amount=row.amount,
+            currency=row.currency,
+            reference=row.reference,
             prepared_by=row.prepared_by,
-            first_approver=row.approved_by,
+            approved_by=row.approved_by,
+            approver=user.id,
+            organisation=organisation.name,
+            due_diligence=organisation.due_diligence,
         )
-        if step.refused is not None:
-            error = Conflict if step.refused == "disbursement-open" else PermissionDenied
-            raise error(step.reason, field="disbursement", rule=step.refused, disbursement_status=row.status)
-        self._require_status(grant, MOVES_MONEY, "a transfer")
-        await self._require_cleared(grant)
-        unpaid = tranche.amount - tranche.paid
-        if step.pays and row.amount > unpaid:
-            raise Conflict(
-                f"tranche {tranche.number} has {Money.from_minor(unpaid, grant.currency)} unpaid; this transfer "
-                f"of {Money.from_minor(row.amount, row.currency)} would pay it twice or over its amount",
-                field="disbursement",
-                rule="within-tranche",
-            )
-        before = row.status
-        if row.status == DisbursementStatus.PREPARED.value:
-            row.approved_by, row.approved_at = user.id, self.now
-        else:
-            row.second_approved_by, row.second_approved_at = user.id, self.now
-        assert step.status is not None
-        row.status = step.status
-        if step.pays:
-            amount = Money.from_minor(row.amount, row.currency)
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=self.today,
-                    description=f"Grant {grant.id} tranche {tranche.number} transfer"
-                    + (f" ({row.reference})" if row.reference else ""),
-                    lines=(
-                        self._line(chart.GRANTS_PAYABLE, amount, grant),
-                        self._line(chart.CASH, -amount, grant),
-                        self._line(chart.DISBURSED, amount, grant),
-                        self._line(chart.COMMITTED, -amount, grant),
-                    ),
-                    source_type="grant_disbursement",
-                    source_id=str(row.id),
-                    idempotency_key=f"grant-disbursement:{row.id}",
-                )
-            )
-            row.entry_id = entry.id
-            tranche.paid += row.amount
-            if tranche.paid == tranche.amount:
-                tranche.status = TrancheStatus.PAID.value
-            self.session.add(tranche)
-        self.session.add(row)
-        await self.session.flush()
-        await self._audit(
-            "grant.disbursement.approve",
-            disbursement_id,
-            object_type="disbursement",
-            before={"status": before},
-            status=row.status,
-            grant_id=grant.id,
-            tranche=tranche.number,
-            amount=to_json(Money.from_minor(row.amount, row.currency)),
-            approval=1 if before == DisbursementStatus.PREPARED.value else 2,
-            entry_id=row.entry_id,
+        (tranche_facts,) = self._tranche_facts([tranche])
+        plan = rules.plan_transfer(
+            self._book(grant),
+            tranche_facts,
+            facts,
+            threshold=self.settings.charter.second_approver_threshold,
+            today=self.today,
+            now=self.now,
         )
+        await self._write(plan)
         await self._remember(grant.id or 0, idempotency_key, "approval", payload_hash, disbursement_id)
         return Done(row)
 
@@ -678,13 +547,7 @@ class Grants:
         seen = await self.disbursement(disbursement_id)
         await self._lock_grant(seen.grant_id)
         row = await self._lock_disbursement(disbursement_id)
-        if row.status not in {DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value}:
-            raise Conflict(
-                f"the disbursement is {row.status}",
-                field="disbursement",
-                rule="disbursement-open",
-                disbursement_status=row.status,
-            )
+        step = gw.advance(gw.DISBURSEMENT, row.status, "reject")
         if row.prepared_by == user.id:
             raise PermissionDenied(
                 "the person who prepared a disbursement cannot also decide on it",
@@ -692,7 +555,7 @@ class Grants:
                 rule="maker-checker",
             )
         before = row.status
-        row.status = DisbursementStatus.REJECTED.value
+        row.status = step.to
         row.rejected_by, row.rejected_at, row.rejection_reason = user.id, self.now, data.reason
         self.session.add(row)
         await self.session.flush()
@@ -729,7 +592,7 @@ class Grants:
         return (
             await self.session.execute(
                 select(GrantReport)
-                .where(col(GrantReport.grant_id) == grant_id, col(GrantReport.status) == ReportStatus.ACCEPTED.value)
+                .where(col(GrantReport.grant_id) == grant_id, col(GrantReport.status) == ReportStatus.ACCEPTED)
                 # Acceptance refuses a report below the last accepted one, so the latest accepted dominates
                 # every earlier one, category by category (ties in time: the larger total).
                 .order_by(
@@ -753,15 +616,9 @@ class Grants:
         seen = await self.visible(grant_id)
         ensure_permission("grants.report", user, GrantFacts(seen.organisation_id))
         grant = await self._lock_grant(grant_id)
-        self._require_status(grant, SIGNED, "reporting")
+        gw.advance(gw.GRANT, grant.status, "report", grant_id)
         report = await self._report(grant_id, data.report_id)
-        if report.status not in {ReportStatus.DUE.value, ReportStatus.RETURNED.value}:
-            raise Conflict(
-                f"report {report.number} is {report.status}",
-                field="report_id",
-                rule="report-open",
-                report_status=report.status,
-            )
+        step = gw.advance(gw.REPORT, report.status, "submit", report.number)
         proposal = await self.session.get(Proposal, grant.proposal_id)
         assert proposal is not None
         content = self.content_of(proposal)
@@ -799,7 +656,7 @@ class Grants:
             ]
         )
         report.expenditure_total = sum(spent.values())
-        report.status = ReportStatus.SUBMITTED.value
+        report.status = step.to
         report.submitted_by, report.submitted_at = user.id, self.now
         self.session.add(report)
         await self.session.flush()
@@ -831,13 +688,7 @@ class Grants:
         report = await self._report(grant_id, report_id, "report")
         if first is not None:
             return Done(report, replayed=True)
-        if report.status != ReportStatus.SUBMITTED.value:
-            raise Conflict(
-                f"report {report.number} is {report.status}; only a submitted report is accepted",
-                field="report",
-                rule="report-submitted",
-                report_status=report.status,
-            )
+        step = gw.advance(gw.REPORT, report.status, "accept", report.number)
         last = await self._last_accepted(grant_id)
         if last is not None:
             problems = rules.expenditure_problems(
@@ -849,7 +700,7 @@ class Grants:
                     "was submitted; return it for an update",
                     errors=problems,
                 )
-        report.status = ReportStatus.ACCEPTED.value
+        report.status = step.to
         report.reviewed_by, report.reviewed_at, report.review_note = self.actor.user_id, self.now, data.note
         self.session.add(report)
         await self.session.flush()
@@ -857,63 +708,32 @@ class Grants:
             "grant.report.accept",
             report.id,
             object_type="grant_report",
-            before={"status": ReportStatus.SUBMITTED.value},
+            before={"status": step.state},
             status=report.status,
             grant_id=grant_id,
             number=report.number,
             note=data.note,
         )
-        conditional = [
-            t
-            for t in sorted(tranches, key=lambda t: t.number)
-            if t.condition == TrancheCondition.PROGRESS_REPORT.value and t.status == TrancheStatus.PENDING.value
-        ]
-        if conditional and grant.status in SIGNED:
-            await self._recognise(grant, conditional[0], report)
+        assert report.id is not None
+        plan = rules.plan_recognition(
+            self._book(grant),
+            self._tranche_facts(tranches),
+            report_id=report.id,
+            report_number=report.number,
+            today=self.today,
+        )
+        if plan is not None:
+            await self._write(plan)
         await self._remember(grant_id, idempotency_key, "report-acceptance", payload_hash, report_id)
         return Done(report)
-
-    async def _recognise(self, grant: Grant, tranche: Tranche, report: GrantReport) -> None:
-        amount = Money.from_minor(tranche.amount, grant.currency)
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=self.today,
-                description=f"Grant {grant.id} tranche {tranche.number} recognised: report {report.number} accepted",
-                lines=(
-                    self._line(chart.TRANSFERS_TO_PARTNERS, amount, grant),
-                    self._line(chart.GRANTS_PAYABLE, -amount, grant),
-                ),
-                source_type="grant_tranche",
-                source_id=str(tranche.id),
-                idempotency_key=f"grant-tranche:{tranche.id}",
-            )
-        )
-        tranche.status = TrancheStatus.RECOGNISED.value
-        tranche.recognised_on, tranche.recognised_entry_id, tranche.met_by_report_id = self.today, entry.id, report.id
-        self.session.add(tranche)
-        await self.session.flush()
-        await self._audit(
-            "grant.tranche.recognise",
-            grant.id,
-            tranche=tranche.number,
-            amount=to_json(amount),
-            report_id=report.id,
-            entry_id=entry.id,
-        )
 
     async def return_report(self, grant_id: int, report_id: int, data: RejectIn) -> GrantReport:
         ensure_permission("grants.manage", self.user)
         await self.visible(grant_id)
         await self._lock_grant(grant_id)
         report = await self._report(grant_id, report_id, "report")
-        if report.status != ReportStatus.SUBMITTED.value:
-            raise Conflict(
-                f"report {report.number} is {report.status}; only a submitted report is returned",
-                field="report",
-                rule="report-submitted",
-                report_status=report.status,
-            )
-        report.status = ReportStatus.RETURNED.value
+        step = gw.advance(gw.REPORT, report.status, "return", report.number)
+        report.status = step.to
         report.reviewed_by, report.reviewed_at, report.review_note = self.actor.user_id, self.now, data.reason
         self.session.add(report)
         await self.session.flush()
@@ -921,7 +741,7 @@ class Grants:
             "grant.report.return",
             report.id,
             object_type="grant_report",
-            before={"status": ReportStatus.SUBMITTED.value},
+            before={"status": step.state},
             status=report.status,
             grant_id=grant_id,
             reason=data.reason,
@@ -951,60 +771,29 @@ class Grants:
             found = await self.session.get(Refund, first)
             assert found is not None
             return Done(found, replayed=True)
-        self._require_status(grant, SIGNED, "a refund")
+        book = self._book(grant)
         amount = self._money(data.amount, "amount", currency=grant.currency)
-        if not amount.is_positive:
-            raise InvalidInput("a refund is a positive amount", field="amount", rule="positive-amount")
-        refuse_future(data.received_on, self.today, field="received_on", what="the refund")
-        net = await self._balance(chart.DISBURSED, grant)
-        if amount.minor > net:
-            raise InvalidInput(
-                f"the grantee holds {Money.from_minor(net, grant.currency)} transferred and not refunded; "
-                f"{amount} is more",
-                field="amount",
-                rule="within-disbursed",
+        disbursed = await self._balance(chart.DISBURSED, grant)
+
+        def plan(refund_id: int) -> rules.GrantPlan:
+            return rules.plan_refund(
+                book,
+                refund_id=refund_id,
+                amount=amount,
+                disbursed=disbursed,
+                received_on=data.received_on,
+                reference=data.reference,
+                recorded_by=self.actor.user_id,
+                today=self.today,
+                now=self.now,
             )
-        row = Refund(
-            grant_id=grant_id,
-            amount=amount.minor,
-            currency=grant.currency,
-            received_on=data.received_on,
-            reference=data.reference,
-            recorded_by=self.actor.user_id,
-            recorded_at=self.now,
-        )
-        self.session.add(row)
-        await self.session.flush()
-        assert row.id is not None
-        entry = await self.ledger.post(
-            EntryDraft(
-                entry_date=data.received_on,
-                description=f"Grant {grant.id} refund from the grantee"
-                + (f" ({data.reference})" if data.reference else ""),
-                lines=(
-                    self._line(chart.CASH, amount, grant),
-                    self._line(chart.TRANSFERS_TO_PARTNERS, -amount, grant),
-                    Line(chart.AVAILABLE, amount, window_id=grant.window_id),
-                    self._line(chart.DISBURSED, -amount, grant),
-                ),
-                source_type="grant_refund",
-                source_id=str(row.id),
-                idempotency_key=f"grant-refund:{row.id}",
-            )
-        )
-        row.entry_id = entry.id
-        self.session.add(row)
-        await self.session.flush()
-        await self._audit(
-            "grant.refund",
-            grant_id,
-            refund_id=row.id,
-            amount=to_json(amount),
-            received_on=data.received_on,
-            reference=data.reference,
-            entry_id=entry.id,
-        )
-        await self._remember(grant_id, idempotency_key, "refund", payload_hash, row.id)
+
+        plan(0)  # every refusal before an id is taken
+        refund_id = await self._next_id("grant_refunds")
+        await self._write(plan(refund_id))
+        await self._remember(grant_id, idempotency_key, "refund", payload_hash, refund_id)
+        row = await self.session.get(Refund, refund_id)
+        assert row is not None
         return Done(row)
 
     # ---------------------------------------------------------------- closure
@@ -1020,79 +809,27 @@ class Grants:
         payload_hash, first = await self._replay(grant_id, idempotency_key, "closure", data.model_dump(mode="json"))
         if first is not None:
             return Done(grant, replayed=True)
-        self._require_status(grant, SIGNED, "closing")
-        final = (
+        facts = rules.ClosureFacts(
+            final_report=await self._final_report_status(grant_id),
+            pending=await self._pending_count(grant_id),
+            committed=await self._balance(chart.COMMITTED, grant),
+            payable=-(await self._balance(chart.GRANTS_PAYABLE, grant)),
+        )
+        plan = rules.plan_closure(
+            self._book(grant), self._tranche_facts(tranches), facts, reason=data.reason, today=self.today, now=self.now
+        )
+        await self._write(plan)
+        await self._remember(grant_id, idempotency_key, "closure", payload_hash, grant_id)
+        return Done(grant)
+
+    async def _final_report_status(self, grant_id: int) -> ReportStatus:
+        return (
             await self.session.execute(
-                select(GrantReport).where(
-                    col(GrantReport.grant_id) == grant_id, col(GrantReport.kind) == ReportKind.FINAL.value
+                select(col(GrantReport.status)).where(
+                    col(GrantReport.grant_id) == grant_id, col(GrantReport.kind) == ReportKind.FINAL
                 )
             )
         ).scalar_one()
-        if final.status != ReportStatus.ACCEPTED.value:
-            raise Conflict(
-                f"the final report is {final.status}; a grant closes after its final report is accepted",
-                field="status",
-                rule="final-report-accepted",
-            )
-        pending = await self._pending_count(grant_id)
-        if pending:
-            raise Conflict(
-                f"{pending} disbursement(s) await approval; approve or reject them first",
-                field="status",
-                rule="no-pending-disbursements",
-            )
-        committed = await self._balance(chart.COMMITTED, grant)
-        payable = -(await self._balance(chart.GRANTS_PAYABLE, grant))
-        lines: list[Line] = []
-        if committed:
-            released = Money.from_minor(committed, grant.currency)
-            lines += [
-                Line(chart.AVAILABLE, released, window_id=grant.window_id),
-                self._line(chart.COMMITTED, -released, grant),
-            ]
-        if payable:
-            unpaid = Money.from_minor(payable, grant.currency)
-            lines += [
-                self._line(chart.GRANTS_PAYABLE, unpaid, grant),
-                self._line(chart.TRANSFERS_TO_PARTNERS, -unpaid, grant),
-            ]
-        entry_id = None
-        if lines:
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=self.today,
-                    description=f"Grant {grant.id} closed: unused commitment released to the window",
-                    lines=tuple(lines),
-                    source_type="grant_closure",
-                    source_id=str(grant.id),
-                    idempotency_key=f"grant:{grant.id}:closure",
-                )
-            )
-            entry_id = entry.id
-        released_tranches = []
-        for tranche in tranches:
-            if tranche.status in {TrancheStatus.PENDING.value, TrancheStatus.RECOGNISED.value}:
-                tranche.status = TrancheStatus.RELEASED.value
-                released_tranches.append(tranche.number)
-                self.session.add(tranche)
-        before = grant.status
-        grant.status, grant.closed_on, grant.close_entry_id = GrantStatus.CLOSED.value, self.today, entry_id
-        grant.status_reason, grant.updated_at = data.reason, self.now
-        self.session.add(grant)
-        await self.session.flush()
-        await self._audit(
-            "grant.close",
-            grant_id,
-            before={"status": before},
-            status=grant.status,
-            released=to_json(Money.from_minor(committed, grant.currency)),
-            payable_reversed=to_json(Money.from_minor(payable, grant.currency)),
-            released_tranches=released_tranches,
-            entry_id=entry_id,
-            reason=data.reason,
-        )
-        await self._remember(grant_id, idempotency_key, "closure", payload_hash, grant_id)
-        return Done(grant)
 
     async def _pending_count(self, grant_id: int) -> int:
         return int(
@@ -1102,9 +839,7 @@ class Grants:
                     .select_from(Disbursement)
                     .where(
                         col(Disbursement.grant_id) == grant_id,
-                        col(Disbursement.status).in_(
-                            [DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value]
-                        ),
+                        col(Disbursement.status).in_(sorted(gw.AWAITING_APPROVAL)),
                     )
                 )
             ).scalar_one()
@@ -1134,10 +869,7 @@ class Grants:
             expenditure=expenditure,
             expenditure_report_id=accepted.id if accepted else None,
             delivery_rate=rules.delivery_rate(expenditure, net),
-            pending=sum(
-                d.status in {DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value}
-                for d in disbursements
-            ),
+            pending=sum(d.status in gw.AWAITING_APPROVAL for d in disbursements),
         )
 
     async def overdue_counts(self, grant_ids: list[int]) -> dict[int, int]:
@@ -1147,12 +879,21 @@ class Grants:
             select(col(GrantReport.grant_id), func.count())
             .where(
                 col(GrantReport.grant_id).in_(grant_ids),
-                col(GrantReport.status).in_([ReportStatus.DUE.value, ReportStatus.RETURNED.value]),
+                col(GrantReport.status).in_(sorted(gw.AWAITING_SUBMISSION)),
                 col(GrantReport.due_on) < self.today,
             )
             .group_by(col(GrantReport.grant_id))
         )
         return {int(g): int(n) for g, n in rows.all()}
+
+
+# The tables a plan writes, by name.
+_WRITTEN: dict[str, type[SQLModel]] = {
+    "grants": Grant,
+    "grant_tranches": Tranche,
+    "disbursements": Disbursement,
+    "grant_refunds": Refund,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import utc_column
@@ -237,6 +248,22 @@ class ReportStatus(StrEnum):
     RETURNED = "returned"
 
 
+def status_column(states: type[StrEnum], length: int, *, index: bool = False) -> Column:  # type: ignore[type-arg]
+    """A status column typed by its StrEnum and stored as the same strings in a VARCHAR(``length``): no
+    native enum type and no CHECK, so the schema is the one the migrations made."""
+    return Column(
+        Enum(
+            states,
+            native_enum=False,
+            create_constraint=False,
+            length=length,
+            values_callable=lambda enum: [member.value for member in enum],
+        ),
+        nullable=False,
+        index=index,
+    )
+
+
 class Grant(SQLModel, table=True):
     """A grant made by an adopted funding decision. Amounts in minor units of ``currency`` (the reporting
     currency, as the proposal's). The money itself lives in the ledger under the grant dimension."""
@@ -258,7 +285,7 @@ class Grant(SQLModel, table=True):
     isc_rate: str = Field(sa_column=Column(String(16), nullable=False))
     start_date: date = Field(sa_column=Column(Date(), nullable=False))
     end_date: date = Field(sa_column=Column(Date(), nullable=False))
-    status: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    status: GrantStatus = Field(sa_column=status_column(GrantStatus, 20, index=True))
     agreement_signed_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
     agreement_reference: str = Field(default="", sa_column=Column(Text(), nullable=False))
     agreement_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
@@ -287,7 +314,7 @@ class Tranche(SQLModel, table=True):
     planned_date: date = Field(sa_column=Column(Date(), nullable=False))
     # "none" or "progress_report" (an accepted report meets it).
     condition: str = Field(sa_column=Column(String(20), nullable=False))
-    status: str = Field(sa_column=Column(String(12), nullable=False))
+    status: TrancheStatus = Field(sa_column=status_column(TrancheStatus, 12))
     paid: int = Field(default=0, sa_column=Column(BigInteger(), nullable=False))
     recognised_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
     recognised_entry_id: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
@@ -315,7 +342,7 @@ class Disbursement(SQLModel, table=True):
     tranche_id: int = Field(sa_column=Column(Integer(), ForeignKey("grant_tranches.id"), nullable=False, index=True))
     amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
     currency: str = Field(sa_column=Column(String(3), nullable=False))
-    status: str = Field(sa_column=Column(String(30), nullable=False, index=True))
+    status: DisbursementStatus = Field(sa_column=status_column(DisbursementStatus, 30, index=True))
     reference: str = Field(default="", sa_column=Column(String(200), nullable=False))
     prepared_by: int = Field(sa_column=Column(Integer(), ForeignKey("users.id"), nullable=False))
     prepared_at: datetime = Field(sa_column=utc_column())
@@ -342,11 +369,11 @@ class GrantReport(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     grant_id: int = Field(sa_column=Column(Integer(), ForeignKey("grants.id"), nullable=False, index=True))
     number: int = Field(nullable=False)
-    kind: str = Field(sa_column=Column(String(10), nullable=False))
+    kind: ReportKind = Field(sa_column=status_column(ReportKind, 10))
     period_start: date = Field(sa_column=Column(Date(), nullable=False))
     period_end: date = Field(sa_column=Column(Date(), nullable=False))
     due_on: date = Field(sa_column=Column(Date(), nullable=False, index=True))
-    status: str = Field(sa_column=Column(String(10), nullable=False))
+    status: ReportStatus = Field(sa_column=status_column(ReportStatus, 10))
     narrative: str = Field(default="", sa_column=Column(Text(), nullable=False))
     # Canonical JSON: [{"outcome", "indicator", "value"}] and [{"category", "amount"}] (cumulative).
     indicators: str = Field(default="[]", sa_column=Column(Text(), nullable=False))

@@ -20,7 +20,8 @@ from fundapp.core.models import Role
 from fundapp.core.web import PAGE_PREFIX, i18n
 from fundapp.core.web.i18n import N_
 from ledger import Money, format_money
-from proposals.models import Disbursement, DisbursementStatus, Grant, GrantReport, GrantStatus, ReportStatus
+from proposals import grant_workflow as gw
+from proposals.models import Disbursement, DisbursementStatus, Grant, GrantReport, GrantStatus
 
 i18n.register_catalogue(Path(__file__).resolve().parent / "locale")
 
@@ -37,7 +38,7 @@ AWAITING_BODY = N_(
 )
 FIRST_APPROVAL = N_("approval")
 SECOND_APPROVAL = N_("a second approval")
-AWAITING = (DisbursementStatus.PREPARED.value, DisbursementStatus.AWAITING_SECOND_APPROVAL.value)
+AWAITING = tuple(sorted(gw.AWAITING_APPROVAL))
 
 
 def _money(amount: int, currency: str) -> Callable[[str], str]:
@@ -58,9 +59,9 @@ async def grant_notices(session: AsyncSession, settings: Settings, now: datetime
             select(GrantReport, Grant)
             .join(Grant, col(Grant.id) == col(GrantReport.grant_id))
             .where(
-                col(GrantReport.status).in_([ReportStatus.DUE.value, ReportStatus.RETURNED.value]),
+                col(GrantReport.status).in_(sorted(gw.AWAITING_SUBMISSION)),
                 col(GrantReport.due_on) < today,
-                col(Grant.status) != GrantStatus.CLOSED.value,
+                col(Grant.status) != GrantStatus.CLOSED,
             )
             .order_by(col(GrantReport.id))
         )
@@ -91,7 +92,7 @@ async def grant_notices(session: AsyncSession, settings: Settings, now: datetime
     if awaiting:
         approvers = await recipients(session, Role.FINANCE_APPROVER)
         for row, grant in awaiting:
-            second = row.status == DisbursementStatus.AWAITING_SECOND_APPROVAL.value
+            second = row.status == DisbursementStatus.AWAITING_SECOND_APPROVAL
             params = {
                 "grant": grant.title,
                 "amount": _money(row.amount, row.currency),

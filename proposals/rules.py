@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
+from typing import Any
 from xml.etree import ElementTree
 
-from fundapp.core.errors import FieldError
-from ledger import Money, chart
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, PermissionDenied, refuse_future
+from ledger import EntryDraft, Line, Money, chart, to_json
 from ledger import rules as ledger_rules
-from proposals.schemas import BudgetCategory, ProposalContent
+from proposals import grant_workflow as gw
+from proposals import workflow
+from proposals.schemas import BudgetCategory, ProposalContent, TrancheCondition
 
 # ---------------------------------------------------------------- submission
 
@@ -390,12 +393,12 @@ def delivery_rate(expenditure: int, transferred: int) -> Decimal | None:
 def is_overdue(status: str, due_on: date, today: date) -> bool:
     """A report is overdue when its due date has passed and nothing acceptable is in: not submitted yet, or
     returned for changes."""
-    return status in {"due", "returned"} and today > due_on
+    return status in gw.AWAITING_SUBMISSION and today > due_on
 
 
 def tranche_state(status: str, paid: int, amount: int) -> str:
     """What a tranche shows: pending, recognised, partly_paid, paid or released."""
-    if status == "recognised" and 0 < paid < amount:
+    if status == gw.T.RECOGNISED and 0 < paid < amount:
         return "partly_paid"
     return status
 
@@ -420,10 +423,11 @@ class ApprovalStep:
 def approval_step(
     *, status: str, needed: int, approver: int, prepared_by: int, first_approver: int | None
 ) -> ApprovalStep:
-    """Maker-checker as a pure function: who may approve a disbursement in this status, and what follows."""
-    if status not in {"prepared", "awaiting_second_approval"}:
+    """Maker-checker as a pure function: who may approve a disbursement in this status, and what follows
+    (the disbursement workflow's approve, first_approval or second_approval step)."""
+    if not any(gw.DISBURSEMENT.step(status, action) for action in APPROVALS):
         return ApprovalStep(refused="disbursement-open", reason=f"the disbursement is {status}")
-    second = status == "awaiting_second_approval"  # this approval is the last one, whoever gave the first
+    second = gw.DISBURSEMENT.step(status, "second_approval") is not None  # the last one, whoever gave the first
     step = ledger_rules.checker_step(
         needed=1 if second else needed,
         approver=approver,
@@ -432,9 +436,13 @@ def approval_step(
     )
     if step.refused is not None:
         return ApprovalStep(refused=step.refused, reason=step.reason)
-    if not step.final:
-        return ApprovalStep(status="awaiting_second_approval")
-    return ApprovalStep(status="approved", pays=True)
+    action = "second_approval" if second else "approve" if step.final else "first_approval"
+    to = gw.advance(gw.DISBURSEMENT, status, action).to
+    return ApprovalStep(status=to, pays=to == gw.D.APPROVED)
+
+
+# The disbursement workflow's approvals: one approver, or the first and the second of two.
+APPROVALS = ("approve", "first_approval", "second_approval")
 
 
 def expenditure_problems(
@@ -520,3 +528,557 @@ def grant_figures(postings: Iterable[GrantPosting]) -> dict[str, Figure]:
             remaining.add(p.amount, p.entry_id)
     figures["remaining"] = remaining
     return figures
+
+
+# ---------------------------------------------------------------- grant money commands: facts -> plan
+#
+# Each money command of a grant (agreement, recognition of a conditional tranche, transfer, refund,
+# closure) reads its facts (the service, under the grant's locks), plans here, and writes the plan in one
+# go (``Grants._write``): the ledger entry, the rows it sets, the audit events. Values equal to
+# ``ENTRY_ID`` stand for the id the plan's entry receives when it is posted (None when there is none).
+
+
+class _EntryId:
+    def __repr__(self) -> str:
+        return "ENTRY_ID"
+
+
+ENTRY_ID: Any = _EntryId()
+
+
+@dataclass(frozen=True, slots=True)
+class GrantBook:
+    """A grant's row as its money commands see it."""
+
+    grant_id: int
+    window_id: int
+    currency: str
+    status: str
+    amount: int  # minor units
+    start_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class TrancheFacts:
+    id: int
+    number: int
+    amount: int
+    paid: int
+    status: str
+    condition: str  # "none" or "progress_report"
+
+    @property
+    def unpaid(self) -> int:
+        return self.amount - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class RowWrite:
+    """Values for one row of a table: an update of row ``id``, or an insert when ``id`` is None."""
+
+    table: str
+    id: int | None
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantEvent:
+    """One audit event of a plan."""
+
+    action: str
+    object_type: str
+    object_id: int
+    after: Mapping[str, Any]
+    before: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantPlan:
+    entry: EntryDraft | None
+    rows: tuple[RowWrite, ...]
+    events: tuple[GrantEvent, ...]
+
+
+def grant_line(account: str, amount: Money, book: GrantBook) -> Line:
+    """A line under the grant's dimensions (its window and itself)."""
+    return Line(account, amount, window_id=book.window_id, grant_id=book.grant_id)
+
+
+def plan_agreement(
+    book: GrantBook,
+    tranches: Sequence[TrancheFacts],
+    *,
+    allocated: int,
+    signed_on: date,
+    reference: str,
+    today: date,
+    now: datetime,
+) -> GrantPlan:
+    """The signed agreement commits the grant (8400 / 8300) and recognises its tranches without a condition
+    (5100 / 2100). ``allocated`` is the grant's balance of 8300, which the funding decision posted."""
+    step = gw.advance(gw.GRANT, book.status, "sign_agreement", book.grant_id)
+    refuse_future(signed_on, today, field="signed_on", what="the agreement")
+    if signed_on < book.start_date:
+        raise InvalidInput(
+            f"the agreement follows the funding decision of {book.start_date}", field="signed_on", rule="after-decision"
+        )
+    if allocated != book.amount:
+        raise Conflict(
+            f"the ledger holds {Money.from_minor(allocated, book.currency)} allocated to this grant, not its "
+            f"{Money.from_minor(book.amount, book.currency)}: the funding decision's allocation is missing",
+            field="grant",
+            rule="allocated-by-decision",
+        )
+    unconditional = [t for t in tranches if t.condition == TrancheCondition.NONE]
+    amount = Money.from_minor(book.amount, book.currency)
+    lines = [grant_line(chart.COMMITTED, amount, book), grant_line(chart.ALLOCATED, -amount, book)]
+    recognised = sum(t.amount for t in unconditional)
+    if recognised:
+        payable = Money.from_minor(recognised, book.currency)
+        lines += [
+            grant_line(chart.TRANSFERS_TO_PARTNERS, payable, book),
+            grant_line(chart.GRANTS_PAYABLE, -payable, book),
+        ]
+    entry = EntryDraft(
+        entry_date=signed_on,
+        description=f"Grant {book.grant_id} agreement signed ({reference})"[:500],
+        lines=tuple(lines),
+        source_type="grant_agreement",
+        source_id=str(book.grant_id),
+        idempotency_key=f"grant:{book.grant_id}:agreement",
+    )
+    recognise = {
+        "status": gw.advance(gw.TRANCHE, gw.T.PENDING, "recognise").to,
+        "recognised_on": signed_on,
+        "recognised_entry_id": ENTRY_ID,
+    }
+    grant_values = {
+        "status": step.to,
+        "agreement_signed_on": signed_on,
+        "agreement_reference": reference,
+        "agreement_entry_id": ENTRY_ID,
+        "updated_at": now,
+    }
+    event = GrantEvent(
+        "grant.agreement",
+        "grant",
+        book.grant_id,
+        before={"status": book.status},
+        after={
+            "status": step.to,
+            "signed_on": signed_on,
+            "reference": reference,
+            "entry_id": ENTRY_ID,
+            "recognised_tranches": [t.number for t in unconditional],
+        },
+    )
+    rows = (
+        *(RowWrite("grant_tranches", t.id, recognise) for t in unconditional),
+        RowWrite("grants", book.grant_id, grant_values),
+    )
+    return GrantPlan(entry, rows, (event,))
+
+
+def plan_recognition(
+    book: GrantBook, tranches: Sequence[TrancheFacts], *, report_id: int, report_number: int, today: date
+) -> GrantPlan | None:
+    """An accepted report meets the condition of the grant's earliest conditional tranche still pending, if
+    the grant is signed and not closed: that tranche is recognised now (5100 / 2100). None when none is."""
+    conditional = [
+        t
+        for t in sorted(tranches, key=lambda t: t.number)
+        if t.condition == TrancheCondition.PROGRESS_REPORT and gw.TRANCHE.step(t.status, "recognise") is not None
+    ]
+    if not conditional or gw.GRANT.step(book.status, "recognise_tranche") is None:
+        return None
+    tranche = conditional[0]
+    amount = Money.from_minor(tranche.amount, book.currency)
+    entry = EntryDraft(
+        entry_date=today,
+        description=f"Grant {book.grant_id} tranche {tranche.number} recognised: report {report_number} accepted",
+        lines=(
+            grant_line(chart.TRANSFERS_TO_PARTNERS, amount, book),
+            grant_line(chart.GRANTS_PAYABLE, -amount, book),
+        ),
+        source_type="grant_tranche",
+        source_id=str(tranche.id),
+        idempotency_key=f"grant-tranche:{tranche.id}",
+    )
+    values = {
+        "status": gw.advance(gw.TRANCHE, tranche.status, "recognise").to,
+        "recognised_on": today,
+        "recognised_entry_id": ENTRY_ID,
+        "met_by_report_id": report_id,
+    }
+    event = GrantEvent(
+        "grant.tranche.recognise",
+        "grant",
+        book.grant_id,
+        after={"tranche": tranche.number, "amount": to_json(amount), "report_id": report_id, "entry_id": ENTRY_ID},
+    )
+    return GrantPlan(entry, (RowWrite("grant_tranches", tranche.id, values),), (event,))
+
+
+@dataclass(frozen=True, slots=True)
+class TransferFacts:
+    """A disbursement awaiting an approval, and who approves it."""
+
+    id: int
+    status: str
+    amount: int
+    currency: str
+    reference: str
+    prepared_by: int
+    approved_by: int | None  # the first approver, once there is one
+    approver: int  # the person approving now
+    organisation: str
+    due_diligence: str
+
+
+def require_cleared(organisation: str, due_diligence: str) -> None:
+    if due_diligence != "cleared":
+        raise Conflict(
+            f"the due diligence of {organisation} is {due_diligence}; money moves only to a cleared organisation",
+            field="organisation",
+            rule="due-diligence-cleared",
+        )
+
+
+def plan_transfer(
+    book: GrantBook, tranche: TrancheFacts, row: TransferFacts, *, threshold: Decimal, today: date, now: datetime
+) -> GrantPlan:
+    """One approval of a disbursement (maker-checker, a second approver above ``threshold``); the last one
+    posts the transfer (2100 / 1100; 8500 / 8400) and pays the tranche, never over its unpaid amount."""
+    step = approval_step(
+        status=row.status,
+        needed=approvals_needed(Money.from_minor(row.amount, row.currency), threshold),
+        approver=row.approver,
+        prepared_by=row.prepared_by,
+        first_approver=row.approved_by,
+    )
+    if step.refused is not None:
+        error = Conflict if step.refused == "disbursement-open" else PermissionDenied
+        raise error(step.reason, field="disbursement", rule=step.refused, disbursement_status=row.status)
+    gw.advance(gw.GRANT, book.status, "transfer", book.grant_id)
+    require_cleared(row.organisation, row.due_diligence)
+    if step.pays and row.amount > tranche.unpaid:
+        raise Conflict(
+            f"tranche {tranche.number} has {Money.from_minor(tranche.unpaid, book.currency)} unpaid; this transfer "
+            f"of {Money.from_minor(row.amount, row.currency)} would pay it twice or over its amount",
+            field="disbursement",
+            rule="within-tranche",
+        )
+    first = row.status == gw.D.PREPARED
+    values: dict[str, Any] = {"status": step.status}
+    values.update(
+        {"approved_by": row.approver, "approved_at": now}
+        if first
+        else {"second_approved_by": row.approver, "second_approved_at": now}
+    )
+    rows: list[RowWrite] = []
+    entry = None
+    if step.pays:
+        amount = Money.from_minor(row.amount, row.currency)
+        entry = EntryDraft(
+            entry_date=today,
+            description=f"Grant {book.grant_id} tranche {tranche.number} transfer"
+            + (f" ({row.reference})" if row.reference else ""),
+            lines=(
+                grant_line(chart.GRANTS_PAYABLE, amount, book),
+                grant_line(chart.CASH, -amount, book),
+                grant_line(chart.DISBURSED, amount, book),
+                grant_line(chart.COMMITTED, -amount, book),
+            ),
+            source_type="grant_disbursement",
+            source_id=str(row.id),
+            idempotency_key=f"grant-disbursement:{row.id}",
+        )
+        values["entry_id"] = ENTRY_ID
+        paid = tranche.paid + row.amount
+        pay = gw.advance(gw.TRANCHE, tranche.status, "pay_off" if paid == tranche.amount else "pay")
+        rows.append(RowWrite("grant_tranches", tranche.id, {"paid": paid, "status": pay.to}))
+    rows.insert(0, RowWrite("disbursements", row.id, values))
+    event = GrantEvent(
+        "grant.disbursement.approve",
+        "disbursement",
+        row.id,
+        before={"status": row.status},
+        after={
+            "status": step.status,
+            "grant_id": book.grant_id,
+            "tranche": tranche.number,
+            "amount": to_json(Money.from_minor(row.amount, row.currency)),
+            "approval": 1 if first else 2,
+            "entry_id": ENTRY_ID if step.pays else None,
+        },
+    )
+    return GrantPlan(entry, tuple(rows), (event,))
+
+
+def plan_refund(
+    book: GrantBook,
+    *,
+    refund_id: int,
+    amount: Money,
+    disbursed: int,
+    received_on: date,
+    reference: str,
+    recorded_by: int | None,
+    today: date,
+    now: datetime,
+) -> GrantPlan:
+    """Money the grantee returned (1100 / 5100; 8200 / 8500): positive, dated today or before, and at most
+    ``disbursed``, the grant's balance of 8500 (transferred and not yet refunded)."""
+    gw.advance(gw.GRANT, book.status, "refund", book.grant_id)
+    if not amount.is_positive:
+        raise InvalidInput("a refund is a positive amount", field="amount", rule="positive-amount")
+    refuse_future(received_on, today, field="received_on", what="the refund")
+    if amount.minor > disbursed:
+        raise InvalidInput(
+            f"the grantee holds {Money.from_minor(disbursed, book.currency)} transferred and not refunded; "
+            f"{amount} is more",
+            field="amount",
+            rule="within-disbursed",
+        )
+    entry = EntryDraft(
+        entry_date=received_on,
+        description=f"Grant {book.grant_id} refund from the grantee" + (f" ({reference})" if reference else ""),
+        lines=(
+            grant_line(chart.CASH, amount, book),
+            grant_line(chart.TRANSFERS_TO_PARTNERS, -amount, book),
+            Line(chart.AVAILABLE, amount, window_id=book.window_id),
+            grant_line(chart.DISBURSED, -amount, book),
+        ),
+        source_type="grant_refund",
+        source_id=str(refund_id),
+        idempotency_key=f"grant-refund:{refund_id}",
+    )
+    row = {
+        "id": refund_id,
+        "grant_id": book.grant_id,
+        "amount": amount.minor,
+        "currency": book.currency,
+        "received_on": received_on,
+        "reference": reference,
+        "entry_id": ENTRY_ID,
+        "recorded_by": recorded_by,
+        "recorded_at": now,
+    }
+    event = GrantEvent(
+        "grant.refund",
+        "grant",
+        book.grant_id,
+        after={
+            "refund_id": refund_id,
+            "amount": to_json(amount),
+            "received_on": received_on,
+            "reference": reference,
+            "entry_id": ENTRY_ID,
+        },
+    )
+    return GrantPlan(entry, (RowWrite("grant_refunds", None, row),), (event,))
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureFacts:
+    final_report: str  # the final report's status
+    pending: int  # disbursements awaiting approval
+    committed: int  # the grant's balance of 8400: committed and not transferred
+    payable: int  # the grant's credit balance of 2100: recognised and not paid
+
+
+def plan_closure(
+    book: GrantBook, tranches: Sequence[TrancheFacts], facts: ClosureFacts, *, reason: str, today: date, now: datetime
+) -> GrantPlan:
+    """Closure: what was committed and not transferred goes back to the window (8200 / 8400), what was
+    recognised and not paid is reversed (2100 / 5100), the unpaid tranches are released."""
+    step = gw.advance(gw.GRANT, book.status, "close", book.grant_id)
+    if facts.final_report != gw.P.ACCEPTED:
+        raise Conflict(
+            f"the final report is {facts.final_report}; a grant closes after its final report is accepted",
+            field="status",
+            rule="final-report-accepted",
+        )
+    if facts.pending:
+        raise Conflict(
+            f"{facts.pending} disbursement(s) await approval; approve or reject them first",
+            field="status",
+            rule="no-pending-disbursements",
+        )
+    lines: list[Line] = []
+    if facts.committed:
+        released = Money.from_minor(facts.committed, book.currency)
+        lines += [
+            Line(chart.AVAILABLE, released, window_id=book.window_id),
+            grant_line(chart.COMMITTED, -released, book),
+        ]
+    if facts.payable:
+        unpaid = Money.from_minor(facts.payable, book.currency)
+        lines += [
+            grant_line(chart.GRANTS_PAYABLE, unpaid, book),
+            grant_line(chart.TRANSFERS_TO_PARTNERS, -unpaid, book),
+        ]
+    entry = (
+        EntryDraft(
+            entry_date=today,
+            description=f"Grant {book.grant_id} closed: unused commitment released to the window",
+            lines=tuple(lines),
+            source_type="grant_closure",
+            source_id=str(book.grant_id),
+            idempotency_key=f"grant:{book.grant_id}:closure",
+        )
+        if lines
+        else None
+    )
+    released_tranches = [t for t in tranches if gw.TRANCHE.step(t.status, "release") is not None]
+    rows = [
+        RowWrite("grant_tranches", t.id, {"status": gw.advance(gw.TRANCHE, t.status, "release").to})
+        for t in released_tranches
+    ]
+    grant_values = {
+        "status": step.to,
+        "closed_on": today,
+        "close_entry_id": ENTRY_ID,
+        "status_reason": reason,
+        "updated_at": now,
+    }
+    rows.append(RowWrite("grants", book.grant_id, grant_values))
+    event = GrantEvent(
+        "grant.close",
+        "grant",
+        book.grant_id,
+        before={"status": book.status},
+        after={
+            "status": step.to,
+            "released": to_json(Money.from_minor(facts.committed, book.currency)),
+            "payable_reversed": to_json(Money.from_minor(facts.payable, book.currency)),
+            "released_tranches": [t.number for t in released_tranches],
+            "entry_id": ENTRY_ID,
+            "reason": reason,
+        },
+    )
+    return GrantPlan(entry, tuple(rows), (event,))
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalFacts:
+    """What an adopted funding decision makes a grant of."""
+
+    id: int
+    state: str
+    organisation_id: int
+    window_id: int
+    title: str
+    requested: int  # minor units
+    content: ProposalContent
+    grant_id: int | None  # the grant already made of it, if any
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTerms:
+    """The charter's report schedule."""
+
+    interval_months: int
+    due_days: int
+    final_due_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class GrantCreation:
+    """The rows of a new grant: the grant, then its tranches and reports (each without its grant's id), and
+    the audit event's values."""
+
+    grant: Mapping[str, Any]
+    tranches: tuple[Mapping[str, Any], ...]
+    reports: tuple[Mapping[str, Any], ...]
+    after: Mapping[str, Any]
+
+
+def plan_grant(
+    proposal: ProposalFacts,
+    *,
+    currency: str,
+    decision_id: int | None,
+    start: date,
+    terms: ReportTerms,
+    now: datetime,
+) -> GrantCreation:
+    """The grant an adopted funding decision makes of a proposal under decision or approved: amount, window
+    and tranches from the proposal, the budget's indirect support cost rate, ``start`` to the end of the
+    proposal's duration, and the charter's report schedule. Posts nothing (the decision posts 8200 -> 8300)."""
+    if proposal.state not in {workflow.State.APPROVED, workflow.State.UNDER_DECISION}:
+        raise Conflict(
+            f"proposal {proposal.id} is {proposal.state}; a grant is made from a proposal under decision or approved",
+            field="proposal_id",
+            rule="proposal-approved",
+        )
+    if proposal.grant_id is not None:
+        raise Conflict(
+            f"proposal {proposal.id} already has grant {proposal.grant_id}",
+            field="proposal_id",
+            rule="one-grant-per-proposal",
+        )
+    content = proposal.content
+    amount = Money.from_minor(proposal.requested, currency)
+    tranches = [(t, Money.of(t.amount, currency)) for t in content.tranches]
+    if sum(m.minor for _, m in tranches) != amount.minor or any(not m.is_positive for _, m in tranches):
+        raise Conflict(
+            "the proposal's tranches do not sum to its amount", field="proposal_id", rule="tranches-sum-to-amount"
+        )
+    end = add_months(start, content.duration_months)
+    rate = isc_rate([(b.category.value, Money.of(b.amount, currency).minor) for b in content.budget])
+    ordered = [tm for _, tm in sorted(enumerate(tranches), key=lambda item: (item[1][0].planned_date, item[0]))]
+    schedule = report_schedule(
+        start, end, interval_months=terms.interval_months, due_days=terms.due_days, final_due_days=terms.final_due_days
+    )
+    grant = {
+        "proposal_id": proposal.id,
+        "decision_id": decision_id,
+        "organisation_id": proposal.organisation_id,
+        "window_id": proposal.window_id,
+        "title": proposal.title,
+        "amount": amount.minor,
+        "currency": currency,
+        "isc_rate": str(rate),
+        "start_date": start,
+        "end_date": end,
+        "status": gw.GRANT.initial,
+        "created_at": now,
+        "updated_at": now,
+    }
+    tranche_rows = tuple(
+        {
+            "number": number,
+            "amount": money.minor,
+            "planned_date": tranche.planned_date,
+            "condition": tranche.condition.value,
+            "status": gw.TRANCHE.initial,
+        }
+        for number, (tranche, money) in enumerate(ordered, start=1)
+    )
+    report_rows = tuple(
+        {
+            "number": s.number,
+            "kind": s.kind,
+            "period_start": s.period_start,
+            "period_end": s.period_end,
+            "due_on": s.due_on,
+            "status": gw.REPORT.initial,
+        }
+        for s in schedule
+    )
+    after = {
+        "proposal_id": proposal.id,
+        "decision_id": decision_id,
+        "organisation_id": proposal.organisation_id,
+        "window_id": proposal.window_id,
+        "amount": to_json(amount),
+        "isc_rate": str(rate),
+        "start_date": start,
+        "end_date": end,
+        "tranches": [
+            {"amount": to_json(m), "planned_date": t.planned_date, "condition": t.condition.value} for t, m in ordered
+        ],
+        "reports": [{"kind": s.kind, "due_on": s.due_on} for s in schedule],
+    }
+    return GrantCreation(grant, tranche_rows, report_rows, after)
