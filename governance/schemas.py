@@ -455,8 +455,8 @@ class SetTierDecision(_DecisionInput):
 
 class FeeScheduleDecision(_DecisionInput):
     kind: Literal[DecisionKind.FEE_SCHEDULE]
-    year: Year
     tier: Tier
+    year: Year
     currency: KnownCurrency
     amount: DecimalString
 
@@ -536,6 +536,13 @@ def _as_before(error: ErrorDetails, kind: str) -> InitErrorDetails:
     return InitErrorDetails(type=kind_error, loc=loc[1:], input=error["input"])
 
 
+def _term_order(error: InitErrorDetails) -> int:
+    kind_error = error["type"]
+    if isinstance(kind_error, PydanticCustomError) and kind_error.type in ("required-for-kind", "not-for-kind"):
+        return 1 + TERM_FIELDS.index(str(error["loc"][0]))
+    return 0
+
+
 def _kind_errors(value: object) -> list[InitErrorDetails]:
     """The errors of a body whose kind is missing or unknown: the kind's own error, as the flat schema gave."""
     if not isinstance(value, dict):
@@ -579,7 +586,9 @@ class DecisionCreate(RootModel[Annotated[DecisionInput, Discriminator(_kind_of)]
         except ValidationError as refused:
             kind = value.get("kind") if isinstance(value, dict) else None
             if isinstance(kind, str) and kind in DecisionKind.__members__.values():
-                errors = [_as_before(e, kind) for e in refused.errors()]
+                # The kind's terms after the other fields' errors, in the order of TERM_FIELDS, as the flat
+                # schema's errors came before the hand checks of the terms.
+                errors = sorted((_as_before(e, kind) for e in refused.errors()), key=_term_order)
             else:
                 errors = _kind_errors(value)
             raise ValidationError.from_exception_data(refused.title, errors) from None
