@@ -326,6 +326,7 @@ def build_app(settings: Settings, extra_route_handlers: Sequence[Any] = ()) -> L
         middleware=[ServerTiming, DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,
         openapi_config=openapi,
+        plugins=[openapi_doc.RootModelSchema()],
         cors_config=cors,
         request_max_body_size=settings.max_request_body_bytes,
         lifespan=[lifespan],

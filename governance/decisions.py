@@ -15,53 +15,47 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import BindParameter
 from sqlmodel import col
 
-from fundapp.core import audit
+from fundapp.core import audit, together
 from fundapp.core.chain import canonical_json
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role
 from fundapp.core.security import Principal
 from governance import rules
+from governance.kinds import FundsSource, kind_spec
+from governance.kinds import effect_problem as _effect_problem
 from governance.models import (
-    AdminBudget,
-    Assessment,
     Ballot,
     Decision,
     DecisionEvent,
-    DecisionKind,
-    DecisionResult,
     DecisionRoll,
     DecisionStatus,
     Member,
     MemberStatus,
     Procedure,
     Recusal,
-    Tier,
-    TierFee,
     Window,
 )
-from governance.schemas import DecisionCreate, MeetingRecord, MemberCreate, MemberUpdate, TierFeeSet
+from governance.schemas import DecisionCreate, DecisionInput, MeetingRecord
 from governance.service import Governance
-from ledger import EntryDraft, Line, Money, chart, money_in, to_json
+from ledger import Money, chart
 
 # How long a vote opened by an objection runs at least (written procedure turned into a vote).
 OBJECTION_VOTE_PERIOD = timedelta(days=7)
 # The longest a decision may stay open.
 MAX_OPEN_PERIOD = timedelta(days=366)
-# Decisions that move budgetary funds, and so pass the money guard at the open and at the close.
-MONEY_KINDS = frozenset({"fund_proposal", "window_allocation"})
+# The kinds of decision (their terms, money effect, charter rule and handlers) are one table: governance.kinds
 
 
 # ---------------------------------------------------------------- the funding hook (proposals registers it)
@@ -172,13 +166,6 @@ def terms_of(decision: Decision) -> dict[str, Any]:
     return rules.terms_in_one_shape(json.loads(decision.terms))
 
 
-def terms_money(terms: dict[str, Any]) -> Money:
-    """The amount of terms that have one (fees, budgets, allocations, funding)."""
-    money = rules.terms_money(terms)
-    assert money is not None, "these terms carry no amount"
-    return money
-
-
 # ---------------------------------------------------------------- the ballot's statements
 # A ballot is the hot path of a vote (a whole electorate on many decisions at once). Its statements are
 # built once, on the tables, with named parameters: SQLAlchemy then neither rebuilds nor re-keys them per
@@ -276,14 +263,11 @@ _BALLOT_UPDATE = (
     .where(_BALLOTS.c.decision_id == bindparam("p_decision_id"), _BALLOTS.c.member_code == bindparam("p_member_code"))
     .values(**_CURRENT_BALLOT)
 )
-# PostgreSQL: the event and the head as data-modifying CTEs of the ballot's own statement.
-_BALLOT_CHAIN = (_EVENT_INSERT.cte("ballot_event"), _HEAD_UPDATE.cte("ballot_head"))
-_BALLOT_WRITES: dict[str, dict[bool, tuple[Executable, ...]]] = {
-    "postgresql": {False: (_BALLOT_INSERT.add_cte(*_BALLOT_CHAIN),), True: (_BALLOT_UPDATE.add_cte(*_BALLOT_CHAIN),)},
-    "sqlite": {
-        False: (_EVENT_INSERT, _HEAD_UPDATE, _BALLOT_INSERT),
-        True: (_EVENT_INSERT, _HEAD_UPDATE, _BALLOT_UPDATE),
-    },
+# A ballot's three writes (the chain's event, its new head, the member's current ballot: new or replaced),
+# sent together (fundapp.core.together: one statement where the database allows).
+_BALLOT_WRITES = {
+    False: together.together("ballot", _EVENT_INSERT, _HEAD_UPDATE, _BALLOT_INSERT),
+    True: together.together("ballot", _EVENT_INSERT, _HEAD_UPDATE, _BALLOT_UPDATE),
 }
 
 
@@ -312,6 +296,11 @@ class Decisions:
     @property
     def hook_context(self) -> HookContext:
         return HookContext(self.session, self.settings, self.user, self.now)
+
+    @property
+    def funding(self) -> FundingHandler:
+        """The funding handler proposals registers (refused when none is)."""
+        return funding_handler()
 
     # ---------------------------------------------------------------- reads
 
@@ -433,7 +422,7 @@ class Decisions:
         decision opened before rolls were recorded, over the members eligible now (its close)."""
         state = rules.replay([event_public(e) for e in await self.events(decision_id)])
         if state.members is None:
-            state = replace(state, members=frozenset(await self._eligible_now()), roll_at=rules.ROLL_AT_CLOSE)
+            state = rules.with_roll_at_close(state, await self._eligible_now())
         tally = state.tally()
         assert tally is not None
         return state, tally
@@ -453,122 +442,13 @@ class Decisions:
 
     # ---------------------------------------------------------------- creating and opening
 
-    def _require(self, data: DecisionCreate, needed: tuple[str, ...]) -> list[FieldError]:
-        allowed = set(needed)
-        problems = []
-        for name in (
-            "proposal_id",
-            "member_code",
-            "tier",
-            "joined_on",
-            "window_code",
-            "year",
-            "currency",
-            "amount",
-        ):
-            value = getattr(data, name)
-            if name in allowed and value is None:
-                problems.append(FieldError(name, "required-for-kind", f"a {data.kind.value} decision needs {name}"))
-            elif name not in allowed and value is not None:
-                problems.append(FieldError(name, "not-for-kind", f"a {data.kind.value} decision takes no {name}"))
-        return problems
-
-    async def _terms(
-        self, data: DecisionCreate
-    ) -> tuple[str, dict[str, Any], int | None, int | None, FundingFacts | None]:
-        """(subject, terms, window id, amount, funding facts) of a new decision, validated for its kind."""
-        kind = data.kind
-        reporting = self.settings.reporting_currency
-        needs: dict[DecisionKind, tuple[str, ...]] = {
-            DecisionKind.FUND_PROPOSAL: ("proposal_id",),
-            DecisionKind.ADMIT_MEMBER: ("member_code", "tier", "joined_on"),
-            DecisionKind.SET_TIER: ("member_code", "tier"),
-            DecisionKind.FEE_SCHEDULE: ("year", "tier", "currency", "amount"),
-            DecisionKind.ADMIN_BUDGET: ("year", "amount"),
-            DecisionKind.WINDOW_ALLOCATION: ("window_code", "amount"),
-            DecisionKind.POLICY: (),
-        }
-        problems = self._require(data, needs[kind])
-        if problems:
-            raise InvalidInput(problems[0].message, errors=problems)
-        if kind == DecisionKind.FUND_PROPOSAL:
-            assert data.proposal_id is not None
-            facts = await funding_handler().facts(self.hook_context, data.proposal_id)
-            terms = {
-                "proposal_id": facts.proposal_id,
-                "proposal_title": facts.title,
-                "window_id": facts.window_id,
-                "amount": to_json(Money.from_minor(facts.amount, reporting)),
-                "countries": list(facts.countries),
-                "consolidated_score": facts.consolidated_score,
-                "tag_recommendation": facts.tag_recommendation,
-            }
-            return f"proposal:{facts.proposal_id}", terms, facts.window_id, facts.amount, facts
-        if kind == DecisionKind.ADMIT_MEMBER:
-            assert data.member_code is not None and data.tier is not None
-            if not rules.is_country(data.member_code):
-                raise InvalidInput(
-                    f"{data.member_code} is not an ISO 3166-1 alpha-3 country code",
-                    field="member_code",
-                    rule="iso_3166_alpha3",
-                )
-            if await self.session.get(Member, data.member_code) is not None:
-                raise Conflict(f"{data.member_code} is already a member", field="member_code", rule="not-a-member")
-            terms = {"member_code": data.member_code, "tier": data.tier.value, "joined_on": str(data.joined_on)}
-            return f"member:{data.member_code}", terms, None, None, None
-        if kind == DecisionKind.SET_TIER:
-            assert data.member_code is not None and data.tier is not None
-            member = await self.session.get(Member, data.member_code)
-            if member is None:
-                raise NotFound(f"no member with code {data.member_code!r}", field="member_code", rule="member-exists")
-            if member.tier == data.tier.value:
-                raise Conflict(f"{member.code} is already in tier {member.tier}", field="tier", rule="tier-changes")
-            terms = {"member_code": member.code, "tier": data.tier.value, "from_tier": member.tier}
-            return f"member:{member.code}", terms, None, None, None
-        if kind == DecisionKind.FEE_SCHEDULE:
-            assert data.year is not None and data.tier is not None and data.currency is not None
-            assert data.amount is not None
-            fee = money_in(data.amount, data.currency, "amount")
-            if not fee.is_positive:
-                raise InvalidInput("the fee must be above zero", field="amount", rule="positive-amount")
-            await self._check_fee(data.year, data.tier, fee)
-            terms = {"year": data.year, "tier": data.tier.value, "amount": to_json(fee)}
-            return f"fees:{data.year}:{data.tier.value}", terms, None, None, None
-        if kind == DecisionKind.ADMIN_BUDGET:
-            assert data.year is not None and data.amount is not None
-            budget = money_in(data.amount, reporting, "amount")
-            if not budget.is_positive:
-                raise InvalidInput("the budget must be above zero", field="amount", rule="positive-amount")
-            terms = {"year": data.year, "amount": to_json(budget)}
-            return f"budget:{data.year}", terms, None, budget.minor, None
-        if kind == DecisionKind.WINDOW_ALLOCATION:
-            assert data.window_code is not None and data.amount is not None
-            window = await self.gov.window(data.window_code)
-            amount = money_in(data.amount, reporting, "amount")
-            if not amount.is_positive:
-                raise InvalidInput("the amount must be above zero", field="amount", rule="positive-amount")
-            terms = {"window_code": window.code, "amount": to_json(amount)}
-            return f"window:{window.code}", terms, window.id, amount.minor, None
-        return "policy", {}, None, None, None
-
-    async def _check_fee(self, year: int, tier: Tier, fee: Money) -> None:
-        """The founding rule, checked before the members vote: Part I pays more than Part II."""
-        other_tier = Tier.PART_II if tier == Tier.PART_I else Tier.PART_I
-        other = await self.session.get(TierFee, (year, other_tier.value))
-        if other is None:
-            return
-        other_fee = Money.from_minor(other.amount, other.currency)
-        part_one, part_two = (fee, other_fee) if tier == Tier.PART_I else (other_fee, fee)
-        if not rules.part_one_above_part_two(part_one, part_two):
-            raise InvalidInput(
-                f"Part I's fee must be higher than Part II's for {year} (in one currency): "
-                f"Part I {part_one}, Part II {part_two}",
-                field="amount",
-                rule="part-one-above-part-two",
-            )
-
-    async def create(self, data: DecisionCreate) -> Decision:
-        rule = self.charter.decision_rule(data.kind.value)
+    async def create(self, data: DecisionCreate | DecisionInput) -> Decision:
+        """A new decision (a draft, or opened at once), its terms validated for its kind by its schema
+        (``DecisionCreate``) and checked against the facility by the kind's handler (``governance.kinds``)."""
+        if isinstance(data, DecisionCreate):
+            data = data.root
+        spec = kind_spec(data.kind)
+        rule = self.charter.decision_rule(spec.charter_rule)
         procedure = (data.procedure or Procedure(rule.default_procedure)).value
         if procedure not in rule.allowed_procedures:
             raise InvalidInput(
@@ -582,8 +462,9 @@ class Decisions:
             raise InvalidInput("the closing time must be in the future", field="closes_at", rule="closes-in-future")
         if data.closes_at - self.now > MAX_OPEN_PERIOD:
             raise InvalidInput("a decision stays open at most a year", field="closes_at", rule="max-open-period")
-        subject, terms, window_id, amount, facts = await self._terms(data)
-        if data.kind != DecisionKind.POLICY:
+        new = await spec.terms(self, data)
+        subject, facts = new.subject, new.facts
+        if spec.one_per_subject:
             pending = (
                 await self.session.execute(
                     select(col(Decision.id)).where(
@@ -610,13 +491,13 @@ class Decisions:
             subject=subject,
             title=data.title,
             text=data.text,
-            terms=canonical_json(terms),
+            terms=canonical_json(new.terms),
             procedure=procedure,
             quorum=str(rule.quorum),
             majority=rule.majority,
             justification=data.justification,
-            window_id=window_id,
-            amount=amount,
+            window_id=new.window_id,
+            amount=new.amount,
             status=DecisionStatus.DRAFT.value,
             closes_at=data.closes_at,
             created_by=self.actor.user_id,
@@ -637,11 +518,12 @@ class Decisions:
             raise Conflict(
                 "its closing time has passed; create a new decision", field="closes_at", rule="closes-in-future"
             )
-        if decision.kind in MONEY_KINDS:
+        spec = kind_spec(decision.kind)
+        if spec.money is not None:
             await self._guard_money(decision, at="open")
         terms = terms_of(decision)
-        if decision.kind == DecisionKind.FUND_PROPOSAL.value:
-            await funding_handler().refer(self.hook_context, int(terms["proposal_id"]), decision.justification)
+        if spec.on_proposal:
+            await self.funding.refer(self.hook_context, int(terms["proposal_id"]), decision.justification)
         # The roll: the members eligible now. Whoever is admitted, suspended or withdraws later changes
         # nothing in this decision.
         roll = await self._eligible_now()
@@ -667,7 +549,7 @@ class Decisions:
         )
         if roll:
             await self.session.execute(_ROLL_INSERT, [{"decision_id": decision.id, "member_code": c} for c in roll])
-        if decision.kind == DecisionKind.FUND_PROPOSAL.value and self.charter.auto_recuse_beneficiary_members:
+        if spec.on_proposal and self.charter.auto_recuse_beneficiary_members:
             # After the roll: a country of the proposal on the roll steps aside.
             for code in sorted(set(terms.get("countries", [])) & set(roll)):
                 await self._recuse(
@@ -679,7 +561,8 @@ class Decisions:
     async def _guard_money(self, decision: Decision, *, at: str) -> str | None:
         """Refuse (at the open) or report (at the close) a decision the funds do not cover."""
         amount = decision.amount or 0
-        source = decision.window_id if decision.kind == DecisionKind.FUND_PROPOSAL.value else None
+        money = kind_spec(decision.kind).money
+        source = decision.window_id if money is not None and money.source == FundsSource.WINDOW else None
         available = await self.available(source)
         if available >= amount:
             return None
@@ -735,22 +618,19 @@ class Decisions:
         data: dict[str, Any] | None = None,
     ) -> DecisionEvent:
         """The next event of a chain whose length and head the caller read under the row lock (not written)."""
-        event = DecisionEvent(
-            decision_id=decision_id,
-            seq=events + 1,
-            kind=kind,
-            member_code=member,
-            choice=choice,
-            reason=reason,
-            data=canonical_json(data or {}),
+        values = rules.next_event(
+            decision_id,
+            events,
+            head,
+            kind,
             at=self.now,
             cast_by=self.actor.user_id,
-            prev_hash=head or rules.GENESIS,
-            hash="",
+            member=member,
+            choice=choice,
+            reason=reason,
+            data=data,
         )
-        # The hash covers the event exactly as the record publishes it.
-        event.hash = rules.decision_event_hash(event_public(event))
-        return event
+        return DecisionEvent(**values)
 
     async def _append_event(self, decision_id: int, events: int, head: str, kind: str, **fields: Any) -> DecisionEvent:
         """Write the next event of the chain and advance the decision's head."""
@@ -871,12 +751,19 @@ class Decisions:
         facts = (await connection.execute(_MEMBER_FACTS, {"p_decision_id": decision_id, "p_member_code": code})).first()
         await self._check_eligible(decision_id, code, facts, roll_size)
         assert facts is not None
-        replaced = facts.choice is not None
-        event = self._next_event(decision_id, events, head, "ballot", member=code, choice=choice)
-        values = event_values(event)
-        for statement in _BALLOT_WRITES[connection.dialect.name][replaced]:
-            await connection.execute(statement, values)
-        return Cast(event, replaced=replaced)
+        plan = rules.plan_ballot(
+            decision_id,
+            events,
+            head,
+            member=code,
+            choice=choice,
+            current=facts.choice,
+            at=self.now,
+            cast_by=self.actor.user_id,
+        )
+        event = DecisionEvent(**plan.event)
+        await together.run(connection, _BALLOT_WRITES[plan.replaced], event_values(event))
+        return Cast(event, replaced=plan.replaced)
 
     async def withdraw_ballot(self, decision_id: int, *, member_code: str | None = None) -> DecisionEvent:
         """Withdraw the member's current ballot before the close (vote procedure): the member then has no
@@ -1095,157 +982,31 @@ class Decisions:
         under the decision's lock (and, for money, the journal's writer lock)."""
         assert decision.id is not None
         state, tally = await self._count(decision.id)
-        adopted, reason = tally.adopted, tally.reason
-        entry_id: int | None = None
-        if adopted and decision.kind in MONEY_KINDS:
+        spec, terms = kind_spec(decision.kind), terms_of(decision)
+        adopted, reason = rules.close_outcome(tally)
+        if adopted and spec.money is not None:
             # The journal's writer lock serialises every posting, so two decisions closing together see
             # each other's allocation: the window can never be overspent.
             await self.ledger.lock()
-            short = await self._guard_money(decision, at="close")
-            if short:
-                adopted, reason = False, f"not adopted: insufficient funds at the close: {short}"
+            adopted, reason = rules.close_outcome(tally, short=await self._guard_money(decision, at="close"))
         if adopted:
-            problem = await self._effect_problem(decision)
-            if problem:
-                adopted, reason = False, f"adopted by the members but it cannot take effect: {problem}"
-        if adopted:
-            entry_id = await self._apply(decision)
-        if decision.kind == DecisionKind.FUND_PROPOSAL.value and not adopted:
-            terms = terms_of(decision)
-            await funding_handler().decided(
+            adopted, reason = rules.close_outcome(tally, problem=await _effect_problem(self, decision, terms))
+        entry_id = await spec.apply(self, decision, terms) if adopted else None
+        if spec.on_proposal and not adopted:
+            await self.funding.decided(
                 self.hook_context, int(terms["proposal_id"]), decision.id, adopted=False, reason=reason
             )
-        result = DecisionResult.ADOPTED.value if adopted else DecisionResult.NOT_ADOPTED.value
-        await self._append(
-            decision,
-            "closed",
-            data={
-                "roll": sorted(state.members or ()),
-                "roll_at": state.roll_at,
-                "recused": state.recused,
-                "electorate": sorted(state.electorate or ()),
-                "tally": tally.as_dict(),
-                "result": result,
-                "reason": reason,
-            },
-        )
+        plan = rules.plan_close(state, tally, adopted=adopted, reason=reason)
+        await self._append(decision, "closed", data=plan.event_data)
         decision.status = DecisionStatus.CLOSED.value
         decision.closed_at = self.now
-        decision.result = result
-        decision.result_reason = reason
-        decision.tally = canonical_json(tally.as_dict())
+        decision.result = plan.result
+        decision.result_reason = plan.reason
+        decision.tally = canonical_json(plan.tally)
         decision.entry_id = entry_id
         self.session.add(decision)
         await self.session.flush()
-        await self._audit("decision.close", decision, after={"result": result, "reason": reason})
-
-    async def _effect_problem(self, decision: Decision) -> str | None:
-        """Why an adopted decision could no longer take effect (the facility changed since it opened), checked
-        before anything is written so the close never half-applies; None when it can."""
-        terms = terms_of(decision)
-        kind = decision.kind
-        try:
-            if kind == DecisionKind.FUND_PROPOSAL.value:
-                await funding_handler().facts(self.hook_context, int(terms["proposal_id"]))
-            elif kind == DecisionKind.ADMIT_MEMBER.value:
-                if await self.session.get(Member, terms["member_code"]) is not None:
-                    return f"{terms['member_code']} is already a member"
-            elif kind == DecisionKind.SET_TIER.value:
-                member = await self.gov.member(terms["member_code"])
-                if member.status == MemberStatus.WITHDRAWN.value:
-                    return f"{member.code} has withdrawn"
-                if member.tier == terms["tier"]:
-                    return f"{member.code} is already in tier {member.tier}"
-            elif kind == DecisionKind.FEE_SCHEDULE.value:
-                tier = Tier(terms["tier"])
-                assessed = await self.session.scalar(
-                    select(func.count())
-                    .select_from(Assessment)
-                    .where(col(Assessment.year) == terms["year"], col(Assessment.tier) == tier.value)
-                )
-                if assessed:
-                    return f"{terms['year']} has already been assessed for tier {tier.value}"
-                await self._check_fee(int(terms["year"]), tier, terms_money(terms))
-        except DomainError as refused:
-            return refused.detail
-        return None
-
-    async def _apply(self, decision: Decision) -> int | None:
-        """The effect of an adopted decision; returns the journal entry it posted, if any."""
-        assert decision.id is not None
-        terms = terms_of(decision)
-        kind = decision.kind
-        if kind == DecisionKind.FUND_PROPOSAL.value:
-            grant_id = await funding_handler().decided(
-                self.hook_context, int(terms["proposal_id"]), decision.id, adopted=True, reason="adopted"
-            )
-            amount = Money.from_minor(decision.amount or 0, self.settings.reporting_currency)
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=self.now.date(),
-                    description=f"Funding decision {decision.id}: {terms['proposal_title']}",
-                    lines=(
-                        Line(chart.AVAILABLE, -amount, window_id=decision.window_id),
-                        Line(chart.ALLOCATED, amount, window_id=decision.window_id, grant_id=grant_id),
-                    ),
-                    source_type="funding_decision",
-                    source_id=str(decision.id),
-                )
-            )
-            return entry.id
-        if kind == DecisionKind.WINDOW_ALLOCATION.value:
-            amount = Money.from_minor(decision.amount or 0, self.settings.reporting_currency)
-            entry = await self.ledger.post(
-                EntryDraft(
-                    entry_date=self.now.date(),
-                    description=f"Window allocation decision {decision.id}: pooled funds to {terms['window_code']}",
-                    lines=(
-                        Line(chart.AVAILABLE, -amount, window_id=None),
-                        Line(chart.AVAILABLE, amount, window_id=decision.window_id),
-                    ),
-                    source_type="window_allocation",
-                    source_id=str(decision.id),
-                )
-            )
-            return entry.id
-        if kind == DecisionKind.ADMIT_MEMBER.value:
-            await self.gov.admit_member(
-                MemberCreate(
-                    code=terms["member_code"],
-                    tier=Tier(terms["tier"]),
-                    joined_on=date.fromisoformat(terms["joined_on"]),
-                )
-            )
-        elif kind == DecisionKind.SET_TIER.value:
-            await self.gov.change_member(
-                terms["member_code"],
-                MemberUpdate(tier=Tier(terms["tier"]), reason=f"decision {decision.id}"),
-            )
-        elif kind == DecisionKind.FEE_SCHEDULE.value:
-            fee = terms_money(terms)
-            await self.gov.set_fee(
-                TierFeeSet(year=terms["year"], tier=Tier(terms["tier"]), currency=fee.currency, amount=fee.to_str())
-            )
-        elif kind == DecisionKind.ADMIN_BUDGET.value:
-            year = int(terms["year"])
-            existing = await self.session.get(AdminBudget, year)
-            budget = terms_money(terms)
-            if existing is None:
-                self.session.add(
-                    AdminBudget(
-                        year=year,
-                        amount=budget.minor,
-                        currency=budget.currency,
-                        decision_id=decision.id,
-                        approved_at=self.now,
-                    )
-                )
-            else:
-                existing.amount, existing.currency = budget.minor, budget.currency
-                existing.decision_id, existing.approved_at = decision.id, self.now
-                self.session.add(existing)
-            await self.session.flush()
-        return None
+        await self._audit("decision.close", decision, after={"result": plan.result, "reason": plan.reason})
 
     async def due(self) -> list[int]:
         """Open decisions whose deadline has passed."""

@@ -6,9 +6,10 @@ No I/O here: these are the functions the property tests exercise.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from babel import Locale
 from babel.core import get_global
 
-from fundapp.core.chain import GENESIS_HASH, digest
+from fundapp.core.audit import timestamp
+from fundapp.core.chain import GENESIS_HASH, canonical_json, digest
 from fundapp.core.errors import Conflict, InvalidInput, NotFound, refuse_future
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.plans import EntryId, Event, Plan
@@ -1443,3 +1445,153 @@ def _check_summaries(
     if decision.get("closes_at") != closes_at:
         problems.append(f"decision closes_at: published {decision.get('closes_at')}, the events say {closes_at}")
     return problems
+
+
+# ---------------------------------------------------------------- decisions: planning the chain and the close
+# Facts in, plans out: the decisions service reads the facts (the chain's length and head, the events, the
+# funds), asks these for what to write, and writes it.
+
+
+def next_event(
+    decision_id: int,
+    events: int,
+    head: str,
+    kind: str,
+    *,
+    at: datetime,
+    cast_by: int | None,
+    member: str | None = None,
+    choice: str | None = None,
+    reason: str = "",
+    data: Mapping[str, object] | None = None,
+) -> dict[str, Any]:
+    """The column values of the next event of a chain of ``events`` events whose last link is ``head``; its
+    hash covers the event exactly as the record publishes it."""
+    stored = canonical_json(data or {})
+    values: dict[str, Any] = {
+        "decision_id": decision_id,
+        "seq": events + 1,
+        "kind": kind,
+        "member_code": member,
+        "choice": choice,
+        "reason": reason,
+        "data": stored,
+        "at": at,
+        "cast_by": cast_by,
+        "prev_hash": head or GENESIS,
+    }
+    published = {
+        "decision_id": decision_id,
+        "seq": events + 1,
+        "kind": kind,
+        "member": member,
+        "choice": choice,
+        "reason": reason,
+        "data": json.loads(stored),
+        "at": timestamp(at),
+        "prev_hash": values["prev_hash"],
+    }
+    values["hash"] = decision_event_hash(published)
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class BallotPlan:
+    """A ballot's writes: the chain's next event (its receipt), and whether it replaces the member's ballot."""
+
+    event: dict[str, Any]
+    replaced: bool
+
+
+def plan_ballot(
+    decision_id: int,
+    events: int,
+    head: str,
+    *,
+    member: str,
+    choice: str,
+    current: str | None,
+    at: datetime,
+    cast_by: int | None,
+) -> BallotPlan:
+    """The ballot of an eligible member on an open vote whose chain the caller read under the decision's lock;
+    ``current`` is the member's standing choice (None: it has no ballot)."""
+    event = next_event(decision_id, events, head, "ballot", at=at, cast_by=cast_by, member=member, choice=choice)
+    return BallotPlan(event, replaced=current is not None)
+
+
+def with_roll_at_close(state: Replayed, eligible_now: Iterable[str]) -> Replayed:
+    """A chain opened before rolls were recorded is counted over the members eligible at its close."""
+    if state.members is not None:
+        return state
+    return replace(state, members=frozenset(eligible_now), roll_at=ROLL_AT_CLOSE)
+
+
+def close_outcome(tally: Tally, *, short: str | None = None, problem: str | None = None) -> tuple[bool, str]:
+    """(adopted, reason) at the close: the members' count, unless the funds fall ``short`` of a money decision
+    or the adopted decision can no longer take effect (``problem``); either turns adoption into refusal."""
+    adopted, reason = tally.adopted, tally.reason
+    if adopted and short:
+        adopted, reason = False, f"not adopted: insufficient funds at the close: {short}"
+    if adopted and problem:
+        adopted, reason = False, f"adopted by the members but it cannot take effect: {problem}"
+    return adopted, reason
+
+
+@dataclass(frozen=True, slots=True)
+class ClosePlan:
+    """What the close records: the result, its reason, the tally and the data of the chain's closing event."""
+
+    adopted: bool
+    result: str  # "adopted" or "not_adopted"
+    reason: str
+    tally: dict[str, object]
+    event_data: dict[str, object]
+
+
+def plan_close(state: Replayed, tally: Tally, *, adopted: bool, reason: str) -> ClosePlan:
+    """The record of a close counted over ``state``'s roll (its outcome from :func:`close_outcome`)."""
+    result = "adopted" if adopted else "not_adopted"
+    counted = tally.as_dict()
+    data: dict[str, object] = {
+        "roll": sorted(state.members or ()),
+        "roll_at": state.roll_at,
+        "recused": state.recused,
+        "electorate": sorted(state.electorate or ()),
+        "tally": counted,
+        "result": result,
+        "reason": reason,
+    }
+    return ClosePlan(adopted, result, reason, counted, data)
+
+
+def funding_entry(
+    decision_id: int, window_id: int | None, amount: Money, proposal_title: str, grant_id: int | None, on: date
+) -> EntryDraft:
+    """An adopted funding decision's entry: the window's available funds allocated to the new grant."""
+    return EntryDraft(
+        entry_date=on,
+        description=f"Funding decision {decision_id}: {proposal_title}",
+        lines=(
+            Line(chart.AVAILABLE, -amount, window_id=window_id),
+            Line(chart.ALLOCATED, amount, window_id=window_id, grant_id=grant_id),
+        ),
+        source_type="funding_decision",
+        source_id=str(decision_id),
+    )
+
+
+def window_allocation_entry(
+    decision_id: int, window_id: int | None, amount: Money, window_code: str, on: date
+) -> EntryDraft:
+    """An adopted window allocation's entry: pooled available funds moved to the window."""
+    return EntryDraft(
+        entry_date=on,
+        description=f"Window allocation decision {decision_id}: pooled funds to {window_code}",
+        lines=(
+            Line(chart.AVAILABLE, -amount, window_id=None),
+            Line(chart.AVAILABLE, amount, window_id=window_id),
+        ),
+        source_type="window_allocation",
+        source_id=str(decision_id),
+    )

@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, StringConstraints, ValidationInfo, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    ModelWrapValidatorHandler,
+    RootModel,
+    StringConstraints,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
 from governance.models import ContributorKind, DecisionKind, MemberStatus, Procedure, Tier, WindowStatus
@@ -395,12 +409,13 @@ Reason = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 MemberCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
-class DecisionCreate(Input):
-    """A decision put to the members. Which terms apply depends on the kind (see docs/governance.md):
-    fund_proposal: proposal_id; admit_member: member_code (a country), tier, joined_on; set_tier:
-    member_code, tier; fee_schedule: year, tier, currency, amount; admin_budget: year, amount (reporting
-    currency); window_allocation: window_code, amount (reporting currency, from the pooled funds); policy:
-    the text only."""
+# The terms a decision may carry, in the order their refusals are listed; each kind takes some of them.
+TERM_FIELDS = ("proposal_id", "member_code", "tier", "joined_on", "window_code", "year", "currency", "amount")
+WindowCode = Annotated[str, StringConstraints(min_length=1, max_length=16)]
+
+
+class _DecisionInput(Input):
+    """What every decision put to the members states, whatever its kind."""
 
     kind: DecisionKind
     title: Text
@@ -408,14 +423,6 @@ class DecisionCreate(Input):
     closes_at: datetime
     procedure: Procedure | None = None
     justification: LongText = ""
-    proposal_id: Id | None = None
-    member_code: MemberCode | None = None
-    tier: Tier | None = None
-    joined_on: date | None = None
-    window_code: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
-    year: Year | None = None
-    currency: KnownCurrency | None = None
-    amount: DecimalString | None = None
     open: bool = False
 
     @field_validator("closes_at")
@@ -424,6 +431,167 @@ class DecisionCreate(Input):
         if value.tzinfo is None or value.utcoffset() is None:
             raise PydanticCustomError("timezone_required", "give the closing time with its UTC offset")
         return value
+
+
+class FundProposalDecision(_DecisionInput):
+    """Fund a proposal: the amount and window are the proposal's."""
+
+    kind: Literal[DecisionKind.FUND_PROPOSAL]
+    proposal_id: Id
+
+
+class AdmitMemberDecision(_DecisionInput):
+    kind: Literal[DecisionKind.ADMIT_MEMBER]
+    member_code: CountryCode
+    tier: Tier
+    joined_on: date
+
+
+class SetTierDecision(_DecisionInput):
+    kind: Literal[DecisionKind.SET_TIER]
+    member_code: MemberCode
+    tier: Tier
+
+
+class FeeScheduleDecision(_DecisionInput):
+    kind: Literal[DecisionKind.FEE_SCHEDULE]
+    tier: Tier
+    year: Year
+    currency: KnownCurrency
+    amount: DecimalString
+
+
+class AdminBudgetDecision(_DecisionInput):
+    """The secretariat's budget of a year, in the reporting currency."""
+
+    kind: Literal[DecisionKind.ADMIN_BUDGET]
+    year: Year
+    amount: DecimalString
+
+
+class WindowAllocationDecision(_DecisionInput):
+    """Pooled funds allocated to a window, in the reporting currency."""
+
+    kind: Literal[DecisionKind.WINDOW_ALLOCATION]
+    window_code: WindowCode
+    amount: DecimalString
+
+
+class PolicyDecision(_DecisionInput):
+    """A policy: the text only."""
+
+    kind: Literal[DecisionKind.POLICY]
+
+
+DecisionInput = (
+    Annotated[FundProposalDecision, Tag(DecisionKind.FUND_PROPOSAL.value)]
+    | Annotated[AdmitMemberDecision, Tag(DecisionKind.ADMIT_MEMBER.value)]
+    | Annotated[SetTierDecision, Tag(DecisionKind.SET_TIER.value)]
+    | Annotated[FeeScheduleDecision, Tag(DecisionKind.FEE_SCHEDULE.value)]
+    | Annotated[AdminBudgetDecision, Tag(DecisionKind.ADMIN_BUDGET.value)]
+    | Annotated[WindowAllocationDecision, Tag(DecisionKind.WINDOW_ALLOCATION.value)]
+    | Annotated[PolicyDecision, Tag(DecisionKind.POLICY.value)]
+)
+
+
+def _kind_of(value: Any) -> str | None:
+    """The discriminator: a body's ``kind`` (a kind's schema carries its own)."""
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if isinstance(kind, str) else None
+
+
+# Each kind's schema (the table of kinds in governance.kinds holds the rest of what a kind is).
+DECISION_SCHEMAS: dict[DecisionKind, type[_DecisionInput]] = {
+    DecisionKind.FUND_PROPOSAL: FundProposalDecision,
+    DecisionKind.ADMIT_MEMBER: AdmitMemberDecision,
+    DecisionKind.SET_TIER: SetTierDecision,
+    DecisionKind.FEE_SCHEDULE: FeeScheduleDecision,
+    DecisionKind.ADMIN_BUDGET: AdminBudgetDecision,
+    DecisionKind.WINDOW_ALLOCATION: WindowAllocationDecision,
+    DecisionKind.POLICY: PolicyDecision,
+}
+
+
+def terms_needed(kind: DecisionKind) -> tuple[str, ...]:
+    """The terms a decision of the kind states, in the order of TERM_FIELDS."""
+    fields = DECISION_SCHEMAS[kind].model_fields
+    return tuple(name for name in TERM_FIELDS if name in fields)
+
+
+def _as_before(error: ErrorDetails, kind: str) -> InitErrorDetails:
+    """One error of a kind's schema named as the one flat schema named it: the field without the kind's tag,
+    a term missing or given to a kind that takes none as ``required-for-kind`` / ``not-for-kind``."""
+    loc = tuple(error["loc"])
+    field = loc[1] if len(loc) == 2 else None
+    if error["type"] == "missing" and field in TERM_FIELDS:
+        kind_error = PydanticCustomError(
+            "required-for-kind", "a {kind} decision needs {name}", {"kind": kind, "name": field}
+        )
+    elif error["type"] == "extra_forbidden" and field in TERM_FIELDS:
+        kind_error = PydanticCustomError(
+            "not-for-kind", "a {kind} decision takes no {name}", {"kind": kind, "name": field}
+        )
+    else:
+        return _named(error, loc[1:])
+    return InitErrorDetails(type=kind_error, loc=loc[1:], input=error["input"])
+
+
+def _term_order(error: InitErrorDetails) -> int:
+    kind_error = error["type"]
+    if isinstance(kind_error, PydanticCustomError) and kind_error.type in ("required-for-kind", "not-for-kind"):
+        return 1 + TERM_FIELDS.index(str(error["loc"][0]))
+    return 0
+
+
+def _kind_errors(value: object) -> list[InitErrorDetails]:
+    """The errors of a body whose kind is missing or unknown: the kind's own error, as the flat schema gave."""
+    if not isinstance(value, dict):
+        return [InitErrorDetails(type="model_type", loc=(), input=value, ctx={"class_name": "DecisionCreate"})]
+    if "kind" not in value:
+        return [InitErrorDetails(type="missing", loc=("kind",), input=value)]
+    try:
+        _KIND.validate_python(value["kind"])
+    except ValidationError as unknown:
+        return [_named(e, ("kind", *e["loc"])) for e in unknown.errors()]
+    return []
+
+
+def _named(error: ErrorDetails, loc: tuple[int | str, ...]) -> InitErrorDetails:
+    """An error as it was, at ``loc``."""
+    return InitErrorDetails(
+        type=PydanticCustomError(error["type"], "{message}", {"message": error["msg"]}), loc=loc, input=error["input"]
+    )
+
+
+_KIND: TypeAdapter[DecisionKind] = TypeAdapter(DecisionKind)
+
+
+class DecisionCreate(RootModel[Annotated[DecisionInput, Discriminator(_kind_of)]]):
+    """A decision put to the members. Which terms apply depends on the kind (see docs/governance.md):
+    fund_proposal: proposal_id; admit_member: member_code (a country), tier, joined_on; set_tier:
+    member_code, tier; fee_schedule: year, tier, currency, amount; admin_budget: year, amount (reporting
+    currency); window_allocation: window_code, amount (reporting currency, from the pooled funds); policy:
+    the text only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _named_as_before(cls, value: Any, handler: ModelWrapValidatorHandler[DecisionCreate]) -> DecisionCreate:
+        if isinstance(value, dict):
+            # A term given as null is a term not given: required where the kind needs it, ignored elsewhere.
+            value = {name: given for name, given in value.items() if not (name in TERM_FIELDS and given is None)}
+        try:
+            return handler(value)
+        except ValidationError as refused:
+            kind = value.get("kind") if isinstance(value, dict) else None
+            if isinstance(kind, str) and kind in DecisionKind.__members__.values():
+                # The kind's terms after the other fields' errors, in the order of TERM_FIELDS, as the flat
+                # schema's errors came before the hand checks of the terms.
+                errors = sorted((_as_before(e, kind) for e in refused.errors()), key=_term_order)
+            else:
+                errors = _kind_errors(value)
+            raise ValidationError.from_exception_data(refused.title, errors) from None
 
 
 class BallotCast(Input):

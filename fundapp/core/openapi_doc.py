@@ -17,9 +17,16 @@ rewrites the generated document once, when it is first asked for:
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from litestar._openapi.schema_generation import SchemaCreator
+from litestar.openapi.spec import Schema
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
+from pydantic import RootModel
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -157,3 +164,20 @@ def _report_content(name: str | None) -> dict[str, Any]:
         "text/html": {"schema": TEXT},
         "application/pdf": {"schema": {"type": "string", "format": "binary"}},
     }
+
+
+class RootModelSchema(OpenAPISchemaPlugin):
+    """A pydantic ``RootModel`` body described as its root (a discriminated union of schemas, say), not as
+    an object with a ``root`` property: the body is the root itself."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return isinstance(value, type) and issubclass(value, RootModel)
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        model: type[RootModel[Any]] = field_definition.annotation
+        root = FieldDefinition.from_annotation(model.model_fields["root"].annotation)
+        found = schema_creator.for_field_definition(root)
+        if isinstance(found, Schema) and model.__doc__:
+            found.description = inspect.cleandoc(model.__doc__)
+        return found  # type: ignore[return-value]
