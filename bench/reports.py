@@ -88,7 +88,6 @@ from sqlalchemy import bindparam, func, insert, select, text, update  # noqa: E4
 from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
     bench_database,

@@ -310,7 +310,6 @@ def cmd_verify_record(_settings: Settings | None, args: argparse.Namespace) -> i
 
 def cmd_close_due(settings: Settings, args: argparse.Namespace) -> int:
     """Close every open decision whose deadline has passed (run it from a scheduler)."""
-    import proposals.funding  # noqa: F401 - registers the funding decision handler
     from governance.decisions import close_due_decisions
 
     async def work(database: Database) -> list[str]:
@@ -367,7 +366,6 @@ def _iso_date(value: str) -> date:
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """Build one report at the current ledger state and write it in the asked format and locale."""
-    import proposals.funding  # noqa: F401 - registers the funding decision handler
     from reports import api as reports_api
     from reports import render, rules
     from reports.service import report_context

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-import proposals.funding  # noqa: F401 - registers the funding decision handler
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
@@ -24,6 +23,8 @@ from fundapp.core.db import Database
 from fundapp.core.models import Role, User
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing, Principal
+from fundapp.core.unit import actor_of
+from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
 from governance.models import Assessment, Contributor, Decision, Member, PledgeInstalment
 from governance.schemas import (
@@ -417,6 +418,7 @@ async def _load_governance(session: AsyncSession, settings: Settings, report: De
 
 async def load(database: Database, settings: Settings, clock: Clock) -> DemoReport:
     """Load the demo facility (what is already there is kept), its story moved to end before today."""
+    register_hooks()
     report = DemoReport()
     hashing = PasswordHashing(settings)
     t = Timeline.loaded_on(clock.now().date())
@@ -1195,7 +1197,7 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
         ledger = Ledger(
             session,
             reporting_currency=settings.reporting_currency,
-            actor=accounts.actor_of(_principal(users["finance"])),
+            actor=actor_of(_principal(users["finance"])),
             now=t.at(story_day),
         )
         prepared = await EntryRequests(ledger, threshold=threshold).prepare_entry(
@@ -1213,7 +1215,7 @@ async def demo_finances(session: AsyncSession, settings: Settings, report: DemoR
         checker = Ledger(
             session,
             reporting_currency=settings.reporting_currency,
-            actor=accounts.actor_of(_principal(users["approver"])),
+            actor=actor_of(_principal(users["approver"])),
             now=t.at(story_day, 15),
         )
         await EntryRequests(checker, threshold=threshold).approve(prepared.request.id or 0)

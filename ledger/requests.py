@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from fundapp.core import audit
 from fundapp.core.chain import digest
 from fundapp.core.errors import Conflict, NotFound, PermissionDenied
+from fundapp.core.unit import Unit
 from ledger.errors import IdempotencyConflict
 from ledger.models import EntryRequest, RequestStatus
 from ledger.money import Money
@@ -101,8 +101,15 @@ class EntryRequests:
 
     def __init__(self, ledger: Ledger, *, threshold: Decimal) -> None:
         self.ledger = ledger
+        self.unit = ledger.unit
         self.session = ledger.session
+        self.user = ledger.user
+        self.actor = ledger.actor
         self.threshold = threshold
+
+    @classmethod
+    def of(cls, unit: Unit) -> EntryRequests:
+        return cls(Ledger.of(unit), threshold=unit.settings.charter.second_approver_threshold)
 
     @property
     def _user_id(self) -> int:
@@ -287,12 +294,4 @@ class EntryRequests:
         return int(total), list(rows)
 
     async def _audit(self, action: str, request: EntryRequest, after: dict[str, Any]) -> None:
-        await audit.record(
-            self.session,
-            actor=self.ledger.actor,
-            action=action,
-            object_type="entry_request",
-            object_id=request.id,
-            at=self.ledger.now,
-            after=after,
-        )
+        await self.unit.audit(action, "entry_request", request.id, after=after)

@@ -61,7 +61,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-import proposals.funding  # noqa: F401 - registers the funding decision handler
 from fundapp.app import create_app
 from fundapp.core import accounts
 from fundapp.core.audit import Actor as AuditActor
@@ -71,6 +70,7 @@ from fundapp.core.db import Database
 from fundapp.core.models import Role
 from fundapp.core.schemas import TokenCreate, UserCreate
 from fundapp.core.security import PasswordHashing, Principal
+from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
 from governance.models import Assessment, PledgeInstalment, Window
 from governance.schemas import (
@@ -865,6 +865,7 @@ class Builder:
 
 async def build_facility(database: Database, settings: Settings) -> FacilityFacts:
     """Build the facility described in the module's docstring; returns what tests need to know of it."""
+    register_hooks()  # the decisions' funding handler, as the service registers it
     rng = random.Random(SEED)
     b = Builder(database, settings, rng)
     await b.members()  # before the users: a delegate's member exists
