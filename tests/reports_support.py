@@ -325,6 +325,7 @@ class Builder:
     """Runs each step of the facility in its own transaction, at its own business time."""
 
     def __init__(self, database: Database, settings: Settings, rng: random.Random) -> None:
+        register_hooks()  # the decisions' funding handler, as the service registers it
         self.database = database
         self.settings = settings
         self.rng = rng
@@ -865,7 +866,6 @@ class Builder:
 
 async def build_facility(database: Database, settings: Settings) -> FacilityFacts:
     """Build the facility described in the module's docstring; returns what tests need to know of it."""
-    register_hooks()  # the decisions' funding handler, as the service registers it
     rng = random.Random(SEED)
     b = Builder(database, settings, rng)
     await b.members()  # before the users: a delegate's member exists
