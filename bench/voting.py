@@ -51,7 +51,6 @@ import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlmodel import col  # noqa: E402
 
-import proposals.funding  # noqa: E402, F401 - registers the funding decision handler, as the service does
 from bench.common import (  # noqa: E402
     PG_DEFAULT_ADMIN_URL,
     bench_database,

@@ -36,6 +36,7 @@ from fundapp.core.logs import RequestIdMiddleware
 from fundapp.core.metrics import Metrics, metrics_endpoint
 from fundapp.core.security import AuthenticationMiddleware, PasswordHashing
 from fundapp.core.timing import ServerTiming
+from fundapp.core.unit import request_unit
 from fundapp.core.web import pages as core_pages
 from fundapp.jobs import Scheduler, jobs_for
 from fundapp.models import import_all_models
@@ -45,7 +46,6 @@ from governance import pages as governance_pages
 from governance.service import open_due_fee_years
 from ledger import api as ledger_api
 from proposals import api as proposals_api
-from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
 from reports import api as reports_api
 from reports import pages as reports_pages
 from reports import pdf_pool
@@ -189,6 +189,18 @@ def domain_route_handlers() -> list[Any]:
     ]
 
 
+def request_dependencies() -> dict[str, Provide]:
+    """What a handler may take by name: the request's session and unit of work (session, settings, user,
+    clock, audit), and each domain's services built from that unit."""
+    return {
+        "db_session": Provide(provide_db_session),
+        "unit": Provide(request_unit, sync_to_thread=False),
+        **ledger_api.dependencies,
+        **governance_api.dependencies,
+        **proposals_api.dependencies,
+    }
+
+
 log = logging.getLogger("fundapp.app")
 
 
@@ -322,7 +334,7 @@ def build_app(settings: Settings, extra_route_handlers: Sequence[Any] = ()) -> L
             *page_route_handlers(),
             *extra_route_handlers,
         ],
-        dependencies={"db_session": Provide(provide_db_session)},
+        dependencies=request_dependencies(),
         middleware=[ServerTiming, DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         exception_handlers=exception_handlers,
         openapi_config=openapi,

@@ -310,7 +310,6 @@ def cmd_verify_record(_settings: Settings | None, args: argparse.Namespace) -> i
 
 def cmd_close_due(settings: Settings, args: argparse.Namespace) -> int:
     """Close every open decision whose deadline has passed (run it from a scheduler)."""
-    import proposals.funding  # noqa: F401 - registers the funding decision handler
     from governance.decisions import close_due_decisions
 
     async def work(database: Database) -> list[str]:
@@ -367,7 +366,6 @@ def _iso_date(value: str) -> date:
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     """Build one report at the current ledger state and write it in the asked format and locale."""
-    import proposals.funding  # noqa: F401 - registers the funding decision handler
     from reports import api as reports_api
     from reports import render, rules
     from reports.service import report_context
@@ -422,10 +420,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _serve_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the service: `serve`."""
     serve = sub.add_parser("serve", help="serve the API")
     serve.add_argument("--host", default=os.environ.get("FUNDAPP_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("FUNDAPP_PORT", "8000")))
@@ -442,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
+
+def _database_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the database: its schema and roles, the demo, backups."""
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     upgrade = db.add_parser("upgrade", help="apply migrations")
     upgrade.add_argument("revision", nargs="?", default="head")
@@ -467,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("path", help="a file written by fundapp backup")
     restore.set_defaults(func=cmd_restore)
 
+
+def _user_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of user accounts."""
     users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
     create = users.add_parser("create", help="create a user (password from FUNDAPP_NEW_PASSWORD or a prompt)")
     create.add_argument("username")
@@ -481,6 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     disable.set_defaults(func=cmd_users_disable)
     users.add_parser("list", help="list users").set_defaults(func=cmd_users_list)
 
+
+def _record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the records: the audit chain, assessments, the ledger, the decisions."""
     sub.add_parser("verify-audit", help="recompute the audit hash chain").set_defaults(func=cmd_verify_audit)
 
     assess = sub.add_parser("assess", help="assess every active member's fee for a year (idempotent)")
@@ -509,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_close_due
     )
 
+
+def _worker_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the time-driven work."""
     worker = sub.add_parser(
         "worker",
         help="run the time-driven work and send the e-mail notifications (also inside `fundapp serve`)",
@@ -520,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--name", default="fundapp", help="the worker's name in the job queue's records")
     worker.set_defaults(func=cmd_worker)
 
+
+def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the reports."""
     report = sub.add_parser(
         "report",
         help="write a report (json, csv, html or pdf in en, es or fr) or an IATI file",
@@ -545,6 +556,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--locale", choices=["en", "es", "fr"], default="en")
     report.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")
     report.set_defaults(func=cmd_report)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fundapp", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_commands(sub)
+    _database_commands(sub)
+    _user_commands(sub)
+    _record_commands(sub)
+    _worker_command(sub)
+    _report_command(sub)
     return parser
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-import proposals.funding  # noqa: F401 - registers the funding decision handler
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
@@ -26,6 +25,7 @@ from fundapp.core.db import Database
 from fundapp.core.models import User
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing, Principal
+from fundapp.core.unit import actor_of
 from fundapp.demo_data import (
     BUDGET_VOTERS,
     DEMO_ADMIN_BUDGETS,
@@ -53,6 +53,7 @@ from fundapp.demo_data import (
     DemoPledge,
     DemoUser,
 )
+from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
 from governance.models import AdminBudget, Assessment, Contributor, Decision, Member, PledgeInstalment, Window
 from governance.schemas import (
@@ -420,6 +421,7 @@ async def _pledge(treasury: _Treasury, donors: dict[str, int], demo: DemoPledge)
 
 async def load(database: Database, settings: Settings, clock: Clock) -> DemoReport:
     """Load the demo facility (what is already there is kept), its story moved to end before today."""
+    register_hooks()
     report = DemoReport()
     hashing = PasswordHashing(settings)
     t = Timeline.loaded_on(clock.now().date())
@@ -1029,7 +1031,7 @@ async def _record_finance_entries(desk: _Desk) -> None:
         ledger = Ledger(
             desk.session,
             reporting_currency=settings.reporting_currency,
-            actor=accounts.actor_of(_principal(desk.users["finance"])),
+            actor=actor_of(_principal(desk.users["finance"])),
             now=t.at(story_day),
         )
         prepared = await EntryRequests(ledger, threshold=threshold).prepare_entry(
@@ -1047,7 +1049,7 @@ async def _record_finance_entries(desk: _Desk) -> None:
         checker = Ledger(
             desk.session,
             reporting_currency=settings.reporting_currency,
-            actor=accounts.actor_of(_principal(desk.users["approver"])),
+            actor=actor_of(_principal(desk.users["approver"])),
             now=t.at(story_day, 15),
         )
         await EntryRequests(checker, threshold=threshold).approve(prepared.request.id or 0)

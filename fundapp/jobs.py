@@ -35,10 +35,10 @@ from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
 from fundapp.core.db import Database
 from fundapp.core.mail import Email, Mailer, Notice, deliver, mailer_for
+from fundapp.wiring import register_hooks
 from governance.decisions import close_due_decisions
 from governance.notices import decision_notices
 from governance.service import open_due_fee_years
-from proposals import funding as _funding  # noqa: F401 - registers the funding decision handler
 from proposals.notices import grant_notices
 
 log = logging.getLogger("fundapp.jobs")
@@ -106,6 +106,7 @@ class Jobs:
 
 
 def jobs_for(database: Database, settings: Settings, clock: Clock) -> Jobs:
+    register_hooks()  # closing a funding decision calls proposals
     return Jobs(database, settings, clock, mailer_for(settings))
 
 

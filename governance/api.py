@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import governance.permissions  # noqa: F401 - registers the governance actions
-from fundapp.core.accounts import actor_of
 from fundapp.core.api import (
     API_PREFIX,
     AnyRequest,
@@ -30,6 +29,7 @@ from fundapp.core.api import (
 from fundapp.core.errors import NotFound
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import current_user, ensure_permission, require
+from fundapp.core.unit import provide
 from governance import rules
 from governance.decisions import Decisions, close_due_decisions
 from governance.models import (
@@ -104,10 +104,10 @@ PARTICIPATE = [require("governance.decisions.participate")]
 IdPath = FromPath[int]
 
 
-def governance_for(request: AnyRequest, session: AsyncSession) -> Governance:
-    return Governance(
-        session, settings=settings_of(request), actor=actor_of(current_user(request)), now=clock_of(request).now()
-    )
+# The services the handlers take, each built from the request's unit of work (the shell provides ``unit``).
+dependencies = {"governance": provide(Governance.of), "decisions": provide(Decisions.of)}
+GovernanceService = NamedDependency[Governance]
+DecisionsService = NamedDependency[Decisions]
 
 
 # ---------------------------------------------------------------- members
@@ -120,53 +120,48 @@ class MemberController(Controller):
     @get("/", guards=[require("governance.read")])
     async def list_members(
         self,
-        request: AnyRequest,
         db_session: Db,
+        governance: GovernanceService,
         limit: Limit = 100,
         offset: Offset = 0,
         tier: Annotated[str | None, QueryParameter(pattern=r"^(I|II)$")] = None,
         status: Annotated[str | None, QueryParameter(pattern=r"^(active|suspended|withdrawn)$")] = None,
     ) -> Page[MemberPublic]:
-        gov = governance_for(request, db_session)
         conditions: list[Any] = []
         if tier:
             conditions.append(col(Member.tier) == tier)
         if status:
             conditions.append(col(Member.status) == status)
         total, members = await paginate(db_session, Member, conditions, col(Member.code), limit=limit, offset=offset)
-        arrears = await gov.arrears()
-        items = await members_public(gov, members, arrears)
+        arrears = await governance.arrears()
+        items = await members_public(governance, members, arrears)
         return Page[MemberPublic](items=items, total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.members.manage")], status_code=HTTP_201_CREATED)
-    async def admit(self, request: AnyRequest, db_session: Db, data: RequestBody[MemberCreate]) -> MemberPublic:
+    async def admit(self, governance: GovernanceService, data: RequestBody[MemberCreate]) -> MemberPublic:
         """Admit a member state (it becomes a contributor too)."""
-        gov = governance_for(request, db_session)
-        return await member_public(gov, await gov.admit_member(data))
+        return await member_public(governance, await governance.admit_member(data))
 
     @get("/{code:str}", guards=[require("governance.read")])
-    async def get_member(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> MemberPublic:
-        gov = governance_for(request, db_session)
-        return await member_public(gov, await gov.member(code.upper()))
+    async def get_member(self, governance: GovernanceService, code: FromPath[str]) -> MemberPublic:
+        return await member_public(governance, await governance.member(code.upper()))
 
     @patch("/{code:str}", guards=[require("governance.members.manage")])
     async def change(
-        self, request: AnyRequest, db_session: Db, code: FromPath[str], data: RequestBody[MemberUpdate]
+        self, governance: GovernanceService, code: FromPath[str], data: RequestBody[MemberUpdate]
     ) -> MemberPublic:
         """Change a member's tier or status; the change is kept in its history."""
-        gov = governance_for(request, db_session)
-        return await member_public(gov, await gov.change_member(code.upper(), data))
+        return await member_public(governance, await governance.change_member(code.upper(), data))
 
     @get("/{code:str}/history", guards=[require("governance.read")])
-    async def history(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> list[MemberChangePublic]:
-        gov = governance_for(request, db_session)
-        return [MemberChangePublic.model_validate(c) for c in await gov.history(code.upper())]
+    async def history(self, governance: GovernanceService, code: FromPath[str]) -> list[MemberChangePublic]:
+        return [MemberChangePublic.model_validate(c) for c in await governance.history(code.upper())]
 
     @get("/{code:str}/statement")
     async def statement(
         self,
         request: AnyRequest,
-        db_session: Db,
+        governance: GovernanceService,
         code: FromPath[str],
         as_of: Annotated[date | None, QueryParameter()] = None,
     ) -> MemberStatement:
@@ -174,19 +169,17 @@ class MemberController(Controller):
         reporting currency. A delegate reads its own member's statement only."""
         code = code.upper()
         ensure_permission("governance.member_statement", current_user(request), code)
-        gov = governance_for(request, db_session)
-        return await member_statement(gov, code, as_of=as_of or gov.today)
+        return await member_statement(governance, code, as_of=as_of or governance.today)
 
 
 @get(f"{API_PREFIX}/arrears", guards=[require("governance.read_money")], tags=["members"])
 async def arrears(
-    request: AnyRequest, db_session: Db, as_of: Annotated[date | None, QueryParameter()] = None
+    governance: GovernanceService, as_of: Annotated[date | None, QueryParameter()] = None
 ) -> list[MemberArrears]:
     """Per member and year: assessed, paid, outstanding, days overdue; and the effect on voting rights."""
-    gov = governance_for(request, db_session)
-    as_of = as_of or gov.today
+    as_of = as_of or governance.today
     result = []
-    for code, years in sorted((await gov.arrears(as_of=as_of)).items()):
+    for code, years in sorted((await governance.arrears(as_of=as_of)).items()):
         result.append(
             MemberArrears(
                 member_code=code,
@@ -202,7 +195,7 @@ async def arrears(
                     for y in years
                 ],
                 years_overdue=rules.years_in_arrears(years),
-                voting_rights=voting_rights_public(gov, years),
+                voting_rights=voting_rights_public(governance, years),
             )
         )
     return result
@@ -222,18 +215,18 @@ class WindowController(Controller):
         ]
 
     @post("/", guards=[require("governance.windows.manage")], status_code=HTTP_201_CREATED)
-    async def create(self, request: AnyRequest, db_session: Db, data: RequestBody[WindowCreate]) -> WindowPublic:
-        return window_public(await governance_for(request, db_session).create_window(data))
+    async def create(self, governance: GovernanceService, data: RequestBody[WindowCreate]) -> WindowPublic:
+        return window_public(await governance.create_window(data))
 
     @get("/{code:str}", guards=[require("governance.read")])
-    async def get_window(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> WindowPublic:
-        return window_public(await governance_for(request, db_session).window(code, field_name="code"))
+    async def get_window(self, governance: GovernanceService, code: FromPath[str]) -> WindowPublic:
+        return window_public(await governance.window(code, field_name="code"))
 
     @patch("/{code:str}", guards=[require("governance.windows.manage")])
     async def update(
-        self, request: AnyRequest, db_session: Db, code: FromPath[str], data: RequestBody[WindowUpdate]
+        self, governance: GovernanceService, code: FromPath[str], data: RequestBody[WindowUpdate]
     ) -> WindowPublic:
-        return window_public(await governance_for(request, db_session).update_window(code, data))
+        return window_public(await governance.update_window(code, data))
 
 
 class TierController(Controller):
@@ -253,9 +246,9 @@ class TierController(Controller):
         ]
 
     @post("/", guards=[require("governance.tiers.manage")], status_code=HTTP_200_OK)
-    async def set_fee(self, request: AnyRequest, db_session: Db, data: RequestBody[TierFeeSet]) -> TierFeePublic:
+    async def set_fee(self, governance: GovernanceService, data: RequestBody[TierFeeSet]) -> TierFeePublic:
         """Set a tier's annual fee for a year. Part I's fee must be higher than Part II's."""
-        row = await governance_for(request, db_session).set_fee(data)
+        row = await governance.set_fee(data)
         return TierFeePublic(year=row.year, tier=row.tier, fee=MoneyOut.of(row.amount, row.currency))
 
 
@@ -264,10 +257,10 @@ class AssessmentController(Controller):
     tags = ["members"]
 
     @post("/", guards=[require("governance.assess")], status_code=HTTP_200_OK)
-    async def run(self, request: AnyRequest, db_session: Db, data: RequestBody[AssessmentRun]) -> AssessmentRunPublic:
+    async def run(self, governance: GovernanceService, data: RequestBody[AssessmentRun]) -> AssessmentRunPublic:
         """Assess every active member's fee for a year (pro-rated by whole months); running it again
         creates nothing new."""
-        created, already, not_due = await governance_for(request, db_session).assess(data.year)
+        created, already, not_due = await governance.assess(data.year)
         return AssessmentRunPublic(
             year=data.year,
             created=[assessment_public(a, 0) for a in created],
@@ -278,8 +271,8 @@ class AssessmentController(Controller):
     @get("/", guards=[require("governance.read_money")])
     async def list_assessments(
         self,
-        request: AnyRequest,
         db_session: Db,
+        governance: GovernanceService,
         year: Annotated[int | None, QueryParameter(ge=2000, le=2100)] = None,
         member: Annotated[str | None, QueryParameter(pattern=r"^[A-Z]{3}$")] = None,
     ) -> list[AssessmentPublic]:
@@ -289,7 +282,7 @@ class AssessmentController(Controller):
         if member is not None:
             query = query.where(col(Assessment.member_code) == member)
         rows = (await db_session.execute(query)).scalars().all()
-        paid = await governance_for(request, db_session).paid_by_assessment([a.id for a in rows if a.id])
+        paid = await governance.paid_by_assessment([a.id for a in rows if a.id])
         return [assessment_public(a, paid.get(a.id or 0, 0)) for a in rows]
 
 
@@ -317,13 +310,13 @@ class ContributorController(Controller):
         )
 
     @post("/", guards=[require("governance.contributors.manage")], status_code=HTTP_201_CREATED)
-    async def add(self, request: AnyRequest, db_session: Db, data: RequestBody[ContributorCreate]) -> ContributorPublic:
+    async def add(self, governance: GovernanceService, data: RequestBody[ContributorCreate]) -> ContributorPublic:
         """Add a non-member contributor (government, multilateral, foundation, private sector)."""
-        return contributor_public(await governance_for(request, db_session).add_contributor(data))
+        return contributor_public(await governance.add_contributor(data))
 
     @get("/{contributor_id:int}", guards=[require("governance.read")])
-    async def get_contributor(self, request: AnyRequest, db_session: Db, contributor_id: IdPath) -> ContributorPublic:
-        return contributor_public(await governance_for(request, db_session).contributor(in_id_range(contributor_id)))
+    async def get_contributor(self, governance: GovernanceService, contributor_id: IdPath) -> ContributorPublic:
+        return contributor_public(await governance.contributor(in_id_range(contributor_id)))
 
 
 class PledgeController(Controller):
@@ -333,41 +326,37 @@ class PledgeController(Controller):
     @get("/", guards=[require("governance.read_money")])
     async def list_pledges(
         self,
-        request: AnyRequest,
         db_session: Db,
+        governance: GovernanceService,
         limit: Limit = 50,
         offset: Offset = 0,
         contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
         window: Annotated[str | None, QueryParameter(max_length=16)] = None,
     ) -> Page[PledgePublic]:
-        gov = governance_for(request, db_session)
         conditions: list[Any] = []
         if contributor_id is not None:
             conditions.append(col(Pledge.contributor_id) == contributor_id)
         if window is not None:
-            conditions.append(col(Pledge.window_id) == (await gov.window(window, field_name="window")).id)
+            conditions.append(col(Pledge.window_id) == (await governance.window(window, field_name="window")).id)
         total, rows = await paginate(db_session, Pledge, conditions, col(Pledge.id), limit=limit, offset=offset)
-        return Page[PledgePublic](items=await pledges_public(gov, rows), total=total, limit=limit, offset=offset)
+        return Page[PledgePublic](items=await pledges_public(governance, rows), total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.pledges.manage")], status_code=HTTP_201_CREATED)
-    async def sign(self, request: AnyRequest, db_session: Db, data: RequestBody[PledgeCreate]) -> PledgePublic:
+    async def sign(self, governance: GovernanceService, data: RequestBody[PledgeCreate]) -> PledgePublic:
         """Record a signed contribution agreement: a receivable and revenue (or deferred revenue when
         conditional), pooled or earmarked to one window, with its instalment schedule."""
-        gov = governance_for(request, db_session)
-        return await pledge_public(gov, await gov.pledge(data))
+        return await pledge_public(governance, await governance.pledge(data))
 
     @get("/{pledge_id:int}", guards=[require("governance.read_money")])
-    async def get_pledge(self, request: AnyRequest, db_session: Db, pledge_id: IdPath) -> PledgePublic:
-        gov = governance_for(request, db_session)
-        return await pledge_public(gov, await gov.get_pledge(in_id_range(pledge_id)))
+    async def get_pledge(self, governance: GovernanceService, pledge_id: IdPath) -> PledgePublic:
+        return await pledge_public(governance, await governance.get_pledge(in_id_range(pledge_id)))
 
     @post("/{pledge_id:int}/condition-met", guards=[require("governance.pledges.manage")], status_code=HTTP_200_OK)
     async def condition_met(
-        self, request: AnyRequest, db_session: Db, pledge_id: IdPath, data: RequestBody[ConditionMet]
+        self, governance: GovernanceService, pledge_id: IdPath, data: RequestBody[ConditionMet]
     ) -> PledgePublic:
         """Record that a conditional pledge's condition is met: deferred revenue becomes revenue."""
-        gov = governance_for(request, db_session)
-        return await pledge_public(gov, await gov.condition_met(in_id_range(pledge_id), data.met_on))
+        return await pledge_public(governance, await governance.condition_met(in_id_range(pledge_id), data.met_on))
 
 
 class ContributionController(Controller):
@@ -377,15 +366,14 @@ class ContributionController(Controller):
     @get("/", guards=[require("governance.read_money")])
     async def list_contributions(
         self,
-        request: AnyRequest,
         db_session: Db,
+        governance: GovernanceService,
         limit: Limit = 50,
         offset: Offset = 0,
         contributor_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
         date_from: Annotated[date | None, QueryParameter()] = None,
         date_to: Annotated[date | None, QueryParameter()] = None,
     ) -> Page[ContributionPublic]:
-        gov = governance_for(request, db_session)
         conditions: list[Any] = []
         if contributor_id is not None:
             conditions.append(col(Contribution.contributor_id) == contributor_id)
@@ -397,60 +385,52 @@ class ContributionController(Controller):
             db_session, Contribution, conditions, col(Contribution.id), limit=limit, offset=offset
         )
         return Page[ContributionPublic](
-            items=[await contribution_public(gov, c) for c in rows], total=total, limit=limit, offset=offset
+            items=[await contribution_public(governance, c) for c in rows], total=total, limit=limit, offset=offset
         )
 
     @post("/", guards=[require("governance.contributions.record")], status_code=HTTP_201_CREATED)
     async def record(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        governance: GovernanceService,
         data: RequestBody[ContributionCreate],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ContributionPublic]:
         """Record money received. A repeated Idempotency-Key with the same body returns the first record (200)."""
-        gov = governance_for(request, db_session)
-        recorded = await gov.record_contribution(data, idempotency_key=idempotency_key)
-        body = await contribution_public(gov, recorded.contribution)
+        recorded = await governance.record_contribution(data, idempotency_key=idempotency_key)
+        body = await contribution_public(governance, recorded.contribution)
         return Response(body, status_code=HTTP_200_OK if recorded.replayed else HTTP_201_CREATED)
 
     @post("/bank-statement", guards=[require("governance.contributions.record")], status_code=HTTP_201_CREATED)
     async def record_bank_statement(
-        self, request: AnyRequest, db_session: Db, data: RequestBody[BankStatementCreate]
+        self, governance: GovernanceService, data: RequestBody[BankStatementCreate]
     ) -> Response[BankStatementRecorded]:
         """Record a bank statement's receipts in one transaction, in order: all of them, or none when one is
         refused (the problem names it, e.g. ``receipts.3.instalment_id``). Each receipt carries its own
         idempotency key; a statement sent again records nothing twice (200 when nothing was new)."""
-        gov = governance_for(request, db_session)
-        recorded = await gov.record_bank_statement(
+        recorded = await governance.record_bank_statement(
             [Receipt(receipt.contribution(), receipt.idempotency_key) for receipt in data.receipts]
         )
         new = sum(not r.replayed for r in recorded)
         body = BankStatementRecorded(
             recorded=new,
             replayed=len(recorded) - new,
-            contributions=[await contribution_public(gov, r.contribution) for r in recorded],
+            contributions=[await contribution_public(governance, r.contribution) for r in recorded],
         )
         return Response(body, status_code=HTTP_201_CREATED if new else HTTP_200_OK)
 
     @get("/{contribution_id:int}", guards=[require("governance.read_money")])
     async def get_contribution(
-        self, request: AnyRequest, db_session: Db, contribution_id: IdPath
+        self, db_session: Db, governance: GovernanceService, contribution_id: IdPath
     ) -> ContributionPublic:
-        gov = governance_for(request, db_session)
         found = (
             await db_session.get(Contribution, in_id_range(contribution_id)) if in_id_range(contribution_id) else None
         )
         if found is None:
             raise NotFound(f"no contribution with id {contribution_id}")
-        return await contribution_public(gov, found)
+        return await contribution_public(governance, found)
 
 
 # ---------------------------------------------------------------- decisions (second half)
-
-
-def decisions_for(request: AnyRequest, session: AsyncSession) -> Decisions:
-    return Decisions(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
 
 
 async def close_if_due(request: AnyRequest, decision_ids: list[int] | None = None) -> None:
@@ -467,6 +447,7 @@ class DecisionController(Controller):
         self,
         request: AnyRequest,
         db_session: Db,
+        decisions: DecisionsService,
         limit: Limit = 100,
         offset: Offset = 0,
         kind: Annotated[DecisionKind | None, QueryParameter()] = None,
@@ -491,43 +472,45 @@ class DecisionController(Controller):
         total, rows = await paginate(
             db_session, Decision, conditions, col(Decision.id).desc(), limit=limit, offset=offset
         )
-        decisions = decisions_for(request, db_session)
         items = await decisions_public(decisions, rows, current_user(request))
         return Page[DecisionPublic](items=items, total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("governance.decisions.manage")], status_code=HTTP_201_CREATED)
-    async def create(self, request: AnyRequest, db_session: Db, data: RequestBody[DecisionCreate]) -> DecisionPublic:
+    async def create(
+        self, request: AnyRequest, decisions: DecisionsService, data: RequestBody[DecisionCreate]
+    ) -> DecisionPublic:
         """Create a decision (a draft, or opened at once with ``open: true``)."""
-        decisions = decisions_for(request, db_session)
         decision = await decisions.create(data)
         return await decision_public(decisions, decision, current_user(request))
 
     @get("/{decision_id:int}", guards=[require("governance.decisions.read")])
-    async def get_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
+    async def get_decision(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath
+    ) -> DecisionPublic:
         await close_if_due(request, [in_id_range(decision_id)])
-        decisions = decisions_for(request, db_session)
         decision = await decisions.get(in_id_range(decision_id))
         return await decision_public(decisions, decision, current_user(request))
 
     @post("/{decision_id:int}/open", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
-    async def open_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
-        decisions = decisions_for(request, db_session)
+    async def open_decision(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath
+    ) -> DecisionPublic:
         decision = await decisions.open(in_id_range(decision_id))
         return await decision_public(decisions, decision, current_user(request))
 
     @post("/{decision_id:int}/close", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
-    async def close_decision(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> DecisionPublic:
+    async def close_decision(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath
+    ) -> DecisionPublic:
         """Close a decision whose deadline has passed: count, apply and record the result."""
-        decisions = decisions_for(request, db_session)
         decision = await decisions.close(in_id_range(decision_id))
         return await decision_public(decisions, decision, current_user(request))
 
     @post("/{decision_id:int}/ballots", guards=PARTICIPATE, status_code=HTTP_201_CREATED)
     async def cast(
-        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[BallotCast]
+        self, decisions: DecisionsService, decision_id: IdPath, data: RequestBody[BallotCast]
     ) -> BallotReceipt:
         """Cast (or replace) the delegate's member's ballot; the receipt is the ballot event's hash."""
-        decisions = decisions_for(request, db_session)
         cast = await decisions.cast(in_id_range(decision_id), data.choice, member_code=data.member_code)
         event = cast.event
         return BallotReceipt(
@@ -542,11 +525,10 @@ class DecisionController(Controller):
 
     @post("/{decision_id:int}/ballots/withdraw", guards=PARTICIPATE, status_code=HTTP_200_OK)
     async def withdraw(
-        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[BallotWithdraw]
+        self, decisions: DecisionsService, decision_id: IdPath, data: RequestBody[BallotWithdraw]
     ) -> BallotWithdrawal:
         """Withdraw the delegate's member's ballot before the close (vote procedure); the withdrawal is an
         event of the decision's chain."""
-        decisions = decisions_for(request, db_session)
         event = await decisions.withdraw_ballot(in_id_range(decision_id), member_code=data.member_code)
         return BallotWithdrawal(
             decision_id=event.decision_id,
@@ -562,10 +544,9 @@ class DecisionController(Controller):
         status_code=HTTP_201_CREATED,
     )
     async def recuse(
-        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[RecusalDeclare]
+        self, decisions: DecisionsService, decision_id: IdPath, data: RequestBody[RecusalDeclare]
     ) -> RecusalPublic:
         """Declare the member's recusal (with its reason); a ballot already cast is withdrawn."""
-        decisions = decisions_for(request, db_session)
         recusal = await decisions.recuse(in_id_range(decision_id), data.reason, member_code=data.member_code)
         return RecusalPublic(
             member_code=recusal.member_code,
@@ -576,28 +557,25 @@ class DecisionController(Controller):
 
     @post("/{decision_id:int}/objections", guards=PARTICIPATE, status_code=HTTP_200_OK)
     async def object(
-        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[ObjectionRaise]
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath, data: RequestBody[ObjectionRaise]
     ) -> DecisionPublic:
         """Object under the written procedure: a vote opens at once (or, by charter, the proposal fails)."""
-        decisions = decisions_for(request, db_session)
         decision = await decisions.object(in_id_range(decision_id), data.reason, member_code=data.member_code)
         return await decision_public(decisions, decision, current_user(request))
 
     @post("/{decision_id:int}/meeting", guards=[require("governance.decisions.manage")], status_code=HTTP_200_OK)
     async def meeting(
-        self, request: AnyRequest, db_session: Db, decision_id: IdPath, data: RequestBody[MeetingRecord]
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath, data: RequestBody[MeetingRecord]
     ) -> DecisionPublic:
         """The chair records a consensus meeting (attendance and objections); this closes the decision."""
-        decisions = decisions_for(request, db_session)
         decision = await decisions.record_meeting(in_id_range(decision_id), data)
         return await decision_public(decisions, decision, current_user(request))
 
     @get("/{decision_id:int}/record", guards=[require("governance.decisions.read")])
-    async def record(self, request: AnyRequest, db_session: Db, decision_id: IdPath) -> dict[str, Any]:
+    async def record(self, request: AnyRequest, decisions: DecisionsService, decision_id: IdPath) -> dict[str, Any]:
         """The verifiable record: roll call, recusals, tally, rules, every event and the chain head.
         Published at the close (before it only when the charter makes results visible)."""
         await close_if_due(request, [in_id_range(decision_id)])
-        decisions = decisions_for(request, db_session)
         decision = await decisions.get(in_id_range(decision_id))
         decisions.ensure_record_published(decision)
         return await decision_record(decisions, decision)

@@ -32,6 +32,7 @@ from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role
 from fundapp.core.security import Principal
+from fundapp.core.unit import Service, Unit
 from governance import rules
 from governance.kinds import FundsSource, kind_spec
 from governance.kinds import effect_problem as _effect_problem
@@ -277,16 +278,15 @@ class Cast:
     replaced: bool
 
 
-class Decisions:
+class Decisions(Service):
     """Operations on decisions, bound to one session and one user (None for the scheduler/CLI)."""
 
     def __init__(self, session: AsyncSession, *, settings: Settings, user: Principal | None, now: datetime) -> None:
-        self.session = session
-        self.settings = settings
-        self.user = user
-        self.now = now
-        self.actor = audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
-        self.gov = Governance(session, settings=settings, actor=self.actor, now=now)
+        self.bind(Unit(session, settings, user, now))
+
+    def bind(self, unit: Unit) -> None:
+        super().bind(unit)
+        self.gov = Governance.of(unit)
         self.ledger = self.gov.ledger
 
     @property
@@ -1022,15 +1022,7 @@ class Decisions:
         ]
 
     async def _audit(self, action: str, decision: Decision, *, after: dict[str, Any]) -> None:
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action=action,
-            object_type="decision",
-            object_id=decision.id,
-            at=self.now,
-            after=after,
-        )
+        await self.unit.audit(action, "decision", decision.id, after=after)
 
 
 async def close_due_decisions(

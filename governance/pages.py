@@ -28,8 +28,9 @@ from fundapp.core import web
 from fundapp.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from fundapp.core.models import Role
 from fundapp.core.security import Principal, current_user, ensure_permission, has_permission, require
+from fundapp.core.unit import request_unit
 from fundapp.core.web import N_, NavItem, gettext, i18n
-from fundapp.core.web.pages import Panel, register_dashboard
+from fundapp.core.web.pages import Panel
 from governance import rules
 from governance.decisions import (
     Decisions,
@@ -53,6 +54,9 @@ i18n.register_catalogue(HERE / "locale")
 DECISIONS_PATH = f"{web.PAGE_PREFIX}/decisions"
 AnyRequest = web.AnyRequest
 Db = NamedDependency[AsyncSession]
+# Provided by governance.api's dependencies.
+GovernanceService = NamedDependency[Governance]
+DecisionsService = NamedDependency[Decisions]
 # How long a closed decision stays among the dashboard's recent results.
 RECENT = timedelta(days=60)
 
@@ -180,10 +184,6 @@ web.register_flash_messages(
         "objected": N_("Your member state's objection was recorded."),
     }
 )
-
-
-def decisions_for(request: AnyRequest, session: AsyncSession) -> Decisions:
-    return Decisions(session, settings=request.app.state.settings, user=current_user(request), now=web.now_of(request))
 
 
 async def _close_if_due(request: AnyRequest, decision_ids: list[int] | None = None) -> None:
@@ -341,11 +341,10 @@ class DecisionPages(Controller):
     guards = [require("governance.decisions.read")]
 
     @get("/")
-    async def register(self, request: AnyRequest, db_session: Db) -> Response[str]:
+    async def register(self, request: AnyRequest, db_session: Db, decisions: DecisionsService) -> Response[str]:
         """Open decisions (each with what the reader's member has done) and the closed ones, newest first."""
         await _close_if_due(request)
         user = current_user(request)
-        decisions = decisions_for(request, db_session)
         rows = (
             (await db_session.execute(select(Decision).where(col(Decision.status) != DecisionStatus.DRAFT.value)))
             .scalars()
@@ -384,14 +383,14 @@ class DecisionPages(Controller):
 
     @get("/{decision_id:int}")
     async def decision(
-        self, request: AnyRequest, db_session: Db, decision_id: FromPath[int], receipt: CHOICE_FIELD = None
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int], receipt: CHOICE_FIELD = None
     ) -> Response[str]:
-        return await self._page(request, db_session, decision_id, check=receipt)
+        return await self._page(request, decisions, decision_id, check=receipt)
 
     async def _page(
         self,
         request: AnyRequest,
-        db_session: AsyncSession,
+        decisions: Decisions,
         decision_id: int,
         *,
         status: int = 200,
@@ -400,7 +399,6 @@ class DecisionPages(Controller):
         check: str | None = None,
     ) -> Response[str]:
         await _close_if_due(request, [decision_id])
-        decisions = decisions_for(request, db_session)
         decision = await decisions.get(decision_id if 0 < decision_id < 2**31 else 0)
         if decision.status == DecisionStatus.DRAFT.value:
             raise NotFound(f"no decision with id {decision_id}")
@@ -428,61 +426,70 @@ class DecisionPages(Controller):
         )
 
     async def _refused(
-        self, request: AnyRequest, db_session: AsyncSession, decision_id: int, error: DomainError, form: dict[str, str]
+        self, request: AnyRequest, decisions: Decisions, decision_id: int, error: DomainError, form: dict[str, str]
     ) -> Response[str]:
-        await db_session.rollback()  # a refused form changes nothing
+        await decisions.session.rollback()  # a refused form changes nothing
         errors = error.errors or [FieldError("", error.rule or error.slug, error.detail)]
-        return await self._page(request, db_session, decision_id, status=error.status, errors=errors, form=form)
+        # The page is read afresh (nothing the refused service read in the rolled-back transaction is kept).
+        fresh = Decisions.of(decisions.unit)
+        return await self._page(request, fresh, decision_id, status=error.status, errors=errors, form=form)
 
     @post("/{decision_id:int}/ballot", status_code=303)
-    async def cast(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+    async def cast(self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]) -> Response[Any]:
         fields = await web.form_of(request)
         try:
             data = _validated(
                 BallotCast, {"choice": fields.get("choice", ""), "member_code": fields.get("member_code")}
             )
             # (a member_code in the form is the API's field: the service refuses any other member than one's own)
-            cast = await decisions_for(request, db_session).cast(decision_id, data.choice, member_code=data.member_code)
+            cast = await decisions.cast(decision_id, data.choice, member_code=data.member_code)
         except DomainError as refused:
-            return await self._refused(request, db_session, decision_id, refused, fields)
+            return await self._refused(request, decisions, decision_id, refused, fields)
         flash = "ballot-changed" if cast.replaced else "ballot-cast"
         with i18n.using(web.page_locale(request, current_user(request))):
             choice = gettext(CHOICE_LABELS[data.choice])
         return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash=flash, choice=choice, receipt=cast.event.hash)
 
     @post("/{decision_id:int}/ballot/withdraw", status_code=303)
-    async def withdraw(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+    async def withdraw(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]
+    ) -> Response[Any]:
         try:
-            await decisions_for(request, db_session).withdraw_ballot(decision_id)
+            await decisions.withdraw_ballot(decision_id)
         except DomainError as refused:
-            return await self._refused(request, db_session, decision_id, refused, {})
+            return await self._refused(request, decisions, decision_id, refused, {})
         return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="ballot-withdrawn")
 
     @post("/{decision_id:int}/recusal", status_code=303)
-    async def recuse(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+    async def recuse(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]
+    ) -> Response[Any]:
         fields = await web.form_of(request)
         try:
             data = _validated(RecusalDeclare, {"reason": fields.get("reason", "").strip()}, prefix="recusal_")
-            await decisions_for(request, db_session).recuse(decision_id, data.reason)
+            await decisions.recuse(decision_id, data.reason)
         except DomainError as refused:
-            return await self._refused(request, db_session, decision_id, refused, fields)
+            return await self._refused(request, decisions, decision_id, refused, fields)
         return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="recused")
 
     @post("/{decision_id:int}/objection", status_code=303)
-    async def object(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+    async def object(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]
+    ) -> Response[Any]:
         fields = await web.form_of(request)
         try:
             data = _validated(ObjectionRaise, {"reason": fields.get("objection", "").strip()}, prefix="objection_")
-            await decisions_for(request, db_session).object(decision_id, data.reason)
+            await decisions.object(decision_id, data.reason)
         except DomainError as refused:
-            return await self._refused(request, db_session, decision_id, refused, fields)
+            return await self._refused(request, decisions, decision_id, refused, fields)
         return web.redirect(f"{DECISIONS_PATH}/{decision_id}", flash="objected")
 
     @get("/{decision_id:int}/receipt.txt")
-    async def receipt(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[str]:
+    async def receipt(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]
+    ) -> Response[str]:
         """The reader's member's receipt, to keep: what was cast, when, and how to check it in the record."""
         user = current_user(request)
-        decisions = decisions_for(request, db_session)
         event: DecisionEvent | None = (
             await decisions.receipt_of(decision_id, user.member_code) if user.member_code else None
         )
@@ -504,10 +511,11 @@ class DecisionPages(Controller):
         )
 
     @get("/{decision_id:int}/record.json")
-    async def record(self, request: AnyRequest, db_session: Db, decision_id: FromPath[int]) -> Response[Any]:
+    async def record(
+        self, request: AnyRequest, decisions: DecisionsService, decision_id: FromPath[int]
+    ) -> Response[Any]:
         """The published record, to verify offline (``fundapp governance verify-record FILE``)."""
         await _close_if_due(request, [decision_id])
-        decisions = decisions_for(request, db_session)
         decision = await decisions.get(decision_id)
         decisions.ensure_record_published(decision)
         return Response(
@@ -539,19 +547,16 @@ class MemberPages(Controller):
     include_in_schema = False
 
     @get("/{code:str}")
-    async def statement(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> Response[str]:
+    async def statement(self, request: AnyRequest, governance: GovernanceService, code: FromPath[str]) -> Response[str]:
         """The member's fees, pledges, payments and arrears, in their currencies and the reporting currency."""
         code = code.upper()
         ensure_permission("governance.member_statement", current_user(request), code)
-        gov = Governance(
-            db_session, settings=request.app.state.settings, actor=_actor(request), now=web.now_of(request)
-        )
-        member = await db_session.get(Member, code)
+        member = await governance.session.get(Member, code)
         if member is None:
             raise NotFound(f"no member {code}")
-        statement = await member_statement(gov, code, as_of=gov.today)
-        arrears = (await gov.arrears(code)).get(code, [])
-        suspended, reason = gov.voting_rights(arrears)
+        statement = await member_statement(governance, code, as_of=governance.today)
+        arrears = (await governance.arrears(code)).get(code, [])
+        suspended, reason = governance.voting_rights(arrears)
         return web.render(
             request,
             "governance/member.html",
@@ -563,14 +568,8 @@ class MemberPages(Controller):
             arrears=arrears,
             suspended=suspended,
             suspension_rule=reason,
-            charter_suspends=request.app.state.settings.charter.arrears_suspend_voting,
+            charter_suspends=governance.settings.charter.arrears_suspend_voting,
         )
-
-
-def _actor(request: AnyRequest) -> Any:
-    from fundapp.core.accounts import actor_of
-
-    return actor_of(current_user(request))
 
 
 # ---------------------------------------------------------------- the delegate's dashboard
@@ -582,7 +581,7 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
     if not user.has_role(Role.MEMBER_DELEGATE) or user.member_code is None:
         return []
     await _close_if_due(request)
-    decisions = decisions_for(request, session)
+    decisions = Decisions.of(request_unit(request, session))
     now = decisions.now
     awaiting, since = [], now - RECENT  # recent: closed since then
     # The open decisions and those closed recently (not every decision ever taken: a dashboard reads a few rows).
@@ -621,7 +620,7 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
             reverse=True,
         )
     ]
-    gov = Governance(session, settings=request.app.state.settings, actor=_actor(request), now=now)
+    gov = Governance.of(decisions.unit)
     member = await session.get(Member, user.member_code)
     arrears = (await gov.arrears(user.member_code)).get(user.member_code, [])
     suspended, reason = gov.voting_rights(arrears)
@@ -651,7 +650,5 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
         Panel("governance/panel_standing.html", {"standing": standing}),
     ]
 
-
-register_dashboard(delegate_dashboard)
 
 page_handlers = [DecisionPages, MemberPages]

@@ -32,6 +32,7 @@ from fundapp.core.ids import id_pool, next_id
 from fundapp.core.models import User
 from fundapp.core.plans import Event, Plan, write_plan
 from fundapp.core.rowsets import RowSet, row_set
+from fundapp.core.unit import Service, Unit
 from fundapp.core.writes import one_trip
 from governance import rules
 from governance.models import (
@@ -77,15 +78,15 @@ class Receipt(NamedTuple):
     idempotency_key: str | None
 
 
-class Governance:
-    """Operations on the facility's structure and incoming money, bound to one session."""
+class Governance(Service):
+    """Operations on the facility's structure and incoming money, bound to one unit of work."""
 
     def __init__(self, session: AsyncSession, *, settings: Settings, actor: audit.Actor, now: datetime) -> None:
-        self.session = session
-        self.settings = settings
-        self.actor = actor
-        self.now = now
-        self.ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=actor, now=now)
+        self.bind(Unit(session, settings, None, now, actor))
+
+    def bind(self, unit: Unit) -> None:
+        super().bind(unit)
+        self.ledger = Ledger.of(unit)
 
     @property
     def today(self) -> date:
@@ -100,16 +101,7 @@ class Governance:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
     ) -> None:
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            at=self.now,
-            before=before,
-            after=after,
-        )
+        await self.unit.audit(action, object_type, object_id, before=before, after=after)
 
     # ---------------------------------------------------------------- members
 

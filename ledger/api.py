@@ -18,20 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 import ledger.permissions  # noqa: F401 - registers the ledger's actions
-from fundapp.core.accounts import actor_of
 from fundapp.core.api import (
     API_PREFIX,
     AnyRequest,
     IdempotencyKey,
     Limit,
     Offset,
-    clock_of,
     settings_of,
 )
 from fundapp.core.db import Database
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.schemas import INT32_MAX
-from fundapp.core.security import current_user, require
+from fundapp.core.security import require
+from fundapp.core.unit import provide
 from ledger import manual, queries
 from ledger.export import hledger_journal
 from ledger.models import Book, EntryRequest, FxRate, LedgerAccount, Period
@@ -94,17 +93,10 @@ def account_codes(codes: list[str] | None, field: str = "account") -> list[str]:
     return list(codes or ())
 
 
-def ledger_for(request: AnyRequest, session: AsyncSession) -> Ledger:
-    return Ledger(
-        session,
-        reporting_currency=settings_of(request).reporting_currency,
-        actor=actor_of(current_user(request)),
-        now=clock_of(request).now(),
-    )
-
-
-def requests_for(request: AnyRequest, session: AsyncSession) -> EntryRequests:
-    return EntryRequests(ledger_for(request, session), threshold=settings_of(request).charter.second_approver_threshold)
+# The services the handlers take, each built from the request's unit of work (the shell provides ``unit``).
+dependencies = {"ledger": provide(Ledger.of), "entry_requests": provide(EntryRequests.of)}
+LedgerService = NamedDependency[Ledger]
+EntryRequestsService = NamedDependency[EntryRequests]
 
 
 def request_out(row: EntryRequest, reporting_currency: str, *, entry: EntryOut | None = None) -> EntryRequestOut:
@@ -193,19 +185,20 @@ class LedgerController(Controller):
         return [AccountOut.model_validate(a) for a in rows]
 
     @post("/accounts", guards=[require("ledger.accounts.manage")], status_code=HTTP_201_CREATED)
-    async def create_account(self, request: AnyRequest, db_session: Db, data: RequestBody[AccountIn]) -> AccountOut:
-        return AccountOut.model_validate(await manual.create_account(ledger_for(request, db_session), data))
+    async def create_account(self, ledger: LedgerService, data: RequestBody[AccountIn]) -> AccountOut:
+        return AccountOut.model_validate(await manual.create_account(ledger, data))
 
     @post("/accounts/{code:str}/close", guards=[require("ledger.accounts.manage")], status_code=HTTP_200_OK)
-    async def close_account(self, request: AnyRequest, db_session: Db, code: FromPath[str]) -> AccountOut:
+    async def close_account(self, ledger: LedgerService, code: FromPath[str]) -> AccountOut:
         """Close an account with a zero balance: it takes no further postings."""
-        return AccountOut.model_validate(await manual.close_account_manual(ledger_for(request, db_session), code))
+        return AccountOut.model_validate(await manual.close_account_manual(ledger, code))
 
     @get("/accounts/{code:str}/statement", guards=[require("ledger.read")])
     async def statement(
         self,
         request: AnyRequest,
         db_session: Db,
+        ledger: LedgerService,
         code: FromPath[str],
         currency: Annotated[str, QueryParameter(pattern=r"^[A-Z]{3}$")],
         limit: Limit = 100,
@@ -215,7 +208,6 @@ class LedgerController(Controller):
     ) -> StatementOut:
         """One account's lines in one currency, oldest first, with the running balance."""
         known_currency(currency)
-        ledger = ledger_for(request, db_session)
         if code not in await ledger.accounts():
             raise NotFound(f"no account with code {code!r}")
         account = await ledger.account(code)
@@ -255,18 +247,23 @@ class LedgerController(Controller):
 
     @post("/entries", guards=[require("ledger.prepare")], status_code=HTTP_202_ACCEPTED)
     async def post_entry(
-        self, request: AnyRequest, db_session: Db, data: RequestBody[EntryIn], idempotency_key: IdempotencyKey = None
+        self,
+        request: AnyRequest,
+        entry_requests: EntryRequestsService,
+        data: RequestBody[EntryIn],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EntryRequestOut]:
         """Prepare a manual journal entry, with its reason: checked now as posting would check it (lines are
         signed, debit positive; each book balances per currency and in the reporting currency) and posted when
         a finance approver who did not prepare it approves it (two different approvers above the charter's
         threshold). Answers 202 with the request. A repeated Idempotency-Key (yours) with the same body returns
         the first request (200)."""
-        requests = requests_for(request, db_session)
-        draft = manual.draft_from(data, idempotency_key=None, reporting_currency=requests.ledger.reporting_currency)
-        prepared = await requests.prepare_entry(draft, data.reason, idempotency_key=idempotency_key)
+        draft = manual.draft_from(
+            data, idempotency_key=None, reporting_currency=entry_requests.ledger.reporting_currency
+        )
+        prepared = await entry_requests.prepare_entry(draft, data.reason, idempotency_key=idempotency_key)
         status = HTTP_200_OK if prepared.replayed else HTTP_202_ACCEPTED
-        return Response(request_out(prepared.request, requests.ledger.reporting_currency), status_code=status)
+        return Response(request_out(prepared.request, entry_requests.ledger.reporting_currency), status_code=status)
 
     @get("/entries", guards=[require("ledger.read")])
     async def list_entries(
@@ -319,15 +316,14 @@ class LedgerController(Controller):
         return EntryPage(items=[entry_out(v, rc) for v in views], total=total, limit=limit, offset=offset)
 
     @get("/entries/{entry_id:int}", guards=[require("ledger.read")])
-    async def get_entry(self, request: AnyRequest, db_session: Db, entry_id: FromPath[int]) -> EntryOut:
-        ledger = ledger_for(request, db_session)
+    async def get_entry(self, ledger: LedgerService, entry_id: FromPath[int]) -> EntryOut:
         return entry_out(await ledger.entry(entry_id), ledger.reporting_currency)
 
     @post("/entries/{entry_id:int}/reverse", guards=[require("ledger.prepare")], status_code=HTTP_202_ACCEPTED)
     async def reverse_entry(
         self,
         request: AnyRequest,
-        db_session: Db,
+        entry_requests: EntryRequestsService,
         entry_id: FromPath[int],
         data: RequestBody[ReverseIn],
         idempotency_key: IdempotencyKey = None,
@@ -336,57 +332,51 @@ class LedgerController(Controller):
         period), with its reason; posted when a finance approver approves it. An entry a domain owns (a
         deposit, a transfer, a grant's agreement...) is corrected through that domain instead (409
         domain-correction)."""
-        requests = requests_for(request, db_session)
-        prepared = await requests.prepare_reversal(
+        prepared = await entry_requests.prepare_reversal(
             entry_id,
-            data.entry_date or requests.ledger.now.date(),
+            data.entry_date or entry_requests.ledger.now.date(),
             data.description,
             data.reason,
             idempotency_key=idempotency_key,
         )
         status = HTTP_200_OK if prepared.replayed else HTTP_202_ACCEPTED
-        return Response(request_out(prepared.request, requests.ledger.reporting_currency), status_code=status)
+        return Response(request_out(prepared.request, entry_requests.ledger.reporting_currency), status_code=status)
 
     # ---------------------------------------------------------------- four eyes
 
     @get("/entry-requests", guards=[require("ledger.read")])
     async def list_requests(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        entry_requests: EntryRequestsService,
         limit: Limit = 50,
         offset: Offset = 0,
         status: Annotated[Literal["pending", "approved", "rejected"] | None, QueryParameter()] = None,
     ) -> EntryRequestPage:
         """Manual entries and reversals prepared, newest first (``status=pending``: what waits for approval)."""
-        requests = requests_for(request, db_session)
-        total, rows = await requests.list(status=status, limit=limit, offset=offset)
-        rc = requests.ledger.reporting_currency
+        total, rows = await entry_requests.list(status=status, limit=limit, offset=offset)
+        rc = entry_requests.ledger.reporting_currency
         return EntryRequestPage(items=[request_out(r, rc) for r in rows], total=total, limit=limit, offset=offset)
 
     @get("/entry-requests/{request_id:int}", guards=[require("ledger.read")])
-    async def get_request(self, request: AnyRequest, db_session: Db, request_id: FromPath[int]) -> EntryRequestOut:
-        requests = requests_for(request, db_session)
-        return request_out(await requests.get(request_id), requests.ledger.reporting_currency)
+    async def get_request(self, entry_requests: EntryRequestsService, request_id: FromPath[int]) -> EntryRequestOut:
+        return request_out(await entry_requests.get(request_id), entry_requests.ledger.reporting_currency)
 
     @post("/entry-requests/{request_id:int}/approve", guards=[require("ledger.approve")], status_code=HTTP_200_OK)
-    async def approve_request(self, request: AnyRequest, db_session: Db, request_id: FromPath[int]) -> EntryRequestOut:
+    async def approve_request(self, entry_requests: EntryRequestsService, request_id: FromPath[int]) -> EntryRequestOut:
         """Approve a prepared entry or reversal (a finance approver who did not prepare it). Above the charter's
         threshold the first approval waits for a second, different approver; the last one posts it, and the
         answer carries the entry."""
-        requests = requests_for(request, db_session)
-        row, entry = await requests.approve(request_id)
-        rc = requests.ledger.reporting_currency
+        row, entry = await entry_requests.approve(request_id)
+        rc = entry_requests.ledger.reporting_currency
         return request_out(row, rc, entry=None if entry is None else entry_out(entry, rc))
 
     @post("/entry-requests/{request_id:int}/reject", guards=[require("ledger.approve")], status_code=HTTP_200_OK)
     async def reject_request(
-        self, request: AnyRequest, db_session: Db, request_id: FromPath[int], data: RequestBody[RequestRejectIn]
+        self, entry_requests: EntryRequestsService, request_id: FromPath[int], data: RequestBody[RequestRejectIn]
     ) -> EntryRequestOut:
         """Reject a prepared entry or reversal, with the reason (nothing is posted)."""
-        requests = requests_for(request, db_session)
-        row = await requests.reject(request_id, data.reason)
-        return request_out(row, requests.ledger.reporting_currency)
+        row = await entry_requests.reject(request_id, data.reason)
+        return request_out(row, entry_requests.ledger.reporting_currency)
 
     # ---------------------------------------------------------------- balances
 
@@ -491,8 +481,8 @@ class LedgerController(Controller):
         return [FxRateOut.model_validate(r) for r in (await db_session.execute(query)).scalars()]
 
     @post("/fx-rates", guards=[require("ledger.rates")], status_code=HTTP_201_CREATED)
-    async def add_rate(self, request: AnyRequest, db_session: Db, data: RequestBody[FxRateIn]) -> FxRateOut:
-        return FxRateOut.model_validate(await manual.add_rate_manual(ledger_for(request, db_session), data))
+    async def add_rate(self, ledger: LedgerService, data: RequestBody[FxRateIn]) -> FxRateOut:
+        return FxRateOut.model_validate(await manual.add_rate_manual(ledger, data))
 
     @get("/revaluations", guards=[require("ledger.read")])
     async def list_revaluations(
@@ -505,9 +495,8 @@ class LedgerController(Controller):
         return EntryPage(items=[entry_out(v, rc) for v in views], total=total, limit=limit, offset=offset)
 
     @post("/revaluations", guards=[require("ledger.revalue")], status_code=HTTP_201_CREATED)
-    async def revalue(self, request: AnyRequest, db_session: Db, data: RequestBody[RevaluationIn]) -> RevaluationOut:
+    async def revalue(self, ledger: LedgerService, data: RequestBody[RevaluationIn]) -> RevaluationOut:
         """Revalue monetary foreign-currency balances at the rates of ``as_of`` (unrealised gain or loss)."""
-        ledger = ledger_for(request, db_session)
         view = await manual.revalue_manual(ledger, data.as_of)
         return RevaluationOut(
             as_of=data.as_of, entry=None if view is None else entry_out(view, ledger.reporting_currency)
@@ -519,11 +508,11 @@ class LedgerController(Controller):
         return [PeriodOut.model_validate(p) for p in rows]
 
     @post("/periods/{period_id:str}/close", guards=[require("ledger.close_period")], status_code=HTTP_200_OK)
-    async def close_period(self, request: AnyRequest, db_session: Db, period_id: FromPath[str]) -> PeriodOut:
+    async def close_period(self, ledger: LedgerService, period_id: FromPath[str]) -> PeriodOut:
         """Close a month: nothing can be posted into it again, so its reports never change."""
         if not _is_period(period_id):
             raise InvalidInput("a period is written YYYY-MM", field="period_id", rule="period-format")
-        return PeriodOut.model_validate(await manual.close_period_manual(ledger_for(request, db_session), period_id))
+        return PeriodOut.model_validate(await manual.close_period_manual(ledger, period_id))
 
     @get("/verify", guards=[require("ledger.read")])
     async def verify(self, db_session: Db) -> VerifyOut:

@@ -11,7 +11,6 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlmodel import col
 
-from fundapp.core import audit
 from fundapp.core.errors import Conflict
 from ledger.errors import LedgerRuleError
 from ledger.models import FxRate, LedgerAccount, Period
@@ -50,15 +49,7 @@ def draft_from(data: EntryIn, *, idempotency_key: str | None, reporting_currency
 
 
 async def _record(ledger: Ledger, action: str, object_type: str, object_id: object, after: dict[str, object]) -> None:
-    await audit.record(
-        ledger.session,
-        actor=ledger.actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        at=ledger.now,
-        after=after,
-    )
+    await ledger.unit.audit(action, object_type, object_id, after=after)
 
 
 async def post_manual(ledger: Ledger, draft: EntryDraft) -> EntryView:

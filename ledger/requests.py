@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from fundapp.core import audit
 from fundapp.core.chain import digest
 from fundapp.core.errors import NotFound
+from fundapp.core.unit import Unit
 from ledger import rules
 from ledger.errors import IdempotencyConflict
 from ledger.models import EntryRequest, RequestStatus
@@ -41,8 +41,15 @@ class EntryRequests:
 
     def __init__(self, ledger: Ledger, *, threshold: Decimal) -> None:
         self.ledger = ledger
+        self.unit = ledger.unit
         self.session = ledger.session
+        self.user = ledger.user
+        self.actor = ledger.actor
         self.threshold = threshold
+
+    @classmethod
+    def of(cls, unit: Unit) -> EntryRequests:
+        return cls(Ledger.of(unit), threshold=unit.settings.charter.second_approver_threshold)
 
     @property
     def _user_id(self) -> int:
@@ -202,12 +209,5 @@ class EntryRequests:
         return int(total), list(rows)
 
     async def _audit(self, event: rules.PlannedAudit, request: EntryRequest) -> None:
-        await audit.record(
-            self.session,
-            actor=self.ledger.actor,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=request.id if event.object_id is None else event.object_id,
-            at=self.ledger.now,
-            after=dict(event.after),
-        )
+        object_id = request.id if event.object_id is None else event.object_id
+        await self.unit.audit(event.action, event.object_type, object_id, after=dict(event.after))

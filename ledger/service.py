@@ -49,6 +49,7 @@ from fundapp.core.chain import GENESIS_HASH
 from fundapp.core.db import transaction_scoped
 from fundapp.core.errors import refuse_future
 from fundapp.core.locks import ChainHead, head_source, is_postgresql, lock_and_read_head
+from fundapp.core.unit import Service, Unit, ledger_settings
 from fundapp.core.writes import insert_rows, pending_writes
 from ledger import rules
 from ledger.errors import AccountNotEmpty, ClosedAccount, EntryNotFound, IdempotencyConflict
@@ -150,14 +151,15 @@ async def chain_head_up_to(session: AsyncSession, period_id: str) -> str:
     return found or GENESIS_HASH
 
 
-class Ledger:
-    """The ledger's public operations, bound to the caller's session (and so to its transaction)."""
+class Ledger(Service):
+    """The ledger's public operations, bound to the caller's unit of work (and so to its transaction)."""
 
     def __init__(self, session: AsyncSession, *, reporting_currency: str, actor: Actor, now: datetime) -> None:
-        self.session = session
-        self.reporting_currency = reporting_currency
-        self.actor = actor
-        self.now = now
+        self.bind(Unit(session, ledger_settings(reporting_currency), None, now, actor))
+
+    def bind(self, unit: Unit) -> None:
+        super().bind(unit)
+        self.reporting_currency = unit.settings.reporting_currency
         self._accounts: dict[str, ChartAccount] | None = None
         self._periods: dict[str, Period] = {}
         self._rate_spans: dict[str, list[RateSpan]] = {}

@@ -32,6 +32,7 @@ from fundapp.core.api import (
 from fundapp.core.errors import InvalidInput
 from fundapp.core.schemas import INT32_MAX, Page
 from fundapp.core.security import current_user, ensure_permission, require
+from fundapp.core.unit import provide
 from fundapp.core.uploads import single_file_hook
 from governance import Window
 from ledger import Money, MoneyOut, exponent
@@ -95,8 +96,10 @@ Db = NamedDependency[AsyncSession]
 IdPath = FromPath[int]
 
 
-def proposals_for(request: AnyRequest, session: AsyncSession) -> Proposals:
-    return Proposals(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
+# The services the handlers take, each built from the request's unit of work (the shell provides ``unit``).
+dependencies = {"proposals": provide(Proposals.of), "grants": provide(Grants.of)}
+ProposalsService = NamedDependency[Proposals]
+GrantsService = NamedDependency[Grants]
 
 
 # ---------------------------------------------------------------- presenters
@@ -206,15 +209,18 @@ class CallController(Controller):
         )
 
     @post("/", guards=[require("proposals.manage")], status_code=HTTP_201_CREATED)
-    async def create_call(self, request: AnyRequest, db_session: Db, data: RequestBody[CallCreate]) -> CallPublic:
-        service = proposals_for(request, db_session)
-        return await call_public(db_session, await service.create_call(data), service.now, service.currency)
+    async def create_call(
+        self, db_session: Db, proposals: ProposalsService, data: RequestBody[CallCreate]
+    ) -> CallPublic:
+        return await call_public(db_session, await proposals.create_call(data), proposals.now, proposals.currency)
 
     @get("/{call_id:int}", guards=[require("calls.read")])
-    async def get_call(self, request: AnyRequest, db_session: Db, call_id: IdPath) -> CallPublic:
-        service = proposals_for(request, db_session)
+    async def get_call(self, db_session: Db, proposals: ProposalsService, call_id: IdPath) -> CallPublic:
         return await call_public(
-            db_session, await service.call(in_id_range(call_id), field_name="call_id"), service.now, service.currency
+            db_session,
+            await proposals.call(in_id_range(call_id), field_name="call_id"),
+            proposals.now,
+            proposals.currency,
         )
 
 
@@ -238,27 +244,19 @@ class OrganisationController(Controller):
         )
 
     @post("/", guards=[require("proposals.manage")], status_code=HTTP_201_CREATED)
-    async def create(
-        self, request: AnyRequest, db_session: Db, data: RequestBody[OrganisationCreate]
-    ) -> OrganisationPublic:
-        return OrganisationPublic.model_validate(await proposals_for(request, db_session).create_organisation(data))
+    async def create(self, proposals: ProposalsService, data: RequestBody[OrganisationCreate]) -> OrganisationPublic:
+        return OrganisationPublic.model_validate(await proposals.create_organisation(data))
 
     @get("/{organisation_id:int}", guards=[require("organisations.read")])
-    async def get_organisation(
-        self, request: AnyRequest, db_session: Db, organisation_id: IdPath
-    ) -> OrganisationPublic:
-        return OrganisationPublic.model_validate(
-            await proposals_for(request, db_session).organisation(in_id_range(organisation_id))
-        )
+    async def get_organisation(self, proposals: ProposalsService, organisation_id: IdPath) -> OrganisationPublic:
+        return OrganisationPublic.model_validate(await proposals.organisation(in_id_range(organisation_id)))
 
     @post("/{organisation_id:int}/due-diligence", guards=[require("proposals.manage")], status_code=HTTP_200_OK)
     async def due_diligence(
-        self, request: AnyRequest, db_session: Db, organisation_id: IdPath, data: RequestBody[DueDiligenceSet]
+        self, proposals: ProposalsService, organisation_id: IdPath, data: RequestBody[DueDiligenceSet]
     ) -> OrganisationPublic:
         """Record the secretariat's due-diligence outcome (pending, cleared, refused)."""
-        return OrganisationPublic.model_validate(
-            await proposals_for(request, db_session).set_due_diligence(in_id_range(organisation_id), data)
-        )
+        return OrganisationPublic.model_validate(await proposals.set_due_diligence(in_id_range(organisation_id), data))
 
 
 # ---------------------------------------------------------------- proposals
@@ -273,6 +271,7 @@ class ProposalController(Controller):
         self,
         request: AnyRequest,
         db_session: Db,
+        proposals: ProposalsService,
         limit: Limit = 50,
         offset: Offset = 0,
         window: Annotated[str | None, QueryParameter(max_length=16)] = None,
@@ -282,7 +281,6 @@ class ProposalController(Controller):
         organisation_id: Annotated[int | None, QueryParameter(gt=0, le=INT32_MAX)] = None,
     ) -> Page[ProposalSummary]:
         """Proposals visible to the caller, filterable by window, call, state, country and organisation."""
-        service = proposals_for(request, db_session)
         conditions: list[Any] = []
         if window:
             conditions.append(col(Proposal.window_id).in_(select(col(Window.id)).where(col(Window.code) == window)))
@@ -305,70 +303,56 @@ class ProposalController(Controller):
         total, rows = await paginate(db_session, Proposal, conditions, col(Proposal.id), limit=limit, offset=offset)
         items = []
         for proposal in rows:
-            seen = Visible(proposal, await service.facts(proposal), False)
-            view = await proposal_view(service, seen)
+            seen = Visible(proposal, await proposals.facts(proposal), False)
+            view = await proposal_view(proposals, seen)
             items.append(ProposalSummary.model_validate(view.model_dump()))
         return Page[ProposalSummary](items=items, total=total, limit=limit, offset=offset)
 
     @post("/", guards=[require("proposals.create")], status_code=HTTP_201_CREATED)
-    async def create(self, request: AnyRequest, db_session: Db, data: RequestBody[ProposalCreate]) -> ProposalPublic:
+    async def create(self, proposals: ProposalsService, data: RequestBody[ProposalCreate]) -> ProposalPublic:
         """Start a draft for the grantee's organisation under a call."""
-        service = proposals_for(request, db_session)
-        proposal = await service.create(data.call_id, data.content)
-        view = await proposal_view(service, await service.visible(proposal.id or 0))
+        proposal = await proposals.create(data.call_id, data.content)
+        view = await proposal_view(proposals, await proposals.visible(proposal.id or 0))
         assert isinstance(view, ProposalPublic)
         return view
 
     @get("/{proposal_id:int}", guards=[require("proposals.read_summary")])
-    async def get_proposal(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath
-    ) -> ProposalSummary | ProposalPublic:
+    async def get_proposal(self, proposals: ProposalsService, proposal_id: IdPath) -> ProposalSummary | ProposalPublic:
         """The full proposal, or its summary for an assigned reviewer who has not yet declared conflicts."""
-        service = proposals_for(request, db_session)
-        return await proposal_view(service, await service.visible(in_id_range(proposal_id)))
+        return await proposal_view(proposals, await proposals.visible(in_id_range(proposal_id)))
 
     @put("/{proposal_id:int}", guards=[require("proposals.edit")])
     async def update(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[ProposalUpdate]
+        self, proposals: ProposalsService, proposal_id: IdPath, data: RequestBody[ProposalUpdate]
     ) -> ProposalPublic:
         """Replace a draft's (or returned proposal's) content."""
-        service = proposals_for(request, db_session)
-        await service.update(in_id_range(proposal_id), data.content)
-        view = await proposal_view(service, await service.visible(in_id_range(proposal_id)))
+        await proposals.update(in_id_range(proposal_id), data.content)
+        view = await proposal_view(proposals, await proposals.visible(in_id_range(proposal_id)))
         assert isinstance(view, ProposalPublic)
         return view
 
     @get("/{proposal_id:int}/history", guards=[require("proposals.read_summary")])
-    async def history(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> list[TransitionPublic]:
-        return [
-            TransitionPublic.model_validate(t)
-            for t in await proposals_for(request, db_session).history(in_id_range(proposal_id))
-        ]
+    async def history(self, proposals: ProposalsService, proposal_id: IdPath) -> list[TransitionPublic]:
+        return [TransitionPublic.model_validate(t) for t in await proposals.history(in_id_range(proposal_id))]
 
     @get("/{proposal_id:int}/submission-check", guards=[require("proposals.read")])
-    async def submission_check(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> dict[str, Any]:
+    async def submission_check(self, proposals: ProposalsService, proposal_id: IdPath) -> dict[str, Any]:
         """Which submission rules the proposal currently breaks (none means it can be submitted)."""
-        service = proposals_for(request, db_session)
-        problems = await service.submission_problems((await service.full(in_id_range(proposal_id))).proposal)
+        problems = await proposals.submission_problems((await proposals.full(in_id_range(proposal_id))).proposal)
         return {"ready": not problems, "errors": [p.as_dict() for p in problems]}
 
     @post("/{proposal_id:int}/endorsements", guards=[require("proposals.endorse")], status_code=HTTP_200_OK)
     async def endorse(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[EndorsementIn]
+        self, proposals: ProposalsService, proposal_id: IdPath, data: RequestBody[EndorsementIn]
     ) -> EndorsementPublic:
         """A member's delegate endorses or declines for its country; the secretariat records a non-member
         country's letter."""
-        return EndorsementPublic.model_validate(
-            await proposals_for(request, db_session).endorse(in_id_range(proposal_id), data)
-        )
+        return EndorsementPublic.model_validate(await proposals.endorse(in_id_range(proposal_id), data))
 
     @get("/{proposal_id:int}/endorsements", guards=[require("proposals.read_summary")])
-    async def list_endorsements(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath
-    ) -> list[EndorsementPublic]:
-        service = proposals_for(request, db_session)
-        await service.full(in_id_range(proposal_id))  # endorsements belong to the full view, not the summary
-        return [EndorsementPublic.model_validate(e) for e in await service.endorsements(in_id_range(proposal_id))]
+    async def list_endorsements(self, proposals: ProposalsService, proposal_id: IdPath) -> list[EndorsementPublic]:
+        await proposals.full(in_id_range(proposal_id))  # endorsements belong to the full view, not the summary
+        return [EndorsementPublic.model_validate(e) for e in await proposals.endorsements(in_id_range(proposal_id))]
 
     @post(
         "/{proposal_id:int}/attachments",
@@ -379,60 +363,49 @@ class ProposalController(Controller):
     )
     async def attach(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        proposals: ProposalsService,
         proposal_id: IdPath,
         data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> AttachmentPublic:
         """Upload a PDF, DOCX, XLSX, PNG or JPEG (checked by content, at most 10 MiB) as a multipart ``data``."""
         content = await data.read()
-        row = await proposals_for(request, db_session).attach(
-            in_id_range(proposal_id), data.filename or "attachment", content
-        )
+        row = await proposals.attach(in_id_range(proposal_id), data.filename or "attachment", content)
         return AttachmentPublic.model_validate(row)
 
     @get("/{proposal_id:int}/attachments", guards=[require("proposals.read")])
-    async def list_attachments(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath
-    ) -> list[AttachmentPublic]:
-        return [
-            AttachmentPublic.model_validate(a)
-            for a in await proposals_for(request, db_session).attachments(in_id_range(proposal_id))
-        ]
+    async def list_attachments(self, proposals: ProposalsService, proposal_id: IdPath) -> list[AttachmentPublic]:
+        return [AttachmentPublic.model_validate(a) for a in await proposals.attachments(in_id_range(proposal_id))]
 
     @post("/{proposal_id:int}/assign", guards=[require("proposals.manage")], status_code=HTTP_200_OK)
     async def assign(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[AssignInput]
+        self, proposals: ProposalsService, proposal_id: IdPath, data: RequestBody[AssignInput]
     ) -> list[AssignmentPublic]:
         """Assign TAG reviewers to a proposal in review."""
-        rows = await proposals_for(request, db_session).assign(in_id_range(proposal_id), list(data.reviewer_ids))
+        rows = await proposals.assign(in_id_range(proposal_id), list(data.reviewer_ids))
         return [AssignmentPublic.model_validate(a) for a in rows]
 
     @post("/{proposal_id:int}/conflicts", guards=[require("proposals.review")], status_code=HTTP_200_OK)
     async def conflicts(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[ConflictDeclaration]
+        self, proposals: ProposalsService, proposal_id: IdPath, data: RequestBody[ConflictDeclaration]
     ) -> AssignmentPublic:
         """The assigned reviewer declares conflicts of interest; a conflict unassigns the reviewer."""
-        return AssignmentPublic.model_validate(
-            await proposals_for(request, db_session).declare(in_id_range(proposal_id), data)
-        )
+        return AssignmentPublic.model_validate(await proposals.declare(in_id_range(proposal_id), data))
 
     @post("/{proposal_id:int}/reviews", guards=[require("proposals.review")], status_code=HTTP_201_CREATED)
     async def review(
-        self, request: AnyRequest, db_session: Db, proposal_id: IdPath, data: RequestBody[ReviewIn]
+        self, proposals: ProposalsService, proposal_id: IdPath, data: RequestBody[ReviewIn]
     ) -> ReviewPublic:
         """Score every rubric criterion 0-5 and recommend (after declaring no conflict)."""
-        return review_public(await proposals_for(request, db_session).review(in_id_range(proposal_id), data))
+        return review_public(await proposals.review(in_id_range(proposal_id), data))
 
     @get("/{proposal_id:int}/reviews", guards=[require("proposals.read_summary")])
-    async def list_reviews(self, request: AnyRequest, db_session: Db, proposal_id: IdPath) -> list[ReviewPublic]:
-        return [review_public(r) for r in await proposals_for(request, db_session).reviews(in_id_range(proposal_id))]
+    async def list_reviews(self, proposals: ProposalsService, proposal_id: IdPath) -> list[ReviewPublic]:
+        return [review_public(r) for r in await proposals.reviews(in_id_range(proposal_id))]
 
     @post("/{proposal_id:int}/{action:str}", guards=[require("proposals.read_summary")], status_code=HTTP_200_OK)
     async def act(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        proposals: ProposalsService,
         proposal_id: IdPath,
         action: FromPath[str],
         data: RequestBody[ActionInput | None] = None,
@@ -445,15 +418,14 @@ class ProposalController(Controller):
                 field="action",
                 rule="known-action",
             )
-        service = proposals_for(request, db_session)
-        await service.act(in_id_range(proposal_id), action, reason=data.reason if data else "")
-        return await proposal_view(service, await service.visible(in_id_range(proposal_id)))
+        await proposals.act(in_id_range(proposal_id), action, reason=data.reason if data else "")
+        return await proposal_view(proposals, await proposals.visible(in_id_range(proposal_id)))
 
 
 @get(f"{API_PREFIX}/attachments/{{attachment_id:int}}", guards=[require("proposals.read")], tags=["proposals"])
-async def download(request: AnyRequest, db_session: Db, attachment_id: IdPath) -> Response[bytes]:
+async def download(request: AnyRequest, proposals: ProposalsService, attachment_id: IdPath) -> Response[bytes]:
     """The file, as a download with safe headers."""
-    row, data = await proposals_for(request, db_session).attachment(in_id_range(attachment_id))
+    row, data = await proposals.attachment(in_id_range(attachment_id))
     ensure_permission("proposals.read", current_user(request), None)
     return Response(
         data,
@@ -471,10 +443,6 @@ route_handlers: list[Any] = [CallController, OrganisationController, ProposalCon
 
 
 # ---------------------------------------------------------------- grants
-
-
-def grants_for(request: AnyRequest, session: AsyncSession) -> Grants:
-    return Grants(session, settings=settings_of(request), user=current_user(request), now=clock_of(request).now())
 
 
 def _figure(figure: rules.Figure, currency: str) -> FigureOut:
@@ -653,6 +621,7 @@ class GrantController(Controller):
         self,
         request: AnyRequest,
         db_session: Db,
+        grants: GrantsService,
         limit: Limit = 50,
         offset: Offset = 0,
         window: Annotated[str | None, QueryParameter(max_length=16)] = None,
@@ -662,7 +631,6 @@ class GrantController(Controller):
     ) -> Page[GrantSummary]:
         """Grants visible to the caller (a grantee: its own organisation's), filterable by window, status,
         organisation and overdue reports."""
-        service = grants_for(request, db_session)
         user = current_user(request)
         conditions: list[Any] = []
         if window:
@@ -677,118 +645,100 @@ class GrantController(Controller):
             conditions.append(
                 col(Grant.id).in_(
                     select(col(GrantReport.grant_id)).where(
-                        col(GrantReport.status).in_(["due", "returned"]), col(GrantReport.due_on) < service.today
+                        col(GrantReport.status).in_(["due", "returned"]), col(GrantReport.due_on) < grants.today
                     )
                 )
             )
         conditions.append(GRANTS.where(user))  # the rows of the pair whose predicate reads one grant
         total, rows = await paginate(db_session, Grant, conditions, col(Grant.id), limit=limit, offset=offset)
-        counts = await service.overdue_counts([g.id for g in rows if g.id is not None])
+        counts = await grants.overdue_counts([g.id for g in rows if g.id is not None])
         return Page[GrantSummary](
-            items=[await grant_summary(service, g, counts.get(g.id or 0, 0)) for g in rows],
+            items=[await grant_summary(grants, g, counts.get(g.id or 0, 0)) for g in rows],
             total=total,
             limit=limit,
             offset=offset,
         )
 
     @get("/{grant_id:int}", guards=[require("grants.read")])
-    async def get_grant(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> GrantStatement:
+    async def get_grant(self, grants: GrantsService, grant_id: IdPath) -> GrantStatement:
         """The grant statement: amount, allocated, committed, disbursed, refunded, recognised, payable, remaining
         (each with the journal entries behind it, read from the ledger's grant dimension), reported
         expenditure and delivery rate, and each tranche's state."""
-        return await grant_statement(grants_for(request, db_session), in_id_range(grant_id))
+        return await grant_statement(grants, in_id_range(grant_id))
 
     @post("/{grant_id:int}/agreement", guards=[require("grants.manage")], status_code=HTTP_200_OK)
     async def agreement(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        grants: GrantsService,
         grant_id: IdPath,
         data: RequestBody[AgreementIn],
         idempotency_key: IdempotencyKey = None,
     ) -> GrantStatement:
         """Record the signed grant agreement: the grant is committed, and its tranches without a condition
         are recognised as expense and grants payable."""
-        service = grants_for(request, db_session)
-        await service.sign_agreement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
-        return await grant_statement(service, in_id_range(grant_id))
+        await grants.sign_agreement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        return await grant_statement(grants, in_id_range(grant_id))
 
     @post("/{grant_id:int}/suspend", guards=[require("grants.manage")], status_code=HTTP_200_OK)
-    async def suspend(
-        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[GrantAction]
-    ) -> GrantStatement:
+    async def suspend(self, grants: GrantsService, grant_id: IdPath, data: RequestBody[GrantAction]) -> GrantStatement:
         """Suspend an active grant (a written reason): no transfer is prepared or approved until resumed."""
-        service = grants_for(request, db_session)
-        await service.suspend(in_id_range(grant_id), data)
-        return await grant_statement(service, in_id_range(grant_id))
+        await grants.suspend(in_id_range(grant_id), data)
+        return await grant_statement(grants, in_id_range(grant_id))
 
     @post("/{grant_id:int}/resume", guards=[require("grants.manage")], status_code=HTTP_200_OK)
-    async def resume(
-        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[GrantAction]
-    ) -> GrantStatement:
-        service = grants_for(request, db_session)
-        await service.resume(in_id_range(grant_id), data)
-        return await grant_statement(service, in_id_range(grant_id))
+    async def resume(self, grants: GrantsService, grant_id: IdPath, data: RequestBody[GrantAction]) -> GrantStatement:
+        await grants.resume(in_id_range(grant_id), data)
+        return await grant_statement(grants, in_id_range(grant_id))
 
     @post("/{grant_id:int}/close", guards=[require("grants.manage")], status_code=HTTP_200_OK)
     async def close(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        grants: GrantsService,
         grant_id: IdPath,
         data: RequestBody[GrantAction | None] = None,
         idempotency_key: IdempotencyKey = None,
     ) -> GrantStatement:
         """Close the grant after its final report is accepted: the unused commitment goes back to the window's
         available funds, unpaid recognised tranches are reversed, and no more money moves."""
-        service = grants_for(request, db_session)
-        await service.close(in_id_range(grant_id), data or GrantAction(), idempotency_key=idempotency_key)
-        return await grant_statement(service, in_id_range(grant_id))
+        await grants.close(in_id_range(grant_id), data or GrantAction(), idempotency_key=idempotency_key)
+        return await grant_statement(grants, in_id_range(grant_id))
 
     @post("/{grant_id:int}/disbursements", guards=[require("grants.prepare")], status_code=HTTP_201_CREATED)
     async def prepare(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        grants: GrantsService,
         grant_id: IdPath,
         data: RequestBody[DisbursementCreate],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[DisbursementPublic]:
         """Prepare a transfer of a recognised tranche (finance officer); it moves money once approved by a
         different finance approver (two above the charter's threshold)."""
-        service = grants_for(request, db_session)
-        done = await service.prepare_disbursement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        done = await grants.prepare_disbursement(in_id_range(grant_id), data, idempotency_key=idempotency_key)
         return Response(
-            await disbursement_public(service, done.value), status_code=_status(done.replayed, HTTP_201_CREATED)
+            await disbursement_public(grants, done.value), status_code=_status(done.replayed, HTTP_201_CREATED)
         )
 
     @get("/{grant_id:int}/disbursements", guards=[require("grants.read")])
-    async def list_disbursements(
-        self, request: AnyRequest, db_session: Db, grant_id: IdPath
-    ) -> list[DisbursementPublic]:
-        service = grants_for(request, db_session)
-        return [await disbursement_public(service, d) for d in await service.disbursements(in_id_range(grant_id))]
+    async def list_disbursements(self, grants: GrantsService, grant_id: IdPath) -> list[DisbursementPublic]:
+        return [await disbursement_public(grants, d) for d in await grants.disbursements(in_id_range(grant_id))]
 
     @get("/{grant_id:int}/reports", guards=[require("grants.read")])
-    async def list_reports(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> list[ReportPublic]:
+    async def list_reports(self, grants: GrantsService, grant_id: IdPath) -> list[ReportPublic]:
         """The grant's report schedule: each report's period, due date, status and whether it is overdue."""
-        service = grants_for(request, db_session)
-        return [await report_public(service, r) for r in await service.reports(in_id_range(grant_id))]
+        return [await report_public(grants, r) for r in await grants.reports(in_id_range(grant_id))]
 
     @post("/{grant_id:int}/reports", guards=[require("grants.report")], status_code=HTTP_200_OK)
     async def submit_report(
-        self, request: AnyRequest, db_session: Db, grant_id: IdPath, data: RequestBody[ReportSubmit]
+        self, grants: GrantsService, grant_id: IdPath, data: RequestBody[ReportSubmit]
     ) -> ReportPublic:
         """The grantee submits a scheduled report: narrative, indicator values against the results framework
         and cumulative expenditure by budget category."""
-        service = grants_for(request, db_session)
-        return await report_public(service, await service.submit_report(in_id_range(grant_id), data))
+        return await report_public(grants, await grants.submit_report(in_id_range(grant_id), data))
 
     @post("/{grant_id:int}/reports/{report_id:int}/accept", guards=[require("grants.manage")], status_code=HTTP_200_OK)
     async def accept_report(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        grants: GrantsService,
         grant_id: IdPath,
         report_id: IdPath,
         data: RequestBody[ReportReview | None] = None,
@@ -796,39 +746,35 @@ class GrantController(Controller):
     ) -> ReportPublic:
         """Accept a submitted report; it meets the condition of the next conditional tranche, which is then
         recognised."""
-        service = grants_for(request, db_session)
-        done = await service.accept_report(
+        done = await grants.accept_report(
             in_id_range(grant_id), in_id_range(report_id), data or ReportReview(), idempotency_key=idempotency_key
         )
-        return await report_public(service, done.value)
+        return await report_public(grants, done.value)
 
     @post("/{grant_id:int}/reports/{report_id:int}/return", guards=[require("grants.manage")], status_code=HTTP_200_OK)
     async def return_report(
-        self, request: AnyRequest, db_session: Db, grant_id: IdPath, report_id: IdPath, data: RequestBody[RejectIn]
+        self, grants: GrantsService, grant_id: IdPath, report_id: IdPath, data: RequestBody[RejectIn]
     ) -> ReportPublic:
         """Return a submitted report to the grantee for changes, with a reason."""
-        service = grants_for(request, db_session)
         return await report_public(
-            service, await service.return_report(in_id_range(grant_id), in_id_range(report_id), data)
+            grants, await grants.return_report(in_id_range(grant_id), in_id_range(report_id), data)
         )
 
     @post("/{grant_id:int}/refunds", guards=[require("grants.refund")], status_code=HTTP_201_CREATED)
     async def refund(
         self,
-        request: AnyRequest,
-        db_session: Db,
+        grants: GrantsService,
         grant_id: IdPath,
         data: RequestBody[RefundCreate],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[RefundPublic]:
         """Record money returned by the grantee (at most what it holds of the transfers)."""
-        service = grants_for(request, db_session)
-        done = await service.record_refund(in_id_range(grant_id), data, idempotency_key=idempotency_key)
+        done = await grants.record_refund(in_id_range(grant_id), data, idempotency_key=idempotency_key)
         return Response(refund_public(done.value), status_code=_status(done.replayed, HTTP_201_CREATED))
 
     @get("/{grant_id:int}/refunds", guards=[require("grants.read")])
-    async def list_refunds(self, request: AnyRequest, db_session: Db, grant_id: IdPath) -> list[RefundPublic]:
-        return [refund_public(r) for r in await grants_for(request, db_session).refunds(in_id_range(grant_id))]
+    async def list_refunds(self, grants: GrantsService, grant_id: IdPath) -> list[RefundPublic]:
+        return [refund_public(r) for r in await grants.refunds(in_id_range(grant_id))]
 
 
 class DisbursementController(Controller):
@@ -836,29 +782,24 @@ class DisbursementController(Controller):
     tags = ["grants"]
 
     @get("/{disbursement_id:int}", guards=[require("grants.read")])
-    async def get_disbursement(
-        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath
-    ) -> DisbursementPublic:
-        service = grants_for(request, db_session)
-        return await disbursement_public(service, await service.disbursement(in_id_range(disbursement_id)))
+    async def get_disbursement(self, grants: GrantsService, disbursement_id: IdPath) -> DisbursementPublic:
+        return await disbursement_public(grants, await grants.disbursement(in_id_range(disbursement_id)))
 
     @post("/{disbursement_id:int}/approve", guards=[require("grants.approve")], status_code=HTTP_200_OK)
     async def approve(
-        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath, idempotency_key: IdempotencyKey = None
+        self, grants: GrantsService, disbursement_id: IdPath, idempotency_key: IdempotencyKey = None
     ) -> DisbursementPublic:
         """Approve a prepared transfer (a finance approver who did not prepare it). Above the charter's threshold
         a second, different approver must approve too; the last approval posts the transfer."""
-        service = grants_for(request, db_session)
-        done = await service.approve_disbursement(in_id_range(disbursement_id), idempotency_key=idempotency_key)
-        return await disbursement_public(service, done.value)
+        done = await grants.approve_disbursement(in_id_range(disbursement_id), idempotency_key=idempotency_key)
+        return await disbursement_public(grants, done.value)
 
     @post("/{disbursement_id:int}/reject", guards=[require("grants.approve")], status_code=HTTP_200_OK)
     async def reject(
-        self, request: AnyRequest, db_session: Db, disbursement_id: IdPath, data: RequestBody[RejectIn]
+        self, grants: GrantsService, disbursement_id: IdPath, data: RequestBody[RejectIn]
     ) -> DisbursementPublic:
         """Reject a prepared transfer, with a reason; nothing is posted."""
-        service = grants_for(request, db_session)
-        return await disbursement_public(service, await service.reject_disbursement(in_id_range(disbursement_id), data))
+        return await disbursement_public(grants, await grants.reject_disbursement(in_id_range(disbursement_id), data))
 
 
 route_handlers += [GrantController, DisbursementController]

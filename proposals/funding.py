@@ -1,6 +1,7 @@
 """The proposals side of a fund_proposal decision: the facts governance shows the members, the referral
 when the decision opens, and the outcome inside the closing transaction (approved with a new grant, or
-rejected). Governance cannot import proposals, so this module registers itself with governance.
+rejected). Governance cannot import proposals: the shell registers ``ProposalFunding`` with governance
+(``fundapp.wiring.register_hooks``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from fundapp.core.errors import Conflict, NotFound
-from governance import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from governance import FundingFacts, HookContext, ProposalSummary
 from ledger import Money
 from proposals.grants import Grants
 from proposals.models import Attachment, Organisation, Proposal, ProposalCountry
@@ -109,6 +110,3 @@ async def create_grant(ctx: HookContext, proposal_id: int, decision_id: int) -> 
     grants = Grants(ctx.session, settings=ctx.settings, user=ctx.user, now=ctx.now)
     grant = await grants.create_from_decision(proposal_id, decision_id=decision_id)
     return grant.id
-
-
-register_funding_handler(ProposalFunding())

@@ -42,12 +42,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
-from fundapp.core import audit
 from fundapp.core.chain import canonical_json, digest
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.security import Principal, ensure_permission, has_permission
+from fundapp.core.unit import Service, Unit
 from ledger import Ledger, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
 from proposals import grant_workflow as gw
 from proposals import rules
@@ -97,16 +97,15 @@ class Done(Generic[T]):
     replayed: bool = False
 
 
-class Grants:
+class Grants(Service):
     """Operations on grants, bound to one session (and its transaction), one user and one moment."""
 
     def __init__(self, session: AsyncSession, *, settings: Settings, user: Principal | None, now: datetime) -> None:
-        self.session = session
-        self.settings = settings
-        self.user = user
-        self.actor = audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
-        self.now = now
-        self.ledger = Ledger(session, reporting_currency=settings.reporting_currency, actor=self.actor, now=now)
+        self.bind(Unit(session, settings, user, now))
+
+    def bind(self, unit: Unit) -> None:
+        super().bind(unit)
+        self.ledger = Ledger.of(unit)
 
     @property
     def currency(self) -> str:
@@ -125,16 +124,7 @@ class Grants:
         before: dict[str, Any] | None = None,
         **after: Any,
     ) -> None:
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            at=self.now,
-            before=before,
-            after=after,
-        )
+        await self.unit.audit(action, object_type, object_id, before=before, after=after)
 
     def _money(self, amount: str, field_name: str, *, currency: str | None = None) -> Money:
         """Money from an input decimal string, refused with a named rule rather than rounded."""

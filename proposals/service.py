@@ -20,12 +20,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from fundapp.core import audit
 from fundapp.core.chain import canonical_json
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, Gone, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.models import Role, User, UserRole
 from fundapp.core.security import Principal, ensure_permission, has_permission
+from fundapp.core.unit import Service, Unit
 from governance import Member, Window
 from ledger import Money, money_in, to_money
 from proposals import rules, workflow
@@ -72,30 +72,18 @@ class Visible:
     full: bool
 
 
-class Proposals:
+class Proposals(Service):
     """Operations on calls, organisations, proposals and reviews, bound to one session and one user."""
 
     def __init__(self, session: AsyncSession, *, settings: Settings, user: Principal | None, now: datetime) -> None:
-        self.session = session
-        self.settings = settings
-        self.user = user
-        self.actor = audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
-        self.now = now
+        self.bind(Unit(session, settings, user, now))
 
     @property
     def currency(self) -> str:
         return self.settings.reporting_currency
 
     async def _audit(self, action: str, object_type: str, object_id: object, **after: Any) -> None:
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            at=self.now,
-            after=after,
-        )
+        await self.unit.audit(action, object_type, object_id, after=after)
 
     # ---------------------------------------------------------------- calls
 
@@ -177,13 +165,10 @@ class Proposals:
         organisation.due_diligence_note = data.note
         self.session.add(organisation)
         await self.session.flush()
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action="organisation.due_diligence",
-            object_type="organisation",
-            object_id=organisation_id,
-            at=self.now,
+        await self.unit.audit(
+            "organisation.due_diligence",
+            "organisation",
+            organisation_id,
             before={"due_diligence": before},
             after={"due_diligence": data.status.value},
         )
@@ -373,13 +358,10 @@ class Proposals:
             )
         )
         await self.session.flush()
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action=f"proposal.{step.action}",
-            object_type="proposal",
-            object_id=proposal.id,
-            at=self.now,
+        await self.unit.audit(
+            f"proposal.{step.action}",
+            "proposal",
+            proposal.id,
             before={"state": before},
             after={"state": proposal.state, "version": proposal.version, "reason": reason},
         )
@@ -490,13 +472,10 @@ class Proposals:
             row.recorded_by, row.recorded_at = user.id, self.now
         self.session.add(row)
         await self.session.flush()
-        await audit.record(
-            self.session,
-            actor=self.actor,
-            action="proposal.endorsement",
-            object_type="proposal",
-            object_id=proposal_id,
-            at=self.now,
+        await self.unit.audit(
+            "proposal.endorsement",
+            "proposal",
+            proposal_id,
             before=before,
             after={"country": data.country, "decision": data.decision},
         )

@@ -61,7 +61,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-import proposals.funding  # noqa: F401 - registers the funding decision handler
 from fundapp.app import create_app
 from fundapp.core import accounts
 from fundapp.core.audit import Actor as AuditActor
@@ -71,6 +70,7 @@ from fundapp.core.db import Database
 from fundapp.core.models import Role
 from fundapp.core.schemas import TokenCreate, UserCreate
 from fundapp.core.security import PasswordHashing, Principal
+from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
 from governance.models import Assessment, PledgeInstalment, Window
 from governance.schemas import (
@@ -325,6 +325,7 @@ class Builder:
     """Runs each step of the facility in its own transaction, at its own business time."""
 
     def __init__(self, database: Database, settings: Settings, rng: random.Random) -> None:
+        register_hooks()  # the decisions' funding handler, as the service registers it
         self.database = database
         self.settings = settings
         self.rng = rng

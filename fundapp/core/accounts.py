@@ -37,6 +37,7 @@ from fundapp.core.schemas import (
     UserPublic,
 )
 from fundapp.core.security import TOKEN_PREFIX, PasswordHashing, Principal, new_secret, secret_hash
+from fundapp.core.unit import actor_of
 
 # ---------------------------------------------------------------- separation of duties (pure rules)
 
@@ -63,10 +64,6 @@ def refuse_duty_conflicts(
             field="roles",
             rule="separation-of-duties",
         )
-
-
-def actor_of(user: Principal | None) -> audit.Actor:
-    return audit.SYSTEM if user is None else audit.Actor(user.id, user.username)
 
 
 async def roles_for(session: AsyncSession, user_id: int) -> list[Role]:
