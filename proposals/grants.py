@@ -46,6 +46,7 @@ from fundapp.core.chain import canonical_json, digest
 from fundapp.core.config import Settings
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from fundapp.core.idempotency import scoped_key
+from fundapp.core.ids import new_id
 from fundapp.core.security import Principal, ensure_permission, has_permission
 from fundapp.core.unit import Service, Unit
 from ledger import Ledger, Money, MoneyError, PrecisionError, chart, exponent, postings_for, to_json
@@ -316,15 +317,8 @@ class Grants(Service):
         return amount
 
     async def _next_id(self, table: str) -> int:
-        """The id the next row of ``table`` will have, for a plan that names it before it is written: a value
-        of its sequence on PostgreSQL; max(id) + 1 on SQLite, whose writers hold the database's write lock."""
-        connection = await self.session.connection()
-        if connection.dialect.name == "postgresql":
-            query = select(func.nextval(func.pg_get_serial_sequence(table, "id")))
-        else:
-            column = _WRITTEN[table].__table__.c.id  # type: ignore[attr-defined]
-            query = select(func.coalesce(func.max(column), 0) + 1)
-        return int((await self.session.execute(query)).scalar_one())
+        """The id the next row of ``table`` will have, for a plan that names it before it is written."""
+        return await new_id(self.session, _WRITTEN[table].__table__)  # type: ignore[attr-defined]
 
     async def _write(self, plan: rules.GrantPlan) -> int | None:
         """Write a plan in one go: post its entry, set its rows (the locked ones, from the session), then

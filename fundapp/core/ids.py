@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 
@@ -39,3 +40,10 @@ def id_pool(dialect: str, values: Sequence[Any]) -> tuple[int, ...]:
         return tuple(sorted(int(value) for value in values))
     first = int(values[0])
     return tuple(range(first, first + len(values)))
+
+
+async def new_id(session: AsyncSession, table: Table) -> int:
+    """One new id of ``table``, read on its own (a command that names one row before it writes it)."""
+    connection = await session.connection()
+    statement = select(next_id(connection.dialect.name, table))
+    return id_pool(connection.dialect.name, [(await session.execute(statement)).scalar_one()])[0]
