@@ -10,7 +10,8 @@ What happens by the thousand is written in bulk with ``Ledger.post_batch`` and C
 behind each entry: pledges and their instalments, deposits, proposals, transfers to grantees, accepted
 grantee reports (each recognising the next conditional tranche), refunds, grant closures and the
 secretariat's month. What each bulk-written command posts comes from ``bench/plans.py``, one function per
-command, in the services' shape.
+command, which hands the facts the bench keeps to the domain's planner (``governance.rules``,
+``proposals.rules``).
 
 :func:`service_checks` and :func:`ledger_checks` check the result: the real services still accept the bulk
 rows, and both trial balances are zero.
@@ -314,6 +315,8 @@ class Due:
     window: int | None
     amount: int
     applied: int = 0
+    year: int | None = None  # an assessed fee's year
+    entry_id: int | None = None  # an assessed fee's entry (None: a notice)
 
 
 @dataclass
@@ -742,6 +745,7 @@ class Facility:
                 contributor=contributor,
                 contributor_name=self.names[contributor],
                 window=window,
+                window_code=self.window_codes[window] if window is not None else None,
                 money=money,
                 conditional=conditional,
                 instalments=instalments,
@@ -752,10 +756,17 @@ class Facility:
         if conditional:
             self.counts.conditional_pledges += 1
             met = day + timedelta(days=rng.randint(10, 60))
-            self.at_day(met, lambda d: self.condition_met(d, pledge_id, contributor, window, money, reporting))
+            self.at_day(met, lambda d: self.condition_met(d, pledge_id, contributor, window, money, reporting, day))
 
     def condition_met(
-        self, day: date, pledge_id: int, contributor: int, window: int | None, money: Money, reporting: int
+        self,
+        day: date,
+        pledge_id: int,
+        contributor: int,
+        window: int | None,
+        money: Money,
+        reporting: int,
+        signed_on: date,
     ) -> None:
         def posted(entry_id: int) -> None:
             self.pending_pledge_updates.append(
@@ -764,7 +775,13 @@ class Facility:
 
         usd = Money.from_minor(reporting, REPORTING)
         plan = condition_met_plan(
-            pledge_id=pledge_id, day=day, contributor=contributor, window=window, money=money, reporting=usd
+            pledge_id=pledge_id,
+            day=day,
+            contributor=contributor,
+            window=window,
+            money=money,
+            reporting=usd,
+            signed_on=signed_on,
         )
         self.batch.add(plan, posted)
 
@@ -835,6 +852,8 @@ class Facility:
                 instalment_id=due.id if due.kind == "instalment" else None,
                 assessment_id=due.id if due.kind == "assessment" else None,
                 recorded_by=self.officer.id,
+                assessment_year=due.year,
+                assessment_entry_id=due.entry_id,
             )
         )
         if plan.applied:
@@ -854,7 +873,9 @@ class Facility:
 
             for a in await self.step(run):
                 assert a.id is not None
-                due = Due("assessment", a.id, a.contributor_id, a.currency, None, a.amount)
+                due = Due(
+                    "assessment", a.id, a.contributor_id, a.currency, None, a.amount, year=a.year, entry_id=a.entry_id
+                )
                 key = (a.contributor_id, None, a.currency)
                 self.receivable[key][0] += a.amount
                 self.receivable[key][1] += a.amount
@@ -1233,6 +1254,7 @@ class Facility:
             return
         disbursement_id = self.ids.next("disbursements")
         second = amount > int(self.settings.charter.second_approver_threshold * 100)
+        paid_before = tranche.paid
         tranche.paid += amount
         if tranche.paid == tranche.amount:
             tranche.status = "paid"
@@ -1249,6 +1271,9 @@ class Facility:
             prepared_by=self.officer.id,
             approved_by=self.principals["approver"].id,
             second_approved_by=self.principals["approver2"].id if second else None,
+            tranche_amount=tranche.amount,
+            tranche_paid=paid_before,
+            threshold=self.settings.charter.second_approver_threshold,
         )
         self.batch.add(transfer_plan(facts))
         self.counts.disbursements += 1
@@ -1304,6 +1329,7 @@ class Facility:
                 tranche_number=tranche.number,
                 report_number=report.number,
                 money=Money.from_minor(tranche.amount, REPORTING),
+                report_id=report.id,
             )
             self.batch.add(plan, posted)
             self.counts.tranches_recognised += 1
@@ -1319,13 +1345,20 @@ class Facility:
         if grant.is_closed or net <= 0:
             return
         amount = max(100, net * self.rng.randint(3, 15) // 100 // 100 * 100)
+        disbursed = net
         refund_id = self.ids.next("grant_refunds")
         grant.refunded += amount
         grant.recognised -= amount
         self.available[grant.window] += amount
         money = Money.from_minor(amount, REPORTING)
         plan = refund_plan(
-            refund_id=refund_id, day=day, grant=grant.id, window=grant.window, money=money, recorded_by=self.officer.id
+            refund_id=refund_id,
+            day=day,
+            grant=grant.id,
+            window=grant.window,
+            money=money,
+            recorded_by=self.officer.id,
+            disbursed=disbursed,
         )
         self.batch.add(plan)
         self.counts.refunds += 1

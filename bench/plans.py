@@ -1,46 +1,67 @@
-"""What each command the reports benchmark writes in bulk posts and records: one pure function per command
-(facts in; the entry's draft and the rows behind it out; no database, no clock, no randomness).
+"""What each command the reports benchmark writes in bulk posts and records, worked out by the domain's own
+planner (``governance.rules``, ``proposals.rules``): the bench builds the planner's facts from what it keeps
+in memory, calls the planner, and takes the entry's draft and the rows behind it (no database, no clock, no
+randomness here).
 
 ``bench/facility.py`` draws the facility's history and keeps its running balances; for each pledge,
-deposit, transfer, tranche recognition, refund, closure and manual entry it calls the function here and
-writes what it returns with ``Ledger.post_batch`` and Core inserts. Each function is the one place to switch
-to the domain's planner when the domain has one (``governance.rules``, ``proposals.rules``,
-``ledger.rules``): the deposit's split, carrying share, fee and conversion already come from the domain's
-rules; the other commands' lines are written here in the services' shape (same accounts, dimensions, source
-types and idempotency keys).
+condition met, deposit, transfer, tranche recognition, refund and closure it calls the function here and
+writes what it returns with ``Ledger.post_batch`` and Core inserts. The plans' audit events are not written
+(the bulk-written history has no audit trail; the services' part of it has). A manual entry of the
+secretariat is written as its draft: there is no planner of a direct manual entry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from fundapp.core.chain import digest
+from fundapp.core.plans import EntryId, Plan
+from governance import ContributionCreate, PledgeCreate
 from governance import rules as governance_rules
-from ledger import Line, Money, chart
-from ledger.money import percentage
-from ledger.rules import convert_minor
-from ledger.types import EntryDraft
+from ledger import EntryDraft, Line, Money, chart
+from proposals import rules as proposals_rules
 from proposals import workflow
+
+ACTIVE = "active"  # the grant's status while money moves (``proposals.grant_workflow``)
+RECOGNISED = "recognised"
 
 
 def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=UTC)
 
 
+def _filled(value: Any, entry_id: int) -> Any:
+    """``value``, or the entry's id where a planner left its placeholder."""
+    return entry_id if isinstance(value, EntryId) or value is proposals_rules.ENTRY_ID else value
+
+
 @dataclass(frozen=True)
 class BulkPlan:
-    """An entry and the rows behind it. A row holding the key ``entry_id`` gets the entry's id when it is
-    written (the entry's id is known only once ``post_batch`` has run)."""
+    """An entry and the rows behind it, as a planner made them: a row's value the planner left as the
+    entry's placeholder (``EntryId``, ``ENTRY_ID``) gets the entry's id when it is written (the id is known
+    only once ``post_batch`` has run)."""
 
     draft: EntryDraft
-    rows: tuple[tuple[str, dict[str, Any]], ...] = ()
+    rows: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
     def rows_for(self, entry_id: int) -> list[tuple[str, dict[str, Any]]]:
-        return [(table, {**v, "entry_id": entry_id} if "entry_id" in v else v) for table, v in self.rows]
+        return [(table, {k: _filled(v, entry_id) for k, v in values.items()}) for table, values in self.rows]
+
+
+def _bulk(plan: Plan) -> BulkPlan:
+    """A governance plan of one entry and new rows (its audit events are not written in bulk)."""
+    (draft,) = plan.entries
+    return BulkPlan(draft, tuple((table, row) for table, rows in plan.rows.items() for row in rows))
+
+
+def _grant_bulk(
+    plan: proposals_rules.GrantPlan | None, inserts: Sequence[tuple[str, Mapping[str, Any]]] = ()
+) -> BulkPlan:
+    assert plan is not None and plan.entry is not None, "the bench plans only commands that post"
+    return BulkPlan(plan.entry, tuple(inserts))
 
 
 # ---------------------------------------------------------------- contributions
@@ -61,66 +82,67 @@ def pledge_plan(
     contributor: int,
     contributor_name: str,
     window: int | None,
+    window_code: str | None = None,
     money: Money,
     conditional: bool,
     instalments: list[Instalment],
 ) -> BulkPlan:
-    """A pledge signed (``Governance.record_pledge``): the receivable against revenue, or deferred revenue
-    when conditional; the pledge and its instalments."""
-    credit = chart.DEFERRED_REVENUE if conditional else chart.CONTRIBUTION_REVENUE
-    dims: dict[str, Any] = {"contributor_id": contributor, "window_id": window}
-    pledge = {
-        "id": pledge_id,
-        "contributor_id": contributor,
-        "amount": money.minor,
-        "currency": money.currency,
-        "window_id": window,
-        "signed_on": day,
-        "conditional": conditional,
-        "condition": "subject to parliamentary appropriation" if conditional else "",
-        "condition_met_on": None,
-        "reference": f"CA-{day.year}-{pledge_id:05d}",
-        "entry_id": None,
-        "condition_entry_id": None,
-        "created_at": at(day, 10),
-    }
-    rows = [("pledges", pledge)] + [
-        (
-            "pledge_instalments",
-            {"id": i.id, "pledge_id": pledge_id, "number": i.number, "due_on": i.due_on, "amount": i.amount},
-        )
-        for i in instalments
-    ]
-    draft = EntryDraft(
-        entry_date=day,
-        description=f"Pledge of {contributor_name}" + (" (conditional)" if conditional else ""),
-        lines=(Line(chart.CONTRIBUTIONS_RECEIVABLE, money, **dims), Line(credit, -money, **dims)),
-        source_type="pledge",
+    """A pledge signed (``governance.rules.plan_pledge``): the receivable against revenue, or deferred
+    revenue when conditional; the pledge and its instalments (given the ids the bench keeps for them)."""
+    data = PledgeCreate(
+        contributor_id=contributor,
+        currency=money.currency,
+        amount=money.to_str(),
+        signed_on=day,
+        window_code=window_code if window is not None else None,
+        conditional=conditional,
+        condition="subject to parliamentary appropriation" if conditional else "",
+        reference=f"CA-{day.year}-{pledge_id:05d}",
+        instalments=[
+            {"due_on": i.due_on, "amount": Money.from_minor(i.amount, money.currency).to_str()} for i in instalments
+        ],
     )
-    return BulkPlan(draft, tuple(rows))
+    facts = governance_rules.PledgeFacts(contributor_name, window, True, pledge_id)
+    plan = governance_rules.plan_pledge(facts, data, now=at(day, 10))
+    ids = {i.number: i.id for i in instalments}
+    rows = {
+        table: [{"id": ids[row["number"]], **row} for row in table_rows]
+        if table == governance_rules.INSTALMENTS
+        else table_rows
+        for table, table_rows in plan.rows.items()
+    }
+    return _bulk(Plan(plan.entries, rows))
 
 
 def condition_met_plan(
-    *, pledge_id: int, day: date, contributor: int, window: int | None, money: Money, reporting: Money
+    *,
+    pledge_id: int,
+    day: date,
+    contributor: int,
+    window: int | None,
+    money: Money,
+    reporting: Money,
+    signed_on: date | None = None,
 ) -> BulkPlan:
-    """A conditional pledge's condition met: deferred revenue becomes revenue at the pledge's value."""
-    dims: dict[str, Any] = {"contributor_id": contributor, "window_id": window}
-    draft = EntryDraft(
-        entry_date=day,
-        description=f"Condition met on pledge {pledge_id}",
-        lines=(
-            Line(chart.DEFERRED_REVENUE, money, reporting, **dims),
-            Line(chart.CONTRIBUTION_REVENUE, -money, -reporting, **dims),
-        ),
-        source_type="pledge-condition",
-        source_id=str(pledge_id),
+    """A conditional pledge's condition met (``governance.rules.plan_condition_met``): deferred revenue
+    becomes revenue at the pledge's value. The pledge's row is updated by the caller."""
+    facts = governance_rules.ConditionFacts(
+        pledge_id=pledge_id,
+        conditional=True,
+        signed_on=signed_on or day,
+        condition_met_on=None,
+        contributor_id=contributor,
+        window_id=window,
+        deferred=money,
+        deferred_reporting=reporting.minor,
     )
-    return BulkPlan(draft)
+    plan = governance_rules.plan_condition_met(facts, day, now=at(day, 12), reporting_currency=reporting.currency)
+    return _bulk(Plan(plan.entries))
 
 
 @dataclass(frozen=True)
 class DepositFacts:
-    """What a deposit's entry depends on: the money, what it may settle, the receivable's carrying value
+    """What the bench knows of a deposit: the money, what it may settle, the receivable's carrying value
     (amount, reporting amount) for its contributor, window and currency, the fee rate and the day's rate."""
 
     contribution_id: int
@@ -137,6 +159,8 @@ class DepositFacts:
     instalment_id: int | None
     assessment_id: int | None
     recorded_by: int
+    assessment_year: int | None = None
+    assessment_entry_id: int | None = None  # None: a fee notice, paid in advance of its year
 
 
 @dataclass(frozen=True)
@@ -148,88 +172,75 @@ class DepositPlan(BulkPlan):
     available: int = 0  # reporting amount made available (8200)
 
 
-def deposit_lines(facts: DepositFacts) -> tuple[list[Line], governance_rules.Split, Money, int, int]:
-    """The deposit rule (``Governance.record_contribution``): the split, the receivable leaving at its
-    carrying value, unapplied credit, the administrative-agent fee and the net made available."""
-    money, currency, reporting = facts.money, facts.money.currency, facts.reporting_currency
-    split = governance_rules.split_deposit(money.minor, facts.outstanding)
-    applied = Money.from_minor(split.applied, currency)
-    unapplied = Money.from_minor(split.unapplied, currency)
-    fee = percentage(applied, facts.fee_rate) if applied.is_positive else Money.zero(currency)
-    dims: dict[str, Any] = {"contributor_id": facts.contributor, "window_id": facts.window}
-    lines = [Line(chart.CASH, money, **dims)]
-    share = 0
-    if applied.is_positive:
-        amount, carried = facts.carrying
-        share = governance_rules.carrying_share(carried, amount, applied.minor, reporting)
-        lines.append(Line(chart.CONTRIBUTIONS_RECEIVABLE, -applied, Money.from_minor(-share, reporting), **dims))
-    if unapplied.is_positive:
-        lines.append(Line(chart.UNAPPLIED_CONTRIBUTIONS, -unapplied, contributor_id=facts.contributor))
-    if fee.is_positive:
-        lines += [Line(chart.ADMIN_AGENT_FEE, fee, **dims), Line(chart.CASH, -fee, **dims)]
-    net = applied - fee
-    available = 0
-    if net.is_positive:
-        converted = net.minor if currency == reporting else convert_minor(net.minor, currency, facts.rate, reporting)
-        if converted > 0:
-            net_reporting = Money.from_minor(converted, reporting)
-            lines += [
-                Line(chart.AVAILABLE, net_reporting, window_id=facts.window),
-                Line(chart.RESOURCES_RECEIVED, -net_reporting, **dims),
-            ]
-            available = converted
-    return lines, split, fee, share, available
+def deposit_facts(facts: DepositFacts) -> governance_rules.DepositFacts:
+    """The facts ``governance.rules.plan_deposit`` reads, from what the bench keeps."""
+    currency = facts.money.currency
+    amount, reporting = facts.carrying
+    target: dict[str, Any] = {}
+    if facts.instalment_id is not None:
+        target = {
+            "instalment_due": facts.outstanding,
+            "pledge_owner_id": facts.contributor,
+            "pledge_currency": currency,
+            "window_id": facts.window,
+        }
+    elif facts.assessment_id is not None:
+        target = {
+            "assessment_due": facts.outstanding,
+            "assessment_owner_id": facts.contributor,
+            "assessment_currency": currency,
+            "assessment_year": facts.assessment_year,
+            "assessment_entry_id": facts.assessment_entry_id,
+        }
+    return governance_rules.DepositFacts(
+        contributor_name=facts.contributor_name,
+        carried_amount=amount,
+        carried_reporting=reporting,
+        rate=facts.rate,
+        **target,
+    )
 
 
 def deposit_plan(facts: DepositFacts) -> DepositPlan:
-    """A deposit as ``Governance.record_contribution`` posts and records it (the ledger adds the realised FX
-    line: ``settle_fx``)."""
-    lines, split, fee, share, available = deposit_lines(facts)
+    """A deposit as ``Governance.record_contribution`` posts and records it (``governance.rules.plan_deposit``;
+    the ledger adds the realised FX line: ``settle_fx``)."""
     money = facts.money
-    reference = f"TT-{facts.contribution_id:07d}"
-    body = {
-        "contributor_id": facts.contributor,
-        "value_date": facts.day.isoformat(),
-        "amount": money.to_str(),
-        "currency": money.currency,
-        "instalment_id": facts.instalment_id,
-        "assessment_id": facts.assessment_id,
-        "reference": reference,
-    }
-    row = {
-        "id": facts.contribution_id,
-        "contributor_id": facts.contributor,
-        "value_date": facts.day,
-        "amount": money.minor,
-        "currency": money.currency,
-        "instalment_id": facts.instalment_id,
-        "assessment_id": facts.assessment_id,
-        "window_id": facts.window,
-        "applied": split.applied,
-        "unapplied": split.unapplied,
-        "fee": fee.minor,
-        "idempotency_key": f"bench-deposit-{facts.contribution_id}",
-        "payload_hash": digest(body),
-        "reference": reference,
-        "entry_id": None,
-        "recorded_by": facts.recorded_by,
-        "created_at": at(facts.day, 11),
-    }
-    draft = EntryDraft(
-        entry_date=facts.day,
-        description=f"Contribution from {facts.contributor_name} ({reference})",
-        lines=tuple(lines),
-        source_type="contribution",
-        settle_fx=True,
+    data = ContributionCreate(
+        contributor_id=facts.contributor,
+        value_date=facts.day,
+        currency=money.currency,
+        amount=money.to_str(),
+        instalment_id=facts.instalment_id,
+        assessment_id=facts.assessment_id,
+        reference=f"TT-{facts.contribution_id:07d}",
     )
-    return DepositPlan(draft, (("contributions", row),), split.applied, split.unapplied, fee.minor, share, available)
+    policy = governance_rules.DepositPolicy(
+        reporting_currency=facts.reporting_currency,
+        fee_rate=facts.fee_rate,
+        now=at(facts.day, 11),
+        user_id=facts.recorded_by,
+    )
+    so_far = governance_rules.DepositsSoFar(ids=(facts.contribution_id,))
+    key = f"bench-deposit-{facts.contribution_id}"
+    plan = governance_rules.plan_deposit(deposit_facts(facts), data, key, so_far, policy)
+    assert isinstance(plan, governance_rules.DepositPlan), "a new key is never a replay"
+    row = plan.contribution
+    settled = sum(
+        -line.reporting_amount.minor
+        for line in plan.entry.lines
+        if line.account == chart.CONTRIBUTIONS_RECEIVABLE and line.reporting_amount is not None
+    )
+    available = sum(line.amount.minor for line in plan.entry.lines if line.account == chart.AVAILABLE)
+    rows = ((governance_rules.CONTRIBUTIONS, row),)
+    return DepositPlan(plan.entry, rows, row["applied"], row["unapplied"], row["fee"], settled, available)
 
 
 # ---------------------------------------------------------------- grants
 
 
-def _grant_line(account: str, money: Money, window: int, grant: int) -> Line:
-    return Line(account, money, window_id=window, grant_id=grant)
+def _book(grant: int, window: int, currency: str, amount: int = 0) -> proposals_rules.GrantBook:
+    """The grant as its money commands see it: active (money moves) since ``date.min``."""
+    return proposals_rules.GrantBook(grant, window, currency, ACTIVE, amount, date.min)
 
 
 @dataclass(frozen=True)
@@ -244,122 +255,118 @@ class TransferFacts:
     prepared_by: int
     approved_by: int
     second_approved_by: int | None  # above the charter's threshold
+    tranche_amount: int | None = None  # None: the transfer pays the tranche off
+    tranche_paid: int = 0  # paid before this transfer
+    threshold: Decimal | None = None  # the charter's; None: two approvals when there is a second approver
 
 
 def transfer_plan(facts: TransferFacts) -> BulkPlan:
-    """A disbursement prepared and approved (``Grants.approve_disbursement``): payable and cash, and the
-    budgetary commitment become disbursed."""
+    """A disbursement prepared and approved (``proposals.rules.plan_transfer``, once per approval): payable
+    and cash, and the budgetary commitment become disbursed. Two approvals when it has a second approver."""
     f, money = facts, facts.money
     reference = f"T-{f.grant}-{f.tranche_number}-{f.disbursement_id}"
-    second = f.second_approved_by is not None
-    row = {
+    threshold = f.threshold
+    if threshold is None:  # a threshold the approvals drawn meet: under the amount when there are two
+        threshold = Decimal(-1) if f.second_approved_by is not None else money.amount
+    tranche_amount = f.tranche_amount if f.tranche_amount is not None else f.tranche_paid + money.minor
+    tranche = proposals_rules.TrancheFacts(
+        f.tranche_id, f.tranche_number, tranche_amount, f.tranche_paid, RECOGNISED, "none"
+    )
+    book = _book(f.grant, f.window, money.currency)
+    row: dict[str, Any] = {
         "id": f.disbursement_id,
         "grant_id": f.grant,
         "tranche_id": f.tranche_id,
         "amount": money.minor,
         "currency": money.currency,
-        "status": "approved",
+        "status": "prepared",
         "reference": reference,
         "prepared_by": f.prepared_by,
         "prepared_at": at(f.day, 9),
-        "approved_by": f.approved_by,
-        "approved_at": at(f.day, 15),
-        "second_approved_by": f.second_approved_by,
-        "second_approved_at": at(f.day, 16) if second else None,
+        "approved_by": None,
+        "approved_at": None,
+        "second_approved_by": None,
+        "second_approved_at": None,
         "rejected_by": None,
         "rejected_at": None,
         "rejection_reason": "",
         "entry_id": None,
     }
-    draft = EntryDraft(
-        entry_date=f.day,
-        description=f"Grant {f.grant} tranche {f.tranche_number} transfer ({reference})",
-        lines=(
-            _grant_line(chart.GRANTS_PAYABLE, money, f.window, f.grant),
-            _grant_line(chart.CASH, -money, f.window, f.grant),
-            _grant_line(chart.DISBURSED, money, f.window, f.grant),
-            _grant_line(chart.COMMITTED, -money, f.window, f.grant),
-        ),
-        source_type="grant_disbursement",
-        source_id=str(f.disbursement_id),
-        idempotency_key=f"grant-disbursement:{f.disbursement_id}",
-    )
-    return BulkPlan(draft, (("disbursements", row),))
+    approvals = [(f.approved_by, at(f.day, 15))]
+    if f.second_approved_by is not None:
+        approvals.append((f.second_approved_by, at(f.day, 16)))
+    plan = None
+    for approver, moment in approvals:
+        disbursement = proposals_rules.TransferFacts(
+            f.disbursement_id, row["status"], money.minor, money.currency, reference,
+            f.prepared_by, row["approved_by"], approver, "bench", "cleared",
+        )  # fmt: skip
+        plan = proposals_rules.plan_transfer(book, tranche, disbursement, threshold=threshold, today=f.day, now=moment)
+        row.update(plan.rows[0].values)
+    return _grant_bulk(plan, (("disbursements", row),))
 
 
 def recognition_plan(
-    *, day: date, grant: int, window: int, tranche_id: int, tranche_number: int, report_number: int, money: Money
+    *,
+    day: date,
+    grant: int,
+    window: int,
+    tranche_id: int,
+    tranche_number: int,
+    report_number: int,
+    money: Money,
+    report_id: int = 0,
 ) -> BulkPlan:
-    """A conditional tranche recognised when its report is accepted (``Grants.accept_report``)."""
-    draft = EntryDraft(
-        entry_date=day,
-        description=f"Grant {grant} tranche {tranche_number} recognised: report {report_number} accepted",
-        lines=(
-            _grant_line(chart.TRANSFERS_TO_PARTNERS, money, window, grant),
-            _grant_line(chart.GRANTS_PAYABLE, -money, window, grant),
-        ),
-        source_type="grant_tranche",
-        source_id=str(tranche_id),
-        idempotency_key=f"grant-tranche:{tranche_id}",
+    """A conditional tranche recognised when its report is accepted (``proposals.rules.plan_recognition``).
+    The tranche's row is updated by the caller."""
+    tranche = proposals_rules.TrancheFacts(tranche_id, tranche_number, money.minor, 0, "pending", "progress_report")
+    plan = proposals_rules.plan_recognition(
+        _book(grant, window, money.currency), [tranche], report_id=report_id, report_number=report_number, today=day
     )
-    return BulkPlan(draft)
+    return _grant_bulk(plan)
 
 
-def refund_plan(*, refund_id: int, day: date, grant: int, window: int, money: Money, recorded_by: int) -> BulkPlan:
-    """Unspent money returned by a grantee (``Grants.record_refund``): cash back, the expense reduced, the
-    money available to the window again."""
-    row = {
-        "id": refund_id,
-        "grant_id": grant,
-        "amount": money.minor,
-        "currency": money.currency,
-        "received_on": day,
-        "reference": "unspent balance",
-        "entry_id": None,
-        "recorded_by": recorded_by,
-        "recorded_at": at(day, 14),
-    }
-    draft = EntryDraft(
-        entry_date=day,
-        description=f"Grant {grant} refund from the grantee (unspent balance)",
-        lines=(
-            _grant_line(chart.CASH, money, window, grant),
-            _grant_line(chart.TRANSFERS_TO_PARTNERS, -money, window, grant),
-            Line(chart.AVAILABLE, money, window_id=window),
-            _grant_line(chart.DISBURSED, -money, window, grant),
-        ),
-        source_type="grant_refund",
-        source_id=str(refund_id),
-        idempotency_key=f"grant-refund:{refund_id}",
+def refund_plan(
+    *,
+    refund_id: int,
+    day: date,
+    grant: int,
+    window: int,
+    money: Money,
+    recorded_by: int,
+    disbursed: int | None = None,
+) -> BulkPlan:
+    """Unspent money returned by a grantee (``proposals.rules.plan_refund``): cash back, the expense reduced,
+    the money available to the window again. ``disbursed``: transferred and not refunded before (None: the
+    refund's amount)."""
+    plan = proposals_rules.plan_refund(
+        _book(grant, window, money.currency),
+        refund_id=refund_id,
+        amount=money,
+        disbursed=money.minor if disbursed is None else disbursed,
+        received_on=day,
+        reference="unspent balance",
+        recorded_by=recorded_by,
+        today=day,
+        now=at(day, 14),
     )
-    return BulkPlan(draft, (("grant_refunds", row),))
+    return _grant_bulk(plan, [(w.table, w.values) for w in plan.rows if w.id is None])
 
 
 def closure_plan(*, day: date, grant: int, window: int, released: Money, unpaid: Money) -> BulkPlan | None:
-    """A grant closed (``Grants.close``): the unused commitment back to the window, recognised tranches not
-    paid reversed; no entry when there is neither."""
-    lines: list[Line] = []
-    if released.minor:
-        lines += [
-            Line(chart.AVAILABLE, released, window_id=window),
-            _grant_line(chart.COMMITTED, -released, window, grant),
-        ]
-    if unpaid.minor:
-        lines += [
-            _grant_line(chart.GRANTS_PAYABLE, unpaid, window, grant),
-            _grant_line(chart.TRANSFERS_TO_PARTNERS, -unpaid, window, grant),
-        ]
-    if not lines:
-        return None
-    draft = EntryDraft(
-        entry_date=day,
-        description=f"Grant {grant} closed: unused commitment released to the window",
-        lines=tuple(lines),
-        source_type="grant_closure",
-        source_id=str(grant),
-        idempotency_key=f"grant:{grant}:closure",
+    """A grant closed (``proposals.rules.plan_closure``): the unused commitment back to the window,
+    recognised tranches not paid reversed; no entry when there is neither. The grant's and tranches' rows
+    are updated by the caller."""
+    facts = proposals_rules.ClosureFacts("accepted", 0, released.minor, unpaid.minor)
+    plan = proposals_rules.plan_closure(
+        _book(grant, window, released.currency),
+        (),
+        facts,
+        reason="Completed; final report accepted.",
+        today=day,
+        now=at(day, 12),
     )
-    return BulkPlan(draft)
+    return None if plan.entry is None else _grant_bulk(plan)
 
 
 # ---------------------------------------------------------------- proposals

@@ -20,11 +20,12 @@ from governance.models import (
     WindowStatus,
 )
 from governance.rules import country_names, iso_alpha3
-from governance.schemas import CountryCode
+from governance.schemas import ContributionCreate, CountryCode, PledgeCreate
 
 __all__ = [
     "AdminBudget",
     "Contribution",
+    "ContributionCreate",
     "Contributor",
     "CountryCode",
     "Decision",
@@ -34,6 +35,7 @@ __all__ = [
     "HookContext",
     "Member",
     "Pledge",
+    "PledgeCreate",
     "PledgeInstalment",
     "ProposalSummary",
     "Window",

@@ -4,6 +4,7 @@ grantee reports.
 Other packages use proposals through this module only (tests/unit/test_architecture.py).
 """
 
+from proposals import rules, workflow
 from proposals.models import (
     Disbursement,
     Grant,
@@ -32,4 +33,6 @@ __all__ = [
     "Refund",
     "Tranche",
     "Transition",
+    "rules",
+    "workflow",
 ]

@@ -15,9 +15,12 @@ from hypothesis import strategies as st
 from bench.plans import (
     BulkPlan,
     DepositFacts,
+    Instalment,
     TransferFacts,
     closure_plan,
+    condition_met_plan,
     deposit_plan,
+    pledge_plan,
     recognition_plan,
     refund_plan,
     transfer_plan,
@@ -135,3 +138,59 @@ def test_proposal_transitions_follow_the_workflow_table() -> None:
     ]
     with pytest.raises(ValueError, match="no 'pass' from 'draft'"):
         transition_rows(12, [("pass", when, "")], 1)
+
+
+@given(
+    currency=st.sampled_from(CURRENCIES),
+    parts=st.integers(min_value=1, max_value=6),
+    each=st.integers(min_value=1, max_value=10**9),
+    conditional=st.booleans(),
+)
+def test_a_pledge_keeps_the_bench_s_instalment_ids_and_balances(
+    currency: str, parts: int, each: int, conditional: bool
+) -> None:
+    money = Money.from_minor(each * parts, currency)
+    instalments = [Instalment(100 + n, n, DAY, each) for n in range(1, parts + 1)]
+    plan = pledge_plan(
+        pledge_id=9,
+        day=DAY,
+        contributor=11,
+        contributor_name="Donor",
+        window=3,
+        window_code="LMG",
+        money=money,
+        conditional=conditional,
+        instalments=instalments,
+    )
+    assert not balances(plan)
+    rows = plan.rows_for(77)
+    assert [(t, r["id"]) for t, r in rows] == [("pledges", 9)] + [
+        ("pledge_instalments", 100 + n) for n in range(1, parts + 1)
+    ]
+    assert rows[0][1]["entry_id"] == 77 and rows[0][1]["window_id"] == 3
+    met = condition_met_plan(
+        pledge_id=9, day=DAY, contributor=11, window=3, money=money, reporting=Money.from_minor(each, "USD")
+    )
+    assert not balances(met) and met.draft.source_id == "9"
+
+
+@given(amount=st.integers(min_value=1, max_value=10**9), threshold=st.integers(min_value=0, max_value=10**7))
+def test_a_transfer_takes_the_approvals_the_charter_s_threshold_asks(amount: int, threshold: int) -> None:
+    money = Money.from_minor(amount, "USD")
+    second = money.amount > threshold
+    facts = TransferFacts(
+        disbursement_id=4,
+        day=DAY,
+        grant=8,
+        window=3,
+        tranche_id=21,
+        tranche_number=2,
+        money=money,
+        prepared_by=1,
+        approved_by=2,
+        second_approved_by=3 if second else None,
+        threshold=Decimal(threshold),
+    )
+    ((_, row),) = transfer_plan(facts).rows_for(40)
+    assert row["status"] == "approved" and row["entry_id"] == 40
+    assert (row["second_approved_by"] == 3) == second
