@@ -274,10 +274,12 @@ def check_line_accounts(
 ) -> None:
     """Each line's account is open and takes the line's currency (the first line that fails is named)."""
     for i, (line, account) in enumerate(zip(draft.lines, accounts, strict=True)):
-        where = f"{prefix}lines.{i}"
         if not account.is_open:
-            raise ClosedAccount(f"account {account.code} is closed", field=f"{where}.account", rule="account-open")
+            raise ClosedAccount(
+                f"account {account.code} is closed", field=f"{prefix}lines.{i}.account", rule="account-open"
+            )
         if not account.allows(line.amount.currency, reporting_currency):
+            where = f"{prefix}lines.{i}"
             raise CurrencyNotAllowed(
                 f"account {account.code} does not take {line.amount.currency}"
                 + (f" (it is kept in {reporting_currency})" if account.currencies == "REPORTING" else ""),
@@ -332,12 +334,13 @@ LINE_CHECKS: tuple[LineCheck, ...] = (
 
 def check_lines(draft: EntryDraft, reporting_currency: str, prefix: str = "") -> None:
     """Every line against every ``LINE_CHECKS`` rule; all the errors found are refused together."""
-    errors = [
-        error
-        for i, line in enumerate(draft.lines)
-        for check in LINE_CHECKS
-        if (error := check(line, f"{prefix}lines.{i}", reporting_currency)) is not None
-    ]
+    errors: list[FieldError] = []
+    for i, line in enumerate(draft.lines):
+        where = f"{prefix}lines.{i}"  # once a line, not once a check: posting is the ledger's hot path
+        for check in LINE_CHECKS:
+            error = check(line, where, reporting_currency)
+            if error is not None:
+                errors.append(error)
     if errors:
         raise LedgerRuleError("the entry has invalid lines", errors=errors)
 
@@ -530,8 +533,11 @@ def plan_entry(draft: EntryDraft, facts: EntryFacts, prefix: str = "") -> EntryP
     realised FX line of a settlement)."""
     check_entry_shape(draft, prefix)
     opens = check_period_open(draft.entry_date, facts.today, facts.period, f"{prefix}entry_date")
+    known = facts.accounts
+    # The field's name is built only for a refusal (posting is the ledger's hot path).
     accounts = [
-        account_of(facts.accounts, line.account, f"{prefix}lines.{i}.account") for i, line in enumerate(draft.lines)
+        known.get(line.account) or account_of(known, line.account, f"{prefix}lines.{i}.account")
+        for i, line in enumerate(draft.lines)
     ]
     reporting_currency = facts.reporting_currency
     check_line_accounts(draft, accounts, reporting_currency, prefix)
@@ -628,10 +634,14 @@ def journal_row(
 def journal_postings(entry_id: int, plan: EntryPlan) -> list[dict[str, Any]]:
     """The postings' rows of a planned entry numbered ``entry_id``."""
     day = plan.draft.entry_date
-    return [
-        {k: v for k, v in row.items() if k != "account"} | {"entry_id": entry_id, "entry_date": day}
-        for row in plan.rows
-    ]
+    postings = []
+    for row in plan.rows:
+        posting = dict(row)
+        del posting["account"]
+        posting["entry_id"] = entry_id
+        posting["entry_date"] = day
+        postings.append(posting)
+    return postings
 
 
 def batch_replay(
