@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODEL_MODULES = ("fundapp.core.models", "ledger.models", "governance.models", "proposals.models")
+MODEL_MODULES = ("fundapp.core.models", "ledger.models", "governance.models", "proposals.models", "concessional.models")
 
 
 def import_all_models() -> None:

@@ -14,6 +14,7 @@ from ledger.models import AccountType, Book, NormalSide
 CASH = "1100"
 CONTRIBUTIONS_RECEIVABLE = "1200"
 INTEREST_RECEIVABLE = "1210"
+REFUNDS_RECEIVABLE = "1300"
 GRANTS_PAYABLE = "2100"
 REFUNDS_PAYABLE = "2200"
 DEFERRED_REVENUE = "2300"
@@ -68,6 +69,16 @@ REFERENCE_CHART: tuple[AccountSpec, ...] = (
         "Assessed fees and signed pledges not yet paid",
     ),
     AccountSpec(INTEREST_RECEIVABLE, "Interest receivable", F, A.ASSET, DR, "*", True, "Investment income accrued"),
+    AccountSpec(
+        REFUNDS_RECEIVABLE,
+        "Refunds receivable",
+        F,
+        A.ASSET,
+        DR,
+        "*",
+        True,
+        "Money transferred that a partner owes back (a concessional loan cancelled after a transfer)",
+    ),
     AccountSpec(
         GRANTS_PAYABLE, "Grants payable", F, A.LIABILITY, CR, "*", True, "Recognised grant tranches not yet transferred"
     ),

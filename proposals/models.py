@@ -35,6 +35,8 @@ class OrganisationType(StrEnum):
     NGO = "ngo"
     PRIVATE_SECTOR = "private_sector"
     ACADEMIA = "academia"
+    # A multilateral development bank that lends to benefitting countries (concessional financing, DESIGN §12).
+    IMPLEMENTATION_SUPPORT_AGENCY = "implementation_support_agency"
 
 
 class DueDiligence(StrEnum):
@@ -75,6 +77,10 @@ class Organisation(SQLModel, table=True):
     registration: str = Field(default="", sa_column=Column(Text(), nullable=False))
     due_diligence: str = Field(sa_column=Column(String(10), nullable=False))
     due_diligence_note: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    # An implementation support agency's financial procedures agreement with the trustee (its date and the
+    # document's reference): no transfer to the agency before it exists.
+    procedures_agreement_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    procedures_agreement_document: str = Field(default="", sa_column=Column(Text(), nullable=False))
     created_at: datetime = Field(sa_column=utc_column())
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["fundapp.core", "ledger", "governance", "proposals", "reports"]
+LAYERS = ["fundapp.core", "ledger", "governance", "proposals", "concessional", "reports"]
 SHELL = {"fundapp", "fundapp.app", "fundapp.cli", "fundapp.demo", "fundapp.models"}
 
 
@@ -45,7 +45,7 @@ def _imports(path: Path) -> set[str]:
 
 
 SOURCES = sorted(
-    p for package in ("fundapp", "ledger", "governance", "proposals", "reports") for p in (ROOT / package).rglob("*.py")
+    p for package in ("fundapp", "ledger", "governance", "proposals", "concessional", "reports") for p in (ROOT / package).rglob("*.py")
 )
 
 
@@ -68,7 +68,7 @@ def test_fundapp_package_imports_nothing() -> None:
     assert _imports(ROOT / "fundapp" / "__init__.py") == set()
 
 
-DOMAINS = ["ledger", "governance", "proposals", "reports"]
+DOMAINS = ["ledger", "governance", "proposals", "concessional", "reports"]
 
 
 def _public_face(domain: str) -> set[str]:
