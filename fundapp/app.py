@@ -41,6 +41,8 @@ from fundapp.core.web import pages as core_pages
 from fundapp.jobs import Scheduler, jobs_for
 from fundapp.models import import_all_models
 from fundapp.wiring import register_hooks
+from concessional import api as concessional_api
+from concessional import pages as concessional_pages
 from governance import api as governance_api
 from governance import pages as governance_pages
 from governance.service import open_due_fee_years
@@ -172,7 +174,12 @@ def page_route_handlers() -> list[Any]:
         create_static_files_router(path="/static", directories=[web.STATIC_DIR], name="static"),
         Router(
             path="/",
-            route_handlers=[*core_pages.page_handlers, *governance_pages.page_handlers, *reports_pages.page_handlers],
+            route_handlers=[
+                *core_pages.page_handlers,
+                *governance_pages.page_handlers,
+                *concessional_pages.page_handlers,
+                *reports_pages.page_handlers,
+            ],
             guards=[web.page_csrf_guard],
         ),
     ]
@@ -185,6 +192,7 @@ def domain_route_handlers() -> list[Any]:
         *ledger_api.route_handlers,
         *governance_api.route_handlers,
         *proposals_api.route_handlers,
+        *concessional_api.route_handlers,
         *reports_api.route_handlers,
     ]
 
