@@ -12,6 +12,7 @@ from concessional.schemas import CalculatorIn, CalculatorOut
 from fundapp.core.api import API_PREFIX
 from fundapp.core.security import require
 
+
 class CalculatorController(Controller):
     path = f"{API_PREFIX}/concessional"
     tags = ["concessional"]

@@ -25,7 +25,7 @@ from fundapp.core.errors import FieldError, InvalidInput
 from fundapp.core.security import Principal, has_permission, require
 from fundapp.core.web import N_, NavItem, gettext, i18n
 from fundapp.core.web.pages import field_errors
-from ledger import Money
+from ledger import Money, format_money
 
 HERE = Path(__file__).resolve().parent
 web.register_templates(HERE / "templates")
@@ -116,7 +116,7 @@ def _page_errors(refused: ValidationError) -> list[FieldError]:
     errors = []
     for error in field_errors(refused):
         rule = error.rule
-        if error.field in PERCENT_FIELDS + ("loan_amount", "maturity_months", "grace_months") and rule not in (
+        if error.field in (*PERCENT_FIELDS, "loan_amount", "maturity_months", "grace_months") and rule not in (
             "missing",
             "excess_precision",
         ):
@@ -161,8 +161,8 @@ def _view(result: CalculatorOut) -> dict[str, Any]:
         ]
 
     return {
-        "loan": web.environment().globals["money"](Money.of(result.loan_amount.amount, currency)),
-        "concessionality": web.environment().globals["money"](Money.of(result.concessionality.amount, currency)),
+        "loan": format_money(Money.of(result.loan_amount.amount, currency), _locale()),
+        "concessionality": format_money(Money.of(result.concessionality.amount, currency), _locale()),
         "currency": currency,
         "market_rate": pct(str(Decimal(result.market_rate) * 100), "#,##0.00##########"),
         "concessional_rate": pct(str(Decimal(result.concessional_rate) * 100), "#,##0.00##########"),

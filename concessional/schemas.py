@@ -32,7 +32,7 @@ class CalculatorIn(Input):
     """A loan's terms to try: its amount, schedule, market terms and the concessional terms sought (each a
     base rate plus a spread), and the discount rate (and optionally the grant-element threshold) that apply."""
 
-    loan_amount: DecimalString = Field(description="the loan's face value in its currency, e.g. \"1000.00\"")
+    loan_amount: DecimalString = Field(description='the loan\'s face value in its currency, e.g. "1000.00"')
     currency: KnownCurrency
     maturity_months: Months
     grace_months: Months = Field(description="months from disbursement to the first repayment of principal")

@@ -26,6 +26,8 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
+from concessional import api as concessional_api
+from concessional import pages as concessional_pages
 from fundapp.core import api as core_api
 from fundapp.core import audit, edge, openapi_doc, web
 from fundapp.core.clock import Clock
@@ -41,8 +43,6 @@ from fundapp.core.web import pages as core_pages
 from fundapp.jobs import Scheduler, jobs_for
 from fundapp.models import import_all_models
 from fundapp.wiring import register_hooks
-from concessional import api as concessional_api
-from concessional import pages as concessional_pages
 from governance import api as governance_api
 from governance import pages as governance_pages
 from governance.service import open_due_fee_years
