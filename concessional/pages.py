@@ -167,7 +167,7 @@ def _view(result: CalculatorOut) -> dict[str, Any]:
         "market_rate": pct(str(Decimal(result.market_rate) * 100), "#,##0.00##########"),
         "concessional_rate": pct(str(Decimal(result.concessional_rate) * 100), "#,##0.00##########"),
         "discount_rate": pct(str(Decimal(result.discount_rate) * 100), "#,##0.00##########"),
-        "per_period": pct(str(Decimal(result.per_period_discount_rate) * 100), "#,##0.0000######"),
+        "per_period": pct(str(Decimal(result.per_period_discount_rate) * 100), "#,##0.0000"),
         "threshold": None if result.threshold is None else pct(str(Decimal(result.threshold) * 100), "#,##0.00##"),
         "before": pct(result.grant_element_before),
         "after": pct(result.grant_element_after),
