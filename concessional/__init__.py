@@ -9,4 +9,7 @@ reports read it; only the shell joins it to the others (``fundapp.wiring``).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from concessional import rules
+from concessional.rules import Calculation, Loan, Payment, Terms, calculate, grant_element
+
+__all__ = ["Calculation", "Loan", "Payment", "Terms", "calculate", "grant_element", "rules"]
