@@ -1802,6 +1802,7 @@ def plan_investment_income(
         "payload_hash": payload_hash,
         "prepared_by": ledger_rules.require_person(policy.user_id),
         "prepared_at": policy.now,
+        "rejection_reason": "",
     }
     after = {
         **body,
