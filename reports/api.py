@@ -56,7 +56,10 @@ LocaleParam = Annotated[
 ]
 UnitParam = Annotated[
     str | None,
-    QueryParameter(max_length=16, description="units (default: whole units of the currency) or millions"),
+    # The query's "unit"; the name ``unit`` is the unit of work's dependency.
+    QueryParameter(
+        name="unit", max_length=16, description="units (default: whole units of the currency) or millions"
+    ),
 ]
 YearParam = Annotated[int | None, QueryParameter(description="the financial year, 1900 to 2999 (required)")]
 
@@ -191,7 +194,7 @@ class ReportsController(Controller):
         request: AnyRequest,
         db_session: Db,
         as_of: DateParam = None,
-        unit: UnitParam = None,
+        display_unit: UnitParam = None,
         format: FormatParam = None,
         locale: LocaleParam = None,
     ) -> Response[bytes]:
@@ -202,7 +205,7 @@ class ReportsController(Controller):
         out = Output(request, format, locale)
         await read_snapshot(db_session)
         ctx = await context_of(request, db_session)
-        report = await build_report(ctx, "funds-available-gcff", as_of=as_of, unit=unit)
+        report = await build_report(ctx, "funds-available-gcff", as_of=as_of, unit=display_unit)
         return await respond(request, report, out)
 
     @get("/windows/{code:str}", guards=[require("reports.read")])

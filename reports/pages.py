@@ -101,7 +101,7 @@ class ReportPages(Controller):
         as_of: Param = None,
         window: Param = None,
         contributor: Param = None,
-        unit: Param = None,
+        display_unit: Annotated[str | None, QueryParameter(name="unit", max_length=40, required=False)] = None,
     ) -> Response[str]:
         """One report as a page; its parameters (dates, year, window, contributor, unit) as the API takes them."""
         if name not in REPORT_TITLES:
@@ -114,7 +114,7 @@ class ReportPages(Controller):
                 ("date_to", date_to),
                 ("year", year),
                 ("as_of", as_of),
-                ("unit", unit if name == "funds-available-gcff" else None),
+                ("unit", display_unit if name == "funds-available-gcff" else None),
             )
             if v
         }
