@@ -57,9 +57,7 @@ LocaleParam = Annotated[
 UnitParam = Annotated[
     str | None,
     # The query's "unit"; the name ``unit`` is the unit of work's dependency.
-    QueryParameter(
-        name="unit", max_length=16, description="units (default: whole units of the currency) or millions"
-    ),
+    QueryParameter(name="unit", max_length=16, description="units (default: whole units of the currency) or millions"),
 ]
 YearParam = Annotated[int | None, QueryParameter(description="the financial year, 1900 to 2999 (required)")]
 

@@ -164,6 +164,11 @@ register(
             "es": "Total de decisiones de financiación",
             "fr": "Total des décisions de financement",
         },
+        "gcff.position": {
+            "en": "Funds held in trust and funds available",
+            "es": "Fondos mantenidos en fideicomiso y fondos disponibles",
+            "fr": "Fonds détenus en fiducie et fonds disponibles",
+        },
         "gcff.held_in_trust": {
             "en": "Funds held in trust",
             "es": "Fondos mantenidos en fideicomiso",
@@ -271,8 +276,9 @@ LINES: tuple[tuple[str, str | None, RowStyle, int], ...] = (
     ("gcff.partner_grants", "partner_grants", RowStyle.LINE, 1),
     ("gcff.admin_budget", "admin_budget", RowStyle.LINE, 1),
     ("gcff.total_decisions", "total_decisions", RowStyle.SUBTOTAL, 0),
-    ("gcff.held_in_trust", "held_in_trust", RowStyle.LINE, 0),
-    ("gcff.pending", "pending", RowStyle.LINE, 0),
+    ("gcff.position", None, RowStyle.HEADING, 0),
+    ("gcff.held_in_trust", "held_in_trust", RowStyle.LINE, 1),
+    ("gcff.pending", "pending", RowStyle.LINE, 1),
     ("gcff.available", "available", RowStyle.TOTAL, 0),
 )
 

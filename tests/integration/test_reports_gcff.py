@@ -357,7 +357,9 @@ async def _post_operation(post: Any, usd: Any, op: Operation, grant: int, window
         )
 
 
-def _request(op: Operation, proposal_id: int, agency: int, window_id: int, grant: int, now: datetime) -> FinancingRequest:
+def _request(
+    op: Operation, proposal_id: int, agency: int, window_id: int, grant: int, now: datetime
+) -> FinancingRequest:
     return FinancingRequest(
         proposal_id=proposal_id,
         agency_id=agency,

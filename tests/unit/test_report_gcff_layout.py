@@ -73,6 +73,7 @@ def test_lines_in_the_gcff_order_and_totals_from_exact_figures() -> None:
         "gcff.partner_grants",
         "gcff.admin_budget",
         "gcff.total_decisions",
+        "gcff.position",
         "gcff.held_in_trust",
         "gcff.pending",
         "gcff.available",
@@ -114,7 +115,12 @@ def test_millions_are_formatted_for_each_locale_and_said_under_the_title() -> No
     assert [i18n.figure(scaled, loc) for loc in ("en", "es", "fr")] == ["620.78", "620,78", "620,78"]
     view = render._table_view(table(FIGURES, "USD", Unit.MILLIONS), "fr", for_print=True)
     assert view["currency"] == "Montants en millions de dollars des États-Unis (USD)"
-    assert render.json_cell(scaled, "en") == {"amount": "620.78", "currency": "USD", "entries": None, "unit": "millions"}
+    assert render.json_cell(scaled, "en") == {
+        "amount": "620.78",
+        "currency": "USD",
+        "entries": None,
+        "unit": "millions",
+    }
     assert "unit" not in render.json_cell(Amount(1, "USD"), "en")
 
 
