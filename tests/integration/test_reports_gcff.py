@@ -16,7 +16,7 @@ of a million that round to every published line:
   not count;
 - administrative budget for 2019: 2,200,000.00, of which 2,000,000.00 spent (direct costs), 200,000.00 pending.
 
-So: funds held in trust 611,674,000.00 + 10,754,500.00 − 579,320,500.00 − 2,000,000.00 = 41,108,000.00 (41.11),
+So: funds held in trust 611,674,000.00 + 10,754,500.00 - 579,320,500.00 - 2,000,000.00 = 41,108,000.00 (41.11),
 pending 5,927,500.00 (5.93), funds available 35,180,500.00 (35.18), total funding decisions 587,248,000.00
 (587.25), total potential resources 706,534,500.00 (706.53).
 """

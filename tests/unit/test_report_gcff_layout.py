@@ -125,7 +125,8 @@ def test_millions_are_formatted_for_each_locale_and_said_under_the_title() -> No
 
 
 def test_the_note_on_rounding_only_in_millions() -> None:
-    assert [p.key for p in notes(Unit.MILLIONS)[0].paragraphs][0] == "gcff.note_millions"
+    first = notes(Unit.MILLIONS)[0].paragraphs[0]
+    assert isinstance(first, Label) and first.key == "gcff.note_millions"
     assert "gcff.note_millions" not in [p.key for p in notes(Unit.UNITS)[0].paragraphs if isinstance(p, Label)]
 
 
