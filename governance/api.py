@@ -594,7 +594,7 @@ class CountryController(Controller):
 
     @get("/", guards=[require("governance.read")])
     async def list_countries(
-        self, governance: GovernanceService, include_removed: bool = False
+        self, governance: GovernanceService, include_removed: Annotated[bool, QueryParameter()] = False
     ) -> list[BenefittingCountryPublic]:
         """The benefitting countries kept by the members' decisions, each with its group and the discount rate
         and grant-element threshold that apply under the charter's method (fractions: "0.07" is 7%); the

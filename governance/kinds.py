@@ -33,6 +33,7 @@ from governance.models import (
     CountryGroup,
     Decision,
     DecisionKind,
+    DecisionStatus,
     Member,
     MemberStatus,
     Tier,
@@ -321,10 +322,39 @@ def _not_listed(code: str) -> Conflict:
     return Conflict(f"{code} is already a benefitting country", field="country", rule="not-a-benefitting-country")
 
 
+async def _one_pending(decisions: Decisions, code: str) -> None:
+    """One pending decision on a country's place on the list, whatever its kind (the decisions service checks
+    the pending decisions of one kind; an addition, a group change and a removal are one subject)."""
+    subject = f"country:{code}"
+    pending = (
+        await decisions.session.execute(
+            select(col(Decision.id)).where(
+                col(Decision.subject) == subject,
+                col(Decision.kind).in_(COUNTRY_KINDS),
+                col(Decision.status) != DecisionStatus.CLOSED.value,
+            )
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            f"decision {pending[0]} on {subject} is still pending; close it first",
+            rule="one-pending-decision-per-subject",
+            decision_id=pending[0],
+        )
+
+
+COUNTRY_KINDS = (
+    DecisionKind.ADD_COUNTRY.value,
+    DecisionKind.REMOVE_COUNTRY.value,
+    DecisionKind.SET_COUNTRY_GROUP.value,
+)
+
+
 async def _add_country_terms(decisions: Decisions, data: AddCountryDecision) -> NewTerms:
     found = await decisions.session.get(BenefittingCountry, data.country)
     if found is not None and found.removed_on is None:
         raise _not_listed(data.country)
+    await _one_pending(decisions, data.country)
     return NewTerms(f"country:{data.country}", {"country": data.country, "group": data.group.value})
 
 
@@ -343,6 +373,7 @@ async def _add_country_apply(decisions: Decisions, decision: Decision, terms: Ma
 
 async def _remove_country_terms(decisions: Decisions, data: RemoveCountryDecision) -> NewTerms:
     standing = await decisions.gov.benefitting_country(data.country)
+    await _one_pending(decisions, data.country)
     terms = {"country": data.country, "reason": data.reason, "from_group": standing.country.group}
     return NewTerms(f"country:{data.country}", terms)
 
@@ -365,6 +396,7 @@ async def _set_country_group_terms(decisions: Decisions, data: SetCountryGroupDe
     standing = await decisions.gov.benefitting_country(data.country)
     if standing.country.group == data.group.value:
         raise Conflict(f"{data.country} is already in group {data.group.value}", field="group", rule="group-changes")
+    await _one_pending(decisions, data.country)
     terms = {"country": data.country, "group": data.group.value, "from_group": standing.country.group}
     return NewTerms(f"country:{data.country}", terms)
 
