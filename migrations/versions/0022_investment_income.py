@@ -3,7 +3,7 @@ period and allocated to the funds by their time-weighted balances, posted only w
 approves it (two above the charter's threshold); CHECK constraints keep the recorder from approving it
 
 Revision ID: 0022_investment_income
-Revises: 0020_concessional
+Revises: 0021_benefitting_countries
 Create Date: 2026-12-04 12:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import fundapp.core.db
 
 revision: str = "0022_investment_income"
-down_revision: str | None = "0020_concessional"
+down_revision: str | None = "0021_benefitting_countries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
