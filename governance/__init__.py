@@ -5,7 +5,14 @@ Other packages use governance through this module only (tests/unit/test_architec
 """
 
 from governance import rules
-from governance.decisions import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from governance.decisions import (
+    ConcessionalFacts,
+    FundingFacts,
+    HookContext,
+    ProposalSummary,
+    register_concessional_handler,
+    register_funding_handler,
+)
 from governance.models import (
     AdminBudget,
     Contribution,
@@ -21,9 +28,11 @@ from governance.models import (
 )
 from governance.rules import country_names, iso_alpha3
 from governance.schemas import ContributionCreate, CountryCode, PledgeCreate
+from governance.service import Governance
 
 __all__ = [
     "AdminBudget",
+    "ConcessionalFacts",
     "Contribution",
     "ContributionCreate",
     "Contributor",
@@ -32,6 +41,7 @@ __all__ = [
     "DecisionKind",
     "DecisionResult",
     "FundingFacts",
+    "Governance",
     "HookContext",
     "Member",
     "Pledge",
@@ -42,6 +52,7 @@ __all__ = [
     "WindowStatus",
     "country_names",
     "iso_alpha3",
+    "register_concessional_handler",
     "register_funding_handler",
     "rules",
 ]

@@ -209,6 +209,9 @@ class DecisionKind(StrEnum):
     ADMIN_BUDGET = "admin_budget"
     WINDOW_ALLOCATION = "window_allocation"
     POLICY = "policy"
+    CONCESSIONAL_FINANCING = "concessional_financing"
+    CANCEL_CONCESSIONAL = "cancel_concessional"
+    RESTRUCTURE_CONCESSIONAL = "restructure_concessional"
 
 
 class Procedure(StrEnum):

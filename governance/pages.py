@@ -122,6 +122,9 @@ KIND_LABELS = {
     "admin_budget": N_("Secretariat budget"),
     "window_allocation": N_("Allocation of pooled funds to a window"),
     "policy": N_("Policy"),
+    "concessional_financing": N_("Concessional financing"),
+    "cancel_concessional": N_("Cancellation of a concessional operation"),
+    "restructure_concessional": N_("Restructuring of a concessional operation"),
 }
 PROCEDURE_LABELS = {
     "vote": N_("Vote"),

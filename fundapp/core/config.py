@@ -45,6 +45,9 @@ DEFAULT_DECISION_RULES: tuple[DecisionRule, ...] = (
     DecisionRule("admin_budget", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
     DecisionRule("window_allocation", "no_objection", ("vote", "no_objection"), Decimal("0.5"), "simple"),
     DecisionRule("policy", "consensus", ("vote", "no_objection", "consensus"), Decimal("0.5"), "qualified"),
+    DecisionRule("concessional_financing", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("cancel_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("restructure_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
 )
 
 
@@ -78,6 +81,9 @@ class CharterSettings:
     objection_rejects: bool = False
     # Running tallies stay hidden until a decision closes, unless this is on.
     results_visible_before_close: bool = False
+    # Concessional financing: a request whose concessional terms do not reach the benefitting country's
+    # grant-element threshold is refused at submission (and at restructuring) unless this is off.
+    concessional_threshold_required: bool = True
 
     def decision_rule(self, kind: str) -> DecisionRule:
         for rule in self.decision_rules:
