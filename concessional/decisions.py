@@ -107,7 +107,7 @@ async def operation_book(ctx: HookContext, row: FinancingRequest, *, lock: bool 
     )
 
 
-def _money(minor: int, currency: str) -> dict[str, str]:
+def _money(minor: int, currency: str) -> dict[str, object]:
     return dict(to_json(Money.from_minor(minor, currency)))
 
 

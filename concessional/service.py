@@ -412,10 +412,13 @@ class Concessional(Service):
         call = await self.standing_call(window)
         assert agency.id is not None and call.id is not None
         row = FinancingRequest(
-            proposal_id=0, agency_id=agency.id, status=LoanStatus.DRAFT, created_at=self.now, updated_at=self.now
+            proposal_id=0,
+            agency_id=agency.id,
+            status=LoanStatus.DRAFT,
+            created_at=self.now,
+            updated_at=self.now,
+            **values,
         )
-        for name, value in values.items():
-            setattr(row, name, value)
         proposal = await self.proposals.create(call.id, self.content(row, self.tranches_of(data)))
         assert proposal.id is not None
         row.proposal_id = proposal.id

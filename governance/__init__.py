@@ -15,8 +15,10 @@ from governance.decisions import (
 )
 from governance.models import (
     AdminBudget,
+    BenefittingCountry,
     Contribution,
     Contributor,
+    CountryGroup,
     Decision,
     DecisionKind,
     DecisionResult,
@@ -26,17 +28,22 @@ from governance.models import (
     Window,
     WindowStatus,
 )
-from governance.rules import country_names, iso_alpha3
+from governance.rules import ConcessionalityMethod, CountryTerms, applicable_terms, country_names, iso_alpha3
 from governance.schemas import ContributionCreate, CountryCode, PledgeCreate
-from governance.service import Governance
+from governance.service import CountryStanding, Governance
 
 __all__ = [
     "AdminBudget",
+    "BenefittingCountry",
     "ConcessionalFacts",
+    "ConcessionalityMethod",
     "Contribution",
     "ContributionCreate",
     "Contributor",
     "CountryCode",
+    "CountryGroup",
+    "CountryStanding",
+    "CountryTerms",
     "Decision",
     "DecisionKind",
     "DecisionResult",
@@ -50,6 +57,7 @@ __all__ = [
     "ProposalSummary",
     "Window",
     "WindowStatus",
+    "applicable_terms",
     "country_names",
     "iso_alpha3",
     "register_concessional_handler",

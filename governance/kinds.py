@@ -26,9 +26,22 @@ from sqlmodel import col
 
 from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from governance import rules
-from governance.models import AdminBudget, Assessment, Decision, DecisionKind, Member, MemberStatus, Tier, TierFee
+from governance.models import (
+    AdminBudget,
+    Assessment,
+    BenefittingCountry,
+    CountryGroup,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
+    Member,
+    MemberStatus,
+    Tier,
+    TierFee,
+)
 from governance.schemas import (
     DECISION_SCHEMAS,
+    AddCountryDecision,
     AdminBudgetDecision,
     AdmitMemberDecision,
     ConcessionalFinancingDecision,
@@ -36,6 +49,8 @@ from governance.schemas import (
     FundProposalDecision,
     MemberCreate,
     MemberUpdate,
+    RemoveCountryDecision,
+    SetCountryGroupDecision,
     SetTierDecision,
     TierFeeSet,
     WindowAllocationDecision,
@@ -374,6 +389,98 @@ async def _concessional_declined(decisions: Decisions, decision: Decision, terms
     await decisions.concessional.declined(decisions.hook_context, decision.kind, decision.id, terms)
 
 
+# ---------------------------------------------------------------- benefitting countries (no money moves)
+
+
+def _not_listed(code: str) -> Conflict:
+    return Conflict(f"{code} is already a benefitting country", field="country", rule="not-a-benefitting-country")
+
+
+async def _one_pending(decisions: Decisions, code: str) -> None:
+    """One pending decision on a country's place on the list, whatever its kind (the decisions service checks
+    the pending decisions of one kind; an addition, a group change and a removal are one subject)."""
+    subject = f"country:{code}"
+    pending = (
+        await decisions.session.execute(
+            select(col(Decision.id)).where(
+                col(Decision.subject) == subject,
+                col(Decision.kind).in_(COUNTRY_KINDS),
+                col(Decision.status) != DecisionStatus.CLOSED.value,
+            )
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            f"decision {pending[0]} on {subject} is still pending; close it first",
+            rule="one-pending-decision-per-subject",
+            decision_id=pending[0],
+        )
+
+
+COUNTRY_KINDS = (
+    DecisionKind.ADD_COUNTRY.value,
+    DecisionKind.REMOVE_COUNTRY.value,
+    DecisionKind.SET_COUNTRY_GROUP.value,
+)
+
+
+async def _add_country_terms(decisions: Decisions, data: AddCountryDecision) -> NewTerms:
+    found = await decisions.session.get(BenefittingCountry, data.country)
+    if found is not None and found.removed_on is None:
+        raise _not_listed(data.country)
+    await _one_pending(decisions, data.country)
+    return NewTerms(f"country:{data.country}", {"country": data.country, "group": data.group.value})
+
+
+async def _add_country_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    found = await decisions.session.get(BenefittingCountry, terms["country"])
+    if found is not None and found.removed_on is None:
+        return f"{terms['country']} is already a benefitting country"
+    return None
+
+
+async def _add_country_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.add_benefitting_country(terms["country"], CountryGroup(terms["group"]), decision.id)
+    return None
+
+
+async def _remove_country_terms(decisions: Decisions, data: RemoveCountryDecision) -> NewTerms:
+    standing = await decisions.gov.benefitting_country(data.country)
+    await _one_pending(decisions, data.country)
+    terms = {"country": data.country, "reason": data.reason, "from_group": standing.country.group}
+    return NewTerms(f"country:{data.country}", terms)
+
+
+async def _listed_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    """A removal or a group change needs the country still on the list (and a group change a new group)."""
+    standing = await decisions.gov.benefitting_country(terms["country"])
+    if "group" in terms and standing.country.group == terms["group"]:
+        return f"{terms['country']} is already in group {terms['group']}"
+    return None
+
+
+async def _remove_country_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.remove_benefitting_country(terms["country"], str(terms["reason"]), decision.id)
+    return None
+
+
+async def _set_country_group_terms(decisions: Decisions, data: SetCountryGroupDecision) -> NewTerms:
+    standing = await decisions.gov.benefitting_country(data.country)
+    if standing.country.group == data.group.value:
+        raise Conflict(f"{data.country} is already in group {data.group.value}", field="group", rule="group-changes")
+    await _one_pending(decisions, data.country)
+    terms = {"country": data.country, "group": data.group.value, "from_group": standing.country.group}
+    return NewTerms(f"country:{data.country}", terms)
+
+
+async def _set_country_group_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.set_country_group(terms["country"], CountryGroup(terms["group"]), decision.id)
+    return None
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -440,10 +547,31 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
         ),
         DecisionKind.RESTRUCTURE_CONCESSIONAL: _spec(
             DecisionKind.RESTRUCTURE_CONCESSIONAL,
-            money=MoneyEffect(FundsSource.WINDOW, "concessional_release"),
+            money=MoneyEffect(FundsSource.WINDOW, "concessional_decision"),
             terms=_concessional_change_terms,
             problem=_concessional_problem,
             apply=_concessional_change_apply,
+        ),
+        DecisionKind.ADD_COUNTRY: _spec(
+            DecisionKind.ADD_COUNTRY,
+            money=None,
+            terms=_add_country_terms,
+            problem=_add_country_problem,
+            apply=_add_country_apply,
+        ),
+        DecisionKind.REMOVE_COUNTRY: _spec(
+            DecisionKind.REMOVE_COUNTRY,
+            money=None,
+            terms=_remove_country_terms,
+            problem=_listed_problem,
+            apply=_remove_country_apply,
+        ),
+        DecisionKind.SET_COUNTRY_GROUP: _spec(
+            DecisionKind.SET_COUNTRY_GROUP,
+            money=None,
+            terms=_set_country_group_terms,
+            problem=_listed_problem,
+            apply=_set_country_group_apply,
         ),
     }
 )

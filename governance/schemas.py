@@ -23,7 +23,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
-from governance.models import ContributorKind, DecisionKind, MemberStatus, Procedure, Tier, WindowStatus
+from governance.models import (
+    ContributorKind,
+    CountryGroup,
+    DecisionKind,
+    MemberStatus,
+    Procedure,
+    Tier,
+    WindowStatus,
+)
 from governance.rules import is_country
 from ledger import DecimalString, KnownCurrency, MoneyOut, to_money
 
@@ -423,6 +431,9 @@ TERM_FIELDS = (
     "loan_amount",
     "concessional_base_rate",
     "concessional_spread",
+    "country",
+    "group",
+    "reason",
 )
 WindowCode = Annotated[str, StringConstraints(min_length=1, max_length=16)]
 
@@ -525,6 +536,30 @@ class RestructureConcessionalDecision(_DecisionInput):
     concessional_spread: RatePart | None = None
 
 
+class AddCountryDecision(_DecisionInput):
+    """A country becomes a benefitting country, in a group."""
+
+    kind: Literal[DecisionKind.ADD_COUNTRY]
+    country: CountryCode
+    group: CountryGroup
+
+
+class RemoveCountryDecision(_DecisionInput):
+    """A benefitting country is taken off the list (money already decided for it is not touched)."""
+
+    kind: Literal[DecisionKind.REMOVE_COUNTRY]
+    country: CountryCode
+    reason: Reason
+
+
+class SetCountryGroupDecision(_DecisionInput):
+    """A benefitting country moves to another group."""
+
+    kind: Literal[DecisionKind.SET_COUNTRY_GROUP]
+    country: CountryCode
+    group: CountryGroup
+
+
 DecisionInput = (
     Annotated[FundProposalDecision, Tag(DecisionKind.FUND_PROPOSAL.value)]
     | Annotated[AdmitMemberDecision, Tag(DecisionKind.ADMIT_MEMBER.value)]
@@ -536,6 +571,9 @@ DecisionInput = (
     | Annotated[ConcessionalFinancingDecision, Tag(DecisionKind.CONCESSIONAL_FINANCING.value)]
     | Annotated[CancelConcessionalDecision, Tag(DecisionKind.CANCEL_CONCESSIONAL.value)]
     | Annotated[RestructureConcessionalDecision, Tag(DecisionKind.RESTRUCTURE_CONCESSIONAL.value)]
+    | Annotated[AddCountryDecision, Tag(DecisionKind.ADD_COUNTRY.value)]
+    | Annotated[RemoveCountryDecision, Tag(DecisionKind.REMOVE_COUNTRY.value)]
+    | Annotated[SetCountryGroupDecision, Tag(DecisionKind.SET_COUNTRY_GROUP.value)]
 )
 
 
@@ -557,6 +595,9 @@ DECISION_SCHEMAS: dict[DecisionKind, type[_DecisionInput]] = {
     DecisionKind.CONCESSIONAL_FINANCING: ConcessionalFinancingDecision,
     DecisionKind.CANCEL_CONCESSIONAL: CancelConcessionalDecision,
     DecisionKind.RESTRUCTURE_CONCESSIONAL: RestructureConcessionalDecision,
+    DecisionKind.ADD_COUNTRY: AddCountryDecision,
+    DecisionKind.REMOVE_COUNTRY: RemoveCountryDecision,
+    DecisionKind.SET_COUNTRY_GROUP: SetCountryGroupDecision,
 }
 
 
@@ -728,3 +769,36 @@ class DecisionPublic(Output):
     recusals: list[RecusalPublic]
     chain_head: str
     entry_id: int | None
+
+
+# ---------------------------------------------------------------- benefitting countries
+
+
+class CountryChangePublic(Output):
+    change: str
+    old_group: str | None
+    new_group: str | None
+    effective_on: date
+    decision_id: int
+    reason: str
+
+
+class BenefittingCountryPublic(Output):
+    """A benefitting country with the terms its loans are measured against under the charter's method
+    (fractions as decimal strings: "0.07" is 7%)."""
+
+    code: str
+    names: dict[str, str]
+    group: str
+    method: str
+    discount_rate: str
+    threshold: str
+    current: bool
+    added_on: date
+    added_by_decision_id: int
+    removed_on: date | None
+    removed_by_decision_id: int | None
+
+
+class BenefittingCountryDetail(BenefittingCountryPublic):
+    history: list[CountryChangePublic]
