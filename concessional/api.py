@@ -14,9 +14,6 @@ from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from concessional.models import FinancingRequest
-
-# Importing the permissions module registers the concessional actions.
-from concessional import permissions as _permissions  # noqa: F401
 from concessional.schemas import (
     AgencyPublic,
     BoardApprovalIn,

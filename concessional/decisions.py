@@ -21,7 +21,7 @@ from sqlmodel import col
 
 from concessional import rules
 from concessional.models import FinancingRequest, LoanStatus
-from concessional.service import Concessional, compute
+from concessional.service import Concessional, compute, shape_of
 from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from fundapp.core.plans import write_plan
 from fundapp.core.unit import Unit
@@ -196,7 +196,7 @@ class ConcessionalHandler:
                 field="loan_amount",
                 rule="restructure-changes",
             )
-        shape = row.model_dump()
+        shape = shape_of(row)
         loan = row.loan_amount
         if given["loan_amount"] is not None:
             loan = Concessional.money_in(str(given["loan_amount"]), row.loan_currency, "loan_amount")

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
+# Importing the permissions module registers the concessional actions.
+from concessional import permissions as _permissions  # noqa: F401
 from concessional import rules
 from concessional.models import FinancingRequest, LoanStatus, RepaymentMethod
 from concessional.schemas import (
@@ -80,6 +82,23 @@ class Computed:
     values: dict[str, Any]
     concessionality: int
     meets_threshold: bool
+
+
+SHAPE = (
+    "maturity_months",
+    "grace_months",
+    "repayments_per_year",
+    "method",
+    "market_base_rate",
+    "market_spread",
+    "concessional_base_rate",
+    "concessional_spread",
+)
+
+
+def shape_of(row: FinancingRequest) -> dict[str, Any]:
+    """A request's schedule and rates, as ``compute`` takes them."""
+    return {name: getattr(row, name) for name in SHAPE}
 
 
 def rate_of(base: str, spread: str) -> Decimal:
@@ -285,19 +304,7 @@ class Concessional(Service):
         discount_rate, threshold = await self.country_terms(data.country)
         loan = self._loan_minor(data)
         costs = self._money(data.agency_costs, "agency_costs").minor
-        shape = data.model_dump(
-            mode="json",
-            include={
-                "maturity_months",
-                "grace_months",
-                "repayments_per_year",
-                "method",
-                "market_base_rate",
-                "market_spread",
-                "concessional_base_rate",
-                "concessional_spread",
-            },
-        )
+        shape = data.model_dump(mode="json", include=set(SHAPE))
         computed = compute(loan, self.currency, shape, discount_rate=discount_rate, threshold=threshold)
         values = {
             **shape,
@@ -480,7 +487,7 @@ class Concessional(Service):
         self.require_cleared(agency, "organisation")
         discount_rate, threshold = await self.country_terms(row.country)
         computed = compute(
-            row.loan_amount, row.loan_currency, row.model_dump(), discount_rate=discount_rate, threshold=threshold
+            row.loan_amount, row.loan_currency, shape_of(row), discount_rate=discount_rate, threshold=threshold
         )
         if self.settings.charter.concessional_threshold_required and not computed.meets_threshold:
             raise InvalidInput(

@@ -244,7 +244,7 @@ class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(32), nullable=False, index=True))
     subject: str = Field(sa_column=Column(String(40), nullable=False, index=True))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     text: str = Field(sa_column=Column(Text(), nullable=False))
