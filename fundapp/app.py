@@ -206,6 +206,7 @@ def request_dependencies() -> dict[str, Provide]:
         **ledger_api.dependencies,
         **governance_api.dependencies,
         **proposals_api.dependencies,
+        **concessional_api.dependencies,
     }
 
 

@@ -5,7 +5,14 @@ Other packages use governance through this module only (tests/unit/test_architec
 """
 
 from governance import rules
-from governance.decisions import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from governance.decisions import (
+    ConcessionalFacts,
+    FundingFacts,
+    HookContext,
+    ProposalSummary,
+    register_concessional_handler,
+    register_funding_handler,
+)
 from governance.models import (
     AdminBudget,
     BenefittingCountry,
@@ -28,6 +35,7 @@ from governance.service import CountryStanding, Governance
 __all__ = [
     "AdminBudget",
     "BenefittingCountry",
+    "ConcessionalFacts",
     "ConcessionalityMethod",
     "Contribution",
     "ContributionCreate",
@@ -52,6 +60,7 @@ __all__ = [
     "applicable_terms",
     "country_names",
     "iso_alpha3",
+    "register_concessional_handler",
     "register_funding_handler",
     "rules",
 ]

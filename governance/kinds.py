@@ -44,6 +44,7 @@ from governance.schemas import (
     AddCountryDecision,
     AdminBudgetDecision,
     AdmitMemberDecision,
+    ConcessionalFinancingDecision,
     FeeScheduleDecision,
     FundProposalDecision,
     MemberCreate,
@@ -57,7 +58,7 @@ from governance.schemas import (
 from ledger import Money, money_in, to_json
 
 if TYPE_CHECKING:
-    from governance.decisions import Decisions, FundingFacts
+    from governance.decisions import ConcessionalFacts, Decisions, FundingFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,8 @@ class KindSpec:
     terms: TermsHandler  # a new decision's terms, checked against the facility
     apply: EffectHandler  # the effect of the adopted decision; returns the journal entry it posted, if any
     problem: ProblemHandler = _no_problem  # why an adopted decision can no longer take effect (None: it can)
+    # What a decision the members did not adopt changes (None: nothing but its result).
+    declined: Callable[[Decisions, Decision, Mapping[str, Any]], Awaitable[None]] | None = None
     one_per_subject: bool = True  # at most one decision of the kind pending on a subject
     # A funding decision: its proposal is referred at the open and told the result at the close, and its
     # countries recuse themselves when the charter says so.
@@ -315,6 +318,77 @@ async def _policy_apply(decisions: Decisions, decision: Decision, terms: Mapping
     return None
 
 
+# ---------------------------------------------------------------- concessional financing, cancellation, restructuring
+# The request's side (its facts, the grant to the agency, the release of what was not transferred) is
+# concessional's: governance calls it through the handler the shell registers (``register_concessional_handler``).
+
+
+def _concessional_new_terms(facts: ConcessionalFacts, terms: dict[str, Any], funding: FundingFacts | None) -> NewTerms:
+    return NewTerms(f"concessional:{facts.request_id}", terms, facts.window_id, facts.amount, funding)
+
+
+async def _concessional_financing_terms(decisions: Decisions, data: ConcessionalFinancingDecision) -> NewTerms:
+    facts = await decisions.concessional.facts(decisions.hook_context, data.kind.value, data)
+    funding = await decisions.funding.facts(decisions.hook_context, facts.proposal_id)
+    terms = {
+        **facts.terms,
+        "request_id": facts.request_id,
+        "proposal_id": facts.proposal_id,
+        "proposal_title": funding.title,
+        "window_id": facts.window_id,
+        "amount": to_json(Money.from_minor(facts.amount, decisions.settings.reporting_currency)),
+        "countries": list(facts.countries),
+        "consolidated_score": funding.consolidated_score,
+        "tag_recommendation": funding.tag_recommendation,
+    }
+    return _concessional_new_terms(facts, terms, funding)
+
+
+async def _concessional_change_terms(decisions: Decisions, data: Any) -> NewTerms:
+    facts = await decisions.concessional.facts(decisions.hook_context, data.kind.value, data)
+    terms = {
+        **facts.terms,
+        "request_id": facts.request_id,
+        "window_id": facts.window_id,
+        "amount": to_json(Money.from_minor(facts.amount, decisions.settings.reporting_currency)),
+    }
+    return _concessional_new_terms(facts, terms, None)
+
+
+async def _concessional_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    if decision.kind == DecisionKind.CONCESSIONAL_FINANCING:
+        await decisions.funding.facts(decisions.hook_context, int(terms["proposal_id"]))
+    return await decisions.concessional.problem(decisions.hook_context, decision.kind, terms)
+
+
+async def _concessional_financing_apply(
+    decisions: Decisions, decision: Decision, terms: Mapping[str, Any]
+) -> int | None:
+    assert decision.id is not None
+    grant_id = await decisions.concessional.adopt(decisions.hook_context, int(terms["request_id"]), decision.id)
+    amount = Money.from_minor(decision.amount or 0, decisions.settings.reporting_currency)
+    draft = rules.funding_entry(
+        decision.id,
+        decision.window_id,
+        amount,
+        str(terms["proposal_title"]),
+        grant_id,
+        decisions.now.date(),
+        source_type="concessional_decision",
+    )
+    return (await decisions.ledger.post(draft)).id
+
+
+async def _concessional_change_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    return await decisions.concessional.change(decisions.hook_context, decision.kind, decision.id, terms)
+
+
+async def _concessional_declined(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> None:
+    assert decision.id is not None
+    await decisions.concessional.declined(decisions.hook_context, decision.kind, decision.id, terms)
+
+
 # ---------------------------------------------------------------- benefitting countries (no money moves)
 
 
@@ -452,6 +526,31 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
         ),
         DecisionKind.POLICY: _spec(
             DecisionKind.POLICY, money=None, terms=_policy_terms, apply=_policy_apply, one_per_subject=False
+        ),
+        DecisionKind.CONCESSIONAL_FINANCING: _spec(
+            DecisionKind.CONCESSIONAL_FINANCING,
+            money=MoneyEffect(FundsSource.WINDOW, "concessional_decision"),
+            terms=_concessional_financing_terms,
+            problem=_concessional_problem,
+            apply=_concessional_financing_apply,
+            declined=_concessional_declined,
+            on_proposal=True,
+        ),
+        # A cancellation only releases (no money guard); a restructuring may take more from the window (its
+        # amount is the increase, 0 for a reduction), so the money guard applies to it.
+        DecisionKind.CANCEL_CONCESSIONAL: _spec(
+            DecisionKind.CANCEL_CONCESSIONAL,
+            money=None,
+            terms=_concessional_change_terms,
+            problem=_concessional_problem,
+            apply=_concessional_change_apply,
+        ),
+        DecisionKind.RESTRUCTURE_CONCESSIONAL: _spec(
+            DecisionKind.RESTRUCTURE_CONCESSIONAL,
+            money=MoneyEffect(FundsSource.WINDOW, "concessional_decision"),
+            terms=_concessional_change_terms,
+            problem=_concessional_problem,
+            apply=_concessional_change_apply,
         ),
         DecisionKind.ADD_COUNTRY: _spec(
             DecisionKind.ADD_COUNTRY,

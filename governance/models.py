@@ -276,6 +276,9 @@ class DecisionKind(StrEnum):
     ADMIN_BUDGET = "admin_budget"
     WINDOW_ALLOCATION = "window_allocation"
     POLICY = "policy"
+    CONCESSIONAL_FINANCING = "concessional_financing"
+    CANCEL_CONCESSIONAL = "cancel_concessional"
+    RESTRUCTURE_CONCESSIONAL = "restructure_concessional"
     ADD_COUNTRY = "add_country"
     REMOVE_COUNTRY = "remove_country"
     SET_COUNTRY_GROUP = "set_country_group"
@@ -308,7 +311,7 @@ class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(32), nullable=False, index=True))
     subject: str = Field(sa_column=Column(String(40), nullable=False, index=True))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     text: str = Field(sa_column=Column(Text(), nullable=False))

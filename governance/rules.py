@@ -1617,17 +1617,26 @@ def plan_close(state: Replayed, tally: Tally, *, adopted: bool, reason: str) -> 
 
 
 def funding_entry(
-    decision_id: int, window_id: int | None, amount: Money, proposal_title: str, grant_id: int | None, on: date
+    decision_id: int,
+    window_id: int | None,
+    amount: Money,
+    proposal_title: str,
+    grant_id: int | None,
+    on: date,
+    *,
+    source_type: str = "funding_decision",
 ) -> EntryDraft:
-    """An adopted funding decision's entry: the window's available funds allocated to the new grant."""
+    """An adopted funding decision's entry: the window's available funds allocated to the new grant (a
+    concessional financing decision's is the same, under its own source type, ``concessional_decision``)."""
+    what = "Concessional financing decision" if source_type == "concessional_decision" else "Funding decision"
     return EntryDraft(
         entry_date=on,
-        description=f"Funding decision {decision_id}: {proposal_title}",
+        description=f"{what} {decision_id}: {proposal_title}"[:500],
         lines=(
             Line(chart.AVAILABLE, -amount, window_id=window_id),
             Line(chart.ALLOCATED, amount, window_id=window_id, grant_id=grant_id),
         ),
-        source_type="funding_decision",
+        source_type=source_type,
         source_id=str(decision_id),
     )
 

@@ -427,6 +427,10 @@ TERM_FIELDS = (
     "year",
     "currency",
     "amount",
+    "request_id",
+    "loan_amount",
+    "concessional_base_rate",
+    "concessional_spread",
     "country",
     "group",
     "reason",
@@ -503,6 +507,35 @@ class PolicyDecision(_DecisionInput):
     kind: Literal[DecisionKind.POLICY]
 
 
+class ConcessionalFinancingDecision(_DecisionInput):
+    """Finance a concessional operation: a financing request the TAG has reviewed; the amount (its
+    concessionality plus the agency's costs), the window, country and agency are the request's."""
+
+    kind: Literal[DecisionKind.CONCESSIONAL_FINANCING]
+    request_id: Id
+
+
+class CancelConcessionalDecision(_DecisionInput):
+    """Cancel an adopted concessional operation: what was not transferred goes back to the window."""
+
+    kind: Literal[DecisionKind.CANCEL_CONCESSIONAL]
+    request_id: Id
+
+
+RatePart = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}(\.[0-9]{1,8})?$")]
+
+
+class RestructureConcessionalDecision(_DecisionInput):
+    """Restructure an adopted concessional operation: a new loan amount (the loan's currency) and/or new
+    concessional terms (base rate and spread as fractions, "0.0125"); the concessionality is computed again."""
+
+    kind: Literal[DecisionKind.RESTRUCTURE_CONCESSIONAL]
+    request_id: Id
+    loan_amount: DecimalString | None = None
+    concessional_base_rate: RatePart | None = None
+    concessional_spread: RatePart | None = None
+
+
 class AddCountryDecision(_DecisionInput):
     """A country becomes a benefitting country, in a group."""
 
@@ -535,6 +568,9 @@ DecisionInput = (
     | Annotated[AdminBudgetDecision, Tag(DecisionKind.ADMIN_BUDGET.value)]
     | Annotated[WindowAllocationDecision, Tag(DecisionKind.WINDOW_ALLOCATION.value)]
     | Annotated[PolicyDecision, Tag(DecisionKind.POLICY.value)]
+    | Annotated[ConcessionalFinancingDecision, Tag(DecisionKind.CONCESSIONAL_FINANCING.value)]
+    | Annotated[CancelConcessionalDecision, Tag(DecisionKind.CANCEL_CONCESSIONAL.value)]
+    | Annotated[RestructureConcessionalDecision, Tag(DecisionKind.RESTRUCTURE_CONCESSIONAL.value)]
     | Annotated[AddCountryDecision, Tag(DecisionKind.ADD_COUNTRY.value)]
     | Annotated[RemoveCountryDecision, Tag(DecisionKind.REMOVE_COUNTRY.value)]
     | Annotated[SetCountryGroupDecision, Tag(DecisionKind.SET_COUNTRY_GROUP.value)]
@@ -556,6 +592,9 @@ DECISION_SCHEMAS: dict[DecisionKind, type[_DecisionInput]] = {
     DecisionKind.ADMIN_BUDGET: AdminBudgetDecision,
     DecisionKind.WINDOW_ALLOCATION: WindowAllocationDecision,
     DecisionKind.POLICY: PolicyDecision,
+    DecisionKind.CONCESSIONAL_FINANCING: ConcessionalFinancingDecision,
+    DecisionKind.CANCEL_CONCESSIONAL: CancelConcessionalDecision,
+    DecisionKind.RESTRUCTURE_CONCESSIONAL: RestructureConcessionalDecision,
     DecisionKind.ADD_COUNTRY: AddCountryDecision,
     DecisionKind.REMOVE_COUNTRY: RemoveCountryDecision,
     DecisionKind.SET_COUNTRY_GROUP: SetCountryGroupDecision,
@@ -621,7 +660,8 @@ class DecisionCreate(RootModel[Annotated[DecisionInput, Discriminator(_kind_of)]
     fund_proposal: proposal_id; admit_member: member_code (a country), tier, joined_on; set_tier:
     member_code, tier; fee_schedule: year, tier, currency, amount; admin_budget: year, amount (reporting
     currency); window_allocation: window_code, amount (reporting currency, from the pooled funds); policy:
-    the text only."""
+    the text only; concessional_financing and cancel_concessional: request_id; restructure_concessional:
+    request_id and loan_amount and/or concessional_base_rate, concessional_spread."""
 
     model_config = ConfigDict(frozen=True)
 

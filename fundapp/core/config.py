@@ -45,6 +45,9 @@ DEFAULT_DECISION_RULES: tuple[DecisionRule, ...] = (
     DecisionRule("admin_budget", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
     DecisionRule("window_allocation", "no_objection", ("vote", "no_objection"), Decimal("0.5"), "simple"),
     DecisionRule("policy", "consensus", ("vote", "no_objection", "consensus"), Decimal("0.5"), "qualified"),
+    DecisionRule("concessional_financing", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("cancel_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("restructure_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
     # The list of benefitting countries (docs/governance.md, "Benefitting countries"): no money moves.
     DecisionRule("add_country", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
     DecisionRule("remove_country", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
@@ -85,6 +88,9 @@ class CharterSettings:
     objection_rejects: bool = False
     # Running tallies stay hidden until a decision closes, unless this is on.
     results_visible_before_close: bool = False
+    # Concessional financing: a request whose concessional terms do not reach the benefitting country's
+    # grant-element threshold is refused at submission (and at restructuring) unless this is off.
+    concessional_threshold_required: bool = True
     # The discount rate and grant-element threshold of concessional loans: "oecd_dac" (by the country's income
     # group, the OECD DAC's since 2018) or "imf" (5% and 35% for every country); docs/governance.md.
     concessionality_method: str = "oecd_dac"
