@@ -13,9 +13,11 @@ Read from both books as of a date, in the reporting currency (``docs/reports.md`
   the budgetary book keeps as 8200; the report computes it from the other lines and it equals the 8200
   balance of each fund exactly (a test checks it).
 
-Investment income (4200) and the secretariat's administrative budget (and its direct costs, 5300) are shown
-as memorandum lines: the ledger keeps them outside the budgetary book (the budget is paid from the
-facility's cash, not from a window), so they are not part of the funds available.
+Investment income allocated to a fund by its time-weighted balance (``investment_income`` entries, 8100) is
+part of its resources received and shown beside them; the memorandum's investment income is all income earned
+(4200, interest posted by hand included). The secretariat's administrative budget (and its direct costs, 5300)
+is a memorandum line: the ledger keeps it outside the budgetary book (the budget is paid from the facility's
+cash, not from a window), so it is not part of the funds available.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ register(
             "en": "Cash receipts made available (net of the administrative agent fee)",
             "es": "Ingresos en efectivo disponibles (deducida la comisión del agente administrativo)",
             "fr": "Encaissements mis à disposition (nets de la commission de l'agent administratif)",
+        },
+        "funds_available.income_received": {
+            "en": "of which investment income allocated to the fund",
+            "es": "de los cuales, ingresos por inversiones asignados al fondo",
+            "fr": "dont revenus des placements alloués au fonds",
         },
         "funds_available.allocations": {
             "en": "Pooled funds allocated to windows",
@@ -142,17 +149,23 @@ register(
             "fr": "Mode de calcul des fonds disponibles",
         },
         "funds_available.note": {
-            "en": "Funds available are the resources received for decisions, plus or minus the pooled funds the "
-            "members allocated, less the funding decisions; they equal the balance of the budgetary account "
-            "8200. Investment income and the administrative budget are kept outside the budgetary book.",
-            "es": "Los fondos disponibles son los recursos recibidos para decisiones, más o menos los fondos "
-            "comunes asignados por los miembros, menos las decisiones de financiación; equivalen al saldo de "
-            "la cuenta presupuestaria 8200. Los ingresos por inversiones y el presupuesto administrativo se "
-            "llevan fuera del libro presupuestario.",
-            "fr": "Les fonds disponibles sont les ressources reçues pour décision, plus ou moins les fonds "
-            "communs alloués par les membres, moins les décisions de financement ; ils égalent le solde du "
-            "compte budgétaire 8200. Les revenus des placements et le budget administratif sont tenus hors "
-            "du livre budgétaire.",
+            "en": "Funds available are the resources received for decisions (deposits net of the administrative "
+            "agent fee, and the investment income allocated to each fund by its time-weighted balance), plus or "
+            "minus the pooled funds the members allocated, less the funding decisions; they equal the balance "
+            "of the budgetary account 8200. The memorandum's investment income is all income earned (4200); "
+            "the administrative budget is kept outside the budgetary book.",
+            "es": "Los fondos disponibles son los recursos recibidos para decisiones (los depósitos, deducida la "
+            "comisión del agente administrativo, y los ingresos por inversiones asignados a cada fondo según su "
+            "saldo ponderado en el tiempo), más o menos los fondos comunes asignados por los miembros, menos "
+            "las decisiones de financiación; equivalen al saldo de la cuenta presupuestaria 8200. Los ingresos "
+            "por inversiones pro memoria son todos los ingresos obtenidos (4200); el presupuesto "
+            "administrativo se lleva fuera del libro presupuestario.",
+            "fr": "Les fonds disponibles sont les ressources reçues pour décision (les dépôts nets de la "
+            "commission de l'agent administratif, et les revenus des placements alloués à chaque fonds selon "
+            "son solde moyen pondéré dans le temps), plus ou moins les fonds communs alloués par les membres, "
+            "moins les décisions de financement ; ils égalent le solde du compte budgétaire 8200. Les revenus "
+            "des placements pour mémoire sont tous les revenus perçus (4200) ; le budget administratif est "
+            "tenu hors du livre budgétaire.",
         },
     }
 )
@@ -195,6 +208,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
     assessments, assessed = await line(s(chart.CONTRIBUTIONS_RECEIVABLE, source_type="assessment"))
     outstanding, _ = await line(s(chart.CONTRIBUTIONS_RECEIVABLE))
     resources, received = await line(s(chart.RESOURCES_RECEIVED), sign=-1)
+    income_received, _ = await line(s(chart.RESOURCES_RECEIVED, source_type="investment_income"), sign=-1)
     allocations, allocated = await line(s(chart.AVAILABLE, source_type="window_allocation"))
     approved, approved_values = await line(s(chart.ALLOCATED))
     committed, committed_values = await line(s(chart.COMMITTED))
@@ -227,6 +241,7 @@ async def build(ctx: ReportContext, *, as_of: date) -> Report:
         Row((L("funds_available.total_contributions"), *plain(contributions)), RowStyle.SUBTOTAL),
         Row((L("funds_available.outstanding"), *outstanding), level=1),
         Row((L("funds_available.resources"), *resources), RowStyle.SUBTOTAL),
+        Row((L("funds_available.income_received"), *income_received), level=2),
         Row((L("funds_available.allocations"), *allocations), level=1),
         Row((L("funds_available.total_resources"), *plain(total_resources)), RowStyle.SUBTOTAL),
         Row((L("funds_available.decisions"), *blank), RowStyle.HEADING),
