@@ -9,4 +9,6 @@ reports read it; only the shell joins it to the others (``fundapp.wiring``).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from concessional.models import FinancingRequest, LoanStatus, RepaymentMethod
+
+__all__ = ["FinancingRequest", "LoanStatus", "RepaymentMethod"]

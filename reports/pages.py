@@ -40,6 +40,7 @@ REPORT_TITLES = {
     "funds-available": N_("Funds available for decisions"),
     "financial-statements": N_("Financial statements"),
     "window-portfolio": N_("Portfolio of a window"),
+    "concessional-portfolio": N_("Concessional portfolio"),
     "contributor": N_("Contributor report"),
 }
 

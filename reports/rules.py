@@ -24,6 +24,7 @@ REPORT_NAMES = (
     "financial-statements",
     "funds-available",
     "window-portfolio",
+    "concessional-portfolio",
     "iati-activities",
     "iati-organisation",
 )
