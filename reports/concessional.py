@@ -107,9 +107,9 @@ register(
             "fr": "Élément-don après",
         },
         "concessional.leverage": {
-            "en": "Leverage (loan per unit of concessionality)",
-            "es": "Apalancamiento (préstamo por unidad de concesionalidad)",
-            "fr": "Effet de levier (prêt par unité de concessionnalité)",
+            "en": "Leverage",
+            "es": "Apalancamiento",
+            "fr": "Effet de levier",
         },
         "concessional.status": {"en": "Status", "es": "Estado", "fr": "Statut"},
         "concessional.board_approved_on": {
@@ -148,7 +148,8 @@ register(
             "the agency's loan to a benefitting country from market terms to concessional terms. The loan is "
             "in its own currency; the concessionality (the present value of the interest the grant pays down) "
             "and the agency's costs are in the reporting currency. The grant element is that of the loan at "
-            "the discount rate that applies to the country, before and after the grant. Transferred, pending "
+            "the discount rate that applies to the country, before and after the grant; the leverage is the "
+            "loan per unit of concessionality. Windows are named by their codes. Transferred, pending "
             "and refunds receivable are the ledger balances of the operation's grant. Subtotals add a loan "
             "column only where its loans share a currency.",
             "es": "Cada operación es una donación del mecanismo a un organismo de apoyo a la ejecución que "
@@ -156,16 +157,18 @@ register(
             "favorables. El préstamo figura en su propia moneda; la concesionalidad (el valor actual de los "
             "intereses que paga la donación) y los costos del organismo, en la moneda de presentación. El "
             "elemento de donación es el del préstamo a la tasa de descuento aplicable al país, antes y "
-            "después de la donación. Lo transferido, lo pendiente y los reembolsos por cobrar son los saldos "
-            "contables de la donación de la operación. Los subtotales suman una columna de préstamos solo "
-            "cuando sus préstamos comparten moneda.",
+            "después de la donación; el apalancamiento es el préstamo por unidad de concesionalidad. Las "
+            "ventanillas se designan por su código. Lo transferido, lo pendiente y los reembolsos por cobrar "
+            "son los saldos contables de la donación de la operación. Los subtotales suman una columna de "
+            "préstamos solo cuando sus préstamos comparten moneda.",
             "fr": "Chaque opération est un don du mécanisme à un organisme d'appui à la mise en œuvre qui fait "
             "passer le prêt de l'organisme à un pays bénéficiaire des conditions du marché à des conditions "
             "concessionnelles. Le prêt est dans sa propre monnaie ; la concessionnalité (la valeur actuelle des "
             "intérêts que le don prend en charge) et les coûts de l'organisme, dans la monnaie de "
             "présentation. L'élément-don est celui du prêt au taux d'actualisation applicable au pays, avant "
-            "et après le don. Le transféré, l'attente de transfert et les remboursements à recevoir sont les "
-            "soldes comptables du don de l'opération. Les sous-totaux n'additionnent une colonne de prêts que "
+            "et après le don ; l'effet de levier est le prêt par unité de concessionnalité. Les guichets sont "
+            "désignés par leur code. Le transféré, l'attente de transfert et les remboursements à recevoir "
+            "sont les soldes comptables du don de l'opération. Les sous-totaux n'additionnent une colonne de prêts que "
             "si ses prêts sont dans la même monnaie.",
         },
         **{
@@ -317,7 +320,7 @@ def _terms_table(ctx: ReportContext, groups: dict[str, list[Operation]], windows
                     (
                         r.title,
                         Territory(r.country),
-                        windows.get(r.window_id, str(r.window_id)),
+                        windows[r.window_id].code if r.window_id in windows else str(r.window_id),
                         Amount(r.loan_amount, r.loan_currency),
                         figures.plain(r.concessionality, currency),
                         figures.plain(r.agency_costs, currency),
