@@ -26,6 +26,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
+from concessional import api as concessional_api
 from fundapp.core import api as core_api
 from fundapp.core import audit, edge, openapi_doc, web
 from fundapp.core.clock import Clock
@@ -185,6 +186,7 @@ def domain_route_handlers() -> list[Any]:
         *ledger_api.route_handlers,
         *governance_api.route_handlers,
         *proposals_api.route_handlers,
+        *concessional_api.route_handlers,
         *reports_api.route_handlers,
     ]
 
@@ -198,6 +200,7 @@ def request_dependencies() -> dict[str, Provide]:
         **ledger_api.dependencies,
         **governance_api.dependencies,
         **proposals_api.dependencies,
+        **concessional_api.dependencies,
     }
 
 

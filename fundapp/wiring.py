@@ -8,16 +8,19 @@ as a side effect of being imported.
 
 from __future__ import annotations
 
+from concessional.decisions import ConcessionalHandler, loan_effective_guard
 from fundapp.core import accounts
 from fundapp.core.web.pages import register_dashboard
-from governance import register_funding_handler
+from governance import register_concessional_handler, register_funding_handler
 from governance.pages import delegate_dashboard
 from governance.service import member_reference
+from proposals import register_transfer_guard
 from proposals.funding import ProposalFunding
 from proposals.service import organisation_reference
 
 # One handler for the process: registering again installs the same object.
 _FUNDING = ProposalFunding()
+_CONCESSIONAL = ConcessionalHandler()
 
 
 def register_hooks() -> None:
@@ -27,5 +30,9 @@ def register_hooks() -> None:
     accounts.register_reference("organisation_id", "organisation-exists", organisation_reference)
     # Governance's fund_proposal decisions read, refer and decide their proposal through proposals.
     register_funding_handler(_FUNDING)
+    # Its concessional decisions read and change their financing request through concessional, and a
+    # concessional operation's grant transfers nothing before its loan is effective.
+    register_concessional_handler(_CONCESSIONAL)
+    register_transfer_guard(loan_effective_guard)
     # The dashboard shows a delegate its member's decisions and standing.
     register_dashboard(delegate_dashboard)

@@ -5,11 +5,20 @@ Other packages use governance through this module only (tests/unit/test_architec
 """
 
 from governance import rules
-from governance.decisions import FundingFacts, HookContext, ProposalSummary, register_funding_handler
+from governance.decisions import (
+    ConcessionalFacts,
+    FundingFacts,
+    HookContext,
+    ProposalSummary,
+    register_concessional_handler,
+    register_funding_handler,
+)
 from governance.models import (
     AdminBudget,
+    BenefittingCountry,
     Contribution,
     Contributor,
+    CountryGroup,
     Decision,
     DecisionKind,
     DecisionResult,
@@ -19,19 +28,27 @@ from governance.models import (
     Window,
     WindowStatus,
 )
-from governance.rules import country_names, iso_alpha3
+from governance.rules import ConcessionalityMethod, CountryTerms, applicable_terms, country_names, iso_alpha3
 from governance.schemas import ContributionCreate, CountryCode, PledgeCreate
+from governance.service import CountryStanding, Governance
 
 __all__ = [
     "AdminBudget",
+    "BenefittingCountry",
+    "ConcessionalFacts",
+    "ConcessionalityMethod",
     "Contribution",
     "ContributionCreate",
     "Contributor",
     "CountryCode",
+    "CountryGroup",
+    "CountryStanding",
+    "CountryTerms",
     "Decision",
     "DecisionKind",
     "DecisionResult",
     "FundingFacts",
+    "Governance",
     "HookContext",
     "Member",
     "Pledge",
@@ -40,8 +57,10 @@ __all__ = [
     "ProposalSummary",
     "Window",
     "WindowStatus",
+    "applicable_terms",
     "country_names",
     "iso_alpha3",
+    "register_concessional_handler",
     "register_funding_handler",
     "rules",
 ]

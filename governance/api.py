@@ -55,6 +55,8 @@ from governance.schemas import (
     BallotWithdrawal,
     BankStatementCreate,
     BankStatementRecorded,
+    BenefittingCountryDetail,
+    BenefittingCountryPublic,
     ConditionMet,
     ContributionCreate,
     ContributionPublic,
@@ -86,6 +88,8 @@ from governance.views import (
     assessment_public,
     contribution_public,
     contributor_public,
+    country_detail,
+    country_public,
     decision_public,
     decision_record,
     decisions_public,
@@ -581,6 +585,29 @@ class DecisionController(Controller):
         return await decision_record(decisions, decision)
 
 
+# ---------------------------------------------------------------- benefitting countries
+
+
+class CountryController(Controller):
+    path = f"{API_PREFIX}/countries"
+    tags = ["countries"]
+
+    @get("/", guards=[require("governance.read")])
+    async def list_countries(
+        self, governance: GovernanceService, include_removed: Annotated[bool, QueryParameter()] = False
+    ) -> list[BenefittingCountryPublic]:
+        """The benefitting countries kept by the members' decisions, each with its group and the discount rate
+        and grant-element threshold that apply under the charter's method (fractions: "0.07" is 7%); the
+        removed ones too with ``include_removed=true``."""
+        found = await governance.benefitting_countries(include_removed=include_removed)
+        return [country_public(governance, standing) for standing in found]
+
+    @get("/{code:str}", guards=[require("governance.read")])
+    async def get_country(self, governance: GovernanceService, code: FromPath[str]) -> BenefittingCountryDetail:
+        """A country that is or was a benefitting country (``current`` says which), with its history."""
+        return await country_detail(governance, code.upper())
+
+
 route_handlers: list[Any] = [
     MemberController,
     arrears,
@@ -591,4 +618,5 @@ route_handlers: list[Any] = [
     PledgeController,
     ContributionController,
     DecisionController,
+    CountryController,
 ]

@@ -14,7 +14,7 @@ ballots of different decisions from queueing on one lock). Creating, opening and
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -133,6 +133,63 @@ def funding_handler() -> FundingHandler:
     if _funding_handler is None:
         raise Conflict("no handler for funding decisions is registered", rule="funding-handler")
     return _funding_handler
+
+
+# ---------------------------------------------------------------- the concessional hook (concessional registers it)
+
+
+@dataclass(frozen=True, slots=True)
+class ConcessionalFacts:
+    """What a concessional decision (financing, cancellation, restructuring) needs to know about its
+    financing request, checked against the facility when the decision is created."""
+
+    request_id: int
+    proposal_id: int
+    window_id: int
+    # The budgetary funds the adopted decision takes from the window (minor units, reporting currency): the
+    # grant of a financing decision, the increase of a restructuring; 0 when it only releases.
+    amount: int
+    countries: tuple[str, ...]
+    terms: Mapping[str, Any]  # the request's terms the members read (JSON values)
+
+
+class ConcessionalHandler(Protocol):
+    """Implemented by concessional; governance cannot import it (the dependency goes the other way)."""
+
+    async def facts(self, ctx: HookContext, kind: str, data: Any) -> ConcessionalFacts:
+        """A new decision's facts (``data``: its validated input); refuse (DomainError) one that cannot be
+        put to the members."""
+        ...
+
+    async def problem(self, ctx: HookContext, kind: str, terms: Mapping[str, Any]) -> str | None:
+        """Why the adopted decision could no longer take effect (None: it can)."""
+        ...
+
+    async def adopt(self, ctx: HookContext, request_id: int, decision_id: int) -> int:
+        """An adopted financing decision: the request approved and its grant created; the grant's id."""
+        ...
+
+    async def change(self, ctx: HookContext, kind: str, decision_id: int, terms: Mapping[str, Any]) -> int | None:
+        """An adopted cancellation or restructuring, posted; the id of its (first) journal entry, if any."""
+        ...
+
+    async def declined(self, ctx: HookContext, kind: str, decision_id: int, terms: Mapping[str, Any]) -> None:
+        """The members did not adopt the decision (the request of a financing decision is not approved)."""
+        ...
+
+
+_concessional_handler: ConcessionalHandler | None = None
+
+
+def register_concessional_handler(handler: ConcessionalHandler) -> None:
+    global _concessional_handler
+    _concessional_handler = handler
+
+
+def concessional_handler() -> ConcessionalHandler:
+    if _concessional_handler is None:
+        raise Conflict("no handler for concessional decisions is registered", rule="concessional-handler")
+    return _concessional_handler
 
 
 # ---------------------------------------------------------------- helpers
@@ -301,6 +358,11 @@ class Decisions(Service):
     def funding(self) -> FundingHandler:
         """The funding handler proposals registers (refused when none is)."""
         return funding_handler()
+
+    @property
+    def concessional(self) -> ConcessionalHandler:
+        """The concessional handler concessional registers (refused when none is)."""
+        return concessional_handler()
 
     # ---------------------------------------------------------------- reads
 
@@ -996,6 +1058,8 @@ class Decisions(Service):
             await self.funding.decided(
                 self.hook_context, int(terms["proposal_id"]), decision.id, adopted=False, reason=reason
             )
+        if spec.declined is not None and not adopted:
+            await spec.declined(self, decision, terms)
         plan = rules.plan_close(state, tally, adopted=adopted, reason=reason)
         await self._append(decision, "closed", data=plan.event_data)
         decision.status = DecisionStatus.CLOSED.value

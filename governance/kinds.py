@@ -26,15 +26,31 @@ from sqlmodel import col
 
 from fundapp.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from governance import rules
-from governance.models import AdminBudget, Assessment, Decision, DecisionKind, Member, MemberStatus, Tier, TierFee
+from governance.models import (
+    AdminBudget,
+    Assessment,
+    BenefittingCountry,
+    CountryGroup,
+    Decision,
+    DecisionKind,
+    DecisionStatus,
+    Member,
+    MemberStatus,
+    Tier,
+    TierFee,
+)
 from governance.schemas import (
     DECISION_SCHEMAS,
+    AddCountryDecision,
     AdminBudgetDecision,
     AdmitMemberDecision,
+    ConcessionalFinancingDecision,
     FeeScheduleDecision,
     FundProposalDecision,
     MemberCreate,
     MemberUpdate,
+    RemoveCountryDecision,
+    SetCountryGroupDecision,
     SetTierDecision,
     TierFeeSet,
     WindowAllocationDecision,
@@ -42,7 +58,7 @@ from governance.schemas import (
 from ledger import Money, money_in, to_json
 
 if TYPE_CHECKING:
-    from governance.decisions import Decisions, FundingFacts
+    from governance.decisions import ConcessionalFacts, Decisions, FundingFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,8 @@ class KindSpec:
     terms: TermsHandler  # a new decision's terms, checked against the facility
     apply: EffectHandler  # the effect of the adopted decision; returns the journal entry it posted, if any
     problem: ProblemHandler = _no_problem  # why an adopted decision can no longer take effect (None: it can)
+    # What a decision the members did not adopt changes (None: nothing but its result).
+    declined: Callable[[Decisions, Decision, Mapping[str, Any]], Awaitable[None]] | None = None
     one_per_subject: bool = True  # at most one decision of the kind pending on a subject
     # A funding decision: its proposal is referred at the open and told the result at the close, and its
     # countries recuse themselves when the charter says so.
@@ -300,6 +318,169 @@ async def _policy_apply(decisions: Decisions, decision: Decision, terms: Mapping
     return None
 
 
+# ---------------------------------------------------------------- concessional financing, cancellation, restructuring
+# The request's side (its facts, the grant to the agency, the release of what was not transferred) is
+# concessional's: governance calls it through the handler the shell registers (``register_concessional_handler``).
+
+
+def _concessional_new_terms(facts: ConcessionalFacts, terms: dict[str, Any], funding: FundingFacts | None) -> NewTerms:
+    return NewTerms(f"concessional:{facts.request_id}", terms, facts.window_id, facts.amount, funding)
+
+
+async def _concessional_financing_terms(decisions: Decisions, data: ConcessionalFinancingDecision) -> NewTerms:
+    facts = await decisions.concessional.facts(decisions.hook_context, data.kind.value, data)
+    funding = await decisions.funding.facts(decisions.hook_context, facts.proposal_id)
+    terms = {
+        **facts.terms,
+        "request_id": facts.request_id,
+        "proposal_id": facts.proposal_id,
+        "proposal_title": funding.title,
+        "window_id": facts.window_id,
+        "amount": to_json(Money.from_minor(facts.amount, decisions.settings.reporting_currency)),
+        "countries": list(facts.countries),
+        "consolidated_score": funding.consolidated_score,
+        "tag_recommendation": funding.tag_recommendation,
+    }
+    return _concessional_new_terms(facts, terms, funding)
+
+
+async def _concessional_change_terms(decisions: Decisions, data: Any) -> NewTerms:
+    facts = await decisions.concessional.facts(decisions.hook_context, data.kind.value, data)
+    terms = {
+        **facts.terms,
+        "request_id": facts.request_id,
+        "window_id": facts.window_id,
+        "amount": to_json(Money.from_minor(facts.amount, decisions.settings.reporting_currency)),
+    }
+    return _concessional_new_terms(facts, terms, None)
+
+
+async def _concessional_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    if decision.kind == DecisionKind.CONCESSIONAL_FINANCING:
+        await decisions.funding.facts(decisions.hook_context, int(terms["proposal_id"]))
+    return await decisions.concessional.problem(decisions.hook_context, decision.kind, terms)
+
+
+async def _concessional_financing_apply(
+    decisions: Decisions, decision: Decision, terms: Mapping[str, Any]
+) -> int | None:
+    assert decision.id is not None
+    grant_id = await decisions.concessional.adopt(decisions.hook_context, int(terms["request_id"]), decision.id)
+    amount = Money.from_minor(decision.amount or 0, decisions.settings.reporting_currency)
+    draft = rules.funding_entry(
+        decision.id,
+        decision.window_id,
+        amount,
+        str(terms["proposal_title"]),
+        grant_id,
+        decisions.now.date(),
+        source_type="concessional_decision",
+    )
+    return (await decisions.ledger.post(draft)).id
+
+
+async def _concessional_change_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    return await decisions.concessional.change(decisions.hook_context, decision.kind, decision.id, terms)
+
+
+async def _concessional_declined(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> None:
+    assert decision.id is not None
+    await decisions.concessional.declined(decisions.hook_context, decision.kind, decision.id, terms)
+
+
+# ---------------------------------------------------------------- benefitting countries (no money moves)
+
+
+def _not_listed(code: str) -> Conflict:
+    return Conflict(f"{code} is already a benefitting country", field="country", rule="not-a-benefitting-country")
+
+
+async def _one_pending(decisions: Decisions, code: str) -> None:
+    """One pending decision on a country's place on the list, whatever its kind (the decisions service checks
+    the pending decisions of one kind; an addition, a group change and a removal are one subject)."""
+    subject = f"country:{code}"
+    pending = (
+        await decisions.session.execute(
+            select(col(Decision.id)).where(
+                col(Decision.subject) == subject,
+                col(Decision.kind).in_(COUNTRY_KINDS),
+                col(Decision.status) != DecisionStatus.CLOSED.value,
+            )
+        )
+    ).first()
+    if pending is not None:
+        raise Conflict(
+            f"decision {pending[0]} on {subject} is still pending; close it first",
+            rule="one-pending-decision-per-subject",
+            decision_id=pending[0],
+        )
+
+
+COUNTRY_KINDS = (
+    DecisionKind.ADD_COUNTRY.value,
+    DecisionKind.REMOVE_COUNTRY.value,
+    DecisionKind.SET_COUNTRY_GROUP.value,
+)
+
+
+async def _add_country_terms(decisions: Decisions, data: AddCountryDecision) -> NewTerms:
+    found = await decisions.session.get(BenefittingCountry, data.country)
+    if found is not None and found.removed_on is None:
+        raise _not_listed(data.country)
+    await _one_pending(decisions, data.country)
+    return NewTerms(f"country:{data.country}", {"country": data.country, "group": data.group.value})
+
+
+async def _add_country_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    found = await decisions.session.get(BenefittingCountry, terms["country"])
+    if found is not None and found.removed_on is None:
+        return f"{terms['country']} is already a benefitting country"
+    return None
+
+
+async def _add_country_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.add_benefitting_country(terms["country"], CountryGroup(terms["group"]), decision.id)
+    return None
+
+
+async def _remove_country_terms(decisions: Decisions, data: RemoveCountryDecision) -> NewTerms:
+    standing = await decisions.gov.benefitting_country(data.country)
+    await _one_pending(decisions, data.country)
+    terms = {"country": data.country, "reason": data.reason, "from_group": standing.country.group}
+    return NewTerms(f"country:{data.country}", terms)
+
+
+async def _listed_problem(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> str | None:
+    """A removal or a group change needs the country still on the list (and a group change a new group)."""
+    standing = await decisions.gov.benefitting_country(terms["country"])
+    if "group" in terms and standing.country.group == terms["group"]:
+        return f"{terms['country']} is already in group {terms['group']}"
+    return None
+
+
+async def _remove_country_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.remove_benefitting_country(terms["country"], str(terms["reason"]), decision.id)
+    return None
+
+
+async def _set_country_group_terms(decisions: Decisions, data: SetCountryGroupDecision) -> NewTerms:
+    standing = await decisions.gov.benefitting_country(data.country)
+    if standing.country.group == data.group.value:
+        raise Conflict(f"{data.country} is already in group {data.group.value}", field="group", rule="group-changes")
+    await _one_pending(decisions, data.country)
+    terms = {"country": data.country, "group": data.group.value, "from_group": standing.country.group}
+    return NewTerms(f"country:{data.country}", terms)
+
+
+async def _set_country_group_apply(decisions: Decisions, decision: Decision, terms: Mapping[str, Any]) -> int | None:
+    assert decision.id is not None
+    await decisions.gov.set_country_group(terms["country"], CountryGroup(terms["group"]), decision.id)
+    return None
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -345,6 +526,52 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
         ),
         DecisionKind.POLICY: _spec(
             DecisionKind.POLICY, money=None, terms=_policy_terms, apply=_policy_apply, one_per_subject=False
+        ),
+        DecisionKind.CONCESSIONAL_FINANCING: _spec(
+            DecisionKind.CONCESSIONAL_FINANCING,
+            money=MoneyEffect(FundsSource.WINDOW, "concessional_decision"),
+            terms=_concessional_financing_terms,
+            problem=_concessional_problem,
+            apply=_concessional_financing_apply,
+            declined=_concessional_declined,
+            on_proposal=True,
+        ),
+        # A cancellation only releases (no money guard); a restructuring may take more from the window (its
+        # amount is the increase, 0 for a reduction), so the money guard applies to it.
+        DecisionKind.CANCEL_CONCESSIONAL: _spec(
+            DecisionKind.CANCEL_CONCESSIONAL,
+            money=None,
+            terms=_concessional_change_terms,
+            problem=_concessional_problem,
+            apply=_concessional_change_apply,
+        ),
+        DecisionKind.RESTRUCTURE_CONCESSIONAL: _spec(
+            DecisionKind.RESTRUCTURE_CONCESSIONAL,
+            money=MoneyEffect(FundsSource.WINDOW, "concessional_decision"),
+            terms=_concessional_change_terms,
+            problem=_concessional_problem,
+            apply=_concessional_change_apply,
+        ),
+        DecisionKind.ADD_COUNTRY: _spec(
+            DecisionKind.ADD_COUNTRY,
+            money=None,
+            terms=_add_country_terms,
+            problem=_add_country_problem,
+            apply=_add_country_apply,
+        ),
+        DecisionKind.REMOVE_COUNTRY: _spec(
+            DecisionKind.REMOVE_COUNTRY,
+            money=None,
+            terms=_remove_country_terms,
+            problem=_listed_problem,
+            apply=_remove_country_apply,
+        ),
+        DecisionKind.SET_COUNTRY_GROUP: _spec(
+            DecisionKind.SET_COUNTRY_GROUP,
+            money=None,
+            terms=_set_country_group_terms,
+            problem=_listed_problem,
+            apply=_set_country_group_apply,
         ),
     }
 )

@@ -209,6 +209,12 @@ class DecisionKind(StrEnum):
     ADMIN_BUDGET = "admin_budget"
     WINDOW_ALLOCATION = "window_allocation"
     POLICY = "policy"
+    CONCESSIONAL_FINANCING = "concessional_financing"
+    CANCEL_CONCESSIONAL = "cancel_concessional"
+    RESTRUCTURE_CONCESSIONAL = "restructure_concessional"
+    ADD_COUNTRY = "add_country"
+    REMOVE_COUNTRY = "remove_country"
+    SET_COUNTRY_GROUP = "set_country_group"
 
 
 class Procedure(StrEnum):
@@ -238,7 +244,7 @@ class Decision(SQLModel, table=True):
     __tablename__ = "decisions"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(sa_column=Column(String(20), nullable=False, index=True))
+    kind: str = Field(sa_column=Column(String(32), nullable=False, index=True))
     subject: str = Field(sa_column=Column(String(40), nullable=False, index=True))
     title: str = Field(sa_column=Column(String(200), nullable=False))
     text: str = Field(sa_column=Column(Text(), nullable=False))
@@ -336,3 +342,52 @@ class AdminBudget(SQLModel, table=True):
     currency: str = Field(sa_column=Column(String(3), nullable=False))
     decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=False))
     approved_at: datetime = Field(sa_column=utc_column())
+
+
+# ---------------------------------------------------------------- benefitting countries
+
+
+class CountryGroup(StrEnum):
+    """A benefitting country's group: its World Bank income group, or a GCFF-style group (A: lower-middle-
+    income-like, B: upper-middle-income-like; ``governance.rules.applicable_terms``)."""
+
+    LDC_LIC = "ldc_lic"  # least developed or low-income
+    LMIC = "lmic"  # lower-middle-income
+    UMIC = "umic"  # upper-middle-income
+    GCFF_A = "gcff_a"
+    GCFF_B = "gcff_b"
+
+
+class BenefittingCountry(SQLModel, table=True):
+    """A country the facility's concessional financing may benefit, kept by member decision (add_country,
+    remove_country, set_country_group). A removed country keeps its row (removed_on); adding it again opens a
+    new period on the same row. Every change is a ``BenefittingCountryChange`` too."""
+
+    __tablename__ = "benefitting_countries"
+
+    code: str = Field(sa_column=Column(String(3), primary_key=True))  # ISO 3166-1 alpha-3; names from CLDR
+    group: str = Field(sa_column=Column(String(8), nullable=False))
+    added_on: date = Field(sa_column=Column(Date(), nullable=False))
+    added_by_decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=False))
+    removed_on: date | None = Field(default=None, sa_column=Column(Date(), nullable=True))
+    removed_by_decision_id: int | None = Field(
+        default=None, sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=True)
+    )
+    updated_at: datetime = Field(sa_column=utc_column())
+
+
+class BenefittingCountryChange(SQLModel, table=True):
+    """One change of a benefitting country, by the decision that made it: ``added`` (new value: the group),
+    ``group`` (old and new group) or ``removed`` (old value: the group; reason: the decision's). Append-only."""
+
+    __tablename__ = "benefitting_country_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(3), ForeignKey("benefitting_countries.code"), nullable=False, index=True))
+    change: str = Field(sa_column=Column(String(8), nullable=False))
+    old_group: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
+    new_group: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
+    effective_on: date = Field(sa_column=Column(Date(), nullable=False))
+    decision_id: int = Field(sa_column=Column(Integer(), ForeignKey("decisions.id"), nullable=False))
+    reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    changed_at: datetime = Field(sa_column=utc_column())

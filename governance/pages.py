@@ -10,6 +10,7 @@ page never offers a button the service would refuse, and says why instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -105,6 +106,14 @@ def _reads_decisions(user: Principal) -> bool:
 
 
 web.register_nav(NavItem(N_("Decisions"), lambda _u: DECISIONS_PATH, _reads_decisions, order=10))
+COUNTRIES_PATH = f"{web.PAGE_PREFIX}/countries"
+
+
+def _reads_countries(user: Principal) -> bool:
+    return has_permission("governance.read", user)[0]
+
+
+web.register_nav(NavItem(N_("Benefitting countries"), lambda _u: COUNTRIES_PATH, _reads_countries, order=15))
 web.register_nav(
     NavItem(
         N_("My member state"),
@@ -122,6 +131,24 @@ KIND_LABELS = {
     "admin_budget": N_("Secretariat budget"),
     "window_allocation": N_("Allocation of pooled funds to a window"),
     "policy": N_("Policy"),
+    "concessional_financing": N_("Concessional financing"),
+    "cancel_concessional": N_("Cancellation of a concessional operation"),
+    "restructure_concessional": N_("Restructuring of a concessional operation"),
+    "add_country": N_("Addition of a benefitting country"),
+    "remove_country": N_("Removal of a benefitting country"),
+    "set_country_group": N_("Change of a benefitting country's group"),
+}
+# A benefitting country's group (``governance.models.CountryGroup``) and the charter's method, in words.
+GROUP_LABELS = {
+    "ldc_lic": N_("Least developed or low-income country"),
+    "lmic": N_("Lower-middle-income country"),
+    "umic": N_("Upper-middle-income country"),
+    "gcff_a": N_("GCFF group A (as a lower-middle-income country)"),
+    "gcff_b": N_("GCFF group B (as an upper-middle-income country)"),
+}
+METHOD_LABELS = {
+    "oecd_dac": N_("the OECD DAC's discount rates and thresholds by income group"),
+    "imf": N_("the IMF's one discount rate and threshold for every country"),
 }
 PROCEDURE_LABELS = {
     "vote": N_("Vote"),
@@ -266,7 +293,35 @@ async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decis
         view["tier"] = terms.get("tier")
     elif decision.kind == "window_allocation":
         view["window"] = await _window_name(decisions.session, decision.window_id)
+    elif decision.kind in COUNTRY_KINDS:
+        view.update(_country_terms(decisions, terms))
     return view
+
+
+COUNTRY_KINDS = ("add_country", "remove_country", "set_country_group")
+
+
+def _group_terms(decisions: Decisions, group: object) -> dict[str, str] | None:
+    """A group in words with the discount rate and threshold it brings under the charter's method."""
+    if not group:
+        return None
+    terms = rules.applicable_terms(str(group), decisions.charter.concessionality_method)
+    return {
+        "label": gettext(GROUP_LABELS.get(str(group), str(group))),
+        "discount_rate": percent(terms.discount_rate),
+        "threshold": percent(terms.threshold),
+    }
+
+
+def _country_terms(decisions: Decisions, terms: Mapping[str, Any]) -> dict[str, Any]:
+    """A decision on the list of benefitting countries: the country, its group before and after, the terms."""
+    return {
+        "country": country_name(str(terms.get("country"))),
+        "country_code": terms.get("country"),
+        "group": _group_terms(decisions, terms.get("group")),
+        "from_group": _group_terms(decisions, terms.get("from_group")),
+        "reason": terms.get("reason"),
+    }
 
 
 async def _window_name(session: AsyncSession, window_id: int | None) -> str:
@@ -572,6 +627,50 @@ class MemberPages(Controller):
         )
 
 
+# ---------------------------------------------------------------- benefitting countries
+
+
+class CountryPages(Controller):
+    path = COUNTRIES_PATH
+    include_in_schema = False
+    guards = [require("governance.read")]
+
+    @get("/")
+    async def countries(
+        self,
+        request: AnyRequest,
+        governance: GovernanceService,
+        include_removed: Annotated[bool, QueryParameter(required=False)] = False,
+    ) -> Response[str]:
+        """The benefitting countries (the API's ``GET /countries``): group, discount rate, threshold, since when
+        and by which decision; the removed ones too when asked."""
+        found = await governance.benefitting_countries(include_removed=include_removed)
+        method = governance.settings.charter.concessionality_method
+        rows = [
+            {
+                "code": s.country.code,
+                "name": country_name(s.country.code),
+                "group": gettext(GROUP_LABELS.get(s.country.group, s.country.group)),
+                "discount_rate": percent(s.terms.discount_rate),
+                "threshold": percent(s.terms.threshold),
+                "since": s.country.added_on,
+                "decision_id": s.country.added_by_decision_id,
+                "removed_on": s.country.removed_on,
+                "removed_by": s.country.removed_by_decision_id,
+            }
+            for s in sorted(found, key=lambda s: country_name(s.country.code))
+        ]
+        return web.render(
+            request,
+            "governance/countries.html",
+            title=N_("Benefitting countries"),
+            countries=rows,
+            method=gettext(METHOD_LABELS.get(method, method)),
+            include_removed=include_removed,
+            reads_decisions=_reads_decisions(current_user(request)),
+        )
+
+
 # ---------------------------------------------------------------- the delegate's dashboard
 
 
@@ -651,4 +750,4 @@ async def delegate_dashboard(request: AnyRequest, session: AsyncSession, user: P
     ]
 
 
-page_handlers = [DecisionPages, MemberPages]
+page_handlers = [DecisionPages, MemberPages, CountryPages]

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from fundapp.core.chain import GENESIS_HASH, canonical_json, digest
 from fundapp.core.errors import Conflict, InvalidInput, NotFound, refuse_future
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.plans import EntryId, Event, Plan
+from governance.models import CountryGroup
 from ledger import (
     EntryDraft,
     Line,
@@ -103,6 +105,52 @@ def country_names(code: str) -> dict[str, str]:
     """The country's name in each supported locale (CLDR)."""
     alpha2 = iso_alpha3()[code]
     return {locale: Locale(locale).territories[alpha2] for locale in LOCALES}
+
+
+# ---------------------------------------------------------------- benefitting countries' terms
+
+
+class ConcessionalityMethod(StrEnum):
+    """The charter's method for a country's discount rate and grant-element threshold
+    (``CharterSettings.concessionality_method``)."""
+
+    OECD_DAC = "oecd_dac"
+    IMF = "imf"
+
+
+@dataclass(frozen=True, slots=True)
+class CountryTerms:
+    """The terms a concessional loan to a country is measured against, both as fractions (0.09 is 9%): the
+    discount rate of the grant element's present values, and the grant element the loan must reach."""
+
+    discount_rate: Decimal
+    threshold: Decimal
+
+
+# The OECD DAC's terms since 2018 (reporting of official development assistance loans on a grant-equivalent
+# basis): the discount rate is the IMF's base rate of 5% plus an adjustment by income group, and a loan counts
+# as concessional from a grant element of 45%, 15% or 10%.
+OECD_DAC_TERMS: Mapping[CountryGroup, CountryTerms] = {
+    CountryGroup.LDC_LIC: CountryTerms(Decimal("0.09"), Decimal("0.45")),
+    CountryGroup.LMIC: CountryTerms(Decimal("0.07"), Decimal("0.15")),
+    CountryGroup.UMIC: CountryTerms(Decimal("0.06"), Decimal("0.10")),
+}
+# The GCFF's groups are measured as the income group they resemble: group A (the lower-middle-income-like
+# countries, concessional terms close to the IDA's) as LMIC, group B (upper-middle-income-like) as UMIC.
+GCFF_GROUP_AS: Mapping[CountryGroup, CountryGroup] = {
+    CountryGroup.GCFF_A: CountryGroup.LMIC,
+    CountryGroup.GCFF_B: CountryGroup.UMIC,
+}
+# The IMF's debt-limits policy: one discount rate of 5% and a grant element of at least 35%, for every country.
+IMF_TERMS = CountryTerms(Decimal("0.05"), Decimal("0.35"))
+
+
+def applicable_terms(group: CountryGroup | str, method: ConcessionalityMethod | str) -> CountryTerms:
+    """The discount rate and grant-element threshold of a country of ``group`` under the charter's ``method``."""
+    group, method = CountryGroup(group), ConcessionalityMethod(method)
+    if method == ConcessionalityMethod.IMF:
+        return IMF_TERMS
+    return OECD_DAC_TERMS[GCFF_GROUP_AS.get(group, group)]
 
 
 # ---------------------------------------------------------------- tiers and assessment
@@ -1566,17 +1614,26 @@ def plan_close(state: Replayed, tally: Tally, *, adopted: bool, reason: str) -> 
 
 
 def funding_entry(
-    decision_id: int, window_id: int | None, amount: Money, proposal_title: str, grant_id: int | None, on: date
+    decision_id: int,
+    window_id: int | None,
+    amount: Money,
+    proposal_title: str,
+    grant_id: int | None,
+    on: date,
+    *,
+    source_type: str = "funding_decision",
 ) -> EntryDraft:
-    """An adopted funding decision's entry: the window's available funds allocated to the new grant."""
+    """An adopted funding decision's entry: the window's available funds allocated to the new grant (a
+    concessional financing decision's is the same, under its own source type, ``concessional_decision``)."""
+    what = "Concessional financing decision" if source_type == "concessional_decision" else "Funding decision"
     return EntryDraft(
         entry_date=on,
-        description=f"Funding decision {decision_id}: {proposal_title}",
+        description=f"{what} {decision_id}: {proposal_title}"[:500],
         lines=(
             Line(chart.AVAILABLE, -amount, window_id=window_id),
             Line(chart.ALLOCATED, amount, window_id=window_id, grant_id=grant_id),
         ),
-        source_type="funding_decision",
+        source_type=source_type,
         source_id=str(decision_id),
     )
 

@@ -23,7 +23,15 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from fundapp.core.schemas import Id, Input, Output
-from governance.models import ContributorKind, DecisionKind, MemberStatus, Procedure, Tier, WindowStatus
+from governance.models import (
+    ContributorKind,
+    CountryGroup,
+    DecisionKind,
+    MemberStatus,
+    Procedure,
+    Tier,
+    WindowStatus,
+)
 from governance.rules import is_country
 from ledger import DecimalString, KnownCurrency, MoneyOut, to_money
 
@@ -410,7 +418,23 @@ MemberCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 # The terms a decision may carry, in the order their refusals are listed; each kind takes some of them.
-TERM_FIELDS = ("proposal_id", "member_code", "tier", "joined_on", "window_code", "year", "currency", "amount")
+TERM_FIELDS = (
+    "proposal_id",
+    "member_code",
+    "tier",
+    "joined_on",
+    "window_code",
+    "year",
+    "currency",
+    "amount",
+    "request_id",
+    "loan_amount",
+    "concessional_base_rate",
+    "concessional_spread",
+    "country",
+    "group",
+    "reason",
+)
 WindowCode = Annotated[str, StringConstraints(min_length=1, max_length=16)]
 
 
@@ -483,6 +507,59 @@ class PolicyDecision(_DecisionInput):
     kind: Literal[DecisionKind.POLICY]
 
 
+class ConcessionalFinancingDecision(_DecisionInput):
+    """Finance a concessional operation: a financing request the TAG has reviewed; the amount (its
+    concessionality plus the agency's costs), the window, country and agency are the request's."""
+
+    kind: Literal[DecisionKind.CONCESSIONAL_FINANCING]
+    request_id: Id
+
+
+class CancelConcessionalDecision(_DecisionInput):
+    """Cancel an adopted concessional operation: what was not transferred goes back to the window."""
+
+    kind: Literal[DecisionKind.CANCEL_CONCESSIONAL]
+    request_id: Id
+
+
+RatePart = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}(\.[0-9]{1,8})?$")]
+
+
+class RestructureConcessionalDecision(_DecisionInput):
+    """Restructure an adopted concessional operation: a new loan amount (the loan's currency) and/or new
+    concessional terms (base rate and spread as fractions, "0.0125"); the concessionality is computed again."""
+
+    kind: Literal[DecisionKind.RESTRUCTURE_CONCESSIONAL]
+    request_id: Id
+    loan_amount: DecimalString | None = None
+    concessional_base_rate: RatePart | None = None
+    concessional_spread: RatePart | None = None
+
+
+class AddCountryDecision(_DecisionInput):
+    """A country becomes a benefitting country, in a group."""
+
+    kind: Literal[DecisionKind.ADD_COUNTRY]
+    country: CountryCode
+    group: CountryGroup
+
+
+class RemoveCountryDecision(_DecisionInput):
+    """A benefitting country is taken off the list (money already decided for it is not touched)."""
+
+    kind: Literal[DecisionKind.REMOVE_COUNTRY]
+    country: CountryCode
+    reason: Reason
+
+
+class SetCountryGroupDecision(_DecisionInput):
+    """A benefitting country moves to another group."""
+
+    kind: Literal[DecisionKind.SET_COUNTRY_GROUP]
+    country: CountryCode
+    group: CountryGroup
+
+
 DecisionInput = (
     Annotated[FundProposalDecision, Tag(DecisionKind.FUND_PROPOSAL.value)]
     | Annotated[AdmitMemberDecision, Tag(DecisionKind.ADMIT_MEMBER.value)]
@@ -491,6 +568,12 @@ DecisionInput = (
     | Annotated[AdminBudgetDecision, Tag(DecisionKind.ADMIN_BUDGET.value)]
     | Annotated[WindowAllocationDecision, Tag(DecisionKind.WINDOW_ALLOCATION.value)]
     | Annotated[PolicyDecision, Tag(DecisionKind.POLICY.value)]
+    | Annotated[ConcessionalFinancingDecision, Tag(DecisionKind.CONCESSIONAL_FINANCING.value)]
+    | Annotated[CancelConcessionalDecision, Tag(DecisionKind.CANCEL_CONCESSIONAL.value)]
+    | Annotated[RestructureConcessionalDecision, Tag(DecisionKind.RESTRUCTURE_CONCESSIONAL.value)]
+    | Annotated[AddCountryDecision, Tag(DecisionKind.ADD_COUNTRY.value)]
+    | Annotated[RemoveCountryDecision, Tag(DecisionKind.REMOVE_COUNTRY.value)]
+    | Annotated[SetCountryGroupDecision, Tag(DecisionKind.SET_COUNTRY_GROUP.value)]
 )
 
 
@@ -509,6 +592,12 @@ DECISION_SCHEMAS: dict[DecisionKind, type[_DecisionInput]] = {
     DecisionKind.ADMIN_BUDGET: AdminBudgetDecision,
     DecisionKind.WINDOW_ALLOCATION: WindowAllocationDecision,
     DecisionKind.POLICY: PolicyDecision,
+    DecisionKind.CONCESSIONAL_FINANCING: ConcessionalFinancingDecision,
+    DecisionKind.CANCEL_CONCESSIONAL: CancelConcessionalDecision,
+    DecisionKind.RESTRUCTURE_CONCESSIONAL: RestructureConcessionalDecision,
+    DecisionKind.ADD_COUNTRY: AddCountryDecision,
+    DecisionKind.REMOVE_COUNTRY: RemoveCountryDecision,
+    DecisionKind.SET_COUNTRY_GROUP: SetCountryGroupDecision,
 }
 
 
@@ -571,7 +660,8 @@ class DecisionCreate(RootModel[Annotated[DecisionInput, Discriminator(_kind_of)]
     fund_proposal: proposal_id; admit_member: member_code (a country), tier, joined_on; set_tier:
     member_code, tier; fee_schedule: year, tier, currency, amount; admin_budget: year, amount (reporting
     currency); window_allocation: window_code, amount (reporting currency, from the pooled funds); policy:
-    the text only."""
+    the text only; concessional_financing and cancel_concessional: request_id; restructure_concessional:
+    request_id and loan_amount and/or concessional_base_rate, concessional_spread."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -679,3 +769,36 @@ class DecisionPublic(Output):
     recusals: list[RecusalPublic]
     chain_head: str
     entry_id: int | None
+
+
+# ---------------------------------------------------------------- benefitting countries
+
+
+class CountryChangePublic(Output):
+    change: str
+    old_group: str | None
+    new_group: str | None
+    effective_on: date
+    decision_id: int
+    reason: str
+
+
+class BenefittingCountryPublic(Output):
+    """A benefitting country with the terms its loans are measured against under the charter's method
+    (fractions as decimal strings: "0.07" is 7%)."""
+
+    code: str
+    names: dict[str, str]
+    group: str
+    method: str
+    discount_rate: str
+    threshold: str
+    current: bool
+    added_on: date
+    added_by_decision_id: int
+    removed_on: date | None
+    removed_by_decision_id: int | None
+
+
+class BenefittingCountryDetail(BenefittingCountryPublic):
+    history: list[CountryChangePublic]

@@ -37,9 +37,12 @@ from fundapp.core.writes import one_trip
 from governance import rules
 from governance.models import (
     Assessment,
+    BenefittingCountry,
+    BenefittingCountryChange,
     Contribution,
     Contributor,
     ContributorKind,
+    CountryGroup,
     Member,
     MemberChange,
     MemberStatus,
@@ -61,6 +64,24 @@ from governance.schemas import (
     WindowUpdate,
 )
 from ledger import Ledger, LedgerRuleError, Money, chart, to_json, to_money
+
+
+@dataclass(frozen=True, slots=True)
+class CountryStanding:
+    """A benefitting country and the terms its loans are measured against under the charter's method."""
+
+    country: BenefittingCountry
+    terms: rules.CountryTerms
+
+
+def _country_state(row: BenefittingCountry) -> dict[str, Any]:
+    return {
+        "group": row.group,
+        "added_on": row.added_on,
+        "added_by_decision_id": row.added_by_decision_id,
+        "removed_on": row.removed_on,
+        "removed_by_decision_id": row.removed_by_decision_id,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +275,108 @@ class Governance(Service):
         await self.session.flush()
         await self._audit("window.update", "window", code, before=before, after=changes)
         return window
+
+    # ---------------------------------------------------------------- benefitting countries
+
+    def country_terms(self, group: str) -> rules.CountryTerms:
+        """The terms of a country of ``group`` under the charter's method."""
+        return rules.applicable_terms(group, self.settings.charter.concessionality_method)
+
+    async def benefitting_country(self, code: str) -> CountryStanding:
+        """A current benefitting country with its terms; refused (409 ``country``/``country-eligible``) when the
+        code is not, or no longer, one."""
+        found = await self.session.get(BenefittingCountry, code) if len(code) == 3 else None
+        if found is None or found.removed_on is not None:
+            raise Conflict(
+                f"{code} is not a benefitting country of the facility", field="country", rule="country-eligible"
+            )
+        return CountryStanding(found, self.country_terms(found.group))
+
+    async def benefitting_countries(self, *, include_removed: bool = False) -> list[CountryStanding]:
+        """The benefitting countries by code, with their terms; the removed ones too when asked."""
+        query = select(BenefittingCountry).order_by(col(BenefittingCountry.code))
+        if not include_removed:
+            query = query.where(col(BenefittingCountry.removed_on).is_(None))
+        rows = (await self.session.execute(query)).scalars().all()
+        return [CountryStanding(row, self.country_terms(row.group)) for row in rows]
+
+    async def any_benefitting_country(self, code: str) -> BenefittingCountry:
+        """A country that is or was a benefitting country (404 otherwise)."""
+        found = await self.session.get(BenefittingCountry, code) if len(code) == 3 else None
+        if found is None:
+            raise NotFound(f"{code} has never been a benefitting country", field="country", rule="country-exists")
+        return found
+
+    async def country_history(self, code: str) -> list[BenefittingCountryChange]:
+        query = (
+            select(BenefittingCountryChange)
+            .where(col(BenefittingCountryChange.code) == code)
+            .order_by(col(BenefittingCountryChange.id))
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def add_benefitting_country(self, code: str, group: CountryGroup, decision_id: int) -> BenefittingCountry:
+        """An adopted add_country decision: the country is on the list from today (the facility's clock). A
+        country removed before is added again on its row; its history keeps the earlier period."""
+        row = await self.session.get(BenefittingCountry, code)
+        if row is not None and row.removed_on is None:
+            raise Conflict(
+                f"{code} is already a benefitting country", field="country", rule="not-a-benefitting-country"
+            )
+        before = None if row is None else {"group": row.group, "removed_on": row.removed_on}
+        if row is None:
+            row = BenefittingCountry(
+                code=code, group=group.value, added_on=self.today, added_by_decision_id=decision_id, updated_at=self.now
+            )
+        row.group, row.added_on, row.added_by_decision_id = group.value, self.today, decision_id
+        row.removed_on, row.removed_by_decision_id, row.updated_at = None, None, self.now
+        self.session.add(row)
+        await self.session.flush()
+        await self._country_change(code, "added", None, group.value, decision_id, "")
+        await self._audit("country.add", "benefitting_country", code, before=before, after=_country_state(row))
+        return row
+
+    async def remove_benefitting_country(self, code: str, reason: str, decision_id: int) -> BenefittingCountry:
+        """An adopted remove_country decision: off the list from today. Money already decided for the country
+        (allocations, grants, their transfers) is not touched; new requests for it are refused."""
+        row = (await self.benefitting_country(code)).country
+        before = _country_state(row)
+        row.removed_on, row.removed_by_decision_id, row.updated_at = self.today, decision_id, self.now
+        self.session.add(row)
+        await self.session.flush()
+        await self._country_change(code, "removed", row.group, None, decision_id, reason)
+        await self._audit("country.remove", "benefitting_country", code, before=before, after=_country_state(row))
+        return row
+
+    async def set_country_group(self, code: str, group: CountryGroup, decision_id: int) -> BenefittingCountry:
+        """An adopted set_country_group decision: the country's group (and so its terms) from today."""
+        row = (await self.benefitting_country(code)).country
+        if row.group == group.value:
+            raise Conflict(f"{code} is already in group {row.group}", field="group", rule="group-changes")
+        before, old = _country_state(row), row.group
+        row.group, row.updated_at = group.value, self.now
+        self.session.add(row)
+        await self.session.flush()
+        await self._country_change(code, "group", old, group.value, decision_id, "")
+        await self._audit("country.group", "benefitting_country", code, before=before, after=_country_state(row))
+        return row
+
+    async def _country_change(
+        self, code: str, change: str, old: str | None, new: str | None, decision_id: int, reason: str
+    ) -> None:
+        self.session.add(
+            BenefittingCountryChange(
+                code=code,
+                change=change,
+                old_group=old,
+                new_group=new,
+                effective_on=self.today,
+                decision_id=decision_id,
+                reason=reason,
+                changed_at=self.now,
+            )
+        )
+        await self.session.flush()
 
     # ---------------------------------------------------------------- tier fees and assessment
 

@@ -18,8 +18,11 @@ from governance.decisions import Decisions, event_public, terms_of, timestamp
 from governance.models import Assessment, Contribution, Contributor, Decision, Member, Pledge, PledgeInstalment, Window
 from governance.schemas import (
     AssessmentPublic,
+    BenefittingCountryDetail,
+    BenefittingCountryPublic,
     ContributionPublic,
     ContributorPublic,
+    CountryChangePublic,
     DecisionPublic,
     InstalmentPublic,
     MemberPublic,
@@ -29,7 +32,7 @@ from governance.schemas import (
     VotingRights,
     WindowPublic,
 )
-from governance.service import Governance
+from governance.service import CountryStanding, Governance
 from ledger import MoneyOut
 
 
@@ -339,3 +342,29 @@ RULES_TEXT = (
     "no_objection: adopted at the deadline unless a member of the roll not recused objects. consensus: adopted "
     "with a quorum present and no objection from those present."
 )
+
+
+def country_public(gov: Governance, standing: CountryStanding) -> BenefittingCountryPublic:
+    """A benefitting country with its group's terms under the charter's method."""
+    row, terms = standing.country, standing.terms
+    return BenefittingCountryPublic(
+        code=row.code,
+        names=rules.country_names(row.code),
+        group=row.group,
+        method=gov.settings.charter.concessionality_method,
+        discount_rate=str(terms.discount_rate),
+        threshold=str(terms.threshold),
+        current=row.removed_on is None,
+        added_on=row.added_on,
+        added_by_decision_id=row.added_by_decision_id,
+        removed_on=row.removed_on,
+        removed_by_decision_id=row.removed_by_decision_id,
+    )
+
+
+async def country_detail(gov: Governance, code: str) -> BenefittingCountryDetail:
+    """A country that is or was a benefitting country, with its history of changes."""
+    row = await gov.any_benefitting_country(code)
+    public = country_public(gov, CountryStanding(row, gov.country_terms(row.group)))
+    history = [CountryChangePublic.model_validate(change) for change in await gov.country_history(code)]
+    return BenefittingCountryDetail(**public.model_dump(), history=history)

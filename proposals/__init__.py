@@ -5,8 +5,13 @@ Other packages use proposals through this module only (tests/unit/test_architect
 """
 
 from proposals import rules, workflow
+from proposals.grants import Grants, register_transfer_guard
 from proposals.models import (
+    Call,
     Disbursement,
+    DisbursementStatus,
+    Endorsement,
+    EndorsementDecision,
     Grant,
     GrantReport,
     GrantStatus,
@@ -17,22 +22,50 @@ from proposals.models import (
     ProposalVersion,
     Refund,
     Tranche,
+    TrancheStatus,
     Transition,
 )
+from proposals.schemas import (
+    BudgetCategory,
+    BudgetLine,
+    CountryShare,
+    Indicator,
+    Outcome,
+    ProposalContent,
+    TrancheCondition,
+    TrancheIn,
+)
+from proposals.service import Proposals
 
 __all__ = [
+    "BudgetCategory",
+    "BudgetLine",
+    "Call",
+    "CountryShare",
     "Disbursement",
+    "DisbursementStatus",
+    "Endorsement",
+    "EndorsementDecision",
     "Grant",
     "GrantReport",
     "GrantStatus",
+    "Grants",
+    "Indicator",
     "Organisation",
     "OrganisationType",
+    "Outcome",
     "Proposal",
+    "ProposalContent",
     "ProposalCountry",
     "ProposalVersion",
+    "Proposals",
     "Refund",
     "Tranche",
+    "TrancheCondition",
+    "TrancheIn",
+    "TrancheStatus",
     "Transition",
+    "register_transfer_guard",
     "rules",
     "workflow",
 ]

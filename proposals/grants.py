@@ -32,7 +32,7 @@ Postings (docs/chart-of-accounts.md, "Grants"):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import InvalidOperation
@@ -88,6 +88,19 @@ STATEMENT_ACCOUNTS = (
     chart.TRANSFERS_TO_PARTNERS,
     chart.GRANTS_PAYABLE,
 )
+
+
+# Checks another domain adds before a transfer of a grant is prepared (the shell joins them in
+# ``fundapp.wiring``: concessional refuses a transfer to an agency whose loan is not yet effective). A guard
+# takes the session and the locked grant and raises a DomainError naming field and rule; it writes nothing.
+TransferGuard = Callable[[AsyncSession, Grant], Awaitable[None]]
+_transfer_guards: list[TransferGuard] = []
+
+
+def register_transfer_guard(guard: TransferGuard) -> None:
+    """Add a check run before a transfer is prepared (registering the same guard again changes nothing)."""
+    if guard not in _transfer_guards:
+        _transfer_guards.append(guard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +373,8 @@ class Grants(Service):
         payload_hash, first = await self._replay(grant_id, idempotency_key, "agreement", data.model_dump(mode="json"))
         if first is not None:
             return Done(grant, replayed=True)
+        organisation = await self.organisation(grant.organisation_id)
+        rules.require_procedures_agreement(organisation.name, organisation.type, organisation.procedures_agreement_on)
         allocated = await self._balance(chart.ALLOCATED, grant)
         tranches = await self._lock_tranches(grant_id)
         plan = rules.plan_agreement(
@@ -416,6 +431,8 @@ class Grants(Service):
             return Done(await self.disbursement(first), replayed=True)
         gw.advance(gw.GRANT, grant.status, "prepare_disbursement", grant_id)
         await self._require_cleared(grant)
+        for guard in _transfer_guards:
+            await guard(self.session, grant)
         tranche = next((t for t in await self._lock_tranches(grant_id) if t.number == data.tranche), None)
         if tranche is None or tranche.id is None:
             raise NotFound(f"grant {grant_id} has no tranche {data.tranche}", field="tranche", rule="tranche-exists")

@@ -22,6 +22,7 @@ from ledger import EntryDraft, Line, Money, chart, to_json
 from ledger import rules as ledger_rules
 from proposals import grant_workflow as gw
 from proposals import workflow
+from proposals.models import OrganisationType
 from proposals.schemas import BudgetCategory, ProposalContent, TrancheCondition
 
 # ---------------------------------------------------------------- submission
@@ -741,6 +742,17 @@ def require_cleared(organisation: str, due_diligence: str) -> None:
             f"the due diligence of {organisation} is {due_diligence}; money moves only to a cleared organisation",
             field="organisation",
             rule="due-diligence-cleared",
+        )
+
+
+def require_procedures_agreement(organisation: str, kind: str, agreed_on: date | None) -> None:
+    """The trustee commits funds to an implementation support agency only under its financial procedures
+    agreement (DESIGN §12): refused until the secretariat has recorded it."""
+    if kind == OrganisationType.IMPLEMENTATION_SUPPORT_AGENCY and agreed_on is None:
+        raise Conflict(
+            f"{organisation} has no financial procedures agreement with the trustee; record it first",
+            field="organisation",
+            rule="procedures-agreement",
         )
 
 

@@ -45,7 +45,17 @@ DEFAULT_DECISION_RULES: tuple[DecisionRule, ...] = (
     DecisionRule("admin_budget", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
     DecisionRule("window_allocation", "no_objection", ("vote", "no_objection"), Decimal("0.5"), "simple"),
     DecisionRule("policy", "consensus", ("vote", "no_objection", "consensus"), Decimal("0.5"), "qualified"),
+    DecisionRule("concessional_financing", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("cancel_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    DecisionRule("restructure_concessional", "vote", ("vote", "no_objection"), Decimal("0.5"), "simple"),
+    # The list of benefitting countries (docs/governance.md, "Benefitting countries"): no money moves.
+    DecisionRule("add_country", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
+    DecisionRule("remove_country", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
+    DecisionRule("set_country_group", "vote", ("vote", "no_objection", "consensus"), Decimal("0.5"), "simple"),
 )
+# How the discount rate and grant-element threshold of a benefitting country are chosen
+# (CharterSettings.concessionality_method; governance.rules.applicable_terms).
+CONCESSIONALITY_METHODS = ("oecd_dac", "imf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,12 @@ class CharterSettings:
     objection_rejects: bool = False
     # Running tallies stay hidden until a decision closes, unless this is on.
     results_visible_before_close: bool = False
+    # Concessional financing: a request whose concessional terms do not reach the benefitting country's
+    # grant-element threshold is refused at submission (and at restructuring) unless this is off.
+    concessional_threshold_required: bool = True
+    # The discount rate and grant-element threshold of concessional loans: "oecd_dac" (by the country's income
+    # group, the OECD DAC's since 2018) or "imf" (5% and 35% for every country); docs/governance.md.
+    concessionality_method: str = "oecd_dac"
 
     def decision_rule(self, kind: str) -> DecisionRule:
         for rule in self.decision_rules:
@@ -263,6 +279,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not (0 < interval < 60 and 60 % interval == 0) and not (interval >= 60 and interval % 60 == 0):
         raise SettingsError(
             f"{ENV_PREFIX}SCHEDULER_INTERVAL_SECONDS must divide a minute or be whole minutes, not {interval}"
+        )
+    if charter.concessionality_method not in CONCESSIONALITY_METHODS:
+        raise SettingsError(
+            f"{ENV_PREFIX}CHARTER_CONCESSIONALITY_METHOD must be one of {', '.join(CONCESSIONALITY_METHODS)}"
         )
     rate_fields = ("admin_agent_fee_rate", "indirect_support_cost_cap")
     for name in rate_fields:

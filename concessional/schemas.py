@@ -1,0 +1,125 @@
+"""Concessional financing API models: shapes only; the facility's rules (eligibility, the threshold, the
+schedule, the money) are the services' and ``concessional.rules``'."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from concessional.models import RepaymentMethod
+from fundapp.core.schemas import Input, Output
+from governance import CountryCode
+from ledger import DecimalString, KnownCurrency, MoneyOut
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+LongText = Annotated[str, StringConstraints(max_length=10_000)]
+# A rate or a spread as a fraction: "0.025" for 2.5% (a spread may be negative).
+Rate = Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}(\.[0-9]{1,8})?$")]
+
+
+class ProceduresAgreementIn(Input):
+    agreed_on: date
+    document: Text = Field(description="the agreement's document reference")
+
+
+class AgencyPublic(Output):
+    organisation_id: int
+    name: str
+    type: str
+    country: str
+    due_diligence: str
+    procedures_agreement_on: date | None
+    procedures_agreement_document: str
+
+
+class RequestTranche(Input):
+    """One tranche of the grant to the agency, following the loan's disbursement (reporting currency)."""
+
+    planned_date: date
+    amount: DecimalString
+
+
+class FinancingRequestIn(Input):
+    """A financing request as the agency writes it (created as a draft, edited until submitted)."""
+
+    window_code: Annotated[str, StringConstraints(min_length=1, max_length=16)]
+    country: CountryCode
+    title: Text
+    description: LongText = ""
+    results: LongText = ""
+    endorsement_reference: LongText = ""
+    endorsed_on: date | None = None
+    loan_amount: DecimalString
+    loan_currency: KnownCurrency
+    maturity_months: Annotated[int, Field(ge=1, le=720)]
+    grace_months: Annotated[int, Field(ge=0, le=720)]
+    repayments_per_year: Annotated[int, Field(ge=1, le=12)]
+    method: RepaymentMethod = RepaymentMethod.EQUAL_PRINCIPAL
+    market_base_rate: Rate
+    market_spread: Rate
+    concessional_base_rate: Rate
+    concessional_spread: Rate
+    agency_costs: DecimalString = "0"
+    tranches: Annotated[list[RequestTranche], Field(max_length=24)] = Field(
+        default_factory=list,
+        description="the grant's tranches (amounts sum to concessionality + agency costs); none: one tranche",
+    )
+
+
+class BoardApprovalIn(Input):
+    approved_on: date
+
+
+class EffectivenessIn(Input):
+    signed_on: date
+    effective_on: date
+
+
+class TranchePlan(Output):
+    planned_date: date
+    amount: MoneyOut
+
+
+class FinancingRequestPublic(Output):
+    id: int
+    proposal_id: int
+    proposal_state: str
+    agency_id: int
+    agency_name: str
+    window_code: str
+    country: str
+    title: str
+    description: str
+    results: str
+    endorsement_reference: str
+    endorsed_on: date | None
+    loan_amount: MoneyOut
+    maturity_months: int
+    grace_months: int
+    repayments_per_year: int
+    method: str
+    market_base_rate: str
+    market_spread: str
+    concessional_base_rate: str
+    concessional_spread: str
+    discount_rate: str
+    threshold: str
+    grant_element_before: str
+    grant_element_after: str
+    leverage: str
+    meets_threshold: bool | None
+    concessionality: MoneyOut
+    agency_costs: MoneyOut
+    grant_amount: MoneyOut
+    tranches: list[TranchePlan]
+    status: str
+    decision_id: int | None
+    grant_id: int | None
+    board_approved_on: date | None
+    signed_on: date | None
+    effective_on: date | None
+    cancelled_on: date | None
+    created_at: datetime
+    updated_at: datetime
