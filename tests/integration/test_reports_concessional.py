@@ -1,10 +1,12 @@
 """The concessional portfolio, the contributor report's concessional operations and their IATI activities, on
 both backends (``reports/concessional.py``, ``reports/contributors.py``, ``reports/iati.py``).
 
-The operations are made by :func:`concessional_operations_without_services`: three grants taken through the
+Two sets of data. :func:`concessional_operations_without_services` makes three operations of two agencies,
+with loans in two currencies (which the services' test helpers do not offer yet): grants taken through the
 real funding decision, agreement and transfer API, to which it attaches financing requests and a refund
-receivable as the concessional services will (the ledger conventions of issue 21). When the concessional
-services exist, that one function is replaced by calls to them; every test reads the reports only.
+receivable by the ledger conventions of issue 21; it is the one function to swap for the services' calls.
+The last test makes one operation through the concessional services themselves (request, review, adoption,
+agreement, board approval, effectiveness, a transfer, cancellation) and checks every report after it.
 
 Checked: every figure of the portfolio equals the ledger's balances for the operation's grant (transferred
 8500, pending 8300 + 8400, refunds receivable 1300), the agencies' subtotals add up to the total, the grant
@@ -387,3 +389,57 @@ def test_the_reports_page_lists_and_shows_the_portfolio(api: Api, cw: Concession
     assert (
         "Cartera de financiación en condiciones favorables" in lxml.html.document_fromstring(shown.text).text_content()
     )
+
+
+# ---------------------------------------------------------------- through the concessional services
+
+
+def test_an_operation_made_by_the_services_is_in_every_report(api: Api) -> None:
+    """The World Bank's Jordan request through the real services (``tests/concessional_support.py``):
+    adopted, committed, effective, one tranche transferred, then cancelled (the refund due from the agency).
+    After each step the portfolio's figures are the ledger's, the contributor report names the operation and
+    the IATI file is valid with its loan related."""
+    from tests.concessional_support import adopt, concessional_world, decided, reviewed_request
+    from tests.grants_support import approve, prepare
+
+    cw = concessional_world(api)
+    request_id = int(reviewed_request(api, cw)["id"])
+    adopt(api, cw, request_id)
+    grant_id = int(api.db.scalar("SELECT grant_id FROM financing_requests WHERE id = :r", r=request_id))
+    accepted(sign(api, cw.admin, grant_id))
+    today = api.clock.now().date().isoformat()
+    path = f"{V1}/concessional/requests/{request_id}"
+    accepted(api.client.post(f"{path}/board-approval", json={"approved_on": today}, headers=cw.agency.headers))
+    body = {"signed_on": today, "effective_on": today}
+    accepted(api.client.post(f"{path}/effectiveness", json=body, headers=cw.agency.headers))
+    prepared = accepted(prepare(api, cw.grants.officer, grant_id, 1), 201)
+    accepted(approve(api, cw.grants.approvers[0], prepared["id"]))
+    reader = cw.grants.auditor
+    donor = int(api.db.scalar("SELECT id FROM contributors WHERE name = 'Donor for SKL 1000000.00'"))
+
+    def check(status: str) -> None:
+        found = accepted(api.client.get(REPORT, headers=reader.headers))
+        (row,) = cells(table(found, "cash"))
+        assert row["status"] == status
+        assert cents(row["transferred"]) == ledger_balance(api, grant_id, chart.DISBURSED) == 20_000_000
+        assert cents(row["pending"]) == ledger_balance(api, grant_id, chart.ALLOCATED, chart.COMMITTED)
+        assert cents(row["refunds"]) == ledger_balance(api, grant_id, chart.REFUNDS_RECEIVABLE)
+        (terms,) = cells(table(found, "terms"))
+        assert (terms["ge_before"], terms["ge_after"], terms["leverage"]) == ("0.092100", "0.263417", "5.84")
+        assert cents(terms["concessionality"]) == 51_395_021 and terms["country"] == "Jordan"
+        contributor = accepted(api.client.get(f"{V1}/reports/contributors/{donor}", headers=reader.headers))
+        (operation,) = cells(table(contributor, "concessional"))
+        assert operation["agency"] == "World Bank" and cents(operation["its_concessionality"]) == 51_395_021
+
+        async def work(database: Database) -> bytes:
+            async with database.session() as session:
+                return await iati.activities(await report_context(session, api.settings, api.clock.now()))
+
+        activity = by_identifier(validated(api.db.run(work), "iati-activities-schema.xsd"))[f"{ORG}-GRANT-{grant_id}"]
+        assert activity.find("related-activity[@type='4']").get("ref") == f"{ORG}-LOAN-{request_id}"
+        assert total(flows(activity, "3")) == 20_000_000
+
+    check("Loan effective")
+    assert decided(api, cw.admin, kind="cancel_concessional", request_id=request_id)["result"] == "adopted"
+    check("Cancelled")
+    assert ledger_balance(api, grant_id, chart.REFUNDS_RECEIVABLE) == 20_000_000
