@@ -13,10 +13,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+import concessional.permissions  # noqa: F401 - registers the concessional actions
+from concessional.calculator import run
 from concessional.models import FinancingRequest
 from concessional.schemas import (
     AgencyPublic,
     BoardApprovalIn,
+    CalculatorIn,
+    CalculatorOut,
     EffectivenessIn,
     FinancingRequestIn,
     FinancingRequestPublic,
@@ -176,4 +180,15 @@ class FinancingRequestController(Controller):
         return await request_public(concessional, await concessional.effectiveness(in_id_range(request_id), data))
 
 
-route_handlers = [AgencyController, FinancingRequestController]
+class CalculatorController(Controller):
+    path = f"{API_PREFIX}/concessional"
+    tags = ["concessional"]
+
+    @post("/calculator", guards=[require("concessional.calculate")], status_code=HTTP_200_OK, sync_to_thread=False)
+    def calculate(self, data: RequestBody[CalculatorIn]) -> CalculatorOut:
+        """Compute a loan's grant element before and after the buy-down, the concessionality amount and the
+        leverage, with both schedules, saving nothing. Every refusal names its field and rule (422)."""
+        return run(data)
+
+
+route_handlers = [AgencyController, FinancingRequestController, CalculatorController]

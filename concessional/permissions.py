@@ -1,5 +1,7 @@
 """Who may do what with concessional financing (``fundapp.core.security``'s registry).
 
+- ``concessional.calculate``: the calculator computes and saves nothing: every signed-in user (members, MDBs,
+  the secretariat) may try terms.
 - ``concessional.request``: an agency's own users (grantees of an implementation support agency) write and
   submit its financing requests; the service checks the organisation.
 - ``concessional.loan``: the agency's users or the secretariat record the loan's board approval and
@@ -13,8 +15,9 @@
 from __future__ import annotations
 
 from fundapp.core.models import Role
-from fundapp.core.security import register_permission, roles_may
+from fundapp.core.security import anyone_authenticated, register_permission, roles_may
 
+register_permission("concessional.calculate", anyone_authenticated)
 register_permission("concessional.request", roles_may(Role.GRANTEE))
 register_permission("concessional.loan", roles_may(Role.GRANTEE, Role.SECRETARIAT_ADMIN))
 register_permission("concessional.read", roles_may(*Role))

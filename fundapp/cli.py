@@ -404,6 +404,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
                 as_of=args.as_of,
                 contributor_id=args.contributor,
                 window_code=args.window,
+                unit=args.unit,
             )
         if isinstance(built, bytes):
             return built
@@ -552,6 +553,9 @@ def _report_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     report.add_argument("--as-of", dest="as_of", type=_iso_date, help="positions as of this day (default today)")
     report.add_argument("--contributor", type=int, help="contributor: the contributor's id")
     report.add_argument("--window", help="window-portfolio: the window's code")
+    report.add_argument(
+        "--unit", choices=["units", "millions"], help="funds-available-gcff: whole units (default) or millions"
+    )
     report.add_argument("--format", choices=["json", "csv", "html", "pdf", "xml"], help="default json (IATI: xml)")
     report.add_argument("--locale", choices=["en", "es", "fr"], default="en")
     report.add_argument("-o", "--output", default="-", help="file to write (default: standard output)")

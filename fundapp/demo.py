@@ -30,6 +30,7 @@ from fundapp.demo_data import (
     BUDGET_VOTERS,
     DEMO_ADMIN_BUDGETS,
     DEMO_CALLS,
+    DEMO_COUNTRIES,
     DEMO_DONORS,
     DEMO_ENTRY_REASONS,
     DEMO_FEES,
@@ -55,7 +56,17 @@ from fundapp.demo_data import (
 )
 from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
-from governance.models import AdminBudget, Assessment, Contributor, Decision, Member, PledgeInstalment, Window
+from governance.models import (
+    AdminBudget,
+    Assessment,
+    BenefittingCountry,
+    Contributor,
+    Decision,
+    Member,
+    PledgeInstalment,
+    Window,
+)
+from governance.rules import country_names
 from governance.schemas import (
     ContributionCreate,
     ContributorCreate,
@@ -463,6 +474,9 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
         await _load_decisions(session, settings, report, clock, t)
         await session.commit()
     async with database.session() as session:
+        await _load_countries(session, settings, report, t)
+        await session.commit()
+    async with database.session() as session:
         await demo_grants(session, settings, report, t)
         await session.commit()
     async with database.session() as session:
@@ -647,6 +661,27 @@ async def _load_decisions(
     await _allocation_and_policy(desk)
     await _open_decisions(desk, proposal_ids, clock.now())
     report.created.append("13 decisions: closed ones of every kind with their records, 3 open")
+
+
+async def _load_countries(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
+    """The benefitting countries, each added by a vote of the members (kept when any is there already)."""
+    if (await session.execute(select(func.count()).select_from(BenefittingCountry))).scalar_one():
+        report.existing.append("benefitting countries")
+        return
+    desk, opens, week = _Desk(session, settings, t, await _users(session)), _LATER, _WEEK
+    for code, group, text in DEMO_COUNTRIES:
+        decision = await desk.decision(
+            opens,
+            opens + 2 * week,
+            kind="add_country",
+            country=code,
+            group=group,
+            title=f"{country_names(code)['en']} becomes a benefitting country",
+            text=text,
+        )
+        await desk.votes(decision, opens + timedelta(days=4), {**YES_MOSTLY, "MEX": "yes", "PHL": "yes"})
+        await desk.close(decision, opens + 2 * week + timedelta(hours=1))
+    report.created.append(f"{len(DEMO_COUNTRIES)} benefitting countries, each added by a vote of the members")
 
 
 async def _fund(

@@ -257,6 +257,14 @@ YES_MOSTLY = {"DEU": "yes", "CHE": "yes", "SWE": "yes", "JPN": "yes", "GBR": "ye
 # The member states present at the members' meetings in Geneva.
 MEETING_PRESENT = ("DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "PHL", "MAR")
 
+# The benefitting countries the members added by vote, as the GCFF's: (code, group, the decision's text).
+DEMO_COUNTRIES = (
+    ("JOR", "gcff_a", "Jordan hosts refugees from Syria; it borrows on the terms of group A."),
+    ("LBN", "gcff_a", "Lebanon hosts refugees from Syria; it borrows on the terms of group A."),
+    ("COL", "umic", "Colombia hosts migrants and refugees from Venezuela, as an upper-middle-income country."),
+    ("ECU", "umic", "Ecuador hosts migrants and refugees from Venezuela, as an upper-middle-income country."),
+)
+
 
 # ---------------------------------------------------------------- grants at every stage
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import Controller, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RequestBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -32,6 +32,7 @@ from fundapp.core.security import current_user, ensure_permission, require
 from fundapp.core.unit import provide
 from governance import rules
 from governance.decisions import Decisions, close_due_decisions
+from governance.income import Income
 from governance.models import (
     Assessment,
     Contribution,
@@ -39,6 +40,7 @@ from governance.models import (
     Decision,
     DecisionKind,
     DecisionStatus,
+    IncomeStatus,
     Member,
     Pledge,
     TierFee,
@@ -64,6 +66,9 @@ from governance.schemas import (
     ContributorPublic,
     DecisionCreate,
     DecisionPublic,
+    InvestmentIncomeCreate,
+    InvestmentIncomePublic,
+    InvestmentIncomeReject,
     MeetingRecord,
     MemberArrears,
     MemberChangePublic,
@@ -93,6 +98,7 @@ from governance.views import (
     decision_public,
     decision_record,
     decisions_public,
+    income_public,
     member_public,
     members_public,
     pledge_public,
@@ -109,9 +115,14 @@ IdPath = FromPath[int]
 
 
 # The services the handlers take, each built from the request's unit of work (the shell provides ``unit``).
-dependencies = {"governance": provide(Governance.of), "decisions": provide(Decisions.of)}
+dependencies = {
+    "governance": provide(Governance.of),
+    "decisions": provide(Decisions.of),
+    "income": provide(Income.of),
+}
 GovernanceService = NamedDependency[Governance]
 DecisionsService = NamedDependency[Decisions]
+IncomeService = NamedDependency[Income]
 
 
 # ---------------------------------------------------------------- members
@@ -585,6 +596,68 @@ class DecisionController(Controller):
         return await decision_record(decisions, decision)
 
 
+# ---------------------------------------------------------------- investment income
+
+
+class InvestmentIncomeController(Controller):
+    path = f"{API_PREFIX}/investment-income"
+    tags = ["investment income"]
+
+    @get("/", guards=[require("governance.read_money")])
+    async def list_income(
+        self,
+        income: IncomeService,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        status: Annotated[IncomeStatus | None, QueryParameter()] = None,
+    ) -> Page[InvestmentIncomePublic]:
+        """Interest earned as recorded, newest first (``status=pending``: what waits for approval), each with
+        its allocation to the funds."""
+        total, rows = await income.list(status=None if status is None else status.value, limit=limit, offset=offset)
+        items = [await income_public(income, row) for row in rows]
+        return Page[InvestmentIncomePublic](items=items, total=total, limit=limit, offset=offset)
+
+    @get("/{income_id:int}", guards=[require("governance.read_money")])
+    async def get_income(self, income: IncomeService, income_id: IdPath) -> InvestmentIncomePublic:
+        return await income_public(income, await income.get(income_id))
+
+    @post("/", guards=[require("governance.income.record")], status_code=HTTP_202_ACCEPTED)
+    async def record_income(
+        self,
+        income: IncomeService,
+        data: RequestBody[InvestmentIncomeCreate],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[InvestmentIncomePublic]:
+        """Record interest earned on the cash held in one currency over a period: allocated now to the pooled
+        fund and the windows by their time-weighted balances of cash held (docs/contributions.md), and posted
+        when a finance approver who did not record it approves it (two different approvers above the
+        charter's threshold). Answers 202 with the record. A repeated Idempotency-Key (yours) with the same
+        body returns the first record (200)."""
+        recorded = await income.record(
+            amount=data.amount,
+            currency=data.currency,
+            period_start=data.period_start,
+            period_end=data.period_end,
+            bank_reference=data.bank_reference,
+            idempotency_key=idempotency_key,
+        )
+        body = await income_public(income, recorded.income)
+        return Response(body, status_code=HTTP_200_OK if recorded.replayed else HTTP_202_ACCEPTED)
+
+    @post("/{income_id:int}/approve", guards=[require("governance.income.approve")], status_code=HTTP_200_OK)
+    async def approve_income(self, income: IncomeService, income_id: IdPath) -> InvestmentIncomePublic:
+        """Approve recorded income (a finance approver who did not record it); the last approval posts it:
+        Dr 1100 cash / Cr 4200 investment income per fund, and each fund's part made available (8200 / 8100)."""
+        return await income_public(income, await income.approve(income_id))
+
+    @post("/{income_id:int}/reject", guards=[require("governance.income.approve")], status_code=HTTP_200_OK)
+    async def reject_income(
+        self, income: IncomeService, income_id: IdPath, data: RequestBody[InvestmentIncomeReject]
+    ) -> InvestmentIncomePublic:
+        """Reject recorded income, with the reason: nothing is posted and its period may be recorded again."""
+        return await income_public(income, await income.reject(income_id, data.reason))
+
+
 # ---------------------------------------------------------------- benefitting countries
 
 
@@ -618,5 +691,6 @@ route_handlers: list[Any] = [
     PledgeController,
     ContributionController,
     DecisionController,
+    InvestmentIncomeController,
     CountryController,
 ]

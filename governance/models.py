@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from fundapp.core.db import utc_column
@@ -196,6 +208,61 @@ class Contribution(SQLModel, table=True):
     )
     recorded_by: int | None = Field(default=None, nullable=True)
     created_at: datetime = Field(sa_column=utc_column())
+
+
+class IncomeStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class InvestmentIncome(SQLModel, table=True):
+    """Interest earned on the cash the trustee holds over a period, recorded by a finance officer and posted
+    only when a different finance approver approves it (two different approvers above the charter's
+    threshold). ``allocation`` is each fund's part (JSON: window_id, amount, reporting_amount, balance_days),
+    worked out when it is recorded and posted as it was recorded. The database refuses an approver who
+    recorded it (CHECK, on both backends)."""
+
+    __tablename__ = "investment_income"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("period_start <= period_end", name="period_in_order"),
+        CheckConstraint("prepared_by <> first_approved_by", name="maker_is_not_checker"),
+        CheckConstraint(
+            "prepared_by <> approved_by AND (first_approved_by IS NULL OR first_approved_by <> approved_by)",
+            name="checkers_differ",
+        ),
+        CheckConstraint("prepared_by <> rejected_by", name="maker_does_not_reject"),
+        CheckConstraint("approvals_needed IN (1, 2)", name="one_or_two_approvals"),
+        UniqueConstraint("prepared_by", "idempotency_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    currency: str = Field(sa_column=Column(String(3), nullable=False, index=True))
+    reporting_amount: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    period_start: date = Field(sa_column=Column(Date(), nullable=False))
+    period_end: date = Field(sa_column=Column(Date(), nullable=False))
+    bank_reference: str = Field(sa_column=Column(String(100), nullable=False))
+    allocation: str = Field(sa_column=Column(Text(), nullable=False))
+    approvals_needed: int = Field(nullable=False)
+    idempotency_key: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    payload_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    prepared_by: int = Field(sa_column=Column(Integer(), ForeignKey("users.id"), nullable=False))
+    prepared_at: datetime = Field(sa_column=utc_column())
+    first_approved_by: int | None = Field(
+        default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True)
+    )
+    first_approved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    approved_by: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True))
+    approved_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    rejected_by: int | None = Field(default=None, sa_column=Column(Integer(), ForeignKey("users.id"), nullable=True))
+    rejected_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    rejection_reason: str = Field(default="", sa_column=Column(Text(), nullable=False))
+    entry_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), ForeignKey("journal_entries.id"), nullable=True)
+    )
 
 
 # ---------------------------------------------------------------- decisions (second half)

@@ -30,6 +30,10 @@ register_permission("governance.contributors.manage", roles_may(*SECRETARIAT))
 register_permission("governance.pledges.manage", roles_may(*SECRETARIAT))
 register_permission("governance.contributions.record", roles_may(Role.FINANCE_OFFICER, Role.FINANCE_APPROVER))
 register_permission("governance.member_statement", _member_statement)
+# Investment income: a finance officer records it, a finance approver who did not record it approves it (the
+# last approval posts it); no user holds both roles (fundapp.core.accounts).
+register_permission("governance.income.record", roles_may(Role.FINANCE_OFFICER))
+register_permission("governance.income.approve", roles_may(Role.FINANCE_APPROVER))
 
 # Decisions: the register and records are open to the members, the secretariat and auditors; only
 # secretariat admins create, open, close and chair; delegates act for their own member (checked by object).

@@ -7,21 +7,23 @@ No I/O here: these are the functions the property tests exercise.
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from babel import Locale
 from babel.core import get_global
 
 from fundapp.core.audit import timestamp
 from fundapp.core.chain import GENESIS_HASH, canonical_json, digest
-from fundapp.core.errors import Conflict, InvalidInput, NotFound, refuse_future
+from fundapp.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, refuse_future
 from fundapp.core.idempotency import scoped_key
 from fundapp.core.plans import EntryId, Event, Plan
 from governance.models import CountryGroup
@@ -39,6 +41,7 @@ from ledger import (
     to_json,
     to_money,
 )
+from ledger import rules as ledger_rules
 
 if TYPE_CHECKING:
     from governance.schemas import ContributionCreate, PledgeCreate
@@ -1652,3 +1655,351 @@ def window_allocation_entry(
         source_type="window_allocation",
         source_id=str(decision_id),
     )
+
+
+# ---------------------------------------------------------------- investment income: facts in, a plan out
+# Interest the trustee earns on the cash it holds belongs to the funds whose money earned it: the pooled fund
+# and each window, in proportion to their time-weighted average balances over the period (docs/contributions.md,
+# "Investment income"). A fund's balance is the cash it holds: what it received and has not transferred, its
+# budgetary 8200 + 8300 + 8400 (available, allocated, committed; 8500 disbursed is cash gone), in the reporting
+# currency. Money that belongs to no fund yet (unapplied credit, fees paid in advance) weighs nothing.
+
+INVESTMENT_INCOME = "investment_income"
+INVESTMENT_INCOME_SOURCE = "investment_income"
+# The budgetary accounts whose balance per fund is the cash the fund holds.
+FUND_CASH_ACCOUNTS = (chart.AVAILABLE, chart.ALLOCATED, chart.COMMITTED)
+
+Fund: TypeAlias = int | None  # a window's id; None is the pooled fund
+
+
+def fund_order(fund: Fund) -> tuple[bool, int]:
+    """The funds' one order: the pooled fund first, then the windows by id (the allocation's tie-break)."""
+    return (fund is not None, fund or 0)
+
+
+def balance_days(changes: Mapping[Fund, Mapping[date, int]], start: date, end: date) -> dict[Fund, int]:
+    """Each fund's balance at the end of each day of ``start``..``end`` (both included), summed over those
+    days. ``changes`` are each fund's balance changes by day: those dated before ``start`` make up the
+    opening balance, those after ``end`` do not count. A change on day d counts for the days d..end."""
+    days = (end - start).days + 1
+    result: dict[Fund, int] = {}
+    for fund, its in changes.items():
+        total = 0
+        for day, value in its.items():
+            if day < start:
+                total += value * days
+            elif day <= end:
+                total += value * ((end - day).days + 1)
+        result[fund] = total
+    return result
+
+
+def time_weighted_balances(changes: Mapping[Fund, Mapping[date, int]], start: date, end: date) -> dict[Fund, Decimal]:
+    """Each fund's time-weighted average balance over ``start``..``end``: its balance at the end of each day,
+    averaged over the days (``balance_days`` divided by the number of days; unrounded)."""
+    days = Decimal((end - start).days + 1)
+    return {fund: Decimal(total) / days for fund, total in balance_days(changes, start, end).items()}
+
+
+def allocate_income(total_minor: int, weights: Mapping[Fund, int | Decimal]) -> dict[Fund, int]:
+    """``total_minor`` split in proportion to the positive ``weights`` by largest remainder: each fund gets the
+    floor of its exact share ``total * weight / sum``, and the minor units left go one each to the largest
+    remainders; equal remainders go in the funds' order (pooled first, then windows by id). The parts sum
+    exactly to the total, each is within one minor unit of its exact share, and a larger weight never gets
+    less. Funds of zero or negative weight get nothing (and are left out); refuses when no weight is
+    positive."""
+    funds = sorted((f for f, w in weights.items() if w > 0), key=fund_order)
+    if not funds:
+        raise ValueError("no fund has a positive weight")
+    exact = {f: Fraction(weights[f]) for f in funds}
+    weight_sum = sum(exact.values(), Fraction(0))
+    units = abs(total_minor)
+    shares = {f: units * w / weight_sum for f, w in exact.items()}
+    parts = {f: math.floor(s) for f, s in shares.items()}
+    left = units - sum(parts.values())
+    by_remainder = sorted(funds, key=lambda f: (parts[f] - shares[f], fund_order(f)))
+    for f in by_remainder[:left]:
+        parts[f] += 1
+    sign = -1 if total_minor < 0 else 1
+    return {f: sign * p for f, p in parts.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeFacts:
+    """What recording interest earned reads: each fund's cash held (``FUND_CASH_ACCOUNTS``, reporting minor
+    units, debit positive) as balance changes by day up to the period's end, its opening balance dated before
+    the period; the trustee's cash (1100) in the income's currency likewise; a record of the same currency
+    whose period overlaps (pending or approved; its id), a record made earlier under the sender's key (its id
+    and body's hash), the rate of the currency on the period's last day (or the ledger's refusal of it), and
+    the new record's id."""
+
+    funds: Mapping[Fund, Mapping[date, int]]
+    cash: Mapping[date, int]
+    income_id: int
+    overlapping_id: int | None = None
+    existing_id: int | None = None
+    existing_hash: str | None = None
+    rate: Decimal | None = None
+    missing_rate: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomePolicy:
+    """The facility's settings a record takes, who records it and when."""
+
+    reporting_currency: str
+    threshold: Decimal
+    now: datetime
+    user_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeShare:
+    """One fund's part of the income: in the income's currency and in the reporting currency, and the weight
+    it was allocated by (its balance summed over the period's days, reporting minor units)."""
+
+    window_id: int | None
+    amount: int
+    reporting_amount: int
+    balance_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeReplay:
+    """A record made earlier under the sender's key with the same body."""
+
+    income_id: int
+
+
+def income_shares(total: Money, reporting_total: int, weights: Mapping[Fund, int]) -> tuple[IncomeShare, ...]:
+    """The income and its reporting amount, each split by ``allocate_income`` over the same weights."""
+    parts = allocate_income(total.minor, weights)
+    reporting = allocate_income(reporting_total, weights)
+    return tuple(
+        IncomeShare(fund, parts[fund], reporting[fund], int(weights[fund])) for fund in sorted(parts, key=fund_order)
+    )
+
+
+def plan_investment_income(
+    facts: IncomeFacts,
+    *,
+    amount: str,
+    currency: str,
+    period_start: date,
+    period_end: date,
+    bank_reference: str,
+    idempotency_key: str | None,
+    policy: IncomePolicy,
+) -> Plan | IncomeReplay:
+    """Record interest earned over a period, waiting for a second person's approval: the income allocated to
+    the funds that held cash in the period by their time-weighted balances (the record's row keeps each
+    fund's part; ``investment_income_entry`` is what the approval posts). Refusals name the field and rule;
+    a key recorded with the same body is a replay."""
+    body = {
+        "amount": amount,
+        "currency": currency,
+        "period_start": period_start.isoformat(),
+        "period_end": period_end.isoformat(),
+        "bank_reference": bank_reference,
+    }
+    payload_hash = digest(body)
+    if facts.existing_id is not None:
+        if facts.existing_hash != payload_hash:
+            raise Conflict(
+                f"the idempotency key {idempotency_key!r} was used for investment income {facts.existing_id} "
+                "with a different body",
+                field="Idempotency-Key",
+                rule="idempotency-same-payload",
+            )
+        return IncomeReplay(facts.existing_id)
+    money = Money.of(amount, currency)  # the schema refused excess precision
+    if not money.is_positive:
+        raise InvalidInput("interest earned is a positive amount", field="amount", rule="positive")
+    refuse_future(period_end, policy.now.date(), field="period_end", what="the period's end")
+    if period_start > period_end:
+        raise InvalidInput(
+            f"the period starts on {period_start.isoformat()}, after its end ({period_end.isoformat()})",
+            field="period_start",
+            rule="period-in-order",
+        )
+    if facts.overlapping_id is not None:
+        raise Conflict(
+            f"investment income {facts.overlapping_id} already covers days of this period in {currency}",
+            field="period_start",
+            rule="period-not-allocated",
+        )
+    cash = balance_days({None: facts.cash}, period_start, period_end)[None]
+    if cash <= 0:
+        raise Conflict(f"the trustee held no cash in {currency} in the period", field="currency", rule="currency-held")
+    weights = {f: w for f, w in balance_days(facts.funds, period_start, period_end).items() if w > 0}
+    if not weights:
+        raise Conflict(
+            "no fund held a balance in the period: there is no one to allocate the income to",
+            field="period_start",
+            rule="funds-held-balance",
+        )
+    if facts.rate is None:
+        assert facts.missing_rate is not None, "the facts carry a rate or the refusal of one"
+        raise facts.missing_rate
+    reporting = convert_minor(money.minor, currency, facts.rate, policy.reporting_currency)
+    shares = income_shares(money, reporting, weights)
+    size = Money.from_minor(reporting, policy.reporting_currency).amount
+    row: dict[str, Any] = {
+        "id": facts.income_id,
+        "status": "pending",
+        "amount": money.minor,
+        "currency": currency,
+        "reporting_amount": reporting,
+        "period_start": period_start,
+        "period_end": period_end,
+        "bank_reference": bank_reference,
+        "allocation": json.dumps([_share_json(s) for s in shares], sort_keys=True),
+        "approvals_needed": ledger_rules.approvals_needed(size, policy.threshold),
+        "idempotency_key": idempotency_key,
+        "payload_hash": payload_hash,
+        "prepared_by": ledger_rules.require_person(policy.user_id),
+        "prepared_at": policy.now,
+        "rejection_reason": "",
+    }
+    after = {
+        **body,
+        "reporting_amount": to_json(Money.from_minor(reporting, policy.reporting_currency)),
+        "allocation": [_share_json(s) for s in shares],
+    }
+    event = Event("investment_income.record", INVESTMENT_INCOME, facts.income_id, after=after)
+    return Plan(rows={INVESTMENT_INCOME: (row,)}, events=(event,))
+
+
+def _share_json(share: IncomeShare) -> dict[str, Any]:
+    return {
+        "window_id": share.window_id,
+        "amount": share.amount,
+        "reporting_amount": share.reporting_amount,
+        "balance_days": share.balance_days,
+    }
+
+
+def shares_of(allocation: str) -> tuple[IncomeShare, ...]:
+    """A record's allocation (its stored JSON) as shares."""
+    return tuple(
+        IncomeShare(s["window_id"], int(s["amount"]), int(s["reporting_amount"]), int(s["balance_days"]))
+        for s in json.loads(allocation)
+    )
+
+
+def investment_income_entry(
+    income_id: int,
+    money: Money,
+    period_start: date,
+    period_end: date,
+    bank_reference: str,
+    shares: Sequence[IncomeShare],
+    reporting_currency: str,
+) -> EntryDraft:
+    """The entry an approved record posts on the period's last day: Dr 1100 cash / Cr 4200 investment income,
+    one credit per fund (window dimension; the pooled fund has none), and in the budgetary book each fund's
+    part made available for decisions (Dr 8200 / Cr 8100 per fund, in the reporting currency), as a
+    deposit's net is."""
+    currency = money.currency
+    lines = [Line(chart.CASH, money)]
+    for share in shares:
+        if share.amount:
+            lines.append(
+                Line(chart.INVESTMENT_INCOME, Money.from_minor(-share.amount, currency), window_id=share.window_id)
+            )
+    for share in shares:
+        if share.reporting_amount:
+            part = Money.from_minor(share.reporting_amount, reporting_currency)
+            lines += [
+                Line(chart.AVAILABLE, part, window_id=share.window_id),
+                Line(chart.RESOURCES_RECEIVED, -part, window_id=share.window_id),
+            ]
+    return EntryDraft(
+        entry_date=period_end,
+        description=f"Investment income {period_start.isoformat()} to {period_end.isoformat()}"
+        + (f" ({bank_reference})" if bank_reference else ""),
+        lines=tuple(lines),
+        source_type=INVESTMENT_INCOME_SOURCE,
+        source_id=str(income_id),
+        idempotency_key=f"investment-income:{income_id}",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IncomeRecordFacts:
+    """A record as approving or rejecting it reads it (under the journal's lock)."""
+
+    id: int
+    status: str
+    amount: int
+    currency: str
+    period_start: date
+    period_end: date
+    bank_reference: str
+    allocation: str
+    approvals_needed: int
+    prepared_by: int
+    first_approved_by: int | None
+
+
+def _check_pending(record: IncomeRecordFacts) -> None:
+    if record.status != "pending":
+        raise Conflict(f"investment income {record.id} is {record.status}", field="status", rule="request-pending")
+
+
+def plan_income_approval(
+    record: IncomeRecordFacts, approver: int | None, *, now: datetime, reporting_currency: str
+) -> Plan:
+    """Approve a record: a different person than who recorded it (and than the first approver when two are
+    needed, above the charter's threshold: ``ledger.rules.checker_step``); the last approval posts
+    ``investment_income_entry`` and names it in the record."""
+    _check_pending(record)
+    person = ledger_rules.require_person(approver)
+    step = ledger_rules.checker_step(
+        needed=record.approvals_needed,
+        approver=person,
+        prepared_by=record.prepared_by,
+        first_approver=record.first_approved_by,
+    )
+    if step.refused is not None:
+        raise PermissionDenied(step.reason, field="investment_income", rule=step.refused)
+    if not step.final:
+        change = {"id": record.id, "first_approved_by": person, "first_approved_at": now}
+        event = Event("investment_income.first_approval", INVESTMENT_INCOME, record.id, after={"approver": person})
+        return Plan(updates={INVESTMENT_INCOME: (change,)}, events=(event,))
+    entry = investment_income_entry(
+        record.id,
+        Money.from_minor(record.amount, record.currency),
+        record.period_start,
+        record.period_end,
+        record.bank_reference,
+        shares_of(record.allocation),
+        reporting_currency,
+    )
+    change = {
+        "id": record.id,
+        "status": "approved",
+        "approved_by": person,
+        "approved_at": now,
+        "entry_id": EntryId(0),
+    }
+    event = Event("investment_income.approve", INVESTMENT_INCOME, record.id, after={"entry_id": EntryId(0)})
+    return Plan(entries=(entry,), updates={INVESTMENT_INCOME: (change,)}, events=(event,))
+
+
+def plan_income_rejection(record: IncomeRecordFacts, rejector: int | None, reason: str, *, now: datetime) -> Plan:
+    """Reject a record, with the reason, by someone other than who recorded it: nothing is posted, and its
+    period is free again."""
+    _check_pending(record)
+    person = ledger_rules.require_person(rejector)
+    if person == record.prepared_by:
+        raise PermissionDenied("who recorded it cannot reject it", field="investment_income", rule="maker-checker")
+    change = {
+        "id": record.id,
+        "status": "rejected",
+        "rejected_by": person,
+        "rejected_at": now,
+        "rejection_reason": reason,
+    }
+    event = Event("investment_income.reject", INVESTMENT_INCOME, record.id, after={"reason": reason})
+    return Plan(updates={INVESTMENT_INCOME: (change,)}, events=(event,))

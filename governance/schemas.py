@@ -771,6 +771,63 @@ class DecisionPublic(Output):
     entry_id: int | None
 
 
+# ---------------------------------------------------------------- investment income
+
+
+class InvestmentIncomeCreate(Input):
+    """Interest earned on the cash the trustee holds in one currency over a period (both days included), as
+    the bank credited it."""
+
+    currency: KnownCurrency
+    amount: DecimalString = Field(description="the interest credited, in the currency; above zero")
+    period_start: date
+    period_end: date = Field(description="the period's last day, also the entry's date; not after today")
+    bank_reference: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+    @field_validator("amount")
+    @classmethod
+    def _exact(cls, amount: str, info: ValidationInfo) -> str:
+        currency = info.data.get("currency")
+        if currency is not None:
+            to_money(amount, currency)
+        return amount
+
+
+class InvestmentIncomeReject(Input):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class IncomeSharePublic(Output):
+    window_id: int | None = Field(description="None: the pooled fund")
+    window_code: str | None
+    amount: MoneyOut
+    reporting_amount: MoneyOut
+    time_weighted_balance: MoneyOut = Field(
+        description="the fund's average balance of cash held over the period (reporting currency, rounded)"
+    )
+
+
+class InvestmentIncomePublic(Output):
+    id: int
+    status: str
+    amount: MoneyOut
+    reporting_amount: MoneyOut
+    period_start: date
+    period_end: date
+    bank_reference: str
+    allocation: list[IncomeSharePublic]
+    approvals_needed: int
+    approvals: int
+    prepared_by: int
+    prepared_at: datetime
+    first_approved_by: int | None
+    approved_by: int | None
+    approved_at: datetime | None
+    rejected_by: int | None
+    rejection_reason: str
+    entry_id: int | None
+
+
 # ---------------------------------------------------------------- benefitting countries
 
 

@@ -6,6 +6,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -15,7 +16,18 @@ from fundapp.core.idempotency import client_key
 from fundapp.core.security import Principal
 from governance import rules
 from governance.decisions import Decisions, event_public, terms_of, timestamp
-from governance.models import Assessment, Contribution, Contributor, Decision, Member, Pledge, PledgeInstalment, Window
+from governance.income import Income
+from governance.models import (
+    Assessment,
+    Contribution,
+    Contributor,
+    Decision,
+    InvestmentIncome,
+    Member,
+    Pledge,
+    PledgeInstalment,
+    Window,
+)
 from governance.schemas import (
     AssessmentPublic,
     BenefittingCountryDetail,
@@ -24,7 +36,9 @@ from governance.schemas import (
     ContributorPublic,
     CountryChangePublic,
     DecisionPublic,
+    IncomeSharePublic,
     InstalmentPublic,
+    InvestmentIncomePublic,
     MemberPublic,
     PledgePublic,
     RecusalPublic,
@@ -342,6 +356,52 @@ RULES_TEXT = (
     "no_objection: adopted at the deadline unless a member of the roll not recused objects. consensus: adopted "
     "with a quorum present and no objection from those present."
 )
+
+
+async def income_public(income: Income, record: InvestmentIncome) -> InvestmentIncomePublic:
+    """A record of investment income with each fund's part and its time-weighted balance over the period."""
+    rc = income.reporting_currency
+    shares = rules.shares_of(record.allocation)
+    ids = [s.window_id for s in shares if s.window_id is not None]
+    codes: dict[int, str] = {}
+    if ids:
+        found = await income.session.execute(select(col(Window.id), col(Window.code)).where(col(Window.id).in_(ids)))
+        codes = {int(i or 0): str(c) for i, c in found.all()}
+    days = Decimal((record.period_end - record.period_start).days + 1)
+    allocation = [
+        IncomeSharePublic(
+            window_id=s.window_id,
+            window_code=None if s.window_id is None else codes.get(s.window_id),
+            amount=MoneyOut.of(s.amount, record.currency),
+            reporting_amount=MoneyOut.of(s.reporting_amount, rc),
+            time_weighted_balance=MoneyOut.of(
+                int((Decimal(s.balance_days) / days).to_integral_value(ROUND_HALF_EVEN)), rc
+            ),
+        )
+        for s in shares
+    ]
+    approvals = int(record.first_approved_by is not None) + int(record.approved_by is not None)
+    assert record.id is not None
+    return InvestmentIncomePublic(
+        id=record.id,
+        status=record.status,
+        amount=MoneyOut.of(record.amount, record.currency),
+        reporting_amount=MoneyOut.of(record.reporting_amount, rc),
+        period_start=record.period_start,
+        period_end=record.period_end,
+        bank_reference=record.bank_reference,
+        allocation=allocation,
+        approvals_needed=record.approvals_needed,
+        approvals=approvals,
+        prepared_by=record.prepared_by,
+        prepared_at=record.prepared_at,
+        first_approved_by=record.first_approved_by,
+        approved_by=record.approved_by,
+        approved_at=record.approved_at,
+        rejected_by=record.rejected_by,
+        rejection_reason=record.rejection_reason,
+        entry_id=record.entry_id,
+    )
 
 
 def country_public(gov: Governance, standing: CountryStanding) -> BenefittingCountryPublic:

@@ -30,6 +30,7 @@ from reports import (
     concessional,
     contributors,
     funds_available,
+    funds_available_gcff,
     iati,
     pdf_pool,
     portfolio,
@@ -53,6 +54,11 @@ FormatParam = Annotated[
 LocaleParam = Annotated[
     str | None,
     QueryParameter(max_length=16, description="en, es or fr; without it Accept-Language chooses, else en"),
+]
+UnitParam = Annotated[
+    str | None,
+    # The query's "unit"; the name ``unit`` is the unit of work's dependency.
+    QueryParameter(name="unit", max_length=16, description="units (default: whole units of the currency) or millions"),
 ]
 YearParam = Annotated[int | None, QueryParameter(description="the financial year, 1900 to 2999 (required)")]
 
@@ -181,6 +187,26 @@ class ReportsController(Controller):
         ctx = await context_of(request, db_session)
         return await respond(request, await build_report(ctx, "funds-available", as_of=as_of), out)
 
+    @get("/funds-available-gcff", guards=[require("reports.read")])
+    async def funds_available_gcff(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        as_of: DateParam = None,
+        display_unit: UnitParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """Funds available in the GCFF's layout: contributions, pledges outstanding, cash receipts and
+        investment income; funding decisions (concessionality, MDB costs, own grants, administrative budget);
+        funds held in trust less approved amounts pending cash transfer. ``unit=millions`` shows millions
+        with two decimals, each line rounded on its own."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        ctx = await context_of(request, db_session)
+        report = await build_report(ctx, "funds-available-gcff", as_of=as_of, unit=display_unit)
+        return await respond(request, report, out)
+
     @get("/windows/{code:str}", guards=[require("reports.read")])
     async def window_portfolio(
         self,
@@ -248,6 +274,7 @@ async def build_report(
     as_of: date | None = None,
     contributor_id: int | None = None,
     window_code: str | None = None,
+    unit: str | None = None,
 ) -> Report:
     """One of the reports by its name, its parameters checked: the routes and the command line both
     come here, so they refuse the same things alike."""
@@ -262,6 +289,9 @@ async def build_report(
         return await statements.build(ctx, year=rules.check_year(year, ctx.today))
     if name == "funds-available":
         return await funds_available.build(ctx, as_of=rules.check_as_of(as_of, ctx.today))
+    if name == "funds-available-gcff":
+        shown = funds_available_gcff.check_unit(unit)
+        return await funds_available_gcff.build(ctx, as_of=rules.check_as_of(as_of, ctx.today), unit=shown)
     if name == "window-portfolio":
         if not window_code:
             raise InvalidInput("the window portfolio needs a window code", field="window", rule="missing")

@@ -7,7 +7,11 @@ window, pro rata to those deposits (the budgetary 8100 credits by contributor an
 by the contributors that deposited into the pooled fund, pro rata to their pooled deposits, since they
 supplied it; what the pooled fund keeps is shared by them likewise. What a fund transferred net of refunds
 (8500) and what it has approved or committed and not yet transferred (8300 and 8400) are shared in
-proportion to each contributor's share of the fund's resources. Every split is by largest remainder
+proportion to each contributor's share of the fund's resources. A fund's investment income (its part of the
+interest earned on cash held, ``governance.rules`` "investment income": 8100 credits of source
+``investment_income``, made available in the fund) is not a deposit: it is shared in proportion to each
+contributor's share of the fund's other resources (kept plus allocated), as the transfers are, and counts in
+the resources that share the transfers and decisions. Every split is by largest remainder
 (``ledger.money.allocate``), so the contributors' shares of a fund always sum exactly to the fund's totals.
 
 What its money financed: the grants of the windows it holds a part of, and apart from them the concessional
@@ -19,7 +23,7 @@ in proportion to its share of the window's resources (largest remainder, as ever
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, select
@@ -29,6 +33,7 @@ from sqlmodel import col
 from fundapp.core.errors import NotFound
 from fundapp.core.schemas import INT32_MAX
 from governance import Contribution, Contributor, Pledge, PledgeInstalment, Window
+from governance import rules as governance_rules
 from ledger import chart
 from proposals import Grant
 from reports import figures
@@ -39,6 +44,7 @@ from reports.i18n import register
 from reports.service import ReportContext
 
 NAME = "contributor"
+INCOME_SOURCE = governance_rules.INVESTMENT_INCOME_SOURCE
 
 register(
     {
@@ -118,6 +124,11 @@ register(
             "fr": "Total des dépôts mis à disposition",
         },
         "contributor.share": {"en": "Share", "es": "Participación", "fr": "Part"},
+        "contributor.income": {
+            "en": "Share of investment income",
+            "es": "Parte de los ingresos por inversiones",
+            "fr": "Part des produits de placement",
+        },
         "contributor.resources": {
             "en": "Share of resources for decisions",
             "es": "Parte de los recursos para decisiones",
@@ -189,7 +200,9 @@ register(
             "allocated to it. The earmarked part is shared among the contributors that earmarked deposits to "
             "the window, in proportion to those deposits; the pooled part, like the resources the pooled fund "
             "keeps, among the contributors to the pooled fund, in proportion to their pooled deposits. "
-            "Deposits count net of the administrative agent fee. Transfers and decisions not yet transferred "
+            "Deposits count net of the administrative agent fee. A fund's investment income (interest earned on "
+            "the cash it held) is shared in proportion to each contributor's share of the fund's other "
+            "resources. Transfers and decisions not yet transferred "
             "are shared in proportion to each contributor's share of the resources. Shares are rounded by "
             "largest remainder so that they add up exactly to the fund's totals.",
             "es": "Los recursos de una ventanilla son los depósitos asignados específicamente a ella más los "
@@ -197,7 +210,9 @@ register(
             "los contribuyentes que depositaron para la ventanilla, en proporción a esos depósitos; la parte "
             "procedente del fondo común, al igual que los recursos que conserva el fondo común, entre los "
             "contribuyentes al fondo común, en proporción a sus depósitos en él. Los depósitos se cuentan "
-            "deducida la comisión del agente administrativo. Las transferencias y las decisiones aún no "
+            "deducida la comisión del agente administrativo. Los ingresos por inversiones de un fondo (intereses "
+            "devengados por el efectivo que mantenía) se reparten en proporción a la participación de cada "
+            "contribuyente en los demás recursos del fondo. Las transferencias y las decisiones aún no "
             "transferidas se reparten en proporción a la participación de cada contribuyente en los recursos. "
             "Las participaciones se redondean por el mayor resto, de modo que suman exactamente los totales "
             "del fondo.",
@@ -206,7 +221,9 @@ register(
             "des dépôts au guichet, au prorata de ces dépôts ; la part provenant du fonds commun, comme les "
             "ressources que conserve le fonds commun, entre les contributeurs au fonds commun, au prorata de "
             "leurs dépôts dans celui-ci. Les dépôts sont comptés nets de la commission de l'agent "
-            "administratif. Les transferts et les décisions non encore transférées sont répartis au prorata de "
+            "administratif. Les produits de placement d'un fonds (intérêts perçus sur la trésorerie qu'il détenait) "
+            "sont répartis au prorata de la part de chaque contributeur dans les autres ressources du fonds. "
+            "Les transferts et les décisions non encore transférées sont répartis au prorata de "
             "la part de chaque contributeur dans les ressources. Les parts sont arrondies au plus fort reste, "
             "de sorte qu'elles totalisent exactement les montants du fonds.",
         },
@@ -244,8 +261,9 @@ class FundShares:
     ``deposits`` are the contributors' net deposits into the fund (the earmarked ones for a window, the
     pooled ones for the pooled fund), the weights of ``kept``: their share of the deposits still in the fund
     (all of a window's; what the pooled fund did not allocate). ``allocated`` is each pooled contributor's
-    share of the pooled money allocated to a window. ``resources`` is kept plus allocated; ``transferred``
-    and ``pending`` follow the shares of the resources."""
+    share of the pooled money allocated to a window. ``income`` is each contributor's share of the fund's
+    investment income, by its share of kept plus allocated. ``resources`` is kept plus allocated plus income;
+    ``transferred`` and ``pending`` follow the shares of the resources."""
 
     deposits: dict[int, int]
     kept: dict[int, int]
@@ -253,11 +271,13 @@ class FundShares:
     resources: dict[int, int]
     transferred: dict[int, int]
     pending: dict[int, int]
+    income: dict[int, int] = field(default_factory=dict)
 
     def has(self, contributor_id: int) -> bool:
         """Whether the contributor deposited into the fund or holds a part of it."""
         return self.deposits.get(contributor_id, 0) > 0 or any(
-            part.get(contributor_id, 0) != 0 for part in (self.kept, self.allocated, self.transferred, self.pending)
+            part.get(contributor_id, 0) != 0
+            for part in (self.kept, self.allocated, self.income, self.transferred, self.pending)
         )
 
 
@@ -265,11 +285,15 @@ def share_funds(
     deposits: Mapping[tuple[int | None, int | None], int],
     totals: Mapping[int | None, FundTotals],
     currency: str,
+    income: Mapping[int | None, int] | None = None,
 ) -> dict[int | None, FundShares]:
     """Every fund's shares (see the module's rule). ``deposits`` are the net deposits made available (8100,
-    credit positive) by (window, contributor), a window of None being the pooled fund; ``totals`` the
-    funds' budgetary balances. A window's resources less its earmarked deposits is the pooled money
-    allocated to it. Contributors with no positive net deposits into a fund weigh nothing in it."""
+    credit positive) by (window, contributor), a window of None being the pooled fund, without investment
+    income; ``totals`` the funds' budgetary balances (with it); ``income`` each fund's investment income made
+    available (8100 of source ``investment_income``, credit positive). A window's resources less its
+    earmarked deposits and its income is the pooled money allocated to it. Contributors with no positive net
+    deposits into a fund weigh nothing in it."""
+    earned = income or {}
     weights: dict[int | None, dict[int, int]] = {}
     own: dict[int | None, int] = {}
     for (fund, contributor_id), value in deposits.items():
@@ -278,17 +302,24 @@ def share_funds(
             weights.setdefault(fund, {})[int(contributor_id)] = value
     pooled = weights.get(None, {})
     result: dict[int | None, FundShares] = {}
-    for fund in {*own, *totals}:
+    for fund in {*own, *totals, *earned}:
         total = totals.get(fund, FundTotals())
         its_weights = weights.get(fund, {})
+        its_income = earned.get(fund, 0)
         if fund is None:
-            kept = figures.pro_rata(total.resources, currency, pooled)
+            kept = figures.pro_rata(total.resources - its_income, currency, pooled)
             allocated: dict[int, int] = {}
         else:
             earmarked = own.get(fund, 0)
             kept = figures.pro_rata(earmarked, currency, its_weights)
-            allocated = figures.pro_rata(total.resources - earmarked, currency, pooled)
-        resources = {k: kept.get(k, 0) + allocated.get(k, 0) for k in sorted({*kept, *allocated})}
+            allocated = figures.pro_rata(total.resources - earmarked - its_income, currency, pooled)
+        base = {k: kept.get(k, 0) + allocated.get(k, 0) for k in sorted({*kept, *allocated})}
+        # The income follows the shares of what the fund held; a fund whose other resources are all spent
+        # shares it by the deposits made into it (or, for a window, into the pooled fund that funded it).
+        shared = figures.pro_rata(its_income, currency, base)
+        if its_income and not shared:
+            shared = figures.pro_rata(its_income, currency, its_weights or pooled)
+        resources = {k: base.get(k, 0) + shared.get(k, 0) for k in sorted({*base, *shared})}
         result[fund] = FundShares(
             deposits=its_weights,
             kept=kept,
@@ -296,14 +327,22 @@ def share_funds(
             resources=resources,
             transferred=figures.pro_rata(total.transferred, currency, resources),
             pending=figures.pro_rata(total.pending, currency, resources),
+            income=shared,
         )
     return result
 
 
 async def fund_shares(ctx: ReportContext, as_of: date) -> dict[int | None, FundShares]:
-    """Every fund's shares as of a date, from two sums of the budgetary book."""
+    """Every fund's shares as of a date, from three sums of the budgetary book."""
     session = ctx.session
     deposits = await figures.sums(session, Selection((chart.RESOURCES_RECEIVED,), as_of), ("window", "contributor"))
+    earned = await figures.sums(
+        session, Selection((chart.RESOURCES_RECEIVED,), as_of, source_type=INCOME_SOURCE), ("window",)
+    )
+    income = {key[0]: -value for key, value in earned.items() if value}
+    # Investment income carries no contributor: it is no one's deposit.
+    for fund, value in income.items():
+        deposits[(fund, None)] = deposits.get((fund, None), 0) + value
     balances = await figures.sums(
         session,
         Selection((chart.AVAILABLE, chart.ALLOCATED, chart.COMMITTED, chart.DISBURSED), as_of),
@@ -320,7 +359,8 @@ async def fund_shares(ctx: ReportContext, as_of: date) -> dict[int | None, FundS
         )
         for fund, its in per_fund.items()
     }
-    return share_funds({key: -value for key, value in deposits.items()}, totals, ctx.currency)
+    net = {key: -value for key, value in deposits.items() if value}
+    return share_funds(net, totals, ctx.currency, income)
 
 
 async def find(session: AsyncSession, contributor_id: int) -> Contributor:
@@ -459,7 +499,7 @@ def _shares_table(
     currency = ctx.currency
     deposits = Selection((chart.RESOURCES_RECEIVED,), as_of)
     rows: list[Row] = []
-    parts = ("kept", "allocated", "resources", "transferred", "pending")
+    parts = ("kept", "allocated", "income", "resources", "transferred", "pending")
     totals = dict.fromkeys(parts, 0)
     for fund in funds:
         its = shares.get(fund)
@@ -495,6 +535,7 @@ def _shares_table(
             Column("share", L("contributor.share"), ColumnKind.PERCENT),
             Column("kept", L("contributor.kept"), ColumnKind.MONEY),
             Column("allocated", L("contributor.allocated"), ColumnKind.MONEY),
+            Column("income", L("contributor.income"), ColumnKind.MONEY),
             Column("resources", L("contributor.resources"), ColumnKind.MONEY),
             Column("transferred", L("contributor.transferred"), ColumnKind.MONEY),
             Column("pending", L("contributor.pending"), ColumnKind.MONEY),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from urllib.parse import urlencode
 
@@ -63,11 +63,37 @@ class EntryQuery:
 
 @dataclass(frozen=True, slots=True)
 class Amount:
-    """Money in minor units of ``currency``, with the entries behind it when it comes from the ledger."""
+    """Money in minor units of ``currency``, with the entries behind it when it comes from the ledger.
+
+    ``unit`` is the power of ten the figure is shown in: 0 (whole units of the currency, ``minor`` in its
+    minor units) or :data:`MILLIONS` (millions of the currency: ``minor`` is then in hundredths of a
+    million, the figure rounded to two decimals, see :func:`in_millions`)."""
 
     minor: int
     currency: str
     entries: EntryQuery | None = None
+    unit: int = 0
+
+    @property
+    def places(self) -> int | None:
+        """The decimals the figure has when scaled (None: the currency's own)."""
+        return None if self.unit == 0 else UNIT_PLACES
+
+
+# Figures in millions have this many decimals, whatever the currency.
+MILLIONS = 6
+UNIT_PLACES = 2
+
+
+def in_millions(amount: Amount, minor_digits: int) -> Amount:
+    """``amount`` (in minor units of a currency with ``minor_digits`` decimals) shown in millions with two
+    decimals, rounded on its own half away from zero (ROUND_HALF_UP): 5,927,500.00 is 5.93, 2,345,000.00 is 2.35,
+    -5,000.00 is -0.01. Its drill-down query is kept: it lists the entries behind the exact figure."""
+    if amount.unit != 0:
+        raise ValueError("the amount is already scaled")
+    exact = Decimal(amount.minor).scaleb(-(minor_digits + MILLIONS))
+    rounded = exact.quantize(Decimal(1).scaleb(-UNIT_PLACES), rounding=ROUND_HALF_UP)
+    return Amount(int(rounded.scaleb(UNIT_PLACES)), amount.currency, amount.entries, MILLIONS)
 
 
 @dataclass(frozen=True, slots=True)

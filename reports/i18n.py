@@ -103,7 +103,7 @@ def territory(value: Territory, locale: str) -> str:
 def figure(amount: Amount, locale: str) -> str:
     """Money as a number for the locale, with the currency's decimals and no currency sign: the column or the
     table says the currency once ("1 234,50" in French)."""
-    pattern = _with_decimals(babel_locale(locale).decimal_formats[None], exponent(amount.currency))
+    pattern = _with_decimals(babel_locale(locale).decimal_formats[None], places_of(amount))
     return str(pattern.apply(_decimal(amount), babel_locale(locale)))
 
 
@@ -111,7 +111,13 @@ def money(amount: Amount, locale: str) -> str:
     """Money with its ISO code where the locale puts a currency ("1 234,50 EUR"): for a column whose figures
     are in several currencies."""
     pattern = babel_locale(locale).currency_formats["standard"].pattern.replace("\u00a4", "\u00a4\u00a4")
-    shown = format_currency(_decimal(amount), amount.currency, format=pattern, locale=babel_locale(locale))
+    shown = format_currency(
+        _decimal(amount),
+        amount.currency,
+        format=pattern,
+        locale=babel_locale(locale),
+        currency_digits=amount.unit == 0,
+    )
     # CLDR separates a currency code from the digits it touches (its currencySpacing rule; Babel does not).
     return re.sub(r"(?<=[A-Z]{3})(?=[-\d])|(?<=\d)(?=[A-Z]{3})", "\u00a0", shown)
 
@@ -123,7 +129,7 @@ def currency_name(currency: str, locale: str) -> str:
 
 def decimal_string(amount: Amount) -> str:
     """The amount as a plain decimal string with the currency's precision ("-1250.00"): JSON and CSV."""
-    places = exponent(amount.currency)
+    places = places_of(amount)
     return str(Decimal(amount.minor).scaleb(-places).quantize(Decimal(1).scaleb(-places)))
 
 
@@ -163,8 +169,14 @@ def clock_time(value: datetime, locale: str) -> str:
     return f"{shown} {value.tzname() or 'UTC'}"
 
 
+def places_of(amount: Amount) -> int:
+    """The decimals a figure is written with: the currency's (JPY none, KWD three), or two for a figure in
+    millions."""
+    return exponent(amount.currency) if amount.places is None else amount.places
+
+
 def _decimal(amount: Amount) -> Decimal:
-    return Decimal(amount.minor).scaleb(-exponent(amount.currency))
+    return Decimal(amount.minor).scaleb(-places_of(amount))
 
 
 def _with_decimals(pattern: NumberPattern, places: int) -> NumberPattern:

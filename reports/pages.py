@@ -38,6 +38,7 @@ Param = Annotated[str | None, QueryParameter(max_length=40, required=False)]
 REPORT_TITLES = {
     "sources-and-uses": N_("Sources and uses of funds"),
     "funds-available": N_("Funds available for decisions"),
+    "funds-available-gcff": N_("Funds available in the GCFF's layout"),
     "financial-statements": N_("Financial statements"),
     "window-portfolio": N_("Portfolio of a window"),
     "concessional-portfolio": N_("Concessional portfolio"),
@@ -101,13 +102,22 @@ class ReportPages(Controller):
         as_of: Param = None,
         window: Param = None,
         contributor: Param = None,
+        display_unit: Annotated[str | None, QueryParameter(name="unit", max_length=40, required=False)] = None,
     ) -> Response[str]:
-        """One report as a page; its parameters (dates, year, window, contributor) as the API takes them."""
+        """One report as a page; its parameters (dates, year, window, contributor, unit) as the API takes them."""
         if name not in REPORT_TITLES:
             raise NotFound(f"no report {name!r}")
         user = current_user(request)
         params = {
-            k: v for k, v in (("date_from", date_from), ("date_to", date_to), ("year", year), ("as_of", as_of)) if v
+            k: v
+            for k, v in (
+                ("date_from", date_from),
+                ("date_to", date_to),
+                ("year", year),
+                ("as_of", as_of),
+                ("unit", display_unit if name == "funds-available-gcff" else None),
+            )
+            if v
         }
         await read_snapshot(db_session)
         try:
@@ -152,7 +162,10 @@ class ReportPages(Controller):
         ctx = await report_context(session, request.app.state.settings, web.now_of(request))
         typed: dict[str, Any] = {}
         for key, value in params.items():
-            typed[key] = int(value) if key == "year" and value.isdigit() else _day(key, value)
+            if key == "unit":
+                typed[key] = value
+            else:
+                typed[key] = int(value) if key == "year" and value.isdigit() else _day(key, value)
         if name == "contributor":
             contributor_id = int(contributor) if contributor and contributor.isdigit() else 0
             found = await contributors.find(session, contributor_id)

@@ -40,7 +40,20 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse  # type: ignore[impor
 
 from fundapp.core.config import Settings
 from reports import i18n, layout
-from reports.document import Amount, Cell, Column, ColumnKind, Label, Name, Rate, Ratio, Report, Table, Territory
+from reports.document import (
+    MILLIONS,
+    Amount,
+    Cell,
+    Column,
+    ColumnKind,
+    Label,
+    Name,
+    Rate,
+    Ratio,
+    Report,
+    Table,
+    Territory,
+)
 from reports.rules import ReportFormat, css_string, neutralise, ratio_string, safe_filename_part
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -73,6 +86,11 @@ i18n.register(
             "en": "Amounts in {currency}",
             "es": "Importes en {currency}",
             "fr": "Montants en {currency}",
+        },
+        "render.amounts_in_millions": {
+            "en": "Amounts in millions of {currency}",
+            "es": "Importes en millones de {currency}",
+            "fr": "Montants en millions de {currency}",
         },
         "render.part": {
             "en": "{title} (continued), part {part} of {parts}",
@@ -176,11 +194,14 @@ def footer_text(report: Report, locale: str) -> str:
 
 def json_cell(cell: Cell, locale: str) -> Any:
     if isinstance(cell, Amount):
-        return {
+        found = {
             "amount": i18n.decimal_string(cell),
             "currency": cell.currency,
             "entries": None if cell.entries is None else cell.entries.url(),
         }
+        if cell.unit == MILLIONS:  # the amount is in millions of the currency
+            found["unit"] = "millions"
+        return found
     if isinstance(cell, Ratio):
         return ratio_string(cell)
     if isinstance(cell, Rate):
@@ -456,12 +477,14 @@ def _table_view(table: Table, locale: str, *, for_print: bool) -> dict[str, Any]
                 "rows": [RowView(row.style, row.level, [row.cells[i] for i in part.columns]) for row in rows],
             }
         )
+    in_millions = {cell.unit for row in table.rows for cell in row.cells if isinstance(cell, Amount)} == {MILLIONS}
+    amounts_in = "render.amounts_in_millions" if in_millions else "render.amounts_in"
     return {
         "key": table.key,
         "title": title,
         "currency": None
         if said.table is None
-        else _words("render.amounts_in", locale, currency=i18n.currency_name(said.table, locale)),
+        else _words(amounts_in, locale, currency=i18n.currency_name(said.table, locale)),
         "wide": plan.orientation is layout.Orientation.LANDSCAPE,
         "parts": parts,
     }

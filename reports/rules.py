@@ -23,6 +23,7 @@ REPORT_NAMES = (
     "contributor",
     "financial-statements",
     "funds-available",
+    "funds-available-gcff",
     "window-portfolio",
     "concessional-portfolio",
     "iati-activities",

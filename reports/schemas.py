@@ -18,6 +18,9 @@ class MoneyCellOut(_Out):
     amount: str = Field(pattern=r"^-?[0-9]+(\.[0-9]+)?$", examples=["-1250.00"])
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     entries: str | None = Field(description="GET this /api/v1/ledger/entries query for the entries behind it")
+    unit: Literal["millions"] | None = Field(
+        default=None, description="present when the amount is in millions of the currency (two decimals)"
+    )
 
 
 # A cell: money; text (data, a translated label, a name or country in the locale, a ratio as a decimal fraction,

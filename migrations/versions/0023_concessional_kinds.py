@@ -1,7 +1,7 @@
 """the concessional decision kinds: decisions.kind widened to 32 characters (restructure_concessional)
 
 Revision ID: 0023_concessional_kinds
-Revises: 0021_benefitting_countries
+Revises: 0022_investment_income
 Create Date: 2026-12-05 12:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0023_concessional_kinds"
-down_revision: str | None = "0021_benefitting_countries"
+down_revision: str | None = "0022_investment_income"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -184,6 +184,7 @@ def test_the_delegate_login_reads_mexicos_statement_and_no_other(api: Api, reade
 
 def test_loading_the_demo_again_adds_nothing(api: Api, reader: Actor, fundapp: Run) -> None:
     tables = ("members", "tier_fees", "assessments", "contributors", "pledges", "contributions", "journal_entries")
+    tables += ("decisions", "benefitting_countries")
     before = api.db.snapshot(*tables)
 
     code, out, _ = fundapp("demo")
@@ -207,6 +208,7 @@ def test_the_demo_has_decisions_of_every_kind_with_verifiable_records(api: Api, 
         "admin_budget",
         "window_allocation",
         "policy",
+        "add_country",
     }
     assert {d["procedure"] for d in closed} == {"vote", "no_objection", "consensus"}
     short = [d for d in closed if d["kind"] == "fund_proposal" and d["result"] == "not_adopted"]
@@ -216,3 +218,16 @@ def test_the_demo_has_decisions_of_every_kind_with_verifiable_records(api: Api, 
     for decision in closed:
         record = get(api, reader, f"/decisions/{decision['id']}/record")
         assert verify_record(record) == [], decision["id"]
+
+
+def test_the_demo_has_benefitting_countries_added_by_decision(api: Api, reader: Actor) -> None:
+    countries = {c["code"]: c for c in get(api, reader, "/countries")}
+    assert {code: c["group"] for code, c in countries.items()} == {
+        "COL": "umic",
+        "ECU": "umic",
+        "JOR": "gcff_a",
+        "LBN": "gcff_a",
+    }
+    assert (countries["JOR"]["discount_rate"], countries["JOR"]["threshold"]) == ("0.07", "0.15")
+    decision = get(api, reader, f"/decisions/{countries['JOR']['added_by_decision_id']}")
+    assert decision["kind"] == "add_country" and decision["result"] == "adopted"

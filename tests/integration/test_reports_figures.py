@@ -416,7 +416,7 @@ def test_contributor_shares_sum_to_the_fund_totals(facility: Facility) -> None:
                 sums.setdefault(key, dict.fromkeys(columns, 0))
                 sums[key][column] += 0 if value is None else money(value)
                 if column == "resources":
-                    parts = [line.cells[shares.column(c)] for c in ("kept", "allocated")]
+                    parts = [line.cells[shares.column(c)] for c in ("kept", "allocated", "income")]
                     assert money(value) == sum(0 if part is None else money(part) for part in parts)
     assert set(sums) == {*names, "pooled"}
     for key, found in sums.items():

@@ -45,7 +45,9 @@ def _imports(path: Path) -> set[str]:
 
 
 SOURCES = sorted(
-    p for package in ("fundapp", "ledger", "governance", "proposals", "concessional", "reports") for p in (ROOT / package).rglob("*.py")
+    p
+    for package in ("fundapp", "ledger", "governance", "proposals", "concessional", "reports")
+    for p in (ROOT / package).rglob("*.py")
 )
 
 
