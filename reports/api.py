@@ -27,6 +27,7 @@ from fundapp.core.db import read_snapshot
 from fundapp.core.errors import InvalidInput, NotFound
 from fundapp.core.security import current_user, ensure_permission, require
 from reports import (
+    concessional,
     contributors,
     funds_available,
     funds_available_gcff,
@@ -226,6 +227,23 @@ class ReportsController(Controller):
         report = await build_report(ctx, "window-portfolio", as_of=as_of, window_code=code)
         return await respond(request, report, out, qualifier=code)
 
+    @get("/concessional-portfolio", guards=[require("reports.read")])
+    async def concessional_portfolio(
+        self,
+        request: AnyRequest,
+        db_session: Db,
+        as_of: DateParam = None,
+        format: FormatParam = None,
+        locale: LocaleParam = None,
+    ) -> Response[bytes]:
+        """The concessional operations by implementation support agency: country, window, loan,
+        concessionality, agency costs, grant element before and after, leverage, status and dates, and the
+        grant's transfers, pending cash transfer and refunds receivable, with subtotals and a total."""
+        out = Output(request, format, locale)
+        await read_snapshot(db_session)
+        ctx = await context_of(request, db_session)
+        return await respond(request, await build_report(ctx, "concessional-portfolio", as_of=as_of), out)
+
     @get("/iati/activities.xml", guards=[require("reports.iati")])
     async def iati_activities(self, request: AnyRequest, db_session: Db) -> Response[bytes]:
         """The facility's IATI 2.03 activity file (its funds and every grant)."""
@@ -258,7 +276,7 @@ async def build_report(
     window_code: str | None = None,
     unit: str | None = None,
 ) -> Report:
-    """One of the six reports by its name, its parameters checked: the routes and the command line both
+    """One of the reports by its name, its parameters checked: the routes and the command line both
     come here, so they refuse the same things alike."""
     if name == "sources-and-uses":
         period = rules.check_period(date_from, date_to, ctx.today)
@@ -278,6 +296,8 @@ async def build_report(
         if not window_code:
             raise InvalidInput("the window portfolio needs a window code", field="window", rule="missing")
         return await portfolio.build(ctx, window_code, as_of=rules.check_as_of(as_of, ctx.today))
+    if name == "concessional-portfolio":
+        return await concessional.build(ctx, as_of=rules.check_as_of(as_of, ctx.today))
     raise InvalidInput(f"no report named {name!r}; one of {', '.join(rules.REPORT_NAMES)}", field="name", rule="one_of")
 
 

@@ -13,6 +13,11 @@ interest earned on cash held, ``governance.rules`` "investment income": 8100 cre
 contributor's share of the fund's other resources (kept plus allocated), as the transfers are, and counts in
 the resources that share the transfers and decisions. Every split is by largest remainder
 (``ledger.money.allocate``), so the contributors' shares of a fund always sum exactly to the fund's totals.
+
+What its money financed: the grants of the windows it holds a part of, and apart from them the concessional
+operations of those windows (grants to a development bank that buy down a loan, ``reports/concessional.py``),
+each with its agency, country, loan and concessionality, and the contributor's part of that concessionality
+in proportion to its share of the window's resources (largest remainder, as every split here).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from governance import rules as governance_rules
 from ledger import chart
 from proposals import Grant
 from reports import figures
+from reports.concessional import Operation, operations
 from reports.document import Amount, Cell, Column, ColumnKind, Label, Note, Report, Row, RowStyle, Table, Territory
 from reports.figures import Selection
 from reports.i18n import register
@@ -156,6 +162,34 @@ register(
             "fr": "Dépenses déclarées",
         },
         "contributor.delivery": {"en": "Delivery rate", "es": "Tasa de ejecución", "fr": "Taux d'exécution"},
+        "contributor.concessional": {
+            "en": "Concessional operations of the funds it contributed to",
+            "es": "Operaciones en condiciones favorables de los fondos a los que contribuyó",
+            "fr": "Opérations concessionnelles des fonds auxquels il a contribué",
+        },
+        "contributor.operation": {"en": "Operation", "es": "Operación", "fr": "Opération"},
+        "contributor.agency": {
+            "en": "Implementation support agency",
+            "es": "Organismo de apoyo a la ejecución",
+            "fr": "Organisme d'appui à la mise en œuvre",
+        },
+        "contributor.country": {"en": "Country", "es": "País", "fr": "Pays"},
+        "contributor.loan": {"en": "Loan amount", "es": "Importe del préstamo", "fr": "Montant du prêt"},
+        "contributor.concessionality": {
+            "en": "Concessionality",
+            "es": "Concesionalidad",
+            "fr": "Concessionnalité",
+        },
+        "contributor.its_share": {
+            "en": "Its share of the window",
+            "es": "Su participación en la ventanilla",
+            "fr": "Sa part du guichet",
+        },
+        "contributor.its_concessionality": {
+            "en": "Its part of the concessionality",
+            "es": "Su parte de la concesionalidad",
+            "fr": "Sa part de la concessionnalité",
+        },
         "contributor.rule_title": {
             "en": "How shares are computed",
             "es": "Cómo se calculan las participaciones",
@@ -389,7 +423,11 @@ async def build(ctx: ReportContext, contributor_id: int, *, as_of: date) -> Repo
     ]
     shares = await fund_shares(ctx, as_of)
     tables.append(_shares_table(ctx, contributor_id, as_of, shares, [*[w for w, _ in windows], None], names))
-    tables.append(await _financed(ctx, contributor_id, as_of, shares, names))
+    concessional = {op.grant_id: op for op in await operations(session, as_of)}
+    tables.append(await _financed(ctx, contributor_id, as_of, shares, names, set(concessional)))
+    financed_operations = _concessional_financed(ctx, contributor_id, shares, names, concessional)
+    if financed_operations.rows[:-1]:
+        tables.append(financed_operations)
     return await ctx.report(
         NAME,
         L("contributor.title"),
@@ -512,9 +550,11 @@ async def _financed(
     as_of: date,
     shares: dict[int | None, FundShares],
     names: dict[int | None, Cell],
+    concessional: set[int],
 ) -> Table:
     """The grants of the windows the contributor holds a part of: those it earmarked deposits to and, for a
-    contributor to the pooled fund, those that received pooled money."""
+    contributor to the pooled fund, those that received pooled money. Concessional operations' grants are
+    left to their own table (:func:`_concessional_financed`)."""
     session, currency = ctx.session, ctx.currency
     windows = {fund for fund, its in shares.items() if fund is not None and its.has(contributor_id)}
     grants = (
@@ -535,6 +575,8 @@ async def _financed(
     rows: list[Row] = []
     total_amount = total_transferred = total_spent = 0
     for grant in grants:
+        if grant.id in concessional:
+            continue
         moved = transferred.get(grant.id, 0)
         used = spent.get(grant.id or 0, 0)
         total_amount += grant.amount
@@ -575,6 +617,73 @@ async def _financed(
             Column("net_transfers", L("contributor.net_transfers"), ColumnKind.MONEY),
             Column("expenditure", L("contributor.expenditure"), ColumnKind.MONEY),
             Column("delivery", L("contributor.delivery"), ColumnKind.PERCENT),
+        ),
+        tuple(rows),
+    )
+
+
+def _concessional_financed(
+    ctx: ReportContext,
+    contributor_id: int,
+    shares: dict[int | None, FundShares],
+    names: dict[int | None, Cell],
+    concessional: dict[int, Operation],
+) -> Table:
+    """The concessional operations of the windows the contributor holds a part of: agency, country, window,
+    loan (its currency), concessionality, the contributor's share of the window's resources and its part of
+    the concessionality (largest remainder across the window's contributors); the total of those two."""
+    currency = ctx.currency
+    rows: list[Row] = []
+    total_concessionality = total_part = 0
+    for op in concessional.values():
+        r = op.request
+        its = shares.get(r.window_id)
+        if its is None or not its.has(contributor_id):
+            continue
+        part = figures.pro_rata(r.concessionality, currency, its.resources).get(contributor_id, 0)
+        total_concessionality += r.concessionality
+        total_part += part
+        rows.append(
+            Row(
+                (
+                    r.title,
+                    op.agency,
+                    Territory(r.country),
+                    names.get(r.window_id, ""),
+                    Amount(r.loan_amount, r.loan_currency),
+                    figures.plain(r.concessionality, currency),
+                    figures.share(its.resources.get(contributor_id, 0), sum(its.resources.values())),
+                    figures.plain(part, currency),
+                )
+            )
+        )
+    rows.append(
+        Row(
+            (
+                L("common.total"),
+                None,
+                None,
+                None,
+                None,
+                figures.plain(total_concessionality, currency),
+                None,
+                figures.plain(total_part, currency),
+            ),
+            RowStyle.TOTAL,
+        )
+    )
+    return Table(
+        "concessional",
+        L("contributor.concessional"),
+        (
+            Column("operation", L("contributor.operation"), ColumnKind.TEXT),
+            Column("agency", L("contributor.agency"), ColumnKind.TEXT),
+            Column("country", L("contributor.country"), ColumnKind.TEXT),
+            Column("window", L("common.window"), ColumnKind.TEXT),
+            Column("loan", L("contributor.loan"), ColumnKind.MONEY),
+            Column("concessionality", L("contributor.concessionality"), ColumnKind.MONEY),
+            Column("share", L("contributor.its_share"), ColumnKind.PERCENT),
+            Column("its_concessionality", L("contributor.its_concessionality"), ColumnKind.MONEY),
         ),
         tuple(rows),
     )

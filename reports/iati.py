@@ -11,6 +11,13 @@ is where they are traceable to; each grant is an activity of its own (hierarchy 
 fund) with the outgoing commitment at the agreement's signature, the disbursements to the grantee and the
 refunds it sent back. Contributions are never spread over grants pro rata: the ledger does not trace a
 donor's money to a grant, so the file does not claim it.
+
+A concessional operation (DESIGN §12) is its grant's activity: the grant to the implementation support agency
+(participating-org implementing, type 40 multilateral), the loan's benefitting country as the recipient country,
+finance type 110; its commitment and transfers are the grant's. The development bank's loan is not the
+facility's to report: it is named as a related activity (type 4, co-funded) by its identifier, with the loan's
+finance type (421, standard loan), amount and terms in a ``fundapp:loan`` extension element inside that
+``related-activity`` (the schema admits elements of other namespaces there) and in a description of type 4.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from concessional import FinancingRequest
 from governance import (
     AdminBudget,
     Contribution,
@@ -51,6 +60,7 @@ from proposals import (
     Refund,
     Tranche,
 )
+from reports.concessional import Operation, operations
 from reports.document import Amount
 from reports.i18n import decimal_string
 from reports.service import ReportContext
@@ -65,6 +75,7 @@ ORGANISATION_TYPES = {
     OrganisationType.GOVERNMENT.value: "10",  # Government
     OrganisationType.INTERNATIONAL_ORGANISATION.value: "40",  # Multilateral
     OrganisationType.ACADEMIA.value: "80",  # Academic, Training and Research
+    OrganisationType.IMPLEMENTATION_SUPPORT_AGENCY.value: "40",  # a development bank: Multilateral
 }
 # An NGO or a company based in one of the activity's recipient countries has its own code.
 NGO_INTERNATIONAL, NGO_PARTNER_COUNTRY = "21", "24"
@@ -90,8 +101,14 @@ PLANNED_START, ACTUAL_START, PLANNED_END, ACTUAL_END = "1", "2", "3", "4"
 # TransactionType codelist.
 INCOMING_FUNDS, OUTGOING_COMMITMENT, DISBURSEMENT, INCOMING_COMMITMENT = "1", "2", "3", "11"
 
-# RelatedActivityType codelist.
-RELATED_PARENT, RELATED_CHILD = "1", "2"
+# RelatedActivityType codelist; 4 (co-funded) links a concessional grant to the loan it buys down.
+RELATED_PARENT, RELATED_CHILD, RELATED_CO_FUNDED = "1", "2", "4"
+# DescriptionType 4 (Other): the loan a concessional grant buys down. FinanceType 421: standard loan.
+DESCRIPTION_OTHER = "4"
+FINANCE_STANDARD_LOAN = "421"
+# The namespace of the facility's own extension elements (the schema admits other namespaces' elements).
+EXTENSION_NS = "urn:fundapp:iati-extension:1"
+ET.register_namespace("fundapp", EXTENSION_NS)
 
 # DescriptionType 1 (General); SectorVocabulary 1 (OECD DAC CRS purpose codes, 5 digit): 15190 "Facilitation
 # of orderly, safe, regular and responsible migration and mobility", the purpose code of migration work.
@@ -130,6 +147,12 @@ def window_identifier(organisation_id: str, window_code: str) -> str:
 
 def pooled_identifier(organisation_id: str) -> str:
     return f"{organisation_id}-POOLED"
+
+
+def loan_identifier(organisation_id: str, request_id: int) -> str:
+    """The identifier the file gives a concessional operation's loan: financing requests do not record the
+    development bank's own IATI identifier, so the facility names the loan under its own prefix."""
+    return f"{organisation_id}-LOAN-{request_id}"
 
 
 # ---------------------------------------------------------------- XML helpers
@@ -389,6 +412,7 @@ async def activities(ctx: ReportContext) -> bytes:
         .order_by(col(Decision.id)),
     )
     allocated_on = await _entry_dates(ctx, (d.entry_id for d in allocations))
+    concessional = {op.grant_id: op for op in await operations(ctx.session)}
 
     root = ET.Element("iati-activities", {"version": VERSION, "generated-datetime": _iso(ctx.now)})
     funds = _FundActivities(ctx, windows, grants, contributors)
@@ -416,6 +440,7 @@ async def activities(ctx: ReportContext) -> bytes:
             disbursements=[(d, paid_on[d.entry_id]) for d in disbursements.get(grant.id, []) if d.entry_id],
             refunds=refunds.get(grant.id, []),
             released=released.get(grant.id),
+            operation=concessional.get(grant.id),
         )
     return _document(root)
 
@@ -603,11 +628,16 @@ def _grant_activity(
     disbursements: Sequence[tuple[Disbursement, date]],
     refunds: Sequence[Refund],
     released: tuple[date, int] | None,
+    operation: Operation | None = None,
 ) -> None:
+    """One grant's activity; a concessional operation's grant also names the loan it buys down."""
     assert grant.id is not None
     org_id = _org_id(ctx)
     identifier = activity_identifier(org_id, grant.id)
     content = _content(proposal)
+    if operation is not None:  # the loan's country, whole, whatever the proposal's countries say
+        request = operation.request
+        countries = [ProposalCountry(proposal_id=request.proposal_id, country=request.country, share_bp=10000)]
     touched = [grant.updated_at, *(d.second_approved_at or d.approved_at for d, _ in disbursements)]
     touched += [r.recorded_at for r in refunds]
     activity = _sub(
@@ -622,7 +652,11 @@ def _grant_activity(
     _reporting_org(activity, ctx)
     _texts(activity, "title", [(grant.title, None)])
     summary = str(content.get("summary") or "") or grant.title
+    if operation is not None:
+        summary = operation.request.description or summary
     _texts(activity, "description", [(summary, None)], type=DESCRIPTION_GENERAL)
+    if operation is not None:
+        _texts(activity, "description", loan_description(operation, ctx.currency), type=DESCRIPTION_OTHER)
     recipient_codes = [c.country for c in countries]
     grantee = Party(organisation.name, grantee_type(organisation.type, organisation.country, recipient_codes))
     _grant_participants(activity, ctx, grantee)
@@ -647,6 +681,75 @@ def _grant_activity(
     flows += _transfer_flows(identifier, provider, grantee, disbursements, refunds)
     _transactions(activity, flows)
     _sub(activity, "related-activity", ref=window_identifier(org_id, window.code), type=RELATED_PARENT)
+    if operation is not None:
+        _related_loan(activity, org_id, operation)
+
+
+def _related_loan(activity: ET.Element, org_id: str, operation: Operation) -> None:
+    """The loan as a co-funded related activity, its finance type, amount and terms in an extension element."""
+    request = operation.request
+    assert request.id is not None
+    related = _sub(activity, "related-activity", ref=loan_identifier(org_id, request.id), type=RELATED_CO_FUNDED)
+    ET.SubElement(
+        related,
+        f"{{{EXTENSION_NS}}}loan",
+        {
+            "finance-type": FINANCE_STANDARD_LOAN,
+            "lender": _clean(operation.agency),
+            "currency": request.loan_currency,
+            "amount": decimal_string(Amount(request.loan_amount, request.loan_currency)),
+            "maturity-months": str(request.maturity_months),
+            "grace-months": str(request.grace_months),
+            "repayments-per-year": str(request.repayments_per_year),
+            "repayment-method": str(request.method),
+            "grant-element-before": request.grant_element_before,
+            "grant-element-after": request.grant_element_after,
+        },
+    )
+
+
+def _rate_text(base: str, spread: str) -> str:
+    """A base rate plus a spread (decimal fractions) as a percentage: "3.2%"."""
+    try:
+        total = (Decimal(base or "0") + Decimal(spread or "0")) * 100
+    except InvalidOperation:
+        return "?"
+    return f"{total.normalize():f}%"
+
+
+def loan_description(operation: Operation, currency: str) -> list[tuple[str, str | None]]:
+    """The loan a concessional grant buys down, in English, Spanish and French: the lender, the amount, its
+    finance type (421, standard loan), the schedule and terms, the grant element before and after."""
+    r: FinancingRequest = operation.request
+    amount = f"{decimal_string(Amount(r.loan_amount, r.loan_currency))} {r.loan_currency}"
+    market = _rate_text(r.market_base_rate, r.market_spread)
+    concessional = _rate_text(r.concessional_base_rate, r.concessional_spread)
+    concessionality = f"{decimal_string(Amount(r.concessionality, currency))} {currency}"
+    ge = (r.grant_element_before or "?", r.grant_element_after or "?")
+    return [
+        (
+            f"Loan by {operation.agency} of {amount} (finance type {FINANCE_STANDARD_LOAN}, standard loan), "
+            f"{r.maturity_months} months with {r.grace_months} months' grace, {r.repayments_per_year} repayments "
+            f"a year; market rate {market}, concessional rate {concessional}. This grant pays its concessionality "
+            f"of {concessionality}: grant element {ge[0]}% before, {ge[1]}% after.",
+            "en",
+        ),
+        (
+            f"Préstamo de {operation.agency} por {amount} (tipo de financiación {FINANCE_STANDARD_LOAN}, "
+            f"préstamo estándar), {r.maturity_months} meses con {r.grace_months} meses de gracia, "
+            f"{r.repayments_per_year} reembolsos al año; tasa de mercado {market}, tasa concesional "
+            f"{concessional}. Esta donación paga su concesionalidad de {concessionality}: elemento de donación "
+            f"{ge[0]} % antes, {ge[1]} % después.",
+            "es",
+        ),
+        (
+            f"Prêt de {operation.agency} de {amount} (type de financement {FINANCE_STANDARD_LOAN}, prêt "
+            f"standard), {r.maturity_months} mois dont {r.grace_months} mois de grâce, {r.repayments_per_year} "
+            f"remboursements par an ; taux du marché {market}, taux concessionnel {concessional}. Ce don en paie la "
+            f"concessionnalité de {concessionality} : élément-don {ge[0]} % avant, {ge[1]} % après.",
+            "fr",
+        ),
+    ]
 
 
 def _grant_participants(activity: ET.Element, ctx: ReportContext, grantee: Party) -> None:

@@ -41,6 +41,7 @@ REPORT_TITLES = {
     "funds-available-gcff": N_("Funds available in the GCFF's layout"),
     "financial-statements": N_("Financial statements"),
     "window-portfolio": N_("Portfolio of a window"),
+    "concessional-portfolio": N_("Concessional portfolio"),
     "contributor": N_("Contributor report"),
 }
 

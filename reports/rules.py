@@ -25,6 +25,7 @@ REPORT_NAMES = (
     "funds-available",
     "funds-available-gcff",
     "window-portfolio",
+    "concessional-portfolio",
     "iati-activities",
     "iati-organisation",
 )
