@@ -9,4 +9,19 @@ reports read it; only the shell joins it to the others (``fundapp.wiring``).
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from concessional import rules
+from concessional.models import FinancingRequest, LoanStatus, RepaymentMethod
+from concessional.rules import Calculation, Loan, Payment, Terms, calculate, grant_element
+
+__all__ = [
+    "Calculation",
+    "FinancingRequest",
+    "Loan",
+    "LoanStatus",
+    "Payment",
+    "RepaymentMethod",
+    "Terms",
+    "calculate",
+    "grant_element",
+    "rules",
+]

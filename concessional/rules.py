@@ -296,9 +296,9 @@ class Calculation:
 def check_terms(terms: Terms, *, discount_rate: Decimal, threshold: Decimal | None) -> None:
     """Every broken rule of a request at once (422), each naming its field and rule."""
     errors = _schedule_errors(terms.loan(terms.market_rate))
-    errors += _rate_errors(terms.market_rate, "market_rate")
-    errors += _rate_errors(terms.concessional_rate, "concessional_rate")
-    if not errors and terms.concessional_rate > terms.market_rate:
+    rates = _rate_errors(terms.market_rate, "market_rate") + _rate_errors(terms.concessional_rate, "concessional_rate")
+    errors += rates
+    if not rates and terms.concessional_rate > terms.market_rate:
         errors.append(
             FieldError(
                 "concessional_rate", "not-above-market", "the concessional rate may not be above the market rate"

@@ -27,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
 from concessional import api as concessional_api
+from concessional import pages as concessional_pages
 from fundapp.core import api as core_api
 from fundapp.core import audit, edge, openapi_doc, web
 from fundapp.core.clock import Clock
@@ -173,7 +174,12 @@ def page_route_handlers() -> list[Any]:
         create_static_files_router(path="/static", directories=[web.STATIC_DIR], name="static"),
         Router(
             path="/",
-            route_handlers=[*core_pages.page_handlers, *governance_pages.page_handlers, *reports_pages.page_handlers],
+            route_handlers=[
+                *core_pages.page_handlers,
+                *governance_pages.page_handlers,
+                *concessional_pages.page_handlers,
+                *reports_pages.page_handlers,
+            ],
             guards=[web.page_csrf_guard],
         ),
     ]
