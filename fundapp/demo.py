@@ -32,11 +32,11 @@ from fundapp.core.unit import Unit, actor_of
 from fundapp.demo_data import (
     BUDGET_VOTERS,
     DEMO_ADMIN_BUDGETS,
-    DEMO_BENEFITTING_COUNTRY,
     DEMO_CALLS,
     DEMO_CONCESSIONAL_REQUEST,
     DEMO_CONCESSIONAL_TITLE,
     DEMO_CONCESSIONAL_TRANCHES,
+    DEMO_COUNTRIES,
     DEMO_DONORS,
     DEMO_ENTRY_REASONS,
     DEMO_FEES,
@@ -62,7 +62,17 @@ from fundapp.demo_data import (
 )
 from fundapp.wiring import register_hooks
 from governance.decisions import Decisions
-from governance.models import AdminBudget, Assessment, Contributor, Decision, Member, PledgeInstalment, Window
+from governance.models import (
+    AdminBudget,
+    Assessment,
+    BenefittingCountry,
+    Contributor,
+    Decision,
+    Member,
+    PledgeInstalment,
+    Window,
+)
+from governance.rules import country_names
 from governance.schemas import (
     ContributionCreate,
     ContributorCreate,
@@ -483,6 +493,9 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
         await _load_decisions(session, settings, report, clock, t)
         await session.commit()
     async with database.session() as session:
+        await _load_countries(session, settings, report, t)
+        await session.commit()
+    async with database.session() as session:
         await demo_grants(session, settings, report, t)
         await session.commit()
     async with database.session() as session:
@@ -671,6 +684,27 @@ async def _load_decisions(
     await _allocation_and_policy(desk)
     await _open_decisions(desk, proposal_ids, clock.now())
     report.created.append("13 decisions: closed ones of every kind with their records, 3 open")
+
+
+async def _load_countries(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
+    """The benefitting countries, each added by a vote of the members (kept when any is there already)."""
+    if (await session.execute(select(func.count()).select_from(BenefittingCountry))).scalar_one():
+        report.existing.append("benefitting countries")
+        return
+    desk, opens, week = _Desk(session, settings, t, await _users(session)), _LATER, _WEEK
+    for code, group, text in DEMO_COUNTRIES:
+        decision = await desk.decision(
+            opens,
+            opens + 2 * week,
+            kind="add_country",
+            country=code,
+            group=group,
+            title=f"{country_names(code)['en']} becomes a benefitting country",
+            text=text,
+        )
+        await desk.votes(decision, opens + timedelta(days=4), {**YES_MOSTLY, "MEX": "yes", "PHL": "yes"})
+        await desk.close(decision, opens + 2 * week + timedelta(hours=1))
+    report.created.append(f"{len(DEMO_COUNTRIES)} benefitting countries, each added by a vote of the members")
 
 
 async def _fund(
@@ -1083,10 +1117,10 @@ async def _record_finance_entries(desk: _Desk) -> None:
 
 
 async def demo_concessional(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
-    """One concessional operation: Jordan added as a benefitting country by decision, the World Bank (an
-    implementation support agency with its financial procedures agreement) requests the concessionality of
-    a loan to Jordan, the TAG reviews it, the members adopt it, the agreement is signed, the loan is board
-    approved and effective, and the first tranche is transferred."""
+    """One concessional operation, after Jordan was added as a benefitting country (``_load_countries``): the
+    World Bank (an implementation support agency with its financial procedures agreement) requests the
+    concessionality of a loan to Jordan, the TAG reviews it, the members adopt it, the agreement is signed,
+    the loan is board approved and effective, and the first tranche is transferred."""
     if (
         await session.execute(
             select(func.count())
@@ -1098,22 +1132,8 @@ async def demo_concessional(session: AsyncSession, settings: Settings, report: D
         return
     desk = _Desk(session, settings, t, await _users(session))
     agency = await _demo_agency(desk)
-    code, group = DEMO_BENEFITTING_COUNTRY
-    opened, closes = _at(date(2026, 3, 23)), _at(date(2026, 4, 6))
-    added = await desk.decision(
-        opened,
-        closes,
-        kind="add_country",
-        country=code,
-        group=group,
-        title="Jordan becomes a benefitting country",
-        text="Jordan hosts refugees: it benefits from concessional financing.",
-    )
-    await desk.votes(added, opened + timedelta(days=2), dict.fromkeys(GRANT_VOTERS, "yes"))
-    await desk.close(added, closes + timedelta(hours=1))
-    await desk.users_refresh()
     request_id = await _demo_request(desk, agency)
-    opened, closes = _at(date(2026, 4, 15)), _at(date(2026, 4, 29))
+    opened, closes = _at(date(2026, 7, 13)), _at(date(2026, 7, 27))
     decision = await desk.decision(
         opened,
         closes,
@@ -1128,22 +1148,22 @@ async def demo_concessional(session: AsyncSession, settings: Settings, report: D
     assert row is not None and row.grant_id is not None, "the demo's concessional decision was not adopted"
     grant = await session.get(Grant, row.grant_id)
     assert grant is not None
-    await _sign(desk, grant, date(2026, 5, 4), "101")
-    await desk.concessional("worldbank", _at(date(2026, 5, 11))).board_approval(
-        request_id, BoardApprovalIn(approved_on=t.day(date(2026, 5, 11)))
+    await _sign(desk, grant, date(2026, 8, 3), "101")
+    await desk.concessional("worldbank", _at(date(2026, 8, 10))).board_approval(
+        request_id, BoardApprovalIn(approved_on=t.day(date(2026, 8, 10)))
     )
-    day = t.day(date(2026, 5, 25))
-    await desk.concessional("worldbank", _at(date(2026, 5, 25))).effectiveness(
+    day = t.day(date(2026, 8, 24))
+    await desk.concessional("worldbank", _at(date(2026, 8, 24))).effectiveness(
         request_id, EffectivenessIn(signed_on=day, effective_on=day)
     )
-    await _transfer(desk, grant, 1, date(2026, 6, 1))
+    await _transfer(desk, grant, 1, date(2026, 9, 1))
     report.created.append("a concessional operation (World Bank, Jordan): adopted, effective, one tranche transferred")
 
 
 async def _demo_agency(desk: _Desk) -> Organisation:
     """The World Bank, its due diligence cleared and its financial procedures agreement recorded."""
     name, kind, country = DEMO_ORGANISATIONS[-1]
-    admin = desk.proposals("admin", _at(date(2026, 3, 16)))
+    admin = desk.proposals("admin", _at(date(2026, 6, 15)))
     agency = (
         await desk.session.execute(select(Organisation).where(col(Organisation.name) == name))
     ).scalar_one_or_none()
@@ -1152,21 +1172,21 @@ async def _demo_agency(desk: _Desk) -> Organisation:
             OrganisationCreate.model_validate({"name": name, "type": kind, "country": country})
         )
         await admin.set_due_diligence(agency.id or 0, DueDiligenceSet.model_validate({"status": "cleared"}))
-    await desk.concessional("admin", _at(date(2026, 3, 16))).record_procedures_agreement(
-        agency.id or 0, ProceduresAgreementIn(agreed_on=desk.t.day(date(2026, 3, 16)), document="FPA-IBRD-2026-01")
+    await desk.concessional("admin", _at(date(2026, 6, 15))).record_procedures_agreement(
+        agency.id or 0, ProceduresAgreementIn(agreed_on=desk.t.day(date(2026, 6, 15)), document="FPA-IBRD-2026-01")
     )
     return agency
 
 
 async def _demo_request(desk: _Desk, agency: Organisation) -> int:
-    """The World Bank's request, drafted and submitted in early April, screened, reviewed and recommended."""
+    """The World Bank's request, drafted and submitted at the end of June, screened, reviewed and recommended."""
     t = desk.t
     body = {
         **DEMO_CONCESSIONAL_REQUEST,
-        "endorsed_on": t.day(date(2026, 4, 1)),
+        "endorsed_on": t.day(date(2026, 6, 25)),
         "tranches": [{"planned_date": t.day(day), "amount": amount} for day, amount in DEMO_CONCESSIONAL_TRANCHES],
     }
-    drafted = _at(date(2026, 4, 7))
+    drafted = _at(date(2026, 6, 29))
     agent = desk.concessional("worldbank", drafted)
     request = await agent.create(FinancingRequestIn.model_validate(body))
     request_id = request.id or 0

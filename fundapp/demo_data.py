@@ -261,6 +261,14 @@ YES_MOSTLY = {"DEU": "yes", "CHE": "yes", "SWE": "yes", "JPN": "yes", "GBR": "ye
 # The member states present at the members' meetings in Geneva.
 MEETING_PRESENT = ("DEU", "CHE", "SWE", "JPN", "MEX", "GBR", "SEN", "PHL", "MAR")
 
+# The benefitting countries the members added by vote, as the GCFF's: (code, group, the decision's text).
+DEMO_COUNTRIES = (
+    ("JOR", "gcff_a", "Jordan hosts refugees from Syria; it borrows on the terms of group A."),
+    ("LBN", "gcff_a", "Lebanon hosts refugees from Syria; it borrows on the terms of group A."),
+    ("COL", "umic", "Colombia hosts migrants and refugees from Venezuela, as an upper-middle-income country."),
+    ("ECU", "umic", "Ecuador hosts migrants and refugees from Venezuela, as an upper-middle-income country."),
+)
+
 
 # ---------------------------------------------------------------- grants at every stage
 
@@ -328,11 +336,10 @@ BUDGET_VOTERS = ("DEU", "CHE", "SWE", "JPN", "MEX", "SEN", "PHL", "MAR")
 
 # ---------------------------------------------------------------- concessional financing
 
-# Jordan, a benefitting country of GCFF group A (the OECD DAC's LMIC terms: 7% and 15%), added by decision.
-DEMO_BENEFITTING_COUNTRY = ("JOR", "gcff_a")
-# The World Bank's request for Jordan (the SKL window): a loan of 1,000,000.00 over 10 years, first repayment
-# after 2.5 years, semi-annual, market 3.5% + 1.5%, concessional 3.5% - 2.0%: concessionality 171,316.74,
-# grant element from 9.21% to 26.34%, leverage 5.84; with the agency's costs the grant is 175,000.00.
+# The World Bank's request for Jordan (GCFF group A: the OECD DAC's LMIC terms, 7% and 15%) in the SKL window:
+# a loan of 1,000,000.00 over 10 years, first repayment after 2.5 years, semi-annual, market 3.5% + 1.5%,
+# concessional 3.5% - 2.0%: concessionality 171,316.74, grant element from 9.21% to 26.34%, leverage 5.84;
+# with the agency's costs the grant is 175,000.00.
 DEMO_CONCESSIONAL_TITLE = "Jordan: economic opportunities for refugees and host communities"
 DEMO_CONCESSIONAL_REQUEST: dict[str, object] = {
     "window_code": "SKL",
@@ -354,4 +361,4 @@ DEMO_CONCESSIONAL_REQUEST: dict[str, object] = {
     "agency_costs": "3683.26",
 }
 # The grant's tranches (story dates), following the loan's disbursement.
-DEMO_CONCESSIONAL_TRANCHES = ((date(2026, 6, 1), "100000.00"), (date(2026, 12, 1), "75000.00"))
+DEMO_CONCESSIONAL_TRANCHES = ((date(2026, 9, 1), "100000.00"), (date(2027, 3, 1), "75000.00"))

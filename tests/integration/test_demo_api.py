@@ -184,6 +184,7 @@ def test_the_delegate_login_reads_mexicos_statement_and_no_other(api: Api, reade
 
 def test_loading_the_demo_again_adds_nothing(api: Api, reader: Actor, fundapp: Run) -> None:
     tables = ("members", "tier_fees", "assessments", "contributors", "pledges", "contributions", "journal_entries")
+    tables += ("decisions", "benefitting_countries")
     before = api.db.snapshot(*tables)
 
     code, out, _ = fundapp("demo")
@@ -234,3 +235,16 @@ def test_the_demo_has_an_effective_concessional_operation_with_one_tranche_trans
     assert api.db.scalar("SELECT procedures_agreement_on FROM organisations WHERE id = :i", i=row.agency_id) is not None
     assert balance(api, "8500", grant_id=row.grant_id) == 10_000_000
     assert api.db.scalar("SELECT count(*) FROM users WHERE username = 'worldbank'") == 1
+
+
+def test_the_demo_has_benefitting_countries_added_by_decision(api: Api, reader: Actor) -> None:
+    countries = {c["code"]: c for c in get(api, reader, "/countries")}
+    assert {code: c["group"] for code, c in countries.items()} == {
+        "COL": "umic",
+        "ECU": "umic",
+        "JOR": "gcff_a",
+        "LBN": "gcff_a",
+    }
+    assert (countries["JOR"]["discount_rate"], countries["JOR"]["threshold"]) == ("0.07", "0.15")
+    decision = get(api, reader, f"/decisions/{countries['JOR']['added_by_decision_id']}")
+    assert decision["kind"] == "add_country" and decision["result"] == "adopted"

@@ -40,6 +40,9 @@ NEEDS = {
     DecisionKind.ADMIN_BUDGET: ("year", "amount"),
     DecisionKind.WINDOW_ALLOCATION: ("window_code", "amount"),
     DecisionKind.POLICY: (),
+    DecisionKind.ADD_COUNTRY: ("country", "group"),
+    DecisionKind.REMOVE_COUNTRY: ("country", "reason"),
+    DecisionKind.SET_COUNTRY_GROUP: ("country", "group"),
 }
 # A valid value of each term (valid for every kind that takes it).
 VALID = {
@@ -51,6 +54,9 @@ VALID = {
     "year": 2027,
     "currency": "USD",
     "amount": "1000.00",
+    "country": "JOR",
+    "group": "gcff_a",
+    "reason": "The crisis is over.",
 }
 COMMON = {"title": "A decision", "text": "As proposed.", "closes_at": "2026-05-01T12:00:00Z"}
 
