@@ -43,13 +43,10 @@ NEEDS = {
     DecisionKind.ADD_COUNTRY: ("country", "group"),
     DecisionKind.REMOVE_COUNTRY: ("country", "reason"),
     DecisionKind.SET_COUNTRY_GROUP: ("country", "group"),
+    # A restructuring's new loan amount and terms are optional (one of them at least: the handler checks).
     DecisionKind.CONCESSIONAL_FINANCING: ("request_id",),
     DecisionKind.CANCEL_CONCESSIONAL: ("request_id",),
     DecisionKind.RESTRUCTURE_CONCESSIONAL: ("request_id",),
-}
-# Terms a kind takes without needing them (a restructuring changes the loan's amount, its terms or both).
-OPTIONAL = {
-    DecisionKind.RESTRUCTURE_CONCESSIONAL: ("loan_amount", "concessional_base_rate", "concessional_spread"),
 }
 # A valid value of each term (valid for every kind that takes it).
 VALID = {
@@ -64,10 +61,7 @@ VALID = {
     "country": "JOR",
     "group": "gcff_a",
     "reason": "The crisis is over.",
-    "request_id": 3,
-    "loan_amount": "2700000.00",
-    "concessional_base_rate": "1.5",
-    "concessional_spread": "0.25",
+    "request_id": 7,
 }
 COMMON = {"title": "A decision", "text": "As proposed.", "closes_at": "2026-05-01T12:00:00Z"}
 
@@ -89,7 +83,12 @@ def test_the_money_kinds_are_the_kinds_with_a_money_effect() -> None:
     assert (
         with_money
         == MONEY_KINDS
-        == {"fund_proposal", "window_allocation", "concessional_financing", "restructure_concessional"}
+        == {
+            "fund_proposal",
+            "window_allocation",
+            "concessional_financing",
+            "restructure_concessional",
+        }
     )
     assert KINDS[DecisionKind.FUND_PROPOSAL].money.source == FundsSource.WINDOW  # type: ignore[union-attr]
     assert KINDS[DecisionKind.WINDOW_ALLOCATION].money.source == FundsSource.POOLED  # type: ignore[union-attr]
@@ -103,8 +102,7 @@ def test_the_money_kinds_are_the_kinds_with_a_money_effect() -> None:
 
 def test_each_schema_takes_the_terms_its_kind_needs() -> None:
     for kind in DecisionKind:
-        taken = set(NEEDS[kind]) | set(OPTIONAL.get(kind, ()))
-        assert terms_needed(kind) == tuple(name for name in TERM_FIELDS if name in taken)
+        assert terms_needed(kind) == NEEDS[kind]
 
 
 # ---------------------------------------------------------------- the schemas
@@ -121,13 +119,12 @@ def test_refusals_name_the_terms_a_kind_lacks_and_takes_none_of(
     body |= {name: VALID[name] for name in given_terms}
     body |= {name: None for name in nulls - given_terms}  # a term given as null is a term not given
     needed = set(NEEDS[kind])
-    optional = set(OPTIONAL.get(kind, ()))
     expected = [
         (name, "required-for-kind", f"a {kind.value} decision needs {name}")
         if name in needed
         else (name, "not-for-kind", f"a {kind.value} decision takes no {name}")
         for name in TERM_FIELDS
-        if name not in optional and (name in needed) != (name in given_terms)
+        if (name in needed) != (name in given_terms)
     ]
     try:
         made = DecisionCreate.model_validate(body)
