@@ -1,5 +1,6 @@
-"""Concessional financing HTTP API: agencies' financial procedures agreements, financing requests (the
-agency's drafts, their calculation and submission) and the loan's board approval and effectiveness. The
+"""Concessional financing HTTP API: the calculator (saving nothing), agencies' financial procedures
+agreements, financing requests (the agency's drafts, their calculation and submission) and the loan's board
+approval and effectiveness. The
 request's review and decision are the proposals' and the decisions' own endpoints; its transfers are the
 grant's."""
 
@@ -109,6 +110,17 @@ async def request_public(service: Concessional, row: FinancingRequest) -> Financ
     )
 
 
+class CalculatorController(Controller):
+    path = f"{API_PREFIX}/concessional"
+    tags = ["concessional"]
+
+    @post("/calculator", guards=[require("concessional.calculate")], status_code=HTTP_200_OK, sync_to_thread=False)
+    def calculate(self, data: RequestBody[CalculatorIn]) -> CalculatorOut:
+        """Compute a loan's grant element before and after the buy-down, the concessionality amount and the
+        leverage, with both schedules, saving nothing. Every refusal names its field and rule (422)."""
+        return run(data)
+
+
 class AgencyController(Controller):
     path = f"{API_PREFIX}/concessional/agencies"
     tags = ["concessional"]
@@ -180,15 +192,4 @@ class FinancingRequestController(Controller):
         return await request_public(concessional, await concessional.effectiveness(in_id_range(request_id), data))
 
 
-class CalculatorController(Controller):
-    path = f"{API_PREFIX}/concessional"
-    tags = ["concessional"]
-
-    @post("/calculator", guards=[require("concessional.calculate")], status_code=HTTP_200_OK, sync_to_thread=False)
-    def calculate(self, data: RequestBody[CalculatorIn]) -> CalculatorOut:
-        """Compute a loan's grant element before and after the buy-down, the concessionality amount and the
-        leverage, with both schedules, saving nothing. Every refusal names its field and rule (422)."""
-        return run(data)
-
-
-route_handlers = [AgencyController, FinancingRequestController, CalculatorController]
+route_handlers = [CalculatorController, AgencyController, FinancingRequestController]

@@ -18,6 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from concessional.models import FinancingRequest
+from concessional.schemas import BoardApprovalIn, EffectivenessIn, FinancingRequestIn, ProceduresAgreementIn
+from concessional.service import Concessional
 from fundapp.core import accounts, audit
 from fundapp.core.clock import Clock
 from fundapp.core.config import Settings
@@ -25,11 +28,14 @@ from fundapp.core.db import Database
 from fundapp.core.models import User
 from fundapp.core.schemas import UserCreate
 from fundapp.core.security import PasswordHashing, Principal
-from fundapp.core.unit import actor_of
+from fundapp.core.unit import Unit, actor_of
 from fundapp.demo_data import (
     BUDGET_VOTERS,
     DEMO_ADMIN_BUDGETS,
     DEMO_CALLS,
+    DEMO_CONCESSIONAL_REQUEST,
+    DEMO_CONCESSIONAL_TITLE,
+    DEMO_CONCESSIONAL_TRANCHES,
     DEMO_COUNTRIES,
     DEMO_DONORS,
     DEMO_ENTRY_REASONS,
@@ -113,6 +119,7 @@ __all__ = [
     "DemoReport",
     "DemoUser",
     "Timeline",
+    "demo_concessional",
     "demo_finances",
     "demo_grants",
     "load",
@@ -236,6 +243,13 @@ class _Desk:
 
     def grants(self, username: str, moment: datetime) -> Grants:
         return Grants(self.session, settings=self.settings, user=self._user(username), now=self.t.moment(moment))
+
+    def concessional(self, username: str, moment: datetime) -> Concessional:
+        unit = Unit(self.session, self.settings, self._user(username), self.t.moment(moment))
+        return Concessional.of(unit)
+
+    async def users_refresh(self) -> None:
+        self.users = await _users(self.session)
 
     def by(self, username: str | None, moment: datetime, *, story: bool = True) -> Decisions:
         """The decisions service."""
@@ -449,6 +463,11 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
             if await accounts.find_user(session, demo_user.username) is not None:
                 report.existing.append(f"user {demo_user.username}")
                 continue
+            if (
+                demo_user.organisation_id is not None
+                and await session.get(Organisation, demo_user.organisation_id) is None
+            ):
+                continue  # its organisation comes later (the agency, on a demo loaded before it existed)
             data = UserCreate(
                 username=demo_user.username,
                 full_name=demo_user.full_name,
@@ -481,6 +500,10 @@ async def load(database: Database, settings: Settings, clock: Clock) -> DemoRepo
         await session.commit()
     async with database.session() as session:
         await demo_finances(session, settings, report, t)
+        await session.commit()
+    async with database.session() as session:
+        await demo_concessional(session, settings, report, t)
+        await add_users(session, grantees=True)  # the agency's user, on a demo loaded before it existed
         await session.commit()
     return report
 
@@ -1088,3 +1111,97 @@ async def _record_finance_entries(desk: _Desk) -> None:
             now=t.at(story_day, 15),
         )
         await EntryRequests(checker, threshold=threshold).approve(prepared.request.id or 0)
+
+
+# ---------------------------------------------------------------- concessional financing
+
+
+async def demo_concessional(session: AsyncSession, settings: Settings, report: DemoReport, t: Timeline) -> None:
+    """One concessional operation, after Jordan was added as a benefitting country (``_load_countries``): the
+    World Bank (an implementation support agency with its financial procedures agreement) requests the
+    concessionality of a loan to Jordan, the TAG reviews it, the members adopt it, the agreement is signed,
+    the loan is board approved and effective, and the first tranche is transferred."""
+    if (
+        await session.execute(
+            select(func.count())
+            .select_from(FinancingRequest)
+            .where(col(FinancingRequest.title) == DEMO_CONCESSIONAL_TITLE)
+        )
+    ).scalar_one():
+        report.existing.append("concessional operation")
+        return
+    desk = _Desk(session, settings, t, await _users(session))
+    agency = await _demo_agency(desk)
+    request_id = await _demo_request(desk, agency)
+    opened, closes = _at(date(2026, 7, 13)), _at(date(2026, 7, 27))
+    decision = await desk.decision(
+        opened,
+        closes,
+        kind="concessional_financing",
+        request_id=request_id,
+        title=f"Concessional financing: {DEMO_CONCESSIONAL_TITLE}",
+        text=_FUND_TEXT,
+    )
+    await desk.votes(decision, opened + timedelta(days=2), dict.fromkeys(GRANT_VOTERS, "yes"))
+    await desk.close(decision, closes + timedelta(hours=1))
+    row = await session.get(FinancingRequest, request_id)
+    assert row is not None and row.grant_id is not None, "the demo's concessional decision was not adopted"
+    grant = await session.get(Grant, row.grant_id)
+    assert grant is not None
+    await _sign(desk, grant, date(2026, 8, 3), "101")
+    await desk.concessional("worldbank", _at(date(2026, 8, 10))).board_approval(
+        request_id, BoardApprovalIn(approved_on=t.day(date(2026, 8, 10)))
+    )
+    day = t.day(date(2026, 8, 24))
+    await desk.concessional("worldbank", _at(date(2026, 8, 24))).effectiveness(
+        request_id, EffectivenessIn(signed_on=day, effective_on=day)
+    )
+    await _transfer(desk, grant, 1, date(2026, 9, 1))
+    report.created.append("a concessional operation (World Bank, Jordan): adopted, effective, one tranche transferred")
+
+
+async def _demo_agency(desk: _Desk) -> Organisation:
+    """The World Bank, its due diligence cleared and its financial procedures agreement recorded."""
+    name, kind, country = DEMO_ORGANISATIONS[-1]
+    admin = desk.proposals("admin", _at(date(2026, 6, 15)))
+    agency = (
+        await desk.session.execute(select(Organisation).where(col(Organisation.name) == name))
+    ).scalar_one_or_none()
+    if agency is None:
+        agency = await admin.create_organisation(
+            OrganisationCreate.model_validate({"name": name, "type": kind, "country": country})
+        )
+        await admin.set_due_diligence(agency.id or 0, DueDiligenceSet.model_validate({"status": "cleared"}))
+    await desk.concessional("admin", _at(date(2026, 6, 15))).record_procedures_agreement(
+        agency.id or 0, ProceduresAgreementIn(agreed_on=desk.t.day(date(2026, 6, 15)), document="FPA-IBRD-2026-01")
+    )
+    return agency
+
+
+async def _demo_request(desk: _Desk, agency: Organisation) -> int:
+    """The World Bank's request, drafted and submitted at the end of June, screened, reviewed and recommended."""
+    t = desk.t
+    body = {
+        **DEMO_CONCESSIONAL_REQUEST,
+        "endorsed_on": t.day(date(2026, 6, 25)),
+        "tranches": [{"planned_date": t.day(day), "amount": amount} for day, amount in DEMO_CONCESSIONAL_TRANCHES],
+    }
+    drafted = _at(date(2026, 6, 29))
+    agent = desk.concessional("worldbank", drafted)
+    request = await agent.create(FinancingRequestIn.model_validate(body))
+    request_id = request.id or 0
+    await agent.submit(request_id)
+    pid = request.proposal_id
+    admin = desk.proposals("admin", drafted + timedelta(days=1))
+    await admin.act(pid, "screen")
+    await admin.act(pid, "pass")
+    await admin.assign(pid, [desk.users["reviewer"].id or 0, desk.users["reviewer2"].id or 0])
+    for r, reviewer in enumerate(("reviewer", "reviewer2")):
+        service = desk.proposals(reviewer, drafted + timedelta(days=3))
+        await service.declare(pid, ConflictDeclaration(has_conflict=False))
+        scores = {key: {"score": 5 - r} for key in ("development_impact", "concessionality", "agency_capacity")}
+        await service.review(pid, ReviewIn.model_validate({"scores": scores, "recommendation": "recommend"}))
+    await desk.proposals("admin", drafted + timedelta(days=5)).act(
+        pid, "recommend", reason="Strong leverage (5.84) for jobs in host communities."
+    )
+    return request_id

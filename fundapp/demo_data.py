@@ -52,6 +52,9 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     ),
     DemoUser("grantee4", "Officer of Remit Fair Ltd", (Role.GRANTEE,), organisation_id=4),
     DemoUser("grantee5", "Officer of the University of Dakar Migration Lab", (Role.GRANTEE,), organisation_id=5),
+    DemoUser(
+        "worldbank", "Officer of the World Bank (implementation support agency)", (Role.GRANTEE,), organisation_id=6
+    ),
     DemoUser("auditor", "External auditor", (Role.AUDITOR,)),
 )
 
@@ -177,6 +180,7 @@ DEMO_ORGANISATIONS = (
     ("International Centre for Migration Policy", "international_organisation", "CHE"),
     ("Remit Fair Ltd", "private_sector", "PHL"),
     ("University of Dakar Migration Lab", "academia", "SEN"),
+    ("World Bank", "implementation_support_agency", "USA"),
 )
 RUBRIC = [
     {"key": "relevance", "label": "Relevance to the window", "weight": 3},
@@ -328,3 +332,33 @@ DEMO_ENTRY_REASONS = {
 DEMO_ADMIN_BUDGETS = ((2025, "400000.00", date(2024, 11, 4)), (2026, "430000.00", date(2025, 11, 3)))
 # The member states voting for those budgets.
 BUDGET_VOTERS = ("DEU", "CHE", "SWE", "JPN", "MEX", "SEN", "PHL", "MAR")
+
+
+# ---------------------------------------------------------------- concessional financing
+
+# The World Bank's request for Jordan (GCFF group A: the OECD DAC's LMIC terms, 7% and 15%) in the SKL window:
+# a loan of 1,000,000.00 over 10 years, first repayment after 2.5 years, semi-annual, market 3.5% + 1.5%,
+# concessional 3.5% - 2.0%: concessionality 171,316.74, grant element from 9.21% to 26.34%, leverage 5.84;
+# with the agency's costs the grant is 175,000.00.
+DEMO_CONCESSIONAL_TITLE = "Jordan: economic opportunities for refugees and host communities"
+DEMO_CONCESSIONAL_REQUEST: dict[str, object] = {
+    "window_code": "SKL",
+    "country": "JOR",
+    "title": DEMO_CONCESSIONAL_TITLE,
+    "description": "Work permits, skills and jobs for Syrian refugees and Jordanians in host communities.",
+    "results": "10,000 work permits; 4,000 people trained",
+    "endorsement_reference": "MOPIC/2026/114",
+    "loan_amount": "1000000.00",
+    "loan_currency": "USD",
+    "maturity_months": 120,
+    "grace_months": 30,
+    "repayments_per_year": 2,
+    "method": "equal_principal",
+    "market_base_rate": "0.035",
+    "market_spread": "0.015",
+    "concessional_base_rate": "0.035",
+    "concessional_spread": "-0.02",
+    "agency_costs": "3683.26",
+}
+# The grant's tranches (story dates), following the loan's disbursement.
+DEMO_CONCESSIONAL_TRANCHES = ((date(2026, 9, 1), "100000.00"), (date(2027, 3, 1), "75000.00"))

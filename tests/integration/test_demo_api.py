@@ -209,6 +209,7 @@ def test_the_demo_has_decisions_of_every_kind_with_verifiable_records(api: Api, 
         "window_allocation",
         "policy",
         "add_country",
+        "concessional_financing",
     }
     assert {d["procedure"] for d in closed} == {"vote", "no_objection", "consensus"}
     short = [d for d in closed if d["kind"] == "fund_proposal" and d["result"] == "not_adopted"]
@@ -218,6 +219,22 @@ def test_the_demo_has_decisions_of_every_kind_with_verifiable_records(api: Api, 
     for decision in closed:
         record = get(api, reader, f"/decisions/{decision['id']}/record")
         assert verify_record(record) == [], decision["id"]
+
+
+def test_the_demo_has_an_effective_concessional_operation_with_one_tranche_transferred(api: Api, reader: Actor) -> None:
+    from tests.concessional_support import balance
+
+    rows = api.db.rows("SELECT id, status, grant_id, agency_id, country FROM financing_requests")
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.status, row.country) == ("effective", "JOR")
+    assert (
+        api.db.scalar("SELECT type FROM organisations WHERE id = :i", i=row.agency_id)
+        == "implementation_support_agency"
+    )
+    assert api.db.scalar("SELECT procedures_agreement_on FROM organisations WHERE id = :i", i=row.agency_id) is not None
+    assert balance(api, "8500", grant_id=row.grant_id) == 10_000_000
+    assert api.db.scalar("SELECT count(*) FROM users WHERE username = 'worldbank'") == 1
 
 
 def test_the_demo_has_benefitting_countries_added_by_decision(api: Api, reader: Actor) -> None:
