@@ -43,6 +43,10 @@ NEEDS = {
     DecisionKind.ADD_COUNTRY: ("country", "group"),
     DecisionKind.REMOVE_COUNTRY: ("country", "reason"),
     DecisionKind.SET_COUNTRY_GROUP: ("country", "group"),
+    # A restructuring's new loan amount and terms are optional (one of them at least: the handler checks).
+    DecisionKind.CONCESSIONAL_FINANCING: ("request_id",),
+    DecisionKind.CANCEL_CONCESSIONAL: ("request_id",),
+    DecisionKind.RESTRUCTURE_CONCESSIONAL: ("request_id",),
 }
 # A valid value of each term (valid for every kind that takes it).
 VALID = {
@@ -57,6 +61,7 @@ VALID = {
     "country": "JOR",
     "group": "gcff_a",
     "reason": "The crisis is over.",
+    "request_id": 7,
 }
 COMMON = {"title": "A decision", "text": "As proposed.", "closes_at": "2026-05-01T12:00:00Z"}
 
@@ -75,11 +80,23 @@ def test_every_kind_has_exactly_one_entry_of_its_own() -> None:
 
 def test_the_money_kinds_are_the_kinds_with_a_money_effect() -> None:
     with_money = {kind.value for kind, spec in KINDS.items() if spec.money is not None}
-    assert with_money == MONEY_KINDS == {"fund_proposal", "window_allocation"}
+    assert (
+        with_money
+        == MONEY_KINDS
+        == {
+            "fund_proposal",
+            "window_allocation",
+            "concessional_financing",
+            "restructure_concessional",
+        }
+    )
     assert KINDS[DecisionKind.FUND_PROPOSAL].money.source == FundsSource.WINDOW  # type: ignore[union-attr]
     assert KINDS[DecisionKind.WINDOW_ALLOCATION].money.source == FundsSource.POOLED  # type: ignore[union-attr]
     # Only a funding decision speaks to its proposal; only a policy may be pending beside another.
-    assert {k for k, s in KINDS.items() if s.on_proposal} == {DecisionKind.FUND_PROPOSAL}
+    assert {k for k, s in KINDS.items() if s.on_proposal} == {
+        DecisionKind.FUND_PROPOSAL,
+        DecisionKind.CONCESSIONAL_FINANCING,
+    }
     assert {k for k, s in KINDS.items() if not s.one_per_subject} == {DecisionKind.POLICY}
 
 
