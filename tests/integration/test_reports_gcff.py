@@ -25,33 +25,40 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from concessional import FinancingRequest, LoanStatus, RepaymentMethod
-from fundapp.core.audit import Actor as AuditActor
 from fundapp.core.clock import FrozenClock
 from fundapp.core.config import Settings
-from fundapp.core.db import Database
 from fundapp.core.models import Role
-from ledger import Ledger, Line, Money, chart
-from ledger.types import EntryDraft
-from proposals.models import Proposal
+from ledger import Money, chart
+from tests.concessional_support import (
+    REQUESTS,
+    SCORES,
+    decided,
+    get_request,
+    record_agreement,
+    request_body,
+    submit,
+)
 from tests.conftest import make_settings
-from tests.decision_support import after_deadline, create_decision
+from tests.decision_support import after_deadline, cast, create_decision
+from tests.grants_support import prepare, sign
 from tests.pdf_support import outside_printable_area, overlapping_characters, read, squeezed
 from tests.support import (
     V1,
     Actor,
     Api,
     accepted,
+    acted,
     add_contributor,
     admit_member,
-    create_call,
+    assign,
     create_organisation,
+    declare,
     line,
     posted,
 )
@@ -170,6 +177,7 @@ def gcff(api: Api) -> Gcff:
     )
     assert after_deadline(api, reader, decision)["result"] == "adopted"
 
+    post_concessional_operations(api, admin, officer)
     api.clock.advance(seconds=(datetime(2019, 7, 20, 9, 0, tzinfo=UTC) - api.clock.now()).total_seconds())
     # The secretariat's spending of it (maker-checker manual entry).
     posted(
@@ -180,32 +188,38 @@ def gcff(api: Api) -> Gcff:
         entry_date="2019-06-14",
         description="Secretariat direct costs, first half of 2019",
     )
-    post_concessional_operations(api, admin)
     return Gcff(api, admin, officer, reader)
 
 
-# ---------------------------------------------------------------- the part other services will replace
+# ---------------------------------------------------------------- the concessional operations, through the services
 
 
 @dataclass(frozen=True)
 class Operation:
-    """A financing request as the concessional services will leave it: adopted on ``adopted`` (or never),
-    its grant's agreement, transfers and cancellation."""
+    """A financing request and what happens to it, on the days its steps are taken (the clock moves there):
+    adopted on ``adopted`` (never when None: the members vote it down), then the trustee's commitment, the
+    board approval and the effectiveness on ``agreement``, its tranches transferred on their days, cancelled
+    on ``cancelled``. ``loan`` is the loan (USD) whose concessionality at Jordan's and Lebanon's terms (GCFF
+    group A: 7% and 15%; 25 years, 5 of grace, semi-annual, market 2.5% + 1.2%, concessional 1%) is exactly
+    ``concessionality`` (the calculator rounds once, to the cent: 0.14218 of the loan)."""
 
     title: str
-    status: LoanStatus
-    concessionality: int  # minor units, USD
+    country: str
+    loan: str
+    concessionality: int  # minor units, USD: what the calculator computes for ``loan``
     agency_costs: int
     adopted: date | None
     transfers: tuple[tuple[date, int], ...] = ()
     cancelled: date | None = None
     agreement: date | None = None
+    board_approved: date | None = None
 
 
 OPERATIONS = (
     Operation(
         "Jordan: water and energy",
-        LoanStatus.EFFECTIVE,
+        "JOR",
+        "1677320299.34",
         400_000_000_00,
         300_000_00,
         date(2019, 2, 4),
@@ -214,7 +228,8 @@ OPERATIONS = (
     ),
     Operation(
         "Lebanon: roads and employment",
-        LoanStatus.EFFECTIVE,
+        "LBN",
+        "628995112.24",
         150_000_000_00,
         200_000_00,
         date(2019, 2, 4),
@@ -222,8 +237,9 @@ OPERATIONS = (
         agreement=date(2019, 3, 1),
     ),
     Operation(
-        "Colombia: migrants' health",
-        LoanStatus.CANCELLED,
+        "Jordan: municipal services",
+        "JOR",
+        "209665037.40",
         50_000_000_00,
         0,
         date(2019, 3, 4),
@@ -231,159 +247,153 @@ OPERATIONS = (
         cancelled=date(2019, 5, 20),
         agreement=date(2019, 3, 20),
     ),
-    Operation("Jordan: education", LoanStatus.BOARD_APPROVED, 1_900_000_00, 100_000_00, date(2019, 6, 3)),
-    # Adopted after the report's date, and one never adopted: neither counts on 30 June.
-    Operation("Lebanon: municipal services", LoanStatus.APPROVED, 5_000_000_00, 50_000_00, date(2019, 7, 10)),
-    Operation("Ecuador: housing", LoanStatus.NOT_APPROVED, 9_999_000_00, 0, None),
+    Operation(
+        "Jordan: education",
+        "JOR",
+        "7967271.41",
+        1_900_000_00,
+        100_000_00,
+        date(2019, 6, 3),
+        board_approved=date(2019, 6, 10),
+    ),
+    # Adopted after the report's date, and one the members did not adopt: neither counts on 30 June.
+    Operation("Lebanon: water supply", "LBN", "20966503.73", 5_000_000_00, 50_000_00, date(2019, 7, 10)),
+    Operation("Lebanon: housing", "LBN", "41928814.17", 9_999_000_00, 0, None),
 )
-FIRST_GRANT_ID = 9001  # no grant row: the concessional services will make the grants
+INCOME = (date(2019, 1, 1), date(2019, 6, 30), "10754500.00")  # the period's interest on the trustee's cash
+LAST_STEP = date(2019, 7, 10)
 
 
-def post_concessional_operations(api: Api, admin: Actor) -> None:
-    """The concessional operations and the investment income, posted through the ledger service with the
-    conventions of issue 21 (adoption 8200 -> 8300 ``concessional_decision``; the grant's agreement 8300 ->
-    8400 and its transfers 8400 -> 8500 as a grant's; a cancellation's release back to 8200,
-    ``concessional_release``; investment income 1100 / 4200 with its budgetary lines, ``investment_income``)
-    and the ``financing_requests`` rows inserted directly. The concessional services, once built, replace
-    this function: the report reads only the ledger and ``financing_requests``."""
-    agency = create_organisation(api, admin, "World Bank", type="implementation_support_agency", country="USA")
-    call = create_call(
-        api,
-        admin,
-        window_code=WINDOW,
-        title="Concessional financing requests",
-        opens_at="2019-01-01T00:00:00Z",
-        closes_at="2019-12-31T00:00:00Z",
-        envelope="1000000000.00",
-        min_grant="1.00",
-        max_grant="1000000000.00",
-    )
-    window_id = int(api.db.scalar("SELECT id FROM windows WHERE code = :code", code=WINDOW))
-    now = api.clock.now()
-
-    async def work(database: Database) -> None:
-        async with database.session() as session:
-            ledger = Ledger(session, reporting_currency="USD", actor=AuditActor(admin.id, admin.username), now=now)
-
-            async def post(day: date, what: str, source_type: str, key: str, *lines: Line) -> None:
-                await ledger.post(EntryDraft(day, what, tuple(lines), source_type, None, f"gcff-test:{key}"))
-
-            def usd(minor: int) -> Money:
-                return Money.from_minor(minor, "USD")
-
-            income = 10_754_500_00
-            await post(
-                date(2019, 6, 28),
-                "Investment income, first half of 2019",
-                "investment_income",
-                "income",
-                Line(chart.CASH, usd(income)),
-                Line(chart.INVESTMENT_INCOME, usd(-income), window_id=window_id),
-                Line(chart.AVAILABLE, usd(income), window_id=window_id),
-                Line(chart.RESOURCES_RECEIVED, usd(-income), window_id=window_id),
-            )
-            for n, op in enumerate(OPERATIONS):
-                grant = FIRST_GRANT_ID + n
-                await _post_operation(post, usd, op, grant, window_id)
-                proposal = Proposal(
-                    organisation_id=agency,
-                    call_id=int(call["id"]),
-                    window_id=window_id,
-                    state="approved" if op.adopted else "rejected",
-                    title=op.title,
-                    requested=op.concessionality + op.agency_costs,
-                    gender_marker=1,
-                    content="{}",
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(proposal)
-                await session.flush()
-                session.add(_request(op, proposal.id or 0, agency, window_id, grant, now))
-            await session.commit()
-
-    api.db.run(work)
+def _day(api: Api, day: date) -> None:
+    """Move the facility's clock forward to 09:00 UTC of ``day`` (never back)."""
+    moment = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
+    if moment > api.clock.now():
+        api.clock.advance(seconds=(moment - api.clock.now()).total_seconds())
 
 
-async def _post_operation(post: Any, usd: Any, op: Operation, grant: int, window_id: int) -> None:
-    if op.adopted is None:
-        return
-    amount = op.concessionality + op.agency_costs
-    dims = {"window_id": window_id, "grant_id": grant}
-    await post(
-        op.adopted,
-        f"Concessional financing adopted: {op.title}",
-        "concessional_decision",
-        f"{grant}:adopted",
-        Line(chart.ALLOCATED, usd(amount), **dims),
-        Line(chart.AVAILABLE, usd(-amount), window_id=window_id),
-    )
-    if op.agreement is None:
-        return
-    await post(
-        op.agreement,
-        f"Agreement with the agency: {op.title}",
-        "grant_agreement",
-        f"{grant}:agreement",
-        Line(chart.COMMITTED, usd(amount), **dims),
-        Line(chart.ALLOCATED, usd(-amount), **dims),
-        Line(chart.TRANSFERS_TO_PARTNERS, usd(amount), **dims),
-        Line(chart.GRANTS_PAYABLE, usd(-amount), **dims),
-    )
-    paid = 0
-    for number, (day, transfer) in enumerate(op.transfers):
-        paid += transfer
-        await post(
-            day,
-            f"Transfer to the agency: {op.title}",
-            "grant_disbursement",
-            f"{grant}:transfer:{number}",
-            Line(chart.DISBURSED, usd(transfer), **dims),
-            Line(chart.COMMITTED, usd(-transfer), **dims),
-            Line(chart.GRANTS_PAYABLE, usd(transfer), **dims),
-            Line(chart.CASH, usd(-transfer), **dims),
+def _usd(minor: int) -> str:
+    return str(Money.from_minor(minor, "USD").amount)
+
+
+def _approved(api: Api, approvers: tuple[Actor, Actor], path: str) -> dict[str, Any]:
+    """Approve by one finance approver, and by the second when the charter asks for two."""
+    done: dict[str, Any] = accepted(api.client.post(path, headers=approvers[0].headers))
+    if done["status"] != "approved":
+        done = accepted(api.client.post(path, headers=approvers[1].headers))
+    assert done["status"] == "approved", done
+    return done
+
+
+def post_concessional_operations(api: Api, admin: Actor, officer: Actor) -> None:
+    """The concessional operations and the investment income through the services, as an MDB, the
+    secretariat, the TAG, the members and the trustee's finance staff would make them, the clock moving
+    through 2019: the World Bank (an implementation support agency with its financial procedures agreement)
+    requests each operation's concessionality for Jordan or Lebanon (both added by the members' decision),
+    the secretariat screens it, two TAG reviewers declare their conflicts and score it, the members adopt it
+    (a ``concessional_financing`` decision) or vote it down; the trustee commits it, the agency records the
+    board approval and the effectiveness, a finance officer prepares each tranche and an approver approves
+    it; one operation is cancelled by the members after a transfer (its untransferred part released, the
+    transferred part counted and a refund due from the agency). The interest earned in the first half of 2019
+    is recorded by the officer and posted on approval by a second person.
+
+    Nothing is written directly: every figure of the table comes from the services."""
+    agency_id = create_organisation(api, admin, "World Bank", type="implementation_support_agency", country="USA")
+    agency = api.create_user(Role.GRANTEE, organisation_id=agency_id)
+    reviewers = [api.create_user(Role.TAG_REVIEWER) for _ in SCORES]
+    approvers = (api.create_user(Role.FINANCE_APPROVER), api.create_user(Role.FINANCE_APPROVER))
+    delegate = api.create_user(Role.MEMBER_DELEGATE, member_code="DEU")
+    record_agreement(api, admin, agency_id)
+    for code in ("JOR", "LBN"):
+        assert decided(api, admin, kind="add_country", country=code, group="gcff_a")["result"] == "adopted"
+
+    requests: dict[str, int] = {}
+    for op in OPERATIONS:
+        tranches = [*op.transfers]
+        grant = op.concessionality + op.agency_costs
+        if sum(amount for _, amount in tranches) < grant:
+            tranches.append((date(2019, 12, 1), grant - sum(amount for _, amount in tranches)))
+        body = request_body(
+            country=op.country,
+            title=op.title,
+            endorsed_on="2019-01-10",
+            loan_amount=op.loan,
+            maturity_months=300,
+            grace_months=60,
+            market_base_rate="0.025",
+            market_spread="0.012",
+            concessional_base_rate="0.01",
+            concessional_spread="0",
+            agency_costs=_usd(op.agency_costs),
+            tranches=[{"planned_date": day.isoformat(), "amount": _usd(amount)} for day, amount in tranches],
         )
-    if op.cancelled is not None:
-        rest = amount - paid
-        await post(
-            op.cancelled,
-            f"Cancelled, the untransferred amount released: {op.title}",
-            "concessional_release",
-            f"{grant}:release",
-            Line(chart.AVAILABLE, usd(rest), window_id=window_id),
-            Line(chart.COMMITTED, usd(-rest), **dims),
-            Line(chart.GRANTS_PAYABLE, usd(rest), **dims),
-            Line(chart.TRANSFERS_TO_PARTNERS, usd(-rest), **dims),
-        )
+        request = accepted(api.client.post(f"{REQUESTS}/", json=body, headers=agency.headers), 201)
+        assert request["concessionality"]["amount"] == _usd(op.concessionality), request
+        requests[op.title] = int(request["id"])
+        pid = int(accepted(submit(api, agency, request["id"]))["proposal_id"])
+        acted(api, admin, pid, "screen")
+        acted(api, admin, pid, "pass")
+        accepted(assign(api, admin, pid, *reviewers))
+        for reviewer, scores in zip(reviewers, SCORES, strict=True):
+            accepted(declare(api, reviewer, pid))
+            review = {key: {"score": score, "comment": key} for key, score in scores.items()}
+            body = {"scores": review, "recommendation": "recommend"}
+            accepted(api.client.post(f"{V1}/proposals/{pid}/reviews", json=body, headers=reviewer.headers), 201)
+        acted(api, admin, pid, "recommend", "Clear results.")
 
-
-def _request(
-    op: Operation, proposal_id: int, agency: int, window_id: int, grant: int, now: datetime
-) -> FinancingRequest:
-    return FinancingRequest(
-        proposal_id=proposal_id,
-        agency_id=agency,
-        window_id=window_id,
-        country="JOR",
-        title=op.title,
-        loan_amount=op.concessionality * 10 or 1,
-        loan_currency="USD",
-        maturity_months=300,
-        grace_months=60,
-        repayments_per_year=2,
-        method=RepaymentMethod.EQUAL_PRINCIPAL,
-        market_base_rate="0.025",
-        market_spread="0.012",
-        concessional_base_rate="0.01",
-        concessional_spread="0.0",
-        concessionality=op.concessionality,
-        agency_costs=op.agency_costs,
-        status=op.status,
-        grant_id=grant if op.adopted else None,
-        cancelled_on=op.cancelled,
-        created_at=now,
-        updated_at=now,
+    # The members' vote against one of them.
+    (refused,) = [op for op in OPERATIONS if op.adopted is None]
+    decision = create_decision(
+        api, admin, kind="concessional_financing", request_id=requests[refused.title], procedure="vote", open=True
     )
+    cast(api, delegate, decision["id"], "no")
+    assert after_deadline(api, delegate, decision)["result"] != "adopted"
+
+    # Every other step, day by day.
+    steps: list[tuple[date, int, str, Operation, int]] = []
+    for op in OPERATIONS:
+        if op.adopted is not None:
+            steps.append((op.adopted, 0, "adopt", op, 0))
+        if op.agreement is not None:
+            steps.append((op.agreement, 1, "commit", op, 0))
+        if op.board_approved is not None:
+            steps.append((op.board_approved, 1, "board", op, 0))
+        steps.extend((day, 2, "transfer", op, number) for number, (day, _) in enumerate(op.transfers, 1))
+        if op.cancelled is not None:
+            steps.append((op.cancelled, 3, "cancel", op, 0))
+    steps.append((INCOME[1] + timedelta(days=1), 4, "income", OPERATIONS[0], 0))
+    grants: dict[str, int] = {}
+    for day, _, what, op, number in sorted(steps, key=lambda s: (s[0], s[1], s[2])):
+        _day(api, day)
+        request_id, today = requests[op.title], day.isoformat()
+        path = f"{REQUESTS}/{request_id}"
+        if what == "adopt":
+            closed = decided(api, admin, kind="concessional_financing", request_id=request_id)
+            assert closed["result"] == "adopted", closed
+            grants[op.title] = int(get_request(api, agency, request_id)["grant_id"])
+        elif what == "commit":
+            accepted(sign(api, admin, grants[op.title]))
+            accepted(api.client.post(f"{path}/board-approval", json={"approved_on": today}, headers=agency.headers))
+            body = {"signed_on": today, "effective_on": today}
+            accepted(api.client.post(f"{path}/effectiveness", json=body, headers=agency.headers))
+        elif what == "board":
+            accepted(api.client.post(f"{path}/board-approval", json={"approved_on": today}, headers=agency.headers))
+        elif what == "transfer":
+            prepared = accepted(prepare(api, officer, grants[op.title], number), 201)
+            _approved(api, approvers, f"{V1}/disbursements/{prepared['id']}/approve")
+        elif what == "cancel":
+            closed = decided(api, admin, kind="cancel_concessional", request_id=request_id)
+            assert closed["result"] == "adopted", closed
+        else:
+            start, end, amount = INCOME
+            body = {
+                "currency": "USD",
+                "amount": amount,
+                "period_start": start.isoformat(),
+                "period_end": end.isoformat(),
+                "bank_reference": "Trustee's statement, first half of 2019",
+            }
+            income = accepted(api.client.post(f"{V1}/investment-income/", json=body, headers=officer.headers), 202)
+            _approved(api, approvers, f"{V1}/investment-income/{income['id']}/approve")
 
 
 # ---------------------------------------------------------------- the report
