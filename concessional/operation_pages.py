@@ -40,7 +40,7 @@ from fundapp.core import web
 from fundapp.core.errors import Conflict, DomainError, NotFound
 from fundapp.core.security import Principal, current_user, has_permission, require
 from fundapp.core.web import N_, gettext
-from ledger import Money, MoneyOut
+from ledger import MoneyOut
 from proposals import AgreementIn, DisbursementCreate, Grants
 
 AnyRequest = web.AnyRequest
@@ -87,7 +87,7 @@ async def grant_view(grants: Grants, grant_id: int | None, user: Principal) -> d
             for d in transfers
         ],
         "tranche_options": [
-            (str(t.number), f"{t.number} \u2013 {Money.from_minor(t.amount, currency)}") for t in tranches
+            (str(t.number), f"{t.number} \u2013 {amount(MoneyOut.of(t.amount - t.paid, currency))}") for t in tranches
         ],
         "may_sign": grant.status == "awaiting_agreement" and has_permission("grants.manage", user)[0],
         "may_prepare": grant.status != "closed" and has_permission("grants.prepare", user)[0],
