@@ -120,6 +120,21 @@ async def _common_terms(ctx: HookContext, row: FinancingRequest) -> dict[str, An
     }
 
 
+def _previous_terms(row: FinancingRequest, currency: str) -> dict[str, Any]:
+    """A restructuring's "before": the operation's terms as adopted (the members read old against new)."""
+    return {
+        "previous_loan_amount": _money(row.loan_amount, row.loan_currency),
+        "previous_concessional_base_rate": row.concessional_base_rate,
+        "previous_concessional_spread": row.concessional_spread,
+        "previous_concessionality": _money(row.concessionality, currency),
+        "previous_grant_element_after": row.grant_element_after,
+        "previous_leverage": row.leverage,
+        "grant_element_before": row.grant_element_before,
+        "threshold": row.threshold,
+        "agency_costs": _money(row.agency_costs, currency),
+    }
+
+
 class ConcessionalHandler:
     """Governance's concessional decisions, implemented (``governance.register_concessional_handler``)."""
 
@@ -152,6 +167,7 @@ class ConcessionalHandler:
             "grant_element_after": values["grant_element_after"],
             "leverage": values["leverage"],
             "request_values": values,
+            **_previous_terms(row, book.currency),
         }
         increase = max(0, new_grant - book.grant_amount)
         return ConcessionalFacts(row.id or 0, row.proposal_id, row.window_id, increase, (row.country,), terms)

@@ -32,7 +32,7 @@ from concessional.schemas import (
 from fundapp.core.chain import canonical_json
 from fundapp.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied, refuse_future
 from fundapp.core.models import Role
-from fundapp.core.security import Principal, ensure_permission
+from fundapp.core.security import Principal, ensure_permission, has_permission
 from fundapp.core.unit import Service, Unit
 from governance import Governance, Window
 from ledger import Money, MoneyError, exponent
@@ -621,6 +621,34 @@ class Concessional(Service):
         return row
 
     # ---------------------------------------------------------------- presenting
+
+    async def agencies(self) -> list[Organisation]:
+        """The implementation support agencies, by name (the secretariat's list, under the permission that
+        records their procedures agreements)."""
+        ensure_permission("proposals.manage", self.user)
+        query = (
+            select(Organisation)
+            .where(col(Organisation.type) == OrganisationType.IMPLEMENTATION_SUPPORT_AGENCY.value)
+            .order_by(col(Organisation.name), col(Organisation.id))
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def actions(self, row: FinancingRequest) -> frozenset[str]:
+        """What the user may do with the request now ("edit", "submit", "board_approval", "effectiveness"), by
+        the same checks the commands make, so that a page offers only these (the commands check again)."""
+        user = self._user()
+        own = user.has_role(Role.GRANTEE) and user.organisation_id == row.agency_id
+        found: set[str] = set()
+        if own and has_permission("concessional.request", user)[0]:
+            proposal = await self.session.get(Proposal, row.proposal_id)
+            if proposal is not None and proposal.state in EDITABLE_PROPOSAL_STATES:
+                found |= {"edit", "submit"}
+        if has_permission("concessional.loan", user)[0] and (own or user.has_role(Role.SECRETARIAT_ADMIN)):
+            if row.status == LoanStatus.APPROVED:
+                found.add("board_approval")
+            elif row.status == LoanStatus.BOARD_APPROVED:
+                found.add("effectiveness")
+        return frozenset(found)
 
     async def tranche_plan(self, row: FinancingRequest) -> list[tuple[date, int]]:
         proposal = await self.session.get(Proposal, row.proposal_id)

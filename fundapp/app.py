@@ -26,8 +26,11 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 from sqlalchemy.orm import configure_mappers
 
+from concessional import agency_pages as concessional_agency_pages
 from concessional import api as concessional_api
+from concessional import operation_pages as concessional_operation_pages
 from concessional import pages as concessional_pages
+from concessional import request_pages as concessional_request_pages
 from fundapp.core import api as core_api
 from fundapp.core import audit, edge, openapi_doc, web
 from fundapp.core.clock import Clock
@@ -178,6 +181,9 @@ def page_route_handlers() -> list[Any]:
                 *core_pages.page_handlers,
                 *governance_pages.page_handlers,
                 *concessional_pages.page_handlers,
+                *concessional_request_pages.page_handlers,
+                *concessional_operation_pages.page_handlers,
+                *concessional_agency_pages.page_handlers,
                 *reports_pages.page_handlers,
             ],
             guards=[web.page_csrf_guard],

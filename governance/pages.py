@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from babel.numbers import format_percent
+from babel.numbers import format_decimal, format_percent
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
@@ -46,7 +46,7 @@ from governance.schemas import BallotCast, ObjectionRaise, RecusalDeclare
 from governance.service import Governance
 from governance.statement import member_balance_due, member_statement
 from governance.views import decision_record
-from ledger import Money, MoneyOut, format_money
+from ledger import Money, MoneyOut, format_money, from_json
 
 HERE = Path(__file__).resolve().parent
 web.register_templates(HERE / "templates")
@@ -295,7 +295,91 @@ async def _terms_view(request: AnyRequest, decisions: Decisions, decision: Decis
         view["window"] = await _window_name(decisions.session, decision.window_id)
     elif decision.kind in COUNTRY_KINDS:
         view.update(_country_terms(decisions, terms))
+    elif decision.kind in CONCESSIONAL_KINDS:
+        view["concessional"] = _concessional_terms(terms)
+        view["window"] = await _window_name(decisions.session, decision.window_id)
+        if decision.kind == "concessional_financing":
+            view["recommendation"] = terms.get("tag_recommendation")
+            score = terms.get("consolidated_score")
+            view["score"] = web.fmt_number(Decimal(str(score))) if score not in (None, "") else None
+        open_now = decision.status != DecisionStatus.CLOSED.value
+        if open_now and decision.window_id is not None and amount is not None and amount.is_positive:
+            available = Money.from_minor(await decisions.available(decision.window_id), amount.currency)
+            view["available_before"] = money(available)
+            view["available_after"] = money(available - amount)
     return view
+
+
+CONCESSIONAL_KINDS = ("concessional_financing", "cancel_concessional", "restructure_concessional")
+
+
+def _terms_amount(value: object) -> str:
+    """An amount of a decision's terms (``{"amount": "1000.00", "currency": "USD"}``) in words."""
+    return money(from_json(value)) if isinstance(value, Mapping) else ""
+
+
+def _points(value: object) -> str:
+    """A grant element written in percentage points ("26.3417") as the page's language writes it."""
+    if value in (None, ""):
+        return ""
+    return format_decimal(Decimal(str(value)), format="#,##0.0000", locale=_babel()) + "\u00a0%"
+
+
+def _rate(value: object) -> str:
+    """A rate written as a fraction ("0.015") as a percentage with the decimals it has."""
+    return "" if value in (None, "") else share_of(Decimal(str(value)) * 100)
+
+
+def _concessional_terms(terms: Mapping[str, Any]) -> dict[str, Any]:
+    """A concessional decision's terms as the members read them: the agency, the country, the loan, the
+    concessionality and the agency's costs, the grant element before and after against the threshold, the
+    leverage; a restructuring's terms as adopted beside the new ones."""
+
+    def rates(base: object, spread: object) -> str:
+        if base in (None, "") or spread in (None, ""):
+            return ""
+        total = Decimal(str(base)) + Decimal(str(spread))
+        return gettext("%(total)s (base rate %(base)s, spread %(spread)s)") % {
+            "total": _rate(total),
+            "base": _rate(base),
+            "spread": _rate(spread),
+        }
+
+    leverage = terms.get("leverage")
+    previous_leverage = terms.get("previous_leverage")
+    return {
+        "agency": terms.get("agency") or "",
+        "country": country_name(str(terms.get("country") or "")),
+        "country_code": terms.get("country") or "",
+        "request_id": terms.get("request_id"),
+        "loan": _terms_amount(terms.get("loan_amount")),
+        "maturity_months": terms.get("maturity_months"),
+        "grace_months": terms.get("grace_months"),
+        "repayments_per_year": terms.get("repayments_per_year"),
+        "concessionality": _terms_amount(terms.get("concessionality")),
+        "agency_costs": _terms_amount(terms.get("agency_costs")),
+        "before": _points(terms.get("grant_element_before")),
+        "after": _points(terms.get("grant_element_after")),
+        "threshold": _rate(terms.get("threshold")),
+        "discount_rate": _rate(terms.get("discount_rate")),
+        "leverage": web.fmt_number(Decimal(str(leverage))) if leverage not in (None, "") else "",
+        "grant": _terms_amount(terms.get("grant_amount")),
+        "transferred": _terms_amount(terms.get("transferred")),
+        "to_release": _terms_amount(terms.get("to_release")),
+        "previous_grant": _terms_amount(terms.get("previous_grant_amount")),
+        "previous_loan": _terms_amount(terms.get("previous_loan_amount")),
+        "previous_rate": rates(terms.get("previous_concessional_base_rate"), terms.get("previous_concessional_spread")),
+        "new_rate": rates(terms.get("concessional_base_rate"), terms.get("concessional_spread")),
+        "previous_concessionality": _terms_amount(terms.get("previous_concessionality")),
+        "previous_after": _points(terms.get("previous_grant_element_after")),
+        "previous_leverage": web.fmt_number(Decimal(str(previous_leverage)))
+        if previous_leverage not in (None, "")
+        else "",
+    }
+
+
+def _babel() -> str:
+    return {"en": "en_GB"}.get(i18n.current(), i18n.current())
 
 
 COUNTRY_KINDS = ("add_country", "remove_country", "set_country_group")

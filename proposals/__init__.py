@@ -26,9 +26,11 @@ from proposals.models import (
     Transition,
 )
 from proposals.schemas import (
+    AgreementIn,
     BudgetCategory,
     BudgetLine,
     CountryShare,
+    DisbursementCreate,
     Indicator,
     Outcome,
     ProposalContent,
@@ -38,11 +40,13 @@ from proposals.schemas import (
 from proposals.service import Proposals
 
 __all__ = [
+    "AgreementIn",
     "BudgetCategory",
     "BudgetLine",
     "Call",
     "CountryShare",
     "Disbursement",
+    "DisbursementCreate",
     "DisbursementStatus",
     "Endorsement",
     "EndorsementDecision",
