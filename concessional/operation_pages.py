@@ -86,11 +86,16 @@ async def grant_view(grants: Grants, grant_id: int | None, user: Principal) -> d
             }
             for d in transfers
         ],
+        # Only what is left to transfer: a paid tranche is no choice.
         "tranche_options": [
-            (str(t.number), f"{t.number} \u2013 {amount(MoneyOut.of(t.amount - t.paid, currency))}") for t in tranches
+            (str(t.number), f"{t.number} \u2013 {amount(MoneyOut.of(t.amount - t.paid, currency))}")
+            for t in tranches
+            if t.amount > t.paid
         ],
         "may_sign": grant.status == "awaiting_agreement" and has_permission("grants.manage", user)[0],
-        "may_prepare": grant.status != "closed" and has_permission("grants.prepare", user)[0],
+        "may_prepare": grant.status != "closed"
+        and any(t.amount > t.paid for t in tranches)
+        and has_permission("grants.prepare", user)[0],
     }
 
 
