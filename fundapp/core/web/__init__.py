@@ -354,7 +354,7 @@ def render(
                 .get_template(template)
                 .render(
                     page=page,
-                    title=title,
+                    title=gettext(title) if title else "",  # a title given as N_("...") is shown translated
                     errors=messages,
                     field_errors={m["field"]: m["message"] for m in reversed(messages)},
                     form=form or {},
