@@ -1,6 +1,6 @@
 """Concessional financing HTTP API: the calculator (saving nothing), agencies' financial procedures
-agreements, financing requests (the agency's drafts, their calculation and submission) and the loan's board
-approval and effectiveness. The
+agreements, financing requests (the agency's drafts, their calculation, submission and withdrawal), the loan's
+board approval and effectiveness, and the refund due after a cancellation, received. The
 request's review and decision are the proposals' and the decisions' own endpoints; its transfers are the
 grant's."""
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated
 
-from litestar import Controller, get, post, put
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RequestBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 import concessional.permissions  # noqa: F401 - registers the concessional actions
 from concessional.calculator import run
 from concessional.models import FinancingRequest
+from concessional.refunds import ConcessionalRefunds
 from concessional.schemas import (
     AgencyPublic,
     BoardApprovalIn,
@@ -26,10 +27,12 @@ from concessional.schemas import (
     FinancingRequestIn,
     FinancingRequestPublic,
     ProceduresAgreementIn,
+    RefundReceivedIn,
+    RefundReceivedPublic,
     TranchePlan,
 )
 from concessional.service import Concessional
-from fundapp.core.api import API_PREFIX, in_id_range
+from fundapp.core.api import API_PREFIX, IdempotencyKey, in_id_range
 from fundapp.core.security import require
 from fundapp.core.unit import provide
 from governance import Window
@@ -37,8 +40,12 @@ from ledger import MoneyOut
 from proposals import Organisation, Proposal
 
 IdPath = FromPath[int]
-dependencies = {"concessional": provide(Concessional.of)}
+dependencies = {
+    "concessional": provide(Concessional.of),
+    "concessional_refunds": provide(ConcessionalRefunds.of),
+}
 ConcessionalService = NamedDependency[Concessional]
+RefundsService = NamedDependency[ConcessionalRefunds]
 
 
 def agency_public(organisation: Organisation) -> AgencyPublic:
@@ -190,6 +197,35 @@ class FinancingRequestController(Controller):
     ) -> FinancingRequestPublic:
         """The loan is signed and effective: the grant's transfers may be prepared from now on."""
         return await request_public(concessional, await concessional.effectiveness(in_id_range(request_id), data))
+
+    @post("/{request_id:int}/withdraw", guards=[require("concessional.request")], status_code=HTTP_200_OK)
+    async def withdraw(self, concessional: ConcessionalService, request_id: IdPath) -> FinancingRequestPublic:
+        """The agency withdraws its request (a draft, or submitted and not yet in the TAG's review): its
+        proposal is withdrawn and the request with it."""
+        return await request_public(concessional, await concessional.withdraw(in_id_range(request_id)))
+
+    @post("/{request_id:int}/refund-received", guards=[require("grants.refund")], status_code=HTTP_201_CREATED)
+    async def refund_received(
+        self,
+        concessional_refunds: RefundsService,
+        request_id: IdPath,
+        data: RequestBody[RefundReceivedIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[RefundReceivedPublic]:
+        """Money the agency paid back of the refund due after its operation was cancelled (a finance officer,
+        as the grants' refunds): 1100 / 1300 and 8200 / 8500. A repeated Idempotency-Key with the same body
+        returns the first receipt (200)."""
+        done = await concessional_refunds.receive(in_id_range(request_id), data, idempotency_key=idempotency_key)
+        body = RefundReceivedPublic(
+            request_id=done.request_id,
+            grant_id=done.grant_id,
+            amount=MoneyOut.of(done.amount.minor, done.amount.currency),
+            received_on=done.received_on,
+            reference=done.reference,
+            entry_id=done.entry_id,
+            refund_due=MoneyOut.of(done.refund_due.minor, done.refund_due.currency),
+        )
+        return Response(body, status_code=HTTP_200_OK if done.replayed else HTTP_201_CREATED)
 
 
 route_handlers = [CalculatorController, AgencyController, FinancingRequestController]

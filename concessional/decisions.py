@@ -1,6 +1,7 @@
 """The concessional side of the members' decisions and the grants' transfers, joined by the shell
 (``fundapp.wiring``): governance's concessional decision kinds call :class:`ConcessionalHandler`, the grants'
-transfers ask :func:`loan_effective_guard`.
+transfers and refunds ask :func:`grant_money_guard`, the proposals' edits and steps
+:func:`proposal_hook`.
 
 - ``concessional_financing``: the request's facts for the members; on adoption the proposal is approved and
   the grant to the agency created (governance posts the allocation, source type ``concessional_decision``);
@@ -27,7 +28,16 @@ from fundapp.core.plans import write_plan
 from fundapp.core.unit import Unit
 from governance import ConcessionalFacts, Governance, HookContext
 from ledger import Ledger, Money, chart, to_json
-from proposals import Disbursement, DisbursementStatus, Grant, Grants, Organisation, Proposals, Tranche
+from proposals import (
+    Disbursement,
+    DisbursementStatus,
+    Grant,
+    Grants,
+    Organisation,
+    Proposal,
+    Proposals,
+    Tranche,
+)
 
 # An adopted operation, until it is cancelled.
 ADOPTED = frozenset({LoanStatus.APPROVED, LoanStatus.BOARD_APPROVED, LoanStatus.EFFECTIVE})
@@ -316,13 +326,25 @@ class ConcessionalHandler:
         )
 
 
-async def loan_effective_guard(session: AsyncSession, grant: Grant) -> None:
+async def grant_money_guard(session: AsyncSession, grant: Grant, action: str) -> None:
     """A concessional operation's grant transfers nothing before its loan is effective (409
-    ``loan-effective``); other grants are not concerned (``proposals.register_transfer_guard``)."""
+    ``effective_on`` / ``loan-effective``), and a cancelled operation's grant takes no refund through the
+    grants (409 ``grant_id`` / ``use-concessional-refund``: the refund due is received through the request,
+    ``concessional.refunds``); other grants are not concerned (``proposals.register_grant_guard``)."""
     row = (
         await session.execute(select(FinancingRequest).where(col(FinancingRequest.grant_id) == grant.id))
     ).scalar_one_or_none()
-    if row is None or row.status == LoanStatus.EFFECTIVE:
+    if row is None:
+        return
+    if action == "refund" and row.status == LoanStatus.CANCELLED:
+        raise Conflict(
+            f"grant {grant.id} belongs to financing request {row.id}, cancelled: what the agency owes is a refund "
+            f"due, received at POST /api/v1/concessional/requests/{row.id}/refund-received",
+            field="grant_id",
+            rule="use-concessional-refund",
+            request_id=row.id,
+        )
+    if action != "prepare_disbursement" or row.status == LoanStatus.EFFECTIVE:
         return
     raise Conflict(
         f"the loan of financing request {row.id} is {row.status}, not effective: transfers to the agency wait "
@@ -330,4 +352,43 @@ async def loan_effective_guard(session: AsyncSession, grant: Grant) -> None:
         field="effective_on",
         rule="loan-effective",
         loan_status=row.status,
+    )
+
+
+# A proposal's workflow step the request's status follows (a decision's own steps are the handler's).
+FOLLOWED = {"reject": LoanStatus.NOT_APPROVED, "withdraw": LoanStatus.WITHDRAWN}
+BEFORE_DECISION = frozenset({LoanStatus.DRAFT, LoanStatus.IN_REVIEW})
+
+
+async def proposal_hook(unit: Unit, proposal: Proposal, action: str) -> None:
+    """Proposals' hook (``proposals.register_proposal_hook``) on a financing request's proposal: its content
+    is the request's, so the proposal's own edit is refused (409 ``proposal_id`` /
+    ``edit-through-financing-request``); its rejection at screening or its withdrawal sets the request
+    ``not_approved`` or ``withdrawn``."""
+    if action != "edit" and action not in FOLLOWED:
+        return
+    row = (
+        await unit.session.execute(select(FinancingRequest).where(col(FinancingRequest.proposal_id) == proposal.id))
+    ).scalar_one_or_none()
+    if row is None:
+        return
+    if action == "edit":
+        raise Conflict(
+            f"proposal {proposal.id} carries financing request {row.id}: edit it through the request "
+            f"(PUT /api/v1/concessional/requests/{row.id}), which rewrites the proposal",
+            field="proposal_id",
+            rule="edit-through-financing-request",
+            request_id=row.id,
+        )
+    if row.status not in BEFORE_DECISION:
+        return
+    before, row.status, row.updated_at = row.status, FOLLOWED[action], unit.now
+    unit.session.add(row)
+    await unit.session.flush()
+    await unit.audit(
+        f"concessional.request.{row.status}",
+        "financing_request",
+        row.id,
+        before={"status": before},
+        after={"status": row.status, "proposal_action": action},
     )

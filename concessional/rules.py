@@ -29,9 +29,10 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any
 
 from concessional.models import RepaymentMethod
-from fundapp.core.errors import Conflict, FieldError, InvalidInput
+from fundapp.core.errors import Conflict, FieldError, InvalidInput, refuse_future
 from fundapp.core.plans import EntryId, Event, Plan
 from ledger import EntryDraft, Line, Money, chart, to_json
+from ledger import rules as ledger_rules
 
 PRECISION = 80
 # Principal instalments are carried to 40 decimal places (far below any figure shown), so that they, and the
@@ -668,3 +669,120 @@ def plan_restructuring(
         updates["grant_tranches"] = tranche_updates
     rows = {"grant_tranches": inserts} if inserts else {}
     return Plan(entries=entries, rows=rows, updates=updates, events=(event,))
+
+
+# ---------------------------------------------------------------- the refund due, received
+# A cancellation after a transfer left a refund receivable from the agency (Dr 1300 / Cr 5100,
+# ``concessional_refund_due``). Receiving it is cash in and the receivable down (Dr 1100 / Cr 1300), and the
+# budget back to the window's available funds (Dr 8200 / Cr 8500), source type ``concessional_refund_received``;
+# the grants' own refund (which credits 5100 again) is refused for a cancelled operation's grant.
+
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFacts:
+    """A financing request's refund due, as ``plan_refund_received`` sees it (minor units, reporting currency).
+    ``replay_hash``: the payload hash of the entry first posted with this receipt's idempotency key, if any."""
+
+    request_id: int
+    status: str
+    grant_id: int | None
+    window_id: int
+    currency: str
+    cancelled_on: date | None
+    due: int  # 1300 under the grant's dimension: due from the agency and not yet received
+    replay_hash: str | None = None
+
+
+def refund_received_entry(
+    facts: RefundFacts, amount: Money, *, received_on: date, reference: str, key: str | None
+) -> EntryDraft:
+    """The entry of a refund received (the same facts and input give the same entry: a replay compares it)."""
+
+    def line(account: str, minor: int) -> Line:
+        return Line(
+            account, Money.from_minor(minor, facts.currency), window_id=facts.window_id, grant_id=facts.grant_id
+        )
+
+    return EntryDraft(
+        entry_date=received_on,
+        description=f"Concessional operation {facts.request_id}: refund received from the agency"
+        + (f" ({reference})" if reference else ""),
+        lines=(
+            line(chart.CASH, amount.minor),
+            line(chart.REFUNDS_RECEIVABLE, -amount.minor),
+            Line(chart.AVAILABLE, Money.from_minor(amount.minor, facts.currency), window_id=facts.window_id),
+            line(chart.DISBURSED, -amount.minor),
+        ),
+        source_type="concessional_refund_received",
+        source_id=str(facts.request_id),
+        idempotency_key=key,
+    )
+
+
+def refuse_refund(facts: RefundFacts, amount: Money, *, received_on: date, today: date) -> None:
+    """The refusals of a refund received (each names its field and rule)."""
+    if facts.status != CANCELLED or facts.grant_id is None:
+        raise Conflict(
+            f"request {facts.request_id} is {facts.status}; a refund is due from the agency only after a "
+            "cancellation that followed a transfer",
+            field="status",
+            rule="refund-due",
+            loan_status=facts.status,
+        )
+    if facts.due <= 0:
+        raise Conflict(
+            f"nothing is due from the agency for request {facts.request_id}", field="amount", rule="refund-due"
+        )
+    if amount.currency != facts.currency:
+        raise InvalidInput(
+            f"the refund due is in {facts.currency}, not {amount.currency}", field="currency", rule="refund-currency"
+        )
+    if not amount.is_positive:
+        raise InvalidInput("a refund is a positive amount", field="amount", rule="positive-amount")
+    if amount.minor > facts.due:
+        raise InvalidInput(
+            f"{Money.from_minor(facts.due, facts.currency)} is still due from the agency; {amount} is more",
+            field="amount",
+            rule="within-refund-due",
+        )
+    refuse_future(received_on, today, field="received_on", what="the refund")
+    if facts.cancelled_on is not None and received_on < facts.cancelled_on:
+        raise InvalidInput(
+            f"the refund follows the cancellation of {facts.cancelled_on}",
+            field="received_on",
+            rule="after-cancellation",
+        )
+
+
+def plan_refund_received(
+    facts: RefundFacts, amount: Money, *, received_on: date, reference: str, key: str | None, today: date
+) -> Plan:
+    """Money the agency paid back of its refund due (the section's comment). A repeated idempotency key with
+    the same body plans the same entry (the ledger answers the first), with another body it is refused."""
+    if facts.replay_hash is not None:
+        draft = refund_received_entry(facts, amount, received_on=received_on, reference=reference, key=key)
+        if ledger_rules.draft_payload_hash(draft) != facts.replay_hash:
+            raise Conflict(
+                "the idempotency key was used for another refund received",
+                field="Idempotency-Key",
+                rule="idempotency-same-payload",
+            )
+        return Plan(entries=(draft,))
+    refuse_refund(facts, amount, received_on=received_on, today=today)
+    draft = refund_received_entry(facts, amount, received_on=received_on, reference=reference, key=key)
+    event = Event(
+        "concessional.refund_received",
+        "financing_request",
+        facts.request_id,
+        after={
+            "grant_id": facts.grant_id,
+            "amount": to_json(amount),
+            "received_on": received_on,
+            "reference": reference,
+            "refund_due": to_json(Money.from_minor(facts.due - amount.minor, facts.currency)),
+            "entry_id": EntryId(0),
+        },
+    )
+    return Plan(entries=(draft,), events=(event,))

@@ -192,3 +192,22 @@ class FinancingRequestPublic(Output):
     cancelled_on: date | None
     created_at: datetime
     updated_at: datetime
+
+
+class RefundReceivedIn(Input):
+    """Money the agency paid back of the refund due after a cancellation."""
+
+    amount: DecimalString
+    currency: KnownCurrency
+    received_on: date
+    reference: Annotated[str, StringConstraints(max_length=200)] = ""
+
+
+class RefundReceivedPublic(Output):
+    request_id: int
+    grant_id: int
+    amount: MoneyOut
+    received_on: date
+    reference: str
+    entry_id: int
+    refund_due: MoneyOut = Field(description="what the agency still owes after this receipt")

@@ -53,6 +53,7 @@ from proposals import (
     Proposals,
     TrancheCondition,
     TrancheIn,
+    workflow,
 )
 
 # The window's standing call for concessional requests: always open, for agencies only. Its envelope is the
@@ -472,7 +473,7 @@ class Concessional(Service):
             setattr(row, name, value)
         row.updated_at = self.now
         assert proposal.id is not None
-        await self.proposals.update(proposal.id, self.content(row, self.tranches_of(data)))
+        await self.proposals.update(proposal.id, self.content(row, self.tranches_of(data)), own_edit=False)
         self.session.add(row)
         await self.session.flush()
         await self.unit.audit("concessional.request.edit", "financing_request", request_id, after=self._audit_of(row))
@@ -506,13 +507,30 @@ class Concessional(Service):
         rebuilt = self.content(row, None if default else list(content.tranches))
         self._require_tranches(rebuilt, row)
         assert proposal.id is not None
-        await self.proposals.update(proposal.id, rebuilt)
+        await self.proposals.update(proposal.id, rebuilt, own_edit=False)
         await self._endorse(row)
         await self.proposals.act(proposal.id, "submit")
         row.status, row.updated_at = LoanStatus.IN_REVIEW, self.now
         self.session.add(row)
         await self.session.flush()
         await self.unit.audit("concessional.request.submit", "financing_request", request_id, after=self._audit_of(row))
+        return row
+
+    async def withdraw(self, request_id: int) -> FinancingRequest:
+        """The agency withdraws its request (a draft, or submitted and not yet in the TAG's review) through its
+        proposal's own withdrawal; the proposals' hook sets the request ``withdrawn`` (concessional.decisions)."""
+        row = await self._own_request(request_id)
+        proposal = await self.session.get(Proposal, row.proposal_id)
+        assert proposal is not None and proposal.id is not None
+        if row.status not in (LoanStatus.DRAFT, LoanStatus.IN_REVIEW) or not workflow.step(proposal.state, "withdraw"):
+            raise Conflict(
+                f"request {row.id} is {row.status} (its proposal {proposal.state}); an agency withdraws a request "
+                "before the TAG's review begins",
+                field="status",
+                rule="withdrawable-state",
+                proposal_state=proposal.state,
+            )
+        await self.proposals.act(proposal.id, "withdraw")
         return row
 
     def _require_endorsement(self, row: FinancingRequest) -> None:

@@ -8,13 +8,13 @@ as a side effect of being imported.
 
 from __future__ import annotations
 
-from concessional.decisions import ConcessionalHandler, loan_effective_guard
+from concessional.decisions import ConcessionalHandler, grant_money_guard, proposal_hook
 from fundapp.core import accounts
 from fundapp.core.web.pages import register_dashboard
 from governance import register_concessional_handler, register_funding_handler
 from governance.pages import delegate_dashboard
 from governance.service import member_reference
-from proposals import register_transfer_guard
+from proposals import register_grant_guard, register_proposal_hook
 from proposals.funding import ProposalFunding
 from proposals.service import organisation_reference
 
@@ -30,9 +30,12 @@ def register_hooks() -> None:
     accounts.register_reference("organisation_id", "organisation-exists", organisation_reference)
     # Governance's fund_proposal decisions read, refer and decide their proposal through proposals.
     register_funding_handler(_FUNDING)
-    # Its concessional decisions read and change their financing request through concessional, and a
-    # concessional operation's grant transfers nothing before its loan is effective.
+    # Its concessional decisions read and change their financing request through concessional; a concessional
+    # operation's grant transfers nothing before its loan is effective and, once cancelled, takes no refund
+    # through the grants; a financing request's proposal is edited through the request, and the request's
+    # status follows its proposal's rejection or withdrawal.
     register_concessional_handler(_CONCESSIONAL)
-    register_transfer_guard(loan_effective_guard)
+    register_grant_guard(grant_money_guard)
+    register_proposal_hook(proposal_hook)
     # The dashboard shows a delegate its member's decisions and standing.
     register_dashboard(delegate_dashboard)

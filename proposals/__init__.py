@@ -5,7 +5,7 @@ Other packages use proposals through this module only (tests/unit/test_architect
 """
 
 from proposals import rules, workflow
-from proposals.grants import Grants, register_transfer_guard
+from proposals.grants import Grants, register_grant_guard
 from proposals.models import (
     Call,
     Disbursement,
@@ -37,7 +37,7 @@ from proposals.schemas import (
     TrancheCondition,
     TrancheIn,
 )
-from proposals.service import Proposals
+from proposals.service import Proposals, register_proposal_hook
 
 __all__ = [
     "AgreementIn",
@@ -69,7 +69,8 @@ __all__ = [
     "TrancheIn",
     "TrancheStatus",
     "Transition",
-    "register_transfer_guard",
+    "register_grant_guard",
+    "register_proposal_hook",
     "rules",
     "workflow",
 ]

@@ -90,17 +90,25 @@ STATEMENT_ACCOUNTS = (
 )
 
 
-# Checks another domain adds before a transfer of a grant is prepared (the shell joins them in
-# ``fundapp.wiring``: concessional refuses a transfer to an agency whose loan is not yet effective). A guard
-# takes the session and the locked grant and raises a DomainError naming field and rule; it writes nothing.
-TransferGuard = Callable[[AsyncSession, Grant], Awaitable[None]]
-_transfer_guards: list[TransferGuard] = []
+# Checks another domain adds before a grant's money moves (the shell joins them in ``fundapp.wiring``):
+# concessional refuses a transfer to an agency whose loan is not yet effective, and a refund through the
+# grants on a cancelled concessional operation (its refund due is received through the operation). A guard
+# takes the session, the locked grant and the action (``prepare_disbursement`` or ``refund``) and raises a
+# DomainError naming field and rule; it writes nothing.
+GrantGuard = Callable[[AsyncSession, Grant, str], Awaitable[None]]
+_grant_guards: list[GrantGuard] = []
 
 
-def register_transfer_guard(guard: TransferGuard) -> None:
-    """Add a check run before a transfer is prepared (registering the same guard again changes nothing)."""
-    if guard not in _transfer_guards:
-        _transfer_guards.append(guard)
+def register_grant_guard(guard: GrantGuard) -> None:
+    """Add a check run before a grant's transfer is prepared or its refund recorded (registering the same
+    guard again changes nothing)."""
+    if guard not in _grant_guards:
+        _grant_guards.append(guard)
+
+
+async def _guard(session: AsyncSession, grant: Grant, action: str) -> None:
+    for guard in _grant_guards:
+        await guard(session, grant, action)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,8 +439,7 @@ class Grants(Service):
             return Done(await self.disbursement(first), replayed=True)
         gw.advance(gw.GRANT, grant.status, "prepare_disbursement", grant_id)
         await self._require_cleared(grant)
-        for guard in _transfer_guards:
-            await guard(self.session, grant)
+        await _guard(self.session, grant, "prepare_disbursement")
         tranche = next((t for t in await self._lock_tranches(grant_id) if t.number == data.tranche), None)
         if tranche is None or tranche.id is None:
             raise NotFound(f"grant {grant_id} has no tranche {data.tranche}", field="tranche", rule="tranche-exists")
@@ -772,6 +779,7 @@ class Grants(Service):
             found = await self.session.get(Refund, first)
             assert found is not None
             return Done(found, replayed=True)
+        await _guard(self.session, grant, "refund")
         book = self._book(grant)
         amount = self._money(data.amount, "amount", currency=grant.currency)
         disbursed = await self._balance(chart.DISBURSED, grant)

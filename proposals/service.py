@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -57,6 +58,22 @@ from proposals.workflow import Guard, State
 
 log = logging.getLogger("fundapp.proposals")
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+# What another domain adds to a proposal's own actions (the shell joins hooks in ``fundapp.wiring``). A hook
+# takes the unit, the proposal and the action: ``edit`` before its content is changed through the proposal's
+# own endpoints (the hook may refuse with a DomainError naming field and rule: nothing is written), or a
+# workflow step's action once it is taken (the hook may follow it in the same transaction). Concessional
+# refuses editing a financing request's proposal (the request is the source of its content) and makes the
+# request's status follow its proposal's rejection at screening or its withdrawal.
+ProposalHook = Callable[[Unit, Proposal, str], Awaitable[None]]
+_proposal_hooks: list[ProposalHook] = []
+
+
+def register_proposal_hook(hook: ProposalHook) -> None:
+    """Add a hook on proposals' edits and workflow steps (registering the same hook again changes nothing)."""
+    if hook not in _proposal_hooks:
+        _proposal_hooks.append(hook)
 
 
 def rubric_of(call: Call) -> list[tuple[str, int]]:
@@ -253,7 +270,9 @@ class Proposals(Service):
         await self._audit("proposal.create", "proposal", proposal.id, call_id=call_id, title=content.title)
         return proposal
 
-    async def update(self, proposal_id: int, content: ProposalContent) -> Proposal:
+    async def update(self, proposal_id: int, content: ProposalContent, *, own_edit: bool = True) -> Proposal:
+        """Edit a draft or returned proposal. ``own_edit``: through the proposal's own endpoints, which the
+        hooks may refuse; another domain that is the source of the content (a financing request) passes False."""
         seen = await self.full(proposal_id)
         ensure_permission("proposals.edit", self.user, seen.facts)
         if seen.proposal.state not in workflow.EDITABLE:
@@ -263,6 +282,9 @@ class Proposals(Service):
                 field="state",
                 rule="editable-state",
             )
+        if own_edit:
+            for hook in _proposal_hooks:
+                await hook(self.unit, seen.proposal, "edit")
         await self._set_content(seen.proposal, content)
         await self._audit("proposal.edit", "proposal", proposal_id, title=content.title)
         return seen.proposal
@@ -365,6 +387,8 @@ class Proposals(Service):
             before={"state": before},
             after={"state": proposal.state, "version": proposal.version, "reason": reason},
         )
+        for hook in _proposal_hooks:
+            await hook(self.unit, proposal, step.action)
 
     async def decide(self, proposal_id: int, *, approved: bool, reason: str) -> Proposal:
         """The members' decision on a proposal under decision (called by governance, in its transaction)."""

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from fundapp.core.models import Role
-from tests.grants_support import GRANT_TABLES, GrantWorld, grant_world
+from tests.grants_support import GRANT_TABLES, GrantWorld, disburse, grant_world, keyed, sign
 from tests.support import V1, Actor, Api, accepted, acted, assign, create_organisation, declare
 
 REQUESTS = f"{V1}/concessional/requests"
@@ -180,3 +180,37 @@ def entries_of(api: Api, source_type: str) -> int:
 
 def counts(api: Api) -> dict[str, int]:
     return {table: int(api.db.scalar(f"SELECT count(*) FROM {table}")) for table in CONCESSIONAL_TABLES}
+
+
+def refund_received(
+    api: Api, officer: Actor, request_id: int, amount: str, key: str | None = None, **body: Any
+) -> httpx.Response:
+    payload = {
+        "amount": amount,
+        "currency": "USD",
+        "received_on": api.clock.now().date().isoformat(),
+        "reference": "WB refund",
+        **body,
+    }
+    return api.client.post(f"{REQUESTS}/{request_id}/refund-received", json=payload, headers=keyed(officer, key))
+
+
+def cancelled_after_transfers(api: Api, cw: ConcessionalWorld) -> tuple[int, int]:
+    """A request adopted, its agreement signed, its loan effective, tranches 1 and 2 (400,000.00) transferred
+    by maker and checker, then cancelled by the members: 400,000.00 due from the agency (1300).
+    Returns (request id, grant id)."""
+    request_id = int(reviewed_request(api, cw)["id"])
+    adopt(api, cw, request_id)
+    grant_id = int(get_request(api, cw.agency, request_id)["grant_id"])
+    accepted(sign(api, cw.admin, grant_id))
+    today = api.clock.now().date().isoformat()
+    for step, body in (
+        ("board-approval", {"approved_on": today}),
+        ("effectiveness", {"signed_on": today, "effective_on": today}),
+    ):
+        accepted(api.client.post(f"{REQUESTS}/{request_id}/{step}", json=body, headers=cw.agency.headers))
+    for tranche in (1, 2):
+        disburse(api, cw.grants, grant_id, tranche)
+    cancelled = decided(api, cw.admin, kind="cancel_concessional", request_id=request_id)
+    assert cancelled["result"] == "adopted", cancelled
+    return request_id, grant_id

@@ -4,6 +4,8 @@ the audit log included) are as they were."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -11,17 +13,22 @@ import pytest
 
 from fundapp.core.models import Role
 from tests.concessional_support import (
+    PROPOSALS,
     REQUESTS,
     ConcessionalWorld,
     adopt,
+    cancelled_after_transfers,
     concessional_world,
     counts,
     create_request,
+    get_request,
     procedures_agreement,
+    refund_received,
+    request_body,
     reviewed_request,
     submit,
 )
-from tests.support import Api, accepted, assert_problem, broken_rules, create_organisation
+from tests.support import Api, accepted, acted, assert_problem, broken_rules, create_organisation, proposal_state
 
 
 @pytest.fixture
@@ -134,3 +141,81 @@ def test_decisions_refused_name_field_and_rule(api: Api, cw: ConcessionalWorld) 
     cancel = {**body, "kind": "cancel_concessional"}
     response = api.client.post("/api/v1/decisions/", json=cancel, headers=cw.admin.headers)
     refused(api, response, 409, "request_id", "operation-adopted", seen)
+
+
+def test_refund_received_refusals(api: Api) -> None:
+    cw = concessional_world(api, fund="2000000.00")
+    officer = cw.grants.officer
+    adopted = reviewed_request(api, cw)
+    adopt(api, cw, int(adopted["id"]))
+    seen = counts(api)
+    # Not cancelled: nothing is due.
+    refused(api, refund_received(api, officer, int(adopted["id"]), "100.00"), 409, "status", "refund-due", seen)
+    request_id, _ = cancelled_after_transfers(api, cw)
+    cancelled_on = api.clock.now().date()
+    api.clock.advance(days=2)
+    seen = counts(api)
+    cases: list[tuple[dict[str, Any], int, str, str]] = [
+        ({"amount": "400000.01"}, 422, "amount", "within-refund-due"),
+        ({"amount": "0.00"}, 422, "amount", "positive-amount"),
+        ({"currency": "EUR"}, 422, "currency", "refund-currency"),
+        ({"received_on": "2030-01-01"}, 422, "received_on", "not-in-future"),
+        ({"received_on": (cancelled_on - timedelta(days=1)).isoformat()}, 422, "received_on", "after-cancellation"),
+    ]
+    for changes, status, field, rule in cases:
+        body = {"amount": "100.00", **changes}
+        amount = str(body.pop("amount"))
+        refused(api, refund_received(api, officer, request_id, amount, **body), status, field, rule, seen)
+    # Only finance records it; the agency may not.
+    body = assert_problem(refund_received(api, cw.agency, request_id, "100.00"), 403)
+    assert counts(api) == seen, body
+    # A key used again with another body.
+    accepted(refund_received(api, officer, request_id, "100.00", key="k1"), 201)
+    seen = counts(api)
+    response = refund_received(api, officer, request_id, "200.00", key="k1")
+    refused(api, response, 409, "Idempotency-Key", "idempotency-same-payload", seen)
+
+
+def test_withdrawal_and_rejection_follow_into_the_request(api: Api, cw: ConcessionalWorld) -> None:
+    world = cw.grants.world
+    draft = accepted(create_request(api, cw.agency), 201)
+    withdrawn = accepted(api.client.post(f"{REQUESTS}/{draft['id']}/withdraw", headers=cw.agency.headers))
+    assert withdrawn["status"] == "withdrawn" and withdrawn["proposal_state"] == "withdrawn"
+    # Submitted, then withdrawn through the proposal's own action: the request follows.
+    other = accepted(create_request(api, cw.agency), 201)
+    accepted(submit(api, cw.agency, other["id"]))
+    acted(api, cw.agency, int(other["proposal_id"]), "withdraw")
+    assert get_request(api, cw.agency, int(other["id"]))["status"] == "withdrawn"
+    # Rejected at screening: not approved.
+    third = accepted(create_request(api, cw.agency), 201)
+    accepted(submit(api, cw.agency, third["id"]))
+    pid = int(third["proposal_id"])
+    acted(api, world.admin, pid, "screen")
+    acted(api, world.admin, pid, "reject", "Outside the window's scope.")
+    assert get_request(api, cw.agency, int(third["id"]))["status"] == "not_approved"
+    assert proposal_state(api, pid)[0] == "rejected"
+    # In the TAG's review, or decided: no withdrawal.
+    reviewed = reviewed_request(api, cw)
+    seen = counts(api)
+    response = api.client.post(f"{REQUESTS}/{reviewed['id']}/withdraw", headers=cw.agency.headers)
+    refused(api, response, 409, "status", "withdrawable-state", seen)
+    response = api.client.post(f"{REQUESTS}/{withdrawn['id']}/withdraw", headers=cw.agency.headers)
+    refused(api, response, 409, "status", "withdrawable-state", seen)
+
+
+def test_the_proposal_of_a_request_is_edited_through_the_request(api: Api, cw: ConcessionalWorld) -> None:
+    draft = accepted(create_request(api, cw.agency), 201)
+    pid = int(draft["proposal_id"])
+    content = json.loads(str(api.db.scalar("SELECT content FROM proposals WHERE id = :id", id=pid)))
+    seen = counts(api)
+    response = api.client.put(f"{PROPOSALS}/{pid}", json={"content": content}, headers=cw.agency.headers)
+    refused(api, response, 409, "proposal_id", "edit-through-financing-request", seen)
+    # The request's own edit still rewrites its proposal.
+    edited = accepted(
+        api.client.put(
+            f"{REQUESTS}/{draft['id']}", json=request_body(title="Jordan jobs compact"), headers=cw.agency.headers
+        )
+    )
+    assert edited["title"] == "Jordan jobs compact"
+    stored = json.loads(str(api.db.scalar("SELECT content FROM proposals WHERE id = :id", id=pid)))
+    assert stored["title"] == "Jordan jobs compact"

@@ -1,18 +1,21 @@
 """The concessional money planners (``concessional.rules``), on generated operations: every entry balances in
 each book; a cancellation gives back exactly what was not transferred and makes the transferred amount a
 refund receivable, leaving nothing allocated, committed or payable; a restructuring moves exactly the
-difference, keeps every tranche at or above what it paid, and never leaves a negative balance."""
+difference, keeps every tranche at or above what it paid, and never leaves a negative balance; the refund
+due, received in parts, moves cash in and the budget back by each part and never past what is due."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from concessional import rules
-from ledger import chart
+from fundapp.core.errors import DomainError
+from ledger import Money, chart
 
 TODAY = date(2026, 6, 1)
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -98,3 +101,54 @@ def test_a_restructuring_moves_the_difference_and_keeps_balances_whole(
         live += tranche.paid if status == rules.RELEASED else amount
     live += sum(row["amount"] for row in plan.rows.get("grant_tranches", []))
     assert live == new_amount
+
+
+@st.composite
+def refunds_due(draw: st.DrawFn) -> tuple[rules.RefundFacts, list[int]]:
+    """A cancelled operation with a refund due, and receipts that pay part of it or all of it."""
+    due = draw(st.integers(1, 10**10))
+    parts = draw(st.lists(st.integers(1, 10**10), min_size=1, max_size=5))
+    receipts, left = [], due
+    for part in parts:
+        if left == 0:
+            break
+        receipts.append(min(part, left))
+        left -= receipts[-1]
+    facts = rules.RefundFacts(
+        request_id=1, status="cancelled", grant_id=7, window_id=3, currency="USD", cancelled_on=TODAY, due=due
+    )
+    return facts, receipts
+
+
+@given(refunds_due())
+def test_a_refund_received_moves_cash_in_and_the_budget_back_never_past_what_is_due(
+    case: tuple[rules.RefundFacts, list[int]],
+) -> None:
+    facts, receipts = case
+    due, available = facts.due, 0
+    for minor in receipts:
+        current = replace(facts, due=due)
+        plan = rules.plan_refund_received(
+            current, Money.from_minor(minor, "USD"), received_on=TODAY, reference="r", key=None, today=TODAY
+        )
+        (entry,) = plan.entries
+        assert entry.source_type == "concessional_refund_received"
+        moved = _moves(plan)
+        assert moved[chart.CASH] == minor and moved[chart.REFUNDS_RECEIVABLE] == -minor
+        assert moved[chart.AVAILABLE] == minor and moved[chart.DISBURSED] == -minor
+        assert all(line.window_id == 3 for line in entry.lines)
+        assert {line.grant_id for line in entry.lines if line.account != chart.AVAILABLE} == {7}
+        due -= minor
+        available += minor
+        assert due >= 0
+    assert available == sum(receipts) <= facts.due
+    # One minor unit more than what is still due is refused, naming the field and rule.
+    more = Money.from_minor(due + 1, "USD")
+    left = replace(facts, due=due)
+    try:
+        rules.plan_refund_received(left, more, received_on=TODAY, reference="", key=None, today=TODAY)
+    except DomainError as refused:
+        named = (refused.errors[0].field, refused.errors[0].rule)
+        assert named == (("amount", "within-refund-due") if due else ("amount", "refund-due"))
+    else:
+        raise AssertionError("a receipt above the refund due was planned")
