@@ -75,7 +75,7 @@ web.register_rule_messages(
         ),
         "known-frequency": N_("Repayments are made once, twice, four or twelve times a year."),
         "known-method": N_("Choose one of the options offered."),
-        "rate-range": N_("Give a rate from 0% up to, but not including, 100%."),
+        "rate-range": N_("Give a rate of at least zero and below 100%."),
         "not-above-market": N_("The concessional terms may not be dearer than the market terms."),
         "threshold-range": N_("Give a threshold from 0% to 100%."),
         "excess_precision": N_("The amount has more decimals than its currency has."),
