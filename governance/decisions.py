@@ -531,7 +531,7 @@ class Decisions(Service):
                 await self.session.execute(
                     select(col(Decision.id)).where(
                         col(Decision.subject) == subject,
-                        col(Decision.kind) == data.kind.value,
+                        col(Decision.kind).in_({data.kind.value, *spec.shares_subject_with}),
                         col(Decision.status) != DecisionStatus.CLOSED.value,
                     )
                 )

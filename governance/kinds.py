@@ -33,7 +33,6 @@ from governance.models import (
     CountryGroup,
     Decision,
     DecisionKind,
-    DecisionStatus,
     Member,
     MemberStatus,
     Tier,
@@ -113,6 +112,9 @@ class KindSpec:
     # What a decision the members did not adopt changes (None: nothing but its result).
     declined: Callable[[Decisions, Decision, Mapping[str, Any]], Awaitable[None]] | None = None
     one_per_subject: bool = True  # at most one decision of the kind pending on a subject
+    # Other kinds whose pending decisions on the same subject count too (an addition, a group change and a
+    # removal of a country are one subject: its place on the list).
+    shares_subject_with: frozenset[str] = frozenset()
     # A funding decision: its proposal is referred at the open and told the result at the close, and its
     # countries recuse themselves when the charter says so.
     on_proposal: bool = False
@@ -396,31 +398,8 @@ def _not_listed(code: str) -> Conflict:
     return Conflict(f"{code} is already a benefitting country", field="country", rule="not-a-benefitting-country")
 
 
-async def _one_pending(decisions: Decisions, code: str) -> None:
-    """One pending decision on a country's place on the list, whatever its kind (the decisions service checks
-    the pending decisions of one kind; an addition, a group change and a removal are one subject)."""
-    subject = f"country:{code}"
-    pending = (
-        await decisions.session.execute(
-            select(col(Decision.id)).where(
-                col(Decision.subject) == subject,
-                col(Decision.kind).in_(COUNTRY_KINDS),
-                col(Decision.status) != DecisionStatus.CLOSED.value,
-            )
-        )
-    ).first()
-    if pending is not None:
-        raise Conflict(
-            f"decision {pending[0]} on {subject} is still pending; close it first",
-            rule="one-pending-decision-per-subject",
-            decision_id=pending[0],
-        )
-
-
-COUNTRY_KINDS = (
-    DecisionKind.ADD_COUNTRY.value,
-    DecisionKind.REMOVE_COUNTRY.value,
-    DecisionKind.SET_COUNTRY_GROUP.value,
+COUNTRY_KINDS = frozenset(
+    {DecisionKind.ADD_COUNTRY.value, DecisionKind.REMOVE_COUNTRY.value, DecisionKind.SET_COUNTRY_GROUP.value}
 )
 
 
@@ -428,7 +407,6 @@ async def _add_country_terms(decisions: Decisions, data: AddCountryDecision) -> 
     found = await decisions.session.get(BenefittingCountry, data.country)
     if found is not None and found.removed_on is None:
         raise _not_listed(data.country)
-    await _one_pending(decisions, data.country)
     return NewTerms(f"country:{data.country}", {"country": data.country, "group": data.group.value})
 
 
@@ -447,7 +425,6 @@ async def _add_country_apply(decisions: Decisions, decision: Decision, terms: Ma
 
 async def _remove_country_terms(decisions: Decisions, data: RemoveCountryDecision) -> NewTerms:
     standing = await decisions.gov.benefitting_country(data.country)
-    await _one_pending(decisions, data.country)
     terms = {"country": data.country, "reason": data.reason, "from_group": standing.country.group}
     return NewTerms(f"country:{data.country}", terms)
 
@@ -470,7 +447,6 @@ async def _set_country_group_terms(decisions: Decisions, data: SetCountryGroupDe
     standing = await decisions.gov.benefitting_country(data.country)
     if standing.country.group == data.group.value:
         raise Conflict(f"{data.country} is already in group {data.group.value}", field="group", rule="group-changes")
-    await _one_pending(decisions, data.country)
     terms = {"country": data.country, "group": data.group.value, "from_group": standing.country.group}
     return NewTerms(f"country:{data.country}", terms)
 
@@ -558,6 +534,7 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
             terms=_add_country_terms,
             problem=_add_country_problem,
             apply=_add_country_apply,
+            shares_subject_with=COUNTRY_KINDS,
         ),
         DecisionKind.REMOVE_COUNTRY: _spec(
             DecisionKind.REMOVE_COUNTRY,
@@ -565,6 +542,7 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
             terms=_remove_country_terms,
             problem=_listed_problem,
             apply=_remove_country_apply,
+            shares_subject_with=COUNTRY_KINDS,
         ),
         DecisionKind.SET_COUNTRY_GROUP: _spec(
             DecisionKind.SET_COUNTRY_GROUP,
@@ -572,6 +550,7 @@ KINDS: Mapping[DecisionKind, KindSpec] = MappingProxyType(
             terms=_set_country_group_terms,
             problem=_listed_problem,
             apply=_set_country_group_apply,
+            shares_subject_with=COUNTRY_KINDS,
         ),
     }
 )
