@@ -7,14 +7,12 @@ No I/O here: these are the functions the property tests exercise.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from fractions import Fraction
 from functools import cache
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -32,6 +30,7 @@ from ledger import (
     Line,
     Money,
     MoneyError,
+    allocate_minor,
     chart,
     convert_minor,
     exponent,
@@ -1711,17 +1710,8 @@ def allocate_income(total_minor: int, weights: Mapping[Fund, int | Decimal]) -> 
     funds = sorted((f for f, w in weights.items() if w > 0), key=fund_order)
     if not funds:
         raise ValueError("no fund has a positive weight")
-    exact = {f: Fraction(weights[f]) for f in funds}
-    weight_sum = sum(exact.values(), Fraction(0))
-    units = abs(total_minor)
-    shares = {f: units * w / weight_sum for f, w in exact.items()}
-    parts = {f: math.floor(s) for f, s in shares.items()}
-    left = units - sum(parts.values())
-    by_remainder = sorted(funds, key=lambda f: (parts[f] - shares[f], fund_order(f)))
-    for f in by_remainder[:left]:
-        parts[f] += 1
-    sign = -1 if total_minor < 0 else 1
-    return {f: sign * p for f, p in parts.items()}
+    # The ledger's largest remainder (ties to the lower index), over the funds in their order.
+    return dict(zip(funds, allocate_minor(total_minor, [weights[f] for f in funds]), strict=True))
 
 
 @dataclass(frozen=True, slots=True)

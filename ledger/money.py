@@ -413,6 +413,11 @@ def allocate(total: Money, weights: Sequence[int | Decimal]) -> list[Money]:
     negated, so signs mirror. Zero weights receive zero.
     """
     total = _require_money(total, "total")
+    return [Money(part, total.currency) for part in allocate_minor(total.minor, weights)]
+
+
+def allocate_minor(total: int, weights: Sequence[int | Decimal]) -> list[int]:
+    """:func:`allocate` on a number of minor units (the same rule: largest remainder, ties to the lower index)."""
     if isinstance(weights, str | bytes):
         raise TypeError("weights must be a sequence of int or Decimal")
     exact = [_weight(w, i) for i, w in enumerate(weights)]
@@ -422,7 +427,7 @@ def allocate(total: Money, weights: Sequence[int | Decimal]) -> list[Money]:
     if weight_sum == 0:
         raise MoneyError("weights must not all be zero")
 
-    units = abs(total.minor)
+    units = abs(total)
     shares = [units * w / weight_sum for w in exact]
     parts = [math.floor(s) for s in shares]
     leftover = units - sum(parts)
@@ -431,5 +436,5 @@ def allocate(total: Money, weights: Sequence[int | Decimal]) -> list[Money]:
     order = sorted(range(len(shares)), key=lambda i: (parts[i] - shares[i], i))
     for i in order[:leftover]:
         parts[i] += 1
-    sign = -1 if total.minor < 0 else 1
-    return [Money(sign * p, total.currency) for p in parts]
+    sign = -1 if total < 0 else 1
+    return [sign * p for p in parts]
