@@ -55,6 +55,7 @@ from proposals import (
     TrancheIn,
     workflow,
 )
+from proposals import rules as proposal_rules
 
 # The window's standing call for concessional requests: always open, for agencies only. Its envelope is the
 # largest amount a figure may carry: what limits a concessional operation is the window's available funds,
@@ -185,12 +186,7 @@ class Concessional(Service):
 
     @staticmethod
     def require_cleared(agency: Organisation, field: str = "organisation_id") -> None:
-        if agency.due_diligence != "cleared":
-            raise Conflict(
-                f"the due diligence of {agency.name} is {agency.due_diligence}; it must be cleared",
-                field=field,
-                rule="due-diligence-cleared",
-            )
+        proposal_rules.require_cleared(agency.name, agency.due_diligence, field=field, why="it must be cleared")
 
     async def record_procedures_agreement(self, organisation_id: int, data: ProceduresAgreementIn) -> Organisation:
         """The secretariat records an agency's financial procedures agreement with the trustee (the permission

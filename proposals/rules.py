@@ -736,12 +736,18 @@ class TransferFacts:
     due_diligence: str
 
 
-def require_cleared(organisation: str, due_diligence: str) -> None:
+def require_cleared(
+    organisation: str,
+    due_diligence: str,
+    *,
+    field: str = "organisation",
+    why: str = "money moves only to a cleared organisation",
+) -> None:
+    """The one due-diligence rule: an organisation whose due diligence is not cleared is refused (409
+    ``due-diligence-cleared``) where money or a commitment would follow."""
     if due_diligence != "cleared":
         raise Conflict(
-            f"the due diligence of {organisation} is {due_diligence}; money moves only to a cleared organisation",
-            field="organisation",
-            rule="due-diligence-cleared",
+            f"the due diligence of {organisation} is {due_diligence}; {why}", field=field, rule="due-diligence-cleared"
         )
 
 
